@@ -1,0 +1,1 @@
+"""cronlane's operator side: the ``cronlane`` command and the local runtime (the embedded default)."""

@@ -1,0 +1,145 @@
+"""A simulated Lambda execution environment: one process, one function, one invocation at a time.
+
+Like Lambda, an environment imports the handler once (its cold start) and then serves
+invocations until it is stopped or killed. Each has its own process, so Powertools' class-level
+metrics buffer and shared logger keys cannot mix between environments (aws-facts: Powertools),
+and its own log file, like a CloudWatch log stream.
+
+Protocol on the pipe (parent -> child): ("invoke", request_id, event, now, deadline, faults),
+("wake", now), ("stop",). Child -> parent: ("ready", init_seconds), ("sleep", until),
+("crash", fault_id), ("result", request_id, response, error).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    function: str  # logical id
+    function_name: str
+    handler: str
+    code_dir: str
+    layer_dirs: tuple[str, ...]
+    environment: dict[str, str]
+    timeout_s: int
+    memory_mb: int
+    log_path: str
+    clock: tuple[Any, ...]  # ("scaled", origin, scale, real_origin) or ("virtual", now)
+
+
+class _ProxyClock:
+    """The virtual clock inside an environment: time moves only when the runtime says so.
+
+    ``sleep`` hands control back to the runtime, which advances virtual time once every
+    environment is asleep or idle, and wakes this one when its time comes.
+    """
+
+    def __init__(self, conn: Any, now: float) -> None:
+        self.conn = conn
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+    def set(self, now: float) -> None:
+        self._now = now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        self.conn.send(("sleep", self._now + seconds))
+        message = self.conn.recv()
+        if message[0] != "wake":
+            raise RuntimeError(f"virtual clock expected a wake-up, got {message[0]!r}")
+        self._now = message[1]
+
+
+class LambdaContext:
+    """What Lambda passes as ``context``; the remaining time follows the runtime's clock."""
+
+    def __init__(self, spec: EnvSpec, request_id: str, deadline: float, clock: Any) -> None:
+        self.function_name = spec.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{spec.function_name}"
+        self.memory_limit_in_mb = spec.memory_mb
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{spec.function_name}"
+        self.log_stream_name = os.path.basename(spec.log_path)
+        self._deadline = deadline
+        self._clock = clock
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - self._clock.now()) * 1000))
+
+
+def serve(conn: Any, spec: EnvSpec) -> None:
+    """The body of an environment process."""
+    log = open(spec.log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = log
+    sys.stderr = log
+    os.environ.update({k: str(v) for k, v in spec.environment.items()})
+    for path in (*spec.layer_dirs, spec.code_dir):
+        sys.path.insert(0, path)
+
+    from cronlane import clock as clock_module
+    from cronlane import faults
+
+    clock: Any
+    if spec.clock[0] == "virtual":
+        clock = _ProxyClock(conn, spec.clock[1])
+    else:
+        clock = clock_module.ScaledClock(spec.clock[1], spec.clock[2], spec.clock[3])
+    clock_module.install_default_clock(clock)
+
+    active_faults: list[dict[str, Any]] = []
+
+    def crash_if_planned(point: str, where: dict[str, Any]) -> None:
+        for fault in active_faults:
+            if fault["point"] == point and all(where.get(k) == v for k, v in fault["match"].items()):
+                print(f"[local runtime] environment killed at crash point {point} {where}", flush=True)
+                conn.send(("crash", fault["id"]))
+                log.flush()
+                os._exit(137)
+
+    faults.install(crash_if_planned)
+
+    started = time.perf_counter()
+    module_name, _, attr = spec.handler.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), attr)
+    conn.send(("ready", time.perf_counter() - started))
+
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message[0] == "stop":
+            return
+        _, request_id, event, now, deadline, planned = message
+        active_faults[:] = planned
+        if isinstance(clock, _ProxyClock):
+            clock.set(now)
+        context = LambdaContext(spec, request_id, deadline, clock)
+        try:
+            response = handler(event, context)
+            error = None
+        except Exception as exc:  # reported like Lambda's function error
+            response = None
+            error = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exc().splitlines()[-8:],
+            }
+            print(traceback.format_exc(), flush=True)
+        log.flush()
+        conn.send(("result", request_id, response, error))

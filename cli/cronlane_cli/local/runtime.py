@@ -1,0 +1,655 @@
+"""The embedded default, part 2: the local runtime that does what AWS would do around the code.
+
+- a moto server on loopback holds the stack (``stack.create_stack``);
+- a clock, real (optionally scaled) or virtual, that also drives moto's SQS visibility clock;
+- the rules: ticks are fired through the dispatcher handler, asynchronously and with retries, as
+  EventBridge invokes a Lambda target;
+- the event source mapping: up to the batch size is received, real SQS records are built, the
+  executor handler is invoked, and only the successes are deleted; failures are left to the
+  visibility timeout and the redrive policy;
+- several Lambda environments per function, each its own process with its own log file.
+
+Virtual time is a conservative discrete-event simulation: it advances only when no environment
+is executing code, to the earliest of the next sleeping job's wake-up, the next tick, the next
+message becoming visible, a retry, or an invocation deadline. No real sleeping happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import json
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from cronlane.clock import ScaledClock, iso
+from cronlane_cli.local.environment import EnvSpec, serve
+from cronlane_cli.local.stack import REGION, MappingInfo, StackInfo, client_env
+
+ACCOUNT = "123456789012"
+ASYNC_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda's asynchronous invocation retries (two)
+_ctx = multiprocessing.get_context("spawn")
+
+
+class EnvironmentFailed(RuntimeError):
+    """A Lambda environment died while importing its handler (its INIT failed)."""
+
+
+class RuntimeStalled(RuntimeError):
+    """Nothing can happen any more (no work, no timers) but the awaited condition is not met."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Clocks as the runtime sees them
+# ---------------------------------------------------------------------------------------------
+
+
+class RuntimeClock:
+    """The runtime's clock: ``scaled`` follows wall time (times ``1 / scale``), ``virtual`` moves
+    only when advanced."""
+
+    def __init__(self, mode: str, start: float, scale: float = 1.0) -> None:
+        if mode not in ("real", "virtual"):
+            raise ValueError(f"clock must be 'real' or 'virtual', not {mode!r}")
+        self.virtual = mode == "virtual"
+        self.scale = scale
+        self._now = start
+        self._scaled = ScaledClock(start, scale)
+
+    def now(self) -> float:
+        return self._now if self.virtual else self._scaled.now()
+
+    def advance_to(self, when: float) -> None:
+        if self.virtual and when > self._now:
+            self._now = when
+
+    def spec(self) -> tuple[Any, ...]:
+        if self.virtual:
+            return ("virtual", self._now)
+        return ("scaled", self._scaled.origin, self._scaled.scale, self._scaled.real_origin)
+
+    def real_seconds(self, clock_seconds: float) -> float:
+        return clock_seconds * self.scale
+
+
+# ---------------------------------------------------------------------------------------------
+# moto: one server per process, its SQS clock patched to the runtime's clock
+# ---------------------------------------------------------------------------------------------
+
+
+class _MotoHooks:
+    clock: RuntimeClock | None = None
+    wake: Callable[[], None] | None = None
+    installed = False
+
+    @classmethod
+    def install(cls) -> None:
+        if cls.installed:
+            return
+        from moto.core import utils as core_utils
+        from moto.sqs import models as sqs_models
+
+        real_time, real_millis = core_utils.unix_time, core_utils.unix_time_millis
+
+        def unix_time(dt: Any = None) -> float:
+            if dt is None and cls.clock is not None:
+                return cls.clock.now()
+            return real_time(dt)
+
+        def unix_time_millis(dt: Any = None) -> float:
+            if dt is None and cls.clock is not None:
+                return cls.clock.now() * 1000.0
+            return real_millis(dt)
+
+        sqs_models.unix_time = unix_time  # type: ignore[assignment]
+        sqs_models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
+        backend = sqs_models.SQSBackend
+        for name in ("send_message", "send_message_batch", "change_message_visibility"):
+            original = getattr(backend, name)
+
+            def signalled(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+                result = __original(*args, **kwargs)
+                if cls.wake is not None:
+                    cls.wake()
+                return result
+
+            setattr(backend, name, signalled)
+        cls.installed = True
+
+
+_server: Any = None
+
+
+def moto_endpoint(port: int = 0) -> str:
+    """Start (once per process) a moto server on loopback and return its URL."""
+    global _server
+    if _server is None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+        _MotoHooks.install()
+        _server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        _server.start()
+    host, bound = _server.get_host_and_port()
+    return f"http://{host}:{bound}"
+
+
+def reset_moto(endpoint: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invocations and environments
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    function: str
+    event: dict[str, Any]
+    kind: str  # "esm", "async" or "sync"
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    mapping: MappingInfo | None = None
+    receipts: dict[str, str] = field(default_factory=dict)  # messageId -> receipt handle
+    jobs: dict[str, str] = field(default_factory=dict)  # messageId -> job (for fault matching)
+    attempt: int = 0
+    started_at: float | None = None
+    deadline: float | None = None
+    finished_at: float | None = None
+    response: Any = None
+    error: dict[str, Any] | None = None
+    crashed: bool = False
+    done: bool = False
+
+
+@dataclass
+class Env:
+    id: int
+    function: str
+    process: Any
+    conn: Connection
+    log_path: Path
+    state: str = "starting"  # starting | idle | running | sleeping | dead
+    wake_at: float | None = None
+    invocation: Invocation | None = None
+    pending: Invocation | None = None
+    init_s: float | None = None
+
+
+@dataclass
+class Fault:
+    id: int
+    point: str
+    match: dict[str, Any]
+    times: int
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        stack: StackInfo,
+        *,
+        clock: str = "virtual",
+        time_scale: float = 1.0,
+        start: float | None = None,
+        executor_environments: int = 4,
+        log_dir: Path,
+        env_overrides: dict[str, str] | None = None,
+    ) -> None:
+        self.stack = stack
+        self.clock = RuntimeClock(clock, time.time() if start is None else start, time_scale)
+        self.log_dir = log_dir
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env_overrides = env_overrides or {}
+        self.envs: list[Env] = []
+        self._env_ids = itertools.count(1)
+        self._caps = {name: 2 for name in stack.functions}
+        for mapping in stack.mappings:
+            cap = mapping.max_concurrency or executor_environments
+            self._caps[mapping.function] = max(1, min(cap, executor_environments))
+        self._waiting: list[Invocation] = []  # invocations waiting for an environment
+        self._retries: list[tuple[float, int, Invocation]] = []
+        self._seq = itertools.count()
+        self._faults: list[Fault] = []
+        self._fault_ids = itertools.count(1)
+        self.fired_faults: list[Fault] = []
+        self.invocations: list[Invocation] = []
+        self._skip_deletes: list[dict[str, Any]] = []
+        self._dirty = True  # the queue may have visible messages
+        self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
+        self._signal_lock = threading.Lock()
+        self._signalled = False
+        self.sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name=REGION, **_keys())
+        _MotoHooks.clock = self.clock
+        _MotoHooks.wake = self._wake
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def inject(self, point: str, times: int = 1, **match: Any) -> Fault:
+        """Kill the environment that reaches crash point ``point`` (with matching keys), ``times``
+        times. Runtime-level points: ``esm.skip_delete`` (the mapping does not delete a
+        successfully processed message, so SQS delivers it again after its visibility timeout)."""
+        fault = Fault(next(self._fault_ids), point, match, times)
+        if point == "esm.skip_delete":
+            self._skip_deletes.append({"fault": fault, **match})
+        else:
+            self._faults.append(fault)
+        return fault
+
+    def scheduled_event(self, schedule: str, scheduled_time: float) -> dict[str, Any]:
+        """The Scheduled Event EventBridge sends for the rule of ``schedule`` at that time."""
+        rule = self.rule_for(schedule)
+        return {
+            "version": "0",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rule.arn}@{scheduled_time}")),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT,
+            "time": iso(int(scheduled_time)),
+            "region": REGION,
+            "resources": [rule.arn],
+            "detail": {},
+        }
+
+    def rule_for(self, schedule: str) -> Any:
+        name = self.stack.rule_prefix() + schedule
+        for rule in self.stack.rules:
+            if rule.name == name:
+                return rule
+        known = ", ".join(r.name for r in self.stack.rules)
+        raise KeyError(f"no rule named {name} in the stack (rules: {known})")
+
+    def fire(self, schedule: str, scheduled_time: float) -> Invocation:
+        """Fire the rule of ``schedule`` once: an asynchronous invocation of its target."""
+        rule = self.rule_for(schedule)
+        return self.invoke_async(rule.target_function, self.scheduled_event(schedule, scheduled_time))
+
+    def invoke_async(self, function: str, event: dict[str, Any]) -> Invocation:
+        invocation = Invocation(function, event, "async")
+        self._waiting.append(invocation)
+        return invocation
+
+    def invoke(self, function: str, event: dict[str, Any], limit_s: float = 3600.0) -> Invocation:
+        """Invoke synchronously (like ``sam local invoke``) while the rest of the runtime runs."""
+        invocation = Invocation(function, event, "sync")
+        self._waiting.append(invocation)
+        self.run_until(lambda: invocation.done, limit_s=limit_s)
+        return invocation
+
+    def run_until(self, condition: Callable[[], bool], limit_s: float = 86_400.0) -> None:
+        """Drive everything until ``condition()`` holds; ``limit_s`` is in clock seconds."""
+        end = self.now() + limit_s
+        while True:
+            progressed = self._start_waiting() | self._poll_mappings()
+            if self._running():
+                self._collect(block=True)
+                continue
+            if progressed:
+                continue
+            if condition():
+                return
+            if self.now() >= end:
+                raise TimeoutError(f"condition not met within {limit_s:.0f}s of clock time")
+            self._idle(end)
+
+    def close(self) -> None:
+        for env in self.envs:
+            if env.state != "dead":
+                try:
+                    env.conn.send(("stop",))
+                except (BrokenPipeError, OSError):
+                    pass
+        for env in self.envs:
+            env.process.join(timeout=5)
+            if env.process.is_alive():
+                env.process.kill()
+        _MotoHooks.clock = None
+        _MotoHooks.wake = None
+
+    def __enter__(self) -> LocalRuntime:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _running(self) -> bool:
+        """Environments executing code now (in virtual time, time cannot move until they stop)."""
+        if self.clock.virtual:
+            return any(e.state in ("running", "starting") for e in self.envs)
+        return False  # on the real clock, _idle waits for results with a timeout instead
+
+    def _idle(self, end: float) -> None:
+        """Nothing runs: wait (real clock) or jump (virtual clock) to the next thing that happens."""
+        if self.clock.virtual and self._signal_r.poll():
+            # A message was sent just before its sender went to sleep: look at the queue before
+            # letting time move.
+            self._drain_signal()
+            return
+        timers = [t for t in self._timers() if t is not None]
+        if self.clock.virtual:
+            if not timers:
+                raise RuntimeStalled("no environment is busy, no message is waiting and no timer is set")
+            self.clock.advance_to(min(min(timers), end))
+            self._on_time()
+            return
+        horizon = min([*timers, end]) - self.now()
+        self._collect(block=True, timeout=max(0.0, min(self.clock.real_seconds(horizon), 0.25)))
+        self._on_time()
+
+    def _timers(self) -> list[float | None]:
+        timers: list[float | None] = [e.wake_at for e in self.envs if e.state == "sleeping"]
+        timers += [e.invocation.deadline for e in self.envs if e.invocation and e.state != "dead"]
+        if self._retries:
+            timers.append(self._retries[0][0])
+        timers.append(self._next_visible())
+        return timers
+
+    def _on_time(self) -> None:
+        now = self.now()
+        for env in self.envs:
+            if env.state == "sleeping" and env.wake_at is not None and env.wake_at <= now:
+                env.state, env.wake_at = "running", None
+                env.conn.send(("wake", now))
+            inv = env.invocation
+            if inv and inv.deadline is not None and now >= inv.deadline and env.state != "dead":
+                self._kill(env, reason="timed out")  # Lambda ends an invocation at its timeout
+        while self._retries and self._retries[0][0] <= now:
+            _, _, invocation = heapq.heappop(self._retries)
+            self._waiting.append(invocation)
+        self._dirty = True
+
+    def _next_visible(self) -> float | None:
+        """When the next in-flight or delayed message of a mapped queue becomes visible."""
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        soonest = None
+        now_ms = self.now() * 1000.0
+        for mapping in self.stack.mappings:
+            queue = backend.queues.get(mapping.queue_arn.rsplit(":", 1)[-1])
+            if queue is None:
+                continue
+            for message in list(queue._messages):
+                for at in (message.visible_at, message.delayed_until):
+                    if at and at >= now_ms and (soonest is None or at < soonest):
+                        soonest = at
+        return None if soonest is None else soonest / 1000.0 + 0.001
+
+    # -- environments -------------------------------------------------------------------------
+
+    def _spawn(self, function: str) -> Env:
+        info = self.stack.functions[function]
+        env_id = next(self._env_ids)
+        log_path = self.log_dir / f"{function}-{env_id}.log"
+        environment = {
+            **info.environment,
+            **client_env(self.stack.endpoint),
+            "AWS_LAMBDA_FUNCTION_NAME": info.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(info.memory_mb),
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_path.name,
+            "_HANDLER": info.handler,
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+            **self.env_overrides,
+        }
+        spec = EnvSpec(
+            function=function,
+            function_name=info.name,
+            handler=info.handler,
+            code_dir=str(info.code_dir),
+            layer_dirs=tuple(str(p) for p in info.layer_dirs),
+            environment=environment,
+            timeout_s=info.timeout_s,
+            memory_mb=info.memory_mb,
+            log_path=str(log_path),
+            clock=self.clock.spec(),
+        )
+        parent, child = _ctx.Pipe()
+        process = _ctx.Process(target=serve, args=(child, spec), daemon=True, name=f"{function}-{env_id}")
+        process.start()
+        child.close()
+        env = Env(env_id, function, process, parent, log_path)
+        self.envs.append(env)
+        return env
+
+    def _available(self, function: str) -> Env | None:
+        for env in self.envs:
+            if env.function == function and env.state == "idle" and env.pending is None:
+                return env
+        live = [e for e in self.envs if e.function == function and e.state != "dead"]
+        if len(live) < self._caps.get(function, 2):
+            return self._spawn(function)
+        return None
+
+    def _has_capacity(self, function: str) -> bool:
+        live = [e for e in self.envs if e.function == function and e.state != "dead"]
+        idle = any(e.state == "idle" and e.pending is None for e in live)
+        return idle or len(live) < self._caps.get(function, 2)
+
+    def _start(self, env: Env, invocation: Invocation) -> None:
+        if env.state == "starting":
+            env.pending = invocation
+            return
+        info = self.stack.functions[invocation.function]
+        now = self.now()
+        invocation.started_at = now
+        invocation.deadline = now + info.timeout_s
+        env.invocation = invocation
+        env.state = "running"
+        faults = [{"id": f.id, "point": f.point, "match": f.match} for f in self._faults if f.times > 0]
+        env.conn.send(("invoke", invocation.request_id, invocation.event, now, invocation.deadline, faults))
+        self.invocations.append(invocation)
+
+    def _start_waiting(self) -> bool:
+        started = False
+        for invocation in list(self._waiting):
+            env = self._available(invocation.function)
+            if env is None:
+                continue
+            self._waiting.remove(invocation)
+            self._start(env, invocation)
+            started = True
+        return started
+
+    def _collect(self, block: bool, timeout: float | None = None) -> None:
+        conns: dict[Any, Env] = {e.conn: e for e in self.envs if e.state in ("running", "starting")}
+        waitables: list[Any] = [*conns, self._signal_r]
+        if not conns and not block:
+            return
+        ready = wait(waitables, timeout=None if (block and timeout is None) else (timeout or 0))
+        for conn in ready:
+            if conn is self._signal_r:
+                self._drain_signal()
+                continue
+            env = conns[conn]
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                self._kill(env, reason="crashed")
+                continue
+            self._on_message(env, message)
+
+    def _on_message(self, env: Env, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            env.init_s = message[1]
+            env.state = "idle"
+            if env.pending is not None:
+                invocation, env.pending = env.pending, None
+                self._start(env, invocation)
+        elif kind == "sleep":
+            env.state, env.wake_at = "sleeping", float(message[1])
+        elif kind == "crash":
+            for fault in self._faults:
+                if fault.id == message[1]:
+                    fault.times -= 1
+                    self.fired_faults.append(fault)
+        elif kind == "result":
+            invocation = env.invocation
+            env.invocation, env.state = None, "idle"
+            if invocation is not None:
+                self._finish(invocation, response=message[2], error=message[3])
+
+    def _kill(self, env: Env, reason: str) -> None:
+        """The environment is gone (a crash point, or Lambda's timeout): its invocation failed."""
+        if env.state == "starting":
+            env.process.join(timeout=5)
+            env.state = "dead"
+            tail = env.log_path.read_text(errors="replace")[-3000:] if env.log_path.exists() else ""
+            raise EnvironmentFailed(f"{env.function} failed to initialise (see {env.log_path}):\n{tail}")
+        if env.process.is_alive():
+            env.process.kill()
+        env.process.join(timeout=5)
+        env.state = "dead"
+        invocation, env.invocation = env.invocation, None
+        if env.pending is not None:
+            self._waiting.append(env.pending)
+            env.pending = None
+        if invocation is not None:
+            invocation.crashed = True
+            self._finish(invocation, response=None, error={"errorType": "Runtime.ExitError", "errorMessage": reason})
+        self._dirty = True
+
+    def _finish(self, invocation: Invocation, response: Any, error: dict[str, Any] | None) -> None:
+        invocation.finished_at = self.now()
+        invocation.response, invocation.error = response, error
+        invocation.done = True
+        if invocation.kind == "esm":
+            self._settle_batch(invocation)
+        elif invocation.kind == "async" and error is not None:
+            if invocation.attempt < len(ASYNC_RETRY_DELAYS_S):
+                retry = Invocation(invocation.function, invocation.event, "async", attempt=invocation.attempt + 1)
+                at = self.now() + ASYNC_RETRY_DELAYS_S[invocation.attempt]
+                heapq.heappush(self._retries, (at, next(self._seq), retry))
+        self._dirty = True
+
+    # -- the event source mapping -------------------------------------------------------------
+
+    def _poll_mappings(self) -> bool:
+        if not self._dirty:
+            return False
+        self._dirty = False
+        started = False
+        for mapping in self.stack.mappings:
+            while self._has_capacity(mapping.function):
+                response = self.sqs.receive_message(
+                    QueueUrl=mapping.queue_url,
+                    MaxNumberOfMessages=mapping.batch_size,
+                    WaitTimeSeconds=0,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+                messages = response.get("Messages", [])
+                if not messages:
+                    break
+                env = self._available(mapping.function)
+                assert env is not None
+                invocation = Invocation(mapping.function, _sqs_event(mapping, messages), "esm", mapping=mapping)
+                for message in messages:
+                    invocation.receipts[message["MessageId"]] = message["ReceiptHandle"]
+                    invocation.jobs[message["MessageId"]] = _job_of(message["Body"])
+                self._start(env, invocation)
+                started = True
+        return started
+
+    def _settle_batch(self, invocation: Invocation) -> None:
+        """Delete what succeeded; leave the rest to the visibility timeout (Lambda's behaviour)."""
+        assert invocation.mapping is not None
+        if invocation.error is not None:
+            return
+        failed: set[str] = set()
+        if invocation.mapping.report_batch_item_failures and isinstance(invocation.response, dict):
+            failed = {f.get("itemIdentifier") for f in invocation.response.get("batchItemFailures") or []}
+        entries = []
+        for message_id, receipt in invocation.receipts.items():
+            if message_id in failed or self._skip_delete(invocation.jobs.get(message_id)):
+                continue
+            entries.append({"Id": str(len(entries)), "ReceiptHandle": receipt})
+        for start in range(0, len(entries), 10):
+            self.sqs.delete_message_batch(QueueUrl=invocation.mapping.queue_url, Entries=entries[start : start + 10])
+
+    def _skip_delete(self, job: str | None) -> bool:
+        for plan in self._skip_deletes:
+            fault: Fault = plan["fault"]
+            if fault.times > 0 and plan.get("job") in (None, job):
+                fault.times -= 1
+                self.fired_faults.append(fault)
+                return True
+        return False
+
+    # -- wake-up signal from moto -------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with self._signal_lock:
+            if not self._signalled:
+                self._signalled = True
+                self._signal_w.send_bytes(b"!")
+
+    def _drain_signal(self) -> None:
+        with self._signal_lock:
+            while self._signal_r.poll():
+                self._signal_r.recv_bytes()
+            self._signalled = False
+        self._dirty = True
+
+
+def _keys() -> dict[str, str]:
+    return {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def _job_of(body: str) -> str:
+    try:
+        return str(json.loads(body).get("job", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _sqs_event(mapping: MappingInfo, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda builds from received SQS messages."""
+    records = []
+    for message in messages:
+        attributes = message.get("MessageAttributes") or {}
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": dict(message.get("Attributes") or {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value.get("DataType"),
+                    }
+                    for name, value in attributes.items()
+                },
+                "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": mapping.queue_arn,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}

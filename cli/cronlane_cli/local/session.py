@@ -1,0 +1,127 @@
+"""Start the embedded default in one call, and run one tick of a schedule to the end."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cronlane.clock import iso
+from cronlane.cron import parse_expression
+from cronlane.dal import RunStore
+from cronlane.model import JobRunView, RunView, scheduled_run_id
+from cronlane_cli.local.runtime import LocalRuntime, moto_endpoint, reset_moto
+from cronlane_cli.local.stack import REGION, create_stack, set_process_env
+
+
+def find_template(start: Path | None = None) -> Path:
+    """``template.yaml`` in the current directory or the nearest parent that has one."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "template.yaml"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no template.yaml in {here} or its parents (run cronlane from the project)")
+
+
+@contextmanager
+def local_runtime(
+    template: Path | None = None,
+    *,
+    clock: str = "virtual",
+    time_scale: float = 1.0,
+    start: float | None = None,
+    executor_environments: int = 4,
+    log_dir: Path | None = None,
+    env_overrides: dict[str, str] | None = None,
+    stack_name: str = "cronlane-local",
+    parameters: dict[str, str] | None = None,
+) -> Iterator[LocalRuntime]:
+    """A fresh stack from ``template.yaml`` on the process's moto server, and a runtime on it."""
+    template = template or find_template()
+    endpoint = moto_endpoint()
+    reset_moto(endpoint)
+    set_process_env(endpoint)
+    stack = create_stack(template, endpoint, stack_name, parameters)
+    logs = log_dir or Path(tempfile.mkdtemp(prefix="cronlane-logs-"))
+    runtime = LocalRuntime(
+        stack,
+        clock=clock,
+        time_scale=time_scale,
+        start=start,
+        executor_environments=executor_environments,
+        log_dir=logs,
+        env_overrides=env_overrides,
+    )
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def store_of(runtime: LocalRuntime) -> RunStore:
+    return RunStore(runtime.stack.outputs["TableName"], REGION)
+
+
+def latest_fire_time(expression: str, now: float) -> float:
+    """The schedule's most recent fire time at or before ``now``."""
+    parsed = parse_expression(expression)
+    latest = parsed.latest_at_or_before(now)
+    if latest is None:
+        raise ValueError(f"{expression} never fired before {iso(now)}")
+    return latest
+
+
+@dataclass
+class RunReport:
+    run: RunView
+    jobs: list[JobRunView]
+    wall_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        order = {name: i for i, name in enumerate(sorted(j.job for j in self.jobs))}
+        jobs = sorted(self.jobs, key=lambda j: (j.started_at or float("inf"), order[j.job]))
+        return {
+            "run_id": self.run.run_id,
+            "schedule": self.run.schedule,
+            "status": self.run.status.value,
+            "jobs": [
+                {
+                    "name": j.job,
+                    "depends_on": list(j.depends_on),
+                    "status": j.status.value,
+                    "attempts": j.attempts,
+                    "started_at": iso(j.started_at) if j.started_at else None,
+                    "finished_at": iso(j.finished_at) if j.finished_at else None,
+                }
+                for j in jobs
+            ],
+        }
+
+    @property
+    def makespan_s(self) -> float:
+        starts = [j.started_at for j in self.jobs if j.started_at]
+        ends = [j.finished_at for j in self.jobs if j.finished_at]
+        return (max(ends) - min(starts)) if starts and ends else 0.0
+
+
+def wait_for_run(runtime: LocalRuntime, run_id: str, limit_s: float = 7 * 86_400) -> RunReport:
+    store = store_of(runtime)
+
+    def finished() -> bool:
+        run = store.get_run(run_id)
+        return run is not None and run.status.terminal
+
+    runtime.run_until(finished, limit_s=limit_s)
+    run = store.get_run(run_id)
+    assert run is not None
+    return RunReport(run, store.job_runs(run_id))
+
+
+def run_schedule_once(runtime: LocalRuntime, schedule: str, scheduled_time: float) -> RunReport:
+    """Fire one tick of ``schedule`` and drive the runtime until its run is terminal."""
+    runtime.fire(schedule, scheduled_time)
+    return wait_for_run(runtime, scheduled_run_id(schedule, scheduled_time))

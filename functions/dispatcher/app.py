@@ -1,0 +1,19 @@
+"""Dispatcher Lambda: an EventBridge tick or a manual trigger in, a run out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from cronlane.wiring import build_dispatcher
+
+logger = Logger(service="cronlane-dispatcher")
+dispatcher = build_dispatcher()
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = dispatcher.handle(event)
+    logger.info("dispatched", extra={"dispatch": result.to_dict()})
+    return result.to_dict()

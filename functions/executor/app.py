@@ -1,0 +1,33 @@
+"""Executor Lambda: SQS FIFO batches in, job runs out, with partial batch failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from cronlane.wiring import build_executor
+
+logger = Logger(service="cronlane-executor")
+executor = build_executor(logger)
+# A failure stops only its own message group (one group per job); other jobs in the batch go on.
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
+    return executor.handle_message(
+        body=record.body,
+        receipt_handle=record.receipt_handle,
+        queue_arn=record.event_source_arn,
+        remaining_s=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
+        message_id=record.message_id,
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,11 @@
+"""cronlane: a serverless job scheduler for AWS (EventBridge -> Lambda -> SQS FIFO -> Lambda -> DynamoDB).
+
+The pure core (``declarations``, ``graph``, ``cron``, ``model``, ``context``, ``clock``) imports
+nothing from AWS; ``dal`` owns every DynamoDB and SQS call; ``dispatch`` and ``execute`` hold the
+logic the two Lambda handlers call.
+"""
+
+from cronlane.context import JobContext
+from cronlane.declarations import Catalog, Job, Param, Schedule, Selection
+
+__all__ = ["Catalog", "Job", "JobContext", "Param", "Schedule", "Selection"]

@@ -1,0 +1,267 @@
+"""EventBridge schedule expressions: validation and fire times (UTC). Pure, no AWS.
+
+EventBridge speaks its own cron dialect (aws-facts: EventBridge): six fields
+``cron(minutes hours day-of-month month day-of-week year)``, one of the two day fields must be
+``?``, day-of-week counts 1-7 = SUN-SAT, and ``L``, ``W`` and ``#`` are allowed. croniter speaks
+Unix cron (day-of-week 0-6, and it reads 7 as Sunday), so an expression is validated here field by
+field, then *translated* for croniter; the forms croniter rejects (``6L`` = last Friday, ``LW`` =
+last weekday) are computed as a filter over a wider croniter expression.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+
+from cronlane.errors import CronlaneError
+
+
+class CronError(CronlaneError, ValueError):
+    """An invalid schedule expression; the message names the bad field."""
+
+
+MONTHS = {m: i for i, m in enumerate(
+    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
+
+FIELDS = [
+    # name, low, high, names, specials allowed
+    ("minutes", 0, 59, {}, ""),
+    ("hours", 0, 23, {}, ""),
+    ("day-of-month", 1, 31, {}, "?LW"),
+    ("month", 1, 12, MONTHS, ""),
+    ("day-of-week", 1, 7, DAYS, "?L#"),
+    ("year", 1970, 2199, {}, ""),
+]
+
+RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class RateExpression:
+    text: str
+    seconds: int
+
+    def fire_times(self, after: float, count: int, anchor: float = 0.0) -> list[float]:
+        """Fire times strictly after ``after``. A rate rule fires every period from when it was
+        created; ``anchor`` is that moment (the epoch when unknown)."""
+        start = anchor + ((after - anchor) // self.seconds + 1) * self.seconds
+        return [start + i * self.seconds for i in range(count)]
+
+    def latest_at_or_before(self, when: float, anchor: float = 0.0) -> float:
+        return anchor + ((when - anchor) // self.seconds) * self.seconds
+
+
+@dataclass(frozen=True)
+class CronExpression:
+    text: str
+    fields: tuple[str, ...]  # the six EventBridge fields, upper-cased
+    unix: str  # the croniter translation (5 fields)
+    last_weekday_of_month: bool  # LW
+    last_dow: int | None  # nL: last <weekday n, EventBridge numbering> of the month
+    years: frozenset[int] | None
+
+    def _matches(self, dt: datetime) -> bool:
+        if self.years is not None and dt.year not in self.years:
+            return False
+        month_len = calendar.monthrange(dt.year, dt.month)[1]
+        if self.last_weekday_of_month:
+            last = datetime(dt.year, dt.month, month_len)
+            while last.weekday() >= 5:
+                last -= timedelta(days=1)
+            if dt.day != last.day:
+                return False
+        if self.last_dow is not None and dt.day + 7 <= month_len:
+            return False
+        return True
+
+    def fire_times(self, after: float, count: int) -> list[float]:
+        """The next ``count`` fire times strictly after ``after`` (UTC epoch seconds)."""
+        start = datetime.fromtimestamp(after, tz=UTC)
+        it = croniter(self.unix, start)
+        out: list[float] = []
+        limit_year = max(self.years) if self.years else None
+        while len(out) < count:
+            dt = it.get_next(datetime)
+            if limit_year is not None and dt.year > limit_year:
+                break
+            if self._matches(dt):
+                out.append(dt.timestamp())
+        return out
+
+    def latest_at_or_before(self, when: float) -> float | None:
+        start = datetime.fromtimestamp(when + 1e-6, tz=UTC)
+        it = croniter(self.unix, start)
+        floor_year = min(self.years) if self.years else None
+        for _ in range(100_000):
+            dt = it.get_prev(datetime)
+            if floor_year is not None and dt.year < floor_year:
+                return None
+            if self._matches(dt):
+                return dt.timestamp()
+        return None
+
+
+Expression = RateExpression | CronExpression
+
+
+def parse_expression(text: str) -> Expression:
+    """Parse ``cron(...)`` or ``rate(...)`` as EventBridge does; ``CronError`` names the bad field."""
+    text = text.strip()
+    if text.startswith("rate("):
+        match = RATE.match(text)
+        if not match:
+            raise CronError(
+                f"{text}: a rate is 'rate(N unit)' with N a positive integer and unit "
+                "minute(s), hour(s) or day(s)"
+            )
+        value, unit = int(match.group(1)), match.group(2)
+        if value <= 0:
+            raise CronError(f"{text}: the rate value must be positive")
+        if (value == 1) != (not unit.endswith("s")):
+            raise CronError(f"{text}: use the singular unit for 1 and the plural otherwise")
+        return RateExpression(text, value * UNIT_SECONDS[unit.rstrip("s")])
+    if not (text.startswith("cron(") and text.endswith(")")):
+        raise CronError(f"{text!r}: an EventBridge schedule is 'cron(...)' or 'rate(...)'")
+    fields = text[5:-1].upper().split()
+    if len(fields) != 6:
+        raise CronError(
+            f"{text}: EventBridge cron has 6 fields (minutes hours day-of-month month day-of-week "
+            f"year), got {len(fields)}"
+        )
+    for (name, low, high, names, specials), value in zip(FIELDS, fields, strict=True):
+        _check_field(text, name, value, low, high, names, specials)
+    dom, dow = fields[2], fields[4]
+    if (dom == "?") == (dow == "?"):
+        raise CronError(
+            f"{text}: exactly one of day-of-month ('{dom}') and day-of-week ('{dow}') must be '?'"
+        )
+    unix_dom = "*" if dom == "?" else dom
+    last_weekday = unix_dom == "LW"
+    if last_weekday:
+        unix_dom = "*"
+    last_dow = None
+    unix_dow = "*"
+    if dow != "?":
+        m = re.fullmatch(r"([1-7]|[A-Z]{3})L", dow)
+        if m:
+            last_dow = _value(m.group(1), DAYS)
+            unix_dow = str(last_dow - 1)
+        elif dow == "L":
+            unix_dow = "6"  # L alone in day-of-week is the last day of the week: Saturday
+        else:
+            unix_dow = _translate_dow(dow)
+    years = None
+    if fields[5] != "*":
+        years = frozenset(_expand(fields[5], 1970, 2199, {}))
+    unix = " ".join([fields[0], fields[1], unix_dom, fields[3], unix_dow])
+    if not croniter.is_valid(unix):
+        raise CronError(f"{text}: cannot be evaluated (translated to '{unix}')")
+    return CronExpression(text, tuple(fields), unix, last_weekday, last_dow, years)
+
+
+def _value(token: str, names: dict[str, int]) -> int:
+    return names[token] if token in names else int(token)
+
+
+def _check_field(
+    text: str, name: str, value: str, low: int, high: int, names: dict[str, int], specials: str
+) -> None:
+    def bad(why: str) -> CronError:
+        return CronError(f"{text}: {name} field '{value}': {why}")
+
+    if value == "?":
+        if "?" not in specials:
+            raise bad("'?' is allowed only in day-of-month and day-of-week")
+        return
+    for part in value.split(","):
+        if part == "*":
+            continue
+        if "L" in specials and name == "day-of-month" and part in ("L", "LW"):
+            continue
+        if "W" in specials and re.fullmatch(r"\d+W", part):
+            _in_range(bad, int(part[:-1]), low, high)
+            continue
+        if name == "day-of-week" and part == "L":
+            continue
+        if name == "day-of-week" and re.fullmatch(r"([1-7]|[A-Z]{3})L", part):
+            _name_or_number(bad, part[:-1], low, high, names)
+            continue
+        if "#" in specials and "#" in part:
+            day, _, nth = part.partition("#")
+            _name_or_number(bad, day, low, high, names)
+            if not nth.isdigit() or not 1 <= int(nth) <= 5:
+                raise bad(f"'#{nth}': the week of the month must be 1-5")
+            continue
+        base, slash, step = part.partition("/")
+        if slash:
+            if not step.isdigit() or int(step) == 0:
+                raise bad(f"step '{step}' must be a positive integer")
+        if base == "*":
+            continue
+        start, dash, end = base.partition("-")
+        first = _name_or_number(bad, start, low, high, names)
+        if dash:
+            last = _name_or_number(bad, end, low, high, names)
+            if last < first and name not in ("day-of-week", "month"):
+                raise bad(f"range {start}-{end} runs backwards")
+
+
+def _name_or_number(bad, token: str, low: int, high: int, names: dict[str, int]) -> int:  # type: ignore[no-untyped-def]
+    if token in names:
+        return names[token]
+    if not token.isdigit():
+        allowed = f"{low}-{high}" + (" or " + "-".join([min(names, key=names.get), max(names, key=names.get)]) if names else "")  # type: ignore[arg-type]
+        raise bad(f"'{token}' is not a value ({allowed})")
+    return _in_range(bad, int(token), low, high)
+
+
+def _in_range(bad, number: int, low: int, high: int) -> int:  # type: ignore[no-untyped-def]
+    if not low <= number <= high:
+        raise bad(f"value {number} is out of range {low}-{high}")
+    return number
+
+
+def _translate_dow(dow: str) -> str:
+    """EventBridge 1-7 = SUN-SAT to Unix 0-6 = SUN-SAT (croniter would read 7 as Sunday)."""
+
+    def one(token: str) -> str:
+        return str(DAYS[token] - 1) if token in DAYS else str(int(token) - 1)
+
+    out = []
+    for part in dow.split(","):
+        if "#" in part:
+            day, _, nth = part.partition("#")
+            out.append(f"{one(day)}#{nth}")
+            continue
+        base, slash, step = part.partition("/")
+        if base == "*":
+            translated = "*"
+        elif "-" in base:
+            a, b = base.split("-")
+            translated = f"{one(a)}-{one(b)}"
+        else:
+            translated = one(base)
+        out.append(translated + (f"/{step}" if slash else ""))
+    return ",".join(out)
+
+
+def _expand(field: str, low: int, high: int, names: dict[str, int]) -> list[int]:
+    values: list[int] = []
+    for part in field.split(","):
+        base, slash, step_text = part.partition("/")
+        step = int(step_text) if slash else 1
+        if base == "*":
+            a, b = low, high
+        elif "-" in base:
+            a, b = (_value(x, names) for x in base.split("-"))
+        else:
+            a = _value(base, names)
+            b = high if slash else a
+        values.extend(range(a, b + 1, step))
+    return values

@@ -1,0 +1,653 @@
+"""Data access: every DynamoDB and SQS call cronlane makes lives in this module.
+
+Key design (one table, ``TABLE_NAME``):
+
+| item      | pk               | sk             | GSI keys                                              |
+|-----------|------------------|----------------|-------------------------------------------------------|
+| run       | ``RUN#<run id>`` | ``RUN``        | by-schedule: ``SCHEDULE#<name>`` / ``<time>#<run id>`` |
+| graph     | ``RUN#<run id>`` | ``GRAPH#<n>``  | -                                                     |
+| job-run   | ``RUN#<run id>`` | ``JOB#<job>``  | by-job: ``JOB#<job>`` / ``<time>#<run id>``            |
+
+Access patterns: the runs of a schedule, newest first (query by-schedule descending); the jobs
+of a run (query pk, sk begins_with ``JOB#``); one job's history (query by-job descending, then a
+batch get). by-schedule projects only the run's identity and status, not its counters, so the
+per-job counter updates do not write to the index; by-job is KEYS_ONLY for the same reason.
+Everything expires through the TTL attribute ``expires_at``.
+
+SDK errors become ``StoreError`` / ``QueueError`` (``raise ... from exc``); a failed condition,
+which is how idempotency shows itself, becomes a return value, not an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from cronlane.errors import QueueError, StoreError
+from cronlane.model import JobMessage, JobNode, JobRunView, JobStatus, RunStatus, RunView
+
+GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
+SQS_BATCH = 10  # SendMessageBatch / DeleteMessageBatch take at most 10 entries
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def _time_key(scheduled_iso: str, run_id: str) -> str:
+    return f"{scheduled_iso}#{run_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# PynamoDB models. The table name is only known at run time (it comes from the stack), so the
+# concrete classes are made per table by ``_models``.
+# ---------------------------------------------------------------------------------------------
+
+
+class _BySchedule(GlobalSecondaryIndex["_RunItem"]):
+    class Meta:
+        index_name = "by-schedule"
+        projection = IncludeProjection(
+            ["run_id", "schedule", "scheduled_time", "trigger", "status", "job_count", "created_at"]
+        )
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class _ByJob(GlobalSecondaryIndex["_JobRunItem"]):
+    class Meta:
+        index_name = "by-job"
+        projection = KeysOnlyProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _RunItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute()
+    schedule = UnicodeAttribute()
+    scheduled_time = NumberAttribute()
+    trigger = UnicodeAttribute()
+    status = UnicodeAttribute()
+    job_count = NumberAttribute()
+    succeeded = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    created_at = NumberAttribute()
+    started_at = NumberAttribute(null=True)
+    finished_at = NumberAttribute(null=True)
+    parameters = UnicodeAttribute(default="{}")
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class _GraphItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = BinaryAttribute(legacy_encoding=False)
+    expires_at = NumberAttribute()
+
+
+class _JobRunItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute()
+    job = UnicodeAttribute()
+    group = UnicodeAttribute()
+    schedule = UnicodeAttribute()
+    scheduled_time = NumberAttribute()
+    status = UnicodeAttribute()
+    function = UnicodeAttribute()
+    depends_on = ListAttribute(of=UnicodeAttribute, default=list)
+    dependents = ListAttribute(of=UnicodeAttribute, default=list)
+    dependent_fan_in = ListAttribute(of=NumberAttribute, default=list)
+    upstreams_done = UnicodeSetAttribute(null=True)
+    timeout_s = NumberAttribute()
+    max_attempts = NumberAttribute()
+    params = UnicodeAttribute(default="{}")
+    attempts = NumberAttribute(default=0)
+    generation = NumberAttribute(default=0)
+    enqueued_at = NumberAttribute(null=True)
+    started_at = NumberAttribute(null=True)
+    attempt_started_at = NumberAttribute(null=True)
+    finished_at = NumberAttribute(null=True)
+    duration_s = NumberAttribute(null=True)
+    lease_expires_at = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    history = ListAttribute(of=UnicodeAttribute, null=True)
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+def _models(table: str, region: str | None) -> tuple[type[_RunItem], type[_GraphItem], type[_JobRunItem]]:
+    def meta() -> type:
+        return type("Meta", (), {"table_name": table, "region": region})
+
+    run = type("RunItem", (_RunItem,), {"Meta": meta(), "by_schedule": _BySchedule()})
+    graph = type("GraphItem", (_GraphItem,), {"Meta": meta()})
+    job = type("JobRunItem", (_JobRunItem,), {"Meta": meta(), "by_job": _ByJob()})
+    return run, graph, job  # type: ignore[return-value]
+
+
+def _condition_failed(exc: PynamoDBException) -> bool:
+    if exc.cause_response_code == CONDITION_FAILED:
+        return True
+    if isinstance(exc, TransactWriteError):
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons)
+    return False
+
+
+@dataclass(frozen=True)
+class NewRun:
+    run_id: str
+    schedule: str
+    scheduled_time: float
+    scheduled_iso: str
+    trigger: str
+    created_at: float
+    expires_at: int
+    parameters: dict[str, Any]
+    nodes: dict[str, JobNode]
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    status: JobStatus
+    ready: bool  # every upstream has succeeded and the job is (now) QUEUED: send its message
+    generation: int = 0
+
+
+class RunStore:
+    """Runs and job-runs in DynamoDB."""
+
+    def __init__(self, table: str, region: str | None = None) -> None:
+        self.table = table
+        self.Run, self.Graph, self.JobRun = _models(table, region)
+        self._connection = Connection(region=region)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def create_run(self, run: NewRun) -> bool:
+        """Claim the run id and store the graph snapshot, atomically. False if the run exists.
+
+        The conditional write is the guarantee that one tick makes one run (aws-facts: SQS
+        dedup lasts 5 minutes and is never the idempotency guarantee).
+        """
+        item = self.Run(
+            _run_pk(run.run_id),
+            "RUN",
+            run_id=run.run_id,
+            schedule=run.schedule,
+            scheduled_time=run.scheduled_time,
+            trigger=run.trigger,
+            status=RunStatus.CREATING.value,
+            job_count=len(run.nodes),
+            created_at=run.created_at,
+            parameters=json.dumps(run.parameters, sort_keys=True),
+            gsi1pk=f"SCHEDULE#{run.schedule}",
+            gsi1sk=_time_key(run.scheduled_iso, run.run_id),
+            expires_at=run.expires_at,
+        )
+        blob = zlib.compress(json.dumps({n: node.to_dict() for n, node in run.nodes.items()}).encode())
+        chunks = [blob[i : i + GRAPH_CHUNK] for i in range(0, len(blob), GRAPH_CHUNK)] or [b""]
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.save(item, condition=self.Run.pk.does_not_exist())
+                for n, chunk in enumerate(chunks):
+                    graph = self.Graph(
+                        _run_pk(run.run_id), f"GRAPH#{n:03d}", data=chunk, expires_at=run.expires_at
+                    )
+                    tx.save(graph, condition=self.Graph.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"creating run {run.run_id}: {exc}") from exc
+        return True
+
+    def load_graph(self, run_id: str) -> dict[str, JobNode]:
+        try:
+            items = list(
+                self.Graph.query(
+                    _run_pk(run_id), self.Graph.sk.startswith("GRAPH#"), consistent_read=True
+                )
+            )
+        except PynamoDBException as exc:
+            raise StoreError(f"loading the graph of run {run_id}: {exc}") from exc
+        blob = b"".join(i.data for i in sorted(items, key=lambda i: i.sk))
+        data = json.loads(zlib.decompress(blob)) if blob else {}
+        return {name: JobNode.from_dict(name, d) for name, d in data.items()}
+
+    def get_run(self, run_id: str) -> RunView | None:
+        try:
+            item = self.Run.get(_run_pk(run_id), "RUN", consistent_read=True)
+        except self.Run.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StoreError(f"reading run {run_id}: {exc}") from exc
+        return _run_view(item)
+
+    def set_run_status(
+        self, run_id: str, expected: RunStatus, new: RunStatus, now: float
+    ) -> bool:
+        """Move a run from ``expected`` to ``new``; False if it was not in ``expected``."""
+        item = self.Run(_run_pk(run_id), "RUN")
+        actions = [self.Run.status.set(new.value)]
+        if new is RunStatus.RUNNING:
+            actions.append(self.Run.started_at.set(now))
+        if new.terminal:
+            actions.append(self.Run.finished_at.set(now))
+        try:
+            item.update(actions=actions, condition=self.Run.status == expected.value)
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"updating run {run_id}: {exc}") from exc
+        return True
+
+    def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
+        """The runs of a schedule, newest first."""
+        try:
+            keys = [
+                i.run_id
+                for i in self.Run.by_schedule.query(
+                    f"SCHEDULE#{schedule}", scan_index_forward=False, limit=limit
+                )
+            ]
+        except PynamoDBException as exc:
+            raise StoreError(f"listing runs of {schedule}: {exc}") from exc
+        runs = [self.get_run(k) for k in keys]
+        return [r for r in runs if r is not None]
+
+    # -- job-runs -----------------------------------------------------------------------------
+
+    def job_names(self, run_id: str) -> set[str]:
+        try:
+            return {
+                i.job
+                for i in self.JobRun.query(
+                    _run_pk(run_id),
+                    self.JobRun.sk.startswith("JOB#"),
+                    consistent_read=True,
+                    attributes_to_get=["job"],
+                )
+            }
+        except PynamoDBException as exc:
+            raise StoreError(f"listing jobs of run {run_id}: {exc}") from exc
+
+    def put_job_runs(self, run: NewRun, names: Iterable[str], queued: set[str], now: float) -> None:
+        """Write job-run items with ``BatchWriteItem`` (25 per call; not conditional, so callers
+        only pass names that do not exist yet)."""
+        try:
+            with self.JobRun.batch_write() as batch:
+                for name in names:
+                    node = run.nodes[name]
+                    batch.save(
+                        self.JobRun(
+                            _run_pk(run.run_id),
+                            f"JOB#{name}",
+                            run_id=run.run_id,
+                            job=name,
+                            group=node.group,
+                            schedule=run.schedule,
+                            scheduled_time=run.scheduled_time,
+                            status=(JobStatus.QUEUED if name in queued else JobStatus.PENDING).value,
+                            function=node.function,
+                            depends_on=list(node.depends_on),
+                            dependents=list(node.dependents),
+                            dependent_fan_in=list(node.dependent_fan_in),
+                            timeout_s=node.timeout_s,
+                            max_attempts=node.max_attempts,
+                            params=json.dumps(node.params, sort_keys=True),
+                            enqueued_at=now if name in queued else None,
+                            gsi2pk=f"JOB#{name}",
+                            gsi2sk=_time_key(run.scheduled_iso, run.run_id),
+                            expires_at=run.expires_at,
+                        )
+                    )
+        except PynamoDBException as exc:
+            raise StoreError(f"writing job-runs of {run.run_id}: {exc}") from exc
+
+    def job_runs(self, run_id: str) -> list[JobRunView]:
+        try:
+            items = self.JobRun.query(
+                _run_pk(run_id), self.JobRun.sk.startswith("JOB#"), consistent_read=True
+            )
+            return [_job_view(i) for i in items]
+        except PynamoDBException as exc:
+            raise StoreError(f"reading jobs of run {run_id}: {exc}") from exc
+
+    def get_job_run(self, run_id: str, job: str) -> JobRunView | None:
+        try:
+            return _job_view(self.JobRun.get(_run_pk(run_id), f"JOB#{job}", consistent_read=True))
+        except self.JobRun.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StoreError(f"reading job {job} of run {run_id}: {exc}") from exc
+
+    def job_history(self, job: str, limit: int = 20) -> list[JobRunView]:
+        """One job's runs, newest first."""
+        try:
+            keys = [
+                (i.pk, i.sk)
+                for i in self.JobRun.by_job.query(f"JOB#{job}", scan_index_forward=False, limit=limit)
+            ]
+            items = {(i.pk, i.sk): i for i in self.JobRun.batch_get(keys)}
+        except PynamoDBException as exc:
+            raise StoreError(f"reading the history of {job}: {exc}") from exc
+        return [_job_view(items[k]) for k in keys if k in items]
+
+    def claim(
+        self, run_id: str, job: str, generation: int, now: float, lease_s: float
+    ) -> JobRunView | None:
+        """Claim a job-run for one attempt; None if someone else holds or finished it.
+
+        Claimable: QUEUED, or RUNNING with an expired lease (its executor was killed). The
+        generation must match, so a message from before a replay cannot claim the new one.
+        """
+        JR = self.JobRun
+        item = JR(_run_pk(run_id), f"JOB#{job}")
+        condition = (JR.generation == generation) & (
+            (JR.status == JobStatus.QUEUED.value)
+            | ((JR.status == JobStatus.RUNNING.value) & (JR.lease_expires_at < now))
+        )
+        try:
+            item.update(
+                actions=[
+                    JR.status.set(JobStatus.RUNNING.value),
+                    JR.attempts.add(1),
+                    JR.started_at.set(JR.started_at | now),
+                    JR.attempt_started_at.set(now),
+                    JR.lease_expires_at.set(now + lease_s),
+                ],
+                condition=condition,
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return None
+            raise StoreError(f"claiming {job} of run {run_id}: {exc}") from exc
+        return _job_view(item)
+
+    def finish(
+        self,
+        view: JobRunView,
+        status: JobStatus,
+        now: float,
+        error: str | None = None,
+        history_entry: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record a terminal status for the attempt ``view`` holds and count it on the run, in one
+        transaction, so the run's counters can never miss or double a job. False if the attempt
+        no longer holds the job-run (its lease expired and another attempt took over)."""
+        JR, Run = self.JobRun, self.Run
+        counter = {
+            JobStatus.SUCCEEDED: Run.succeeded,
+            JobStatus.FAILED: Run.failed,
+        }[status]
+        actions = [
+            JR.status.set(status.value),
+            JR.finished_at.set(now),
+            JR.duration_s.set(round(now - (view.started_at or now), 3)),
+            JR.lease_expires_at.remove(),
+        ]
+        if error is not None:
+            actions.append(JR.error.set(error))
+        if history_entry is not None:
+            actions.append(JR.history.set((JR.history | []).append([json.dumps(history_entry)])))
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    JR(_run_pk(view.run_id), f"JOB#{view.job}"),
+                    actions=actions,
+                    condition=(JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts),
+                )
+                tx.update(Run(_run_pk(view.run_id), "RUN"), actions=[counter.add(1)])
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"finishing {view.job} of run {view.run_id}: {exc}") from exc
+        return True
+
+    def retry_later(self, view: JobRunView, error: str, history_entry: dict[str, Any]) -> bool:
+        """Give a failed attempt back: the job-run is QUEUED again, with its error recorded."""
+        JR = self.JobRun
+        item = JR(_run_pk(view.run_id), f"JOB#{view.job}")
+        try:
+            item.update(
+                actions=[
+                    JR.status.set(JobStatus.QUEUED.value),
+                    JR.error.set(error),
+                    JR.lease_expires_at.remove(),
+                    JR.history.set((JR.history | []).append([json.dumps(history_entry)])),
+                ],
+                condition=(JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts),
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"recording the failure of {view.job}: {exc}") from exc
+        return True
+
+    def skip(self, run_id: str, job: str, reason: str, now: float) -> bool:
+        """PENDING -> SKIPPED with its reason, counted on the run in the same transaction."""
+        JR, Run = self.JobRun, self.Run
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    JR(_run_pk(run_id), f"JOB#{job}"),
+                    actions=[
+                        JR.status.set(JobStatus.SKIPPED.value),
+                        JR.reason.set(reason),
+                        JR.finished_at.set(now),
+                    ],
+                    condition=JR.status == JobStatus.PENDING.value,
+                )
+                tx.update(Run(_run_pk(run_id), "RUN"), actions=[Run.skipped.add(1)])
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"skipping {job} of run {run_id}: {exc}") from exc
+        return True
+
+    def release(
+        self, run_id: str, job: str, upstream: str, upstream_count: int, now: float
+    ) -> ReleaseResult:
+        """Record that ``upstream`` of ``job`` succeeded, and queue ``job`` if it was the last.
+
+        The finished upstreams are a set, not a counter, so a duplicate delivery that releases
+        twice changes nothing. The common case (a chain, or the last of several upstreams) costs
+        one conditional write that both records the upstream and queues the job.
+        """
+        JR = self.JobRun
+        item = JR(_run_pk(run_id), f"JOB#{job}")
+        if upstream_count == 1:
+            others_done = JR.upstreams_done.does_not_exist()
+        else:
+            # attribute_exists first: moto evaluates size() of a missing attribute as an error
+            # where DynamoDB evaluates it as false (the AND short-circuits in both).
+            others_done = (
+                JR.upstreams_done.exists()
+                & (size(JR.upstreams_done) == upstream_count - 1)
+                & ~JR.upstreams_done.contains(upstream)
+            )
+        try:
+            item.update(
+                actions=[
+                    JR.upstreams_done.add({upstream}),
+                    JR.status.set(JobStatus.QUEUED.value),
+                    JR.enqueued_at.set(now),
+                ],
+                condition=(JR.status == JobStatus.PENDING.value) & others_done,
+            )
+            return ReleaseResult(JobStatus.QUEUED, ready=True, generation=int(item.generation or 0))
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise StoreError(f"releasing {job} of run {run_id}: {exc}") from exc
+        # Not the last upstream, or a repeated release: record the upstream and look.
+        try:
+            item.update(actions=[JR.upstreams_done.add({upstream})], condition=JR.pk.exists())
+        except UpdateError as exc:
+            raise StoreError(f"releasing {job} of run {run_id}: {exc}") from exc
+        view = _job_view(item)
+        complete = set(view.depends_on) <= view.upstreams_done
+        if view.status is JobStatus.PENDING and complete:
+            try:
+                item.update(
+                    actions=[JR.status.set(JobStatus.QUEUED.value), JR.enqueued_at.set(now)],
+                    condition=JR.status == JobStatus.PENDING.value,
+                )
+                return ReleaseResult(JobStatus.QUEUED, ready=True, generation=view.generation)
+            except UpdateError as exc:
+                if not _condition_failed(exc):
+                    raise StoreError(f"queueing {job} of run {run_id}: {exc}") from exc
+                # A concurrent release queued it a moment ago; that release sends the message.
+                return ReleaseResult(JobStatus.QUEUED, ready=False)
+        # QUEUED but maybe never sent (an executor died between queueing and sending): send again,
+        # the claim keeps it to one execution.
+        return ReleaseResult(
+            view.status, ready=view.status is JobStatus.QUEUED and complete, generation=view.generation
+        )
+
+
+class JobQueue:
+    """The FIFO job queue and its dead-letter queue."""
+
+    def __init__(self, queue_url: str, dlq_url: str | None = None, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("sqs")
+        self.client = client
+        self.queue_url = queue_url
+        self.dlq_url = dlq_url
+
+    def send(self, messages: Sequence[JobMessage]) -> None:
+        """Enqueue with ``SendMessageBatch``. ``MessageGroupId`` is the job name: one lane per
+        job, so a job never runs twice at once while different jobs run in parallel."""
+        for start in range(0, len(messages), SQS_BATCH):
+            chunk = messages[start : start + SQS_BATCH]
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": m.body(),
+                    "MessageGroupId": m.job,
+                    "MessageDeduplicationId": m.dedup_id(),
+                }
+                for i, m in enumerate(chunk)
+            ]
+            try:
+                result = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except Exception as exc:  # botocore's ClientError / EndpointConnectionError
+                raise QueueError(f"sending {len(entries)} job messages: {exc}") from exc
+            failed = result.get("Failed") or []
+            if failed:
+                names = ", ".join(f"{chunk[int(f['Id'])].job} ({f.get('Code')})" for f in failed)
+                raise QueueError(f"SQS refused job messages for {names}")
+
+    def dead_letter(self, body: str, group: str, dedup_id: str, error: str) -> None:
+        """Put a message on the DLQ with the error that put it there."""
+        if not self.dlq_url:
+            raise QueueError("no dead-letter queue configured (DLQ_URL)")
+        try:
+            self.client.send_message(
+                QueueUrl=self.dlq_url,
+                MessageBody=body,
+                MessageGroupId=group,
+                MessageDeduplicationId=dedup_id,
+                MessageAttributes={"error": {"DataType": "String", "StringValue": error[:1024] or "-"}},
+            )
+        except Exception as exc:
+            raise QueueError(f"sending to the dead-letter queue: {exc}") from exc
+
+    def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        """Hide a received message for ``seconds``: FIFO queues reject per-message delays, so a
+        retry's backoff is its visibility (aws-facts: SQS FIFO)."""
+        try:
+            self.client.change_message_visibility(
+                QueueUrl=self._url_of(queue_arn),
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=max(0, min(int(seconds), 43_200)),
+            )
+        except Exception as exc:
+            raise QueueError(f"changing a message's visibility: {exc}") from exc
+
+    def _url_of(self, queue_arn: str) -> str:
+        name = queue_arn.rsplit(":", 1)[-1]
+        if self.queue_url.endswith("/" + name):
+            return self.queue_url
+        return self.client.get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _run_view(item: _RunItem) -> RunView:
+    return RunView(
+        run_id=item.run_id,
+        schedule=item.schedule,
+        scheduled_time=float(item.scheduled_time),
+        trigger=item.trigger,
+        status=RunStatus(item.status),
+        job_count=int(item.job_count),
+        succeeded=int(item.succeeded or 0),
+        failed=int(item.failed or 0),
+        skipped=int(item.skipped or 0),
+        created_at=_num(item.created_at),
+        started_at=_num(item.started_at),
+        finished_at=_num(item.finished_at),
+        parameters=json.loads(item.parameters or "{}"),
+    )
+
+
+def _job_view(item: _JobRunItem) -> JobRunView:
+    return JobRunView(
+        run_id=item.run_id,
+        job=item.job,
+        status=JobStatus(item.status),
+        depends_on=tuple(item.depends_on or ()),
+        dependents=tuple(item.dependents or ()),
+        attempts=int(item.attempts or 0),
+        max_attempts=int(item.max_attempts),
+        timeout_s=int(item.timeout_s),
+        function=item.function,
+        group=item.group,
+        generation=int(item.generation or 0),
+        params=json.loads(item.params or "{}"),
+        dependent_fan_in=tuple(int(n) for n in (item.dependent_fan_in or ())),
+        upstreams_done=frozenset(item.upstreams_done or ()),
+        enqueued_at=_num(item.enqueued_at),
+        started_at=_num(item.started_at),
+        attempt_started_at=_num(item.attempt_started_at),
+        finished_at=_num(item.finished_at),
+        duration_s=_num(item.duration_s),
+        lease_expires_at=_num(item.lease_expires_at),
+        error=item.error,
+        reason=item.reason,
+        schedule=item.schedule,
+        scheduled_time=float(item.scheduled_time),
+        history=[json.loads(h) for h in (item.history or [])],
+    )

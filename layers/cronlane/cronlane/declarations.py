@@ -1,0 +1,217 @@
+"""Job and schedule declarations: the one place a job or a schedule is described.
+
+The dispatcher, the executor, the CLI and the docs all read these. Nothing about a job is
+written twice: ``template.yaml`` does not name jobs at all, and schedules appear there only as
+the EventBridge rules that fire them (a test checks the two agree).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cronlane.errors import CatalogError
+
+# MessageGroupId allows 128 characters of alphanumerics and punctuation; a job name is a group id.
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
+LAMBDA_MAX_TIMEOUT_S = 900  # Lambda's hard limit (aws-facts: Lambda)
+PARAM_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared job parameter: its type (``int``, ``float``, ``str`` or ``bool``) and default."""
+
+    type: str
+    default: Any
+    description: str = ""
+
+    def coerce(self, name: str, value: Any) -> Any:
+        """Turn ``value`` (from JSON or a ``k=v`` string) into this parameter's type."""
+        kind = PARAM_TYPES[self.type]
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise ValueError(f"parameter '{name}' must be a bool, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"parameter '{name}' must be {self.type}, got {value!r}")
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"parameter '{name}' must be {self.type}, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One batch job.
+
+    ``function`` is the dotted path of ``def fn(ctx: JobContext) -> dict | None``; it is imported
+    only by the executor. ``timeout_s`` bounds one attempt (at most Lambda's 900 s).
+    """
+
+    name: str
+    function: str
+    group: str
+    depends_on: tuple[str, ...] = ()
+    timeout_s: int = 300
+    max_attempts: int = 3
+    params: Mapping[str, Param] = field(default_factory=dict)
+    description: str = ""
+
+    def default_params(self) -> dict[str, Any]:
+        return {k: p.default for k, p in self.params.items()}
+
+    def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with ``given``; an undeclared name or a wrong type is an error."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            declared = ", ".join(sorted(self.params)) or "none"
+            raise ValueError(
+                f"job '{self.name}' has no parameter {', '.join(repr(u) for u in unknown)} "
+                f"(declared: {declared})"
+            )
+        values = self.default_params()
+        for key, value in given.items():
+            values[key] = self.params[key].coerce(key, value)
+        return values
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which jobs a schedule runs: every job, some groups, or a list of jobs."""
+
+    all_jobs: bool = False
+    groups: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+
+    @classmethod
+    def everything(cls) -> Selection:
+        return cls(all_jobs=True)
+
+    @classmethod
+    def of_groups(cls, *groups: str) -> Selection:
+        return cls(groups=tuple(groups))
+
+    @classmethod
+    def of_jobs(cls, *jobs: str) -> Selection:
+        return cls(jobs=tuple(jobs))
+
+    def describe(self) -> str:
+        if self.all_jobs:
+            return "all jobs"
+        parts = []
+        if self.groups:
+            parts.append("groups " + ", ".join(self.groups))
+        if self.jobs:
+            parts.append("jobs " + ", ".join(self.jobs))
+        return "; ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule: when it fires (an EventBridge expression) and what it runs.
+
+    ``include_upstreams`` is the closure rule. False (the default): an upstream outside the
+    selection is counted as satisfied, because it runs on its own schedule (the hourly feed run
+    does not rebuild the traits the nightly sync built). True: such upstreams are pulled into the
+    run and run first.
+    """
+
+    name: str
+    expression: str
+    selection: Selection
+    include_upstreams: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    jobs: Mapping[str, Job]
+    schedules: Mapping[str, Schedule]
+
+    @classmethod
+    def build(cls, jobs: Iterable[Job], schedules: Iterable[Schedule] = ()) -> Catalog:
+        """Index the declarations and check them; raises ``CatalogError`` naming every problem."""
+        job_map: dict[str, Job] = {}
+        schedule_map: dict[str, Schedule] = {}
+        problems: list[str] = []
+        for job in jobs:
+            if job.name in job_map:
+                problems.append(f"job '{job.name}': declared twice")
+            job_map[job.name] = job
+        for schedule in schedules:
+            if schedule.name in schedule_map:
+                problems.append(f"schedule '{schedule.name}': declared twice")
+            schedule_map[schedule.name] = schedule
+        catalog = cls(jobs=job_map, schedules=schedule_map)
+        problems.extend(catalog.problems())
+        if problems:
+            raise CatalogError(problems)
+        return catalog
+
+    @property
+    def groups(self) -> set[str]:
+        return {job.group for job in self.jobs.values()}
+
+    def job(self, name: str) -> Job:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            raise CatalogError([f"unknown job '{name}'"]) from None
+
+    def schedule(self, name: str) -> Schedule:
+        try:
+            return self.schedules[name]
+        except KeyError:
+            known = ", ".join(sorted(self.schedules)) or "none"
+            raise CatalogError([f"unknown schedule '{name}' (known: {known})"]) from None
+
+    def problems(self) -> list[str]:
+        """Everything wrong with the declarations, each naming its place."""
+        from cronlane.cron import CronError, parse_expression
+        from cronlane.graph import find_cycle
+
+        problems: list[str] = []
+        for job in self.jobs.values():
+            where = f"job '{job.name}'"
+            if not NAME_PATTERN.match(job.name):
+                problems.append(f"{where}: name must match {NAME_PATTERN.pattern}")
+            if not NAME_PATTERN.match(job.group):
+                problems.append(f"{where}: group '{job.group}' must match {NAME_PATTERN.pattern}")
+            if not 1 <= job.timeout_s <= LAMBDA_MAX_TIMEOUT_S:
+                problems.append(
+                    f"{where}: timeout_s {job.timeout_s} is outside 1..{LAMBDA_MAX_TIMEOUT_S} "
+                    "(Lambda's limit)"
+                )
+            if job.max_attempts < 1:
+                problems.append(f"{where}: max_attempts must be at least 1")
+            if "." not in job.function:
+                problems.append(f"{where}: function '{job.function}' is not a dotted path")
+            for dep in job.depends_on:
+                if dep not in self.jobs:
+                    problems.append(f"{where}: depends on unknown job '{dep}'")
+            for pname, param in job.params.items():
+                if param.type not in PARAM_TYPES:
+                    problems.append(f"{where}: parameter '{pname}' has unknown type '{param.type}'")
+        cycle = find_cycle({n: j.depends_on for n, j in self.jobs.items()})
+        if cycle:
+            problems.append("dependency cycle: " + " -> ".join(cycle))
+        for schedule in self.schedules.values():
+            where = f"schedule '{schedule.name}'"
+            if not NAME_PATTERN.match(schedule.name):
+                problems.append(f"{where}: name must match {NAME_PATTERN.pattern}")
+            try:
+                parse_expression(schedule.expression)
+            except CronError as exc:
+                problems.append(f"{where}: {exc}")
+            for group in schedule.selection.groups:
+                if group not in self.groups:
+                    problems.append(f"{where}: selects unknown group '{group}'")
+            for name in schedule.selection.jobs:
+                if name not in self.jobs:
+                    problems.append(f"{where}: selects unknown job '{name}'")
+        return problems

@@ -1,0 +1,235 @@
+"""The dispatcher: turn a tick (or a manual trigger) into a run and enqueue the jobs that are ready.
+
+A run's identity comes from the schedule and the tick's scheduled time (or the caller's key), and
+``RunStore.create_run`` claims it with a conditional write. A run is born CREATING; the job-runs
+are written and the ready jobs enqueued; only then is it RUNNING. If the dispatcher dies half
+way, EventBridge's retry (or any second delivery of the tick) finds the run CREATING and finishes
+the same steps from the stored graph snapshot instead of creating a second run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cronlane.clock import Clock, iso
+from cronlane.dal import JobQueue, NewRun, RunStore
+from cronlane.declarations import Catalog, Selection
+from cronlane.errors import CatalogError, InvalidRequest
+from cronlane.events import ManualTrigger, ScheduledEvent, parse_dispatch_event
+from cronlane.faults import crashpoint
+from cronlane.graph import plan_selection
+from cronlane.runs import close_run
+from cronlane.model import (
+    JobMessage,
+    JobNode,
+    JobStatus,
+    RunStatus,
+    Trigger,
+    manual_run_id,
+    scheduled_run_id,
+)
+
+
+@dataclass(frozen=True)
+class DispatchRequest:
+    run_id: str
+    schedule: str
+    scheduled_time: float
+    trigger: Trigger
+    selection: Selection
+    include_upstreams: bool
+    parameters: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    run_id: str
+    status: RunStatus
+    created: bool  # False: the run already existed (a duplicate tick or a repeated key)
+    jobs: int
+    enqueued: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "created": self.created,
+            "jobs": self.jobs,
+            "enqueued": self.enqueued,
+        }
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: RunStore,
+        queue: JobQueue,
+        clock: Clock,
+        rule_prefix: str = "",
+        history_ttl_days: int = 30,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.rule_prefix = rule_prefix
+        self.history_ttl_s = history_ttl_days * 86_400
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> DispatchResult:
+        """Entry point for the Lambda handler: parse, then dispatch."""
+        return self.dispatch(self.request_for(parse_dispatch_event(event)))
+
+    def request_for(self, event: ScheduledEvent | ManualTrigger) -> DispatchRequest:
+        if isinstance(event, ScheduledEvent):
+            return self._scheduled(event)
+        return self._manual(event)
+
+    def _scheduled(self, event: ScheduledEvent) -> DispatchRequest:
+        rule_name = event.resources[0].rsplit("/", 1)[-1]
+        if not rule_name.startswith(self.rule_prefix):
+            raise InvalidRequest(
+                f"rule '{rule_name}' does not belong to this stack (expected the prefix "
+                f"'{self.rule_prefix}')"
+            )
+        schedule = self.catalog.schedule(rule_name[len(self.rule_prefix) :])
+        scheduled = event.time.timestamp()
+        return DispatchRequest(
+            run_id=scheduled_run_id(schedule.name, scheduled),
+            schedule=schedule.name,
+            scheduled_time=scheduled,
+            trigger=Trigger.SCHEDULE,
+            selection=schedule.selection,
+            include_upstreams=schedule.include_upstreams,
+            parameters={},
+        )
+
+    def _manual(self, event: ManualTrigger) -> DispatchRequest:
+        if event.schedule is None and not event.jobs:
+            raise InvalidRequest("a manual trigger names a 'schedule' or a list of 'jobs'")
+        if event.jobs is not None and not event.jobs:
+            raise InvalidRequest("field 'jobs': the list is empty")
+        include_upstreams = False
+        if event.schedule is not None:
+            schedule = self.catalog.schedule(event.schedule)
+            include_upstreams = schedule.include_upstreams
+            selection = Selection.of_jobs(*event.jobs) if event.jobs else schedule.selection
+            name = schedule.name
+        else:
+            selection = Selection.of_jobs(*(event.jobs or []))
+            name = "manual"
+        key = event.idempotency_key or uuid.uuid4().hex
+        scheduled = event.scheduled_time.timestamp() if event.scheduled_time else self.clock.now()
+        return DispatchRequest(
+            run_id=manual_run_id(key),
+            schedule=name,
+            scheduled_time=scheduled,
+            trigger=Trigger.MANUAL,
+            selection=selection,
+            include_upstreams=include_upstreams,
+            parameters=event.parameters,
+        )
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def plan(self, request: DispatchRequest) -> dict[str, JobNode]:
+        """The graph snapshot of a new run: each job with its upstreams inside the run."""
+        plan = plan_selection(self.catalog, request.selection, request.include_upstreams)
+        outsiders = sorted(set(request.parameters) - set(plan.upstreams))
+        if outsiders:
+            raise InvalidRequest(
+                "parameters name job(s) not in this run: " + ", ".join(repr(o) for o in outsiders)
+            )
+        nodes: dict[str, JobNode] = {}
+        for name in plan.order:
+            job = self.catalog.jobs[name]
+            try:
+                params = job.resolve_params(request.parameters.get(name, {}))
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+            dependents = plan.dependents[name]
+            nodes[name] = JobNode(
+                name=name,
+                group=job.group,
+                function=job.function,
+                depends_on=plan.upstreams[name],
+                dependents=dependents,
+                timeout_s=job.timeout_s,
+                max_attempts=job.max_attempts,
+                params=params,
+                dependent_fan_in=tuple(len(plan.upstreams[d]) for d in dependents),
+            )
+        if not nodes:
+            raise CatalogError([f"schedule '{request.schedule}' selects no jobs"])
+        return nodes
+
+    def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        now = self.clock.now()
+        new = NewRun(
+            run_id=request.run_id,
+            schedule=request.schedule,
+            scheduled_time=request.scheduled_time,
+            scheduled_iso=iso(request.scheduled_time),
+            trigger=request.trigger.value,
+            created_at=now,
+            expires_at=int(now + self.history_ttl_s),
+            parameters=request.parameters,
+            nodes=self.plan(request),
+        )
+        created = self.store.create_run(new)
+        crashpoint("dispatcher.after_create", run_id=new.run_id)
+        if not created:
+            existing = self.store.get_run(new.run_id)
+            if existing is None:  # expired by TTL between the two calls: nothing sensible to do
+                raise InvalidRequest(f"run {new.run_id} vanished while being dispatched")
+            if existing.status is not RunStatus.CREATING:
+                return DispatchResult(new.run_id, existing.status, False, existing.job_count, 0)
+            # Finish what a dispatcher that died half way started, from *its* snapshot: a deploy
+            # in between must not change the run.
+            new = NewRun(
+                run_id=new.run_id,
+                schedule=existing.schedule,
+                scheduled_time=existing.scheduled_time,
+                scheduled_iso=iso(existing.scheduled_time),
+                trigger=existing.trigger,
+                created_at=existing.created_at or now,
+                expires_at=new.expires_at,
+                parameters=existing.parameters,
+                nodes=self.store.load_graph(new.run_id),
+            )
+        enqueued = self._write_and_enqueue(new, resume=not created)
+        status = self._start(new.run_id)
+        return DispatchResult(new.run_id, status, created, len(new.nodes), enqueued)
+
+    def _write_and_enqueue(self, run: NewRun, resume: bool) -> int:
+        now = self.clock.now()
+        roots = [n for n, node in run.nodes.items() if not node.depends_on]
+        if resume:
+            existing = {v.job: v for v in self.store.job_runs(run.run_id)}
+            missing = [n for n in run.nodes if n not in existing]
+            to_send = [
+                n for n in roots if n not in existing or existing[n].status is JobStatus.QUEUED
+            ]
+        else:
+            missing, to_send = list(run.nodes), roots
+        self.store.put_job_runs(run, missing, queued=set(roots), now=now)
+        crashpoint("dispatcher.after_job_runs", run_id=run.run_id)
+        messages = [JobMessage(run.run_id, n) for n in to_send]
+        for start in range(0, len(messages), 10):
+            self.queue.send(messages[start : start + 10])
+            crashpoint("dispatcher.after_enqueue_batch", run_id=run.run_id, sent=start + 10)
+        return len(messages)
+
+    def _start(self, run_id: str) -> RunStatus:
+        self.store.set_run_status(run_id, RunStatus.CREATING, RunStatus.RUNNING, self.clock.now())
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise InvalidRequest(f"run {run_id} vanished while being dispatched")
+        if run.complete and not run.status.terminal:
+            # Every job finished before the run left CREATING (a resumed dispatch): close it here.
+            return close_run(self.store, run, self.clock.now())
+        return run.status

@@ -1,0 +1,266 @@
+"""The executor: claim a job-run, run the job, record the outcome, release the dependents.
+
+Order of effects for one message, and what a crash at each point leaves behind:
+
+1. claim (conditional write: QUEUED -> RUNNING, or an expired lease) - a crash after it leaves a
+   RUNNING job-run whose lease expires; the message comes back after the visibility timeout
+   (>= the lease) and is claimed again as a new attempt.
+2. run the job.
+3. state write + run counter (one transaction) - a crash after it leaves a finished job whose
+   dependents were not released: the redelivered message finds it SUCCEEDED and releases them
+   (without running the job again).
+4. releases (a set of finished upstreams per dependent, so repeats change nothing), then the
+   messages of the dependents that became ready.
+5. close the run if every job is terminal.
+6. the message is deleted by the event source mapping only after the handler returned, so after
+   the releases were sent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cronlane.clock import Clock, iso
+from cronlane.context import JobTimeout, make_context
+from cronlane.dal import JobQueue, RunStore
+from cronlane.errors import CronlaneError, InvalidRequest
+from cronlane.faults import crashpoint
+from cronlane.model import JobMessage, JobRunView, JobStatus
+from cronlane.runs import close_if_complete
+
+MAX_ERROR_CHARS = 2_000  # stored error text is cut to this size
+LEASE_GRACE_S = 60.0  # added to the invocation's remaining time to form the lease
+BACKOFF_BASE_S = 30.0
+BACKOFF_CAP_S = 900.0
+
+
+class RetryLater(CronlaneError):
+    """The attempt failed and will be retried: the record is reported as a batch item failure."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    error: str | None = None
+    result: Any = None
+
+
+def truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 15] + "... [truncated]"
+
+
+def backoff_seconds(attempt: int, rng: random.Random) -> int:
+    """Exponential backoff with jitter: 30 s, 60 s, 120 s ... capped at 15 minutes, each scaled
+    by a random factor in [0.5, 1.0) so that retries of many jobs do not arrive together."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempt - 1, 0))
+    return max(1, int(ceiling * (0.5 + rng.random() / 2)))
+
+
+class Executor:
+    def __init__(
+        self,
+        store: RunStore,
+        queue: JobQueue,
+        clock: Clock,
+        log: Any,
+        rng: random.Random | None = None,
+        import_function: Callable[[str], Callable[..., Any]] | None = None,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.log = log
+        self.rng = rng or random.Random()
+        self.import_function = import_function or _import_function
+
+    def handle_message(
+        self,
+        body: str,
+        receipt_handle: str,
+        queue_arn: str,
+        remaining_s: Callable[[], float],
+        message_id: str = "",
+    ) -> dict[str, Any]:
+        """Handle one queue message. Returns normally when the message may be deleted; raises
+        ``RetryLater`` when it must come back."""
+        try:
+            message = JobMessage.parse(body)
+        except InvalidRequest as exc:
+            return self._poison(body, "malformed", str(exc), message_id)
+        now = self.clock.now()
+        crashpoint("executor.before_claim", job=message.job, run_id=message.run_id)
+        view = self.store.claim(
+            message.run_id, message.job, message.generation, now, remaining_s() + LEASE_GRACE_S
+        )
+        if view is None:
+            return self._not_claimed(message, body, message_id)
+        self.log.append_keys(
+            run_id=view.run_id, schedule=view.schedule, job=view.job, attempt=view.attempts
+        )
+        try:
+            crashpoint("executor.after_claim", job=view.job, run_id=view.run_id)
+            return self._execute(view, message, body, receipt_handle, queue_arn, remaining_s)
+        finally:
+            self.log.remove_keys(["run_id", "schedule", "job", "attempt"])
+
+    # -- one attempt --------------------------------------------------------------------------
+
+    def _execute(
+        self,
+        view: JobRunView,
+        message: JobMessage,
+        body: str,
+        receipt_handle: str,
+        queue_arn: str,
+        remaining_s: Callable[[], float],
+    ) -> dict[str, Any]:
+        started = self.clock.now()
+        self.log.info("job started", extra={"max_attempts": view.max_attempts})
+        outcome = self._run(view, started, remaining_s)
+        crashpoint("executor.after_job", job=view.job, run_id=view.run_id)
+        finished = self.clock.now()
+        entry = {
+            "attempt": view.attempts,
+            "started_at": iso(started),
+            "finished_at": iso(finished),
+            "duration_s": round(finished - started, 3),
+            "error": outcome.error,
+        }
+        if outcome.ok:
+            if not self.store.finish(view, JobStatus.SUCCEEDED, finished, history_entry=entry):
+                self.log.warning("job finished after losing its lease; the newer attempt decides")
+                return {"job": view.job, "status": "superseded"}
+            self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
+            crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
+            self._release(view)
+            self._close(view.run_id)
+            return {"job": view.job, "status": JobStatus.SUCCEEDED.value}
+        error = truncate(outcome.error or "failed")
+        if view.attempts < view.max_attempts:
+            delay = backoff_seconds(view.attempts, self.rng)
+            self.store.retry_later(view, error, entry)
+            self.log.warning(
+                "job attempt failed; will retry", extra={"error": error, "retry_in_s": delay}
+            )
+            self.queue.delay(queue_arn, receipt_handle, delay)
+            raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
+        self.log.error("job failed after its last attempt", extra={"error": error})
+        # The executor moves the message itself, with the error, before the state says FAILED,
+        # so every FAILED job-run has its DLQ message.
+        self.queue.dead_letter(body, view.job, message.dedup_id(), error)
+        self.store.finish(view, JobStatus.FAILED, finished, error=error, history_entry=entry)
+        crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
+        self._skip_dependents(view.run_id, view.job)
+        self._close(view.run_id)
+        return {"job": view.job, "status": JobStatus.FAILED.value}
+
+    def _run(self, view: JobRunView, started: float, remaining_s: Callable[[], float]) -> Outcome:
+        # The attempt ends at the job's timeout, or a little before the Lambda deadline so the
+        # outcome can still be recorded, whichever comes first.
+        deadline = min(started + view.timeout_s, started + max(remaining_s() - 10.0, 1.0))
+        ctx = make_context(
+            run_id=view.run_id,
+            job=view.job,
+            schedule=view.schedule,
+            scheduled_time=view.scheduled_time,
+            params=dict(view.params),
+            attempt=view.attempts,
+            clock=self.clock,
+            deadline=deadline,
+            log=self.log,
+        )
+        try:
+            function = self.import_function(view.function)
+            result = function(ctx)
+        except JobTimeout as exc:
+            return Outcome(False, f"JobTimeout: {exc}")
+        except Exception as exc:  # the job's own failure, whatever it is, is an attempt failure
+            tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return Outcome(False, tail)
+        if self.clock.now() > deadline:
+            return Outcome(False, f"JobTimeout: job '{view.job}' ran past its {view.timeout_s}s timeout")
+        return Outcome(True, result=result)
+
+    # -- after the state write ----------------------------------------------------------------
+
+    def _release(self, view: JobRunView) -> None:
+        now = self.clock.now()
+        ready: list[JobMessage] = []
+        fan_in = view.dependent_fan_in or tuple(0 for _ in view.dependents)
+        for dependent, upstream_count in zip(view.dependents, fan_in, strict=True):
+            result = self.store.release(view.run_id, dependent, view.job, upstream_count, now)
+            crashpoint("executor.after_release", job=view.job, dependent=dependent)
+            if result.ready:
+                ready.append(JobMessage(view.run_id, dependent, result.generation))
+        if ready:
+            self.queue.send(ready)
+            crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
+
+    def _skip_dependents(self, run_id: str, failed_job: str) -> None:
+        graph = self.store.load_graph(run_id)
+        todo = [(d, failed_job) for d in graph[failed_job].dependents] if failed_job in graph else []
+        seen: set[str] = set()
+        while todo:
+            name, cause = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            self.store.skip(run_id, name, f"upstream {cause} failed", self.clock.now())
+            todo.extend((d, cause) for d in graph[name].dependents)
+
+    def _close(self, run_id: str) -> None:
+        status = close_if_complete(self.store, run_id, self.clock.now())
+        if status is not None and status.terminal:
+            self.log.info("run finished", extra={"run_id": run_id, "status": status.value})
+
+    # -- messages that cannot be claimed ------------------------------------------------------
+
+    def _not_claimed(self, message: JobMessage, body: str, message_id: str) -> dict[str, Any]:
+        view = self.store.get_job_run(message.run_id, message.job)
+        if view is None:
+            run = self.store.get_run(message.run_id)
+            kind = "unknown job" if run is not None else "unknown run"
+            detail = (
+                f"run {message.run_id} has no job '{message.job}'"
+                if run is not None
+                else f"no run {message.run_id}"
+            )
+            return self._poison(body, kind, detail, message_id)
+        if view.status is JobStatus.SUCCEEDED:
+            # A redelivery after the state write: the job is not run again, but its releases are
+            # repeated in case the executor that ran it died before sending them.
+            self._release(view)
+            self._close(view.run_id)
+        elif view.status is JobStatus.FAILED:
+            self._skip_dependents(view.run_id, view.job)
+            self._close(view.run_id)
+        self.log.info(
+            "duplicate delivery ignored",
+            extra={"run_id": view.run_id, "job": view.job, "status": view.status.value},
+        )
+        return {"job": view.job, "status": "duplicate"}
+
+    def _poison(self, body: str, kind: str, detail: str, message_id: str) -> dict[str, Any]:
+        error = truncate(f"{kind}: {detail}")
+        self.log.error("poison message moved to the dead-letter queue", extra={"error": error})
+        group = "poison"
+        self.queue.dead_letter(body, group, message_id or JobMessage("?", body[:64]).dedup_id(), error)
+        return {"status": "dead-lettered", "error": error}
+
+
+def _import_function(path: str) -> Callable[..., Any]:
+    """``package.module.function`` -> the function."""
+    module_name, _, attr = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"job function '{path}': module '{module_name}' not found ({exc})") from exc
+    try:
+        return getattr(module, attr)  # type: ignore[no-any-return]
+    except AttributeError:
+        raise ImportError(f"job function '{path}': '{module_name}' has no '{attr}'") from None

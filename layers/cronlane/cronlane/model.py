@@ -1,0 +1,191 @@
+"""The domain's nouns: statuses, run identity, queue messages and read views. Pure, no AWS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cronlane.clock import iso
+from cronlane.errors import InvalidRequest
+
+
+class RunStatus(StrEnum):
+    CREATING = "CREATING"  # the dispatcher has claimed the run id but not finished writing/enqueuing
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"  # waiting for upstreams
+    QUEUED = "QUEUED"  # a message is (or is about to be) on the queue
+    RUNNING = "RUNNING"  # claimed by an executor, under a lease
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"  # an upstream failed; carries the reason
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.SKIPPED)
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+
+
+def scheduled_run_id(schedule: str, scheduled_time: float) -> str:
+    """A scheduled run is identified by its schedule and the tick's scheduled time, so a second
+    delivery of the same tick names the same run."""
+    return f"{schedule}@{iso(int(scheduled_time))}"
+
+
+def manual_run_id(key: str) -> str:
+    if not KEY_PATTERN.match(key):
+        raise InvalidRequest(
+            f"idempotency_key {key!r} must be 1-80 characters of letters, digits, '.', '_' or '-'"
+        )
+    return f"manual@{key}"
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """The body of a queue message: which job of which run, and which generation of it.
+
+    The generation goes into the deduplication id so that a deliberate re-send (a replay, a
+    continuation) is not swallowed by SQS's 5-minute dedup window as a duplicate.
+    """
+
+    run_id: str
+    job: str
+    generation: int = 0
+
+    def body(self) -> str:
+        return json.dumps({"run_id": self.run_id, "job": self.job, "generation": self.generation})
+
+    def dedup_id(self) -> str:
+        text = f"{self.run_id}|{self.job}|{self.generation}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
+    def parse(cls, body: str) -> JobMessage:
+        try:
+            data = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(f"message body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest("message body must be a JSON object")
+        run_id, job, generation = data.get("run_id"), data.get("job"), data.get("generation", 0)
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidRequest("message body: 'run_id' must be a non-empty string")
+        if not isinstance(job, str) or not job:
+            raise InvalidRequest("message body: 'job' must be a non-empty string")
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise InvalidRequest("message body: 'generation' must be a non-negative integer")
+        return cls(run_id, job, generation)
+
+
+@dataclass(frozen=True)
+class JobNode:
+    """One job as a run sees it: the graph snapshot taken when the run was created."""
+
+    name: str
+    group: str
+    function: str
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]
+    timeout_s: int
+    max_attempts: int
+    params: dict[str, Any] = field(default_factory=dict)
+    dependent_fan_in: tuple[int, ...] = ()  # how many upstreams each dependent waits for
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "function": self.function,
+            "depends_on": list(self.depends_on),
+            "dependents": list(self.dependents),
+            "timeout_s": self.timeout_s,
+            "max_attempts": self.max_attempts,
+            "params": self.params,
+            "dependent_fan_in": list(self.dependent_fan_in),
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> JobNode:
+        return cls(
+            name=name,
+            group=data["group"],
+            function=data["function"],
+            depends_on=tuple(data["depends_on"]),
+            dependents=tuple(data["dependents"]),
+            timeout_s=int(data["timeout_s"]),
+            max_attempts=int(data["max_attempts"]),
+            params=dict(data.get("params") or {}),
+            dependent_fan_in=tuple(data.get("dependent_fan_in") or ()),
+        )
+
+
+@dataclass
+class RunView:
+    run_id: str
+    schedule: str
+    scheduled_time: float
+    trigger: str
+    status: RunStatus
+    job_count: int
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terminal_count(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    @property
+    def complete(self) -> bool:
+        return self.terminal_count >= self.job_count
+
+
+@dataclass
+class JobRunView:
+    run_id: str
+    job: str
+    status: JobStatus
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]
+    attempts: int
+    max_attempts: int
+    timeout_s: int
+    function: str
+    group: str
+    generation: int
+    params: dict[str, Any]
+    dependent_fan_in: tuple[int, ...] = ()
+    upstreams_done: frozenset[str] = frozenset()
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    attempt_started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+    lease_expires_at: float | None = None
+    error: str | None = None
+    reason: str | None = None
+    schedule: str = ""
+    scheduled_time: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)

@@ -1,0 +1,37 @@
+"""Production wiring: build the dispatcher and the executor from the function's environment.
+
+Each collaborator can be passed in; what is not passed gets its production default (the clock is
+``default_clock()``, which the local runtime replaces before the handler module is imported).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cronlane.clock import Clock, default_clock
+from cronlane.dal import JobQueue, RunStore
+from cronlane.dispatch import Dispatcher
+from cronlane.execute import Executor
+from cronlane.settings import Settings, load_catalog
+
+
+def build_dispatcher(settings: Settings | None = None, clock: Clock | None = None) -> Dispatcher:
+    settings = settings or Settings.from_env()
+    return Dispatcher(
+        catalog=load_catalog(settings.catalog_module),
+        store=RunStore(settings.table_name, settings.region),
+        queue=JobQueue(settings.queue_url, settings.dlq_url),
+        clock=clock or default_clock(),
+        rule_prefix=settings.rule_prefix,
+        history_ttl_days=settings.history_ttl_days,
+    )
+
+
+def build_executor(log: Any, settings: Settings | None = None, clock: Clock | None = None) -> Executor:
+    settings = settings or Settings.from_env()
+    return Executor(
+        store=RunStore(settings.table_name, settings.region),
+        queue=JobQueue(settings.queue_url, settings.dlq_url),
+        clock=clock or default_clock(),
+        log=log,
+    )

@@ -1,0 +1,81 @@
+"""The example application's jobs and schedules: one declaration each.
+
+To add a job: write its function (``def my_job(ctx: JobContext) -> dict | None``) in a module of
+this package and add one ``Job(...)`` below. ``template.yaml`` does not change.
+
+To add a schedule: add one ``Schedule(...)`` below and one EventBridge rule in ``template.yaml``
+whose ``Name`` is ``${AWS::StackName}-<schedule name>`` and whose expression is the same
+(``make test`` checks that the two agree).
+
+Durations follow the user's analysis: jobs of 2 to 10 minutes, about 40 minutes back to back.
+"""
+
+from __future__ import annotations
+
+from cronlane import Catalog, Job, Schedule, Selection
+from jobs.simulate import sim_params
+
+M, F, S, N = "matching", "feed", "search", "notifications"
+
+JOBS = [
+    # -- matching ------------------------------------------------------------------------------
+    Job("buildUserTraitsJob", "jobs.matching.build_user_traits", M, (),
+        timeout_s=600, params=sim_params(240), description="Rebuild user trait vectors"),
+    Job("matchScoreJob", "jobs.matching.match_score", M, ("buildUserTraitsJob",),
+        timeout_s=600, params=sim_params(300), description="Score candidate pairs"),
+    Job("compatibilityJob", "jobs.matching.compatibility", M, ("buildUserTraitsJob",),
+        timeout_s=400, max_attempts=3, params=sim_params(180, can_fail=True),
+        description="Compatibility reports (can be made to fail)"),
+    Job("mutualMatchJob", "jobs.matching.mutual_match", M, ("matchScoreJob", "compatibilityJob"),
+        timeout_s=300, params=sim_params(120), description="Find mutual matches"),
+    Job("matchExpiryJob", "jobs.matching.match_expiry", M, (),
+        timeout_s=180, params=sim_params(60), description="Expire stale matches"),
+    Job("matchQualityReportJob", "jobs.matching.match_quality_report", M, ("mutualMatchJob",),
+        timeout_s=240, params=sim_params(90), description="Match quality report"),
+    # -- feed ----------------------------------------------------------------------------------
+    Job("feedPresortJob", "jobs.feed.feed_presort", F, ("buildUserTraitsJob",),
+        timeout_s=450, params=sim_params(200), description="Pre-sort feeds"),
+    Job("feedRankingJob", "jobs.feed.feed_ranking", F, ("feedPresortJob", "matchScoreJob"),
+        timeout_s=400, params=sim_params(150), description="Rank feeds"),
+    Job("feedCacheWarmJob", "jobs.feed.feed_cache_warm", F, ("feedRankingJob",),
+        timeout_s=180, params=sim_params(60), description="Warm the feed cache"),
+    Job("feedFreshnessJob", "jobs.feed.feed_freshness", F, (),
+        timeout_s=120, params=sim_params(45), description="Drop stale feed items"),
+    Job("trendingContentJob", "jobs.feed.trending_content", F, (),
+        timeout_s=300, params=sim_params(120), description="Trending content"),
+    Job("feedDedupJob", "jobs.feed.feed_dedup", F, ("feedRankingJob", "trendingContentJob"),
+        timeout_s=180, params=sim_params(60), description="De-duplicate feeds"),
+    # -- search --------------------------------------------------------------------------------
+    Job("profileSearchIndexJob", "jobs.search.profile_search_index", S, ("buildUserTraitsJob",),
+        timeout_s=800, params=sim_params(360), description="Rebuild the profile search index"),
+    Job("searchSynonymsJob", "jobs.search.search_synonyms", S, (),
+        timeout_s=90, params=sim_params(30), description="Refresh search synonyms"),
+    Job("searchIndexOptimizeJob", "jobs.search.search_index_optimize", S,
+        ("profileSearchIndexJob", "searchSynonymsJob"),
+        timeout_s=400, params=sim_params(150), description="Optimise the search index"),
+    Job("geoIndexJob", "jobs.search.geo_index", S, (),
+        timeout_s=240, params=sim_params(90), description="Rebuild the geo index"),
+    Job("searchSuggestionsJob", "jobs.search.search_suggestions", S, ("searchIndexOptimizeJob",),
+        timeout_s=180, params=sim_params(60), description="Precompute query suggestions"),
+    # -- notifications -------------------------------------------------------------------------
+    Job("dailyDigestJob", "jobs.notifications.daily_digest", N, ("feedRankingJob", "mutualMatchJob"),
+        timeout_s=300, params=sim_params(120), description="Daily digest e-mail"),
+    Job("pushTokenCleanupJob", "jobs.notifications.push_token_cleanup", N, (),
+        timeout_s=90, params=sim_params(30), description="Clean invalid push tokens"),
+    Job("matchNotificationJob", "jobs.notifications.match_notification", N, ("mutualMatchJob",),
+        timeout_s=180, params=sim_params(60), description="Notify new mutual matches"),
+    Job("emailBounceSyncJob", "jobs.notifications.email_bounce_sync", N, (),
+        timeout_s=120, params=sim_params(45), description="Sync e-mail bounces"),
+    Job("inactiveUserNudgeJob", "jobs.notifications.inactive_user_nudge", N, ("buildUserTraitsJob",),
+        timeout_s=240, params=sim_params(90), description="Nudge inactive users"),
+]
+
+SCHEDULES = [
+    Schedule("daily-full-sync", "cron(0 2 * * ? *)", Selection.everything(),
+             description="Every job, nightly at 02:00 UTC"),
+    Schedule("hourly-feed", "cron(0 * * * ? *)", Selection.of_groups(F),
+             description="The feed group every hour; its upstreams from the nightly sync count "
+                         "as satisfied"),
+]
+
+CATALOG = Catalog.build(JOBS, SCHEDULES)
