@@ -5,7 +5,7 @@ invocations until it is stopped or killed. Each has its own process, so Powertoo
 metrics buffer and shared logger keys cannot mix between environments (aws-facts: Powertools),
 and its own log file, like a CloudWatch log stream.
 
-Protocol on the pipe (parent -> child): ("invoke", request_id, event, now, deadline, faults),
+Protocol on the pipe (parent -> child): ("invoke", request_id, event, clock, deadline, faults),
 ("wake", now), ("stop",). Child -> parent: ("ready", init_seconds), ("sleep", until),
 ("crash", fault_id), ("result", request_id, response, error).
 """
@@ -124,11 +124,14 @@ def serve(conn: Any, spec: EnvSpec) -> None:
         except EOFError:
             return
         if message[0] == "stop":
-            return
-        _, request_id, event, now, deadline, planned = message
+            log.flush()
+            os._exit(0)  # like Lambda reclaiming an environment: no interpreter shutdown
+        _, request_id, event, clock_spec, deadline, planned = message
         active_faults[:] = planned
         if isinstance(clock, _ProxyClock):
-            clock.set(now)
+            clock.set(clock_spec[1])
+        else:  # the runtime may restart its scaled clock (after warming environments up)
+            clock.origin, clock.scale, clock.real_origin = clock_spec[1:]
         context = LambdaContext(spec, request_id, deadline, clock)
         try:
             response = handler(event, context)

@@ -39,7 +39,14 @@ from cronlane_cli.local.stack import REGION, MappingInfo, StackInfo, client_env
 
 ACCOUNT = "123456789012"
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda's asynchronous invocation retries (two)
-_ctx = multiprocessing.get_context("spawn")
+# Environments are forked from a fork server that has already imported the heavy libraries:
+# each environment still imports its handler (its cold start) but not boto3 from scratch, so a
+# test or a demo is not dominated by process start-up on a small machine. The fork server is a
+# fresh process of its own, so the moto server's threads here are never forked.
+_ctx = multiprocessing.get_context("forkserver")
+_ctx.set_forkserver_preload(
+    ["boto3", "botocore.session", "pynamodb.models", "pydantic", "aws_lambda_powertools", "croniter"]
+)
 
 
 class EnvironmentFailed(RuntimeError):
@@ -69,6 +76,11 @@ class RuntimeClock:
 
     def now(self) -> float:
         return self._now if self.virtual else self._scaled.now()
+
+    def restart(self, start: float) -> None:
+        """Set the clock to ``start`` now (used after environments were warmed up)."""
+        self._now = start
+        self._scaled = ScaledClock(start, self.scale)
 
     def advance_to(self, when: float) -> None:
         if self.virtual and when > self._now:
@@ -233,6 +245,7 @@ class LocalRuntime:
         self.invocations: list[Invocation] = []
         self._skip_deletes: list[dict[str, Any]] = []
         self._dirty = True  # the queue may have visible messages
+        self.mappings_enabled = True  # False: like disabling the event source mapping
         self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
         self._signal_lock = threading.Lock()
         self._signalled = False
@@ -244,6 +257,16 @@ class LocalRuntime:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def warm(self, function: str, count: int | None = None) -> None:
+        """Start ``count`` environments of ``function`` (default: as many as it may use) and wait
+        until each has imported its handler, like provisioned concurrency. Process start-up on a
+        small machine would otherwise stretch the first jobs on a scaled clock."""
+        wanted = self._caps.get(function, 1) if count is None else count
+        while len([e for e in self.envs if e.function == function and e.state != "dead"]) < wanted:
+            self._spawn(function)
+        while any(e.state == "starting" for e in self.envs):
+            self._collect(block=True, timeout=1.0)
 
     def inject(self, point: str, times: int = 1, **match: Any) -> Fault:
         """Kill the environment that reaches crash point ``point`` (with matching keys), ``times``
@@ -311,6 +334,27 @@ class LocalRuntime:
             if self.now() >= end:
                 raise TimeoutError(f"condition not met within {limit_s:.0f}s of clock time")
             self._idle(end)
+
+    def queue_empty(self) -> bool:
+        """No message left in any mapped queue (visible, delayed or in flight)."""
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        for mapping in self.stack.mappings:
+            queue = backend.queues.get(mapping.queue_arn.rsplit(":", 1)[-1])
+            if queue is not None and queue._messages:
+                return False
+        return True
+
+    def drain(self, limit_s: float = 7 * 86_400.0) -> None:
+        """Run until every mapped queue is empty and no invocation is waiting or running."""
+        self.run_until(
+            lambda: self.queue_empty()
+            and not self._waiting
+            and not self._retries
+            and all(e.invocation is None for e in self.envs),
+            limit_s=limit_s,
+        )
 
     def close(self) -> None:
         for env in self.envs:
@@ -458,7 +502,9 @@ class LocalRuntime:
         env.invocation = invocation
         env.state = "running"
         faults = [{"id": f.id, "point": f.point, "match": f.match} for f in self._faults if f.times > 0]
-        env.conn.send(("invoke", invocation.request_id, invocation.event, now, invocation.deadline, faults))
+        env.conn.send(
+            ("invoke", invocation.request_id, invocation.event, self.clock.spec(), invocation.deadline, faults)
+        )
         self.invocations.append(invocation)
 
     def _start_waiting(self) -> bool:
@@ -547,7 +593,7 @@ class LocalRuntime:
     # -- the event source mapping -------------------------------------------------------------
 
     def _poll_mappings(self) -> bool:
-        if not self._dirty:
+        if not self._dirty or not self.mappings_enabled:
             return False
         self._dirty = False
         started = False

@@ -37,7 +37,7 @@ def local_runtime(
     executor_environments: int = 4,
     log_dir: Path | None = None,
     env_overrides: dict[str, str] | None = None,
-    stack_name: str = "cronlane-local",
+    stack_name: str = "local",
     parameters: dict[str, str] | None = None,
 ) -> Iterator[LocalRuntime]:
     """A fresh stack from ``template.yaml`` on the process's moto server, and a runtime on it."""

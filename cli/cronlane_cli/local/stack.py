@@ -117,7 +117,7 @@ def expand(template: dict[str, Any], endpoint: str) -> dict[str, Any]:
 def create_stack(
     template_path: Path,
     endpoint: str,
-    stack_name: str = "cronlane-local",
+    stack_name: str = "local",
     parameters: dict[str, str] | None = None,
 ) -> StackInfo:
     template = load_template(template_path)

@@ -189,6 +189,15 @@ class RunStore:
         self.Run, self.Graph, self.JobRun = _models(table, region)
         self._connection = Connection(region=region)
 
+    def connect(self) -> None:
+        """Create the SDK clients now: in a Lambda's init phase rather than in the first claim."""
+        try:
+            for model in (self.Run, self.Graph, self.JobRun):
+                model._get_connection().connection.client  # noqa: B018 - creates the client
+            self._connection.client  # noqa: B018
+        except PynamoDBException as exc:
+            raise StoreError(f"connecting to DynamoDB: {exc}") from exc
+
     # -- runs ---------------------------------------------------------------------------------
 
     def create_run(self, run: NewRun) -> bool:
@@ -396,6 +405,7 @@ class RunStore:
         view: JobRunView,
         status: JobStatus,
         now: float,
+        duration_s: float,
         error: str | None = None,
         history_entry: dict[str, Any] | None = None,
     ) -> bool:
@@ -410,7 +420,7 @@ class RunStore:
         actions = [
             JR.status.set(status.value),
             JR.finished_at.set(now),
-            JR.duration_s.set(round(now - (view.started_at or now), 3)),
+            JR.duration_s.set(round(duration_s, 3)),
             JR.lease_expires_at.remove(),
         ]
         if error is not None:

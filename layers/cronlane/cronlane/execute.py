@@ -132,7 +132,9 @@ class Executor:
             "error": outcome.error,
         }
         if outcome.ok:
-            if not self.store.finish(view, JobStatus.SUCCEEDED, finished, history_entry=entry):
+            if not self.store.finish(
+                view, JobStatus.SUCCEEDED, finished, entry["duration_s"], history_entry=entry
+            ):
                 self.log.warning("job finished after losing its lease; the newer attempt decides")
                 return {"job": view.job, "status": "superseded"}
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
@@ -153,7 +155,9 @@ class Executor:
         # The executor moves the message itself, with the error, before the state says FAILED,
         # so every FAILED job-run has its DLQ message.
         self.queue.dead_letter(body, view.job, message.dedup_id(), error)
-        self.store.finish(view, JobStatus.FAILED, finished, error=error, history_entry=entry)
+        self.store.finish(
+            view, JobStatus.FAILED, finished, entry["duration_s"], error=error, history_entry=entry
+        )
         crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
         self._skip_dependents(view.run_id, view.job)
         self._close(view.run_id)

@@ -15,11 +15,17 @@ from cronlane.execute import Executor
 from cronlane.settings import Settings, load_catalog
 
 
+def _store(settings: Settings) -> RunStore:
+    store = RunStore(settings.table_name, settings.region)
+    store.connect()  # during the init phase, not in the first invocation
+    return store
+
+
 def build_dispatcher(settings: Settings | None = None, clock: Clock | None = None) -> Dispatcher:
     settings = settings or Settings.from_env()
     return Dispatcher(
         catalog=load_catalog(settings.catalog_module),
-        store=RunStore(settings.table_name, settings.region),
+        store=_store(settings),
         queue=JobQueue(settings.queue_url, settings.dlq_url),
         clock=clock or default_clock(),
         rule_prefix=settings.rule_prefix,
@@ -30,7 +36,7 @@ def build_dispatcher(settings: Settings | None = None, clock: Clock | None = Non
 def build_executor(log: Any, settings: Settings | None = None, clock: Clock | None = None) -> Executor:
     settings = settings or Settings.from_env()
     return Executor(
-        store=RunStore(settings.table_name, settings.region),
+        store=_store(settings),
         queue=JobQueue(settings.queue_url, settings.dlq_url),
         clock=clock or default_clock(),
         log=log,

@@ -1,0 +1,71 @@
+# cronlane: the front door. `make demo` and `make test` work from a fresh clone: they create
+# the virtual environments and install everything they need.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs python3.13; so do we. pyenv's 3.13 is used when python3.13 is not on PATH.
+PYTHON ?= $(shell command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+VENV := .venv
+BIN := $(VENV)/bin
+# Tools that pin packages the project's own environment must not get (aws-facts: tooling pins)
+# live in environments of their own.
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv tools lint typecheck format validate build unit stack pytest test demo clean
+
+help:
+	@echo "make demo   run daily-full-sync of the example app on the embedded default (moto, this machine)"
+	@echo "make test   lint, type-check, sam validate --lint, sam build, and every test"
+	@echo "make build  sam build (the deployable artifacts in .aws-sam/)"
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "python3.13 not found (install it, or: make PYTHON=/path/to/python3.13)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[local,dev]"
+	@touch $@
+
+venv: $(BIN)/.installed
+
+$(SAM_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "python3.13 not found"; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
+	@touch $@
+
+tools: $(SAM_VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: venv
+	$(BIN)/mypy layers/cronlane/cronlane layers/cronlane/jobs cli/cronlane_cli functions
+
+validate: tools
+	$(SAM) validate --lint
+
+# sam build runs pip for python3.13/arm64; the project's venv puts python3.13 on PATH.
+build: tools venv
+	rm -rf .aws-sam
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build
+
+pytest: venv
+	$(BIN)/pytest -q -n 2 --dist loadgroup
+
+test: lint typecheck validate build pytest
+
+demo: venv
+	$(BIN)/cronlane local run daily-full-sync
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam .cronlane .pytest_cache .mypy_cache .ruff_cache

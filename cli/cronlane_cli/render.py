@@ -1,0 +1,75 @@
+"""Human output: rich tables of runs and jobs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from cronlane_cli.local.session import RunReport
+
+STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "SKIPPED": "yellow",
+    "RUNNING": "cyan",
+    "QUEUED": "blue",
+    "PENDING": "dim",
+    "CREATING": "dim",
+}
+
+
+def _time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M:%S") if ts else "-"
+
+
+def _span(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -> None:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=150)
+    run = report.run
+    table = Table(title=f"{run.run_id}")
+    for column in ("job", "depends on", "status", "attempts", "started", "finished", "duration"):
+        table.add_column(column, justify="right" if column in ("attempts", "duration") else "left")
+    jobs = sorted(report.jobs, key=lambda j: (j.started_at or float("inf"), j.job))
+    for job in jobs:
+        style = STATUS_STYLE.get(job.status.value, "")
+        status = f"[{style}]{job.status.value}[/]" if style else job.status.value
+        if job.reason:
+            status += f" ({job.reason})"
+        table.add_row(
+            job.job,
+            ", ".join(job.depends_on) or "-",
+            status,
+            str(job.attempts),
+            _time(job.started_at),
+            _time(job.finished_at),
+            _span(job.duration_s) if job.duration_s is not None else "-",
+        )
+    console.print(table)
+    for job in jobs:
+        if job.error and job.status.value != "SUCCEEDED":
+            console.print(f"[red]{job.job}[/]: {job.error}")
+    work = sum(j.duration_s or 0.0 for j in report.jobs if j.status.value == "SUCCEEDED")
+    style = STATUS_STYLE.get(run.status.value, "")
+    console.print(
+        f"run [bold]{run.run_id}[/]: [{style}]{run.status.value}[/] - "
+        f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped of {run.job_count}"
+    )
+    clock_note = "virtual clock" if clock == "virtual" else f"real clock x{1 / time_scale:g}"
+    if report.makespan_s:
+        console.print(
+            f"makespan {_span(report.makespan_s)} against {_span(work)} of job time back to back "
+            f"(the inline daemon): {work / report.makespan_s:.1f}x faster ({clock_note}; "
+            f"{report.wall_seconds or 0:.1f}s of wall time)"
+        )
+    console.print(f"logs: {log_dir}/ (one file per Lambda environment)")

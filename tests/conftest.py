@@ -1,0 +1,44 @@
+"""Shared fixtures. Stack tests create the real template.yaml on the local runtime (moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+# 2026-11-28T02:00:00Z, a fire time of daily-full-sync (and of hourly-feed).
+START = 1795831200.0
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def log_records(log_dir: Path) -> list[dict[str, Any]]:
+    """Every JSON log line of every simulated Lambda environment."""
+    records = []
+    for path in sorted(log_dir.glob("*.log")):
+        for line in path.read_text().splitlines():
+            if line.startswith("{"):
+                try:
+                    records.append({**json.loads(line), "_file": path.name})
+                except json.JSONDecodeError:
+                    continue
+    return records
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Any]:
+    """A fresh stack from template.yaml on a virtual clock starting at START."""
+    from cronlane_cli.local.session import local_runtime
+
+    with local_runtime(
+        TEMPLATE, clock="virtual", start=START, executor_environments=6, log_dir=tmp_path / "logs"
+    ) as rt:
+        yield rt

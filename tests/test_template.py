@@ -1,0 +1,99 @@
+"""template.yaml against the declarations and the AWS limits it must respect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from cronlane.cron import parse_expression
+from jobs.catalog import CATALOG
+from tests.conftest import TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE.read_text())
+
+
+def schedule_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Schedule name -> the rule's properties, from the dispatcher's Schedule events."""
+    events = template["Resources"]["DispatcherFunction"]["Properties"]["Events"]
+    rules = {}
+    for event in events.values():
+        if event["Type"] != "Schedule":
+            continue
+        name = event["Properties"]["Name"]["Fn::Sub"]
+        assert name.startswith("${AWS::StackName}-"), f"rule name {name} must start with the stack name"
+        rules[name.removeprefix("${AWS::StackName}-")] = event["Properties"]
+    return rules
+
+
+def test_every_declared_schedule_has_a_rule_with_the_same_expression(template: dict[str, Any]) -> None:
+    rules = schedule_events(template)
+    assert set(rules) == set(CATALOG.schedules), "schedules in template.yaml and jobs/catalog.py differ"
+    for name, schedule in CATALOG.schedules.items():
+        assert rules[name]["Schedule"] == schedule.expression, f"schedule {name}"
+        parse_expression(rules[name]["Schedule"])
+
+
+def test_the_required_schedules_are_there(template: dict[str, Any]) -> None:
+    rules = schedule_events(template)
+    assert rules["daily-full-sync"]["Schedule"] == "cron(0 2 * * ? *)"
+    assert CATALOG.schedules["daily-full-sync"].selection.all_jobs
+    assert CATALOG.schedules["hourly-feed"].selection.groups == ("feed",)
+
+
+def test_rules_carry_no_constant_input_so_the_dispatcher_gets_the_tick_time(template: dict[str, Any]) -> None:
+    for name, props in schedule_events(template).items():
+        assert "Input" not in props and "InputPath" not in props, f"rule {name} has an Input"
+
+
+def test_queue_visibility_is_at_least_six_times_the_executor_timeout(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    timeout = resources["ExecutorFunction"]["Properties"]["Timeout"]
+    assert timeout <= 900
+    assert resources["JobQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_job_timeouts_fit_in_the_executor(template: dict[str, Any]) -> None:
+    timeout = template["Resources"]["ExecutorFunction"]["Properties"]["Timeout"]
+    for job in CATALOG.jobs.values():
+        assert job.timeout_s <= timeout, job.name
+
+
+def test_queues_are_fifo_with_a_fifo_dead_letter_queue(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    queue, dlq = resources["JobQueue"]["Properties"], resources["DeadLetterQueue"]["Properties"]
+    assert queue["FifoQueue"] and dlq["FifoQueue"]
+    assert queue["QueueName"]["Fn::Sub"].endswith(".fifo") and dlq["QueueName"]["Fn::Sub"].endswith(".fifo")
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert dlq["MessageRetentionPeriod"] == 1209600
+
+
+def test_the_executor_reports_batch_item_failures(template: dict[str, Any]) -> None:
+    event = template["Resources"]["ExecutorFunction"]["Properties"]["Events"]["Jobs"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["BatchSize"] <= 10  # FIFO event source mappings take at most 10
+
+
+def test_the_layer_is_built_by_sam_for_python313(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["CoreLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert template["Globals"]["Function"]["Runtime"] == "python3.13"
+    assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
+
+
+def test_history_expires_through_a_ttl_parameter(template: dict[str, Any]) -> None:
+    table = template["Resources"]["RunsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["HISTORY_TTL_DAYS"] == {"Ref": "HistoryRetentionDays"}
+
+
+def test_outputs_name_what_tools_and_tests_look_up(template: dict[str, Any]) -> None:
+    assert set(template["Outputs"]) >= {
+        "TableName", "JobQueueUrl", "JobQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
+        "DispatcherFunctionName", "ExecutorFunctionName", "RulePrefix",
+    }

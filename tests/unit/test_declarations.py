@@ -1,0 +1,72 @@
+"""Job declarations, parameters and run identity: pure, no AWS."""
+
+from __future__ import annotations
+
+import pytest
+
+from cronlane import Catalog, Job, Param
+from cronlane.errors import CatalogError, InvalidRequest
+from cronlane.model import JobMessage, manual_run_id, scheduled_run_id
+from jobs.catalog import CATALOG, SCHEDULES
+
+
+def test_the_example_app_declares_at_least_20_jobs_across_the_four_groups() -> None:
+    assert len(CATALOG.jobs) >= 20
+    assert CATALOG.groups == {"matching", "feed", "search", "notifications"}
+    several_upstreams = [j for j in CATALOG.jobs.values() if len(j.depends_on) > 1]
+    independent = [
+        j for j in CATALOG.jobs.values()
+        if not j.depends_on and not any(j.name in o.depends_on for o in CATALOG.jobs.values())
+    ]
+    assert several_upstreams and independent
+    assert {s.name for s in SCHEDULES} >= {"daily-full-sync", "hourly-feed"}
+
+
+def test_a_timeout_above_lambdas_limit_is_refused() -> None:
+    with pytest.raises(CatalogError, match=r"job 'a': timeout_s 901 is outside 1..900"):
+        Catalog.build([Job("a", "m.f", "g", timeout_s=901)])
+
+
+def test_bad_names_and_attempts_are_refused_with_their_place() -> None:
+    with pytest.raises(CatalogError) as err:
+        Catalog.build([Job("bad name", "m.f", "g"), Job("b", "nodots", "g", max_attempts=0)])
+    text = str(err.value)
+    assert "job 'bad name': name must match" in text
+    assert "job 'b': max_attempts must be at least 1" in text
+    assert "job 'b': function 'nodots' is not a dotted path" in text
+
+
+def test_declared_parameters_are_coerced_and_unknown_ones_named() -> None:
+    job = Job("a", "m.f", "g", params={"n": Param("int", 5), "on": Param("bool", False)})
+    assert job.resolve_params({}) == {"n": 5, "on": False}
+    assert job.resolve_params({"n": "7", "on": "true"}) == {"n": 7, "on": True}
+    with pytest.raises(ValueError, match="job 'a' has no parameter 'x'"):
+        job.resolve_params({"x": 1})
+    with pytest.raises(ValueError, match="parameter 'n' must be int"):
+        job.resolve_params({"n": "seven"})
+
+
+def test_a_scheduled_run_is_named_by_schedule_and_tick() -> None:
+    assert scheduled_run_id("daily-full-sync", 1795831200.4) == "daily-full-sync@2026-11-28T02:00:00Z"
+
+
+def test_a_manual_key_must_be_safe_characters() -> None:
+    assert manual_run_id("abc-1") == "manual@abc-1"
+    with pytest.raises(InvalidRequest, match="idempotency_key"):
+        manual_run_id("a b")
+
+
+def test_dedup_ids_differ_by_generation() -> None:
+    first, replay = JobMessage("r", "j", 0), JobMessage("r", "j", 1)
+    assert first.dedup_id() != replay.dedup_id()
+    assert JobMessage.parse(first.body()) == first
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [("not json", "not JSON"), ("[]", "JSON object"), ('{"job": "a"}', "run_id"),
+     ('{"run_id": "r"}', "'job'"), ('{"run_id": "r", "job": "a", "generation": -1}', "generation")],
+)
+def test_a_malformed_message_body_is_named(body: str, field: str) -> None:
+    with pytest.raises(InvalidRequest, match=field):
+        JobMessage.parse(body)
