@@ -94,6 +94,12 @@ def test_history_expires_through_a_ttl_parameter(template: dict[str, Any]) -> No
 
 def test_outputs_name_what_tools_and_tests_look_up(template: dict[str, Any]) -> None:
     assert set(template["Outputs"]) >= {
-        "TableName", "JobQueueUrl", "JobQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn",
-        "DispatcherFunctionName", "ExecutorFunctionName", "RulePrefix",
+        "TableName",
+        "JobQueueUrl",
+        "JobQueueArn",
+        "DeadLetterQueueUrl",
+        "DeadLetterQueueArn",
+        "DispatcherFunctionName",
+        "ExecutorFunctionName",
+        "RulePrefix",
     }

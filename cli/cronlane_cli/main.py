@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(help="cronlane: scheduled job graphs on AWS, or on this machine.", no_args_is_help=True)
-local_app = typer.Typer(help="Run cronlane on the embedded default (moto, on this machine).", no_args_is_help=True)
+local_app = typer.Typer(
+    help="Run cronlane on the embedded default (moto, on this machine).", no_args_is_help=True
+)
 app.add_typer(local_app, name="local")
 
 

@@ -28,6 +28,6 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
+    return process_partial_response(  # type: ignore[return-value]
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -80,7 +80,9 @@ def test_a_duplicated_tick_makes_one_run(runtime: Any) -> None:
     "crash_point",
     ["dispatcher.after_create", "dispatcher.after_job_runs", "dispatcher.after_enqueue_batch"],
 )
-def test_a_dispatcher_killed_half_way_is_completed_by_the_next_delivery(runtime: Any, crash_point: str) -> None:
+def test_a_dispatcher_killed_half_way_is_completed_by_the_next_delivery(
+    runtime: Any, crash_point: str
+) -> None:
     # GIVEN the dispatcher's environment dies at a point of its work
     runtime.inject(crash_point)
     first = runtime.fire("daily-full-sync", START)
@@ -103,7 +105,8 @@ def test_a_duplicated_sqs_delivery_runs_the_job_once(runtime: Any) -> None:
     runtime.drain()
     # THEN the second delivery was recognised, and the job did not run again
     duplicates = [
-        r for r in log_records(runtime.log_dir)
+        r
+        for r in log_records(runtime.log_dir)
         if r.get("message") == "duplicate delivery ignored" and r.get("job") == "buildUserTraitsJob"
     ]
     assert len(duplicates) == 1

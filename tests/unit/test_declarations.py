@@ -15,7 +15,8 @@ def test_the_example_app_declares_at_least_20_jobs_across_the_four_groups() -> N
     assert CATALOG.groups == {"matching", "feed", "search", "notifications"}
     several_upstreams = [j for j in CATALOG.jobs.values() if len(j.depends_on) > 1]
     independent = [
-        j for j in CATALOG.jobs.values()
+        j
+        for j in CATALOG.jobs.values()
         if not j.depends_on and not any(j.name in o.depends_on for o in CATALOG.jobs.values())
     ]
     assert several_upstreams and independent
@@ -64,8 +65,13 @@ def test_dedup_ids_differ_by_generation() -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [("not json", "not JSON"), ("[]", "JSON object"), ('{"job": "a"}', "run_id"),
-     ('{"run_id": "r"}', "'job'"), ('{"run_id": "r", "job": "a", "generation": -1}', "generation")],
+    [
+        ("not json", "not JSON"),
+        ("[]", "JSON object"),
+        ('{"job": "a"}', "run_id"),
+        ('{"run_id": "r"}', "'job'"),
+        ('{"run_id": "r", "job": "a", "generation": -1}', "generation"),
+    ],
 )
 def test_a_malformed_message_body_is_named(body: str, field: str) -> None:
     with pytest.raises(InvalidRequest, match=field):

@@ -16,6 +16,7 @@ message becoming visible, a retry, or an invocation deadline. No real sleeping h
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -35,7 +36,7 @@ import boto3
 
 from cronlane.clock import ScaledClock, iso
 from cronlane_cli.local.environment import EnvSpec, serve
-from cronlane_cli.local.stack import REGION, MappingInfo, StackInfo, client_env
+from cronlane_cli.local.stack import LOCAL_CREDENTIALS, REGION, MappingInfo, StackInfo, client_env
 
 ACCOUNT = "123456789012"
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda's asynchronous invocation retries (two)
@@ -232,7 +233,7 @@ class LocalRuntime:
         self.env_overrides = env_overrides or {}
         self.envs: list[Env] = []
         self._env_ids = itertools.count(1)
-        self._caps = {name: 2 for name in stack.functions}
+        self._caps = dict.fromkeys(stack.functions, 2)
         for mapping in stack.mappings:
             cap = mapping.max_concurrency or executor_environments
             self._caps[mapping.function] = max(1, min(cap, executor_environments))
@@ -249,7 +250,13 @@ class LocalRuntime:
         self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
         self._signal_lock = threading.Lock()
         self._signalled = False
-        self.sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name=REGION, **_keys())
+        self.sqs = boto3.client(
+            "sqs",
+            endpoint_url=stack.endpoint,
+            region_name=REGION,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
         _MotoHooks.clock = self.clock
         _MotoHooks.wake = self._wake
 
@@ -349,20 +356,20 @@ class LocalRuntime:
     def drain(self, limit_s: float = 7 * 86_400.0) -> None:
         """Run until every mapped queue is empty and no invocation is waiting or running."""
         self.run_until(
-            lambda: self.queue_empty()
-            and not self._waiting
-            and not self._retries
-            and all(e.invocation is None for e in self.envs),
+            lambda: (
+                self.queue_empty()
+                and not self._waiting
+                and not self._retries
+                and all(e.invocation is None for e in self.envs)
+            ),
             limit_s=limit_s,
         )
 
     def close(self) -> None:
         for env in self.envs:
             if env.state != "dead":
-                try:
+                with contextlib.suppress(BrokenPipeError, OSError):
                     env.conn.send(("stop",))
-                except (BrokenPipeError, OSError):
-                    pass
         for env in self.envs:
             env.process.join(timeout=5)
             if env.process.is_alive():
@@ -395,7 +402,7 @@ class LocalRuntime:
         if self.clock.virtual:
             if not timers:
                 raise RuntimeStalled("no environment is busy, no message is waiting and no timer is set")
-            self.clock.advance_to(min(min(timers), end))
+            self.clock.advance_to(min(*timers, end))
             self._on_time()
             return
         horizon = min([*timers, end]) - self.now()
@@ -503,7 +510,14 @@ class LocalRuntime:
         env.state = "running"
         faults = [{"id": f.id, "point": f.point, "match": f.match} for f in self._faults if f.times > 0]
         env.conn.send(
-            ("invoke", invocation.request_id, invocation.event, self.clock.spec(), invocation.deadline, faults)
+            (
+                "invoke",
+                invocation.request_id,
+                invocation.event,
+                self.clock.spec(),
+                invocation.deadline,
+                faults,
+            )
         )
         self.invocations.append(invocation)
 
@@ -530,7 +544,7 @@ class LocalRuntime:
                 continue
             env = conns[conn]
             try:
-                message = conn.recv()
+                message = env.conn.recv()
             except (EOFError, OSError):
                 self._kill(env, reason="crashed")
                 continue
@@ -552,10 +566,10 @@ class LocalRuntime:
                     fault.times -= 1
                     self.fired_faults.append(fault)
         elif kind == "result":
-            invocation = env.invocation
+            finished = env.invocation
             env.invocation, env.state = None, "idle"
-            if invocation is not None:
-                self._finish(invocation, response=message[2], error=message[3])
+            if finished is not None:
+                self._finish(finished, response=message[2], error=message[3])
 
     def _kill(self, env: Env, reason: str) -> None:
         """The environment is gone (a crash point, or Lambda's timeout): its invocation failed."""
@@ -574,7 +588,9 @@ class LocalRuntime:
             env.pending = None
         if invocation is not None:
             invocation.crashed = True
-            self._finish(invocation, response=None, error={"errorType": "Runtime.ExitError", "errorMessage": reason})
+            self._finish(
+                invocation, response=None, error={"errorType": "Runtime.ExitError", "errorMessage": reason}
+            )
         self._dirty = True
 
     def _finish(self, invocation: Invocation, response: Any, error: dict[str, Any] | None) -> None:
@@ -583,11 +599,16 @@ class LocalRuntime:
         invocation.done = True
         if invocation.kind == "esm":
             self._settle_batch(invocation)
-        elif invocation.kind == "async" and error is not None:
-            if invocation.attempt < len(ASYNC_RETRY_DELAYS_S):
-                retry = Invocation(invocation.function, invocation.event, "async", attempt=invocation.attempt + 1)
-                at = self.now() + ASYNC_RETRY_DELAYS_S[invocation.attempt]
-                heapq.heappush(self._retries, (at, next(self._seq), retry))
+        elif (
+            invocation.kind == "async"
+            and error is not None
+            and invocation.attempt < len(ASYNC_RETRY_DELAYS_S)
+        ):
+            # Lambda retries a failed asynchronous invocation twice, then drops it (or sends it
+            # to an on-failure destination).
+            retry = Invocation(invocation.function, invocation.event, "async", attempt=invocation.attempt + 1)
+            at = self.now() + ASYNC_RETRY_DELAYS_S[invocation.attempt]
+            heapq.heappush(self._retries, (at, next(self._seq), retry))
         self._dirty = True
 
     # -- the event source mapping -------------------------------------------------------------
@@ -606,12 +627,14 @@ class LocalRuntime:
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 )
-                messages = response.get("Messages", [])
+                messages: list[dict[str, Any]] = list(response.get("Messages", []))  # type: ignore[arg-type]
                 if not messages:
                     break
                 env = self._available(mapping.function)
                 assert env is not None
-                invocation = Invocation(mapping.function, _sqs_event(mapping, messages), "esm", mapping=mapping)
+                invocation = Invocation(
+                    mapping.function, _sqs_event(mapping, messages), "esm", mapping=mapping
+                )
                 for message in messages:
                     invocation.receipts[message["MessageId"]] = message["ReceiptHandle"]
                     invocation.jobs[message["MessageId"]] = _job_of(message["Body"])
@@ -627,13 +650,15 @@ class LocalRuntime:
         failed: set[str] = set()
         if invocation.mapping.report_batch_item_failures and isinstance(invocation.response, dict):
             failed = {f.get("itemIdentifier") for f in invocation.response.get("batchItemFailures") or []}
-        entries = []
+        entries: list[Any] = []
         for message_id, receipt in invocation.receipts.items():
             if message_id in failed or self._skip_delete(invocation.jobs.get(message_id)):
                 continue
             entries.append({"Id": str(len(entries)), "ReceiptHandle": receipt})
         for start in range(0, len(entries), 10):
-            self.sqs.delete_message_batch(QueueUrl=invocation.mapping.queue_url, Entries=entries[start : start + 10])
+            self.sqs.delete_message_batch(
+                QueueUrl=invocation.mapping.queue_url, Entries=entries[start : start + 10]
+            )
 
     def _skip_delete(self, job: str | None) -> bool:
         for plan in self._skip_deletes:
@@ -658,10 +683,6 @@ class LocalRuntime:
                 self._signal_r.recv_bytes()
             self._signalled = False
         self._dirty = True
-
-
-def _keys() -> dict[str, str]:
-    return {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
 def _job_of(body: str) -> str:

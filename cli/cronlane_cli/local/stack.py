@@ -122,7 +122,11 @@ def create_stack(
 ) -> StackInfo:
     template = load_template(template_path)
     expanded = expand(template, endpoint)
-    session = boto3.session.Session(region_name=REGION, **_credentials())
+    session = boto3.session.Session(
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
     s3 = session.client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket=ARTIFACT_BUCKET)
     placeholder = io.BytesIO()
@@ -145,13 +149,6 @@ def create_stack(
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise StackError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
     return describe(session, endpoint, stack_name, template_path, template, expanded)
-
-
-def _credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    }
 
 
 def describe(

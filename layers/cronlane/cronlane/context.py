@@ -37,7 +37,9 @@ class JobContext:
         left = self.remaining_time()
         if seconds > left:
             self.clock.sleep(max(left, 0.0))
-            raise JobTimeout(f"job '{self.job}' ran past its deadline ({seconds:.1f}s of work, {left:.1f}s left)")
+            raise JobTimeout(
+                f"job '{self.job}' ran past its deadline ({seconds:.1f}s of work, {left:.1f}s left)"
+            )
         self.clock.sleep(seconds)
 
 

@@ -24,11 +24,15 @@ class CronError(CronlaneError, ValueError):
     """An invalid schedule expression; the message names the bad field."""
 
 
-MONTHS = {m: i for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1
+    )
+}
 DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
 
-FIELDS = [
+FIELDS: list[tuple[str, int, int, dict[str, int], str]] = [
     # name, low, high, names, specials allowed
     ("minutes", 0, 59, {}, ""),
     ("hours", 0, 23, {}, ""),
@@ -76,9 +80,7 @@ class CronExpression:
                 last -= timedelta(days=1)
             if dt.day != last.day:
                 return False
-        if self.last_dow is not None and dt.day + 7 <= month_len:
-            return False
-        return True
+        return not (self.last_dow is not None and dt.day + 7 <= month_len)
 
     def fire_times(self, after: float, count: int) -> list[float]:
         """The next ``count`` fire times strictly after ``after`` (UTC epoch seconds)."""
@@ -134,8 +136,8 @@ def parse_expression(text: str) -> Expression:
             f"{text}: EventBridge cron has 6 fields (minutes hours day-of-month month day-of-week "
             f"year), got {len(fields)}"
         )
-    for (name, low, high, names, specials), value in zip(FIELDS, fields, strict=True):
-        _check_field(text, name, value, low, high, names, specials)
+    for (name, low, high, names, specials), field_text in zip(FIELDS, fields, strict=True):
+        _check_field(text, name, field_text, low, high, names, specials)
     dom, dow = fields[2], fields[4]
     if (dom == "?") == (dow == "?"):
         raise CronError(
@@ -199,9 +201,8 @@ def _check_field(
                 raise bad(f"'#{nth}': the week of the month must be 1-5")
             continue
         base, slash, step = part.partition("/")
-        if slash:
-            if not step.isdigit() or int(step) == 0:
-                raise bad(f"step '{step}' must be a positive integer")
+        if slash and (not step.isdigit() or int(step) == 0):
+            raise bad(f"step '{step}' must be a positive integer")
         if base == "*":
             continue
         start, dash, end = base.partition("-")
@@ -216,7 +217,10 @@ def _name_or_number(bad, token: str, low: int, high: int, names: dict[str, int])
     if token in names:
         return names[token]
     if not token.isdigit():
-        allowed = f"{low}-{high}" + (" or " + "-".join([min(names, key=names.get), max(names, key=names.get)]) if names else "")  # type: ignore[arg-type]
+        allowed = f"{low}-{high}"
+        if names:
+            ordered = sorted(names, key=lambda n: names[n])
+            allowed += f" or {ordered[0]}-{ordered[-1]}"
         raise bad(f"'{token}' is not a value ({allowed})")
     return _in_range(bad, int(token), low, high)
 

@@ -36,6 +36,7 @@ from pynamodb.attributes import (
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -83,6 +84,7 @@ class _ByJob(GlobalSecondaryIndex["_JobRunItem"]):
 
 
 class _RunItem(Model):
+    by_schedule: _BySchedule  # set per table by _models
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     run_id = UnicodeAttribute()
@@ -111,6 +113,7 @@ class _GraphItem(Model):
 
 
 class _JobRunItem(Model):
+    by_job: _ByJob  # set per table by _models
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     run_id = UnicodeAttribute()
@@ -150,7 +153,7 @@ def _models(table: str, region: str | None) -> tuple[type[_RunItem], type[_Graph
     run = type("RunItem", (_RunItem,), {"Meta": meta(), "by_schedule": _BySchedule()})
     graph = type("GraphItem", (_GraphItem,), {"Meta": meta()})
     job = type("JobRunItem", (_JobRunItem,), {"Meta": meta(), "by_job": _ByJob()})
-    return run, graph, job  # type: ignore[return-value]
+    return run, graph, job
 
 
 def _condition_failed(exc: PynamoDBException) -> bool:
@@ -240,9 +243,7 @@ class RunStore:
     def load_graph(self, run_id: str) -> dict[str, JobNode]:
         try:
             items = list(
-                self.Graph.query(
-                    _run_pk(run_id), self.Graph.sk.startswith("GRAPH#"), consistent_read=True
-                )
+                self.Graph.query(_run_pk(run_id), self.Graph.sk.startswith("GRAPH#"), consistent_read=True)
             )
         except PynamoDBException as exc:
             raise StoreError(f"loading the graph of run {run_id}: {exc}") from exc
@@ -259,12 +260,10 @@ class RunStore:
             raise StoreError(f"reading run {run_id}: {exc}") from exc
         return _run_view(item)
 
-    def set_run_status(
-        self, run_id: str, expected: RunStatus, new: RunStatus, now: float
-    ) -> bool:
+    def set_run_status(self, run_id: str, expected: RunStatus, new: RunStatus, now: float) -> bool:
         """Move a run from ``expected`` to ``new``; False if it was not in ``expected``."""
         item = self.Run(_run_pk(run_id), "RUN")
-        actions = [self.Run.status.set(new.value)]
+        actions: list[Action] = [self.Run.status.set(new.value)]
         if new is RunStatus.RUNNING:
             actions.append(self.Run.started_at.set(now))
         if new.terminal:
@@ -369,9 +368,7 @@ class RunStore:
             raise StoreError(f"reading the history of {job}: {exc}") from exc
         return [_job_view(items[k]) for k in keys if k in items]
 
-    def claim(
-        self, run_id: str, job: str, generation: int, now: float, lease_s: float
-    ) -> JobRunView | None:
+    def claim(self, run_id: str, job: str, generation: int, now: float, lease_s: float) -> JobRunView | None:
         """Claim a job-run for one attempt; None if someone else holds or finished it.
 
         Claimable: QUEUED, or RUNNING with an expired lease (its executor was killed). The
@@ -417,7 +414,7 @@ class RunStore:
             JobStatus.SUCCEEDED: Run.succeeded,
             JobStatus.FAILED: Run.failed,
         }[status]
-        actions = [
+        actions: list[Action] = [
             JR.status.set(status.value),
             JR.finished_at.set(now),
             JR.duration_s.set(round(duration_s, 3)),
@@ -482,9 +479,7 @@ class RunStore:
             raise StoreError(f"skipping {job} of run {run_id}: {exc}") from exc
         return True
 
-    def release(
-        self, run_id: str, job: str, upstream: str, upstream_count: int, now: float
-    ) -> ReleaseResult:
+    def release(self, run_id: str, job: str, upstream: str, upstream_count: int, now: float) -> ReleaseResult:
         """Record that ``upstream`` of ``job`` succeeded, and queue ``job`` if it was the last.
 
         The finished upstreams are a set, not a counter, so a duplicate delivery that releases
@@ -615,7 +610,7 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _run_view(item: _RunItem) -> RunView:
+def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their values
     return RunView(
         run_id=item.run_id,
         schedule=item.schedule,
@@ -633,7 +628,7 @@ def _run_view(item: _RunItem) -> RunView:
     )
 
 
-def _job_view(item: _JobRunItem) -> JobRunView:
+def _job_view(item: Any) -> JobRunView:
     return JobRunView(
         run_id=item.run_id,
         job=item.job,

@@ -20,7 +20,6 @@ from cronlane.errors import CatalogError, InvalidRequest
 from cronlane.events import ManualTrigger, ScheduledEvent, parse_dispatch_event
 from cronlane.faults import crashpoint
 from cronlane.graph import plan_selection
-from cronlane.runs import close_run
 from cronlane.model import (
     JobMessage,
     JobNode,
@@ -30,6 +29,7 @@ from cronlane.model import (
     manual_run_id,
     scheduled_run_id,
 )
+from cronlane.runs import close_run
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,7 @@ class Dispatcher:
         rule_name = event.resources[0].rsplit("/", 1)[-1]
         if not rule_name.startswith(self.rule_prefix):
             raise InvalidRequest(
-                f"rule '{rule_name}' does not belong to this stack (expected the prefix "
-                f"'{self.rule_prefix}')"
+                f"rule '{rule_name}' does not belong to this stack (expected the prefix '{self.rule_prefix}')"
             )
         schedule = self.catalog.schedule(rule_name[len(self.rule_prefix) :])
         scheduled = event.time.timestamp()
@@ -211,9 +210,7 @@ class Dispatcher:
         if resume:
             existing = {v.job: v for v in self.store.job_runs(run.run_id)}
             missing = [n for n in run.nodes if n not in existing]
-            to_send = [
-                n for n in roots if n not in existing or existing[n].status is JobStatus.QUEUED
-            ]
+            to_send = [n for n in roots if n not in existing or existing[n].status is JobStatus.QUEUED]
         else:
             missing, to_send = list(run.nodes), roots
         self.store.put_job_runs(run, missing, queued=set(roots), now=now)

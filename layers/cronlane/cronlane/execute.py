@@ -99,9 +99,7 @@ class Executor:
         )
         if view is None:
             return self._not_claimed(message, body, message_id)
-        self.log.append_keys(
-            run_id=view.run_id, schedule=view.schedule, job=view.job, attempt=view.attempts
-        )
+        self.log.append_keys(run_id=view.run_id, schedule=view.schedule, job=view.job, attempt=view.attempts)
         try:
             crashpoint("executor.after_claim", job=view.job, run_id=view.run_id)
             return self._execute(view, message, body, receipt_handle, queue_arn, remaining_s)
@@ -124,17 +122,16 @@ class Executor:
         outcome = self._run(view, started, remaining_s)
         crashpoint("executor.after_job", job=view.job, run_id=view.run_id)
         finished = self.clock.now()
-        entry = {
+        duration = round(finished - started, 3)
+        entry: dict[str, Any] = {
             "attempt": view.attempts,
             "started_at": iso(started),
             "finished_at": iso(finished),
-            "duration_s": round(finished - started, 3),
+            "duration_s": duration,
             "error": outcome.error,
         }
         if outcome.ok:
-            if not self.store.finish(
-                view, JobStatus.SUCCEEDED, finished, entry["duration_s"], history_entry=entry
-            ):
+            if not self.store.finish(view, JobStatus.SUCCEEDED, finished, duration, history_entry=entry):
                 self.log.warning("job finished after losing its lease; the newer attempt decides")
                 return {"job": view.job, "status": "superseded"}
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
@@ -146,18 +143,14 @@ class Executor:
         if view.attempts < view.max_attempts:
             delay = backoff_seconds(view.attempts, self.rng)
             self.store.retry_later(view, error, entry)
-            self.log.warning(
-                "job attempt failed; will retry", extra={"error": error, "retry_in_s": delay}
-            )
+            self.log.warning("job attempt failed; will retry", extra={"error": error, "retry_in_s": delay})
             self.queue.delay(queue_arn, receipt_handle, delay)
             raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
         self.log.error("job failed after its last attempt", extra={"error": error})
         # The executor moves the message itself, with the error, before the state says FAILED,
         # so every FAILED job-run has its DLQ message.
         self.queue.dead_letter(body, view.job, message.dedup_id(), error)
-        self.store.finish(
-            view, JobStatus.FAILED, finished, entry["duration_s"], error=error, history_entry=entry
-        )
+        self.store.finish(view, JobStatus.FAILED, finished, duration, error=error, history_entry=entry)
         crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
         self._skip_dependents(view.run_id, view.job)
         self._close(view.run_id)

@@ -31,7 +31,7 @@ def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
             if node not in colour:
                 continue
             if colour[node] == GREY:
-                return path[path.index(node) :] + [node]
+                return [*path[path.index(node) :], node]
             if colour[node] == WHITE:
                 colour[node] = GREY
                 path.append(node)

@@ -1,0 +1,80 @@
+"""`cronlane local run`: the command a user runs first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cronlane_cli.main import app
+from tests.conftest import TEMPLATE
+
+pytestmark = pytest.mark.stack
+runner = CliRunner()
+
+
+def local_run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(
+        app,
+        [
+            "local",
+            "run",
+            *args,
+            "--clock",
+            "virtual",
+            "--template",
+            str(TEMPLATE),
+            "--logs",
+            str(tmp_path / "logs"),
+            "--environments",
+            "4",
+        ],
+    )
+    return result.exit_code, result.output
+
+
+def test_json_output_has_the_documented_shape(tmp_path: Path) -> None:
+    code, output = local_run(tmp_path, "hourly-feed", "--json", "--at", "2026-11-28T03:00:00Z")
+    assert code == 0, output
+    data = json.loads(output)
+    assert set(data) == {"run_id", "schedule", "status", "jobs"}
+    assert data["run_id"] == "hourly-feed@2026-11-28T03:00:00Z"
+    assert data["schedule"] == "hourly-feed" and data["status"] == "SUCCEEDED"
+    assert len(data["jobs"]) == 6
+    for job in data["jobs"]:
+        assert set(job) == {"name", "depends_on", "status", "attempts", "started_at", "finished_at"}
+        assert job["status"] == "SUCCEEDED" and job["attempts"] == 1
+        assert job["started_at"].endswith("Z") and job["finished_at"] > job["started_at"]
+    ranking = next(j for j in data["jobs"] if j["name"] == "feedRankingJob")
+    assert ranking["depends_on"] == ["feedPresortJob"]  # matchScoreJob is outside the feed group
+
+
+def test_a_failed_run_exits_non_zero_and_shows_retries_and_skips(tmp_path: Path) -> None:
+    code, output = local_run(
+        tmp_path, "daily-full-sync", "--json", "--param", "compatibilityJob.fail_attempts=3"
+    )
+    assert code == 1
+    jobs = {j["name"]: j for j in json.loads(output)["jobs"]}
+    assert jobs["compatibilityJob"]["status"] == "FAILED" and jobs["compatibilityJob"]["attempts"] == 3
+    assert jobs["mutualMatchJob"]["status"] == "SKIPPED"
+    assert jobs["matchScoreJob"]["status"] == "SUCCEEDED"
+
+
+def test_a_retried_job_succeeds_on_its_second_attempt(tmp_path: Path) -> None:
+    code, output = local_run(tmp_path, "daily-full-sync", "--param", "compatibilityJob.fail_attempts=1")
+    assert code == 0, output
+    assert "SUCCEEDED - 22 succeeded, 0 failed, 0 skipped of 22" in output
+    assert "makespan" in output
+
+
+def test_an_unknown_schedule_is_named(tmp_path: Path) -> None:
+    code, output = local_run(tmp_path, "weekly")
+    assert code == 2
+    assert "unknown schedule 'weekly' (known: daily-full-sync, hourly-feed)" in output
+
+
+def test_a_bad_param_option_is_named(tmp_path: Path) -> None:
+    code, output = local_run(tmp_path, "daily-full-sync", "--param", "oops")
+    assert code == 2 and "expected JOB.KEY=VALUE" in output

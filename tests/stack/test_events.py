@@ -1,0 +1,163 @@
+"""The handlers invoked with exactly the files in events/ (what `sam local invoke -e` sends),
+and bad input: each gets a clear error that names the problem and loses nothing else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from cronlane.model import JobStatus, RunStatus
+from cronlane_cli.local.session import store_of, wait_for_run
+from tests.conftest import load_event
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.mark.parametrize(
+    ("event_file", "run_id", "jobs"),
+    [
+        ("daily-full-sync.json", "daily-full-sync@2026-11-28T02:00:00Z", 22),
+        ("hourly-feed.json", "hourly-feed@2026-11-28T03:00:00Z", 6),
+    ],
+)
+def test_a_scheduled_event_file_dispatches_its_schedule(
+    runtime: Any, event_file: str, run_id: str, jobs: int
+) -> None:
+    runtime.mappings_enabled = False
+    invocation = runtime.invoke("DispatcherFunction", load_event(event_file))
+    assert invocation.error is None
+    assert invocation.response == {
+        "run_id": run_id,
+        "status": "RUNNING",
+        "created": True,
+        "jobs": jobs,
+        "enqueued": len([j for j in store_of(runtime).job_runs(run_id) if j.status is JobStatus.QUEUED]),
+    }
+
+
+def test_the_manual_trigger_file_makes_one_run_per_key_with_its_parameters(runtime: Any) -> None:
+    runtime.mappings_enabled = False
+    first = runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
+    again = runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
+    assert first.response["created"] is True and again.response["created"] is False
+    assert first.response["run_id"] == again.response["run_id"] == "manual@manual-example-1"
+    ranking = store_of(runtime).get_job_run("manual@manual-example-1", "feedRankingJob")
+    assert ranking is not None and ranking.params == {"duration_s": 30.0}
+
+
+def test_the_executor_batch_file_runs_its_job(runtime: Any) -> None:
+    # GIVEN the run the manual trigger file creates (the mapping is off, so nothing else runs)
+    runtime.mappings_enabled = False
+    runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
+    # WHEN the executor gets the SQS batch file
+    invocation = runtime.invoke("ExecutorFunction", load_event("executor-sqs-batch.json"))
+    # THEN the job ran and its record is not reported as failed
+    assert invocation.error is None
+    assert invocation.response == {"batchItemFailures": []}
+    job = store_of(runtime).get_job_run("manual@manual-example-1", "feedFreshnessJob")
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempts == 1
+
+
+def test_the_manual_trigger_runs_to_the_end(runtime: Any) -> None:
+    runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
+    report = wait_for_run(runtime, "manual@manual-example-1")
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert {j.job for j in report.jobs} == {
+        "feedPresortJob",
+        "feedRankingJob",
+        "feedCacheWarmJob",
+        "feedFreshnessJob",
+        "trendingContentJob",
+        "feedDedupJob",
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "named"),
+    [
+        ({"hello": "world"}, "neither an EventBridge Scheduled Event"),
+        ({"detail-type": "Scheduled Event", "source": "aws.events", "resources": []}, "field 'time'"),
+        ({**load_event("daily-full-sync.json"), "time": "yesterday"}, "field 'time'"),
+        (
+            {
+                **load_event("daily-full-sync.json"),
+                "resources": ["arn:aws:events:us-east-1:123456789012:rule/local-weekly"],
+            },
+            "unknown schedule 'weekly'",
+        ),
+        (
+            {
+                **load_event("daily-full-sync.json"),
+                "resources": ["arn:aws:events:us-east-1:123456789012:rule/other-stack-daily"],
+            },
+            "does not belong",
+        ),
+        ({"action": "trigger"}, "names a 'schedule' or a list of 'jobs'"),
+        ({"action": "trigger", "jobs": ["nopeJob"]}, "unknown job 'nopeJob'"),
+        (
+            {"action": "trigger", "schedule": "hourly-feed", "parameters": {"feedRankingJob": {"speed": 1}}},
+            "job 'feedRankingJob' has no parameter 'speed'",
+        ),
+        (
+            {
+                "action": "trigger",
+                "schedule": "hourly-feed",
+                "parameters": {"feedRankingJob": {"duration_s": "x"}},
+            },
+            "parameter 'duration_s' must be float",
+        ),
+        (
+            {
+                "action": "trigger",
+                "schedule": "hourly-feed",
+                "parameters": {"geoIndexJob": {"duration_s": 1}},
+            },
+            "not in this run: 'geoIndexJob'",
+        ),
+        ({"action": "trigger", "jobs": ["geoIndexJob"], "idempotency_key": "bad key"}, "idempotency_key"),
+        ({"action": "trigger", "jobs": ["geoIndexJob"], "colour": "red"}, "field 'colour'"),
+    ],
+)
+def test_a_bad_dispatcher_event_is_refused_with_a_message_naming_the_problem(
+    runtime: Any, event: dict[str, Any], named: str
+) -> None:
+    invocation = runtime.invoke("DispatcherFunction", event)
+    assert invocation.error is not None
+    assert named in invocation.error["errorMessage"]
+    assert store_of(runtime).runs_of_schedule("daily-full-sync") == []
+
+
+def test_a_malformed_message_goes_to_the_dlq_and_the_rest_of_the_batch_runs(runtime: Any) -> None:
+    # GIVEN a batch with a poison message and a good one (different message groups)
+    runtime.mappings_enabled = False
+    runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
+    good = load_event("executor-sqs-batch.json")["Records"][0]
+    poison = {
+        **good,
+        "messageId": "poison-1",
+        "body": "{not json",
+        "attributes": {**good["attributes"], "MessageGroupId": "somethingElse"},
+    }
+    ghost = {
+        **good,
+        "messageId": "ghost-1",
+        "body": json.dumps({"run_id": "manual@never-made", "job": "feedFreshnessJob"}),
+        "attributes": {**good["attributes"], "MessageGroupId": "ghost"},
+    }
+    invocation = runtime.invoke("ExecutorFunction", {"Records": [poison, ghost, good]})
+    # THEN nothing is reported failed (the bad ones were dead-lettered), the good job ran
+    assert invocation.response == {"batchItemFailures": []}
+    job = store_of(runtime).get_job_run("manual@manual-example-1", "feedFreshnessJob")
+    assert job is not None and job.status is JobStatus.SUCCEEDED
+    sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
+    received = sqs.receive_message(
+        QueueUrl=runtime.stack.outputs["DeadLetterQueueUrl"],
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+    )["Messages"]
+    errors = sorted(m["MessageAttributes"]["error"]["StringValue"] for m in received)
+    assert errors[0].startswith("malformed: message body is not JSON")
+    assert errors[1] == "unknown run: no run manual@never-made"
