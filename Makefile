@@ -5,7 +5,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Lambda runs python3.13; so do we. pyenv's 3.13 is used when python3.13 is not on PATH.
-PYTHON ?= $(shell command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+# (A pyenv shim named python3.13 may exist without 3.13 being active: each candidate is run.)
+PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { command -v "$$p"; break; }; \
+	done)
 VENV := .venv
 BIN := $(VENV)/bin
 # Tools that pin packages the project's own environment must not get (aws-facts: tooling pins)
