@@ -1,0 +1,66 @@
+"""The local runtime itself: what it reads from the stack, its clocks, its environments."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from cronlane.clock import ScaledClock
+from cronlane_cli.local.runtime import RuntimeClock
+from cronlane_cli.local.session import run_schedule_once
+from tests.conftest import START, log_records
+
+pytestmark = pytest.mark.stack
+
+
+def test_rules_and_mapping_are_read_from_the_created_stack_and_motos_mapping_is_off(runtime: Any) -> None:
+    stack = runtime.stack
+    assert {r.name: r.expression for r in stack.rules} == {
+        "local-daily-full-sync": "cron(0 2 * * ? *)",
+        "local-hourly-feed": "cron(0 * * * ? *)",
+    }
+    assert all(r.target_function == "DispatcherFunction" and not r.has_input for r in stack.rules)
+    (mapping,) = stack.mappings
+    assert mapping.function == "ExecutorFunction"
+    assert mapping.queue_arn.endswith(":local-jobs.fifo")
+    assert (mapping.batch_size, mapping.max_concurrency, mapping.report_batch_item_failures) == (1, 10, True)
+    lam = boto3.client("lambda", endpoint_url=stack.endpoint, region_name="us-east-1")
+    # moto would otherwise try to run the function itself on every SendMessage (aws-facts)
+    assert lam.get_event_source_mapping(UUID=mapping.uuid)["State"] == "Disabled"
+
+
+def test_the_virtual_clock_drives_motos_visibility_timeout(runtime: Any) -> None:
+    sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
+    url = runtime.stack.outputs["DeadLetterQueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="d")
+    assert len(sqs.receive_message(QueueUrl=url, VisibilityTimeout=600).get("Messages", [])) == 1
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    runtime.clock.advance_to(runtime.now() + 601)  # ten virtual minutes, no real waiting
+    assert len(sqs.receive_message(QueueUrl=url).get("Messages", [])) == 1
+
+
+def test_the_scaled_clock_scales_every_duration_together() -> None:
+    clock = ScaledClock(origin=START, scale=0.01)
+    began = time.perf_counter()
+    clock.sleep(20.0)  # twenty clock seconds
+    assert time.perf_counter() - began < 1.0
+    assert 19.0 <= clock.now() - START < 100.0
+    assert RuntimeClock("real", START, 0.01).real_seconds(900) == pytest.approx(9.0)
+
+
+def test_each_environment_logs_to_its_own_stream(runtime: Any) -> None:
+    run_schedule_once(runtime, "daily-full-sync", START)
+    records = [r for r in log_records(runtime.log_dir) if r.get("function_request_id")]
+    files_of_request: dict[str, set[str]] = {}
+    for record in records:
+        files_of_request.setdefault(record["function_request_id"], set()).add(record["_file"])
+    executor_files = {r["_file"] for r in records if r["_file"].startswith("ExecutorFunction")}
+    # several environments ran jobs, and no invocation's lines ended up in another's file
+    assert len(executor_files) >= 4
+    assert all(len(files) == 1 for files in files_of_request.values())
+    for record in records:
+        if record.get("message") in ("job started", "job succeeded"):
+            assert {"run_id", "schedule", "job", "attempt"} <= set(record)
