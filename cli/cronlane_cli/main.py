@@ -59,6 +59,7 @@ def local_run(
     from cronlane.errors import CronlaneError
     from cronlane.model import manual_run_id, scheduled_run_id
     from cronlane.settings import load_catalog
+    from cronlane_cli.local.runtime import RuntimeStalled
     from cronlane_cli.local.session import (
         RunReport,
         find_template,
@@ -73,6 +74,8 @@ def local_run(
         template_path = template or find_template()
         declared = load_catalog().schedule(schedule)
         scheduled = parse_iso(at) if at else latest_fire_time(declared.expression, time.time())
+        if at and latest_fire_time(declared.expression, scheduled) != scheduled:
+            fail(f"--at {at} is not a fire time of {schedule} ({declared.expression})")
     except (CronlaneError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     log_dir = logs or Path(".cronlane") / "logs" / time.strftime("%Y%m%dT%H%M%S")
@@ -105,7 +108,10 @@ def local_run(
         invocation = runtime.invoke(target, event)
         if invocation.error:
             fail(f"the dispatcher failed: {invocation.error.get('errorMessage')}")
-        report: RunReport = wait_for_run(runtime, run_id)
+        try:
+            report: RunReport = wait_for_run(runtime, run_id)
+        except (RuntimeStalled, TimeoutError) as exc:
+            fail(f"run {run_id} did not finish: {exc} (logs: {log_dir})", code=3)
         report.wall_seconds = time.perf_counter() - wall
         if as_json:
             typer.echo(json.dumps(report.to_json(), indent=2))

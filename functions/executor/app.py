@@ -14,6 +14,9 @@ logger = Logger(service="cronlane-executor")
 executor = build_executor(logger)
 # A failure stops only its own message group (one group per job); other jobs in the batch go on.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+# A batch whose every record failed is still a partial response, not a function error: the
+# failed attempts were recorded and are retried through the messages' visibility.
+processor.raise_on_entire_batch_failure = False
 
 
 def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def test_rules_and_mapping_are_read_from_the_created_stack_and_motos_mapping_is_
         "local-daily-full-sync": "cron(0 2 * * ? *)",
         "local-hourly-feed": "cron(0 * * * ? *)",
     }
-    assert all(r.target_function == "DispatcherFunction" and not r.has_input for r in stack.rules)
+    assert all(r.target_function == "DispatcherFunction" and r.target_input is None for r in stack.rules)
     (mapping,) = stack.mappings
     assert mapping.function == "ExecutorFunction"
     assert mapping.queue_arn.endswith(":local-jobs.fifo")
@@ -64,3 +64,56 @@ def test_each_environment_logs_to_its_own_stream(runtime: Any) -> None:
     for record in records:
         if record.get("message") in ("job started", "job succeeded"):
             assert {"run_id", "schedule", "job", "attempt"} <= set(record)
+
+
+def test_concurrent_transactions_do_not_lose_updates(runtime: Any) -> None:
+    # DynamoDB serialises writes to an item. moto's TransactWriteItems copies the whole table and
+    # restores that copy when a condition fails, wiping out writes made meanwhile by other
+    # requests; the local runtime therefore serves one request at a time. Without that, run
+    # counters lost increments and runs never closed.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.exceptions import ClientError
+
+    table = runtime.stack.outputs["TableName"]
+    endpoint = runtime.stack.endpoint
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    for start in range(0, 1500, 25):  # a table big enough for the copy to take a while
+        client.batch_write_item(
+            RequestItems={
+                table: [
+                    {
+                        "PutRequest": {
+                            "Item": {"pk": {"S": f"filler{k}"}, "sk": {"S": "x"}, "d": {"S": "x" * 200}}
+                        }
+                    }
+                    for k in range(start, start + 25)
+                ]
+            }
+        )
+    client.put_item(TableName=table, Item={"pk": {"S": "taken"}, "sk": {"S": "x"}})
+
+    def work(worker: int) -> None:
+        own = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+        for _ in range(25):
+            if worker % 2:
+                update = {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "counter"}, "sk": {"S": "x"}},
+                    "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+                own.transact_write_items(TransactItems=[{"Update": update}])
+            else:
+                put = {
+                    "TableName": table,
+                    "Item": {"pk": {"S": "taken"}, "sk": {"S": "x"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+                with pytest.raises(ClientError):
+                    own.transact_write_items(TransactItems=[{"Put": put}])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))
+    item = client.get_item(TableName=table, Key={"pk": {"S": "counter"}, "sk": {"S": "x"}})["Item"]
+    assert item["n"]["N"] == "100"

@@ -125,6 +125,20 @@ class _MotoHooks:
                 return cls.clock.now() * 1000.0
             return real_millis(dt)
 
+        # One request at a time: moto's backends are not thread-safe, and two concurrent
+        # UpdateItem ADDs on one item can lose an increment (DynamoDB serialises them). The
+        # runtime never long-polls, so no request holds the lock while it waits.
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+        serve = DomainDispatcherApplication.__call__
+        lock = threading.Lock()
+
+        def serialised(self: Any, environ: Any, start_response: Any) -> Any:
+            with lock:
+                return serve(self, environ, start_response)
+
+        DomainDispatcherApplication.__call__ = serialised  # type: ignore[method-assign]
+
         sqs_models.unix_time = unix_time  # type: ignore[assignment]
         sqs_models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
         backend = sqs_models.SQSBackend
@@ -287,8 +301,11 @@ class LocalRuntime:
         return fault
 
     def scheduled_event(self, schedule: str, scheduled_time: float) -> dict[str, Any]:
-        """The Scheduled Event EventBridge sends for the rule of ``schedule`` at that time."""
+        """What EventBridge sends the rule's target for a tick: its constant ``Input`` if it has
+        one (then without the time), else the Scheduled Event."""
         rule = self.rule_for(schedule)
+        if rule.target_input is not None:
+            return dict(json.loads(rule.target_input))
         return {
             "version": "0",
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rule.arn}@{scheduled_time}")),
@@ -650,6 +667,8 @@ class LocalRuntime:
         failed: set[str] = set()
         if invocation.mapping.report_batch_item_failures and isinstance(invocation.response, dict):
             failed = {f.get("itemIdentifier") for f in invocation.response.get("batchItemFailures") or []}
+            if not failed <= set(invocation.receipts):
+                return  # an identifier that names no record: Lambda treats the batch as failed
         entries: list[Any] = []
         for message_id, receipt in invocation.receipts.items():
             if message_id in failed or self._skip_delete(invocation.jobs.get(message_id)):

@@ -47,7 +47,7 @@ class RuleInfo:
     arn: str
     expression: str
     target_function: str  # logical id
-    has_input: bool
+    target_input: str | None  # a constant Input replaces the Scheduled Event (aws-facts)
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def describe(
                     arn=rule["Arn"],
                     expression=rule["ScheduleExpression"],
                     target_function=target_fn,
-                    has_input="Input" in target or "InputTransformer" in target,
+                    target_input=target.get("Input"),
                 )
             )
     mappings: list[MappingInfo] = []

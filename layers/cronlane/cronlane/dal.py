@@ -46,6 +46,7 @@ from cronlane.model import JobMessage, JobNode, JobRunView, JobStatus, RunStatus
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 SQS_BATCH = 10  # SendMessageBatch / DeleteMessageBatch take at most 10 entries
+TRANSACT_MAX = 100  # TransactWriteItems takes at most 100 items
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -100,6 +101,7 @@ class _RunItem(Model):
     started_at = NumberAttribute(null=True)
     finished_at = NumberAttribute(null=True)
     parameters = UnicodeAttribute(default="{}")
+    request_hash = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     expires_at = NumberAttribute()
@@ -175,6 +177,7 @@ class NewRun:
     expires_at: int
     parameters: dict[str, Any]
     nodes: dict[str, JobNode]
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ class RunStore:
             job_count=len(run.nodes),
             created_at=run.created_at,
             parameters=json.dumps(run.parameters, sort_keys=True),
+            request_hash=run.fingerprint or None,
             gsi1pk=f"SCHEDULE#{run.schedule}",
             gsi1sk=_time_key(run.scheduled_iso, run.run_id),
             expires_at=run.expires_at,
@@ -306,38 +310,59 @@ class RunStore:
         except PynamoDBException as exc:
             raise StoreError(f"listing jobs of run {run_id}: {exc}") from exc
 
-    def put_job_runs(self, run: NewRun, names: Iterable[str], queued: set[str], now: float) -> None:
-        """Write job-run items with ``BatchWriteItem`` (25 per call; not conditional, so callers
-        only pass names that do not exist yet)."""
-        try:
-            with self.JobRun.batch_write() as batch:
-                for name in names:
-                    node = run.nodes[name]
-                    batch.save(
-                        self.JobRun(
-                            _run_pk(run.run_id),
-                            f"JOB#{name}",
-                            run_id=run.run_id,
-                            job=name,
-                            group=node.group,
-                            schedule=run.schedule,
-                            scheduled_time=run.scheduled_time,
-                            status=(JobStatus.QUEUED if name in queued else JobStatus.PENDING).value,
-                            function=node.function,
-                            depends_on=list(node.depends_on),
-                            dependents=list(node.dependents),
-                            dependent_fan_in=list(node.dependent_fan_in),
-                            timeout_s=node.timeout_s,
-                            max_attempts=node.max_attempts,
-                            params=json.dumps(node.params, sort_keys=True),
-                            enqueued_at=now if name in queued else None,
-                            gsi2pk=f"JOB#{name}",
-                            gsi2sk=_time_key(run.scheduled_iso, run.run_id),
-                            expires_at=run.expires_at,
-                        )
-                    )
-        except PynamoDBException as exc:
-            raise StoreError(f"writing job-runs of {run.run_id}: {exc}") from exc
+    def put_job_runs(self, run: NewRun, names: Iterable[str], queued: set[str], now: float) -> set[str]:
+        """Create job-run items that do not exist yet; returns the names this call created.
+
+        Each put is conditional (``attribute_not_exists``), in ``TransactWriteItems`` of up to 100
+        items: a dispatcher finishing a CREATING run may race the one that started it, and an
+        unconditional ``BatchWriteItem`` could reset a job an executor already moved on.
+        """
+        todo = [self._new_job_run(run, name, name in queued, now) for name in names]
+        created: set[str] = set()
+        while todo:
+            chunk, todo = todo[:TRANSACT_MAX], todo[TRANSACT_MAX:]
+            while chunk:
+                try:
+                    with TransactWrite(connection=self._connection) as tx:
+                        for item in chunk:
+                            tx.save(item, condition=self.JobRun.pk.does_not_exist())
+                except TransactWriteError as exc:
+                    if not _condition_failed(exc):
+                        raise StoreError(f"writing job-runs of {run.run_id}: {exc}") from exc
+                    reasons = exc.cancellation_reasons
+                    chunk = [
+                        item
+                        for item, reason in zip(chunk, reasons, strict=False)
+                        if reason is None or reason.code != "ConditionalCheckFailed"
+                    ]
+                    continue
+                created.update(item.job for item in chunk)
+                break
+        return created
+
+    def _new_job_run(self, run: NewRun, name: str, queued: bool, now: float) -> _JobRunItem:
+        node = run.nodes[name]
+        return self.JobRun(
+            _run_pk(run.run_id),
+            f"JOB#{name}",
+            run_id=run.run_id,
+            job=name,
+            group=node.group,
+            schedule=run.schedule,
+            scheduled_time=run.scheduled_time,
+            status=(JobStatus.QUEUED if queued else JobStatus.PENDING).value,
+            function=node.function,
+            depends_on=list(node.depends_on),
+            dependents=list(node.dependents),
+            dependent_fan_in=list(node.dependent_fan_in),
+            timeout_s=node.timeout_s,
+            max_attempts=node.max_attempts,
+            params=json.dumps(node.params, sort_keys=True),
+            enqueued_at=now if queued else None,
+            gsi2pk=f"JOB#{name}",
+            gsi2sk=_time_key(run.scheduled_iso, run.run_id),
+            expires_at=run.expires_at,
+        )
 
     def job_runs(self, run_id: str) -> list[JobRunView]:
         try:
@@ -371,14 +396,19 @@ class RunStore:
     def claim(self, run_id: str, job: str, generation: int, now: float, lease_s: float) -> JobRunView | None:
         """Claim a job-run for one attempt; None if someone else holds or finished it.
 
-        Claimable: QUEUED, or RUNNING with an expired lease (its executor was killed). The
-        generation must match, so a message from before a replay cannot claim the new one.
+        Claimable: QUEUED, or RUNNING with an expired lease (its executor was killed), and with
+        attempts left. The generation must match, so a message from before a replay cannot claim
+        the new one.
         """
         JR = self.JobRun
         item = JR(_run_pk(run_id), f"JOB#{job}")
-        condition = (JR.generation == generation) & (
-            (JR.status == JobStatus.QUEUED.value)
-            | ((JR.status == JobStatus.RUNNING.value) & (JR.lease_expires_at < now))
+        condition = (
+            (JR.generation == generation)
+            & (JR.attempts < JR.max_attempts)
+            & (
+                (JR.status == JobStatus.QUEUED.value)
+                | ((JR.status == JobStatus.RUNNING.value) & (JR.lease_expires_at < now))
+            )
         )
         try:
             item.update(
@@ -625,6 +655,7 @@ def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their v
         started_at=_num(item.started_at),
         finished_at=_num(item.finished_at),
         parameters=json.loads(item.parameters or "{}"),
+        request_hash=item.request_hash or "",
     )
 
 

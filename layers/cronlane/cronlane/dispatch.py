@@ -9,6 +9,8 @@ the same steps from the stored graph snapshot instead of creating a second run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ from cronlane.model import (
     JobNode,
     JobStatus,
     RunStatus,
+    RunView,
     Trigger,
     manual_run_id,
     scheduled_run_id,
@@ -41,6 +44,7 @@ class DispatchRequest:
     selection: Selection
     include_upstreams: bool
     parameters: dict[str, dict[str, Any]]
+    fingerprint: str = ""  # what a manual trigger asked for; a reused key must ask the same
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,10 @@ class Dispatcher:
             selection = Selection.of_jobs(*(event.jobs or []))
             name = "manual"
         key = event.idempotency_key or uuid.uuid4().hex
+        if event.scheduled_time is not None and event.scheduled_time.tzinfo is None:
+            raise InvalidRequest("field 'scheduled_time': give a time zone (a 'Z' or an offset)")
         scheduled = event.scheduled_time.timestamp() if event.scheduled_time else self.clock.now()
+        asked = event.model_dump(mode="json", exclude={"idempotency_key"})
         return DispatchRequest(
             run_id=manual_run_id(key),
             schedule=name,
@@ -131,6 +138,7 @@ class Dispatcher:
             selection=selection,
             include_upstreams=include_upstreams,
             parameters=event.parameters,
+            fingerprint=hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest(),
         )
 
     # -- the run ------------------------------------------------------------------------------
@@ -167,6 +175,9 @@ class Dispatcher:
         return nodes
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        existing = self.store.get_run(request.run_id)
+        if existing is not None:
+            return self._again(request, existing)
         now = self.clock.now()
         new = NewRun(
             run_id=request.run_id,
@@ -178,31 +189,42 @@ class Dispatcher:
             expires_at=int(now + self.history_ttl_s),
             parameters=request.parameters,
             nodes=self.plan(request),
+            fingerprint=request.fingerprint,
         )
-        created = self.store.create_run(new)
-        crashpoint("dispatcher.after_create", run_id=new.run_id)
-        if not created:
+        if not self.store.create_run(new):  # another delivery of the same tick got there first
             existing = self.store.get_run(new.run_id)
             if existing is None:  # expired by TTL between the two calls: nothing sensible to do
                 raise InvalidRequest(f"run {new.run_id} vanished while being dispatched")
-            if existing.status is not RunStatus.CREATING:
-                return DispatchResult(new.run_id, existing.status, False, existing.job_count, 0)
-            # Finish what a dispatcher that died half way started, from *its* snapshot: a deploy
-            # in between must not change the run.
-            new = NewRun(
-                run_id=new.run_id,
-                schedule=existing.schedule,
-                scheduled_time=existing.scheduled_time,
-                scheduled_iso=iso(existing.scheduled_time),
-                trigger=existing.trigger,
-                created_at=existing.created_at or now,
-                expires_at=new.expires_at,
-                parameters=existing.parameters,
-                nodes=self.store.load_graph(new.run_id),
+            return self._again(request, existing)
+        crashpoint("dispatcher.after_create", run_id=new.run_id)
+        enqueued = self._write_and_enqueue(new, resume=False)
+        return DispatchResult(new.run_id, self._start(new.run_id), True, len(new.nodes), enqueued)
+
+    def _again(self, request: DispatchRequest, existing: RunView) -> DispatchResult:
+        """A second delivery of a tick (or a repeated key): the run exists already."""
+        if existing.request_hash and existing.request_hash != request.fingerprint:
+            raise InvalidRequest(
+                f"idempotency key of run {existing.run_id} was used before for a different "
+                "trigger (schedule, jobs, parameters or scheduled_time differ)"
             )
-        enqueued = self._write_and_enqueue(new, resume=not created)
-        status = self._start(new.run_id)
-        return DispatchResult(new.run_id, status, created, len(new.nodes), enqueued)
+        if existing.status is not RunStatus.CREATING:
+            return DispatchResult(existing.run_id, existing.status, False, existing.job_count, 0)
+        # Finish what a dispatcher that died half way started, from *its* snapshot (not today's
+        # catalog): a deploy in between must not change the run.
+        run = NewRun(
+            run_id=existing.run_id,
+            schedule=existing.schedule,
+            scheduled_time=existing.scheduled_time,
+            scheduled_iso=iso(existing.scheduled_time),
+            trigger=existing.trigger,
+            created_at=existing.created_at or self.clock.now(),
+            expires_at=int(self.clock.now() + self.history_ttl_s),
+            parameters=existing.parameters,
+            nodes=self.store.load_graph(existing.run_id),
+            fingerprint=existing.request_hash,
+        )
+        enqueued = self._write_and_enqueue(run, resume=True)
+        return DispatchResult(run.run_id, self._start(run.run_id), False, len(run.nodes), enqueued)
 
     def _write_and_enqueue(self, run: NewRun, resume: bool) -> int:
         now = self.clock.now()

@@ -236,11 +236,39 @@ class Executor:
         elif view.status is JobStatus.FAILED:
             self._skip_dependents(view.run_id, view.job)
             self._close(view.run_id)
+        elif self._exhausted(view):
+            return self._fail_exhausted(view, message, body)
         self.log.info(
             "duplicate delivery ignored",
             extra={"run_id": view.run_id, "job": view.job, "status": view.status.value},
         )
         return {"job": view.job, "status": "duplicate"}
+
+    def _exhausted(self, view: JobRunView) -> bool:
+        """RUNNING with an expired lease and no attempt left: its last attempt's executor died."""
+        expired = view.lease_expires_at is not None and view.lease_expires_at < self.clock.now()
+        return view.status is JobStatus.RUNNING and expired and view.attempts >= view.max_attempts
+
+    def _fail_exhausted(self, view: JobRunView, message: JobMessage, body: str) -> dict[str, Any]:
+        now = self.clock.now()
+        error = (
+            f"attempt {view.attempts} of {view.max_attempts} never finished: its executor stopped "
+            "(a crash, or the Lambda timeout)"
+        )
+        self.log.error("job failed after its last attempt", extra={"job": view.job, "error": error})
+        self.queue.dead_letter(body, view.job, message.dedup_id(), error)
+        began = view.attempt_started_at or now
+        entry = {
+            "attempt": view.attempts,
+            "started_at": iso(began),
+            "finished_at": iso(now),
+            "duration_s": round(now - began, 3),
+            "error": error,
+        }
+        self.store.finish(view, JobStatus.FAILED, now, now - began, error=error, history_entry=entry)
+        self._skip_dependents(view.run_id, view.job)
+        self._close(view.run_id)
+        return {"job": view.job, "status": JobStatus.FAILED.value}
 
     def _poison(self, body: str, kind: str, detail: str, message_id: str) -> dict[str, Any]:
         error = truncate(f"{kind}: {detail}")

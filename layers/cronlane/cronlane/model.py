@@ -152,6 +152,7 @@ class RunView:
     started_at: float | None = None
     finished_at: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    request_hash: str = ""
 
     @property
     def terminal_count(self) -> int:

@@ -7,7 +7,7 @@ To add a schedule: add one ``Schedule(...)`` below and one EventBridge rule in `
 whose ``Name`` is ``${AWS::StackName}-<schedule name>`` and whose expression is the same
 (``make test`` checks that the two agree).
 
-Durations follow the user's analysis: jobs of 2 to 10 minutes, about 40 minutes back to back.
+Durations follow the user's analysis: jobs of 30 seconds to 6 minutes, 44 minutes back to back.
 """
 
 from __future__ import annotations

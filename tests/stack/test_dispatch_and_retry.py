@@ -1,0 +1,124 @@
+"""Dispatcher idempotency details, retries with backoff, and attempts that never finish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from cronlane.clock import iso
+from cronlane.dal import NewRun
+from cronlane.model import JobStatus, RunStatus
+from cronlane_cli.local.session import store_of, wait_for_run
+from tests.conftest import START, load_event
+
+pytestmark = pytest.mark.stack
+
+
+def trigger(key: str, **fields: Any) -> dict[str, Any]:
+    return {"action": "trigger", "idempotency_key": key, "scheduled_time": iso(START), **fields}
+
+
+def test_a_resumed_dispatch_never_resets_a_job_that_moved_on(runtime: Any) -> None:
+    # GIVEN a run whose first job already succeeded
+    runtime.invoke("DispatcherFunction", trigger("resume-1", jobs=["geoIndexJob", "searchSynonymsJob"]))
+    report = wait_for_run(runtime, "manual@resume-1")
+    store = store_of(runtime)
+    nodes = store.load_graph("manual@resume-1")
+    # WHEN a late dispatcher writes the job-runs of the same run again
+    run = NewRun(
+        "manual@resume-1", "manual", START, iso(START), "manual", START, int(START) + 86400, {}, nodes
+    )
+    created = store.put_job_runs(run, list(nodes), queued=set(nodes), now=START)
+    # THEN nothing was overwritten
+    assert created == set()
+    assert all(j.status is JobStatus.SUCCEEDED for j in store.job_runs("manual@resume-1"))
+    assert report.run.status is RunStatus.SUCCEEDED
+
+
+def test_a_reused_key_with_a_different_trigger_is_refused(runtime: Any) -> None:
+    runtime.mappings_enabled = False
+    first = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["geoIndexJob"]))
+    again = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["geoIndexJob"]))
+    other = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["matchExpiryJob"]))
+    assert first.error is None and again.error is None and again.response["created"] is False
+    assert other.error is not None
+    assert "was used before for a different trigger" in other.error["errorMessage"]
+
+
+def test_a_scheduled_time_without_a_zone_is_refused(runtime: Any) -> None:
+    event = {"action": "trigger", "jobs": ["geoIndexJob"], "scheduled_time": "2026-11-28T02:00:00"}
+    invocation = runtime.invoke("DispatcherFunction", event)
+    assert invocation.error is not None and "field 'scheduled_time'" in invocation.error["errorMessage"]
+
+
+def test_a_failed_attempt_is_recorded_and_retried_after_a_backoff(runtime: Any) -> None:
+    runtime.invoke(
+        "DispatcherFunction",
+        trigger("retry-1", jobs=["compatibilityJob"], parameters={"compatibilityJob": {"fail_attempts": 1}}),
+    )
+    report = wait_for_run(runtime, "manual@retry-1")
+    (job,) = report.jobs
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert job.status is JobStatus.SUCCEEDED and job.attempts == 2
+    first, second = job.history
+    assert "simulated failure on attempt 1" in first["error"] and second["error"] is None
+    # the first attempt failed half way (90 s), then the message stayed hidden 15 to 30 s
+    failed_at = job.started_at + first["duration_s"]
+    retried_at = job.finished_at - second["duration_s"]
+    assert 15 <= retried_at - failed_at <= 31
+
+
+def test_a_job_that_keeps_failing_ends_failed_in_the_dlq_with_dependents_skipped(runtime: Any) -> None:
+    runtime.invoke(
+        "DispatcherFunction",
+        trigger(
+            "fail-1",
+            jobs=["compatibilityJob", "mutualMatchJob", "matchNotificationJob"],
+            parameters={"compatibilityJob": {"fail_attempts": 5}},
+        ),
+    )
+    report = wait_for_run(runtime, "manual@fail-1")
+    jobs = {j.job: j for j in report.jobs}
+    assert report.run.status is RunStatus.FAILED
+    assert (report.run.succeeded, report.run.failed, report.run.skipped) == (0, 1, 2)
+    assert jobs["compatibilityJob"].status is JobStatus.FAILED and jobs["compatibilityJob"].attempts == 3
+    assert jobs["mutualMatchJob"].reason == "upstream compatibilityJob failed"
+    assert jobs["matchNotificationJob"].status is JobStatus.SKIPPED
+    assert dlq_errors(runtime) == [
+        "jobs.simulate.SimulatedFailure: compatibilityJob: simulated failure on attempt 3"
+    ]
+
+
+def test_an_attempt_whose_executor_keeps_dying_fails_after_max_attempts(runtime: Any) -> None:
+    # GIVEN every attempt's environment dies right after claiming the job
+    runtime.inject("executor.after_claim", times=10, job="geoIndexJob")
+    runtime.invoke("DispatcherFunction", trigger("zombie-1", jobs=["geoIndexJob"]))
+    report = wait_for_run(runtime, "manual@zombie-1")
+    # THEN each redelivery (after the visibility timeout) was a new attempt, and after the
+    # third the job failed instead of running a fourth time
+    (job,) = report.jobs
+    assert len(runtime.fired_faults) == 3
+    assert job.status is JobStatus.FAILED and job.attempts == 3
+    assert "never finished" in (job.error or "")
+    assert report.run.status is RunStatus.FAILED
+    assert len(dlq_errors(runtime)) == 1
+
+
+def dlq_errors(runtime: Any) -> list[str]:
+    sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
+    messages = sqs.receive_message(
+        QueueUrl=runtime.stack.outputs["DeadLetterQueueUrl"],
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    return [m["MessageAttributes"]["error"]["StringValue"] for m in messages]
+
+
+def test_the_events_folder_has_one_scheduled_event_per_schedule() -> None:
+    from jobs.catalog import CATALOG
+
+    for name in CATALOG.schedules:
+        event = load_event(f"{name}.json")
+        assert event["resources"][0].endswith(f":rule/local-{name}")
