@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 
 from cronlane.wiring import build_dispatcher
 
 logger = Logger(service="cronlane-dispatcher")
+tracer = Tracer(service="cronlane-dispatcher")
 dispatcher = build_dispatcher()
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = dispatcher.handle(event)
     logger.info("dispatched", extra={"dispatch": result.to_dict()})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from cronlane.wiring import build_executor
 
 logger = Logger(service="cronlane-executor")
+tracer = Tracer(service="cronlane-executor")
 executor = build_executor(logger)
 # A failure stops only its own message group (one group per job); other jobs in the batch go on.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
@@ -19,6 +20,7 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 processor.raise_on_entire_batch_failure = False
 
 
+@tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
     return executor.handle_message(
         body=record.body,
@@ -30,6 +32,7 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(  # type: ignore[return-value]
         event=event, record_handler=record_handler, processor=processor, context=context

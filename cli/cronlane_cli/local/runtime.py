@@ -478,6 +478,7 @@ class LocalRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(info.memory_mb),
             "AWS_LAMBDA_LOG_STREAM_NAME": log_path.name,
             "_HANDLER": info.handler,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
             **self.env_overrides,
         }

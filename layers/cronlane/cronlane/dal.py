@@ -102,6 +102,8 @@ class _RunItem(Model):
     finished_at = NumberAttribute(null=True)
     parameters = UnicodeAttribute(default="{}")
     request_hash = UnicodeAttribute(null=True)
+    deadline_at = NumberAttribute(null=True)
+    deadline_reported = NumberAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     expires_at = NumberAttribute()
@@ -178,6 +180,7 @@ class NewRun:
     parameters: dict[str, Any]
     nodes: dict[str, JobNode]
     fingerprint: str = ""
+    deadline_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ class RunStore:
             created_at=run.created_at,
             parameters=json.dumps(run.parameters, sort_keys=True),
             request_hash=run.fingerprint or None,
+            deadline_at=run.deadline_at,
             gsi1pk=f"SCHEDULE#{run.schedule}",
             gsi1sk=_time_key(run.scheduled_iso, run.run_id),
             expires_at=run.expires_at,
@@ -274,6 +278,20 @@ class RunStore:
             actions.append(self.Run.finished_at.set(now))
         try:
             item.update(actions=actions, condition=self.Run.status == expected.value)
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"updating run {run_id}: {exc}") from exc
+        return True
+
+    def mark_deadline_reported(self, run_id: str, now: float) -> bool:
+        """Record that the run's missed deadline was reported; False if it already was."""
+        item = self.Run(_run_pk(run_id), "RUN")
+        try:
+            item.update(
+                actions=[self.Run.deadline_reported.set(now)],
+                condition=self.Run.deadline_reported.does_not_exist() & self.Run.pk.exists(),
+            )
         except UpdateError as exc:
             if _condition_failed(exc):
                 return False
@@ -656,6 +674,7 @@ def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their v
         finished_at=_num(item.finished_at),
         parameters=json.loads(item.parameters or "{}"),
         request_hash=item.request_hash or "",
+        deadline_at=_num(item.deadline_at),
     )
 
 

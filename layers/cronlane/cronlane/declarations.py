@@ -126,6 +126,7 @@ class Schedule:
     selection: Selection
     include_upstreams: bool = False
     description: str = ""
+    deadline_s: int | None = None  # a run still going this long after its tick is late
 
 
 @dataclass(frozen=True)
@@ -214,4 +215,6 @@ class Catalog:
             for name in schedule.selection.jobs:
                 if name not in self.jobs:
                     problems.append(f"{where}: selects unknown job '{name}'")
+            if schedule.deadline_s is not None and schedule.deadline_s <= 0:
+                problems.append(f"{where}: deadline_s must be positive")
         return problems

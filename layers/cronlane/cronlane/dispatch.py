@@ -32,7 +32,8 @@ from cronlane.model import (
     manual_run_id,
     scheduled_run_id,
 )
-from cronlane.runs import close_run
+from cronlane.runs import close_run, report_if_late
+from cronlane.telemetry import NoTelemetry, Telemetry
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class DispatchRequest:
     include_upstreams: bool
     parameters: dict[str, dict[str, Any]]
     fingerprint: str = ""  # what a manual trigger asked for; a reused key must ask the same
+    deadline_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ class Dispatcher:
         clock: Clock,
         rule_prefix: str = "",
         history_ttl_days: int = 30,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.catalog = catalog
         self.store = store
         self.queue = queue
@@ -109,6 +113,7 @@ class Dispatcher:
             selection=schedule.selection,
             include_upstreams=schedule.include_upstreams,
             parameters={},
+            deadline_s=schedule.deadline_s,
         )
 
     def _manual(self, event: ManualTrigger) -> DispatchRequest:
@@ -117,9 +122,11 @@ class Dispatcher:
         if event.jobs is not None and not event.jobs:
             raise InvalidRequest("field 'jobs': the list is empty")
         include_upstreams = False
+        deadline_s = None
         if event.schedule is not None:
             schedule = self.catalog.schedule(event.schedule)
             include_upstreams = schedule.include_upstreams
+            deadline_s = schedule.deadline_s
             selection = Selection.of_jobs(*event.jobs) if event.jobs else schedule.selection
             name = schedule.name
         else:
@@ -139,6 +146,7 @@ class Dispatcher:
             include_upstreams=include_upstreams,
             parameters=event.parameters,
             fingerprint=hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest(),
+            deadline_s=deadline_s,
         )
 
     # -- the run ------------------------------------------------------------------------------
@@ -175,6 +183,8 @@ class Dispatcher:
         return nodes
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        if request.trigger is Trigger.SCHEDULE:
+            self._report_late_runs(request.schedule)
         existing = self.store.get_run(request.run_id)
         if existing is not None:
             return self._again(request, existing)
@@ -190,6 +200,9 @@ class Dispatcher:
             parameters=request.parameters,
             nodes=self.plan(request),
             fingerprint=request.fingerprint,
+            deadline_at=(
+                request.scheduled_time + request.deadline_s if request.deadline_s is not None else None
+            ),
         )
         if not self.store.create_run(new):  # another delivery of the same tick got there first
             existing = self.store.get_run(new.run_id)
@@ -222,6 +235,7 @@ class Dispatcher:
             parameters=existing.parameters,
             nodes=self.store.load_graph(existing.run_id),
             fingerprint=existing.request_hash,
+            deadline_at=existing.deadline_at,
         )
         enqueued = self._write_and_enqueue(run, resume=True)
         return DispatchResult(run.run_id, self._start(run.run_id), False, len(run.nodes), enqueued)
@@ -250,5 +264,13 @@ class Dispatcher:
             raise InvalidRequest(f"run {run_id} vanished while being dispatched")
         if run.complete and not run.status.terminal:
             # Every job finished before the run left CREATING (a resumed dispatch): close it here.
-            return close_run(self.store, run, self.clock.now())
+            return close_run(self.store, run, self.clock.now(), self.telemetry)
         return run.status
+
+    def _report_late_runs(self, schedule: str) -> None:
+        """Each tick looks at the schedule's recent runs: one still going past its deadline is
+        reported now (a stuck run never reaches the close that would report it)."""
+        now = self.clock.now()
+        for run in self.store.runs_of_schedule(schedule, limit=5):
+            if not run.status.terminal:
+                report_if_late(self.store, run, now, self.telemetry)

@@ -32,6 +32,7 @@ from cronlane.errors import CronlaneError, InvalidRequest
 from cronlane.faults import crashpoint
 from cronlane.model import JobMessage, JobRunView, JobStatus
 from cronlane.runs import close_if_complete
+from cronlane.telemetry import NoTelemetry, Telemetry
 
 MAX_ERROR_CHARS = 2_000  # stored error text is cut to this size
 LEASE_GRACE_S = 60.0  # added to the invocation's remaining time to form the lease
@@ -70,7 +71,9 @@ class Executor:
         log: Any,
         rng: random.Random | None = None,
         import_function: Callable[[str], Callable[..., Any]] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.store = store
         self.queue = queue
         self.clock = clock
@@ -100,6 +103,11 @@ class Executor:
         if view is None:
             return self._not_claimed(message, body, message_id)
         self.log.append_keys(run_id=view.run_id, schedule=view.schedule, job=view.job, attempt=view.attempts)
+        if view.attempts == 1 and view.enqueued_at is not None:
+            waited = max(0.0, now - view.enqueued_at)
+            self.telemetry.emit("QueueWait", waited, job=view.job)
+            if view.depends_on:  # queued by the release of its last upstream, as it finished
+                self.telemetry.emit("HandoffLatency", waited, job=view.job)
         try:
             crashpoint("executor.after_claim", job=view.job, run_id=view.run_id)
             return self._execute(view, message, body, receipt_handle, queue_arn, remaining_s)
@@ -130,11 +138,14 @@ class Executor:
             "duration_s": duration,
             "error": outcome.error,
         }
+        self.telemetry.emit("JobDuration", duration, job=view.job)
+        self.telemetry.emit("JobTimeoutFraction", duration / view.timeout_s, job=view.job)
         if outcome.ok:
             if not self.store.finish(view, JobStatus.SUCCEEDED, finished, duration, history_entry=entry):
                 self.log.warning("job finished after losing its lease; the newer attempt decides")
                 return {"job": view.job, "status": "superseded"}
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
+            self.telemetry.emit("JobsSucceeded", 1, job=view.job)
             crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
             self._release(view)
             self._close(view.run_id)
@@ -144,9 +155,11 @@ class Executor:
             delay = backoff_seconds(view.attempts, self.rng)
             self.store.retry_later(view, error, entry)
             self.log.warning("job attempt failed; will retry", extra={"error": error, "retry_in_s": delay})
+            self.telemetry.emit("JobsRetried", 1, job=view.job)
             self.queue.delay(queue_arn, receipt_handle, delay)
             raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
         self.log.error("job failed after its last attempt", extra={"error": error})
+        self.telemetry.emit("JobsFailed", 1, job=view.job)
         # The executor moves the message itself, with the error, before the state says FAILED,
         # so every FAILED job-run has its DLQ message.
         self.queue.dead_letter(body, view.job, message.dedup_id(), error)
@@ -207,11 +220,12 @@ class Executor:
             if name in seen:
                 continue
             seen.add(name)
-            self.store.skip(run_id, name, f"upstream {cause} failed", self.clock.now())
+            if self.store.skip(run_id, name, f"upstream {cause} failed", self.clock.now()):
+                self.telemetry.emit("JobsSkipped", 1, job=name)
             todo.extend((d, cause) for d in graph[name].dependents)
 
     def _close(self, run_id: str) -> None:
-        status = close_if_complete(self.store, run_id, self.clock.now())
+        status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry)
         if status is not None and status.terminal:
             self.log.info("run finished", extra={"run_id": run_id, "status": status.value})
 
@@ -256,6 +270,7 @@ class Executor:
             "(a crash, or the Lambda timeout)"
         )
         self.log.error("job failed after its last attempt", extra={"job": view.job, "error": error})
+        self.telemetry.emit("JobsFailed", 1, job=view.job)
         self.queue.dead_letter(body, view.job, message.dedup_id(), error)
         began = view.attempt_started_at or now
         entry = {

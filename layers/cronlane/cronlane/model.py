@@ -153,6 +153,7 @@ class RunView:
     finished_at: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     request_hash: str = ""
+    deadline_at: float | None = None
 
     @property
     def terminal_count(self) -> int:

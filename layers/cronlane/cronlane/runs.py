@@ -1,29 +1,51 @@
-"""Closing a run: shared by the executor (after a job's last state write) and the dispatcher
-(a resumed dispatch whose jobs all finished while the run was still CREATING)."""
+"""Closing a run and reporting it: shared by the executor (after a job's last state write) and
+the dispatcher (a resumed dispatch whose jobs all finished while the run was CREATING, and each
+tick, which looks for earlier runs of its schedule that are past their deadline)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cronlane.dal import RunStore
 from cronlane.model import RunStatus, RunView
+from cronlane.telemetry import Telemetry
 
 
 def final_status(run: RunView) -> RunStatus:
     return RunStatus.SUCCEEDED if run.failed == 0 and run.skipped == 0 else RunStatus.FAILED
 
 
-def close_run(store: RunStore, run: RunView, now: float) -> RunStatus:
+def close_run(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> RunStatus:
     """Close ``run`` if every job is terminal. Safe to call twice or concurrently: the status
-    change is conditional, and whoever loses reads the winner's result."""
+    change is conditional, only the call that made it reports the run's metrics, and whoever
+    loses reads the winner's result."""
     if run.status.terminal or not run.complete:
         return run.status
     final = final_status(run)
     for expected in (RunStatus.RUNNING, RunStatus.CREATING):
         if store.set_run_status(run.run_id, expected, final, now):
+            report_closed(store, replace(run, status=final, finished_at=now), now, telemetry)
             return final
     current = store.get_run(run.run_id)
     return current.status if current else final
 
 
-def close_if_complete(store: RunStore, run_id: str, now: float) -> RunStatus | None:
+def close_if_complete(store: RunStore, run_id: str, now: float, telemetry: Telemetry) -> RunStatus | None:
     run = store.get_run(run_id)
-    return None if run is None else close_run(store, run, now)
+    return None if run is None else close_run(store, run, now, telemetry)
+
+
+def report_closed(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> None:
+    name = "RunsSucceeded" if run.status is RunStatus.SUCCEEDED else "RunsFailed"
+    telemetry.emit(name, 1, schedule=run.schedule)
+    telemetry.emit("RunDuration", now - (run.created_at or now), schedule=run.schedule)
+    report_if_late(store, run, now, telemetry)
+
+
+def report_if_late(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> bool:
+    """Count a run that passed its schedule's deadline, once per run."""
+    late = run.deadline_at is not None and now > run.deadline_at
+    if late and store.mark_deadline_reported(run.run_id, now):
+        telemetry.emit("RunsOverDeadline", 1, schedule=run.schedule)
+        return True
+    return False

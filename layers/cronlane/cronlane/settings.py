@@ -26,6 +26,7 @@ class Settings:
     history_ttl_days: int
     catalog_module: str
     region: str | None
+    metrics_namespace: str = "cronlane"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -40,6 +41,7 @@ class Settings:
             history_ttl_days=int(env.get("HISTORY_TTL_DAYS", "30")),
             catalog_module=env.get("CRONLANE_CATALOG", DEFAULT_CATALOG),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "cronlane"),
         )
 
 

@@ -13,6 +13,7 @@ from cronlane.dal import JobQueue, RunStore
 from cronlane.dispatch import Dispatcher
 from cronlane.execute import Executor
 from cronlane.settings import Settings, load_catalog
+from cronlane.telemetry import EmfTelemetry
 
 
 def _store(settings: Settings) -> RunStore:
@@ -30,6 +31,7 @@ def build_dispatcher(settings: Settings | None = None, clock: Clock | None = Non
         clock=clock or default_clock(),
         rule_prefix=settings.rule_prefix,
         history_ttl_days=settings.history_ttl_days,
+        telemetry=EmfTelemetry(settings.metrics_namespace, "cronlane"),
     )
 
 
@@ -40,4 +42,5 @@ def build_executor(log: Any, settings: Settings | None = None, clock: Clock | No
         queue=JobQueue(settings.queue_url, settings.dlq_url),
         clock=clock or default_clock(),
         log=log,
+        telemetry=EmfTelemetry(settings.metrics_namespace, "cronlane"),
     )

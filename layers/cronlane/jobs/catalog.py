@@ -229,12 +229,14 @@ SCHEDULES = [
         "cron(0 2 * * ? *)",
         Selection.everything(),
         description="Every job, nightly at 02:00 UTC",
+        deadline_s=3600,
     ),
     Schedule(
         "hourly-feed",
         "cron(0 * * * ? *)",
         Selection.of_groups(F),
         description="The feed group every hour; its upstreams from the nightly sync count as satisfied",
+        deadline_s=1800,
     ),
 ]
 

@@ -1,0 +1,73 @@
+"""Metrics: what the dispatcher and the executor report, in CloudWatch Embedded Metric Format.
+
+``METRICS`` is the one list of metric names: the emitting code, the dashboard and the alarms in
+``template.yaml`` all use these names, and a test checks the template against this list both
+ways. Dimensions are ``Job`` (about as many values as there are jobs) or ``Schedule``; metrics that
+an alarm watches as a whole are also emitted with no dimension but the service, so one alarm
+covers every job without listing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+# name -> (unit, dimension sets). "" in a dimension set means "no dimension but the service".
+METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "JobsSucceeded": ("Count", ("Job",)),
+    "JobsFailed": ("Count", ("Job", "")),
+    "JobsRetried": ("Count", ("Job",)),
+    "JobsSkipped": ("Count", ("Job",)),
+    "JobDuration": ("Seconds", ("Job",)),
+    "JobTimeoutFraction": ("None", ("Job", "")),
+    "QueueWait": ("Seconds", ("Job",)),
+    "HandoffLatency": ("Seconds", ("Job", "")),
+    "RunsSucceeded": ("Count", ("Schedule",)),
+    "RunsFailed": ("Count", ("Schedule", "")),
+    "RunDuration": ("Seconds", ("Schedule",)),
+    "RunsOverDeadline": ("Count", ("Schedule", "")),
+}
+
+
+class Telemetry(Protocol):
+    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "") -> None: ...
+
+
+class NoTelemetry:
+    """For tests and tools that do not report metrics."""
+
+    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "") -> None:
+        return None
+
+
+class EmfTelemetry:
+    """Powertools Metrics, one EMF document per metric and dimension set (``single_metric``), so
+    a per-job value never carries another job's dimension."""
+
+    def __init__(self, namespace: str, service: str) -> None:
+        self.namespace = namespace
+        self.service = service
+
+    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "") -> None:
+        unit, dimension_sets = METRICS[name]
+        values = {"Job": job, "Schedule": schedule}
+        for dimension in dimension_sets:
+            if dimension and not values[dimension]:
+                continue
+            with self._metric(name, unit, value) as metric:
+                if dimension:
+                    metric.add_dimension(name=dimension, value=values[dimension])
+
+    @contextmanager
+    def _metric(self, name: str, unit: str, value: float) -> Iterator[Any]:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(
+            name=name,
+            unit=MetricUnit(unit),
+            value=value,
+            namespace=self.namespace,
+            default_dimensions={"service": self.service},
+        ) as metric:
+            yield metric
