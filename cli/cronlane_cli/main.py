@@ -127,3 +127,340 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and planning (no AWS needed)
+# ---------------------------------------------------------------------------------------------
+
+
+def _emit(data: Any, as_json: bool, human: Any) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        human()
+
+
+@app.command("validate")
+def validate_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
+    template: Annotated[Path | None, typer.Option(help="Path of template.yaml.")] = None,
+) -> None:
+    """Check template.yaml and the job and schedule declarations together."""
+    from cronlane.settings import DEFAULT_CATALOG
+    from cronlane_cli.checks import load_catalog_fresh, validate
+    from cronlane_cli.local.session import find_template
+    from cronlane_cli.local.stack import load_template
+
+    try:
+        path = template or find_template()
+        document = load_template(path)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    layer = path.parent / "layers" / "cronlane"
+    catalog, problems = load_catalog_fresh(DEFAULT_CATALOG, layer)
+    problems += validate(document, catalog)
+
+    def human() -> None:
+        for problem in problems:
+            typer.echo(f"problem: {problem}")
+        jobs = len(catalog.jobs) if catalog else 0
+        schedules = len(catalog.schedules) if catalog else 0
+        typer.echo(f"{len(problems)} problem(s); {jobs} jobs, {schedules} schedules checked")
+
+    _emit({"problems": problems, "ok": not problems}, as_json, human)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("next")
+def next_command(
+    count: Annotated[int, typer.Option(min=1, max=1000, help="How many fire times.")] = 5,
+    expression: Annotated[
+        str | None, typer.Option(help='Any "cron(...)" or "rate(...)" instead of the schedules.')
+    ] = None,
+    after: Annotated[str | None, typer.Option(help="Fire times strictly after this ISO time.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The next fire times of every schedule, or of one expression."""
+    from datetime import UTC, datetime
+
+    from cronlane.clock import iso, parse_iso
+    from cronlane.cron import CronError, parse_expression
+    from cronlane.settings import load_catalog
+
+    try:
+        start = parse_iso(after) if after else time.time()
+    except ValueError:
+        fail(f"--after {after!r} is not an ISO-8601 time")
+
+    def row(ts: float) -> dict[str, str]:
+        return {"utc": iso(ts), "local": datetime.fromtimestamp(ts, tz=UTC).astimezone().isoformat()}
+
+    try:
+        if expression is not None:
+            rows: list[dict[str, str]] = [
+                row(t) for t in parse_expression(expression).fire_times(start, count)
+            ]
+        else:
+            rows = [
+                {"schedule": s.name, **row(t)}
+                for s in load_catalog().schedules.values()
+                for t in parse_expression(s.expression).fire_times(start, count)
+            ]
+    except CronError as exc:
+        fail(str(exc))
+
+    def human() -> None:
+        for r in rows:
+            prefix = f"{r['schedule']:<20} " if "schedule" in r else ""
+            typer.echo(f"{prefix}{r['utc']}  ({r['local']})")
+
+    _emit(rows, as_json, human)
+
+
+@app.command("plan")
+def plan_command(
+    schedule: Annotated[str, typer.Argument(help="The schedule to plan.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    stack: Annotated[str | None, typer.Option(help="Estimate from this deployed stack's history.")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Estimate from the local twin's history.")] = False,
+    port: Annotated[int, typer.Option(help="Port of the local twin.")] = 4599,
+) -> None:
+    """The resolved order of SCHEDULE as levels, its critical path, and an estimate from past runs."""
+    from cronlane.errors import CronlaneError
+    from cronlane.graph import plan_selection
+    from cronlane.settings import load_catalog
+
+    try:
+        catalog = load_catalog()
+        declared = catalog.schedule(schedule)
+        plan = plan_selection(catalog, declared.selection, declared.include_upstreams)
+    except CronlaneError as exc:
+        fail(str(exc))
+    durations: dict[str, float] = {}
+    if stack or local:
+        from cronlane_cli.ops import connect, past_durations
+
+        target = connect(stack, local, port)
+        durations = past_durations(target.store(), plan.order)
+    path, estimate = (
+        plan.critical_path(durations) if durations else plan.critical_path(dict.fromkeys(plan.order, 1.0))
+    )
+    data = {
+        "schedule": schedule,
+        "levels": plan.levels,
+        "critical_path": path,
+        "estimated_duration_s": round(estimate, 1) if durations else None,
+        "jobs": [{"name": n, "depends_on": list(plan.upstreams[n])} for n in plan.order],
+    }
+
+    def human() -> None:
+        for i, level in enumerate(plan.levels):
+            typer.echo(f"level {i}: {', '.join(level)}")
+        typer.echo(f"critical path: {' -> '.join(path)}")
+        if durations:
+            typer.echo(f"estimated duration from past runs: {estimate / 60:.1f} min")
+        else:
+            typer.echo("estimated duration: no past runs to estimate from (critical path counted in jobs)")
+
+    _emit(data, as_json, human)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs on a deployed stack or the local twin
+# ---------------------------------------------------------------------------------------------
+
+StackOption = Annotated[str | None, typer.Option(help="Deployed stack (default: samconfig.toml's).")]
+LocalOption = Annotated[bool, typer.Option("--local", help="Act on the local twin (cronlane local up).")]
+PortOption = Annotated[int, typer.Option(help="Port of the local twin.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _target(stack: str | None, local: bool, port: int) -> Any:
+    from cronlane_cli.ops import TargetError, connect
+
+    try:
+        return connect(stack, local, port)
+    except TargetError as exc:
+        fail(str(exc))
+
+
+def _run_summary(run: Any) -> dict[str, Any]:
+    from cronlane.clock import iso
+
+    return {
+        "run_id": run.run_id,
+        "schedule": run.schedule,
+        "status": run.status.value,
+        "trigger": run.trigger,
+        "scheduled_time": iso(run.scheduled_time),
+        "started_at": iso(run.started_at) if run.started_at else None,
+        "finished_at": iso(run.finished_at) if run.finished_at else None,
+        "jobs": run.job_count,
+        "succeeded": run.succeeded,
+        "failed": run.failed,
+        "skipped": run.skipped,
+    }
+
+
+@app.command("runs")
+def runs_command(
+    schedule: Annotated[str | None, typer.Option(help="Only this schedule's runs.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many runs.")] = 20,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """Recent runs, newest first."""
+    from cronlane.model import RunStatus
+    from cronlane.settings import load_catalog
+
+    if status is not None and status.upper() not in RunStatus.__members__:
+        fail(f"--status {status!r}: one of {', '.join(RunStatus.__members__)}")
+    target = _target(stack, local, port)
+    store = target.store()
+    schedules = [schedule] if schedule else [*load_catalog().schedules, "manual"]
+    runs = [r for s in schedules for r in store.runs_of_schedule(s, limit=limit)]
+    if status is not None:
+        runs = [r for r in runs if r.status.value == status.upper()]
+    runs = sorted(runs, key=lambda r: (r.scheduled_time, r.created_at or 0), reverse=True)[:limit]
+    rows = [_run_summary(r) for r in runs]
+
+    def human() -> None:
+        from cronlane_cli.render import print_runs
+
+        print_runs(rows, target.description)
+
+    _emit(rows, as_json, human)
+
+
+@app.command("run")
+def run_command(
+    run_id: Annotated[str, typer.Argument(help="The run, e.g. daily-full-sync@2026-11-28T02:00:00Z.")],
+    gantt: Annotated[Path | None, typer.Option(help="Write a timeline of the run to this HTML file.")] = None,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """One run: its jobs as a tree by dependency level, with status, attempts, durations, errors."""
+    from cronlane_cli.local.session import RunReport
+
+    target = _target(stack, local, port)
+    store = target.store()
+    run = store.get_run(run_id)
+    if run is None:
+        fail(f"no run {run_id} in {target.description} (see `cronlane runs`)")
+    report = RunReport(run, store.job_runs(run_id))
+    if gantt is not None:
+        from cronlane_cli.gantt import render
+
+        gantt.write_text(render(report.run, report.jobs))
+    data = report.to_json()
+    by_name = {j.job: j for j in report.jobs}
+    for job in data["jobs"]:
+        view = by_name[job["name"]]
+        job.update({"duration_s": view.duration_s, "error": view.error, "reason": view.reason})
+    data.update(_run_summary(run) | {"jobs": data["jobs"]})
+
+    def human() -> None:
+        from cronlane_cli.render import print_run_tree
+
+        print_run_tree(report)
+        if gantt is not None:
+            typer.echo(f"timeline written to {gantt}")
+
+    _emit(data, as_json, human)
+
+
+@local_app.command("up")
+def local_up(
+    port: PortOption = 4599,
+    time_scale: Annotated[float, typer.Option(help="Clock seconds per real second, inverted.")] = 1.0,
+    environments: Annotated[int, typer.Option(help="Most executor environments at once.")] = 4,
+    template: Annotated[Path | None, typer.Option(help="Path of template.yaml.")] = None,
+    logs: Annotated[Path | None, typer.Option(help="Folder for the environments' log files.")] = None,
+) -> None:
+    """Run the local twin in the foreground: the rules fire at their times, the executor is fed
+    continuously, and every command works against it with --local. Ctrl-C stops it."""
+    from cronlane_cli.local.session import find_template, local_runtime
+
+    try:
+        template_path = template or find_template()
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    log_dir = logs or Path(".cronlane") / "twin-logs" / time.strftime("%Y%m%dT%H%M%S")
+    try:
+        with local_runtime(
+            template_path,
+            clock="real",
+            time_scale=time_scale,
+            executor_environments=environments,
+            log_dir=log_dir,
+            port=port,
+        ) as runtime:
+            runtime.start_ticking()
+            runtime.serve_invokes()
+            endpoint = runtime.stack.endpoint
+            typer.echo(f"cronlane twin up at {endpoint} (stack {runtime.stack.name}); logs in {log_dir}")
+            typer.echo("try: cronlane trigger hourly-feed --local ; cronlane runs --local ; Ctrl-C to stop")
+            try:
+                runtime.run_until(lambda: False, limit_s=10 * 365 * 86_400)
+            except KeyboardInterrupt:
+                typer.echo("stopping the twin")
+    except OSError as exc:
+        fail(f"cannot start the twin on port {port}: {exc}")
+
+
+@app.command("trigger")
+def trigger_command(
+    schedule: Annotated[str, typer.Argument(help="The schedule to run now.")],
+    jobs: Annotated[str | None, typer.Option(help="Only these jobs, comma-separated.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="JOB.KEY=VALUE, checked against the job's declared parameters.")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Idempotency key: the same key returns the same run.")
+    ] = None,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """Start a run of SCHEDULE now, through the dispatcher function."""
+    event: dict[str, Any] = {
+        "action": "trigger",
+        "schedule": schedule,
+        "parameters": parse_params(param or []),
+    }
+    if jobs:
+        event["jobs"] = [j.strip() for j in jobs.split(",") if j.strip()]
+    if key:
+        event["idempotency_key"] = key
+    target = _target(stack, local, port)
+    result = _invoke_dispatcher(target, event)
+
+    def human() -> None:
+        verb = "started" if result.get("created") else "already exists:"
+        typer.echo(f"run {verb} {result['run_id']} ({result['status']}, {result['jobs']} jobs)")
+
+    _emit(result, as_json, human)
+
+
+def _invoke_dispatcher(target: Any, event: dict[str, Any]) -> dict[str, Any]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = target.client("lambda").invoke(
+            FunctionName=target.outputs["DispatcherFunctionName"], Payload=json.dumps(event).encode()
+        )
+    except (BotoCoreError, ClientError) as exc:
+        fail(f"{target.description}: invoking the dispatcher failed: {exc}")
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        message = payload.get("errorMessage") if isinstance(payload, dict) else payload
+        fail(f"the dispatcher refused it: {message}")
+    return dict(payload)

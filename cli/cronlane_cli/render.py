@@ -73,3 +73,58 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
             f"{report.wall_seconds or 0:.1f}s of wall time)"
         )
     console.print(f"logs: {log_dir}/ (one file per Lambda environment)")
+
+
+def print_runs(rows: list[dict[str, object]], where: str) -> None:
+    console = Console() if Console().is_terminal else Console(width=150)
+    table = Table(title=f"runs on {where}")
+    for column in ("run", "status", "scheduled", "jobs", "ok", "failed", "skipped", "finished"):
+        table.add_column(column)
+    for row in rows:
+        status = str(row["status"])
+        style = STATUS_STYLE.get(status, "")
+        table.add_row(
+            str(row["run_id"]),
+            f"[{style}]{status}[/]" if style else status,
+            str(row["scheduled_time"]),
+            str(row["jobs"]),
+            str(row["succeeded"]),
+            str(row["failed"]),
+            str(row["skipped"]),
+            str(row["finished_at"] or "-"),
+        )
+    console.print(table)
+
+
+def print_run_tree(report: RunReport) -> None:
+    """The run's jobs as a tree: each job under its first upstream, by start time."""
+    from rich.tree import Tree
+
+    console = Console() if Console().is_terminal else Console(width=150)
+    run = report.run
+    style = STATUS_STYLE.get(run.status.value, "")
+    root = Tree(f"[bold]{run.run_id}[/] [{style}]{run.status.value}[/]")
+    by_name = {j.job: j for j in report.jobs}
+    nodes: dict[str, Tree] = {}
+
+    def label(name: str) -> str:
+        job = by_name[name]
+        colour = STATUS_STYLE.get(job.status.value, "")
+        text = f"{name} [{colour}]{job.status.value}[/] attempts {job.attempts}"
+        if job.duration_s is not None:
+            text += f" {_span(job.duration_s)}"
+        if len(job.depends_on) > 1:
+            text += f" (after {', '.join(job.depends_on)})"
+        if job.reason:
+            text += f" - {job.reason}"
+        if job.error and job.status.value != "SUCCEEDED":
+            text += f" - [red]{job.error[:160]}[/]"
+        return text
+
+    for job in sorted(
+        report.jobs, key=lambda j: (len(j.depends_on) > 0, j.started_at or float("inf"), j.job)
+    ):
+        parent = nodes.get(job.depends_on[0]) if job.depends_on else None
+        nodes[job.job] = (parent or root).add(label(job.job))
+    console.print(root)
+    console.print(f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped of {run.job_count}")

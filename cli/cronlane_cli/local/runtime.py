@@ -23,10 +23,12 @@ import itertools
 import json
 import multiprocessing
 import os
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -104,6 +106,7 @@ class RuntimeClock:
 class _MotoHooks:
     clock: RuntimeClock | None = None
     wake: Callable[[], None] | None = None
+    invoke: Callable[[str, str], tuple[str, bool]] | None = None  # Lambda Invoke -> the runtime
     installed = False
 
     @classmethod
@@ -134,10 +137,30 @@ class _MotoHooks:
         lock = threading.Lock()
 
         def serialised(self: Any, environ: Any, start_response: Any) -> Any:
+            path = str(environ.get("PATH_INFO", ""))
+            if "/functions/" in path and path.endswith("/invocations"):
+                # Lambda Invoke waits for a function that makes requests of its own.
+                return serve(self, environ, start_response)
             with lock:
                 return serve(self, environ, start_response)
 
         DomainDispatcherApplication.__call__ = serialised  # type: ignore[method-assign]
+
+        from moto.awslambda.models import LambdaBackend
+
+        moto_invoke = LambdaBackend.invoke
+
+        def invoke(
+            self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> Any:
+            if cls.invoke is None or headers.get("X-Amz-Invocation-Type") == "DryRun":
+                return moto_invoke(self, function_name, qualifier, body, headers, response_headers)
+            payload, errored = cls.invoke(function_name, body or "{}")
+            if errored:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            return payload.encode()
+
+        LambdaBackend.invoke = invoke  # type: ignore[method-assign]
 
         sqs_models.unix_time = unix_time  # type: ignore[assignment]
         sqs_models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
@@ -204,6 +227,7 @@ class Invocation:
     error: dict[str, Any] | None = None
     crashed: bool = False
     done: bool = False
+    on_done: Callable[[Invocation], None] | None = None
 
 
 @dataclass
@@ -261,6 +285,9 @@ class LocalRuntime:
         self._skip_deletes: list[dict[str, Any]] = []
         self._dirty = True  # the queue may have visible messages
         self.mappings_enabled = True  # False: like disabling the event source mapping
+        self._external: queue.Queue[tuple[Invocation, Future[Invocation]]] = queue.Queue()
+        self._next_ticks: dict[str, float] = {}  # rule name -> next fire time (when ticking)
+        self.fires: list[tuple[str, float]] = []
         self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
         self._signal_lock = threading.Lock()
         self._signalled = False
@@ -278,6 +305,41 @@ class LocalRuntime:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def start_ticking(self, after: float | None = None) -> None:
+        """Fire every rule at its fire times from now on, as EventBridge does."""
+        start = self.now() if after is None else after
+        for rule in self.stack.rules:
+            self.start_ticking_rule(rule, start)
+
+    def start_ticking_rule(self, rule: Any, after: float) -> None:
+        from cronlane.cron import parse_expression
+
+        times = parse_expression(rule.expression).fire_times(after, 1)
+        if times:
+            self._next_ticks[rule.name] = times[0]
+        else:
+            self._next_ticks.pop(rule.name, None)
+
+    def serve_invokes(self) -> None:
+        """Answer Lambda Invoke calls made to the moto endpoint (``cronlane trigger`` on the twin)
+        by running the function here, as Lambda would."""
+        by_name = {info.name: logical for logical, info in self.stack.functions.items()}
+
+        def invoke(function_name: str, body: str) -> tuple[str, bool]:
+            logical = by_name.get(function_name.rsplit(":", 1)[-1])
+            if logical is None:
+                return json.dumps({"errorMessage": f"no function {function_name}"}), True
+            invocation = Invocation(logical, json.loads(body), "sync")
+            done: Future[Invocation] = Future()
+            self._external.put((invocation, done))
+            self._wake()
+            finished = done.result(timeout=3600)
+            if finished.error is not None:
+                return json.dumps(finished.error), True
+            return json.dumps(finished.response), False
+
+        _MotoHooks.invoke = invoke
 
     def warm(self, function: str, count: int | None = None) -> None:
         """Start ``count`` environments of ``function`` (default: as many as it may use) and wait
@@ -393,6 +455,7 @@ class LocalRuntime:
                 env.process.kill()
         _MotoHooks.clock = None
         _MotoHooks.wake = None
+        _MotoHooks.invoke = None
 
     def __enter__(self) -> LocalRuntime:
         return self
@@ -431,6 +494,7 @@ class LocalRuntime:
         timers += [e.invocation.deadline for e in self.envs if e.invocation and e.state != "dead"]
         if self._retries:
             timers.append(self._retries[0][0])
+        timers += list(self._next_ticks.values())
         timers.append(self._next_visible())
         return timers
 
@@ -443,6 +507,15 @@ class LocalRuntime:
             inv = env.invocation
             if inv and inv.deadline is not None and now >= inv.deadline and env.state != "dead":
                 self._kill(env, reason="timed out")  # Lambda ends an invocation at its timeout
+        for name, at in list(self._next_ticks.items()):
+            if at <= now:
+                rule = next(r for r in self.stack.rules if r.name == name)
+                schedule = name.removeprefix(self.stack.rule_prefix())
+                self.fires.append((schedule, at))
+                self._waiting.append(
+                    Invocation(rule.target_function, self.scheduled_event(schedule, at), "async")
+                )
+                self.start_ticking_rule(rule, at)
         while self._retries and self._retries[0][0] <= now:
             _, _, invocation = heapq.heappop(self._retries)
             self._waiting.append(invocation)
@@ -540,6 +613,10 @@ class LocalRuntime:
         self.invocations.append(invocation)
 
     def _start_waiting(self) -> bool:
+        while not self._external.empty():
+            invocation, done = self._external.get()
+            invocation.on_done = done.set_result
+            self._waiting.append(invocation)
         started = False
         for invocation in list(self._waiting):
             env = self._available(invocation.function)
@@ -615,6 +692,8 @@ class LocalRuntime:
         invocation.finished_at = self.now()
         invocation.response, invocation.error = response, error
         invocation.done = True
+        if invocation.on_done is not None:
+            invocation.on_done(invocation)
         if invocation.kind == "esm":
             self._settle_batch(invocation)
         elif (

@@ -39,10 +39,11 @@ def local_runtime(
     env_overrides: dict[str, str] | None = None,
     stack_name: str = "local",
     parameters: dict[str, str] | None = None,
+    port: int = 0,
 ) -> Iterator[LocalRuntime]:
     """A fresh stack from ``template.yaml`` on the process's moto server, and a runtime on it."""
     template = template or find_template()
-    endpoint = moto_endpoint()
+    endpoint = moto_endpoint(port)
     reset_moto(endpoint)
     set_process_env(endpoint)
     stack = create_stack(template, endpoint, stack_name, parameters)

@@ -1,0 +1,119 @@
+"""``cronlane validate``: the template and the declarations, checked together.
+
+Each problem names its place (a job, a schedule, a template resource) so it can be fixed without
+guessing. Nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from cronlane.cron import CronError, parse_expression
+from cronlane.declarations import LAMBDA_MAX_TIMEOUT_S, Catalog
+from cronlane.errors import CatalogError
+
+
+def _number(value: Any, parameters: dict[str, Any]) -> int | None:
+    """A template number, following a ``Ref`` to a parameter's default."""
+    if isinstance(value, dict) and "Ref" in value:
+        value = parameters.get(value["Ref"], {}).get("Default")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_catalog_fresh(module: str, search_path: Path) -> tuple[Catalog | None, list[str]]:
+    """Import the catalog module from the layer folder; its problems instead of an exception."""
+    sys.path.insert(0, str(search_path))
+    try:
+        sys.modules.pop(module, None)
+        catalog = importlib.import_module(module).CATALOG
+    except CatalogError as exc:
+        return None, [f"{module}: {p}" for p in exc.problems]
+    except Exception as exc:  # an import error in the user's catalog is a problem to report
+        return None, [f"{module}: cannot be imported: {type(exc).__name__}: {exc}"]
+    finally:
+        sys.path.remove(str(search_path))
+    return catalog, []
+
+
+def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
+    problems: list[str] = []
+    resources = template.get("Resources", {})
+    parameters = template.get("Parameters", {})
+    dispatcher = resources.get("DispatcherFunction", {}).get("Properties", {})
+    executor = resources.get("ExecutorFunction", {}).get("Properties", {})
+    queue = resources.get("JobQueue", {}).get("Properties", {})
+
+    # -- schedules in the template ------------------------------------------------------------
+    rules: dict[str, str] = {}
+    for event_name, event in (dispatcher.get("Events") or {}).items():
+        if event.get("Type") not in ("Schedule", "ScheduleV2"):
+            continue
+        where = f"template.yaml: DispatcherFunction event {event_name}"
+        props = event.get("Properties", {})
+        expression = props.get("Schedule") or props.get("ScheduleExpression") or ""
+        try:
+            parse_expression(expression)
+        except CronError as exc:
+            problems.append(f"{where}: {exc}")
+        if "Input" in props:
+            problems.append(f"{where}: has a constant Input, so the dispatcher would not get the tick's time")
+        name = props.get("Name")
+        prefix = "${AWS::StackName}-"
+        if not (isinstance(name, dict) and str(name.get("Fn::Sub", "")).startswith(prefix)):
+            problems.append(f'{where}: Name must be !Sub "{prefix}<schedule name>"')
+            continue
+        rules[str(name["Fn::Sub"])[len(prefix) :]] = expression
+
+    # -- timeouts and attempts against the queue and Lambda -------------------------------------
+    executor_timeout = _number(executor.get("Timeout"), parameters) or 3
+    visibility = _number(queue.get("VisibilityTimeout"), parameters)
+    if executor_timeout > LAMBDA_MAX_TIMEOUT_S:
+        problems.append(f"template.yaml: ExecutorFunction Timeout {executor_timeout} is above Lambda's 900 s")
+    if visibility is not None and visibility < executor_timeout:
+        problems.append(
+            f"template.yaml: JobQueue VisibilityTimeout {visibility} is below the executor's Timeout "
+            f"{executor_timeout} (Lambda refuses the event source mapping)"
+        )
+    elif visibility is not None and visibility < 6 * executor_timeout:
+        problems.append(
+            f"template.yaml: JobQueue VisibilityTimeout {visibility} is below 6x the executor's Timeout "
+            f"({6 * executor_timeout}), as AWS recommends"
+        )
+    redrive = queue.get("RedrivePolicy") or {}
+    max_receives = _number(redrive.get("maxReceiveCount"), parameters)
+
+    if catalog is None:
+        return problems
+    for job in catalog.jobs.values():
+        where = f"job '{job.name}'"
+        if job.timeout_s > executor_timeout:
+            problems.append(
+                f"{where}: timeout_s {job.timeout_s} is above the executor's Timeout {executor_timeout}"
+            )
+        if visibility is not None and job.timeout_s > visibility:
+            problems.append(
+                f"{where}: timeout_s {job.timeout_s} is above the queue's VisibilityTimeout {visibility}"
+            )
+        if max_receives is not None and job.max_attempts >= max_receives:
+            problems.append(
+                f"{where}: max_attempts {job.max_attempts} must be below the queue's maxReceiveCount "
+                f"{max_receives}, or SQS dead-letters the message before the last attempt"
+            )
+    for name, schedule in catalog.schedules.items():
+        if name not in rules:
+            problems.append(f"schedule '{name}': no rule in template.yaml named ${{AWS::StackName}}-{name}")
+        elif rules[name] != schedule.expression:
+            problems.append(
+                f"schedule '{name}': template.yaml fires {rules[name]} but the declaration "
+                f"says {schedule.expression}"
+            )
+    for name in rules:
+        if name not in catalog.schedules:
+            problems.append(f"template.yaml: rule {name} fires a schedule that is not declared")
+    return problems

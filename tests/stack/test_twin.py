@@ -1,0 +1,146 @@
+"""The operator commands against a long-running local twin (`cronlane local up`), each as a user
+runs it: a separate process talking to the twin over its endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.stack
+CRONLANE = str(Path(sys.executable).parent / "cronlane")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CRONLANE, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = str(free_port())
+    logs = tmp_path_factory.mktemp("twin-logs")
+    process = subprocess.Popen(
+        [CRONLANE, "local", "up", "--port", port, "--time-scale", "0.01", "--logs", str(logs)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    deadline = time.time() + 90
+    for line in process.stdout:
+        if "twin up at" in line or time.time() > deadline:
+            break
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_terminal(port: str, run_id: str) -> dict[str, Any]:
+    for _ in range(120):
+        result = cli("run", run_id, "--json", "--local", "--port", port)
+        if result.returncode == 0:
+            data = json.loads(result.stdout)
+            if data["status"] in ("SUCCEEDED", "FAILED"):
+                return dict(data)
+        time.sleep(0.5)
+    raise AssertionError(f"{run_id} did not finish")
+
+
+def test_trigger_runs_and_run_on_the_twin(twin: str, tmp_path: Path) -> None:
+    # WHEN a user triggers the feed schedule with short jobs
+    params = [
+        a
+        for j in (
+            "feedPresortJob",
+            "feedRankingJob",
+            "feedCacheWarmJob",
+            "feedFreshnessJob",
+            "trendingContentJob",
+            "feedDedupJob",
+        )
+        for a in ("--param", f"{j}.duration_s=5")
+    ]
+    started = cli("trigger", "hourly-feed", "--key", "twin-1", *params, "--json", "--local", "--port", twin)
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout) | {"status": "x"} == {
+        "run_id": "manual@twin-1",
+        "status": "x",
+        "created": True,
+        "jobs": 6,
+        "enqueued": 3,
+    }
+    # THEN it runs to the end, and `run --json` uses the field names of `local run --json`
+    run = wait_terminal(twin, "manual@twin-1")
+    assert run["status"] == "SUCCEEDED" and run["schedule"] == "hourly-feed"
+    assert {"run_id", "schedule", "status", "jobs"} <= set(run)
+    for job in run["jobs"]:
+        assert {"name", "depends_on", "status", "attempts", "started_at", "finished_at"} <= set(job)
+        assert job["status"] == "SUCCEEDED"
+    # AND `runs` lists it, filters by status, and `run --gantt` draws it
+    listed = json.loads(cli("runs", "--json", "--local", "--port", twin).stdout)
+    assert "manual@twin-1" in [r["run_id"] for r in listed]
+    failed = json.loads(cli("runs", "--json", "--status", "FAILED", "--local", "--port", twin).stdout)
+    assert "manual@twin-1" not in [r["run_id"] for r in failed]
+    page = tmp_path / "run.html"
+    drawn = cli("run", "manual@twin-1", "--gantt", str(page), "--local", "--port", twin)
+    assert drawn.returncode == 0, drawn.stderr
+    text = page.read_text()
+    assert text.count('class="bar"') == 6 and text.count('data-status="SUCCEEDED"') == 6
+    assert text.count('class="dep"') == 4  # ranking<-presort, cache<-ranking, dedup<-ranking, dedup<-trending
+
+
+def test_bad_requests_to_the_twin_are_one_clear_line(twin: str) -> None:
+    unknown = cli("trigger", "weekly", "--local", "--port", twin)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == (
+        "cronlane: the dispatcher refused it: unknown schedule 'weekly' (known: daily-full-sync, hourly-feed)"
+    )
+    missing = cli("run", "manual@never", "--local", "--port", twin)
+    assert missing.returncode == 2 and "no run manual@never" in missing.stderr
+
+
+def test_the_stack_path_finds_a_stack_through_its_outputs(twin: str) -> None:
+    # --stack is the deployed-stack path; AWS_ENDPOINT_URL points it at the twin
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{twin}",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }
+    found = cli("runs", "--json", "--stack", "local", env=env)
+    assert found.returncode == 0, found.stderr
+    absent = cli("runs", "--stack", "nosuch", env=env)
+    assert absent.returncode == 2
+    assert "stack nosuch not found" in absent.stderr and "Traceback" not in absent.stderr
+
+
+def test_no_twin_is_one_clear_line() -> None:
+    result = cli("runs", "--local", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "is `cronlane local up` running?" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,95 @@
+"""`cronlane validate`, `next` and `plan`: no AWS needed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cronlane_cli.main import app
+from tests.conftest import ROOT
+
+runner = CliRunner()
+
+
+def test_validate_passes_on_the_project() -> None:
+    result = runner.invoke(app, ["validate", "--json", "--template", str(ROOT / "template.yaml")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"problems": [], "ok": True}
+
+
+def test_validate_names_each_problem_and_exits_non_zero(tmp_path: Path) -> None:
+    # GIVEN a copy of the project whose template disagrees with the declarations
+    shutil.copytree(ROOT / "layers", tmp_path / "layers")
+    text = (ROOT / "template.yaml").read_text()
+    text = text.replace("Schedule: cron(0 * * * ? *)", "Schedule: cron(0 * * * * *)")
+    text = text.replace("VisibilityTimeout: 5400", "VisibilityTimeout: 600")
+    text = text.replace(
+        "    Default: 10\n    MinValue: 2\n    Description: >-\n      Receives",
+        "    Default: 3\n    MinValue: 2\n    Description: >-\n      Receives",
+    )
+    (tmp_path / "template.yaml").write_text(text)
+    result = runner.invoke(app, ["validate", "--template", str(tmp_path / "template.yaml")])
+    assert result.exit_code == 1
+    output = result.output
+    assert "event HourlyFeed: cron(0 * * * * *): exactly one of day-of-month" in output
+    assert "JobQueue VisibilityTimeout 600 is below the executor's Timeout 900" in output
+    assert "job 'buildUserTraitsJob': max_attempts 3 must be below the queue's maxReceiveCount 3" in output
+    assert "schedule 'hourly-feed': template.yaml fires cron(0 * * * * *)" in output
+
+
+def test_next_for_an_expression_gives_utc_and_local_times_strictly_after() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "next",
+            "--expression",
+            "cron(0 2 * * ? *)",
+            "--after",
+            "2026-11-28T02:00:00Z",
+            "--count",
+            "2",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["utc"] for r in rows] == ["2026-11-29T02:00:00Z", "2026-11-30T02:00:00Z"]
+    assert all(set(r) == {"utc", "local"} and ("+" in r["local"] or "-" in r["local"][10:]) for r in rows)
+
+
+def test_next_lists_every_schedule() -> None:
+    result = runner.invoke(app, ["next", "--count", "3", "--json", "--after", "2026-11-28T00:30:00Z"])
+    rows = json.loads(result.output)
+    assert {r["schedule"] for r in rows} == {"daily-full-sync", "hourly-feed"}
+    assert [r["utc"] for r in rows if r["schedule"] == "hourly-feed"] == [
+        "2026-11-28T01:00:00Z",
+        "2026-11-28T02:00:00Z",
+        "2026-11-28T03:00:00Z",
+    ]
+
+
+def test_next_with_an_invalid_expression_names_the_field() -> None:
+    result = runner.invoke(app, ["next", "--expression", "cron(0 2 ? * 9 *)"])
+    assert result.exit_code == 2
+    assert "day-of-week field '9'" in result.output
+
+
+def test_plan_shows_levels_and_the_critical_path() -> None:
+    result = runner.invoke(app, ["plan", "hourly-feed", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["levels"] == [
+        ["feedFreshnessJob", "feedPresortJob", "trendingContentJob"],
+        ["feedRankingJob"],
+        ["feedCacheWarmJob", "feedDedupJob"],
+    ]
+    assert data["critical_path"][:2] == ["feedPresortJob", "feedRankingJob"]
+    assert data["estimated_duration_s"] is None  # no target, so no past runs
+
+
+def test_plan_of_an_unknown_schedule_names_it() -> None:
+    result = runner.invoke(app, ["plan", "weekly"])
+    assert result.exit_code == 2 and "unknown schedule 'weekly'" in result.output
