@@ -464,3 +464,120 @@ def _invoke_dispatcher(target: Any, event: dict[str, Any]) -> dict[str, Any]:
         message = payload.get("errorMessage") if isinstance(payload, dict) else payload
         fail(f"the dispatcher refused it: {message}")
     return dict(payload)
+
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question} Refusing without a terminal to ask on; pass --yes to go ahead.")
+    if not typer.confirm(question):
+        fail("nothing done", code=1)
+
+
+@app.command("cancel")
+def cancel_command(
+    run_id: Annotated[str, typer.Argument(help="The run to cancel.")],
+    yes: YesOption = False,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """Cancel a run: queued jobs do not start, running ones finish, the run ends CANCELLED."""
+    target = _target(stack, local, port)
+    _confirm(f"Cancel run {run_id} on {target.description}?", yes)
+    result = _invoke_dispatcher(target, {"action": "cancel", "run_id": run_id})
+    _emit(
+        result,
+        as_json,
+        lambda: typer.echo(
+            f"run {result['run_id']}: {result['status']} ({result['cancelled']} job(s) will not start)"
+        ),
+    )
+
+
+@app.command("rerun")
+def rerun_command(
+    run_id: Annotated[str, typer.Argument(help="The finished run to run again.")],
+    failed_only: Annotated[
+        bool, typer.Option("--failed-only", help="Only the failed, skipped and cancelled jobs.")
+    ] = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """A new attempt of a finished run's jobs, in the same run."""
+    target = _target(stack, local, port)
+    which = "its failed, skipped and cancelled jobs" if failed_only else "every job"
+    _confirm(f"Rerun {which} of {run_id} on {target.description}?", yes)
+    result = _invoke_dispatcher(target, {"action": "rerun", "run_id": run_id, "failed_only": failed_only})
+    _emit(
+        result,
+        as_json,
+        lambda: typer.echo(
+            f"run {result['run_id']}: {result['status']}; rerunning {', '.join(result['rerun']) or 'nothing'}"
+        ),
+    )
+
+
+@app.command("mark")
+def mark_command(
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    job: Annotated[str, typer.Argument(help="The job an operator vouches for.")],
+    succeeded: Annotated[bool, typer.Option("--succeeded", help="Mark the job SUCCEEDED.")] = False,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """Mark a job SUCCEEDED (you vouch for it); its dependents proceed."""
+    if not succeeded:
+        fail("say what the job is: --succeeded (the only mark there is)")
+    target = _target(stack, local, port)
+    result = _invoke_dispatcher(target, {"action": "mark", "run_id": run_id, "job": job})
+    _emit(
+        result,
+        as_json,
+        lambda: typer.echo(
+            f"{job} marked SUCCEEDED in {result['run_id']} ({result['status']}); "
+            f"released again: {', '.join(result['rerun']) or 'none'}"
+        ),
+    )
+
+
+@app.command("pause")
+def pause_command(
+    schedule: Annotated[str, typer.Argument(help="The schedule to pause.")],
+    reason: Annotated[str | None, typer.Option(help="Why; recorded on each skipped tick.")] = None,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """Pause a schedule: its ticks are recorded as SKIPPED runs and never caught up."""
+    target = _target(stack, local, port)
+    event: dict[str, Any] = {"action": "pause", "schedule": schedule}
+    if reason:
+        event["reason"] = reason
+    result = _invoke_dispatcher(target, event)
+    _emit(result, as_json, lambda: typer.echo(f"{schedule} paused ({result['reason']})"))
+
+
+@app.command("resume")
+def resume_command(
+    schedule: Annotated[str, typer.Argument(help="The schedule to resume.")],
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = 4599,
+) -> None:
+    """Resume a paused schedule from its next tick."""
+    target = _target(stack, local, port)
+    result = _invoke_dispatcher(target, {"action": "resume", "schedule": schedule})
+    _emit(result, as_json, lambda: typer.echo(f"{schedule} resumed"))

@@ -20,7 +20,13 @@ STATUS_STYLE = {
     "QUEUED": "blue",
     "PENDING": "dim",
     "CREATING": "dim",
+    "CANCELLED": "magenta",
 }
+
+
+def styled(status: str) -> str:
+    style = STATUS_STYLE.get(status)
+    return f"[{style}]{status}[/]" if style else status
 
 
 def _time(ts: float | None) -> str:
@@ -42,8 +48,7 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
         table.add_column(column, justify="right" if column in ("attempts", "duration") else "left")
     jobs = sorted(report.jobs, key=lambda j: (j.started_at or float("inf"), j.job))
     for job in jobs:
-        style = STATUS_STYLE.get(job.status.value, "")
-        status = f"[{style}]{job.status.value}[/]" if style else job.status.value
+        status = styled(job.status.value)
         if job.reason:
             status += f" ({job.reason})"
         table.add_row(
@@ -60,10 +65,10 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
         if job.error and job.status.value != "SUCCEEDED":
             console.print(f"[red]{job.job}[/]: {job.error}")
     work = sum(j.duration_s or 0.0 for j in report.jobs if j.status.value == "SUCCEEDED")
-    style = STATUS_STYLE.get(run.status.value, "")
     console.print(
-        f"run [bold]{run.run_id}[/]: [{style}]{run.status.value}[/] - "
-        f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped of {run.job_count}"
+        f"run [bold]{run.run_id}[/]: {styled(run.status.value)} - "
+        f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped, "
+        f"{run.cancelled} cancelled of {run.job_count}"
     )
     clock_note = "virtual clock" if clock == "virtual" else f"real clock x{1 / time_scale:g}"
     if report.makespan_s:
@@ -81,11 +86,9 @@ def print_runs(rows: list[dict[str, object]], where: str) -> None:
     for column in ("run", "status", "scheduled", "jobs", "ok", "failed", "skipped", "finished"):
         table.add_column(column)
     for row in rows:
-        status = str(row["status"])
-        style = STATUS_STYLE.get(status, "")
         table.add_row(
             str(row["run_id"]),
-            f"[{style}]{status}[/]" if style else status,
+            styled(str(row["status"])),
             str(row["scheduled_time"]),
             str(row["jobs"]),
             str(row["succeeded"]),
@@ -102,15 +105,13 @@ def print_run_tree(report: RunReport) -> None:
 
     console = Console() if Console().is_terminal else Console(width=150)
     run = report.run
-    style = STATUS_STYLE.get(run.status.value, "")
-    root = Tree(f"[bold]{run.run_id}[/] [{style}]{run.status.value}[/]")
+    root = Tree(f"[bold]{run.run_id}[/] {styled(run.status.value)}")
     by_name = {j.job: j for j in report.jobs}
     nodes: dict[str, Tree] = {}
 
     def label(name: str) -> str:
         job = by_name[name]
-        colour = STATUS_STYLE.get(job.status.value, "")
-        text = f"{name} [{colour}]{job.status.value}[/] attempts {job.attempts}"
+        text = f"{name} {styled(job.status.value)} attempts {job.attempts}"
         if job.duration_s is not None:
             text += f" {_span(job.duration_s)}"
         if len(job.depends_on) > 1:
@@ -127,4 +128,7 @@ def print_run_tree(report: RunReport) -> None:
         parent = nodes.get(job.depends_on[0]) if job.depends_on else None
         nodes[job.job] = (parent or root).add(label(job.job))
     console.print(root)
-    console.print(f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped of {run.job_count}")
+    console.print(
+        f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped, "
+        f"{run.cancelled} cancelled of {run.job_count}"
+    )

@@ -17,5 +17,5 @@ dispatcher = build_dispatcher()
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = dispatcher.handle(event)
-    logger.info("dispatched", extra={"dispatch": result.to_dict()})
-    return result.to_dict()
+    logger.info("dispatched", extra={"dispatch": result})
+    return result

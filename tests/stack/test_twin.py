@@ -144,3 +144,77 @@ def test_no_twin_is_one_clear_line() -> None:
     result = cli("runs", "--local", "--port", str(free_port()))
     assert result.returncode == 2
     assert "is `cronlane local up` running?" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pause_and_resume_on_the_twin(twin: str) -> None:
+    paused = cli("pause", "hourly-feed", "--reason", "maintenance", "--json", "--local", "--port", twin)
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout) == {"schedule": "hourly-feed", "paused": True, "reason": "maintenance"}
+    resumed = cli("resume", "hourly-feed", "--json", "--local", "--port", twin)
+    assert json.loads(resumed.stdout) == {"schedule": "hourly-feed", "paused": False}
+
+
+def test_cancel_and_rerun_ask_for_confirmation_unless_yes(twin: str) -> None:
+    for command in (["cancel", "manual@twin-1"], ["rerun", "manual@twin-1"]):
+        result = cli(*command, "--local", "--port", twin)
+        assert result.returncode == 2 and "pass --yes" in result.stderr
+
+
+def test_cancel_then_rerun_on_the_twin(twin: str) -> None:
+    durations = {"feedPresortJob": 300, "feedFreshnessJob": 100, "trendingContentJob": 250}  # under timeouts
+    slow = [a for j, d in durations.items() for a in ("--param", f"{j}.duration_s={d}")]
+    cli("trigger", "hourly-feed", "--key", "twin-cancel", *slow, "--local", "--port", twin)
+    cancelled = cli("cancel", "manual@twin-cancel", "--yes", "--json", "--local", "--port", twin)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert set(json.loads(cancelled.stdout)) == {"run_id", "status", "cancelled"}
+    run = wait_terminal_or_cancelled(twin, "manual@twin-cancel")
+    assert run["status"] == "CANCELLED"
+    states = {j["name"]: j["status"] for j in run["jobs"]}
+    assert states["feedRankingJob"] == "CANCELLED"
+    rerun = cli("rerun", "manual@twin-cancel", "--failed-only", "--yes", "--json", "--local", "--port", twin)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "feedRankingJob" in json.loads(rerun.stdout)["rerun"]
+    final = wait_terminal_or_cancelled(twin, "manual@twin-cancel")
+    assert final["status"] == "SUCCEEDED", json.dumps(final["jobs"])
+
+
+def test_mark_on_the_twin_lets_the_dependent_run(twin: str) -> None:
+    cli(
+        "trigger",
+        "daily-full-sync",
+        "--jobs",
+        "compatibilityJob,mutualMatchJob",
+        "--key",
+        "twin-mark",
+        "--param",
+        "compatibilityJob.fail_attempts=9",
+        "--param",
+        "compatibilityJob.duration_s=1",
+        "--param",
+        "mutualMatchJob.duration_s=1",
+        "--local",
+        "--port",
+        twin,
+    )
+    assert wait_terminal_or_cancelled(twin, "manual@twin-mark")["status"] == "FAILED"
+    marked = cli(
+        "mark", "manual@twin-mark", "compatibilityJob", "--succeeded", "--json", "--local", "--port", twin
+    )
+    assert marked.returncode == 0, marked.stderr
+    assert json.loads(marked.stdout)["marked"] == ["compatibilityJob"]
+    run = wait_terminal_or_cancelled(twin, "manual@twin-mark")
+    assert run["status"] == "SUCCEEDED"
+    assert {j["name"]: j["status"] for j in run["jobs"]} == {
+        "compatibilityJob": "SUCCEEDED",
+        "mutualMatchJob": "SUCCEEDED",
+    }
+
+
+def wait_terminal_or_cancelled(port: str, run_id: str) -> dict[str, Any]:
+    time.sleep(0.5)
+    for _ in range(160):
+        data = json.loads(cli("run", run_id, "--json", "--local", "--port", port).stdout)
+        if data["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return dict(data)
+        time.sleep(0.5)
+    raise AssertionError(f"{run_id} did not finish")

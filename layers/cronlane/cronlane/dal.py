@@ -97,6 +97,7 @@ class _RunItem(Model):
     succeeded = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
+    cancelled = NumberAttribute(default=0)
     created_at = NumberAttribute()
     started_at = NumberAttribute(null=True)
     finished_at = NumberAttribute(null=True)
@@ -104,6 +105,8 @@ class _RunItem(Model):
     request_hash = UnicodeAttribute(null=True)
     deadline_at = NumberAttribute(null=True)
     deadline_reported = NumberAttribute(null=True)
+    cancel_requested_at = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     expires_at = NumberAttribute()
@@ -150,6 +153,14 @@ class _JobRunItem(Model):
     expires_at = NumberAttribute()
 
 
+class _ScheduleItem(Model):
+    pk = UnicodeAttribute(hash_key=True)  # SCHEDULE#<name>
+    sk = UnicodeAttribute(range_key=True)  # STATE
+    paused = NumberAttribute(default=0)
+    reason = UnicodeAttribute(null=True)
+    updated_at = NumberAttribute()
+
+
 def _models(table: str, region: str | None) -> tuple[type[_RunItem], type[_GraphItem], type[_JobRunItem]]:
     def meta() -> type:
         return type("Meta", (), {"table_name": table, "region": region})
@@ -158,6 +169,11 @@ def _models(table: str, region: str | None) -> tuple[type[_RunItem], type[_Graph
     graph = type("GraphItem", (_GraphItem,), {"Meta": meta()})
     job = type("JobRunItem", (_JobRunItem,), {"Meta": meta(), "by_job": _ByJob()})
     return run, graph, job
+
+
+def _schedule_model(table: str, region: str | None) -> type[_ScheduleItem]:
+    meta = type("Meta", (), {"table_name": table, "region": region})
+    return type("ScheduleItem", (_ScheduleItem,), {"Meta": meta})
 
 
 def _condition_failed(exc: PynamoDBException) -> bool:
@@ -196,6 +212,7 @@ class RunStore:
     def __init__(self, table: str, region: str | None = None) -> None:
         self.table = table
         self.Run, self.Graph, self.JobRun = _models(table, region)
+        self.Schedule = _schedule_model(table, region)
         self._connection = Connection(region=region)
 
     def connect(self) -> None:
@@ -209,7 +226,9 @@ class RunStore:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def create_run(self, run: NewRun) -> bool:
+    def create_run(
+        self, run: NewRun, status: RunStatus = RunStatus.CREATING, reason: str | None = None
+    ) -> bool:
         """Claim the run id and store the graph snapshot, atomically. False if the run exists.
 
         The conditional write is the guarantee that one tick makes one run (aws-facts: SQS
@@ -222,9 +241,11 @@ class RunStore:
             schedule=run.schedule,
             scheduled_time=run.scheduled_time,
             trigger=run.trigger,
-            status=RunStatus.CREATING.value,
+            status=status.value,
             job_count=len(run.nodes),
             created_at=run.created_at,
+            finished_at=run.created_at if status.terminal else None,
+            reason=reason,
             parameters=json.dumps(run.parameters, sort_keys=True),
             request_hash=run.fingerprint or None,
             deadline_at=run.deadline_at,
@@ -282,6 +303,145 @@ class RunStore:
             if _condition_failed(exc):
                 return False
             raise StoreError(f"updating run {run_id}: {exc}") from exc
+        return True
+
+    # -- operator actions ---------------------------------------------------------------------
+
+    def set_paused(self, schedule: str, paused: bool, reason: str | None, now: float) -> None:
+        """Pause or resume a schedule. Stored in the table, so a redeploy does not undo it."""
+        try:
+            self.Schedule(
+                f"SCHEDULE#{schedule}", "STATE", paused=int(paused), reason=reason, updated_at=now
+            ).save()
+        except PynamoDBException as exc:
+            raise StoreError(f"pausing {schedule}: {exc}") from exc
+
+    def paused_reason(self, schedule: str) -> str | None:
+        """The pause reason if the schedule is paused, else None."""
+        try:
+            item = self.Schedule.get(f"SCHEDULE#{schedule}", "STATE", consistent_read=True)
+        except self.Schedule.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StoreError(f"reading the state of {schedule}: {exc}") from exc
+        return (item.reason or "paused") if item.paused else None
+
+    def request_cancel(self, run_id: str, now: float) -> bool:
+        Run = self.Run
+        try:
+            Run(_run_pk(run_id), "RUN").update(
+                actions=[Run.cancel_requested_at.set(Run.cancel_requested_at | now)],
+                condition=Run.status.is_in(RunStatus.CREATING.value, RunStatus.RUNNING.value),
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"cancelling run {run_id}: {exc}") from exc
+        return True
+
+    def cancel_job(self, run_id: str, job: str, now: float) -> bool:
+        """PENDING or QUEUED -> CANCELLED, counted on the run; False if it had started."""
+        JR, Run = self.JobRun, self.Run
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    JR(_run_pk(run_id), f"JOB#{job}"),
+                    actions=[
+                        JR.status.set(JobStatus.CANCELLED.value),
+                        JR.reason.set("run cancelled"),
+                        JR.finished_at.set(now),
+                    ],
+                    condition=JR.status.is_in(JobStatus.PENDING.value, JobStatus.QUEUED.value),
+                )
+                tx.update(Run(_run_pk(run_id), "RUN"), actions=[Run.cancelled.add(1)])
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"cancelling {job} of run {run_id}: {exc}") from exc
+        return True
+
+    def reset_job(
+        self,
+        view: JobRunView,
+        status: JobStatus,
+        done: set[str],
+        reason: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Give a terminal job-run a new life in the same run: a new generation, no attempts,
+        ``status`` (PENDING, QUEUED, or SUCCEEDED when an operator vouches for it), and the
+        run's counters moved from its old status, all in one transaction."""
+        JR, Run = self.JobRun, self.Run
+        old_counter = {
+            JobStatus.SUCCEEDED: Run.succeeded,
+            JobStatus.FAILED: Run.failed,
+            JobStatus.SKIPPED: Run.skipped,
+            JobStatus.CANCELLED: Run.cancelled,
+        }.get(view.status)
+        actions: list[Action] = [
+            JR.status.set(status.value),
+            JR.generation.add(1),
+            JR.error.remove(),
+            JR.lease_expires_at.remove(),
+        ]
+        if status is JobStatus.SUCCEEDED:
+            actions += [
+                JR.reason.set(reason or "marked succeeded by an operator"),
+                JR.finished_at.set(now or 0),
+            ]
+        else:
+            actions += [
+                JR.attempts.set(0),
+                JR.reason.remove(),
+                JR.finished_at.remove(),
+                JR.duration_s.remove(),
+                JR.started_at.remove(),
+            ]
+            actions.append(JR.upstreams_done.set(done) if done else JR.upstreams_done.remove())
+            if status is JobStatus.QUEUED:
+                actions.append(JR.enqueued_at.set(now or 0))
+        run_actions: list[Action] = []
+        if old_counter is not None:
+            run_actions.append(old_counter.add(-1))
+        if status is JobStatus.SUCCEEDED:
+            run_actions.append(Run.succeeded.add(1))
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(
+                    JR(_run_pk(view.run_id), f"JOB#{view.job}"),
+                    actions=actions,
+                    condition=(JR.status == view.status.value) & (JR.generation == view.generation),
+                )
+                if run_actions:
+                    tx.update(Run(_run_pk(view.run_id), "RUN"), actions=run_actions)
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"resetting {view.job} of run {view.run_id}: {exc}") from exc
+        return True
+
+    def reopen_run(self, run_id: str, now: float) -> bool:
+        """A terminal run goes back to RUNNING (a rerun, or an operator's mark)."""
+        Run = self.Run
+        try:
+            Run(_run_pk(run_id), "RUN").update(
+                actions=[
+                    Run.status.set(RunStatus.RUNNING.value),
+                    Run.finished_at.remove(),
+                    Run.cancel_requested_at.remove(),
+                    Run.deadline_reported.remove(),
+                ],
+                condition=Run.status.is_in(
+                    RunStatus.SUCCEEDED.value,
+                    RunStatus.FAILED.value,
+                    RunStatus.CANCELLED.value,
+                    RunStatus.RUNNING.value,
+                ),
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StoreError(f"reopening run {run_id}: {exc}") from exc
         return True
 
     def mark_deadline_reported(self, run_id: str, now: float) -> bool:
@@ -669,12 +829,15 @@ def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their v
         succeeded=int(item.succeeded or 0),
         failed=int(item.failed or 0),
         skipped=int(item.skipped or 0),
+        cancelled=int(item.cancelled or 0),
         created_at=_num(item.created_at),
         started_at=_num(item.started_at),
         finished_at=_num(item.finished_at),
         parameters=json.loads(item.parameters or "{}"),
         request_hash=item.request_hash or "",
         deadline_at=_num(item.deadline_at),
+        cancel_requested_at=_num(item.cancel_requested_at),
+        reason=item.reason,
     )
 
 

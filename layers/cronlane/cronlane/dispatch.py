@@ -19,7 +19,7 @@ from cronlane.clock import Clock, iso
 from cronlane.dal import JobQueue, NewRun, RunStore
 from cronlane.declarations import Catalog, Selection
 from cronlane.errors import CatalogError, InvalidRequest
-from cronlane.events import ManualTrigger, ScheduledEvent, parse_dispatch_event
+from cronlane.events import ManualTrigger, RunAction, ScheduleAction, ScheduledEvent, parse_dispatch_event
 from cronlane.faults import crashpoint
 from cronlane.graph import plan_selection
 from cronlane.model import (
@@ -32,6 +32,7 @@ from cronlane.model import (
     manual_run_id,
     scheduled_run_id,
 )
+from cronlane.operations import Operator
 from cronlane.runs import close_run, report_if_late
 from cronlane.telemetry import NoTelemetry, Telemetry
 
@@ -88,9 +89,28 @@ class Dispatcher:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def handle(self, event: Any) -> DispatchResult:
-        """Entry point for the Lambda handler: parse, then dispatch."""
-        return self.dispatch(self.request_for(parse_dispatch_event(event)))
+    def handle(self, event: Any) -> dict[str, Any]:
+        """Entry point for the Lambda handler: parse, then dispatch (or perform an operator's
+        action)."""
+        parsed = parse_dispatch_event(event)
+        if isinstance(parsed, RunAction | ScheduleAction):
+            return self.act(parsed)
+        return self.dispatch(self.request_for(parsed)).to_dict()
+
+    def act(self, action: RunAction | ScheduleAction) -> dict[str, Any]:
+        operator = Operator(self.store, self.queue, self.clock, self.telemetry)
+        if isinstance(action, ScheduleAction):
+            name = self.catalog.schedule(action.schedule).name
+            if action.action == "pause":
+                return operator.pause(name, action.reason)
+            return operator.resume(name)
+        if action.action == "cancel":
+            return operator.cancel(action.run_id)
+        if action.action == "rerun":
+            return operator.rerun(action.run_id, action.failed_only)
+        if not action.job:
+            raise InvalidRequest("field 'job': mark names the job an operator vouches for")
+        return operator.mark_succeeded(action.run_id, action.job)
 
     def request_for(self, event: ScheduledEvent | ManualTrigger) -> DispatchRequest:
         if isinstance(event, ScheduledEvent):
@@ -188,6 +208,10 @@ class Dispatcher:
         existing = self.store.get_run(request.run_id)
         if existing is not None:
             return self._again(request, existing)
+        if request.trigger is Trigger.SCHEDULE:
+            paused = self.store.paused_reason(request.schedule)
+            if paused is not None:
+                return self._skip_tick(request, f"schedule paused: {paused}")
         now = self.clock.now()
         new = NewRun(
             run_id=request.run_id,
@@ -212,6 +236,24 @@ class Dispatcher:
         crashpoint("dispatcher.after_create", run_id=new.run_id)
         enqueued = self._write_and_enqueue(new, resume=False)
         return DispatchResult(new.run_id, self._start(new.run_id), True, len(new.nodes), enqueued)
+
+    def _skip_tick(self, request: DispatchRequest, reason: str) -> DispatchResult:
+        """Record the tick as a SKIPPED run with its reason. The run id is the tick's, so the
+        tick is never caught up later."""
+        now = self.clock.now()
+        skipped = NewRun(
+            run_id=request.run_id,
+            schedule=request.schedule,
+            scheduled_time=request.scheduled_time,
+            scheduled_iso=iso(request.scheduled_time),
+            trigger=request.trigger.value,
+            created_at=now,
+            expires_at=int(now + self.history_ttl_s),
+            parameters={},
+            nodes={},
+        )
+        self.store.create_run(skipped, status=RunStatus.SKIPPED, reason=reason)
+        return DispatchResult(request.run_id, RunStatus.SKIPPED, True, 0, 0)
 
     def _again(self, request: DispatchRequest, existing: RunView) -> DispatchResult:
         """A second delivery of a tick (or a repeated key): the run exists already."""

@@ -40,11 +40,48 @@ class ManualTrigger(BaseModel):
     scheduled_time: datetime | None = None
 
 
-def parse_dispatch_event(event: Any) -> ScheduledEvent | ManualTrigger:
+class RunAction(BaseModel):
+    """``cancel`` or ``rerun`` a run, or ``mark`` one of its jobs succeeded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["cancel", "rerun", "mark"]
+    run_id: str = Field(min_length=1)
+    failed_only: bool = False  # rerun: only the failed, skipped and cancelled jobs
+    job: str | None = None  # mark: the job an operator vouches for
+
+
+class ScheduleAction(BaseModel):
+    """``pause`` or ``resume`` a schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["pause", "resume"]
+    schedule: str = Field(min_length=1)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+ACTIONS: dict[str, type[BaseModel]] = {
+    "trigger": ManualTrigger,
+    "cancel": RunAction,
+    "rerun": RunAction,
+    "mark": RunAction,
+    "pause": ScheduleAction,
+    "resume": ScheduleAction,
+}
+
+DispatchEvent = ScheduledEvent | ManualTrigger | RunAction | ScheduleAction
+
+
+def parse_dispatch_event(event: Any) -> DispatchEvent:
     if not isinstance(event, dict):
         raise InvalidRequest(f"event must be a JSON object, got {type(event).__name__}")
+    model: type[BaseModel]
     if "action" in event:
-        model: type[ScheduledEvent] | type[ManualTrigger] = ManualTrigger
+        action = event["action"]
+        if not isinstance(action, str) or action not in ACTIONS:
+            raise InvalidRequest(f"field 'action': {action!r} is not one of {', '.join(ACTIONS)}")
+        model = ACTIONS[action]
     elif "detail-type" in event or "source" in event:
         model = ScheduledEvent
     else:
@@ -53,7 +90,7 @@ def parse_dispatch_event(event: Any) -> ScheduledEvent | ManualTrigger:
             "'resources') nor a manual trigger ('action': 'trigger')"
         )
     try:
-        return model.model_validate(event)
+        return model.model_validate(event)  # type: ignore[return-value]
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(model.__name__, exc)) from None
 

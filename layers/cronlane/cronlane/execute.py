@@ -151,7 +151,7 @@ class Executor:
             self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.SUCCEEDED.value}
         error = truncate(outcome.error or "failed")
-        if view.attempts < view.max_attempts:
+        if view.attempts < view.max_attempts and not self._cancelling(view.run_id):
             delay = backoff_seconds(view.attempts, self.rng)
             self.store.retry_later(view, error, entry)
             self.log.warning("job attempt failed; will retry", extra={"error": error, "retry_in_s": delay})
@@ -197,6 +197,11 @@ class Executor:
         return Outcome(True, result=result)
 
     # -- after the state write ----------------------------------------------------------------
+
+    def _cancelling(self, run_id: str) -> bool:
+        """A cancelled run's running jobs finish, but a failed one is not retried."""
+        run = self.store.get_run(run_id)
+        return run is not None and run.cancel_requested_at is not None
 
     def _release(self, view: JobRunView) -> None:
         now = self.clock.now()

@@ -18,10 +18,12 @@ class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # an operator cancelled it: queued jobs did not start
+    SKIPPED = "SKIPPED"  # a schedule policy (a paused schedule) skipped the tick; carries the reason
 
     @property
     def terminal(self) -> bool:
-        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
 
 
 class JobStatus(StrEnum):
@@ -31,10 +33,11 @@ class JobStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"  # an upstream failed; carries the reason
+    CANCELLED = "CANCELLED"  # its run was cancelled before it started
 
     @property
     def terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.SKIPPED)
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED)
 
 
 class Trigger(StrEnum):
@@ -148,16 +151,19 @@ class RunView:
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
+    cancelled: int = 0
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     request_hash: str = ""
     deadline_at: float | None = None
+    cancel_requested_at: float | None = None
+    reason: str | None = None
 
     @property
     def terminal_count(self) -> int:
-        return self.succeeded + self.failed + self.skipped
+        return self.succeeded + self.failed + self.skipped + self.cancelled
 
     @property
     def complete(self) -> bool:

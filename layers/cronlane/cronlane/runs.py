@@ -12,6 +12,8 @@ from cronlane.telemetry import Telemetry
 
 
 def final_status(run: RunView) -> RunStatus:
+    if run.cancel_requested_at is not None:
+        return RunStatus.CANCELLED
     return RunStatus.SUCCEEDED if run.failed == 0 and run.skipped == 0 else RunStatus.FAILED
 
 
@@ -36,8 +38,10 @@ def close_if_complete(store: RunStore, run_id: str, now: float, telemetry: Telem
 
 
 def report_closed(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> None:
-    name = "RunsSucceeded" if run.status is RunStatus.SUCCEEDED else "RunsFailed"
-    telemetry.emit(name, 1, schedule=run.schedule)
+    if run.status is RunStatus.SUCCEEDED:
+        telemetry.emit("RunsSucceeded", 1, schedule=run.schedule)
+    elif run.status is RunStatus.FAILED:
+        telemetry.emit("RunsFailed", 1, schedule=run.schedule)
     telemetry.emit("RunDuration", now - (run.created_at or now), schedule=run.schedule)
     report_if_late(store, run, now, telemetry)
 

@@ -1,0 +1,141 @@
+"""What an operator can do to a run or a schedule: cancel, rerun, mark a job succeeded, pause and
+resume. The dispatcher function performs these (``{"action": ...}`` events), so they run with its
+role, on AWS and on the local twin alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cronlane.clock import Clock
+from cronlane.dal import JobQueue, RunStore
+from cronlane.errors import InvalidRequest
+from cronlane.model import JobMessage, JobRunView, JobStatus, RunStatus, RunView
+from cronlane.runs import close_if_complete
+from cronlane.telemetry import Telemetry
+
+RESTARTABLE = (JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED)
+
+
+class Operator:
+    def __init__(self, store: RunStore, queue: JobQueue, clock: Clock, telemetry: Telemetry) -> None:
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.telemetry = telemetry
+
+    def _run(self, run_id: str) -> RunView:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise InvalidRequest(f"no run {run_id}")
+        return run
+
+    # -- cancel -------------------------------------------------------------------------------
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        """Queued and pending jobs do not start; running ones finish; the run ends CANCELLED."""
+        run = self._run(run_id)
+        if run.status.terminal:
+            return {"run_id": run_id, "status": run.status.value, "cancelled": 0}
+        now = self.clock.now()
+        self.store.request_cancel(run_id, now)
+        cancelled = [
+            j.job
+            for j in self.store.job_runs(run_id)
+            if j.status in (JobStatus.PENDING, JobStatus.QUEUED) and self.store.cancel_job(run_id, j.job, now)
+        ]
+        status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry) or run.status
+        return {"run_id": run_id, "status": status.value, "cancelled": len(cancelled)}
+
+    # -- rerun --------------------------------------------------------------------------------
+
+    def rerun(self, run_id: str, failed_only: bool) -> dict[str, Any]:
+        """A new attempt, in the same run, of every job (or only of the failed, skipped and
+        cancelled ones). The jobs get a new generation, so their new messages are not taken for
+        duplicates of the old ones."""
+        run = self._run(run_id)
+        if not run.status.terminal or run.status is RunStatus.SKIPPED:
+            raise InvalidRequest(f"run {run_id} is {run.status.value}; only a finished run can be rerun")
+        jobs = {j.job: j for j in self.store.job_runs(run_id)}
+        chosen = {n for n, j in jobs.items() if j.status in RESTARTABLE} if failed_only else set(jobs)
+        if not chosen:
+            return {"run_id": run_id, "status": run.status.value, "rerun": []}
+        return self._restart(run, jobs, chosen, {})
+
+    # -- mark ---------------------------------------------------------------------------------
+
+    def mark_succeeded(self, run_id: str, job: str) -> dict[str, Any]:
+        """An operator vouches for a job: it counts as SUCCEEDED and its dependents proceed
+        (those skipped because of it get a new chance)."""
+        run = self._run(run_id)
+        jobs = {j.job: j for j in self.store.job_runs(run_id)}
+        if job not in jobs:
+            raise InvalidRequest(f"run {run_id} has no job '{job}'")
+        view = jobs[job]
+        if view.status is JobStatus.SUCCEEDED:
+            return {"run_id": run_id, "status": run.status.value, "rerun": []}
+        if view.status in (JobStatus.RUNNING, JobStatus.QUEUED):
+            raise InvalidRequest(f"job '{job}' is {view.status.value}; wait for it or cancel the run")
+        skipped_below = self._skipped_dependents(jobs, job)
+        return self._restart(run, jobs, skipped_below, {job: view})
+
+    def _skipped_dependents(self, jobs: dict[str, JobRunView], job: str) -> set[str]:
+        found: set[str] = set()
+        todo = [job]
+        while todo:
+            for dependent in jobs[todo.pop()].dependents:
+                if dependent not in found and jobs[dependent].status in (
+                    JobStatus.SKIPPED,
+                    JobStatus.CANCELLED,
+                ):
+                    found.add(dependent)
+                    todo.append(dependent)
+        return found
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def _restart(
+        self, run: RunView, jobs: dict[str, JobRunView], chosen: set[str], vouched: dict[str, JobRunView]
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        ready: list[JobMessage] = []
+        for job, view in vouched.items():
+            if not self.store.reset_job(view, JobStatus.SUCCEEDED, set(), now=now):
+                raise InvalidRequest(f"job '{job}' changed while being marked; try again")
+            # dependents still waiting (not skipped) hear that this upstream is done
+            for dependent, fan_in in zip(view.dependents, view.dependent_fan_in, strict=False):
+                if dependent not in chosen and jobs[dependent].status is JobStatus.PENDING:
+                    released = self.store.release(run.run_id, dependent, job, fan_in, now)
+                    if released.ready:
+                        ready.append(JobMessage(run.run_id, dependent, released.generation))
+        # A job is ready now if every upstream in the run stays SUCCEEDED (not restarted).
+        succeeded = {n for n, j in jobs.items() if j.status is JobStatus.SUCCEEDED and n not in chosen}
+        succeeded |= set(vouched)
+        for name in sorted(chosen):
+            view = jobs[name]
+            done = {u for u in view.depends_on if u in succeeded}
+            status = JobStatus.QUEUED if done == set(view.depends_on) else JobStatus.PENDING
+            if not self.store.reset_job(view, status, done, now=now):
+                raise InvalidRequest(f"job '{name}' changed while being restarted; try again")
+            if status is JobStatus.QUEUED:
+                ready.append(JobMessage(run.run_id, name, view.generation + 1))
+        self.store.reopen_run(run.run_id, now)
+        if ready:
+            self.queue.send(ready)
+        # Marking the last unfinished job may complete the run.
+        closed = close_if_complete(self.store, run.run_id, self.clock.now(), self.telemetry)
+        return {
+            "run_id": run.run_id,
+            "status": (closed or RunStatus.RUNNING).value,
+            "rerun": sorted(chosen),
+            "marked": sorted(vouched),
+        }
+
+    # -- schedules ----------------------------------------------------------------------------
+
+    def pause(self, schedule: str, reason: str | None) -> dict[str, Any]:
+        self.store.set_paused(schedule, True, reason or "paused by an operator", self.clock.now())
+        return {"schedule": schedule, "paused": True, "reason": reason or "paused by an operator"}
+
+    def resume(self, schedule: str) -> dict[str, Any]:
+        self.store.set_paused(schedule, False, None, self.clock.now())
+        return {"schedule": schedule, "paused": False}
