@@ -65,7 +65,7 @@ def test_a_failed_run_exits_non_zero_and_shows_retries_and_skips(tmp_path: Path)
 def test_a_retried_job_succeeds_on_its_second_attempt(tmp_path: Path) -> None:
     code, output = local_run(tmp_path, "daily-full-sync", "--param", "compatibilityJob.fail_attempts=1")
     assert code == 0, output
-    assert "SUCCEEDED - 22 succeeded, 0 failed, 0 skipped of 22" in output
+    assert "SUCCEEDED - 22 succeeded, 0 failed, 0 skipped, 0 cancelled of 22" in output
     assert "makespan" in output
 
 
