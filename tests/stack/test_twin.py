@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("twin")]
 CRONLANE = str(Path(sys.executable).parent / "cronlane")
 
 
@@ -218,3 +218,33 @@ def wait_terminal_or_cancelled(port: str, run_id: str) -> dict[str, Any]:
             return dict(data)
         time.sleep(0.5)
     raise AssertionError(f"{run_id} did not finish")
+
+
+def test_plan_estimates_from_the_twins_past_runs(twin: str) -> None:
+    # hourly-feed's jobs ran in the tests above: the twin keeps their history
+    result = cli("plan", "hourly-feed", "--json", "--local", "--port", twin)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["estimated_duration_s"] is not None and data["estimated_duration_s"] > 0
+    assert data["critical_path"][0] in ("feedPresortJob", "trendingContentJob", "feedFreshnessJob")
+
+
+def test_ctrl_c_stops_the_twin_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    port = str(free_port())
+    process = subprocess.Popen(
+        [CRONLANE, "local", "up", "--port", port, "--logs", str(tmp_path / "logs")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "twin up at" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest = process.stdout.read()
+    assert process.wait(timeout=30) == 0
+    assert "stopping the twin" in rest and "Traceback" not in rest
