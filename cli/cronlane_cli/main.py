@@ -301,6 +301,8 @@ def _run_summary(run: Any) -> dict[str, Any]:
         "succeeded": run.succeeded,
         "failed": run.failed,
         "skipped": run.skipped,
+        "cancelled": run.cancelled,
+        "reason": run.reason,
     }
 
 
@@ -504,7 +506,8 @@ def cancel_command(
 def rerun_command(
     run_id: Annotated[str, typer.Argument(help="The finished run to run again.")],
     failed_only: Annotated[
-        bool, typer.Option("--failed-only", help="Only the failed, skipped and cancelled jobs.")
+        bool,
+        typer.Option("--failed-only", help="Only the failed jobs and those skipped because of them."),
     ] = False,
     yes: YesOption = False,
     as_json: JsonOption = False,
@@ -514,7 +517,11 @@ def rerun_command(
 ) -> None:
     """A new attempt of a finished run's jobs, in the same run."""
     target = _target(stack, local, port)
-    which = "its failed, skipped and cancelled jobs" if failed_only else "every job"
+    which = (
+        "its failed jobs (and those they skipped)"
+        if failed_only
+        else "its failed, skipped and cancelled jobs"
+    )
     _confirm(f"Rerun {which} of {run_id} on {target.description}?", yes)
     result = _invoke_dispatcher(target, {"action": "rerun", "run_id": run_id, "failed_only": failed_only})
     _emit(

@@ -117,3 +117,16 @@ def test_a_paused_schedule_records_skipped_runs_that_are_never_caught_up(runtime
 def test_bad_operator_actions_are_named(runtime: Any, event: dict[str, Any], named: str) -> None:
     invocation = runtime.invoke("DispatcherFunction", event)
     assert invocation.error is not None and named in invocation.error["errorMessage"]
+
+
+def test_rerun_brings_back_cancelled_jobs_but_failed_only_does_not(runtime: Any) -> None:
+    run_id = trigger(runtime, "cancel-2", jobs=["buildUserTraitsJob", "matchScoreJob"])
+    store = store_of(runtime)
+    runtime.run_until(lambda: store.get_job_run(run_id, "buildUserTraitsJob").status is JobStatus.RUNNING)
+    act(runtime, action="cancel", run_id=run_id)
+    assert wait_for_run(runtime, run_id).run.status is RunStatus.CANCELLED
+    assert act(runtime, action="rerun", run_id=run_id, failed_only=True)["rerun"] == []
+    assert act(runtime, action="rerun", run_id=run_id)["rerun"] == ["matchScoreJob"]
+    report = wait_for_run(runtime, run_id)
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert {j.job: j.attempts for j in report.jobs} == {"buildUserTraitsJob": 1, "matchScoreJob": 1}

@@ -171,7 +171,7 @@ def test_cancel_then_rerun_on_the_twin(twin: str) -> None:
     assert run["status"] == "CANCELLED"
     states = {j["name"]: j["status"] for j in run["jobs"]}
     assert states["feedRankingJob"] == "CANCELLED"
-    rerun = cli("rerun", "manual@twin-cancel", "--failed-only", "--yes", "--json", "--local", "--port", twin)
+    rerun = cli("rerun", "manual@twin-cancel", "--yes", "--json", "--local", "--port", twin)
     assert rerun.returncode == 0, rerun.stderr
     assert "feedRankingJob" in json.loads(rerun.stdout)["rerun"]
     final = wait_terminal_or_cancelled(twin, "manual@twin-cancel")

@@ -49,14 +49,24 @@ class Operator:
     # -- rerun --------------------------------------------------------------------------------
 
     def rerun(self, run_id: str, failed_only: bool) -> dict[str, Any]:
-        """A new attempt, in the same run, of every job (or only of the failed, skipped and
-        cancelled ones). The jobs get a new generation, so their new messages are not taken for
-        duplicates of the old ones."""
+        """A new attempt, in the same run, of the jobs that did not succeed: failed, skipped and
+        cancelled ones; with ``failed_only``, the failed ones and the jobs skipped because of
+        them (cancelled ones stay cancelled). Succeeded jobs are not run again. The jobs get a new
+        generation, so their new messages are not taken for duplicates of the old ones."""
         run = self._run(run_id)
         if not run.status.terminal or run.status is RunStatus.SKIPPED:
             raise InvalidRequest(f"run {run_id} is {run.status.value}; only a finished run can be rerun")
         jobs = {j.job: j for j in self.store.job_runs(run_id)}
-        chosen = {n for n, j in jobs.items() if j.status in RESTARTABLE} if failed_only else set(jobs)
+        if failed_only:
+            failed = {n for n, j in jobs.items() if j.status is JobStatus.FAILED}
+            chosen = failed | {
+                d
+                for n in failed
+                for d in self._skipped_dependents(jobs, n)
+                if jobs[d].status is JobStatus.SKIPPED
+            }
+        else:
+            chosen = {n for n, j in jobs.items() if j.status in RESTARTABLE}
         if not chosen:
             return {"run_id": run_id, "status": run.status.value, "rerun": []}
         return self._restart(run, jobs, chosen, {})
