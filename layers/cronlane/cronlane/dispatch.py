@@ -212,22 +212,7 @@ class Dispatcher:
             paused = self.store.paused_reason(request.schedule)
             if paused is not None:
                 return self._skip_tick(request, f"schedule paused: {paused}")
-        now = self.clock.now()
-        new = NewRun(
-            run_id=request.run_id,
-            schedule=request.schedule,
-            scheduled_time=request.scheduled_time,
-            scheduled_iso=iso(request.scheduled_time),
-            trigger=request.trigger.value,
-            created_at=now,
-            expires_at=int(now + self.history_ttl_s),
-            parameters=request.parameters,
-            nodes=self.plan(request),
-            fingerprint=request.fingerprint,
-            deadline_at=(
-                request.scheduled_time + request.deadline_s if request.deadline_s is not None else None
-            ),
-        )
+        new = self._new_run(request, self.plan(request))
         if not self.store.create_run(new):  # another delivery of the same tick got there first
             existing = self.store.get_run(new.run_id)
             if existing is None:  # expired by TTL between the two calls: nothing sensible to do
@@ -237,11 +222,9 @@ class Dispatcher:
         enqueued = self._write_and_enqueue(new, resume=False)
         return DispatchResult(new.run_id, self._start(new.run_id), True, len(new.nodes), enqueued)
 
-    def _skip_tick(self, request: DispatchRequest, reason: str) -> DispatchResult:
-        """Record the tick as a SKIPPED run with its reason. The run id is the tick's, so the
-        tick is never caught up later."""
+    def _new_run(self, request: DispatchRequest, nodes: dict[str, JobNode]) -> NewRun:
         now = self.clock.now()
-        skipped = NewRun(
+        return NewRun(
             run_id=request.run_id,
             schedule=request.schedule,
             scheduled_time=request.scheduled_time,
@@ -249,10 +232,18 @@ class Dispatcher:
             trigger=request.trigger.value,
             created_at=now,
             expires_at=int(now + self.history_ttl_s),
-            parameters={},
-            nodes={},
+            parameters=request.parameters if nodes else {},
+            nodes=nodes,
+            fingerprint=request.fingerprint,
+            deadline_at=(
+                request.scheduled_time + request.deadline_s if request.deadline_s is not None else None
+            ),
         )
-        self.store.create_run(skipped, status=RunStatus.SKIPPED, reason=reason)
+
+    def _skip_tick(self, request: DispatchRequest, reason: str) -> DispatchResult:
+        """Record the tick as a SKIPPED run with its reason. The run id is the tick's, so the
+        tick is never caught up later."""
+        self.store.create_run(self._new_run(request, {}), status=RunStatus.SKIPPED, reason=reason)
         return DispatchResult(request.run_id, RunStatus.SKIPPED, True, 0, 0)
 
     def _again(self, request: DispatchRequest, existing: RunView) -> DispatchResult:
