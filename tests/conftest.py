@@ -33,6 +33,15 @@ def log_records(log_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
+def refusal(invocation: Any) -> str:
+    """What the dispatcher said no with: an operator's request gets an answer with an "error"
+    (not a function error, so typos do not trip the errors alarm); a tick raises."""
+    if invocation.error is not None:
+        return str(invocation.error["errorMessage"])
+    assert isinstance(invocation.response, dict) and "error" in invocation.response, invocation.response
+    return str(invocation.response["error"])
+
+
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Any]:
     """A fresh stack from template.yaml on a virtual clock starting at START."""

@@ -108,6 +108,8 @@ def local_run(
         invocation = runtime.invoke(target, event)
         if invocation.error:
             fail(f"the dispatcher failed: {invocation.error.get('errorMessage')}")
+        if isinstance(invocation.response, dict) and "error" in invocation.response:
+            fail(f"the dispatcher refused it: {invocation.response['error']}")
         try:
             report: RunReport = wait_for_run(runtime, run_id)
         except (RuntimeStalled, TimeoutError) as exc:
@@ -210,6 +212,8 @@ def next_command(
             ]
     except CronError as exc:
         fail(str(exc))
+    if not rows:
+        fail(f"{expression or 'no schedule'} never fires after {iso(start)}", code=1)
 
     def human() -> None:
         for r in rows:
@@ -240,10 +244,13 @@ def plan_command(
         fail(str(exc))
     durations: dict[str, float] = {}
     if stack or local:
-        from cronlane_cli.ops import connect, past_durations
+        from cronlane_cli.ops import past_durations
 
-        target = connect(stack, local, port)
-        durations = past_durations(target.store(), plan.order)
+        target = _target(stack, local, port)
+        try:
+            durations = past_durations(target.store(), plan.order)
+        except CronlaneError as exc:
+            fail(f"{target.description}: {exc}")
     path, estimate = (
         plan.critical_path(durations) if durations else plan.critical_path(dict.fromkeys(plan.order, 1.0))
     )
@@ -297,7 +304,7 @@ def _run_summary(run: Any) -> dict[str, Any]:
         "scheduled_time": iso(run.scheduled_time),
         "started_at": iso(run.started_at) if run.started_at else None,
         "finished_at": iso(run.finished_at) if run.finished_at else None,
-        "jobs": run.job_count,
+        "job_count": run.job_count,
         "succeeded": run.succeeded,
         "failed": run.failed,
         "skipped": run.skipped,
@@ -322,10 +329,15 @@ def runs_command(
 
     if status is not None and status.upper() not in RunStatus.__members__:
         fail(f"--status {status!r}: one of {', '.join(RunStatus.__members__)}")
+    from cronlane.errors import CronlaneError
+
     target = _target(stack, local, port)
     store = target.store()
     schedules = [schedule] if schedule else [*load_catalog().schedules, "manual"]
-    runs = [r for s in schedules for r in store.runs_of_schedule(s, limit=limit)]
+    try:
+        runs = [r for s in schedules for r in store.runs_of_schedule(s, limit=max(limit, 100))]
+    except CronlaneError as exc:
+        fail(f"{target.description}: {exc}")
     if status is not None:
         runs = [r for r in runs if r.status.value == status.upper()]
     runs = sorted(runs, key=lambda r: (r.scheduled_time, r.created_at or 0), reverse=True)[:limit]
@@ -349,18 +361,25 @@ def run_command(
     port: PortOption = 4599,
 ) -> None:
     """One run: its jobs as a tree by dependency level, with status, attempts, durations, errors."""
+    from cronlane.errors import CronlaneError
     from cronlane_cli.local.session import RunReport
 
     target = _target(stack, local, port)
     store = target.store()
-    run = store.get_run(run_id)
-    if run is None:
-        fail(f"no run {run_id} in {target.description} (see `cronlane runs`)")
-    report = RunReport(run, store.job_runs(run_id))
+    try:
+        run = store.get_run(run_id)
+        if run is None:
+            fail(f"no run {run_id} in {target.description} (see `cronlane runs`)")
+        report = RunReport(run, store.job_runs(run_id))
+    except CronlaneError as exc:
+        fail(f"{target.description}: {exc}")
     if gantt is not None:
         from cronlane_cli.gantt import render
 
-        gantt.write_text(render(report.run, report.jobs))
+        try:
+            gantt.write_text(render(report.run, report.jobs))
+        except OSError as exc:
+            fail(f"cannot write the timeline to {gantt}: {exc.strerror or exc}")
     data = report.to_json()
     by_name = {j.job: j for j in report.jobs}
     for job in data["jobs"]:
@@ -447,7 +466,7 @@ def trigger_command(
 
     def human() -> None:
         verb = "started" if result.get("created") else "already exists:"
-        typer.echo(f"run {verb} {result['run_id']} ({result['status']}, {result['jobs']} jobs)")
+        typer.echo(f"run {verb} {result['run_id']} ({result['status']}, {result['job_count']} jobs)")
 
     _emit(result, as_json, human)
 
@@ -464,7 +483,9 @@ def _invoke_dispatcher(target: Any, event: dict[str, Any]) -> dict[str, Any]:
     payload = json.loads(response["Payload"].read() or b"null")
     if response.get("FunctionError"):
         message = payload.get("errorMessage") if isinstance(payload, dict) else payload
-        fail(f"the dispatcher refused it: {message}")
+        fail(f"the dispatcher failed: {message}")
+    if isinstance(payload, dict) and "error" in payload:
+        fail(f"the dispatcher refused it: {payload['error']}")
     return dict(payload)
 
 

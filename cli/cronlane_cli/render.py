@@ -90,7 +90,7 @@ def print_runs(rows: list[dict[str, object]], where: str) -> None:
             str(row["run_id"]),
             styled(str(row["status"])),
             str(row["scheduled_time"]),
-            str(row["jobs"]),
+            str(row["job_count"]),
             str(row["succeeded"]),
             str(row["failed"]),
             str(row["skipped"]),
@@ -122,11 +122,14 @@ def print_run_tree(report: RunReport) -> None:
             text += f" - [red]{job.error[:160]}[/]"
         return text
 
-    for job in sorted(
-        report.jobs, key=lambda j: (len(j.depends_on) > 0, j.started_at or float("inf"), j.job)
-    ):
+    from cronlane.graph import resolve
+
+    # Upstreams before dependents, so each job finds the node of its first upstream.
+    plan = resolve({j.job: j.depends_on for j in report.jobs}, by_name)
+    for name in plan.order:
+        job = by_name[name]
         parent = nodes.get(job.depends_on[0]) if job.depends_on else None
-        nodes[job.job] = (parent or root).add(label(job.job))
+        nodes[name] = (parent or root).add(label(name))
     console.print(root)
     console.print(
         f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped, "

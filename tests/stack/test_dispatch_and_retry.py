@@ -11,7 +11,7 @@ from cronlane.clock import iso
 from cronlane.dal import NewRun
 from cronlane.model import JobStatus, RunStatus
 from cronlane_cli.local.session import store_of, wait_for_run
-from tests.conftest import START, load_event
+from tests.conftest import START, load_event, refusal
 
 pytestmark = pytest.mark.stack
 
@@ -43,14 +43,14 @@ def test_a_reused_key_with_a_different_trigger_is_refused(runtime: Any) -> None:
     again = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["geoIndexJob"]))
     other = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["matchExpiryJob"]))
     assert first.error is None and again.error is None and again.response["created"] is False
-    assert other.error is not None
-    assert "was used before for a different trigger" in other.error["errorMessage"]
+    assert other.error is None  # a refusal, not a function error
+    assert "was used before for a different trigger" in refusal(other)
 
 
 def test_a_scheduled_time_without_a_zone_is_refused(runtime: Any) -> None:
     event = {"action": "trigger", "jobs": ["geoIndexJob"], "scheduled_time": "2026-11-28T02:00:00"}
     invocation = runtime.invoke("DispatcherFunction", event)
-    assert invocation.error is not None and "field 'scheduled_time'" in invocation.error["errorMessage"]
+    assert "field 'scheduled_time'" in refusal(invocation)
 
 
 def test_a_failed_attempt_is_recorded_and_retried_after_a_backoff(runtime: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 from cronlane.clock import iso
 from cronlane.model import JobStatus, RunStatus, scheduled_run_id
 from cronlane_cli.local.session import store_of, wait_for_run
-from tests.conftest import START
+from tests.conftest import START, refusal
 
 pytestmark = pytest.mark.stack
 
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.stack
 def act(runtime: Any, **event: Any) -> dict[str, Any]:
     invocation = runtime.invoke("DispatcherFunction", event)
     assert invocation.error is None, invocation.error
+    assert "error" not in invocation.response, invocation.response
     return dict(invocation.response)
 
 
@@ -69,10 +70,7 @@ def test_rerun_refuses_a_run_that_is_still_going(runtime: Any) -> None:
     runtime.mappings_enabled = False
     run_id = trigger(runtime, "busy", jobs=["geoIndexJob"])
     invocation = runtime.invoke("DispatcherFunction", {"action": "rerun", "run_id": run_id})
-    assert (
-        invocation.error is not None
-        and "only a finished run can be rerun" in invocation.error["errorMessage"]
-    )
+    assert "only a finished run can be rerun" in refusal(invocation)
 
 
 def test_mark_succeeded_lets_the_dependents_proceed(runtime: Any) -> None:
@@ -116,7 +114,7 @@ def test_a_paused_schedule_records_skipped_runs_that_are_never_caught_up(runtime
 )
 def test_bad_operator_actions_are_named(runtime: Any, event: dict[str, Any], named: str) -> None:
     invocation = runtime.invoke("DispatcherFunction", event)
-    assert invocation.error is not None and named in invocation.error["errorMessage"]
+    assert named in refusal(invocation)
 
 
 def test_rerun_brings_back_cancelled_jobs_but_failed_only_does_not(runtime: Any) -> None:

@@ -93,7 +93,7 @@ def test_trigger_runs_and_run_on_the_twin(twin: str, tmp_path: Path) -> None:
         "run_id": "manual@twin-1",
         "status": "x",
         "created": True,
-        "jobs": 6,
+        "job_count": 6,
         "enqueued": 3,
     }
     # THEN it runs to the end, and `run --json` uses the field names of `local run --json`

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from cronlane.errors import CronlaneError
 
@@ -89,7 +89,10 @@ class CronExpression:
         out: list[float] = []
         limit_year = max(self.years) if self.years else None
         while len(out) < count:
-            dt = it.get_next(datetime)
+            try:
+                dt = it.get_next(datetime)
+            except CroniterBadDateError:  # a date that never exists, such as 31 February
+                break
             if limit_year is not None and dt.year > limit_year:
                 break
             if self._matches(dt):
@@ -101,7 +104,10 @@ class CronExpression:
         it = croniter(self.unix, start)
         floor_year = min(self.years) if self.years else None
         for _ in range(100_000):
-            dt = it.get_prev(datetime)
+            try:
+                dt = it.get_prev(datetime)
+            except CroniterBadDateError:
+                return None
             if floor_year is not None and dt.year < floor_year:
                 return None
             if self._matches(dt):
@@ -187,11 +193,15 @@ def _check_field(
         if "L" in specials and name == "day-of-month" and part in ("L", "LW"):
             continue
         if "W" in specials and re.fullmatch(r"\d+W", part):
+            if value != part:
+                raise bad(f"'{part}' (the nearest weekday) cannot be combined in a list")
             _in_range(bad, int(part[:-1]), low, high)
             continue
         if name == "day-of-week" and part == "L":
             continue
         if name == "day-of-week" and re.fullmatch(r"([1-7]|[A-Z]{3})L", part):
+            if value != part:
+                raise bad(f"'{part}' (the last such weekday) cannot be combined in a list")
             _name_or_number(bad, part[:-1], low, high, names)
             continue
         if "#" in specials and "#" in part:

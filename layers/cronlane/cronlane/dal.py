@@ -429,7 +429,6 @@ class RunStore:
                     Run.status.set(RunStatus.RUNNING.value),
                     Run.finished_at.remove(),
                     Run.cancel_requested_at.remove(),
-                    Run.deadline_reported.remove(),
                 ],
                 condition=Run.status.is_in(
                     RunStatus.SUCCEEDED.value,
@@ -621,6 +620,7 @@ class RunStore:
         counter = {
             JobStatus.SUCCEEDED: Run.succeeded,
             JobStatus.FAILED: Run.failed,
+            JobStatus.CANCELLED: Run.cancelled,
         }[status]
         actions: list[Action] = [
             JR.status.set(status.value),

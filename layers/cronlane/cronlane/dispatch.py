@@ -63,7 +63,7 @@ class DispatchResult:
             "run_id": self.run_id,
             "status": self.status.value,
             "created": self.created,
-            "jobs": self.jobs,
+            "job_count": self.jobs,
             "enqueued": self.enqueued,
         }
 
@@ -92,8 +92,19 @@ class Dispatcher:
     def handle(self, event: Any) -> dict[str, Any]:
         """Entry point for the Lambda handler: parse, then dispatch (or perform an operator's
         action)."""
+        if isinstance(event, dict) and "action" in event:
+            # A person asked (trigger, cancel, ...): a refusal is an answer, not a function error,
+            # so an operator's typo does not trip the dispatcher-errors alarm.
+            try:
+                parsed = parse_dispatch_event(event)
+                if isinstance(parsed, RunAction | ScheduleAction):
+                    return self.act(parsed)
+                return self.dispatch(self.request_for(parsed)).to_dict()
+            except (InvalidRequest, CatalogError) as exc:
+                return {"error": str(exc)}
+        # A tick (or something unrecognisable): raise, so EventBridge retries and the alarm sees it.
         parsed = parse_dispatch_event(event)
-        if isinstance(parsed, RunAction | ScheduleAction):
+        if isinstance(parsed, RunAction | ScheduleAction):  # pragma: no cover - has an "action"
             return self.act(parsed)
         return self.dispatch(self.request_for(parsed)).to_dict()
 

@@ -102,6 +102,11 @@ class Executor:
         )
         if view is None:
             return self._not_claimed(message, body, message_id)
+        if view.attempts > 1 and self._cancelling(view.run_id):
+            # A retry or a re-claim after a crash, in a run an operator cancelled: do not start.
+            self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error="run cancelled")
+            self._close(view.run_id)
+            return {"job": view.job, "status": JobStatus.CANCELLED.value}
         self.log.append_keys(run_id=view.run_id, schedule=view.schedule, job=view.job, attempt=view.attempts)
         if view.attempts == 1 and view.enqueued_at is not None:
             waited = max(0.0, now - view.enqueued_at)

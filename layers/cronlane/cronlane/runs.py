@@ -12,8 +12,8 @@ from cronlane.telemetry import Telemetry
 
 
 def final_status(run: RunView) -> RunStatus:
-    if run.cancel_requested_at is not None:
-        return RunStatus.CANCELLED
+    if run.cancel_requested_at is not None or run.cancelled > 0:
+        return RunStatus.CANCELLED  # some of its jobs never ran
     return RunStatus.SUCCEEDED if run.failed == 0 and run.skipped == 0 else RunStatus.FAILED
 
 
