@@ -17,18 +17,23 @@ def template() -> dict[str, Any]:
     return yaml_parse(TEMPLATE.read_text())
 
 
+def own_alarm_metrics(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cronlane-namespace metrics the alarms watch, directly or inside metric math."""
+    found = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource["Properties"]
+        metrics = [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        found += [m for m in metrics if m.get("Namespace") == {"Ref": "MetricsNamespace"}]
+    return found
+
+
 def own_metrics_in_template(template: dict[str, Any]) -> set[str]:
     """Metric names in the cronlane namespace used by the dashboard and the alarms."""
-    names: set[str] = set()
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
-    names.update(re.findall(r"SEARCH\('\{\$\{NS\}[^}]*\} MetricName=\\\"(\w+)\\\"", body))
-    for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::CloudWatch::Alarm" and props.get("Namespace") == {
-            "Ref": "MetricsNamespace"
-        }:
-            names.add(props["MetricName"])
-    return names
+    names = set(re.findall(r"SEARCH\('\{\$\{NS\}[^}]*\} MetricName=\\\"(\w+)\\\"", body))
+    return names | {m["MetricName"] for m in own_alarm_metrics(template)}
 
 
 def test_every_metric_the_template_names_is_emitted_and_every_emitted_metric_is_shown(
@@ -40,33 +45,38 @@ def test_every_metric_the_template_names_is_emitted_and_every_emitted_metric_is_
 
 
 def test_alarms_watch_the_service_wide_series_the_code_emits(template: dict[str, Any]) -> None:
+    for metric in own_alarm_metrics(template):
+        assert metric["Dimensions"] == [{"Name": "service", "Value": "cronlane"}]
+        assert "" in METRICS[metric["MetricName"]][1], f"{metric['MetricName']} has no service-wide series"
     for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] != "AWS::CloudWatch::Alarm" or props.get("Namespace") != {
-            "Ref": "MetricsNamespace"
-        }:
-            continue
-        assert props["Dimensions"] == [{"Name": "service", "Value": "cronlane"}]
-        assert "" in METRICS[props["MetricName"]][1], f"{props['MetricName']} has no service-wide series"
-        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            assert resource["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_the_required_alarms_exist(template: dict[str, Any]) -> None:
     alarms = {
-        (
-            p["Properties"].get("Namespace") if isinstance(p["Properties"].get("Namespace"), str) else "own",
-            p["Properties"]["MetricName"],
-        )
-        for p in template["Resources"].values()
-        if p["Type"] == "AWS::CloudWatch::Alarm"
+        (p.get("Namespace") if isinstance(p.get("Namespace"), str) else "own", p["MetricName"])
+        for p in [
+            r["Properties"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm" and "MetricName" in r["Properties"]
+        ]
     }
+    alarms |= {("own", m["MetricName"]) for m in own_alarm_metrics(template)}
     assert alarms >= {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("own", "RunsFailed"),
         ("own", "JobTimeoutFraction"),
         ("own", "RunsOverDeadline"),
+        ("own", "JobsFailed"),  # the failure-rate alarm (metric math over JobsFailed and JobsSucceeded)
         ("AWS/Lambda", "Errors"),
     }
+    functions = {
+        r["Properties"]["Dimensions"][0]["Value"]["Ref"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Errors"
+    }
+    assert functions == {"DispatcherFunction", "ExecutorFunction"}
 
 
 def test_emf_output_carries_the_metric_with_its_dimension(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,8 @@ processor.raise_on_entire_batch_failure = False
 
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
+    # MessageGroupId is the job name: traces can be searched by job.
+    tracer.put_annotation(key="job", value=record.attributes.message_group_id or "")
     return executor.handle_message(
         body=record.body,
         receipt_handle=record.receipt_handle,

@@ -107,7 +107,13 @@ class Executor:
             self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error="run cancelled")
             self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.CANCELLED.value}
-        self.log.append_keys(run_id=view.run_id, schedule=view.schedule, job=view.job, attempt=view.attempts)
+        self.log.append_keys(
+            run_id=view.run_id,
+            schedule=view.schedule,
+            job=view.job,
+            attempt=view.attempts,
+            generation=view.generation,  # a rerun starts its attempts at 1 again
+        )
         if view.attempts == 1 and view.enqueued_at is not None:
             waited = max(0.0, now - view.enqueued_at)
             self.telemetry.emit("QueueWait", waited, job=view.job)
@@ -117,7 +123,7 @@ class Executor:
             crashpoint("executor.after_claim", job=view.job, run_id=view.run_id)
             return self._execute(view, message, body, receipt_handle, queue_arn, remaining_s)
         finally:
-            self.log.remove_keys(["run_id", "schedule", "job", "attempt"])
+            self.log.remove_keys(["run_id", "schedule", "job", "attempt", "generation"])
 
     # -- one attempt --------------------------------------------------------------------------
 

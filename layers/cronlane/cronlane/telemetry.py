@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 # name -> (unit, dimension sets). "" in a dimension set means "no dimension but the service".
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "JobsSucceeded": ("Count", ("Job",)),
+    "JobsSucceeded": ("Count", ("Job", "")),
     "JobsFailed": ("Count", ("Job", "")),
     "JobsRetried": ("Count", ("Job",)),
     "JobsSkipped": ("Count", ("Job",)),
