@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -93,3 +94,48 @@ def test_plan_shows_levels_and_the_critical_path() -> None:
 def test_plan_of_an_unknown_schedule_names_it() -> None:
     result = runner.invoke(app, ["plan", "weekly"])
     assert result.exit_code == 2 and "unknown schedule 'weekly'" in result.output
+
+
+def test_missing_credentials_are_one_clear_line(monkeypatch: Any, tmp_path: Path) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # forget credentials other tests resolved
+    result = runner.invoke(app, ["runs", "--stack", "cronlane"])
+    assert result.exit_code == 2
+    assert "no AWS credentials found" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_param_without_a_job_goes_to_every_job_that_declares_it() -> None:
+    from cronlane_cli.main import parse_params, run_jobs_of
+
+    params = parse_params(
+        ["duration_s=5", "compatibilityJob.fail_attempts=1"], run_jobs_of("hourly-feed", None)
+    )
+    assert set(params) == {
+        "feedPresortJob",
+        "feedRankingJob",
+        "feedCacheWarmJob",
+        "feedFreshnessJob",
+        "trendingContentJob",
+        "feedDedupJob",
+        "compatibilityJob",
+    }
+    assert params["feedRankingJob"] == {"duration_s": "5"}
+    result = runner.invoke(
+        app, ["trigger", "hourly-feed", "--param", "fail_attempts=1", "--local", "--port", "1"]
+    )
+    assert (
+        result.exit_code == 2 and "no job of this run declares a parameter 'fail_attempts'" in result.output
+    )

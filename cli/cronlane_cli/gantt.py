@@ -16,6 +16,7 @@ COLOURS = {
     "RUNNING": "#0277bd",
     "QUEUED": "#5c6bc0",
     "PENDING": "#9e9e9e",
+    "CANCELLED": "#8e24aa",
 }
 ROW, LEFT, WIDTH = 26, 240, 900
 

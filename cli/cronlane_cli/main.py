@@ -22,17 +22,42 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def parse_params(values: list[str]) -> dict[str, dict[str, Any]]:
-    """``JOB.KEY=VALUE`` options into ``{job: {key: value}}`` (values stay strings; the job's
-    declared parameter types decide)."""
+def parse_params(values: list[str], run_jobs: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """``JOB.KEY=VALUE`` (one job) or ``KEY=VALUE`` (every job of the run that declares KEY)
+    options into ``{job: {key: value}}``. Values stay strings: each job's declared parameter
+    types decide, in the dispatcher."""
     out: dict[str, dict[str, Any]] = {}
     for value in values:
         target, eq, raw = value.partition("=")
-        job, dot, key = target.partition(".")
-        if not eq or not dot or not job or not key:
-            fail(f"--param {value!r}: expected JOB.KEY=VALUE")
-        out.setdefault(job, {})[key] = raw
+        job, dot, key = target.rpartition(".")
+        if not eq or not key or (dot and not job):
+            fail(f"--param {value!r}: expected KEY=VALUE or JOB.KEY=VALUE")
+        if dot:
+            out.setdefault(job, {})[key] = raw
+            continue
+        declaring = [name for name, declared in (run_jobs or {}).items() if key in declared.params]
+        if not declaring:
+            fail(f"--param {value!r}: no job of this run declares a parameter '{key}'")
+        for name in declaring:
+            out.setdefault(name, {})[key] = raw
     return out
+
+
+def run_jobs_of(schedule: str, jobs: list[str] | None) -> dict[str, Any]:
+    """The declared jobs a trigger of SCHEDULE (or of JOBS) would run."""
+    from cronlane.declarations import Selection
+    from cronlane.errors import CronlaneError
+    from cronlane.graph import plan_selection
+    from cronlane.settings import load_catalog
+
+    try:
+        catalog = load_catalog()
+        declared = catalog.schedule(schedule)
+        selection = Selection.of_jobs(*jobs) if jobs else declared.selection
+        names = plan_selection(catalog, selection, declared.include_upstreams).order
+    except CronlaneError as exc:
+        fail(str(exc))
+    return {name: catalog.jobs[name] for name in names}
 
 
 @local_app.command("run")
@@ -69,7 +94,7 @@ def local_run(
     )
     from cronlane_cli.render import print_run
 
-    parameters = parse_params(param or [])
+    parameters = parse_params(param or [], run_jobs_of(schedule, None))
     try:
         template_path = template or find_template()
         declared = load_catalog().schedule(schedule)
@@ -423,12 +448,14 @@ def local_up(
             log_dir=log_dir,
             port=port,
         ) as runtime:
-            runtime.start_ticking()
-            runtime.serve_invokes()
-            endpoint = runtime.stack.endpoint
-            typer.echo(f"cronlane twin up at {endpoint} (stack {runtime.stack.name}); logs in {log_dir}")
-            typer.echo("try: cronlane trigger hourly-feed --local ; cronlane runs --local ; Ctrl-C to stop")
             try:
+                runtime.start_ticking()
+                runtime.serve_invokes()
+                endpoint = runtime.stack.endpoint
+                typer.echo(
+                    "try: cronlane trigger hourly-feed --local ; cronlane runs --local ; Ctrl-C to stop"
+                )
+                typer.echo(f"cronlane twin up at {endpoint} (stack {runtime.stack.name}); logs in {log_dir}")
                 runtime.run_until(lambda: False, limit_s=10 * 365 * 86_400)
             except KeyboardInterrupt:
                 typer.echo("stopping the twin")
@@ -441,7 +468,10 @@ def trigger_command(
     schedule: Annotated[str, typer.Argument(help="The schedule to run now.")],
     jobs: Annotated[str | None, typer.Option(help="Only these jobs, comma-separated.")] = None,
     param: Annotated[
-        list[str] | None, typer.Option(help="JOB.KEY=VALUE, checked against the job's declared parameters.")
+        list[str] | None,
+        typer.Option(
+            help="KEY=VALUE (every job that declares KEY) or JOB.KEY=VALUE; checked by the dispatcher."
+        ),
     ] = None,
     key: Annotated[
         str | None, typer.Option(help="Idempotency key: the same key returns the same run.")
@@ -452,13 +482,15 @@ def trigger_command(
     port: PortOption = 4599,
 ) -> None:
     """Start a run of SCHEDULE now, through the dispatcher function."""
+    chosen = [j.strip() for j in jobs.split(",") if j.strip()] if jobs else None
+    needs_catalog = any("." not in p.partition("=")[0] for p in param or [])
     event: dict[str, Any] = {
         "action": "trigger",
         "schedule": schedule,
-        "parameters": parse_params(param or []),
+        "parameters": parse_params(param or [], run_jobs_of(schedule, chosen) if needs_catalog else None),
     }
-    if jobs:
-        event["jobs"] = [j.strip() for j in jobs.split(",") if j.strip()]
+    if chosen:
+        event["jobs"] = chosen
     if key:
         event["idempotency_key"] = key
     target = _target(stack, local, port)

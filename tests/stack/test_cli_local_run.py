@@ -77,4 +77,4 @@ def test_an_unknown_schedule_is_named(tmp_path: Path) -> None:
 
 def test_a_bad_param_option_is_named(tmp_path: Path) -> None:
     code, output = local_run(tmp_path, "daily-full-sync", "--param", "oops")
-    assert code == 2 and "expected JOB.KEY=VALUE" in output
+    assert code == 2 and "expected KEY=VALUE or JOB.KEY=VALUE" in output
