@@ -103,3 +103,15 @@ def test_outputs_name_what_tools_and_tests_look_up(template: dict[str, Any]) -> 
         "ExecutorFunctionName",
         "RulePrefix",
     }
+
+
+def test_rule_targets_retry_and_park_undeliverable_ticks(template: dict[str, Any]) -> None:
+    for name, props in schedule_events(template).items():
+        assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 1, name
+        assert props["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TickDeadLetterQueue", "Arn"]}}, name
+    tick_dlq = template["Resources"]["TickDeadLetterQueue"]["Properties"]
+    assert "FifoQueue" not in tick_dlq  # EventBridge target DLQs are standard queues
+
+
+def test_the_dispatcher_has_reserved_concurrency(template: dict[str, Any]) -> None:
+    assert template["Resources"]["DispatcherFunction"]["Properties"]["ReservedConcurrentExecutions"] >= 1
