@@ -122,3 +122,26 @@ def test_the_events_folder_has_one_scheduled_event_per_schedule() -> None:
     for name in CATALOG.schedules:
         event = load_event(f"{name}.json")
         assert event["resources"][0].endswith(f":rule/local-{name}")
+
+
+def test_an_all_done_job_runs_when_its_upstream_failed(runtime: Any) -> None:
+    # GIVEN compatibilityJob fails for good; mutualMatchJob needs it; matchQualityReportJob
+    # (trigger_rule="all_done") comes after mutualMatchJob
+    runtime.invoke(
+        "DispatcherFunction",
+        trigger(
+            "all-done",
+            jobs=["compatibilityJob", "mutualMatchJob", "matchQualityReportJob", "matchNotificationJob"],
+            parameters={"compatibilityJob": {"fail_attempts": 5}},
+        ),
+    )
+    report = wait_for_run(runtime, "manual@all-done")
+    jobs = {j.job: j for j in report.jobs}
+    # THEN the all_success dependents were skipped at once, the all_done one ran anyway,
+    # and the run still ends FAILED with its counts
+    assert jobs["mutualMatchJob"].status is JobStatus.SKIPPED
+    assert jobs["matchNotificationJob"].status is JobStatus.SKIPPED
+    assert jobs["matchQualityReportJob"].status is JobStatus.SUCCEEDED
+    assert jobs["matchQualityReportJob"].started_at >= jobs["compatibilityJob"].finished_at
+    assert report.run.status is RunStatus.FAILED
+    assert (report.run.succeeded, report.run.failed, report.run.skipped) == (1, 1, 2)

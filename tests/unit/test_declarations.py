@@ -76,3 +76,10 @@ def test_dedup_ids_differ_by_generation() -> None:
 def test_a_malformed_message_body_is_named(body: str, field: str) -> None:
     with pytest.raises(InvalidRequest, match=field):
         JobMessage.parse(body)
+
+
+def test_an_unknown_trigger_rule_is_refused() -> None:
+    with pytest.raises(
+        CatalogError, match="job 'a': trigger_rule 'one_success' is not all_success or all_done"
+    ):
+        Catalog.build([Job("a", "m.f", "g", trigger_rule="one_success")])

@@ -61,6 +61,9 @@ class Job:
     max_attempts: int = 3
     params: Mapping[str, Param] = field(default_factory=dict)
     description: str = ""
+    # "all_success" (default): run when every upstream succeeded; a failed upstream skips it.
+    # "all_done": run once every upstream is done, whatever the outcome (like Airflow's rule).
+    trigger_rule: str = "all_success"
 
     def default_params(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
@@ -190,6 +193,8 @@ class Catalog:
                 )
             if job.max_attempts < 1:
                 problems.append(f"{where}: max_attempts must be at least 1")
+            if job.trigger_rule not in ("all_success", "all_done"):
+                problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not all_success or all_done")
             if "." not in job.function:
                 problems.append(f"{where}: function '{job.function}' is not a dotted path")
             for dep in job.depends_on:

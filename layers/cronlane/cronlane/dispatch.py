@@ -208,6 +208,7 @@ class Dispatcher:
                 max_attempts=job.max_attempts,
                 params=params,
                 dependent_fan_in=tuple(len(plan.upstreams[d]) for d in dependents),
+                trigger_rule=job.trigger_rule,
             )
         if not nodes:
             raise CatalogError([f"schedule '{request.schedule}' selects no jobs"])

@@ -30,7 +30,7 @@ from cronlane.context import JobTimeout, make_context
 from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import CronlaneError, InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import JobMessage, JobRunView, JobStatus
+from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import NoTelemetry, Telemetry
 
@@ -228,17 +228,31 @@ class Executor:
             crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
 
     def _skip_dependents(self, run_id: str, failed_job: str) -> None:
+        """Skip what depended on a failed job, at once and transitively, except the jobs that
+        run when their upstreams are done whatever the outcome (``trigger_rule="all_done"``):
+        for those, the failed or skipped upstream counts as finished."""
         graph = self.store.load_graph(run_id)
-        todo = [(d, failed_job) for d in graph[failed_job].dependents] if failed_job in graph else []
+        if failed_job not in graph:
+            return
+        todo = [(d, failed_job, failed_job) for d in graph[failed_job].dependents]
         seen: set[str] = set()
+        ready: list[JobMessage] = []
         while todo:
-            name, cause = todo.pop()
+            name, upstream, cause = todo.pop()
+            node = graph[name]
+            if node.trigger_rule == ALL_DONE:
+                result = self.store.release(run_id, name, upstream, len(node.depends_on), self.clock.now())
+                if result.ready:
+                    ready.append(JobMessage(run_id, name, result.generation))
+                continue
             if name in seen:
                 continue
             seen.add(name)
             if self.store.skip(run_id, name, f"upstream {cause} failed", self.clock.now()):
                 self.telemetry.emit("JobsSkipped", 1, job=name)
-            todo.extend((d, cause) for d in graph[name].dependents)
+            todo.extend((d, name, cause) for d in node.dependents)
+        if ready:
+            self.queue.send(ready)
 
     def _close(self, run_id: str) -> None:
         status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry)

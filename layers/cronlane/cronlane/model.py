@@ -45,6 +45,10 @@ class Trigger(StrEnum):
     MANUAL = "manual"
 
 
+ALL_SUCCESS = "all_success"  # run when every upstream succeeded (the default)
+ALL_DONE = "all_done"  # run when every upstream is done, even if one failed or was skipped
+TRIGGER_RULES = (ALL_SUCCESS, ALL_DONE)
+
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 
 
@@ -112,6 +116,7 @@ class JobNode:
     max_attempts: int
     params: dict[str, Any] = field(default_factory=dict)
     dependent_fan_in: tuple[int, ...] = ()  # how many upstreams each dependent waits for
+    trigger_rule: str = ALL_SUCCESS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +128,7 @@ class JobNode:
             "max_attempts": self.max_attempts,
             "params": self.params,
             "dependent_fan_in": list(self.dependent_fan_in),
+            "trigger_rule": self.trigger_rule,
         }
 
     @classmethod
@@ -137,6 +143,7 @@ class JobNode:
             max_attempts=int(data["max_attempts"]),
             params=dict(data.get("params") or {}),
             dependent_fan_in=tuple(data.get("dependent_fan_in") or ()),
+            trigger_rule=str(data.get("trigger_rule") or ALL_SUCCESS),
         )
 
 

@@ -72,7 +72,8 @@ JOBS = [
         ("mutualMatchJob",),
         timeout_s=240,
         params=sim_params(90),
-        description="Match quality report",
+        description="Match quality report (runs even when matching failed, to report it)",
+        trigger_rule="all_done",
     ),
     # -- feed ----------------------------------------------------------------------------------
     Job(

@@ -34,5 +34,6 @@ def match_expiry(ctx: JobContext) -> dict[str, Any]:
 
 
 def match_quality_report(ctx: JobContext) -> dict[str, Any]:
-    """Summarise match acceptance rates for the product dashboard."""
+    """Summarise match acceptance rates for the product dashboard; runs even when an upstream
+    failed (``trigger_rule="all_done"``), so the report says what is missing."""
     return simulate(ctx, report="match_quality")
