@@ -130,6 +130,10 @@ class Schedule:
     include_upstreams: bool = False
     description: str = ""
     deadline_s: int | None = None  # a run still going this long after its tick is late
+    # A tick while the schedule's previous run is still active: "skip" it (recorded as a SKIPPED
+    # run with the reason), "allow" both to run, or "buffer_one" (start it when the active run
+    # ends; a further tick meanwhile is skipped).
+    overlap: str = "skip"
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,8 @@ class Catalog:
             for name in schedule.selection.jobs:
                 if name not in self.jobs:
                     problems.append(f"{where}: selects unknown job '{name}'")
+            if schedule.overlap not in ("skip", "allow", "buffer_one"):
+                problems.append(f"{where}: overlap '{schedule.overlap}' is not skip, allow or buffer_one")
             if schedule.deadline_s is not None and schedule.deadline_s <= 0:
                 problems.append(f"{where}: deadline_s must be positive")
         return problems

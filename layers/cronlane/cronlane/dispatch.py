@@ -23,9 +23,7 @@ from cronlane.events import ManualTrigger, RunAction, ScheduleAction, ScheduledE
 from cronlane.faults import crashpoint
 from cronlane.graph import plan_selection
 from cronlane.model import (
-    JobMessage,
     JobNode,
-    JobStatus,
     RunStatus,
     RunView,
     Trigger,
@@ -33,7 +31,8 @@ from cronlane.model import (
     scheduled_run_id,
 )
 from cronlane.operations import Operator
-from cronlane.runs import close_run, report_if_late
+from cronlane.runs import report_if_late
+from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry, Telemetry
 
 
@@ -48,6 +47,7 @@ class DispatchRequest:
     parameters: dict[str, dict[str, Any]]
     fingerprint: str = ""  # what a manual trigger asked for; a reused key must ask the same
     deadline_s: int | None = None
+    overlap: str = "allow"
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class Dispatcher:
         telemetry: Telemetry | None = None,
     ) -> None:
         self.telemetry: Telemetry = telemetry or NoTelemetry()
+        self.starter = RunStarter(store, queue, clock, self.telemetry, history_ttl_days * 86_400)
         self.catalog = catalog
         self.store = store
         self.queue = queue
@@ -109,7 +110,7 @@ class Dispatcher:
         return self.dispatch(self.request_for(parsed)).to_dict()
 
     def act(self, action: RunAction | ScheduleAction) -> dict[str, Any]:
-        operator = Operator(self.store, self.queue, self.clock, self.telemetry)
+        operator = Operator(self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed)
         if isinstance(action, ScheduleAction):
             name = self.catalog.schedule(action.schedule).name
             if action.action == "pause":
@@ -145,6 +146,7 @@ class Dispatcher:
             include_upstreams=schedule.include_upstreams,
             parameters={},
             deadline_s=schedule.deadline_s,
+            overlap=schedule.overlap,
         )
 
     def _manual(self, event: ManualTrigger) -> DispatchRequest:
@@ -220,19 +222,40 @@ class Dispatcher:
         existing = self.store.get_run(request.run_id)
         if existing is not None:
             return self._again(request, existing)
+        status = RunStatus.CREATING
         if request.trigger is Trigger.SCHEDULE:
             paused = self.store.paused_reason(request.schedule)
             if paused is not None:
                 return self._skip_tick(request, f"schedule paused: {paused}")
+            active = [
+                r
+                for r in self.store.runs_of_schedule(request.schedule, limit=10)
+                if r.status in (RunStatus.CREATING, RunStatus.RUNNING, RunStatus.BUFFERED)
+                and r.run_id != request.run_id
+            ]
+            running = [r for r in active if r.status is not RunStatus.BUFFERED]
+            if request.overlap == "skip" and running:
+                return self._skip_tick(request, f"previous run {running[0].run_id} still active")
+            if request.overlap == "buffer_one" and running:
+                if any(r.status is RunStatus.BUFFERED for r in active):
+                    return self._skip_tick(request, "a run of this schedule is already waiting")
+                status = RunStatus.BUFFERED
         new = self._new_run(request, self.plan(request))
+        if status is RunStatus.BUFFERED:
+            if self.store.create_run(new, status=RunStatus.BUFFERED, reason=f"waits for {running[0].run_id}"):
+                return DispatchResult(new.run_id, RunStatus.BUFFERED, True, len(new.nodes), 0)
+            existing = self.store.get_run(new.run_id)
+            if existing is None:
+                raise InvalidRequest(f"run {new.run_id} vanished while being dispatched")
+            return self._again(request, existing)
         if not self.store.create_run(new):  # another delivery of the same tick got there first
             existing = self.store.get_run(new.run_id)
             if existing is None:  # expired by TTL between the two calls: nothing sensible to do
                 raise InvalidRequest(f"run {new.run_id} vanished while being dispatched")
             return self._again(request, existing)
         crashpoint("dispatcher.after_create", run_id=new.run_id)
-        enqueued = self._write_and_enqueue(new, resume=False)
-        return DispatchResult(new.run_id, self._start(new.run_id), True, len(new.nodes), enqueued)
+        enqueued = self.starter.write_and_enqueue(new, resume=False)
+        return DispatchResult(new.run_id, self.starter.start(new.run_id), True, len(new.nodes), enqueued)
 
     def _new_run(self, request: DispatchRequest, nodes: dict[str, JobNode]) -> NewRun:
         now = self.clock.now()
@@ -267,50 +290,8 @@ class Dispatcher:
             )
         if existing.status is not RunStatus.CREATING:
             return DispatchResult(existing.run_id, existing.status, False, existing.job_count, 0)
-        # Finish what a dispatcher that died half way started, from *its* snapshot (not today's
-        # catalog): a deploy in between must not change the run.
-        run = NewRun(
-            run_id=existing.run_id,
-            schedule=existing.schedule,
-            scheduled_time=existing.scheduled_time,
-            scheduled_iso=iso(existing.scheduled_time),
-            trigger=existing.trigger,
-            created_at=existing.created_at or self.clock.now(),
-            expires_at=int(self.clock.now() + self.history_ttl_s),
-            parameters=existing.parameters,
-            nodes=self.store.load_graph(existing.run_id),
-            fingerprint=existing.request_hash,
-            deadline_at=existing.deadline_at,
-        )
-        enqueued = self._write_and_enqueue(run, resume=True)
-        return DispatchResult(run.run_id, self._start(run.run_id), False, len(run.nodes), enqueued)
-
-    def _write_and_enqueue(self, run: NewRun, resume: bool) -> int:
-        now = self.clock.now()
-        roots = [n for n, node in run.nodes.items() if not node.depends_on]
-        if resume:
-            existing = {v.job: v for v in self.store.job_runs(run.run_id)}
-            missing = [n for n in run.nodes if n not in existing]
-            to_send = [n for n in roots if n not in existing or existing[n].status is JobStatus.QUEUED]
-        else:
-            missing, to_send = list(run.nodes), roots
-        self.store.put_job_runs(run, missing, queued=set(roots), now=now)
-        crashpoint("dispatcher.after_job_runs", run_id=run.run_id)
-        messages = [JobMessage(run.run_id, n) for n in to_send]
-        for start in range(0, len(messages), 10):
-            self.queue.send(messages[start : start + 10])
-            crashpoint("dispatcher.after_enqueue_batch", run_id=run.run_id, sent=start + 10)
-        return len(messages)
-
-    def _start(self, run_id: str) -> RunStatus:
-        self.store.set_run_status(run_id, RunStatus.CREATING, RunStatus.RUNNING, self.clock.now())
-        run = self.store.get_run(run_id)
-        if run is None:
-            raise InvalidRequest(f"run {run_id} vanished while being dispatched")
-        if run.complete and not run.status.terminal:
-            # Every job finished before the run left CREATING (a resumed dispatch): close it here.
-            return close_run(self.store, run, self.clock.now(), self.telemetry)
-        return run.status
+        jobs, enqueued, status = self.starter.complete_creating(existing)
+        return DispatchResult(existing.run_id, status, False, jobs, enqueued)
 
     def _report_late_runs(self, schedule: str) -> None:
         """Each tick looks at the schedule's recent runs: one still going past its deadline is

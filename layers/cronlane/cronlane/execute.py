@@ -30,7 +30,7 @@ from cronlane.context import JobTimeout, make_context
 from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import CronlaneError, InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus
+from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus, RunView
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import NoTelemetry, Telemetry
 
@@ -72,8 +72,10 @@ class Executor:
         rng: random.Random | None = None,
         import_function: Callable[[str], Callable[..., Any]] | None = None,
         telemetry: Telemetry | None = None,
+        on_run_closed: Callable[[RunView], None] | None = None,
     ) -> None:
         self.telemetry: Telemetry = telemetry or NoTelemetry()
+        self.on_run_closed = on_run_closed  # starts the schedule's buffered run, if any
         self.store = store
         self.queue = queue
         self.clock = clock
@@ -255,7 +257,7 @@ class Executor:
             self.queue.send(ready)
 
     def _close(self, run_id: str) -> None:
-        status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry)
+        status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry, self.on_run_closed)
         if status is not None and status.terminal:
             self.log.info("run finished", extra={"run_id": run_id, "status": status.value})
 

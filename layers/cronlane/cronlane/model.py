@@ -15,6 +15,7 @@ from cronlane.errors import InvalidRequest
 
 class RunStatus(StrEnum):
     CREATING = "CREATING"  # the dispatcher has claimed the run id but not finished writing/enqueuing
+    BUFFERED = "BUFFERED"  # overlap policy buffer_one: starts when the schedule's active run ends
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"

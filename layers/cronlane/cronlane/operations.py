@@ -4,6 +4,7 @@ role, on AWS and on the local twin alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cronlane.clock import Clock
@@ -17,7 +18,15 @@ RESTARTABLE = (JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED)
 
 
 class Operator:
-    def __init__(self, store: RunStore, queue: JobQueue, clock: Clock, telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        queue: JobQueue,
+        clock: Clock,
+        telemetry: Telemetry,
+        on_run_closed: Callable[[RunView], None] | None = None,
+    ) -> None:
+        self.on_run_closed = on_run_closed
         self.store = store
         self.queue = queue
         self.clock = clock
@@ -43,7 +52,10 @@ class Operator:
             for j in self.store.job_runs(run_id)
             if j.status in (JobStatus.PENDING, JobStatus.QUEUED) and self.store.cancel_job(run_id, j.job, now)
         ]
-        status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry) or run.status
+        status = (
+            close_if_complete(self.store, run_id, self.clock.now(), self.telemetry, self.on_run_closed)
+            or run.status
+        )
         return {"run_id": run_id, "status": status.value, "cancelled": len(cancelled)}
 
     # -- rerun --------------------------------------------------------------------------------
@@ -132,7 +144,9 @@ class Operator:
         if ready:
             self.queue.send(ready)
         # Marking the last unfinished job may complete the run.
-        closed = close_if_complete(self.store, run.run_id, self.clock.now(), self.telemetry)
+        closed = close_if_complete(
+            self.store, run.run_id, self.clock.now(), self.telemetry, self.on_run_closed
+        )
         return {
             "run_id": run.run_id,
             "status": (closed or RunStatus.RUNNING).value,

@@ -4,6 +4,7 @@ tick, which looks for earlier runs of its schedule that are past their deadline)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from cronlane.dal import RunStore
@@ -17,7 +18,13 @@ def final_status(run: RunView) -> RunStatus:
     return RunStatus.SUCCEEDED if run.failed == 0 and run.skipped == 0 else RunStatus.FAILED
 
 
-def close_run(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> RunStatus:
+def close_run(
+    store: RunStore,
+    run: RunView,
+    now: float,
+    telemetry: Telemetry,
+    on_closed: Callable[[RunView], None] | None = None,
+) -> RunStatus:
     """Close ``run`` if every job is terminal. Safe to call twice or concurrently: the status
     change is conditional, only the call that made it reports the run's metrics, and whoever
     loses reads the winner's result."""
@@ -26,15 +33,24 @@ def close_run(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -
     final = final_status(run)
     for expected in (RunStatus.RUNNING, RunStatus.CREATING):
         if store.set_run_status(run.run_id, expected, final, now):
-            report_closed(store, replace(run, status=final, finished_at=now), now, telemetry)
+            closed = replace(run, status=final, finished_at=now)
+            report_closed(store, closed, now, telemetry)
+            if on_closed is not None:
+                on_closed(closed)
             return final
     current = store.get_run(run.run_id)
     return current.status if current else final
 
 
-def close_if_complete(store: RunStore, run_id: str, now: float, telemetry: Telemetry) -> RunStatus | None:
+def close_if_complete(
+    store: RunStore,
+    run_id: str,
+    now: float,
+    telemetry: Telemetry,
+    on_closed: Callable[[RunView], None] | None = None,
+) -> RunStatus | None:
     run = store.get_run(run_id)
-    return None if run is None else close_run(store, run, now, telemetry)
+    return None if run is None else close_run(store, run, now, telemetry, on_closed)
 
 
 def report_closed(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> None:

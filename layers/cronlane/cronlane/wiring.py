@@ -13,6 +13,7 @@ from cronlane.dal import JobQueue, RunStore
 from cronlane.dispatch import Dispatcher
 from cronlane.execute import Executor
 from cronlane.settings import Settings, load_catalog
+from cronlane.starting import RunStarter
 from cronlane.telemetry import EmfTelemetry
 
 
@@ -37,10 +38,16 @@ def build_dispatcher(settings: Settings | None = None, clock: Clock | None = Non
 
 def build_executor(log: Any, settings: Settings | None = None, clock: Clock | None = None) -> Executor:
     settings = settings or Settings.from_env()
+    store = _store(settings)
+    queue = JobQueue(settings.queue_url, settings.dlq_url)
+    clock = clock or default_clock()
+    telemetry = EmfTelemetry(settings.metrics_namespace, "cronlane")
+    starter = RunStarter(store, queue, clock, telemetry, settings.history_ttl_days * 86_400)
     return Executor(
-        store=_store(settings),
-        queue=JobQueue(settings.queue_url, settings.dlq_url),
-        clock=clock or default_clock(),
+        store=store,
+        queue=queue,
+        clock=clock,
         log=log,
-        telemetry=EmfTelemetry(settings.metrics_namespace, "cronlane"),
+        telemetry=telemetry,
+        on_run_closed=starter.on_run_closed,
     )

@@ -238,6 +238,7 @@ SCHEDULES = [
         Selection.of_groups(F),
         description="The feed group every hour; its upstreams from the nightly sync count as satisfied",
         deadline_s=1800,
+        overlap="buffer_one",  # a late feed run still happens, right after the one before it
     ),
 ]
 

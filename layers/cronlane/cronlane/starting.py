@@ -1,0 +1,86 @@
+"""Starting a run: write its job-runs, enqueue the ready jobs, mark it RUNNING.
+
+Used by the dispatcher (a new run, or a CREATING run a dispatcher died in) and, through
+``on_run_closed``, by whoever closes a run: the end of a run starts its schedule's BUFFERED run
+(overlap policy ``buffer_one``)."""
+
+from __future__ import annotations
+
+from cronlane.clock import Clock, iso
+from cronlane.dal import JobQueue, NewRun, RunStore
+from cronlane.errors import InvalidRequest
+from cronlane.faults import crashpoint
+from cronlane.model import JobMessage, JobStatus, RunStatus, RunView
+from cronlane.runs import close_run
+from cronlane.telemetry import Telemetry
+
+
+class RunStarter:
+    def __init__(
+        self, store: RunStore, queue: JobQueue, clock: Clock, telemetry: Telemetry, history_ttl_s: int
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.telemetry = telemetry
+        self.history_ttl_s = history_ttl_s
+
+    def write_and_enqueue(self, run: NewRun, resume: bool) -> int:
+        now = self.clock.now()
+        roots = [n for n, node in run.nodes.items() if not node.depends_on]
+        if resume:
+            existing = {v.job: v for v in self.store.job_runs(run.run_id)}
+            missing = [n for n in run.nodes if n not in existing]
+            to_send = [n for n in roots if n not in existing or existing[n].status is JobStatus.QUEUED]
+        else:
+            missing, to_send = list(run.nodes), roots
+        self.store.put_job_runs(run, missing, queued=set(roots), now=now)
+        crashpoint("dispatcher.after_job_runs", run_id=run.run_id)
+        messages = [JobMessage(run.run_id, n) for n in to_send]
+        for start in range(0, len(messages), 10):
+            self.queue.send(messages[start : start + 10])
+            crashpoint("dispatcher.after_enqueue_batch", run_id=run.run_id, sent=start + 10)
+        return len(messages)
+
+    def start(self, run_id: str) -> RunStatus:
+        self.store.set_run_status(run_id, RunStatus.CREATING, RunStatus.RUNNING, self.clock.now())
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise InvalidRequest(f"run {run_id} vanished while being dispatched")
+        if run.complete and not run.status.terminal:
+            # Every job finished before the run left CREATING (a resumed dispatch): close it here.
+            return close_run(self.store, run, self.clock.now(), self.telemetry, self.on_run_closed)
+        return run.status
+
+    def complete_creating(self, existing: RunView) -> tuple[int, int, RunStatus]:
+        """Finish a CREATING run from *its* stored snapshot (not today's catalog: a deploy in
+        between must not change the run). Returns (jobs, enqueued, status)."""
+        run = NewRun(
+            run_id=existing.run_id,
+            schedule=existing.schedule,
+            scheduled_time=existing.scheduled_time,
+            scheduled_iso=iso(existing.scheduled_time),
+            trigger=existing.trigger,
+            created_at=existing.created_at or self.clock.now(),
+            expires_at=int(self.clock.now() + self.history_ttl_s),
+            parameters=existing.parameters,
+            nodes=self.store.load_graph(existing.run_id),
+            fingerprint=existing.request_hash,
+            deadline_at=existing.deadline_at,
+        )
+        enqueued = self.write_and_enqueue(run, resume=True)
+        return len(run.nodes), enqueued, self.start(run.run_id)
+
+    def on_run_closed(self, run: RunView) -> None:
+        """A run ended: start its schedule's oldest BUFFERED run, if one waits."""
+        waiting = [
+            r for r in self.store.runs_of_schedule(run.schedule, limit=10) if r.status is RunStatus.BUFFERED
+        ]
+        for buffered in sorted(waiting, key=lambda r: r.scheduled_time):
+            if self.store.set_run_status(
+                buffered.run_id, RunStatus.BUFFERED, RunStatus.CREATING, self.clock.now()
+            ):
+                started = self.store.get_run(buffered.run_id)
+                if started is not None:
+                    self.complete_creating(started)
+                return

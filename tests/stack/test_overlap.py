@@ -1,0 +1,45 @@
+"""A tick that arrives while the previous run of its schedule is still active."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cronlane.model import JobStatus, RunStatus, scheduled_run_id
+from cronlane_cli.local.session import store_of, wait_for_run
+from tests.conftest import START
+
+pytestmark = pytest.mark.stack
+
+
+def tick(runtime: Any, schedule: str, at: float) -> dict[str, Any]:
+    invocation = runtime.invoke("DispatcherFunction", runtime.scheduled_event(schedule, at))
+    assert invocation.error is None, invocation.error
+    return dict(invocation.response)
+
+
+def test_skip_records_the_overlapping_tick_as_a_skipped_run(runtime: Any) -> None:
+    first = scheduled_run_id("daily-full-sync", START)
+    store = store_of(runtime)
+    tick(runtime, "daily-full-sync", START)
+    runtime.run_until(lambda: store.get_job_run(first, "buildUserTraitsJob").status is JobStatus.RUNNING)
+    # a tick a day later, while the first run still goes (as if it had hung)
+    assert tick(runtime, "daily-full-sync", START + 86400)["status"] == "SKIPPED"
+    skipped = store.get_run(scheduled_run_id("daily-full-sync", START + 86400))
+    assert skipped is not None and skipped.reason == f"previous run {first} still active"
+    assert wait_for_run(runtime, first).run.status is RunStatus.SUCCEEDED
+
+
+def test_buffer_one_starts_the_waiting_run_when_the_active_one_ends(runtime: Any) -> None:
+    first, second, third = (scheduled_run_id("hourly-feed", START + h * 3600) for h in range(3))
+    store = store_of(runtime)
+    tick(runtime, "hourly-feed", START)
+    runtime.run_until(lambda: store.get_job_run(first, "feedPresortJob").status is JobStatus.RUNNING)
+    assert tick(runtime, "hourly-feed", START + 3600)["status"] == "BUFFERED"
+    assert tick(runtime, "hourly-feed", START + 7200)["status"] == "SKIPPED"  # a buffer of one
+    assert store.get_run(third).reason == "a run of this schedule is already waiting"
+    done = wait_for_run(runtime, first)
+    later = wait_for_run(runtime, second)
+    assert done.run.status is RunStatus.SUCCEEDED and later.run.status is RunStatus.SUCCEEDED
+    assert min(j.started_at for j in later.jobs) >= done.run.finished_at
