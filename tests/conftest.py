@@ -14,6 +14,15 @@ TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 # 2026-11-28T02:00:00Z, a fire time of daily-full-sync (and of hourly-feed).
 START = 1795831200.0
+# The jobs of the feed group, what hourly-feed runs.
+FEED_JOBS = {
+    "feedPresortJob",
+    "feedRankingJob",
+    "feedCacheWarmJob",
+    "feedFreshnessJob",
+    "trendingContentJob",
+    "feedDedupJob",
+}
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from cronlane_cli.main import app
-from tests.conftest import ROOT
+from tests.conftest import FEED_JOBS, ROOT
 
 runner = CliRunner()
 
@@ -123,15 +123,7 @@ def test_a_param_without_a_job_goes_to_every_job_that_declares_it() -> None:
     params = parse_params(
         ["duration_s=5", "compatibilityJob.fail_attempts=1"], run_jobs_of("hourly-feed", None)
     )
-    assert set(params) == {
-        "feedPresortJob",
-        "feedRankingJob",
-        "feedCacheWarmJob",
-        "feedFreshnessJob",
-        "trendingContentJob",
-        "feedDedupJob",
-        "compatibilityJob",
-    }
+    assert set(params) == FEED_JOBS | {"compatibilityJob"}
     assert params["feedRankingJob"] == {"duration_s": "5"}
     result = runner.invoke(
         app, ["trigger", "hourly-feed", "--param", "fail_attempts=1", "--local", "--port", "1"]

@@ -11,7 +11,7 @@ import pytest
 
 from cronlane.model import JobStatus, RunStatus
 from cronlane_cli.local.session import store_of, wait_for_run
-from tests.conftest import load_event, refusal
+from tests.conftest import FEED_JOBS, load_event, refusal
 
 pytestmark = pytest.mark.stack
 
@@ -65,14 +65,7 @@ def test_the_manual_trigger_runs_to_the_end(runtime: Any) -> None:
     runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
     report = wait_for_run(runtime, "manual@manual-example-1")
     assert report.run.status is RunStatus.SUCCEEDED
-    assert {j.job for j in report.jobs} == {
-        "feedPresortJob",
-        "feedRankingJob",
-        "feedCacheWarmJob",
-        "feedFreshnessJob",
-        "trendingContentJob",
-        "feedDedupJob",
-    }
+    assert {j.job for j in report.jobs} == FEED_JOBS
 
 
 @pytest.mark.parametrize(
