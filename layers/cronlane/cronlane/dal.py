@@ -341,24 +341,9 @@ class RunStore:
 
     def cancel_job(self, run_id: str, job: str, now: float) -> bool:
         """PENDING or QUEUED -> CANCELLED, counted on the run; False if it had started."""
-        JR, Run = self.JobRun, self.Run
-        try:
-            with TransactWrite(connection=self._connection) as tx:
-                tx.update(
-                    JR(_run_pk(run_id), f"JOB#{job}"),
-                    actions=[
-                        JR.status.set(JobStatus.CANCELLED.value),
-                        JR.reason.set("run cancelled"),
-                        JR.finished_at.set(now),
-                    ],
-                    condition=JR.status.is_in(JobStatus.PENDING.value, JobStatus.QUEUED.value),
-                )
-                tx.update(Run(_run_pk(run_id), "RUN"), actions=[Run.cancelled.add(1)])
-        except TransactWriteError as exc:
-            if _condition_failed(exc):
-                return False
-            raise StoreError(f"cancelling {job} of run {run_id}: {exc}") from exc
-        return True
+        return self._end_unstarted(
+            run_id, job, JobStatus.CANCELLED, "run cancelled", (JobStatus.PENDING, JobStatus.QUEUED), now
+        )
 
     def reset_job(
         self,
@@ -667,24 +652,34 @@ class RunStore:
         return True
 
     def skip(self, run_id: str, job: str, reason: str, now: float) -> bool:
-        """PENDING -> SKIPPED with its reason, counted on the run in the same transaction."""
+        """PENDING -> SKIPPED with its reason, counted on the run; False if it was not PENDING."""
+        return self._end_unstarted(run_id, job, JobStatus.SKIPPED, reason, (JobStatus.PENDING,), now)
+
+    def _end_unstarted(
+        self,
+        run_id: str,
+        job: str,
+        status: JobStatus,
+        reason: str,
+        expected: tuple[JobStatus, ...],
+        now: float,
+    ) -> bool:
+        """A job-run that never started ends in ``status`` with its reason, and is counted on
+        the run in the same transaction, so the run's counters can never miss or double it."""
         JR, Run = self.JobRun, self.Run
+        counter = {JobStatus.SKIPPED: Run.skipped, JobStatus.CANCELLED: Run.cancelled}[status]
         try:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(
                     JR(_run_pk(run_id), f"JOB#{job}"),
-                    actions=[
-                        JR.status.set(JobStatus.SKIPPED.value),
-                        JR.reason.set(reason),
-                        JR.finished_at.set(now),
-                    ],
-                    condition=JR.status == JobStatus.PENDING.value,
+                    actions=[JR.status.set(status.value), JR.reason.set(reason), JR.finished_at.set(now)],
+                    condition=JR.status.is_in(*(e.value for e in expected)),
                 )
-                tx.update(Run(_run_pk(run_id), "RUN"), actions=[Run.skipped.add(1)])
+                tx.update(Run(_run_pk(run_id), "RUN"), actions=[counter.add(1)])
         except TransactWriteError as exc:
             if _condition_failed(exc):
                 return False
-            raise StoreError(f"skipping {job} of run {run_id}: {exc}") from exc
+            raise StoreError(f"ending {job} of run {run_id} as {status.value}: {exc}") from exc
         return True
 
     def release(self, run_id: str, job: str, upstream: str, upstream_count: int, now: float) -> ReleaseResult:
