@@ -17,5 +17,8 @@ dispatcher = build_dispatcher()
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = dispatcher.handle(event)
-    logger.info("dispatched", extra={"dispatch": result})
+    if "error" in result:  # bad input is answered with what is wrong, not raised (a retry cannot help)
+        logger.error("event refused", extra={"error": result["error"], "event": str(event)[:2_000]})
+    else:
+        logger.info("dispatched", extra={"dispatch": result})
     return result

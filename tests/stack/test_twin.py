@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,44 @@ def test_mark_on_the_twin_lets_the_dependent_run(twin: str) -> None:
         "compatibilityJob": "SUCCEEDED",
         "mutualMatchJob": "SUCCEEDED",
     }
+
+
+def test_dlq_list_and_replay_on_the_twin(twin: str) -> None:
+    # GIVEN a run whose compatibilityJob fails every attempt during a 20-minute outage (in the
+    # twin's clock, which runs 100 times faster than the wall clock)
+    def trigger(key: str, *params: str) -> None:
+        jobs = ["--jobs", "compatibilityJob,mutualMatchJob", "--key", key]
+        fast = ["--param", "duration_s=1", *params]
+        result = cli("trigger", "daily-full-sync", *jobs, *fast, "--local", "--port", twin)
+        assert result.returncode == 0, result.stderr
+
+    trigger("twin-dlq-clock")
+    clock_run = wait_terminal_or_cancelled(twin, "manual@twin-dlq-clock")
+    now = datetime.fromisoformat(clock_run["scheduled_time"].replace("Z", "+00:00")).timestamp()
+    trigger("twin-dlq", "--param", f"compatibilityJob.fail_until={now + 1200}")
+    assert wait_terminal_or_cancelled(twin, "manual@twin-dlq")["status"] == "FAILED"
+    # WHEN the operator lists the DLQ
+    listed = cli("dlq", "list", "--json", "--local", "--port", twin)
+    assert listed.returncode == 0, listed.stderr
+    [letter] = [m for m in json.loads(listed.stdout)["messages"] if m["run_id"] == "manual@twin-dlq"]
+    assert (letter["job"], letter["attempts"], letter["max_attempts"]) == ("compatibilityJob", 3, 3)
+    assert "simulated outage" in letter["error"]
+    human = cli("dlq", "list", "--local", "--port", twin)
+    assert "manual@twin-dlq  compatibilityJob  FAILED  attempts 3/3" in human.stdout
+    # replay asks first, and a dry run changes nothing
+    assert cli("dlq", "replay", "--run", "manual@twin-dlq", "--local", "--port", twin).returncode == 2
+    assert cli("dlq", "replay", "--local", "--port", twin).returncode == 2  # says what to replay
+    dry = cli("dlq", "replay", "--run", "manual@twin-dlq", "--dry-run", "--local", "--port", twin)
+    assert "would replay 1 of 1" in dry.stdout, dry.stdout + dry.stderr
+    # THEN after the outage, the replay puts it back and the run succeeds
+    time.sleep(13)  # 1,300 s of twin time
+    replayed = cli("dlq", "replay", "--run", "manual@twin-dlq", "--yes", "--json", "--local", "--port", twin)
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["replayed"] == 1
+    run = wait_terminal_or_cancelled(twin, "manual@twin-dlq")
+    assert run["status"] == "SUCCEEDED", json.dumps(run["jobs"])
+    after = json.loads(cli("dlq", "list", "--json", "--local", "--port", twin).stdout)["messages"]
+    assert all(m["run_id"] != "manual@twin-dlq" for m in after)
 
 
 def wait_terminal_or_cancelled(port: str, run_id: str) -> dict[str, Any]:

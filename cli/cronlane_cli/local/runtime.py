@@ -123,9 +123,16 @@ class _MotoHooks:
                 return cls.clock.now()
             return real_time(dt)
 
+        reading = [0.0, 0.0]  # the clock's time, and the last reading given out at that time
+
         def unix_time_millis(dt: Any = None) -> float:
             if dt is None and cls.clock is not None:
-                return cls.clock.now() * 1000.0
+                # A virtual clock stands still, but moto's SQS makes a message visible only once
+                # the time is strictly past its visible_at, so a visibility of 0 (giving a message
+                # back) would hide it until time moved: each reading is a microsecond later.
+                now = cls.clock.now() * 1000.0
+                reading[:] = [now, now] if now != reading[0] else [now, reading[1] + 0.001]
+                return reading[1]
             return real_millis(dt)
 
         # One request at a time: moto's backends are not thread-safe, and two concurrent

@@ -42,7 +42,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from cronlane.errors import QueueError, StoreError
-from cronlane.model import JobMessage, JobNode, JobRunView, JobStatus, RunStatus, RunView
+from cronlane.model import DeadLetter, JobMessage, JobNode, JobRunView, JobStatus, RunStatus, RunView
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 SQS_BATCH = 10  # SendMessageBatch / DeleteMessageBatch take at most 10 entries
@@ -775,20 +775,78 @@ class JobQueue:
                 names = ", ".join(f"{chunk[int(f['Id'])].job} ({f.get('Code')})" for f in failed)
                 raise QueueError(f"SQS refused job messages for {names}")
 
-    def dead_letter(self, body: str, group: str, dedup_id: str, error: str) -> None:
-        """Put a message on the DLQ with the error that put it there."""
-        if not self.dlq_url:
-            raise QueueError("no dead-letter queue configured (DLQ_URL)")
+    def dead_letter(self, body: str, dedup_id: str, error: str) -> None:
+        """Put a message on the DLQ with the error that put it there.
+
+        Each dead letter is a message group of its own (its dedup id): a FIFO queue hands out
+        nothing more of a group while one of its messages is in flight, and the DLQ is browsed
+        and replayed in any order, so one group per job would hide all but the first few.
+        """
         try:
             self.client.send_message(
-                QueueUrl=self.dlq_url,
+                QueueUrl=self._dlq(),
                 MessageBody=body,
-                MessageGroupId=group,
+                MessageGroupId=dedup_id,
                 MessageDeduplicationId=dedup_id,
                 MessageAttributes={"error": {"DataType": "String", "StringValue": error[:1024] or "-"}},
             )
         except Exception as exc:
             raise QueueError(f"sending to the dead-letter queue: {exc}") from exc
+
+    def _dlq(self) -> str:
+        if not self.dlq_url:
+            raise QueueError("no dead-letter queue configured (DLQ_URL)")
+        return self.dlq_url
+
+    def peek_dead_letters(self, limit: int, hide_s: int) -> list[DeadLetter]:
+        """Receive up to ``limit`` dead letters, hiding each for ``hide_s`` seconds so that one
+        pass sees each message once. Give back what is not deleted with ``unhide``."""
+        seen: dict[str, DeadLetter] = {}
+        while len(seen) < limit:
+            try:
+                messages = self.client.receive_message(
+                    QueueUrl=self._dlq(),
+                    MaxNumberOfMessages=min(SQS_BATCH, limit - len(seen)),
+                    VisibilityTimeout=hide_s,
+                    WaitTimeSeconds=0,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception as exc:
+                raise QueueError(f"reading the dead-letter queue: {exc}") from exc
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            for m in fresh:
+                attributes = m.get("Attributes", {})
+                sent = attributes.get("SentTimestamp")
+                seen[m["MessageId"]] = DeadLetter(
+                    message_id=m["MessageId"],
+                    receipt_handle=m["ReceiptHandle"],
+                    body=m.get("Body", ""),
+                    error=m.get("MessageAttributes", {}).get("error", {}).get("StringValue", ""),
+                    dead_lettered_at=int(sent) / 1000 if sent else None,
+                    receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
+                )
+        return list(seen.values())
+
+    def unhide(self, letters: Sequence[DeadLetter]) -> None:
+        """Make received dead letters visible again at once."""
+        for start in range(0, len(letters), SQS_BATCH):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+                for i, m in enumerate(letters[start : start + SQS_BATCH])
+            ]
+            try:
+                self.client.change_message_visibility_batch(QueueUrl=self._dlq(), Entries=entries)
+            except Exception as exc:
+                raise QueueError(f"giving dead letters back: {exc}") from exc
+
+    def delete_dead_letter(self, letter: DeadLetter) -> None:
+        try:
+            self.client.delete_message(QueueUrl=self._dlq(), ReceiptHandle=letter.receipt_handle)
+        except Exception as exc:
+            raise QueueError(f"deleting dead letter {letter.message_id}: {exc}") from exc
 
     def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         """Hide a received message for ``seconds``: FIFO queues reject per-message delays, so a

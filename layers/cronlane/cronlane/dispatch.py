@@ -19,7 +19,14 @@ from cronlane.clock import Clock, iso
 from cronlane.dal import JobQueue, NewRun, RunStore
 from cronlane.declarations import Catalog, Selection
 from cronlane.errors import CatalogError, InvalidRequest
-from cronlane.events import ManualTrigger, RunAction, ScheduleAction, ScheduledEvent, parse_dispatch_event
+from cronlane.events import (
+    DlqAction,
+    ManualTrigger,
+    RunAction,
+    ScheduleAction,
+    ScheduledEvent,
+    parse_dispatch_event,
+)
 from cronlane.faults import crashpoint
 from cronlane.graph import plan_selection
 from cronlane.model import (
@@ -31,6 +38,7 @@ from cronlane.model import (
     scheduled_run_id,
 )
 from cronlane.operations import Operator
+from cronlane.replay import DeadLetters
 from cronlane.runs import report_if_late
 from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry, Telemetry
@@ -92,24 +100,33 @@ class Dispatcher:
 
     def handle(self, event: Any) -> dict[str, Any]:
         """Entry point for the Lambda handler: parse, then dispatch (or perform an operator's
-        action)."""
-        if isinstance(event, dict) and "action" in event:
-            # A person asked (trigger, cancel, ...): a refusal is an answer, not a function error,
-            # so an operator's typo does not trip the dispatcher-errors alarm.
-            try:
-                parsed = parse_dispatch_event(event)
-                if isinstance(parsed, RunAction | ScheduleAction):
-                    return self.act(parsed)
-                return self.dispatch(self.request_for(parsed)).to_dict()
-            except (InvalidRequest, CatalogError) as exc:
-                return {"error": str(exc)}
-        # A tick (or something unrecognisable): raise, so EventBridge retries and the alarm sees it.
-        parsed = parse_dispatch_event(event)
-        if isinstance(parsed, RunAction | ScheduleAction):  # pragma: no cover - has an "action"
-            return self.act(parsed)
-        return self.dispatch(self.request_for(parsed)).to_dict()
+        action).
 
-    def act(self, action: RunAction | ScheduleAction) -> dict[str, Any]:
+        Bad input is answered, never raised: ``{"error": "..."}`` names the problem. Retrying a
+        malformed event cannot make it valid, so it is not a function error; a rejected tick
+        (as opposed to a person's refused request) is counted as ``TicksRejected``, which has an
+        alarm. Infrastructure errors (``StoreError``, ``QueueError``) do raise, so that
+        EventBridge retries the tick.
+        """
+        is_action = isinstance(event, dict) and "action" in event
+        try:
+            parsed = parse_dispatch_event(event)
+            if isinstance(parsed, RunAction | ScheduleAction | DlqAction):
+                return self.act(parsed)
+            return self.dispatch(self.request_for(parsed)).to_dict()
+        except (InvalidRequest, CatalogError) as exc:
+            if not is_action:
+                self.telemetry.emit("TicksRejected", 1)
+            return {"error": str(exc)}
+
+    def act(self, action: RunAction | ScheduleAction | DlqAction) -> dict[str, Any]:
+        if isinstance(action, DlqAction):
+            letters = DeadLetters(
+                self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed
+            )
+            if action.action == "dlq-list":
+                return letters.listing(action.limit)
+            return letters.replay(action.run_id, action.job, action.all, action.dry_run, action.limit)
         operator = Operator(self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed)
         if isinstance(action, ScheduleAction):
             name = self.catalog.schedule(action.schedule).name

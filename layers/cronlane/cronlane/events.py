@@ -61,6 +61,20 @@ class ScheduleAction(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class DlqAction(BaseModel):
+    """``dlq-list``: show the dead-lettered messages. ``dlq-replay``: put them back, chosen by
+    run, by job, or all of them; ``dry_run`` says what would be replayed and changes nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["dlq-list", "dlq-replay"]
+    run_id: str | None = Field(default=None, min_length=1)
+    job: str | None = Field(default=None, min_length=1)
+    all: bool = False
+    dry_run: bool = False
+    limit: int = Field(default=500, ge=1, le=1000)  # messages looked at in one call
+
+
 ACTIONS: dict[str, type[BaseModel]] = {
     "trigger": ManualTrigger,
     "cancel": RunAction,
@@ -68,9 +82,11 @@ ACTIONS: dict[str, type[BaseModel]] = {
     "mark": RunAction,
     "pause": ScheduleAction,
     "resume": ScheduleAction,
+    "dlq-list": DlqAction,
+    "dlq-replay": DlqAction,
 }
 
-DispatchEvent = ScheduledEvent | ManualTrigger | RunAction | ScheduleAction
+DispatchEvent = ScheduledEvent | ManualTrigger | RunAction | ScheduleAction | DlqAction
 
 
 def parse_dispatch_event(event: Any) -> DispatchEvent:

@@ -18,6 +18,7 @@ Order of effects for one message, and what a crash at each point leaves behind:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import random
 import traceback
@@ -175,7 +176,7 @@ class Executor:
         self.telemetry.emit("JobsFailed", 1, job=view.job)
         # The executor moves the message itself, with the error, before the state says FAILED,
         # so every FAILED job-run has its DLQ message.
-        self.queue.dead_letter(body, view.job, message.dedup_id(), error)
+        self.queue.dead_letter(body, message.dedup_id(), error)
         self.store.finish(view, JobStatus.FAILED, finished, duration, error=error, history_entry=entry)
         crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
         self._skip_dependents(view.run_id, view.job)
@@ -303,7 +304,7 @@ class Executor:
         )
         self.log.error("job failed after its last attempt", extra={"job": view.job, "error": error})
         self.telemetry.emit("JobsFailed", 1, job=view.job)
-        self.queue.dead_letter(body, view.job, message.dedup_id(), error)
+        self.queue.dead_letter(body, message.dedup_id(), error)
         began = view.attempt_started_at or now
         entry = {
             "attempt": view.attempts,
@@ -320,8 +321,8 @@ class Executor:
     def _poison(self, body: str, kind: str, detail: str, message_id: str) -> dict[str, Any]:
         error = truncate(f"{kind}: {detail}")
         self.log.error("poison message moved to the dead-letter queue", extra={"error": error})
-        group = "poison"
-        self.queue.dead_letter(body, group, message_id or JobMessage("?", body[:64]).dedup_id(), error)
+        dedup = hashlib.sha256(f"poison|{message_id}|{body}".encode()).hexdigest()
+        self.queue.dead_letter(body, dedup, error)
         return {"status": "dead-lettered", "error": error}
 
 

@@ -205,3 +205,15 @@ class JobRunView:
     schedule: str = ""
     scheduled_time: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message on the dead-letter queue, as received (it stays there until deleted)."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    error: str  # what put it there; "" for a message the queue's redrive policy moved
+    dead_lettered_at: float | None = None
+    receive_count: int = 0

@@ -10,11 +10,28 @@ from typing import Any
 from cronlane.clock import Clock
 from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import InvalidRequest
+from cronlane.faults import crashpoint
 from cronlane.model import JobMessage, JobRunView, JobStatus, RunStatus, RunView
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import Telemetry
 
 RESTARTABLE = (JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED)
+
+
+def skipped_dependents(
+    jobs: dict[str, JobRunView],
+    job: str,
+    statuses: tuple[JobStatus, ...] = (JobStatus.SKIPPED, JobStatus.CANCELLED),
+) -> set[str]:
+    """The jobs below ``job`` that did not run (skipped, or cancelled), transitively."""
+    found: set[str] = set()
+    todo = [job]
+    while todo:
+        for dependent in jobs[todo.pop()].dependents:
+            if dependent not in found and jobs[dependent].status in statuses:
+                found.add(dependent)
+                todo.append(dependent)
+    return found
 
 
 class Operator:
@@ -72,16 +89,13 @@ class Operator:
         if failed_only:
             failed = {n for n, j in jobs.items() if j.status is JobStatus.FAILED}
             chosen = failed | {
-                d
-                for n in failed
-                for d in self._skipped_dependents(jobs, n)
-                if jobs[d].status is JobStatus.SKIPPED
+                d for n in failed for d in skipped_dependents(jobs, n) if jobs[d].status is JobStatus.SKIPPED
             }
         else:
             chosen = {n for n, j in jobs.items() if j.status in RESTARTABLE}
         if not chosen:
             return {"run_id": run_id, "status": run.status.value, "rerun": []}
-        return self._restart(run, jobs, chosen, {})
+        return self.restart(run, jobs, chosen, {})
 
     # -- mark ---------------------------------------------------------------------------------
 
@@ -97,25 +111,12 @@ class Operator:
             return {"run_id": run_id, "status": run.status.value, "rerun": []}
         if view.status in (JobStatus.RUNNING, JobStatus.QUEUED):
             raise InvalidRequest(f"job '{job}' is {view.status.value}; wait for it or cancel the run")
-        skipped_below = self._skipped_dependents(jobs, job)
-        return self._restart(run, jobs, skipped_below, {job: view})
-
-    def _skipped_dependents(self, jobs: dict[str, JobRunView], job: str) -> set[str]:
-        found: set[str] = set()
-        todo = [job]
-        while todo:
-            for dependent in jobs[todo.pop()].dependents:
-                if dependent not in found and jobs[dependent].status in (
-                    JobStatus.SKIPPED,
-                    JobStatus.CANCELLED,
-                ):
-                    found.add(dependent)
-                    todo.append(dependent)
-        return found
+        skipped_below = skipped_dependents(jobs, job)
+        return self.restart(run, jobs, skipped_below, {job: view})
 
     # -- shared -------------------------------------------------------------------------------
 
-    def _restart(
+    def restart(
         self, run: RunView, jobs: dict[str, JobRunView], chosen: set[str], vouched: dict[str, JobRunView]
     ) -> dict[str, Any]:
         now = self.clock.now()
@@ -141,6 +142,7 @@ class Operator:
             if status is JobStatus.QUEUED:
                 ready.append(JobMessage(run.run_id, name, view.generation + 1))
         self.store.reopen_run(run.run_id, now)
+        crashpoint("operator.after_reset", run_id=run.run_id)
         if ready:
             self.queue.send(ready)
         # Marking the last unfinished job may complete the run.

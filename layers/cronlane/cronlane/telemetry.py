@@ -27,6 +27,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "RunsFailed": ("Count", ("Schedule", "")),
     "RunDuration": ("Seconds", ("Schedule",)),
     "RunsOverDeadline": ("Count", ("Schedule", "")),
+    "TicksRejected": ("Count", ("",)),
 }
 
 
