@@ -102,6 +102,10 @@ def test_an_attempt_whose_executor_keeps_dying_fails_after_max_attempts(runtime:
     assert len(runtime.fired_faults) == 3
     assert job.status is JobStatus.FAILED and job.attempts == 3
     assert "never finished" in (job.error or "")
+    # every attempt is in the history with what became of it, the crashed ones included
+    assert [h["attempt"] for h in job.history] == [1, 2, 3]
+    assert all("executor stopped" in h["error"] for h in job.history[:2])
+    assert "never finished" in job.history[2]["error"]
     assert report.run.status is RunStatus.FAILED
     assert len(dlq_errors(runtime)) == 1
 

@@ -24,9 +24,11 @@ import json
 import multiprocessing
 import os
 import queue
+import random
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -103,10 +105,55 @@ class RuntimeClock:
 # ---------------------------------------------------------------------------------------------
 
 
+class TransientErrors:
+    """Throttling and 5xx answers to the requests Lambda environments make, as AWS gives now and
+    then: DynamoDB ``ProvisionedThroughputExceededException``, SQS ``ServiceUnavailable``.
+
+    Each request fails with probability ``rate`` (the SDK's own retries absorb most of these);
+    one in ``burst_every`` of those starts a burst: the same environment's next ``burst``
+    requests to that service fail too, more than the SDK retries, so the error reaches cronlane's
+    code. ``counts`` says how many of each were given."""
+
+    def __init__(self, rate: float, seed: int, burst_every: int = 10, burst: int = 6) -> None:
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.burst_every = burst_every
+        self.burst = burst
+        self.counts: Counter[str] = Counter()
+        self._bursting: dict[tuple[str, str], int] = {}
+
+    def decide(self, environ: Any) -> tuple[str, bytes] | None:
+        agent = str(environ.get("HTTP_USER_AGENT", ""))
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if "exec-env/AWS_Lambda" not in agent or not target:
+            return None  # only what functions ask; not the runtime's own event source mapping
+        service = "dynamodb" if target.startswith("DynamoDB") else "sqs" if "SQS" in target else ""
+        if not service:
+            return None
+        env = agent.rpartition("app/")[2].split(" ")[0]
+        left = self._bursting.get((env, service), 0)
+        if left:
+            self._bursting[(env, service)] = left - 1
+        elif self.rng.random() < self.rate:
+            self.counts[f"{service} transient error"] += 1
+            if self.burst_every and self.rng.randrange(self.burst_every) == 0:
+                self.counts[f"{service} error burst"] += 1
+                self._bursting[(env, service)] = self.burst - 1
+        else:
+            return None
+        if service == "dynamodb":
+            code, status = "ProvisionedThroughputExceededException", "400 Bad Request"
+        else:
+            code, status = "ServiceUnavailable", "503 Service Unavailable"
+        body = json.dumps({"__type": f"com.amazonaws.{service}#{code}", "message": "injected by the runtime"})
+        return status, body.encode()
+
+
 class _MotoHooks:
     clock: RuntimeClock | None = None
     wake: Callable[[], None] | None = None
     invoke: Callable[[str, str], tuple[str, bool]] | None = None  # Lambda Invoke -> the runtime
+    transient_errors: TransientErrors | None = None
     installed = False
 
     @classmethod
@@ -149,6 +196,12 @@ class _MotoHooks:
                 # Lambda Invoke waits for a function that makes requests of its own.
                 return serve(self, environ, start_response)
             with lock:
+                errors = cls.transient_errors
+                failure = errors.decide(environ) if errors is not None else None
+                if failure is not None:
+                    status, body = failure
+                    start_response(status, [("Content-Type", "application/x-amz-json-1.0")])
+                    return [body]
                 return serve(self, environ, start_response)
 
         DomainDispatcherApplication.__call__ = serialised  # type: ignore[method-assign]
@@ -169,6 +222,8 @@ class _MotoHooks:
 
         LambdaBackend.invoke = invoke  # type: ignore[method-assign]
 
+        cls._cheap_transactions()
+
         sqs_models.unix_time = unix_time  # type: ignore[assignment]
         sqs_models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
         backend = sqs_models.SQSBackend
@@ -183,6 +238,61 @@ class _MotoHooks:
 
             setattr(backend, name, signalled)
         cls.installed = True
+
+    @staticmethod
+    def _cheap_transactions() -> None:
+        """moto's TransactWriteItems deep-copies every table it touches, once per item, to roll
+        back a cancelled transaction: the cost grows with the table (seconds per call at tens of
+        thousands of items). Requests are served one at a time, so saving and restoring only the
+        items the transaction names is the same rollback at the cost of those items."""
+        import copy
+
+        from moto.dynamodb import models as ddb_models
+        from moto.dynamodb.models.dynamo_type import DynamoType
+        from moto.dynamodb.models.table import Table
+
+        real_copy = ddb_models.copy
+
+        class _NoTableCopy:
+            @staticmethod
+            def deepcopy(value: Any, memo: Any = None) -> Any:
+                return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+        original = ddb_models.DynamoDBBackend.transact_write_items
+
+        def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+            saved = []
+            for entry in transact_items:
+                op = next(iter(entry.values()))
+                table = self.tables.get(op.get("TableName"))
+                if table is None:
+                    continue
+                key = op.get("Key") or op.get("Item") or {}
+                if table.hash_key_attr not in key:
+                    continue
+                hash_key = DynamoType(key[table.hash_key_attr])
+                range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
+                item = table.get_item(hash_key, range_key) if (range_key or not table.has_range_key) else None
+                saved.append((table, hash_key, range_key, copy.deepcopy(item)))
+            ddb_models.copy = _NoTableCopy  # type: ignore[assignment]
+            try:
+                original(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, item in reversed(saved):
+                    if range_key is None:
+                        if item is None:
+                            table.items.pop(hash_key, None)
+                        else:
+                            table.items[hash_key] = item
+                    elif item is None:
+                        table.items.get(hash_key, {}).pop(range_key, None)
+                    else:
+                        table.items[hash_key][range_key] = item
+                raise
+            finally:
+                ddb_models.copy = real_copy
+
+        ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 _server: Any = None
@@ -369,6 +479,13 @@ class LocalRuntime:
             self._faults.append(fault)
         return fault
 
+    def transient_errors(self, rate: float, seed: int = 0, burst_every: int = 10) -> TransientErrors:
+        """From now on, answer a share of the functions' DynamoDB and SQS requests with
+        throttling or 5xx errors (``rate`` 0 stops it)."""
+        errors = TransientErrors(rate, seed, burst_every) if rate > 0 else None
+        _MotoHooks.transient_errors = errors
+        return errors or TransientErrors(0.0, seed)
+
     def scheduled_event(self, schedule: str, scheduled_time: float) -> dict[str, Any]:
         """What EventBridge sends the rule's target for a tick: its constant ``Input`` if it has
         one (then without the time), else the Scheduled Event."""
@@ -463,6 +580,7 @@ class LocalRuntime:
         _MotoHooks.clock = None
         _MotoHooks.wake = None
         _MotoHooks.invoke = None
+        _MotoHooks.transient_errors = None
 
     def __enter__(self) -> LocalRuntime:
         return self
@@ -557,6 +675,8 @@ class LocalRuntime:
             "AWS_LAMBDA_FUNCTION_NAME": info.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(info.memory_mb),
             "AWS_LAMBDA_LOG_STREAM_NAME": log_path.name,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_SDK_UA_APP_ID": f"cronlane-env-{env_id}",
             "_HANDLER": info.handler,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),

@@ -41,6 +41,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyPr
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from cronlane.clock import iso
 from cronlane.errors import QueueError, StoreError
 from cronlane.model import DeadLetter, JobMessage, JobNode, JobRunView, JobStatus, RunStatus, RunView
 
@@ -560,34 +561,62 @@ class RunStore:
 
         Claimable: QUEUED, or RUNNING with an expired lease (its executor was killed), and with
         attempts left. The generation must match, so a message from before a replay cannot claim
-        the new one.
+        the new one. Taking over an expired lease records the lost attempt in the history.
         """
         JR = self.JobRun
-        item = JR(_run_pk(run_id), f"JOB#{job}")
-        condition = (
+        claim_actions: list[Action] = [
+            JR.status.set(JobStatus.RUNNING.value),
+            JR.attempts.add(1),
+            JR.started_at.set(JR.started_at | now),
+            JR.attempt_started_at.set(now),
+            JR.lease_expires_at.set(now + lease_s),
+        ]
+        queued = (
             (JR.generation == generation)
             & (JR.attempts < JR.max_attempts)
-            & (
-                (JR.status == JobStatus.QUEUED.value)
-                | ((JR.status == JobStatus.RUNNING.value) & (JR.lease_expires_at < now))
-            )
+            & (JR.status == JobStatus.QUEUED.value)
         )
+        item = JR(_run_pk(run_id), f"JOB#{job}")
+        if self._update_if(item, claim_actions, queued, f"claiming {job} of run {run_id}"):
+            return _job_view(item)
+        # Not QUEUED: an attempt whose executor died (RUNNING, lease expired) may be taken over.
+        held = self.get_job_run(run_id, job)
+        if (
+            held is None
+            or held.generation != generation
+            or held.status is not JobStatus.RUNNING
+            or held.lease_expires_at is None
+            or held.lease_expires_at >= now
+            or held.attempts >= held.max_attempts
+        ):
+            return None
+        lost = {
+            "attempt": held.attempts,
+            "started_at": iso(held.attempt_started_at) if held.attempt_started_at else None,
+            "finished_at": None,
+            "duration_s": None,
+            "error": "the executor stopped before recording an outcome (a crash, or the Lambda "
+            "timeout); its lease expired",
+        }
+        takeover = (
+            (JR.generation == generation)
+            & (JR.attempts == held.attempts)
+            & (JR.status == JobStatus.RUNNING.value)
+            & (JR.lease_expires_at < now)
+        )
+        actions = [*claim_actions, JR.history.set((JR.history | []).append([json.dumps(lost)]))]
+        if self._update_if(item, actions, takeover, f"re-claiming {job} of run {run_id}"):
+            return _job_view(item)
+        return None
+
+    def _update_if(self, item: Any, actions: Sequence[Action], condition: Any, doing: str) -> bool:
         try:
-            item.update(
-                actions=[
-                    JR.status.set(JobStatus.RUNNING.value),
-                    JR.attempts.add(1),
-                    JR.started_at.set(JR.started_at | now),
-                    JR.attempt_started_at.set(now),
-                    JR.lease_expires_at.set(now + lease_s),
-                ],
-                condition=condition,
-            )
+            item.update(actions=list(actions), condition=condition)
         except UpdateError as exc:
             if _condition_failed(exc):
-                return None
-            raise StoreError(f"claiming {job} of run {run_id}: {exc}") from exc
-        return _job_view(item)
+                return False
+            raise StoreError(f"{doing}: {exc}") from exc
+        return True
 
     def finish(
         self,
