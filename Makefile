@@ -18,12 +18,13 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools lint typecheck format validate build unit stack pytest test demo clean
+.PHONY: help venv tools lint typecheck format validate build unit stack pytest test demo chaos clean
 
 help:
 	@echo "make demo   run daily-full-sync of the example app on the embedded default (moto, this machine)"
 	@echo "make test   lint, type-check, sam validate --lint, sam build, and every test"
 	@echo "make build  sam build (the deployable artifacts in .aws-sam/)"
+	@echo "make chaos  the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 30 min)"
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.13 not found (install it, or: make PYTHON=/path/to/python3.13)"; exit 1; }
@@ -69,6 +70,10 @@ test: lint typecheck validate build pytest
 
 demo: venv
 	$(BIN)/cronlane local run daily-full-sync
+
+# The chaos soak (tests/chaos/soak.py); its last line is the verdict. A smaller one runs in make test.
+chaos: venv
+	$(BIN)/python -m tests.chaos.soak --runs 500 --min-jobs 10000
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .cronlane .pytest_cache .mypy_cache .ruff_cache

@@ -404,6 +404,7 @@ class LocalRuntime:
         self.mappings_enabled = True  # False: like disabling the event source mapping
         self._external: queue.Queue[tuple[Invocation, Future[Invocation]]] = queue.Queue()
         self._next_ticks: dict[str, float] = {}  # rule name -> next fire time (when ticking)
+        self._alarms: list[float] = []  # times run_to waits for
         self.fires: list[tuple[str, float]] = []
         self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
         self._signal_lock = threading.Lock()
@@ -545,6 +546,15 @@ class LocalRuntime:
                 raise TimeoutError(f"condition not met within {limit_s:.0f}s of clock time")
             self._idle(end)
 
+    def run_to(self, when: float) -> None:
+        """Drive everything until the clock reaches ``when`` (a virtual clock jumps there once
+        nothing else is due before it)."""
+        self._alarms.append(when)
+        try:
+            self.run_until(lambda: self.now() >= when, limit_s=max(when - self.now(), 0.0) + 1.0)
+        finally:
+            self._alarms.remove(when)
+
     def queue_empty(self) -> bool:
         """No message left in any mapped queue (visible, delayed or in flight)."""
         from moto.sqs.models import sqs_backends
@@ -620,6 +630,7 @@ class LocalRuntime:
         if self._retries:
             timers.append(self._retries[0][0])
         timers += list(self._next_ticks.values())
+        timers += self._alarms
         timers.append(self._next_visible())
         return timers
 

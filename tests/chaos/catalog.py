@@ -1,0 +1,16 @@
+"""The chaos soak's catalog: the example application's job graph (22 jobs, the same groups,
+dependencies, attempts and trigger rules), each job running ``tests.chaos.jobs.effect``, under
+the two schedules the template has rules for. Runs of a schedule may overlap, so that ticks are
+never skipped and every run has work to lose."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cronlane import Catalog
+from jobs.catalog import JOBS, SCHEDULES
+
+CHAOS_JOBS = [replace(job, function="tests.chaos.jobs.effect", params={}, timeout_s=300) for job in JOBS]
+CHAOS_SCHEDULES = [replace(s, overlap="allow", deadline_s=None) for s in SCHEDULES]
+
+CATALOG = Catalog.build(CHAOS_JOBS, CHAOS_SCHEDULES)

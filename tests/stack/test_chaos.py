@@ -1,0 +1,36 @@
+"""A small chaos soak (``make chaos`` runs the big one): every kind of fault, and afterwards
+nothing lost, nothing committed twice, nothing stuck."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.soak import DISPATCHER_POINTS, EXECUTOR_POINTS, soak
+
+pytestmark = pytest.mark.stack
+
+
+def test_a_small_chaos_soak_loses_nothing_doubles_nothing_and_leaves_nothing_stuck(tmp_path: Path) -> None:
+    report = soak(
+        runs=12,
+        seed=7,
+        crash_every=1,
+        duplicate_tick_every=4,
+        duplicate_delivery_every=2,
+        transient_jobs=0.05,
+        permanent_jobs=0.02,
+        transient_requests=0.004,
+        work_dir=tmp_path,
+    )
+    print("\n".join([*report.details(), report.line()]))
+    assert report.problems == []
+    assert (report.lost, report.double, report.stuck) == (0, 0, 0)
+    assert report.runs == 12 and report.job_runs > 150
+    # every kind of fault happened, and the permanent failures came back through the DLQ
+    kinds = set(report.faults)
+    assert {f"crash at {p}" for p in EXECUTOR_POINTS + DISPATCHER_POINTS} <= kinds
+    assert {"duplicate tick", "duplicate delivery", "job transient failure", "job permanent failure"} <= kinds
+    assert kinds & {"dynamodb transient error", "sqs transient error"}
+    assert report.replayed >= 1
