@@ -43,6 +43,8 @@ from cronlane.runs import report_if_late
 from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry, Telemetry
 
+ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no dispatch of a tick takes longer
+
 
 @dataclass(frozen=True)
 class DispatchRequest:
@@ -244,9 +246,10 @@ class Dispatcher:
             paused = self.store.paused_reason(request.schedule)
             if paused is not None:
                 return self._skip_tick(request, f"schedule paused: {paused}")
+            recent = self._complete_abandoned(self.store.runs_of_schedule(request.schedule, limit=10))
             active = [
                 r
-                for r in self.store.runs_of_schedule(request.schedule, limit=10)
+                for r in recent
                 if r.status in (RunStatus.CREATING, RunStatus.RUNNING, RunStatus.BUFFERED)
                 and r.run_id != request.run_id
             ]
@@ -309,6 +312,21 @@ class Dispatcher:
             return DispatchResult(existing.run_id, existing.status, False, existing.job_count, 0)
         jobs, enqueued, status = self.starter.complete_creating(existing)
         return DispatchResult(existing.run_id, status, False, jobs, enqueued)
+
+    def _complete_abandoned(self, runs: list[RunView]) -> list[RunView]:
+        """A run left CREATING for longer than a dispatch can take lost its dispatcher and every
+        retry of its tick: the schedule's next tick finishes creating it (from its snapshot; the
+        conditional writes make this safe even if a late retry does the same). Without this it
+        would also hold off every later tick of a schedule whose overlap policy is ``skip``."""
+        now = self.clock.now()
+        fresh = []
+        for run in runs:
+            if run.status is RunStatus.CREATING and (run.created_at or now) < now - ABANDONED_AFTER_S:
+                self.starter.complete_creating(run)
+                fresh.append(self.store.get_run(run.run_id) or run)
+            else:
+                fresh.append(run)
+        return fresh
 
     def _report_late_runs(self, schedule: str) -> None:
         """Each tick looks at the schedule's recent runs: one still going past its deadline is
