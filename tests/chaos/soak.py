@@ -90,7 +90,7 @@ def soak(
     runs: int = 500,
     seed: int = 1,
     environments: int = 6,
-    spacing_s: float = 240.0,
+    spacing_s: float = 1800.0,
     transient_jobs: float = 0.04,
     permanent_jobs: float = 0.01,
     transient_requests: float = 0.0005,

@@ -122,14 +122,12 @@ class Dispatcher:
             return {"error": str(exc)}
 
     def act(self, action: RunAction | ScheduleAction | DlqAction) -> dict[str, Any]:
+        operator = Operator(self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed)
         if isinstance(action, DlqAction):
-            letters = DeadLetters(
-                self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed
-            )
+            letters = DeadLetters(operator)
             if action.action == "dlq-list":
                 return letters.listing(action.limit)
             return letters.replay(action.run_id, action.job, action.all, action.dry_run, action.limit)
-        operator = Operator(self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed)
         if isinstance(action, ScheduleAction):
             name = self.catalog.schedule(action.schedule).name
             if action.action == "pause":
@@ -184,11 +182,14 @@ class Dispatcher:
         else:
             selection = Selection.of_jobs(*(event.jobs or []))
             name = "manual"
-        key = event.idempotency_key or uuid.uuid4().hex
+        key = uuid.uuid4().hex if event.idempotency_key is None else event.idempotency_key
         if event.scheduled_time is not None and event.scheduled_time.tzinfo is None:
             raise InvalidRequest("field 'scheduled_time': give a time zone (a 'Z' or an offset)")
         scheduled = event.scheduled_time.timestamp() if event.scheduled_time else self.clock.now()
-        asked = event.model_dump(mode="json", exclude={"idempotency_key"})
+        try:
+            asked = event.model_dump(mode="json", exclude={"idempotency_key"})
+        except ValueError as exc:  # pydantic refuses values nested too deep to serialise
+            raise InvalidRequest(f"field 'parameters': a value cannot be read ({exc})") from None
         return DispatchRequest(
             run_id=manual_run_id(key),
             schedule=name,

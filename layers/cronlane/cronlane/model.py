@@ -50,7 +50,7 @@ ALL_SUCCESS = "all_success"  # run when every upstream succeeded (the default)
 ALL_DONE = "all_done"  # run when every upstream is done, even if one failed or was skipped
 TRIGGER_RULES = (ALL_SUCCESS, ALL_DONE)
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,80}")  # the whole key (fullmatch: no trailing newline)
 
 
 def scheduled_run_id(schedule: str, scheduled_time: float) -> str:
@@ -60,7 +60,7 @@ def scheduled_run_id(schedule: str, scheduled_time: float) -> str:
 
 
 def manual_run_id(key: str) -> str:
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise InvalidRequest(
             f"idempotency_key {key!r} must be 1-80 characters of letters, digits, '.', '_' or '-'"
         )
@@ -92,6 +92,8 @@ class JobMessage:
             data = json.loads(body)
         except (TypeError, ValueError) as exc:
             raise InvalidRequest(f"message body is not JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidRequest("message body is not JSON cronlane can read: nested too deep") from None
         if not isinstance(data, dict):
             raise InvalidRequest("message body must be a JSON object")
         run_id, job, generation = data.get("run_id"), data.get("job"), data.get("generation", 0)

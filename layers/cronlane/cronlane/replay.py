@@ -17,17 +17,14 @@ does not have it: receive, send, delete works on both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cronlane.clock import Clock, iso
-from cronlane.dal import JobQueue, RunStore
+from cronlane.clock import iso
 from cronlane.errors import InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import DeadLetter, JobMessage, JobRunView, JobStatus, RunView
+from cronlane.model import DeadLetter, JobMessage, JobRunView, JobStatus
 from cronlane.operations import Operator, skipped_dependents
-from cronlane.telemetry import Telemetry
 
 HIDE_S = 300  # a pass hides what it received for the dispatcher's whole timeout
 
@@ -62,17 +59,13 @@ class Letter:
 
 
 class DeadLetters:
-    def __init__(
-        self,
-        store: RunStore,
-        queue: JobQueue,
-        clock: Clock,
-        telemetry: Telemetry,
-        on_run_closed: Callable[[RunView], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.operator = Operator(store, queue, clock, telemetry, on_run_closed)
+    """The dead-letter queue as an operator sees it; a replay is a restart of the job-runs by
+    the ``Operator`` (the same reset as ``rerun``) followed by the deletion of the letters."""
+
+    def __init__(self, operator: Operator) -> None:
+        self.operator = operator
+        self.store = operator.store
+        self.queue = operator.queue
 
     def listing(self, limit: int) -> dict[str, Any]:
         raw = self.queue.peek_dead_letters(limit, HIDE_S)
