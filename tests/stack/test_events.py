@@ -74,6 +74,16 @@ def test_the_manual_trigger_runs_to_the_end(runtime: Any) -> None:
         ({"hello": "world"}, "neither an EventBridge Scheduled Event"),
         ({"detail-type": "Scheduled Event", "source": "aws.events", "resources": []}, "field 'time'"),
         ({**load_event("daily-full-sync.json"), "time": "yesterday"}, "field 'time'"),
+        ({**load_event("daily-full-sync.json"), "time": 1795831200}, "field 'time'"),
+        ({**load_event("daily-full-sync.json"), "time": "2026-11-28T02:00:00"}, "timezone"),
+        (
+            {
+                "action": "trigger",
+                "schedule": "hourly-feed",
+                "parameters": {"feedRankingJob": {"duration_s": "inf"}},
+            },
+            "must be a finite number",
+        ),
         (
             {
                 **load_event("daily-full-sync.json"),

@@ -7,6 +7,7 @@ the EventBridge rules that fire them (a test checks the two agree).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,9 +41,12 @@ class Param:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError(f"parameter '{name}' must be {self.type}, got {value!r}")
         try:
-            return kind(value)
-        except (TypeError, ValueError):
+            coerced = kind(value)
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"parameter '{name}' must be {self.type}, got {value!r}") from None
+        if kind is float and not math.isfinite(coerced):
+            raise ValueError(f"parameter '{name}' must be a finite number, got {value!r}")
+        return coerced
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cronlane.errors import InvalidRequest
 
@@ -18,8 +18,15 @@ class ScheduledEvent(BaseModel):
 
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
     source: Literal["aws.events"]
-    time: datetime
+    time: AwareDatetime
     resources: list[str] = Field(min_length=1)
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 time with a zone, like 2026-11-28T02:00:00Z")
+        return value
 
 
 class ManualTrigger(BaseModel):
