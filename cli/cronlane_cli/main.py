@@ -698,6 +698,8 @@ def dlq_replay_command(
     the jobs it skipped run after it succeeds. A message is deleted only once it was re-sent."""
     if not (run_id or job or every):
         fail("say what to replay: --run ID, --job NAME, or --all")
+    if every and (run_id or job):
+        fail("--all replays every dead letter: give it alone, or choose with --run/--job")
     target = _target(stack, local, port)
     which = (
         " and ".join(
@@ -708,7 +710,16 @@ def dlq_replay_command(
     if not dry_run:
         _confirm(f"Replay the dead letters of {which} on {target.description}?", yes)
     event = {"action": "dlq-replay", "run_id": run_id, "job": job, "all": every, "dry_run": dry_run}
-    result = _invoke_dispatcher(target, {k: v for k, v in event.items() if v not in (None, False)})
+    event = {k: v for k, v in event.items() if v not in (None, False)}
+    result = _invoke_dispatcher(target, event)
+    # One call looks at up to 500 letters; more are replayed by calling again (a dry run cannot
+    # page: it changes nothing, so it would see the same letters again).
+    messages, replayed = list(result["messages"]), int(result["replayed"])
+    while not dry_run and result["more"] and result["replayed"]:
+        result = _invoke_dispatcher(target, event)
+        messages += result["messages"]
+        replayed += int(result["replayed"])
+    result = {**result, "replayed": replayed, "messages": messages}
 
     def human() -> None:
         verb = "would replay" if dry_run else "replayed"

@@ -3,6 +3,7 @@ dead letter is deleted only after the re-send, so a crash mid-replay loses nothi
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -93,6 +94,13 @@ def test_replay_reruns_the_job_and_what_it_skipped_and_the_run_succeeds(runtime:
     started = Counter(r["job"] for r in log_records(runtime.log_dir) if r.get("message") == "job started")
     assert started == Counter({"compatibilityJob": 4, "matchScoreJob": 1, "mutualMatchJob": 1})
     assert dlq_depth(runtime) == 0
+    # a late copy of the old (generation 0) message is ignored: it neither runs nor fails anything
+    runtime.mappings_enabled = False
+    record = load_event("executor-sqs-batch.json")["Records"][0]
+    stale = {**record, "body": json.dumps({"run_id": run_id, "job": "compatibilityJob", "generation": 0})}
+    assert runtime.invoke("ExecutorFunction", {"Records": [stale]}).response == {"batchItemFailures": []}
+    assert store.get_job_run(run_id, "compatibilityJob").status is JobStatus.SUCCEEDED
+    assert dlq_depth(runtime) == 0
 
 
 def test_replay_picks_by_run_and_leaves_the_other_dead_letters(runtime: Any) -> None:
@@ -107,28 +115,84 @@ def test_replay_picks_by_run_and_leaves_the_other_dead_letters(runtime: Any) -> 
     assert [m["run_id"] for m in act(runtime, action="dlq-list")["messages"]] == [first]
 
 
-@pytest.mark.parametrize("point", ["operator.after_reset", "dlq.after_send"])
-def test_a_replay_that_dies_half_way_loses_nothing_and_runs_the_job_once(runtime: Any, point: str) -> None:
-    # GIVEN a replay whose dispatcher dies after resetting the job-run (before the re-send), or
-    # after the re-send (before deleting the dead letter)
+@pytest.mark.parametrize(
+    ("point", "match", "second_replay"),
+    [
+        ("operator.after_reset", {"job": "mutualMatchJob"}, "replayed"),  # the dependent reset only
+        ("operator.after_reset", {"job": "compatibilityJob"}, "out of date"),  # the run not reopened
+        ("operator.after_reopen", {}, "out of date"),  # the message not sent
+        ("dlq.after_send", {}, "out of date"),  # the dead letter not deleted
+    ],
+)
+def test_a_replay_that_dies_half_way_loses_nothing_and_runs_the_job_once(
+    runtime: Any, point: str, match: dict[str, str], second_replay: str
+) -> None:
+    # GIVEN a replay whose dispatcher dies at each step between reading the dead letter and
+    # deleting it
     run_id = failed_run(runtime)
     after_the_outage(runtime)
-    runtime.inject(point)
+    runtime.inject(point, **match)
     crashed = runtime.invoke("DispatcherFunction", {"action": "dlq-replay", "all": True})
     assert crashed.error is not None and [f.point for f in runtime.fired_faults] == [point]
     runtime.drain()
     runtime.clock.advance_to(runtime.now() + 301)  # the dead letter is visible again
     # WHEN the operator replays again
     again = act(runtime, action="dlq-replay", all=True)
-    # THEN the dead letter is recognised as out of date (or replayed), the job runs exactly once
-    # more, the run succeeds and the DLQ ends empty
-    assert again["messages"][0]["outcome"].startswith("out of date")
+    # THEN the second replay finishes what the first left, the job runs exactly once more, the
+    # run succeeds and the DLQ ends empty
+    assert again["messages"][0]["outcome"].startswith(second_replay)
     report = wait_for_run(runtime, run_id)
     runtime.drain()
     assert report.run.status is RunStatus.SUCCEEDED
+    assert (report.run.succeeded, report.run.failed, report.run.skipped) == (3, 0, 0)
     started = Counter(r["job"] for r in log_records(runtime.log_dir) if r.get("message") == "job started")
     assert started["compatibilityJob"] == 4 and started["mutualMatchJob"] == 1
     assert dlq_depth(runtime) == 0
+
+
+def test_a_dependent_waiting_on_another_failed_job_comes_back_with_the_last_of_them(runtime: Any) -> None:
+    # GIVEN both upstreams of mutualMatchJob failed: compatibilityJob during the outage,
+    # matchScoreJob because its executor died on each of its 3 attempts
+    runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
+    run_id = failed_run(runtime, "both")
+    assert wait_for_run(runtime, run_id).run.status is RunStatus.FAILED
+    after_the_outage(runtime)
+    store = store_of(runtime)
+    # WHEN only one of them is replayed, the dependent stays skipped and the run ends FAILED again
+    act(runtime, action="dlq-replay", job="compatibilityJob")
+    report = wait_for_run(runtime, run_id)
+    runtime.drain()
+    assert report.run.status is RunStatus.FAILED
+    assert store.get_job_run(run_id, "mutualMatchJob").status is JobStatus.SKIPPED
+    # THEN replaying the other brings the dependent back and the run succeeds
+    act(runtime, action="dlq-replay", job="matchScoreJob")
+    report = wait_for_run(runtime, run_id)
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert (report.run.succeeded, report.run.failed, report.run.skipped) == (3, 0, 0)
+
+
+def test_the_dead_letters_of_a_cancelled_run_stay_on_the_queue(runtime: Any) -> None:
+    # GIVEN compatibilityJob failed for good while matchScoreJob was still running, and the
+    # operator then cancelled the run
+    act(
+        runtime,
+        action="trigger",
+        jobs=JOBS,
+        idempotency_key="cancelled",
+        scheduled_time=iso(START),
+        parameters={"compatibilityJob": {"fail_until": OUTAGE_ENDS}, "matchScoreJob": {"duration_s": 550}},
+    )
+    run_id = "manual@cancelled"
+    store = store_of(runtime)
+    runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
+    act(runtime, action="cancel", run_id=run_id)
+    assert wait_for_run(runtime, run_id).run.status is RunStatus.CANCELLED
+    after_the_outage(runtime)
+    # WHEN the DLQ is replayed THEN the cancelled run's letter stays, saying why
+    replay = act(runtime, action="dlq-replay", all=True)
+    assert replay["replayed"] == 0
+    assert "the run was cancelled" in replay["messages"][0]["outcome"]
+    assert store.get_run(run_id).status is RunStatus.CANCELLED and dlq_depth(runtime) == 1
 
 
 def test_poison_messages_stay_on_the_dlq_with_their_problem(runtime: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from cronlane.clock import Clock, iso
 from cronlane.dal import JobQueue, NewRun, RunStore
 from cronlane.declarations import Catalog, Selection
-from cronlane.errors import CatalogError, InvalidRequest
+from cronlane.errors import CatalogError, Conflict, InvalidRequest
 from cronlane.events import (
     DlqAction,
     ManualTrigger,
@@ -267,12 +267,12 @@ class Dispatcher:
                 return DispatchResult(new.run_id, RunStatus.BUFFERED, True, len(new.nodes), 0)
             existing = self.store.get_run(new.run_id)
             if existing is None:
-                raise InvalidRequest(f"run {new.run_id} vanished while being dispatched")
+                raise Conflict(f"run {new.run_id} vanished while being dispatched")
             return self._again(request, existing)
         if not self.store.create_run(new):  # another delivery of the same tick got there first
             existing = self.store.get_run(new.run_id)
             if existing is None:  # expired by TTL between the two calls: nothing sensible to do
-                raise InvalidRequest(f"run {new.run_id} vanished while being dispatched")
+                raise Conflict(f"run {new.run_id} vanished while being dispatched")
             return self._again(request, existing)
         crashpoint("dispatcher.after_create", run_id=new.run_id)
         enqueued = self.starter.write_and_enqueue(new, resume=False)

@@ -31,3 +31,8 @@ class StoreError(CronlaneError):
 
 class QueueError(CronlaneError):
     """SQS refused or failed a call; raised from the SDK error."""
+
+
+class Conflict(CronlaneError):
+    """Something changed under a request while it ran (a race, not bad input): a function error,
+    so a tick is retried and an operator is told to try again."""

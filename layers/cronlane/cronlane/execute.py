@@ -266,6 +266,14 @@ class Executor:
 
     def _not_claimed(self, message: JobMessage, body: str, message_id: str) -> dict[str, Any]:
         view = self.store.get_job_run(message.run_id, message.job)
+        if view is not None and message.generation != view.generation:
+            # A message of another life of this job-run (before a rerun or a replay): the job-run
+            # it names is gone, and the current one has its own message.
+            self.log.info(
+                "message of another generation ignored",
+                extra={"run_id": view.run_id, "job": view.job, "generation": message.generation},
+            )
+            return {"job": view.job, "status": "superseded"}
         if view is None:
             run = self.store.get_run(message.run_id)
             kind = "unknown job" if run is not None else "unknown run"

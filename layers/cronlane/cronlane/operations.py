@@ -9,7 +9,7 @@ from typing import Any
 
 from cronlane.clock import Clock
 from cronlane.dal import JobQueue, RunStore
-from cronlane.errors import InvalidRequest
+from cronlane.errors import Conflict, InvalidRequest
 from cronlane.faults import crashpoint
 from cronlane.model import JobMessage, JobRunView, JobStatus, RunStatus, RunView
 from cronlane.runs import close_if_complete
@@ -123,7 +123,7 @@ class Operator:
         ready: list[JobMessage] = []
         for job, view in vouched.items():
             if not self.store.reset_job(view, JobStatus.SUCCEEDED, set(), now=now):
-                raise InvalidRequest(f"job '{job}' changed while being marked; try again")
+                raise Conflict(f"job '{job}' changed while being marked; try again")
             # dependents still waiting (not skipped) hear that this upstream is done
             for dependent, fan_in in zip(view.dependents, view.dependent_fan_in, strict=False):
                 if dependent not in chosen and jobs[dependent].status is JobStatus.PENDING:
@@ -133,16 +133,25 @@ class Operator:
         # A job is ready now if every upstream in the run stays SUCCEEDED (not restarted).
         succeeded = {n for n, j in jobs.items() if j.status is JobStatus.SUCCEEDED and n not in chosen}
         succeeded |= set(vouched)
+        plan = []
         for name in sorted(chosen):
+            done = {u for u in jobs[name].depends_on if u in succeeded}
+            queued = done == set(jobs[name].depends_on)
+            plan.append((queued, name, done))
+        # The jobs that wait (PENDING) are reset first and the ones that start (QUEUED) last, then
+        # the run reopens, then the messages go. Whatever point this dies at, what is left is
+        # either untouched (a FAILED job still FAILED: the request can be repeated) or a QUEUED
+        # job of a newer generation (a DLQ replay repeats the reopen and the send).
+        for queued, name, done in sorted(plan):
             view = jobs[name]
-            done = {u for u in view.depends_on if u in succeeded}
-            status = JobStatus.QUEUED if done == set(view.depends_on) else JobStatus.PENDING
+            status = JobStatus.QUEUED if queued else JobStatus.PENDING
             if not self.store.reset_job(view, status, done, now=now):
-                raise InvalidRequest(f"job '{name}' changed while being restarted; try again")
+                raise Conflict(f"job '{name}' changed while being restarted; try again")
+            crashpoint("operator.after_reset", run_id=run.run_id, job=name)
             if status is JobStatus.QUEUED:
                 ready.append(JobMessage(run.run_id, name, view.generation + 1))
         self.store.reopen_run(run.run_id, now)
-        crashpoint("operator.after_reset", run_id=run.run_id)
+        crashpoint("operator.after_reopen", run_id=run.run_id)
         if ready:
             self.queue.send(ready)
         # Marking the last unfinished job may complete the run.

@@ -23,7 +23,7 @@ from typing import Any
 from cronlane.clock import iso
 from cronlane.errors import InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import DeadLetter, JobMessage, JobRunView, JobStatus
+from cronlane.model import DeadLetter, JobMessage, JobRunView, JobStatus, RunStatus
 from cronlane.operations import Operator, skipped_dependents
 
 HIDE_S = 300  # a pass hides what it received for the dispatcher's whole timeout
@@ -143,9 +143,10 @@ class DeadLetters:
         first = letters[0].message
         assert first is not None
         run = self.store.get_run(first.run_id)
-        if run is None:
+        if run is None or run.status is RunStatus.CANCELLED or run.cancel_requested_at is not None:
+            why = f"no run {first.run_id}" if run is None else "the run was cancelled (rerun it to go on)"
             for letter in letters:
-                letter.outcome = f"left on the queue: no run {first.run_id}"
+                letter.outcome = f"left on the queue: {why}"
             return [letter.raw for letter in letters]
         jobs = {j.job: j for j in self.store.job_runs(run.run_id)}
         now = self.operator.clock.now()
@@ -160,29 +161,49 @@ class DeadLetters:
             letter.job_run = view
             if view.generation > message.generation or view.status is JobStatus.SUCCEEDED:
                 # Replayed, rerun or marked since: this letter is out of date. A replay that died
-                # before sending left the job QUEUED without a message: send it now.
+                # before reopening the run or sending left the job QUEUED: finish those steps.
                 if view.status is JobStatus.QUEUED:
                     resend.append(JobMessage(run.run_id, view.job, view.generation))
                 letter.outcome = f"out of date (the job is {view.status.value} now): deleted"
                 done.append(letter)
             elif view.status is JobStatus.FAILED or _abandoned(view, now):
                 restart.add(view.job)
-                restart |= skipped_dependents(jobs, view.job, (JobStatus.SKIPPED,))
                 letter.outcome = "would replay" if dry_run else "replayed"
                 done.append(letter)
             else:
                 letter.outcome = f"left on the queue: the job is {view.status.value}"
                 keep.append(letter.raw)
+        restart |= _revivable_dependents(jobs, restart)
         if dry_run:
             return keep + [letter.raw for letter in done]
         if restart:
             self.operator.restart(run, jobs, restart, {})
         if resend:
+            self.store.reopen_run(run.run_id, now)
             self.queue.send(resend)
         crashpoint("dlq.after_send", run_id=run.run_id)
         for letter in done:  # only after the messages were sent
             self.queue.delete_dead_letter(letter.raw)
         return keep
+
+
+def _revivable_dependents(jobs: dict[str, JobRunView], restarting: set[str]) -> set[str]:
+    """The jobs skipped below the restarted ones that can run once those succeed: each of their
+    upstreams succeeded or is restarted too. One still waiting on another failed job stays
+    SKIPPED (replaying that job later brings it back)."""
+    candidates: set[str] = set()
+    for job in restarting:
+        candidates |= skipped_dependents(jobs, job, (JobStatus.SKIPPED,))
+    chosen: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for name in sorted(candidates - chosen):
+            ups = jobs[name].depends_on
+            if all(u in restarting or u in chosen or jobs[u].status is JobStatus.SUCCEEDED for u in ups):
+                chosen.add(name)
+                grew = True
+    return chosen
 
 
 def _abandoned(view: JobRunView, now: float) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cronlane.clock import Clock, iso
 from cronlane.dal import JobQueue, NewRun, RunStore
-from cronlane.errors import InvalidRequest
+from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
 from cronlane.model import JobMessage, JobStatus, RunStatus, RunView
 from cronlane.runs import close_run
@@ -46,7 +46,7 @@ class RunStarter:
         self.store.set_run_status(run_id, RunStatus.CREATING, RunStatus.RUNNING, self.clock.now())
         run = self.store.get_run(run_id)
         if run is None:
-            raise InvalidRequest(f"run {run_id} vanished while being dispatched")
+            raise Conflict(f"run {run_id} vanished while being dispatched")
         if run.complete and not run.status.terminal:
             # Every job finished before the run left CREATING (a resumed dispatch): close it here.
             return close_run(self.store, run, self.clock.now(), self.telemetry, self.on_run_closed)
