@@ -11,7 +11,7 @@ import pytest
 
 from cronlane.model import JobStatus, RunStatus
 from cronlane_cli.local.session import store_of, wait_for_run
-from tests.conftest import FEED_JOBS, load_event, refusal
+from tests.conftest import FEED_JOBS, load_event, log_records, refusal
 
 pytestmark = pytest.mark.stack
 
@@ -129,8 +129,11 @@ def test_a_bad_dispatcher_event_is_refused_with_a_message_naming_the_problem(
 ) -> None:
     invocation = runtime.invoke("DispatcherFunction", event)
     assert named in refusal(invocation)
-    # bad input is an answer, not a function error: retrying it cannot help
+    # bad input is an answer, not a function error: retrying it cannot help; a rejected tick
+    # (not a person's request) is counted for its alarm
     assert invocation.error is None
+    rejected = [r for r in log_records(runtime.log_dir) if "TicksRejected" in r]
+    assert len(rejected) == (0 if "action" in event else 1)
     assert store_of(runtime).runs_of_schedule("daily-full-sync") == []
 
 

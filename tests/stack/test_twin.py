@@ -201,7 +201,7 @@ def test_mark_on_the_twin_lets_the_dependent_run(twin: str) -> None:
 
 
 def test_dlq_list_and_replay_on_the_twin(twin: str) -> None:
-    # GIVEN a run whose compatibilityJob fails every attempt during a 20-minute outage (in the
+    # GIVEN a run whose compatibilityJob fails every attempt during a 15-minute outage (in the
     # twin's clock, which runs 100 times faster than the wall clock)
     def trigger(key: str, *params: str) -> None:
         jobs = ["--jobs", "compatibilityJob,mutualMatchJob", "--key", key]
@@ -212,7 +212,7 @@ def test_dlq_list_and_replay_on_the_twin(twin: str) -> None:
     trigger("twin-dlq-clock")
     clock_run = wait_terminal_or_cancelled(twin, "manual@twin-dlq-clock")
     now = datetime.fromisoformat(clock_run["scheduled_time"].replace("Z", "+00:00")).timestamp()
-    trigger("twin-dlq", "--param", f"compatibilityJob.fail_until={now + 1200}")
+    trigger("twin-dlq", "--param", f"compatibilityJob.fail_until={now + 900}")
     assert wait_terminal_or_cancelled(twin, "manual@twin-dlq")["status"] == "FAILED"
     # WHEN the operator lists the DLQ
     listed = cli("dlq", "list", "--json", "--local", "--port", twin)
@@ -225,10 +225,12 @@ def test_dlq_list_and_replay_on_the_twin(twin: str) -> None:
     # replay asks first, and a dry run changes nothing
     assert cli("dlq", "replay", "--run", "manual@twin-dlq", "--local", "--port", twin).returncode == 2
     assert cli("dlq", "replay", "--local", "--port", twin).returncode == 2  # says what to replay
+    both = cli("dlq", "replay", "--all", "--run", "manual@twin-dlq", "--yes", "--local", "--port", twin)
+    assert both.returncode == 2 and "give it alone" in both.stderr
     dry = cli("dlq", "replay", "--run", "manual@twin-dlq", "--dry-run", "--local", "--port", twin)
     assert "would replay 1 of 1" in dry.stdout, dry.stdout + dry.stderr
     # THEN after the outage, the replay puts it back and the run succeeds
-    time.sleep(13)  # 1,300 s of twin time
+    time.sleep(14)  # 1,400 s of twin time: the outage is over
     replayed = cli("dlq", "replay", "--run", "manual@twin-dlq", "--yes", "--json", "--local", "--port", twin)
     assert replayed.returncode == 0, replayed.stderr
     assert json.loads(replayed.stdout)["replayed"] == 1
