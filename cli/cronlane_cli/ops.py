@@ -100,7 +100,8 @@ def past_durations(store: RunStore, jobs: list[str], runs: int = 5) -> dict[str,
     for job in jobs:
         values = [
             j.duration_s
-            for j in store.job_history(job, limit=runs * 2)
+            # the newest job-runs may still be going (or skipped): look back a little further
+            for j in store.job_history(job, limit=runs * 10)
             if j.status is JobStatus.SUCCEEDED and j.duration_s is not None
         ][:runs]
         if values:
