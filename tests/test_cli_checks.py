@@ -58,7 +58,24 @@ def test_next_for_an_expression_gives_utc_and_local_times_strictly_after() -> No
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [r["utc"] for r in rows] == ["2026-11-29T02:00:00Z", "2026-11-30T02:00:00Z"]
-    assert all(set(r) == {"utc", "local"} and ("+" in r["local"] or "-" in r["local"][10:]) for r in rows)
+    assert all(set(r) == {"utc", "local", "timezone"} and r["local"].endswith("+00:00") for r in rows)
+
+
+def test_next_with_a_timezone_follows_the_zones_dst_rules() -> None:
+    # 02:30 in Berlin does not exist on 2026-03-29 (spring forward): that day does not fire
+    args = ["next", "--expression", "cron(30 2 * * ? *)", "--timezone", "Europe/Berlin"]
+    result = runner.invoke(app, [*args, "--after", "2026-03-27T12:00:00Z", "--count", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["local"], r["utc"]) for r in rows] == [
+        ("2026-03-28T02:30:00+01:00", "2026-03-28T01:30:00Z"),
+        ("2026-03-30T02:30:00+02:00", "2026-03-30T00:30:00Z"),
+    ]
+    assert {r["timezone"] for r in rows} == {"Europe/Berlin"}
+    human = runner.invoke(app, [*args, "--after", "2026-03-27T12:00:00Z", "--count", "1"])
+    assert human.output.strip() == "2026-03-28T02:30:00+01:00 Europe/Berlin  (2026-03-28T01:30:00Z)"
+    bad = runner.invoke(app, ["next", "--expression", "cron(0 9 * * ? *)", "--timezone", "Mars/Olympus"])
+    assert bad.exit_code == 2 and "'Mars/Olympus' is not an IANA zone" in bad.output
 
 
 def test_next_lists_every_schedule() -> None:

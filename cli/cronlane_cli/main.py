@@ -207,33 +207,43 @@ def next_command(
         str | None, typer.Option(help='Any "cron(...)" or "rate(...)" instead of the schedules.')
     ] = None,
     after: Annotated[str | None, typer.Option(help="Fire times strictly after this ISO time.")] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", help="With --expression: evaluate it in this IANA zone (default UTC)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The next fire times of every schedule, or of one expression."""
-    from datetime import UTC, datetime
+    """The next fire times of every schedule (in its zone and in UTC), or of one expression."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from cronlane.clock import iso, parse_iso
-    from cronlane.cron import CronError, parse_expression
+    from cronlane.cron import CronError, check_timezone, parse_expression
     from cronlane.settings import load_catalog
 
     try:
         start = parse_iso(after) if after else time.time()
     except ValueError:
         fail(f"--after {after!r} is not an ISO-8601 time")
+    if timezone is not None and expression is None:
+        fail("--timezone goes with --expression (a schedule declares its own zone)")
 
-    def row(ts: float) -> dict[str, str]:
-        return {"utc": iso(ts), "local": datetime.fromtimestamp(ts, tz=UTC).astimezone().isoformat()}
+    def row(ts: float, zone: str | None) -> dict[str, str]:
+        name = zone or "UTC"
+        local = datetime.fromtimestamp(ts, tz=ZoneInfo(name)).isoformat()
+        return {"utc": iso(ts), "local": local, "timezone": name}
 
     try:
         if expression is not None:
+            zone = check_timezone(timezone) if timezone else None
             rows: list[dict[str, str]] = [
-                row(t) for t in parse_expression(expression).fire_times(start, count)
+                row(t, zone) for t in parse_expression(expression).fire_times(start, count, zone)
             ]
         else:
             rows = [
-                {"schedule": s.name, **row(t)}
+                {"schedule": s.name, **row(t, s.timezone)}
                 for s in load_catalog().schedules.values()
-                for t in parse_expression(s.expression).fire_times(start, count)
+                for t in parse_expression(s.expression).fire_times(start, count, s.timezone)
             ]
     except CronError as exc:
         fail(str(exc))
@@ -243,7 +253,7 @@ def next_command(
     def human() -> None:
         for r in rows:
             prefix = f"{r['schedule']:<20} " if "schedule" in r else ""
-            typer.echo(f"{prefix}{r['utc']}  ({r['local']})")
+            typer.echo(f"{prefix}{r['local']} {r['timezone']}  ({r['utc']})")
 
     _emit(rows, as_json, human)
 

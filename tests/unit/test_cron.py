@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from cronlane.clock import iso, parse_iso
@@ -65,3 +68,105 @@ def test_latest_fire_time_at_or_before() -> None:
 def test_invalid_expressions_name_the_bad_field(expression: str, named: str) -> None:
     with pytest.raises(CronError, match=named.replace("(", r"\(").replace(")", r"\)")):
         parse_expression(expression)
+
+
+# -- time zones: EventBridge Scheduler's DST rules ------------------------------------------------
+
+
+def utc(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def utc_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@pytest.mark.parametrize(
+    ("zone", "after", "fires"),
+    [
+        # Europe/Berlin springs forward at 02:00 on 2026-03-29: 02:30 does not exist that day
+        (
+            "Europe/Berlin",
+            "2026-03-27T12:00:00Z",
+            ["2026-03-28T01:30Z", "2026-03-30T00:30Z", "2026-03-31T00:30Z"],
+        ),
+        # and falls back at 03:00 on 2026-10-25: 02:30 happens twice and fires once, the first time
+        (
+            "Europe/Berlin",
+            "2026-10-23T12:00:00Z",
+            ["2026-10-24T00:30Z", "2026-10-25T00:30Z", "2026-10-26T01:30Z"],
+        ),
+        # America/New_York springs forward at 02:00 on 2026-03-08
+        (
+            "America/New_York",
+            "2026-03-06T12:00:00Z",
+            ["2026-03-07T07:30Z", "2026-03-09T06:30Z", "2026-03-10T06:30Z"],
+        ),
+    ],
+)
+def test_a_daily_time_in_a_dst_gap_is_skipped_and_in_a_repeated_hour_fires_once(
+    zone: str, after: str, fires: list[str]
+) -> None:
+    expression = parse_expression("cron(30 2 * * ? *)")
+    assert [utc_iso(t) for t in expression.fire_times(utc(after), 3, zone)] == fires
+
+
+def test_new_york_fall_back_fires_the_repeated_half_hour_once() -> None:
+    # 01:30 happens twice on 2026-11-01 (EDT, then EST): once, at the first (05:30 UTC)
+    expression = parse_expression("cron(30 1 * * ? *)")
+    fires = expression.fire_times(utc("2026-10-31T12:00:00Z"), 3, "America/New_York")
+    assert [utc_iso(t) for t in fires] == ["2026-11-01T05:30Z", "2026-11-02T06:30Z", "2026-11-03T06:30Z"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "day_start", "count"),
+    [
+        ("Europe/Berlin", "2026-03-28T23:00:00Z", 23),  # spring-forward day: 23 local hours
+        ("Europe/Berlin", "2026-10-24T22:00:00Z", 24),  # fall-back day: 25 hours, 02:00 fires once
+        ("America/New_York", "2026-03-08T05:00:00Z", 23),
+        ("America/New_York", "2026-11-01T04:00:00Z", 24),
+    ],
+)
+def test_an_hourly_schedule_fires_once_per_local_hour_on_dst_days(
+    zone: str, day_start: str, count: int
+) -> None:
+    expression = parse_expression("cron(0 * * * ? *)")
+    start = utc(day_start)
+    fires = expression.fire_times(start - 1, 30, zone)
+    zone_info = ZoneInfo(zone)
+    on_the_day = [
+        t
+        for t in fires
+        if datetime.fromtimestamp(t, tz=zone_info).date()
+        == datetime.fromtimestamp(start, tz=zone_info).date()
+    ]
+    assert len(on_the_day) == count
+    assert len(set(on_the_day)) == count
+
+
+def test_eventbridge_forms_croniter_rejects_work_in_a_zone() -> None:
+    # 6L = the last Friday (EventBridge numbering), LW = the last weekday, at 09:00 Berlin time
+    last_friday = parse_expression("cron(0 9 ? * 6L *)").fire_times(
+        utc("2026-12-01T00:00:00Z"), 1, "Europe/Berlin"
+    )
+    assert [utc_iso(t) for t in last_friday] == ["2026-12-25T08:00Z"]
+    last_weekday = parse_expression("cron(0 9 LW * ? *)").fire_times(
+        utc("2026-05-01T00:00:00Z"), 1, "Europe/Berlin"
+    )
+    assert [utc_iso(t) for t in last_weekday] == ["2026-05-29T07:00Z"]
+    second_monday = parse_expression("cron(0 9 ? * 2#2 *)").fire_times(
+        utc("2026-11-01T00:00:00Z"), 1, "America/New_York"
+    )
+    assert [utc_iso(t) for t in second_monday] == ["2026-11-09T14:00Z"]
+
+
+def test_the_latest_fire_time_respects_the_zone() -> None:
+    expression = parse_expression("cron(30 2 * * ? *)")
+    # on the morning after Berlin's spring-forward, the latest 02:30 is the day before
+    latest = expression.latest_at_or_before(utc("2026-03-29T10:00:00Z"), "Europe/Berlin")
+    assert latest is not None and utc_iso(latest) == "2026-03-28T01:30Z"
+
+
+def test_an_unknown_zone_is_named() -> None:
+    with pytest.raises(CronError, match="'Mars/Olympus' is not an IANA zone"):
+        parse_expression("cron(0 9 * * ? *)").fire_times(0, 1, "Mars/Olympus")

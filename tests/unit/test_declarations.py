@@ -83,3 +83,14 @@ def test_an_unknown_trigger_rule_is_refused() -> None:
         CatalogError, match="job 'a': trigger_rule 'one_success' is not all_success or all_done"
     ):
         Catalog.build([Job("a", "m.f", "g", trigger_rule="one_success")])
+
+
+def test_a_schedule_zone_must_be_an_iana_name() -> None:
+    from cronlane import Schedule, Selection
+
+    job = Job("aJob", "jobs.simulate.simulate", "g")
+    ok = Schedule("berlin", "cron(30 2 * * ? *)", Selection.everything(), timezone="Europe/Berlin")
+    assert Catalog.build([job], [ok]).schedules["berlin"].timezone == "Europe/Berlin"
+    bad = Schedule("mars", "cron(30 2 * * ? *)", Selection.everything(), timezone="Mars/Olympus")
+    with pytest.raises(CatalogError, match="schedule 'mars': time zone 'Mars/Olympus' is not an IANA zone"):
+        Catalog.build([job], [bad])

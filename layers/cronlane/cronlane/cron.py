@@ -1,4 +1,5 @@
-"""EventBridge schedule expressions: validation and fire times (UTC). Pure, no AWS.
+"""EventBridge schedule expressions: validation and fire times (UTC, or an IANA time zone as
+EventBridge Scheduler evaluates it). Pure, no AWS.
 
 EventBridge speaks its own cron dialect (aws-facts: EventBridge): six fields
 ``cron(minutes hours day-of-month month day-of-week year)``, one of the two day fields must be
@@ -14,6 +15,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
@@ -51,13 +53,18 @@ class RateExpression:
     text: str
     seconds: int
 
-    def fire_times(self, after: float, count: int, anchor: float = 0.0) -> list[float]:
+    def fire_times(
+        self, after: float, count: int, timezone: str | None = None, anchor: float = 0.0
+    ) -> list[float]:
         """Fire times strictly after ``after``. A rate rule fires every period from when it was
-        created; ``anchor`` is that moment (the epoch when unknown)."""
+        created; ``anchor`` is that moment (the epoch when unknown). A rate is a period of real
+        time, the same in every zone: ``timezone`` is only checked."""
+        _zone(timezone)
         start = anchor + ((after - anchor) // self.seconds + 1) * self.seconds
         return [start + i * self.seconds for i in range(count)]
 
-    def latest_at_or_before(self, when: float, anchor: float = 0.0) -> float:
+    def latest_at_or_before(self, when: float, timezone: str | None = None, anchor: float = 0.0) -> float:
+        _zone(timezone)
         return anchor + ((when - anchor) // self.seconds) * self.seconds
 
 
@@ -82,37 +89,73 @@ class CronExpression:
                 return False
         return not (self.last_dow is not None and dt.day + 7 <= month_len)
 
-    def fire_times(self, after: float, count: int) -> list[float]:
-        """The next ``count`` fire times strictly after ``after`` (UTC epoch seconds)."""
-        start = datetime.fromtimestamp(after, tz=UTC)
+    def fire_times(self, after: float, count: int, timezone: str | None = None) -> list[float]:
+        """The next ``count`` fire times strictly after ``after`` (UTC epoch seconds).
+
+        With ``timezone`` (IANA) the fields are local wall-clock times there, with EventBridge
+        Scheduler's DST rules: a local time that does not exist (the spring-forward gap) does not
+        fire, and one that happens twice (the fall-back hour) fires once, at its first occurrence.
+        croniter does the opposite of both with an aware start (aws-facts), so it walks naive
+        local times here and the zone is applied to each.
+        """
+        zone = _zone(timezone)
+        # Naive local time a little before ``after``: a repeated hour may map back before it.
+        start = datetime.fromtimestamp(after, tz=zone).replace(tzinfo=None) - timedelta(hours=3)
         it = croniter(self.unix, start)
         out: list[float] = []
         limit_year = max(self.years) if self.years else None
         while len(out) < count:
             try:
-                dt = it.get_next(datetime)
+                local = it.get_next(datetime)
             except CroniterBadDateError:  # a date that never exists, such as 31 February
                 break
-            if limit_year is not None and dt.year > limit_year:
+            if limit_year is not None and local.year > limit_year:
                 break
-            if self._matches(dt):
-                out.append(dt.timestamp())
+            when = _instant(local, zone)
+            if when is not None and when > after and self._matches(local):
+                out.append(when)
         return out
 
-    def latest_at_or_before(self, when: float) -> float | None:
-        start = datetime.fromtimestamp(when + 1e-6, tz=UTC)
+    def latest_at_or_before(self, when: float, timezone: str | None = None) -> float | None:
+        zone = _zone(timezone)
+        start = datetime.fromtimestamp(when, tz=zone).replace(tzinfo=None) + timedelta(hours=3)
         it = croniter(self.unix, start)
         floor_year = min(self.years) if self.years else None
         for _ in range(100_000):
             try:
-                dt = it.get_prev(datetime)
+                local = it.get_prev(datetime)
             except CroniterBadDateError:
                 return None
-            if floor_year is not None and dt.year < floor_year:
+            if floor_year is not None and local.year < floor_year:
                 return None
-            if self._matches(dt):
-                return dt.timestamp()
+            instant = _instant(local, zone)
+            if instant is not None and instant <= when and self._matches(local):
+                return instant
         return None
+
+
+def _zone(timezone: str | None) -> ZoneInfo:
+    if timezone is None or timezone == "UTC":
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CronError(f"time zone {timezone!r} is not an IANA zone name (like 'Europe/Berlin')") from None
+
+
+def _instant(local: datetime, zone: ZoneInfo) -> float | None:
+    """The UTC instant of a naive local time in ``zone``: None if that local time does not exist
+    (skipped by a DST change); the first of the two if it happens twice."""
+    aware = local.replace(tzinfo=zone, fold=0)
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        return None
+    return aware.timestamp()
+
+
+def check_timezone(timezone: str) -> str:
+    """``timezone`` if it is an IANA zone name; ``CronError`` naming it otherwise."""
+    _zone(timezone)
+    return timezone
 
 
 Expression = RateExpression | CronExpression

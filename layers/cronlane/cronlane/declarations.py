@@ -138,6 +138,9 @@ class Schedule:
     # run with the reason), "allow" both to run, or "buffer_one" (start it when the active run
     # ends; a further tick meanwhile is skipped).
     overlap: str = "skip"
+    # An IANA zone (``Europe/Berlin``): the expression's fields are local times there, with
+    # EventBridge Scheduler's DST rules. None: UTC, an EventBridge rule.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ class Catalog:
 
     def problems(self) -> list[str]:
         """Everything wrong with the declarations, each naming its place."""
-        from cronlane.cron import CronError, parse_expression
+        from cronlane.cron import CronError, check_timezone, parse_expression
         from cronlane.graph import find_cycle
 
         problems: list[str] = []
@@ -230,6 +233,11 @@ class Catalog:
                     problems.append(f"{where}: selects unknown job '{name}'")
             if schedule.overlap not in ("skip", "allow", "buffer_one"):
                 problems.append(f"{where}: overlap '{schedule.overlap}' is not skip, allow or buffer_one")
+            if schedule.timezone is not None:
+                try:
+                    check_timezone(schedule.timezone)
+                except CronError as exc:
+                    problems.append(f"{where}: {exc}")
             if schedule.deadline_s is not None and schedule.deadline_s <= 0:
                 problems.append(f"{where}: deadline_s must be positive")
         return problems
