@@ -148,6 +148,54 @@ def local_run(
         raise typer.Exit(1)
 
 
+@local_app.command("simulate")
+def local_simulate(
+    days: Annotated[float, typer.Option(min=0.01, max=366, help="How many days of schedules.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    start: Annotated[
+        str | None, typer.Option(help="Start of the simulated time (ISO); default: today 00:00 UTC.")
+    ] = None,
+    environments: Annotated[int, typer.Option(help="Most executor environments at once.")] = 8,
+    template: Annotated[Path | None, typer.Option(help="Path of template.yaml.")] = None,
+    logs: Annotated[Path | None, typer.Option(help="Folder for the environments' log files.")] = None,
+) -> None:
+    """Days of every schedule on the virtual clock (no real waiting): fires, runs, executions."""
+    from cronlane.clock import parse_iso
+    from cronlane.settings import load_catalog
+    from cronlane_cli.local.runtime import RuntimeStalled
+    from cronlane_cli.local.session import find_template, local_runtime, simulate
+
+    try:
+        template_path = template or find_template()
+        begin = parse_iso(start) if start else (time.time() // 86_400) * 86_400
+        schedules = sorted(load_catalog().schedules)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    log_dir = logs or Path(".cronlane") / "simulate" / time.strftime("%Y%m%dT%H%M%S")
+    with local_runtime(
+        template_path, clock="virtual", start=begin, executor_environments=environments, log_dir=log_dir
+    ) as runtime:
+        try:
+            report = simulate(runtime, days, begin, schedules)
+        except (RuntimeStalled, TimeoutError) as exc:
+            fail(f"the simulation stalled: {exc} (logs: {log_dir})", code=3)
+
+    def human() -> None:
+        data = report.to_json()
+        typer.echo(f"{days:g} day(s) from {data['start']} on the virtual clock, in {data['wall_seconds']} s")
+        typer.echo("fires:              " + ", ".join(f"{k} {v}" for k, v in data["fires"].items()))
+        typer.echo("runs:               " + ", ".join(f"{k} {v}" for k, v in data["runs"].items()))
+        typer.echo(f"job executions:     {data['job_executions']}")
+        typer.echo(f"retries:            {data['retries']}")
+        typer.echo(f"continuations:      {data['continuations']}")
+        invocations = data["lambda_invocations"]
+        detail = ", ".join(f"{k} {v}" for k, v in invocations.items())
+        typer.echo(f"lambda invocations: {sum(invocations.values())} ({detail})")
+        typer.echo(f"idle wake-ups:      {data['idle_wakeups']}")
+
+    _emit(report.to_json(), as_json, human)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -439,6 +439,10 @@ class LocalRuntime:
         else:
             self._next_ticks.pop(rule.name, None)
 
+    def stop_ticking(self) -> None:
+        """No more rule fires (what is already running goes on)."""
+        self._next_ticks.clear()
+
     def serve_invokes(self) -> None:
         """Answer Lambda Invoke calls made to the moto endpoint (``cronlane trigger`` on the twin)
         by running the function here, as Lambda would."""

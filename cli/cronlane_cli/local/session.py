@@ -126,3 +126,94 @@ def run_schedule_once(runtime: LocalRuntime, schedule: str, scheduled_time: floa
     """Fire one tick of ``schedule`` and drive the runtime until its run is terminal."""
     runtime.fire(schedule, scheduled_time)
     return wait_for_run(runtime, scheduled_run_id(schedule, scheduled_time))
+
+
+@dataclass
+class SimulationReport:
+    """What ``cronlane local simulate`` measured, in the names of its ``--json``."""
+
+    days: float
+    start: float
+    fires: dict[str, int]
+    runs: dict[str, int]
+    job_executions: int
+    retries: int
+    continuations: int
+    lambda_invocations: dict[str, int]
+    idle_wakeups: int
+    wall_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "days": self.days,
+            "start": iso(self.start),
+            "fires": self.fires,
+            "runs": self.runs,
+            "job_executions": self.job_executions,
+            "retries": self.retries,
+            "continuations": self.continuations,
+            "lambda_invocations": self.lambda_invocations,
+            "idle_wakeups": self.idle_wakeups,
+            "wall_seconds": round(self.wall_seconds, 1),
+        }
+
+
+def simulate(runtime: LocalRuntime, days: float, start: float, schedules: list[str]) -> SimulationReport:
+    """Fire every rule at its fire times in [start, start + days) on the runtime's (virtual) clock,
+    drain, and count what happened."""
+    import time as _time
+    from collections import Counter
+
+    wall = _time.perf_counter()
+    end = start + days * 86_400
+    runtime.start_ticking(after=start - 0.001)  # a fire time at ``start`` itself fires
+    runtime.run_to(end - 0.001)
+    runtime.stop_ticking()
+    runtime.drain()
+    store = store_of(runtime)
+    fires = Counter(schedule for schedule, _ in runtime.fires)
+    runs: Counter[str] = Counter()
+    executions = retries = continuations = 0
+    for schedule in schedules:
+        for run in store.runs_of_schedule(schedule, limit=100_000):
+            runs[run.status.value] += 1
+            for job in store.job_runs(run.run_id):
+                executions += job.attempts
+                retries += max(job.attempts - 1, 0)
+                continuations += sum(1 for h in job.history if h.get("continuation"))
+    invocations = Counter(i.function for i in runtime.invocations)
+    return SimulationReport(
+        days=days,
+        start=start,
+        fires={s: fires.get(s, 0) for s in schedules},
+        runs=dict(sorted(runs.items())),
+        job_executions=executions,
+        retries=retries,
+        continuations=continuations,
+        lambda_invocations=dict(sorted(invocations.items())),
+        idle_wakeups=idle_wakeups(runtime),
+        wall_seconds=_time.perf_counter() - wall,
+    )
+
+
+def idle_wakeups(runtime: LocalRuntime) -> int:
+    """Invocations that found nothing to do: an executor invocation with no record, or whose
+    records were all deliveries of work already done (no job started, finished or moved on)."""
+    import json as _json
+
+    busy: set[str] = set()
+    for path in runtime.log_dir.glob("ExecutorFunction-*.log"):
+        for line in path.read_text().splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                record = _json.loads(line)
+            except ValueError:
+                continue
+            if record.get("message") not in (
+                "duplicate delivery ignored",
+                "message of another generation ignored",
+            ):
+                busy.add(str(record.get("function_request_id")))
+    executor = [i for i in runtime.invocations if i.function == "ExecutorFunction"]
+    return sum(1 for i in executor if not i.event.get("Records") or i.request_id not in busy)

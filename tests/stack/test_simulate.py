@@ -1,0 +1,34 @@
+"""`cronlane local simulate`: days of the example app's schedules on the virtual clock, with counts
+known in advance (one daily-full-sync and 24 hourly-feed fires a day)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cronlane_cli.main import app
+from jobs.catalog import CATALOG
+
+pytestmark = pytest.mark.stack
+
+
+def test_a_simulated_day_fires_every_schedule_at_its_fire_times_with_no_idle_wakeups(tmp_path: Path) -> None:
+    args = ["local", "simulate", "--days", "1", "--start", "2026-11-28T00:00:00Z", "--json"]
+    result = CliRunner().invoke(app, [*args, "--logs", str(tmp_path / "logs")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[result.output.index("{") :])
+    # daily-full-sync fires at 02:00, hourly-feed at every hour: 1 + 24 fires, each a run
+    assert data["fires"] == {"daily-full-sync": 1, "hourly-feed": 24}
+    assert data["runs"] == {"SUCCEEDED": 25}
+    daily_jobs = len(CATALOG.jobs)
+    feed_jobs = sum(1 for j in CATALOG.jobs.values() if j.group == "feed")
+    assert data["job_executions"] == daily_jobs + 24 * feed_jobs
+    assert (data["retries"], data["continuations"], data["idle_wakeups"]) == (0, 0, 0)
+    # one dispatcher invocation per fire, one executor invocation per job execution
+    assert data["lambda_invocations"] == {
+        "DispatcherFunction": 25,
+        "ExecutorFunction": data["job_executions"],
+    }
