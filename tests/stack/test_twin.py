@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,28 @@ def test_dlq_list_and_replay_on_the_twin(twin: str) -> None:
     assert run["status"] == "SUCCEEDED", json.dumps(run["jobs"])
     after = json.loads(cli("dlq", "list", "--json", "--local", "--port", twin).stdout)["messages"]
     assert all(m["run_id"] != "manual@twin-dlq" for m in after)
+
+
+def test_backfill_on_the_twin(twin: str) -> None:
+    # three hourly-feed fire times of yesterday
+    day_ago = (int(time.time()) // 3600 - 24) * 3600
+    span = ["--from", iso_z(day_ago - 2 * 3600), "--to", iso_z(day_ago)]
+    dry = cli("backfill", "hourly-feed", *span, "--dry-run", "--json", "--local", "--port", twin)
+    assert dry.returncode == 0, dry.stderr
+    planned = json.loads(dry.stdout)["created"]
+    assert planned == [f"hourly-feed@{iso_z(day_ago - h * 3600)}" for h in (2, 1, 0)]
+    assert cli("backfill", "hourly-feed", *span, "--local", "--port", twin).returncode == 2  # asks first
+    done = cli("backfill", "hourly-feed", *span, "--max-active", "2", "--yes", "--local", "--port", twin)
+    assert done.returncode == 0, done.stderr
+    assert "3 fire time(s); created 3 run(s), 0 existed already; started 2 (at most 2 at once)" in done.stdout
+    for run_id in planned:
+        assert wait_terminal_or_cancelled(twin, run_id)["status"] == "SUCCEEDED"
+    again = cli("backfill", "hourly-feed", *span, "--yes", "--json", "--local", "--port", twin)
+    assert json.loads(again.stdout)["created"] == []
+
+
+def iso_z(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def wait_terminal_or_cancelled(port: str, run_id: str) -> dict[str, Any]:

@@ -109,6 +109,7 @@ class _RunItem(Model):
     deadline_reported = NumberAttribute(null=True)
     cancel_requested_at = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
+    max_active = NumberAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     expires_at = NumberAttribute()
@@ -199,6 +200,7 @@ class NewRun:
     nodes: dict[str, JobNode]
     fingerprint: str = ""
     deadline_at: float | None = None
+    max_active: int | None = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ class RunStore:
             parameters=json.dumps(run.parameters, sort_keys=True),
             request_hash=run.fingerprint or None,
             deadline_at=run.deadline_at,
+            max_active=run.max_active,
             gsi1pk=f"SCHEDULE#{run.schedule}",
             gsi1sk=_time_key(run.scheduled_iso, run.run_id),
             expires_at=run.expires_at,
@@ -457,6 +460,21 @@ class RunStore:
             raise StoreError(f"listing runs of {schedule}: {exc}") from exc
         runs = [self.get_run(k) for k in keys]
         return [r for r in runs if r is not None]
+
+    def runs_in_states(self, schedule: str, statuses: tuple[RunStatus, ...], trigger: str) -> list[RunView]:
+        """The schedule's runs of ``trigger`` in one of ``statuses``, oldest fire time first
+        (the by-schedule index projects both, so only the matches are read in full)."""
+        wanted = {s.value for s in statuses}
+        try:
+            keys = [
+                i.run_id
+                for i in self.Run.by_schedule.query(f"SCHEDULE#{schedule}", scan_index_forward=True)
+                if i.status in wanted and i.trigger == trigger
+            ]
+        except PynamoDBException as exc:
+            raise StoreError(f"listing runs of {schedule}: {exc}") from exc
+        runs = [self.get_run(k) for k in keys]
+        return [r for r in runs if r is not None and r.status.value in wanted]
 
     # -- job-runs -----------------------------------------------------------------------------
 
@@ -922,6 +940,7 @@ def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their v
         deadline_at=_num(item.deadline_at),
         cancel_requested_at=_num(item.cancel_requested_at),
         reason=item.reason,
+        max_active=int(item.max_active) if item.max_active is not None else None,
     )
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cronlane.clock import Clock, iso
+from cronlane.cron import parse_expression
 from cronlane.dal import JobQueue, NewRun, RunStore
 from cronlane.declarations import Catalog, Selection
 from cronlane.errors import CatalogError, Conflict, InvalidRequest
 from cronlane.events import (
+    BackfillAction,
     DlqAction,
     ManualTrigger,
     RunAction,
@@ -43,6 +45,7 @@ from cronlane.runs import report_if_late
 from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry, Telemetry
 
+MAX_BACKFILL = 1_000  # fire times one backfill request may create
 ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no dispatch of a tick takes longer
 
 
@@ -113,6 +116,8 @@ class Dispatcher:
         is_action = isinstance(event, dict) and "action" in event
         try:
             parsed = parse_dispatch_event(event)
+            if isinstance(parsed, BackfillAction):
+                return self.backfill(parsed)
             if isinstance(parsed, RunAction | ScheduleAction | DlqAction):
                 return self.act(parsed)
             return self.dispatch(self.request_for(parsed)).to_dict()
@@ -140,6 +145,62 @@ class Dispatcher:
         if not action.job:
             raise InvalidRequest("field 'job': mark names the job an operator vouches for")
         return operator.mark_succeeded(action.run_id, action.job)
+
+    def backfill(self, action: BackfillAction) -> dict[str, Any]:
+        """The runs of the schedule's fire times in [from, to] that do not exist yet, keyed by
+        their fire times (a second backfill, or a tick that already ran, creates nothing), born
+        BUFFERED and started oldest first while fewer than ``max_active`` are active; the end
+        of each starts the next. Jobs see the fire time as ``ctx.scheduled_time``."""
+        schedule = self.catalog.schedule(action.schedule)
+        start, end = action.from_time.timestamp(), action.to_time.timestamp()
+        if end < start:
+            raise InvalidRequest("field 'to': before 'from'")
+        if end > self.clock.now():
+            raise InvalidRequest("field 'to': in the future (backfill covers past fire times)")
+        times = [
+            t
+            for t in parse_expression(schedule.expression).fire_times(
+                start - 0.001, MAX_BACKFILL + 1, schedule.timezone
+            )
+            if t <= end
+        ]
+        if len(times) > MAX_BACKFILL:
+            raise InvalidRequest(f"more than {MAX_BACKFILL} fire times in that range: backfill it in parts")
+        created: list[str] = []
+        existing: list[str] = []
+        for when in times:
+            run_id = scheduled_run_id(schedule.name, when)
+            if self.store.get_run(run_id) is not None:
+                existing.append(run_id)
+                continue
+            if action.dry_run:
+                created.append(run_id)
+                continue
+            request = DispatchRequest(
+                run_id=run_id,
+                schedule=schedule.name,
+                scheduled_time=when,
+                trigger=Trigger.BACKFILL,
+                selection=schedule.selection,
+                include_upstreams=schedule.include_upstreams,
+                parameters={},
+            )
+            new = replace(self._new_run(request, self.plan(request)), max_active=action.max_active)
+            if self.store.create_run(
+                new, status=RunStatus.BUFFERED, reason="backfill: waits for a free slot"
+            ):
+                created.append(run_id)
+            else:
+                existing.append(run_id)
+        started = [] if action.dry_run else self.starter.start_backfill(schedule.name)
+        return {
+            "schedule": schedule.name,
+            "dry_run": action.dry_run,
+            "fire_times": [iso(t) for t in times],
+            "created": created,
+            "existing": existing,
+            "started": started,
+        }
 
     def request_for(self, event: ScheduledEvent | ManualTrigger) -> DispatchRequest:
         if isinstance(event, ScheduledEvent):

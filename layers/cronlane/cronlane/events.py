@@ -82,6 +82,20 @@ class DlqAction(BaseModel):
     limit: int = Field(default=500, ge=1, le=1000)  # messages looked at in one call
 
 
+class BackfillAction(BaseModel):
+    """Create the runs of a schedule's past fire times in [from, to], each keyed by its fire
+    time; at most ``max_active`` of them run at once. ``dry_run`` lists the fire times."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    action: Literal["backfill"]
+    schedule: str = Field(min_length=1)
+    from_time: AwareDatetime = Field(alias="from")
+    to_time: AwareDatetime = Field(alias="to")
+    max_active: int = Field(default=1, ge=1, le=50)
+    dry_run: bool = False
+
+
 ACTIONS: dict[str, type[BaseModel]] = {
     "trigger": ManualTrigger,
     "cancel": RunAction,
@@ -91,9 +105,10 @@ ACTIONS: dict[str, type[BaseModel]] = {
     "resume": ScheduleAction,
     "dlq-list": DlqAction,
     "dlq-replay": DlqAction,
+    "backfill": BackfillAction,
 }
 
-DispatchEvent = ScheduledEvent | ManualTrigger | RunAction | ScheduleAction | DlqAction
+DispatchEvent = ScheduledEvent | ManualTrigger | RunAction | ScheduleAction | DlqAction | BackfillAction
 
 
 def parse_dispatch_event(event: Any) -> DispatchEvent:

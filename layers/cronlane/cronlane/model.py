@@ -44,6 +44,7 @@ class JobStatus(StrEnum):
 class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
+    BACKFILL = "backfill"  # a past fire time, created by ``cronlane backfill``
 
 
 ALL_SUCCESS = "all_success"  # run when every upstream succeeded (the default)
@@ -170,6 +171,7 @@ class RunView:
     deadline_at: float | None = None
     cancel_requested_at: float | None = None
     reason: str | None = None
+    max_active: int | None = None  # a backfill run: at most this many of its backfill at once
 
     @property
     def terminal_count(self) -> int:

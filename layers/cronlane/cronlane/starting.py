@@ -10,7 +10,7 @@ from cronlane.clock import Clock, iso
 from cronlane.dal import JobQueue, NewRun, RunStore
 from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
-from cronlane.model import JobMessage, JobStatus, RunStatus, RunView
+from cronlane.model import JobMessage, JobStatus, RunStatus, RunView, Trigger
 from cronlane.runs import close_run
 from cronlane.telemetry import Telemetry
 
@@ -72,15 +72,41 @@ class RunStarter:
         return len(run.nodes), enqueued, self.start(run.run_id)
 
     def on_run_closed(self, run: RunView) -> None:
-        """A run ended: start its schedule's oldest BUFFERED run, if one waits."""
+        """A run ended: start what waited for it. A backfill run frees a slot of its backfill;
+        any other run starts its schedule's oldest BUFFERED tick (overlap ``buffer_one``)."""
+        if run.trigger == Trigger.BACKFILL.value:
+            self.start_backfill(run.schedule)
+            return
         waiting = [
-            r for r in self.store.runs_of_schedule(run.schedule, limit=10) if r.status is RunStatus.BUFFERED
+            r
+            for r in self.store.runs_of_schedule(run.schedule, limit=10)
+            if r.status is RunStatus.BUFFERED and r.trigger != Trigger.BACKFILL.value
         ]
         for buffered in sorted(waiting, key=lambda r: r.scheduled_time):
-            if self.store.set_run_status(
-                buffered.run_id, RunStatus.BUFFERED, RunStatus.CREATING, self.clock.now()
-            ):
-                started = self.store.get_run(buffered.run_id)
-                if started is not None:
-                    self.complete_creating(started)
+            if self._start_buffered(buffered):
                 return
+
+    def start_backfill(self, schedule: str) -> list[str]:
+        """Start the oldest waiting backfill runs of ``schedule`` while fewer than their
+        ``max_active`` are active. Returns the runs started."""
+        active = self.store.runs_in_states(
+            schedule, (RunStatus.CREATING, RunStatus.RUNNING), Trigger.BACKFILL.value
+        )
+        waiting = self.store.runs_in_states(schedule, (RunStatus.BUFFERED,), Trigger.BACKFILL.value)
+        started: list[str] = []
+        for run in waiting:
+            if len(active) + len(started) >= (run.max_active or 1):
+                break
+            if self._start_buffered(run):
+                started.append(run.run_id)
+        return started
+
+    def _start_buffered(self, buffered: RunView) -> bool:
+        if not self.store.set_run_status(
+            buffered.run_id, RunStatus.BUFFERED, RunStatus.CREATING, self.clock.now()
+        ):
+            return False  # another closing run started it
+        started = self.store.get_run(buffered.run_id)
+        if started is not None:
+            self.complete_creating(started)
+        return True
