@@ -164,6 +164,17 @@ class _ScheduleItem(Model):
     updated_at = NumberAttribute()
 
 
+class _WatchItem(Model):
+    """What the dispatcher knows of a schedule's fire times: its definition (expression and
+    zone), since when, and up to when its fire times were checked for missing runs."""
+
+    pk = UnicodeAttribute(hash_key=True)  # SCHEDULE#<name>
+    sk = UnicodeAttribute(range_key=True)  # WATCH
+    definition = UnicodeAttribute()
+    since = NumberAttribute()
+    checked_until = NumberAttribute()
+
+
 def _models(table: str, region: str | None) -> tuple[type[_RunItem], type[_GraphItem], type[_JobRunItem]]:
     def meta() -> type:
         return type("Meta", (), {"table_name": table, "region": region})
@@ -217,6 +228,9 @@ class RunStore:
         self.table = table
         self.Run, self.Graph, self.JobRun = _models(table, region)
         self.Schedule = _schedule_model(table, region)
+        self.Watch: type[_WatchItem] = type(
+            "WatchItem", (_WatchItem,), {"Meta": type("Meta", (), {"table_name": table, "region": region})}
+        )
         self._connection = Connection(region=region)
 
     def connect(self) -> None:
@@ -320,6 +334,33 @@ class RunStore:
             ).save()
         except PynamoDBException as exc:
             raise StoreError(f"pausing {schedule}: {exc}") from exc
+
+    def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
+        """Claim the fire times of ``schedule`` in (the last check, ``until``] for a missed-run
+        check: returns where the last check ended, or None when there is nothing to check (the
+        schedule is new or its definition changed, which starts the watch afresh at ``tick``,
+        the first fire time seen; or another tick got there first)."""
+        W = self.Watch
+        key = f"SCHEDULE#{schedule}"
+        try:
+            try:
+                item = W.get(key, "WATCH", consistent_read=True)
+            except W.DoesNotExist:
+                item = None
+            if item is None or item.definition != definition:
+                W(key, "WATCH", definition=definition, since=tick, checked_until=tick).save()
+                return None
+            last = float(item.checked_until)
+            if until <= last:
+                return None
+            item.update(actions=[W.checked_until.set(until)], condition=W.checked_until == last)
+            return last
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return None
+            raise StoreError(f"checking the fire times of {schedule}: {exc}") from exc
+        except PynamoDBException as exc:
+            raise StoreError(f"checking the fire times of {schedule}: {exc}") from exc
 
     def paused_reason(self, schedule: str) -> str | None:
         """The pause reason if the schedule is paused, else None."""

@@ -141,6 +141,11 @@ class Schedule:
     # An IANA zone (``Europe/Berlin``): the expression's fields are local times there, with
     # EventBridge Scheduler's DST rules. None: UTC, an EventBridge rule.
     timezone: str | None = None
+    # Fire times that passed without a run (a tick EventBridge never delivered, a disabled rule):
+    # "none" records each as a SKIPPED run, "latest" runs the latest of them, "all" runs every
+    # one within ``catch_up_window_s`` of the tick that noticed; runs behind the active one.
+    catch_up: str = "none"
+    catch_up_window_s: int = 86_400
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,10 @@ class Catalog:
                     problems.append(f"{where}: selects unknown job '{name}'")
             if schedule.overlap not in ("skip", "allow", "buffer_one"):
                 problems.append(f"{where}: overlap '{schedule.overlap}' is not skip, allow or buffer_one")
+            if schedule.catch_up not in ("none", "latest", "all"):
+                problems.append(f"{where}: catch_up '{schedule.catch_up}' is not none, latest or all")
+            if schedule.catch_up_window_s <= 0:
+                problems.append(f"{where}: catch_up_window_s must be positive")
             if schedule.timezone is not None:
                 try:
                     check_timezone(schedule.timezone)

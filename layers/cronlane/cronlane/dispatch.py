@@ -45,6 +45,8 @@ from cronlane.runs import report_if_late
 from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry, Telemetry
 
+MISSED_GRACE_S = 3_900.0  # a tick may arrive this late (the rules retry for an hour) and not be missed
+MAX_MISSED = 500  # fire times one missed-run check looks at
 MAX_BACKFILL = 1_000  # fire times one backfill request may create
 ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no dispatch of a tick takes longer
 
@@ -298,6 +300,67 @@ class Dispatcher:
         return nodes
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        result = self._dispatch(request)
+        if request.trigger is Trigger.SCHEDULE and result.created:
+            self._check_missed(request)
+        return result
+
+    def _check_missed(self, request: DispatchRequest) -> None:
+        """Fire times of this schedule that passed without a run (EventBridge never delivered
+        them, the rule was disabled, the function was throttled past the retries) since the last
+        check, and not before the schedule existed or last changed. Each is counted in
+        ``MissedRuns`` and handled by the schedule's catch-up policy: a catch-up run keyed by
+        its own fire time (BUFFERED behind the active run, not subject to the overlap policy),
+        or a SKIPPED run saying it was missed."""
+        schedule = self.catalog.schedule(request.schedule)
+        definition = f"{schedule.expression}|{schedule.timezone or 'UTC'}"
+        until = request.scheduled_time - MISSED_GRACE_S
+        last = self.store.advance_watch(schedule.name, definition, request.scheduled_time, until)
+        if last is None:
+            return
+        expression = parse_expression(schedule.expression)
+        times = [t for t in expression.fire_times(last, MAX_MISSED, schedule.timezone) if t <= until]
+        missed = [t for t in times if self.store.get_run(scheduled_run_id(schedule.name, t)) is None]
+        if not missed:
+            return
+        self.telemetry.emit("MissedRuns", len(missed), schedule=schedule.name)
+        window_start = request.scheduled_time - schedule.catch_up_window_s
+        in_window = [t for t in missed if t >= window_start]
+        catch = {"all": in_window, "latest": in_window[-1:], "none": []}[schedule.catch_up]
+        for when in missed:
+            run_request = replace(
+                request,
+                run_id=scheduled_run_id(schedule.name, when),
+                scheduled_time=when,
+                trigger=Trigger.CATCH_UP if when in catch else Trigger.SCHEDULE,
+            )
+            if when in catch:
+                new = self._new_run(run_request, self.plan(run_request))
+                self.store.create_run(new, status=RunStatus.BUFFERED, reason="catch-up of a missed fire time")
+            else:
+                why = (
+                    "outside the catch-up window"
+                    if schedule.catch_up != "none" and when < window_start
+                    else ""
+                )
+                why = why or {"latest": "only the latest is caught up", "none": "catch_up is none"}.get(
+                    schedule.catch_up, ""
+                )
+                self.store.create_run(
+                    self._new_run(run_request, {}),
+                    status=RunStatus.SKIPPED,
+                    reason=f"missed: no tick came ({why})",
+                )
+        if catch:
+            active = [
+                r
+                for r in self.store.runs_of_schedule(schedule.name, limit=10)
+                if r.status in (RunStatus.CREATING, RunStatus.RUNNING)
+            ]
+            if not active:  # nothing to wait behind: start the oldest now
+                self.starter.start_oldest_buffered(schedule.name)
+
+    def _dispatch(self, request: DispatchRequest) -> DispatchResult:
         if request.trigger is Trigger.SCHEDULE:
             self._report_late_runs(request.schedule)
         existing = self.store.get_run(request.run_id)
@@ -319,7 +382,9 @@ class Dispatcher:
             if request.overlap == "skip" and running:
                 return self._skip_tick(request, f"previous run {running[0].run_id} still active")
             if request.overlap == "buffer_one" and running:
-                if any(r.status is RunStatus.BUFFERED for r in active):
+                if any(
+                    r.status is RunStatus.BUFFERED and r.trigger != Trigger.CATCH_UP.value for r in active
+                ):
                     return self._skip_tick(request, "a run of this schedule is already waiting")
                 status = RunStatus.BUFFERED
         new = self._new_run(request, self.plan(request))

@@ -45,6 +45,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     BACKFILL = "backfill"  # a past fire time, created by ``cronlane backfill``
+    CATCH_UP = "catch-up"  # a missed fire time, run by the schedule's catch-up policy
 
 
 ALL_SUCCESS = "all_success"  # run when every upstream succeeded (the default)

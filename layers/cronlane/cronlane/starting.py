@@ -77,9 +77,13 @@ class RunStarter:
         if run.trigger == Trigger.BACKFILL.value:
             self.start_backfill(run.schedule)
             return
+        self.start_oldest_buffered(run.schedule)
+
+    def start_oldest_buffered(self, schedule: str) -> None:
+        """Start the schedule's oldest BUFFERED run (a buffered tick, or a catch-up run)."""
         waiting = [
             r
-            for r in self.store.runs_of_schedule(run.schedule, limit=10)
+            for r in self.store.runs_of_schedule(schedule, limit=10)
             if r.status is RunStatus.BUFFERED and r.trigger != Trigger.BACKFILL.value
         ]
         for buffered in sorted(waiting, key=lambda r: r.scheduled_time):

@@ -28,6 +28,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "RunDuration": ("Seconds", ("Schedule",)),
     "RunsOverDeadline": ("Count", ("Schedule", "")),
     "TicksRejected": ("Count", ("",)),
+    "MissedRuns": ("Count", ("Schedule", "")),
 }
 
 

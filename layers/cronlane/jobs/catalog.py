@@ -231,6 +231,8 @@ SCHEDULES = [
         Selection.everything(),
         description="Every job, nightly at 02:00 UTC",
         deadline_s=3600,
+        catch_up="all",  # each night's sync matters: a missed one runs late rather than never
+        catch_up_window_s=3 * 86_400,
     ),
     Schedule(
         "hourly-feed",
@@ -239,6 +241,7 @@ SCHEDULES = [
         description="The feed group every hour; its upstreams from the nightly sync count as satisfied",
         deadline_s=1800,
         overlap="buffer_one",  # a late feed run still happens, right after the one before it
+        catch_up="latest",  # only the freshest feed matters: one run for a gap of missed hours
     ),
 ]
 

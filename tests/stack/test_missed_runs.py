@@ -1,0 +1,83 @@
+"""Missed fire times: noticed by the next tick, counted for the missed-schedule alarm, and
+handled by the schedule's catch-up policy (hourly-feed: latest; daily-full-sync: all within 3
+days)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from cronlane.model import RunStatus, Trigger, scheduled_run_id
+from cronlane_cli.local.session import store_of
+from tests.conftest import START, log_records
+
+pytestmark = pytest.mark.stack
+HOUR, DAY = 3600.0, 86_400.0
+
+
+def tick(runtime: Any, schedule: str, at: float) -> None:
+    runtime.run_to(at)
+    invocation = runtime.invoke("DispatcherFunction", runtime.scheduled_event(schedule, at))
+    assert invocation.error is None and "error" not in invocation.response, invocation.response
+
+
+def missed_metrics(runtime: Any) -> list[float]:
+    """The MissedRuns counts the dispatcher emitted (EMF, per schedule)."""
+    records = log_records(runtime.log_dir)
+    return [v for r in records if "MissedRuns" in r and "Schedule" in r for v in r["MissedRuns"]]
+
+
+def test_missed_hours_are_noticed_and_only_the_latest_is_caught_up(runtime: Any) -> None:
+    # GIVEN hourly-feed ran at 02:00, then no tick came until 08:00
+    tick(runtime, "hourly-feed", START)
+    tick(runtime, "hourly-feed", START + 6 * HOUR)
+    runtime.drain()
+    store = store_of(runtime)
+    # THEN 03:00 to 06:00 were noticed as missed (07:00 may still be on its way: an hour's grace)
+    runs = {r.run_id: r for r in store.runs_of_schedule("hourly-feed", limit=20)}
+    missed = [scheduled_run_id("hourly-feed", START + h * HOUR) for h in range(1, 5)]
+    assert missed_metrics(runtime) == [4.0]
+    # the latest missed one ran as a catch-up, keyed by its own fire time; the others are SKIPPED
+    latest = runs[missed[-1]]
+    assert (latest.trigger, latest.status) == (Trigger.CATCH_UP.value, RunStatus.SUCCEEDED)
+    for run_id in missed[:-1]:
+        assert runs[run_id].status is RunStatus.SKIPPED
+        assert runs[run_id].reason == "missed: no tick came (only the latest is caught up)"
+    assert runs[scheduled_run_id("hourly-feed", START + 6 * HOUR)].status is RunStatus.SUCCEEDED
+    # a later tick does not count them again
+    tick(runtime, "hourly-feed", START + 7 * HOUR)
+    runtime.drain()
+    assert missed_metrics(runtime) == [4.0, 1.0]  # 07:00, now past its grace, was missed too
+
+
+def test_missed_nights_are_all_caught_up_within_the_window_behind_the_active_run(runtime: Any) -> None:
+    # GIVEN daily-full-sync ran on day 0, then no tick came until day 5
+    tick(runtime, "daily-full-sync", START)
+    runtime.drain()
+    tick(runtime, "daily-full-sync", START + 5 * DAY)
+    runtime.drain()
+    store = store_of(runtime)
+    runs = {r.run_id: r for r in store.runs_of_schedule("daily-full-sync", limit=20)}
+    days = {d: scheduled_run_id("daily-full-sync", START + d * DAY) for d in range(6)}
+    # THEN days 1-4 were missed; days 2-4 (within 3 days of the tick) ran as catch-ups, day 1 is
+    # SKIPPED as outside the window; each catch-up started only after the run before it ended
+    assert missed_metrics(runtime) == [4.0]
+    assert runs[days[1]].status is RunStatus.SKIPPED
+    assert runs[days[1]].reason == "missed: no tick came (outside the catch-up window)"
+    caught = [runs[days[d]] for d in (2, 3, 4)]
+    assert all(r.trigger == Trigger.CATCH_UP.value and r.status is RunStatus.SUCCEEDED for r in caught)
+    ordered = sorted([runs[days[5]], *caught], key=lambda r: r.started_at or 0)
+    assert [r.run_id for r in ordered] == [days[5], days[2], days[3], days[4]]
+    for before, after in itertools.pairwise(ordered):
+        assert before.finished_at is not None and after.started_at is not None
+        assert after.started_at >= before.finished_at
+
+
+def test_a_new_or_changed_schedule_has_nothing_missed_before_it(runtime: Any) -> None:
+    # the first tick ever seen starts the watch: the fire times before it are not "missed"
+    tick(runtime, "hourly-feed", START + 10 * HOUR)
+    runtime.drain()
+    assert missed_metrics(runtime) == []
+    assert len(store_of(runtime).runs_of_schedule("hourly-feed")) == 1
