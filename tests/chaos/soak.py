@@ -243,6 +243,11 @@ def check(rt: Any, db: sqlite3.Connection, ticks: list[tuple[str, float]], repor
                 if start < end:
                     report.double += 1
                     report.problems.append(f"{key}: two executions overlapped")
+    for schedule in {s for s, _ in ticks}:  # the runs the missed-run check made included
+        for run in store.runs_of_schedule(schedule, limit=100_000):
+            if not run.status.terminal:
+                report.stuck += 1
+                report.problems.append(f"run {run.run_id} left {run.status.value}")
     left = rt.invoke("DispatcherFunction", {"action": "dlq-list"}).response
     for letter in left.get("messages", []) if isinstance(left, dict) else []:
         report.lost += 1
