@@ -18,7 +18,7 @@ from typing import Any
 from cronlane.clock import Clock, iso
 from cronlane.cron import parse_expression
 from cronlane.dal import JobQueue, NewRun, RunStore
-from cronlane.declarations import Catalog, Selection
+from cronlane.declarations import Catalog, Schedule, Selection
 from cronlane.errors import CatalogError, Conflict, InvalidRequest
 from cronlane.events import (
     BackfillAction,
@@ -178,15 +178,8 @@ class Dispatcher:
             if action.dry_run:
                 created.append(run_id)
                 continue
-            request = DispatchRequest(
-                run_id=run_id,
-                schedule=schedule.name,
-                scheduled_time=when,
-                trigger=Trigger.BACKFILL,
-                selection=schedule.selection,
-                include_upstreams=schedule.include_upstreams,
-                parameters={},
-            )
+            # no deadline: a past fire time is late by design, not a run to alarm on
+            request = replace(self._fire_request(schedule, when, Trigger.BACKFILL), deadline_s=None)
             new = replace(self._new_run(request, self.plan(request)), max_active=action.max_active)
             if self.store.create_run(
                 new, status=RunStatus.BUFFERED, reason="backfill: waits for a free slot"
@@ -216,12 +209,15 @@ class Dispatcher:
                 f"rule '{rule_name}' does not belong to this stack (expected the prefix '{self.rule_prefix}')"
             )
         schedule = self.catalog.schedule(rule_name[len(self.rule_prefix) :])
-        scheduled = event.time.timestamp()
+        return self._fire_request(schedule, event.time.timestamp(), Trigger.SCHEDULE)
+
+    def _fire_request(self, schedule: Schedule, when: float, trigger: Trigger) -> DispatchRequest:
+        """The run of one fire time of ``schedule``, keyed by it (a tick, a backfill, a catch-up)."""
         return DispatchRequest(
-            run_id=scheduled_run_id(schedule.name, scheduled),
+            run_id=scheduled_run_id(schedule.name, when),
             schedule=schedule.name,
-            scheduled_time=scheduled,
-            trigger=Trigger.SCHEDULE,
+            scheduled_time=when,
+            trigger=trigger,
             selection=schedule.selection,
             include_upstreams=schedule.include_upstreams,
             parameters={},
@@ -328,11 +324,8 @@ class Dispatcher:
         in_window = [t for t in missed if t >= window_start]
         catch = {"all": in_window, "latest": in_window[-1:], "none": []}[schedule.catch_up]
         for when in missed:
-            run_request = replace(
-                request,
-                run_id=scheduled_run_id(schedule.name, when),
-                scheduled_time=when,
-                trigger=Trigger.CATCH_UP if when in catch else Trigger.SCHEDULE,
+            run_request = self._fire_request(
+                schedule, when, Trigger.CATCH_UP if when in catch else Trigger.SCHEDULE
             )
             if when in catch:
                 new = self._new_run(run_request, self.plan(run_request))
