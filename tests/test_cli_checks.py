@@ -41,6 +41,24 @@ def test_validate_names_each_problem_and_exits_non_zero(tmp_path: Path) -> None:
     assert "schedule 'hourly-feed': template.yaml fires cron(0 * * * * *)" in output
 
 
+def test_validate_checks_a_zoned_schedules_time_zone_and_input(tmp_path: Path) -> None:
+    # GIVEN a template whose ScheduleV2 fires in another zone and lost its fire-time attribute
+    shutil.copytree(ROOT / "layers", tmp_path / "layers")
+    text = (ROOT / "template.yaml").read_text()
+    text = text.replace(
+        "ScheduleExpressionTimezone: Europe/Berlin", "ScheduleExpressionTimezone: Europe/Paris"
+    )
+    text = text.replace('"scheduled_time": "<aws.scheduler.scheduled-time>",', "")
+    (tmp_path / "template.yaml").write_text(text)
+    result = runner.invoke(app, ["validate", "--template", str(tmp_path / "template.yaml")])
+    assert result.exit_code == 1
+    assert "event MorningNotifications: its Input must carry <aws.scheduler.scheduled-time>" in result.output
+    assert (
+        "schedule 'morning-notifications': template.yaml fires it in Europe/Paris but the declaration "
+        "says Europe/Berlin" in result.output
+    )
+
+
 def test_next_for_an_expression_gives_utc_and_local_times_strictly_after() -> None:
     result = runner.invoke(
         app,
@@ -81,7 +99,10 @@ def test_next_with_a_timezone_follows_the_zones_dst_rules() -> None:
 def test_next_lists_every_schedule() -> None:
     result = runner.invoke(app, ["next", "--count", "3", "--json", "--after", "2026-11-28T00:30:00Z"])
     rows = json.loads(result.output)
-    assert {r["schedule"] for r in rows} == {"daily-full-sync", "hourly-feed"}
+    assert {r["schedule"] for r in rows} == {"daily-full-sync", "hourly-feed", "morning-notifications"}
+    # the zoned schedule: 08:00 in Berlin, 07:00 UTC in November
+    morning = [r for r in rows if r["schedule"] == "morning-notifications"]
+    assert (morning[0]["utc"], morning[0]["timezone"]) == ("2026-11-28T07:00:00Z", "Europe/Berlin")
     assert [r["utc"] for r in rows if r["schedule"] == "hourly-feed"] == [
         "2026-11-28T01:00:00Z",
         "2026-11-28T02:00:00Z",

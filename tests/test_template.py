@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,11 +19,12 @@ def template() -> dict[str, Any]:
 
 
 def schedule_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Schedule name -> the rule's properties, from the dispatcher's Schedule events."""
+    """Schedule name -> the rule's properties, from the dispatcher's Schedule events (EventBridge
+    rules) and ScheduleV2 events (EventBridge Scheduler, for a schedule in a time zone)."""
     events = template["Resources"]["DispatcherFunction"]["Properties"]["Events"]
     rules = {}
     for event in events.values():
-        if event["Type"] != "Schedule":
+        if event["Type"] not in ("Schedule", "ScheduleV2"):
             continue
         name = event["Properties"]["Name"]["Fn::Sub"]
         assert name.startswith("${AWS::StackName}-"), f"rule name {name} must start with the stack name"
@@ -34,8 +36,26 @@ def test_every_declared_schedule_has_a_rule_with_the_same_expression(template: d
     rules = schedule_events(template)
     assert set(rules) == set(CATALOG.schedules), "schedules in template.yaml and jobs/catalog.py differ"
     for name, schedule in CATALOG.schedules.items():
-        assert rules[name]["Schedule"] == schedule.expression, f"schedule {name}"
-        parse_expression(rules[name]["Schedule"])
+        props = rules[name]
+        expression = props.get("Schedule") or props["ScheduleExpression"]
+        assert expression == schedule.expression, f"schedule {name}"
+        parse_expression(expression)
+        # a time zone needs EventBridge Scheduler: plain rules fire in UTC only (aws-facts)
+        assert props.get("ScheduleExpressionTimezone") == schedule.timezone, f"schedule {name}"
+
+
+def test_a_zoned_schedule_sends_the_fire_time_and_its_own_arn(template: dict[str, Any]) -> None:
+    props = schedule_events(template)["morning-notifications"]
+    assert props["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}  # fire at the time, not within a window
+    sent = json.loads(props["Input"])
+    assert sent == {
+        "source": "aws.scheduler",
+        "schedule_arn": "<aws.scheduler.schedule-arn>",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+        "execution_id": "<aws.scheduler.execution-id>",
+        "attempt": "<aws.scheduler.attempt-number>",
+    }
 
 
 def test_the_required_schedules_are_there(template: dict[str, Any]) -> None:
@@ -47,6 +67,8 @@ def test_the_required_schedules_are_there(template: dict[str, Any]) -> None:
 
 def test_rules_carry_no_constant_input_so_the_dispatcher_gets_the_tick_time(template: dict[str, Any]) -> None:
     for name, props in schedule_events(template).items():
+        if "ScheduleExpression" in props:
+            continue  # Scheduler's Input carries the fire time (the test above)
         assert "Input" not in props and "InputPath" not in props, f"rule {name} has an Input"
 
 

@@ -41,6 +41,9 @@ def load_catalog_fresh(module: str, search_path: Path) -> tuple[Catalog | None, 
     return catalog, []
 
 
+SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")
+
+
 def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
     problems: list[str] = []
     resources = template.get("Resources", {})
@@ -50,25 +53,34 @@ def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
     queue = resources.get("JobQueue", {}).get("Properties", {})
 
     # -- schedules in the template ------------------------------------------------------------
-    rules: dict[str, str] = {}
+    rules: dict[str, tuple[str, str | None]] = {}  # schedule -> (expression, time zone)
     for event_name, event in (dispatcher.get("Events") or {}).items():
         if event.get("Type") not in ("Schedule", "ScheduleV2"):
             continue
         where = f"template.yaml: DispatcherFunction event {event_name}"
         props = event.get("Properties", {})
         expression = props.get("Schedule") or props.get("ScheduleExpression") or ""
+        timezone = props.get("ScheduleExpressionTimezone")
         try:
             parse_expression(expression)
         except CronError as exc:
             problems.append(f"{where}: {exc}")
-        if "Input" in props:
+        if event["Type"] == "Schedule" and "Input" in props:
             problems.append(f"{where}: has a constant Input, so the dispatcher would not get the tick's time")
+        if event["Type"] == "ScheduleV2":
+            text = str(props.get("Input", ""))
+            for attribute in SCHEDULER_INPUT_ATTRIBUTES:
+                if attribute not in text:
+                    problems.append(
+                        f"{where}: its Input must carry {attribute}, so the dispatcher knows "
+                        "which schedule fired and its fire time"
+                    )
         name = props.get("Name")
         prefix = "${AWS::StackName}-"
         if not (isinstance(name, dict) and str(name.get("Fn::Sub", "")).startswith(prefix)):
             problems.append(f'{where}: Name must be !Sub "{prefix}<schedule name>"')
             continue
-        rules[str(name["Fn::Sub"])[len(prefix) :]] = expression
+        rules[str(name["Fn::Sub"])[len(prefix) :]] = (expression, timezone)
 
     # -- timeouts and attempts against the queue and Lambda -------------------------------------
     executor_timeout = _number(executor.get("Timeout"), parameters) or 3
@@ -108,10 +120,16 @@ def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
     for name, schedule in catalog.schedules.items():
         if name not in rules:
             problems.append(f"schedule '{name}': no rule in template.yaml named ${{AWS::StackName}}-{name}")
-        elif rules[name] != schedule.expression:
+        elif rules[name][0] != schedule.expression:
             problems.append(
-                f"schedule '{name}': template.yaml fires {rules[name]} but the declaration "
+                f"schedule '{name}': template.yaml fires {rules[name][0]} but the declaration "
                 f"says {schedule.expression}"
+            )
+        elif (rules[name][1] or "UTC") != (schedule.timezone or "UTC"):
+            problems.append(
+                f"schedule '{name}': template.yaml fires it in {rules[name][1] or 'UTC (a rule)'} but the "
+                f"declaration says {schedule.timezone or 'UTC'} (a time zone needs a ScheduleV2 "
+                "with ScheduleExpressionTimezone)"
             )
     for name in rules:
         if name not in catalog.schedules:

@@ -98,8 +98,9 @@ def local_run(
     try:
         template_path = template or find_template()
         declared = load_catalog().schedule(schedule)
-        scheduled = parse_iso(at) if at else latest_fire_time(declared.expression, time.time())
-        if at and latest_fire_time(declared.expression, scheduled) != scheduled:
+        zone = declared.timezone
+        scheduled = parse_iso(at) if at else latest_fire_time(declared.expression, time.time(), zone)
+        if at and latest_fire_time(declared.expression, scheduled, zone) != scheduled:
             fail(f"--at {at} is not a fire time of {schedule} ({declared.expression})")
     except (CronlaneError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
@@ -299,8 +300,9 @@ def next_command(
         fail(f"{expression or 'no schedule'} never fires after {iso(start)}", code=1)
 
     def human() -> None:
+        width = max((len(r.get("schedule", "")) for r in rows), default=0)
         for r in rows:
-            prefix = f"{r['schedule']:<20} " if "schedule" in r else ""
+            prefix = f"{r['schedule']:<{width}}  " if "schedule" in r else ""
             typer.echo(f"{prefix}{r['local']} {r['timezone']}  ({r['utc']})")
 
     _emit(rows, as_json, human)

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.stack
     [
         ("daily-full-sync.json", "daily-full-sync@2026-11-28T02:00:00Z", 22),
         ("hourly-feed.json", "hourly-feed@2026-11-28T03:00:00Z", 6),
+        # EventBridge Scheduler's Input (08:00 in Berlin), as a ScheduleV2 sends it
+        ("morning-notifications.json", "morning-notifications@2026-11-28T07:00:00Z", 5),
     ],
 )
 def test_a_scheduled_event_file_dispatches_its_schedule(

@@ -20,15 +20,17 @@ def test_a_simulated_day_fires_every_schedule_at_its_fire_times_with_no_idle_wak
     result = CliRunner().invoke(app, [*args, "--logs", str(tmp_path / "logs")])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[result.output.index("{") :])
-    # daily-full-sync fires at 02:00, hourly-feed at every hour: 1 + 24 fires, each a run
-    assert data["fires"] == {"daily-full-sync": 1, "hourly-feed": 24}
-    assert data["runs"] == {"SUCCEEDED": 25}
+    # daily-full-sync fires at 02:00, hourly-feed at every hour, morning-notifications at 08:00
+    # in Berlin (07:00 UTC): 1 + 24 + 1 fires, each a run
+    assert data["fires"] == {"daily-full-sync": 1, "hourly-feed": 24, "morning-notifications": 1}
+    assert data["runs"] == {"SUCCEEDED": 26}
     daily_jobs = len(CATALOG.jobs)
     feed_jobs = sum(1 for j in CATALOG.jobs.values() if j.group == "feed")
-    assert data["job_executions"] == daily_jobs + 24 * feed_jobs
+    notification_jobs = sum(1 for j in CATALOG.jobs.values() if j.group == "notifications")
+    assert data["job_executions"] == daily_jobs + 24 * feed_jobs + notification_jobs
     assert (data["retries"], data["continuations"], data["idle_wakeups"]) == (0, 0, 0)
     # one dispatcher invocation per fire, one executor invocation per job execution
     assert data["lambda_invocations"] == {
-        "DispatcherFunction": 25,
+        "DispatcherFunction": 26,
         "ExecutorFunction": data["job_executions"],
     }

@@ -433,7 +433,7 @@ class LocalRuntime:
     def start_ticking_rule(self, rule: Any, after: float) -> None:
         from cronlane.cron import parse_expression
 
-        times = parse_expression(rule.expression).fire_times(after, 1)
+        times = parse_expression(rule.expression).fire_times(after, 1, rule.timezone)
         if times:
             self._next_ticks[rule.name] = times[0]
         else:
@@ -493,8 +493,21 @@ class LocalRuntime:
 
     def scheduled_event(self, schedule: str, scheduled_time: float) -> dict[str, Any]:
         """What EventBridge sends the rule's target for a tick: its constant ``Input`` if it has
-        one (then without the time), else the Scheduled Event."""
+        one (then without the time), else the Scheduled Event. An EventBridge Scheduler schedule
+        sends its Input with the context attributes filled in."""
         rule = self.rule_for(schedule)
+        if rule.kind == "scheduler":
+            attempt_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{rule.arn}@{scheduled_time}").hex[:16]
+            values = {
+                "schedule-arn": rule.arn,
+                "scheduled-time": iso(int(scheduled_time)),
+                "execution-id": attempt_id,
+                "attempt-number": "1",
+            }
+            text = rule.target_input or "{}"
+            for key, value in values.items():
+                text = text.replace(f"<aws.scheduler.{key}>", value)
+            return dict(json.loads(text))
         if rule.target_input is not None:
             return dict(json.loads(rule.target_input))
         return {

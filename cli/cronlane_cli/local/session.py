@@ -67,10 +67,10 @@ def store_of(runtime: LocalRuntime) -> RunStore:
     return RunStore(runtime.stack.outputs["TableName"], REGION)
 
 
-def latest_fire_time(expression: str, now: float) -> float:
-    """The schedule's most recent fire time at or before ``now``."""
+def latest_fire_time(expression: str, now: float, timezone: str | None = None) -> float:
+    """The schedule's most recent fire time at or before ``now`` (in its time zone, if any)."""
     parsed = parse_expression(expression)
-    latest = parsed.latest_at_or_before(now)
+    latest = parsed.latest_at_or_before(now, timezone)
     if latest is None:
         raise ValueError(f"{expression} never fired before {iso(now)}")
     return latest

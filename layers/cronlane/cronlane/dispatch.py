@@ -27,6 +27,7 @@ from cronlane.events import (
     RunAction,
     ScheduleAction,
     ScheduledEvent,
+    SchedulerEvent,
     parse_dispatch_event,
 )
 from cronlane.faults import crashpoint
@@ -197,19 +198,23 @@ class Dispatcher:
             "started": started,
         }
 
-    def request_for(self, event: ScheduledEvent | ManualTrigger) -> DispatchRequest:
+    def request_for(self, event: ScheduledEvent | SchedulerEvent | ManualTrigger) -> DispatchRequest:
         if isinstance(event, ScheduledEvent):
-            return self._scheduled(event)
+            return self._scheduled(event.resources[0], event.time.timestamp())
+        if isinstance(event, SchedulerEvent):
+            return self._scheduled(event.schedule_arn, event.scheduled_time.timestamp())
         return self._manual(event)
 
-    def _scheduled(self, event: ScheduledEvent) -> DispatchRequest:
-        rule_name = event.resources[0].rsplit("/", 1)[-1]
+    def _scheduled(self, arn: str, scheduled_time: float) -> DispatchRequest:
+        """A tick, from an EventBridge rule (``.../rule/<name>``) or an EventBridge Scheduler
+        schedule (``.../schedule/<group>/<name>``): both are named "<rule_prefix><schedule>"."""
+        rule_name = arn.rsplit("/", 1)[-1]
         if not rule_name.startswith(self.rule_prefix):
             raise InvalidRequest(
                 f"rule '{rule_name}' does not belong to this stack (expected the prefix '{self.rule_prefix}')"
             )
         schedule = self.catalog.schedule(rule_name[len(self.rule_prefix) :])
-        return self._fire_request(schedule, event.time.timestamp(), Trigger.SCHEDULE)
+        return self._fire_request(schedule, scheduled_time, Trigger.SCHEDULE)
 
     def _fire_request(self, schedule: Schedule, when: float, trigger: Trigger) -> DispatchRequest:
         """The run of one fire time of ``schedule``, keyed by it (a tick, a backfill, a catch-up)."""

@@ -29,6 +29,33 @@ class ScheduledEvent(BaseModel):
         return value
 
 
+class SchedulerEvent(BaseModel):
+    """What an EventBridge Scheduler schedule (SAM ``ScheduleV2``, the kind with a time zone)
+    sends: the ``Input`` of its target in ``template.yaml``, in which Scheduler fills in its
+    context attributes (aws-facts: EventBridge). ``scheduled_time`` is the fire time in UTC, so
+    the run is keyed by it exactly as for a rule's Scheduled Event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["aws.scheduler"]
+    schedule_arn: str = Field(min_length=1, pattern=r"^arn:[^:]+:scheduler:[^:]*:[^:]*:schedule/[^/]+/[^/]+$")
+    scheduled_time: AwareDatetime
+    execution_id: str | None = None
+    attempt: int | None = Field(default=None, ge=1)
+
+    @field_validator("schedule_arn", "scheduled_time", mode="before")
+    @classmethod
+    def _filled_in(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("<aws.scheduler."):
+            raise ValueError(
+                f"{value} was not filled in: this Input is sent by EventBridge Scheduler, which "
+                "replaces it (for a test, write the value yourself)"
+            )
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+
+
 class ManualTrigger(BaseModel):
     """A run asked for by a person or a tool (``cronlane trigger``, ``sam local invoke``).
 
@@ -108,7 +135,9 @@ ACTIONS: dict[str, type[BaseModel]] = {
     "backfill": BackfillAction,
 }
 
-DispatchEvent = ScheduledEvent | ManualTrigger | RunAction | ScheduleAction | DlqAction | BackfillAction
+DispatchEvent = (
+    ScheduledEvent | SchedulerEvent | ManualTrigger | RunAction | ScheduleAction | DlqAction | BackfillAction
+)
 
 
 def parse_dispatch_event(event: Any) -> DispatchEvent:
@@ -120,12 +149,15 @@ def parse_dispatch_event(event: Any) -> DispatchEvent:
         if not isinstance(action, str) or action not in ACTIONS:
             raise InvalidRequest(f"field 'action': {action!r} is not one of {', '.join(ACTIONS)}")
         model = ACTIONS[action]
+    elif event.get("source") == "aws.scheduler":
+        model = SchedulerEvent
     elif "detail-type" in event or "source" in event:
         model = ScheduledEvent
     else:
         raise InvalidRequest(
             "event is neither an EventBridge Scheduled Event ('detail-type', 'source', 'time', "
-            "'resources') nor a manual trigger ('action': 'trigger')"
+            "'resources'), nor an EventBridge Scheduler tick ('source': 'aws.scheduler', "
+            "'schedule_arn', 'scheduled_time'), nor an action ('action': 'trigger', ...)"
         )
     try:
         return model.model_validate(event)  # type: ignore[return-value]

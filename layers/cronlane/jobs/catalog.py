@@ -4,8 +4,9 @@ To add a job: write its function (``def my_job(ctx: JobContext) -> dict | None``
 this package and add one ``Job(...)`` below. ``template.yaml`` does not change.
 
 To add a schedule: add one ``Schedule(...)`` below and one EventBridge rule in ``template.yaml``
-whose ``Name`` is ``${AWS::StackName}-<schedule name>`` and whose expression is the same
-(``make test`` checks that the two agree).
+(a ``ScheduleV2`` with ``ScheduleExpressionTimezone`` if it has a ``timezone``) whose ``Name`` is
+``${AWS::StackName}-<schedule name>`` and whose expression is the same (``make test`` and
+``cronlane validate`` check that the two agree).
 
 Durations follow the user's analysis: jobs of 30 seconds to 6 minutes, 44 minutes back to back.
 """
@@ -242,6 +243,14 @@ SCHEDULES = [
         deadline_s=1800,
         overlap="buffer_one",  # a late feed run still happens, right after the one before it
         catch_up="latest",  # only the freshest feed matters: one run for a gap of missed hours
+    ),
+    Schedule(
+        "morning-notifications",
+        "cron(0 8 * * ? *)",
+        Selection.of_groups(N),
+        timezone="Europe/Berlin",  # an EventBridge Scheduler schedule (ScheduleV2) in template.yaml
+        description="The notifications group at 08:00 Berlin time (07:00 UTC in winter, 06:00 in summer)",
+        deadline_s=1800,
     ),
 ]
 
