@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -44,14 +44,20 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
         console = Console(width=150)
     run = report.run
     table = Table(title=f"{run.run_id}")
-    for column in ("job", "depends on", "status", "attempts", "started", "finished", "duration"):
-        table.add_column(column, justify="right" if column in ("attempts", "duration") else "left")
+    continued = any(j.continuations for j in report.jobs)
+    columns = ["job", "depends on", "status", "attempts", "started", "finished", "duration"]
+    if continued:
+        columns.insert(4, "continued")
+    for column in columns:
+        table.add_column(
+            column, justify="right" if column in ("attempts", "continued", "duration") else "left"
+        )
     jobs = sorted(report.jobs, key=lambda j: (j.started_at or float("inf"), j.job))
     for job in jobs:
         status = styled(job.status.value)
         if job.reason:
             status += f" ({job.reason})"
-        table.add_row(
+        cells = [
             job.job,
             ", ".join(job.depends_on) or "-",
             status,
@@ -59,7 +65,10 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
             _time(job.started_at),
             _time(job.finished_at),
             _span(job.duration_s) if job.duration_s is not None else "-",
-        )
+        ]
+        if continued:
+            cells.insert(4, f"{len(job.continuations)}x" if job.continuations else "-")
+        table.add_row(*cells)
     console.print(table)
     for job in jobs:
         if job.error and job.status.value != "SUCCEEDED":
@@ -78,6 +87,18 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
             f"{report.wall_seconds or 0:.1f}s of wall time)"
         )
     console.print(f"logs: {log_dir}/ (one file per Lambda environment)")
+
+
+def continuation_line(step: dict[str, Any]) -> str:
+    """One invocation that ended at a checkpoint, e.g. ``continuation 1 (attempt 1)
+    02:04:00 -> 02:15:00, 11m 00s, 27% done``."""
+    start, end = (str(step.get(k) or "-")[11:19] for k in ("started_at", "finished_at"))
+    text = f"continuation {step.get('continuation')} (attempt {step.get('attempt')}) {start} -> {end}"
+    if step.get("duration_s") is not None:
+        text += f", {_span(float(step['duration_s']))}"
+    if step.get("progress") is not None:
+        text += f", {float(step['progress']):.0%} done"
+    return text
 
 
 def print_runs(rows: list[dict[str, object]], where: str) -> None:
@@ -112,6 +133,8 @@ def print_run_tree(report: RunReport) -> None:
     def label(name: str) -> str:
         job = by_name[name]
         text = f"{name} {styled(job.status.value)} attempts {job.attempts}"
+        if job.continuations:
+            text += f", continued {len(job.continuations)}x"
         if job.duration_s is not None:
             text += f" {_span(job.duration_s)}"
         if len(job.depends_on) > 1:
@@ -130,6 +153,8 @@ def print_run_tree(report: RunReport) -> None:
         job = by_name[name]
         parent = nodes.get(job.depends_on[0]) if job.depends_on else None
         nodes[name] = (parent or root).add(label(name))
+        for step in job.continuations:
+            nodes[name].add(f"[dim]{continuation_line(step)}[/]")
     console.print(root)
     console.print(
         f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped, "

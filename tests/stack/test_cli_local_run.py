@@ -44,7 +44,16 @@ def test_json_output_has_the_documented_shape(tmp_path: Path) -> None:
     assert data["schedule"] == "hourly-feed" and data["status"] == "SUCCEEDED"
     assert len(data["jobs"]) == 6
     for job in data["jobs"]:
-        assert set(job) == {"name", "depends_on", "status", "attempts", "started_at", "finished_at"}
+        assert set(job) == {
+            "name",
+            "depends_on",
+            "status",
+            "attempts",
+            "started_at",
+            "finished_at",
+            "continuations",
+        }
+        assert job["continuations"] == []  # only a job longer than one invocation has some
         assert job["status"] == "SUCCEEDED" and job["attempts"] == 1
         assert job["started_at"].endswith("Z") and job["finished_at"] > job["started_at"]
     ranking = next(j for j in data["jobs"] if j["name"] == "feedRankingJob")
@@ -65,14 +74,14 @@ def test_a_failed_run_exits_non_zero_and_shows_retries_and_skips(tmp_path: Path)
 def test_a_retried_job_succeeds_on_its_second_attempt(tmp_path: Path) -> None:
     code, output = local_run(tmp_path, "daily-full-sync", "--param", "compatibilityJob.fail_attempts=1")
     assert code == 0, output
-    assert "SUCCEEDED - 22 succeeded, 0 failed, 0 skipped, 0 cancelled of 22" in output
+    assert "SUCCEEDED - 23 succeeded, 0 failed, 0 skipped, 0 cancelled of 23" in output
     assert "makespan" in output
 
 
 def test_an_unknown_schedule_is_named(tmp_path: Path) -> None:
     code, output = local_run(tmp_path, "weekly")
     assert code == 2
-    assert "unknown schedule 'weekly' (known: daily-full-sync, hourly-feed)" in output
+    assert "unknown schedule 'weekly' (known: daily-full-sync, hourly-feed, morning-notifications)" in output
 
 
 def test_a_bad_param_option_is_named(tmp_path: Path) -> None:

@@ -123,9 +123,12 @@ def dlq_errors(runtime: Any) -> list[str]:
 def test_the_events_folder_has_one_scheduled_event_per_schedule() -> None:
     from jobs.catalog import CATALOG
 
-    for name in CATALOG.schedules:
+    for name, schedule in CATALOG.schedules.items():
         event = load_event(f"{name}.json")
-        assert event["resources"][0].endswith(f":rule/local-{name}")
+        if schedule.timezone is None:  # an EventBridge rule's Scheduled Event
+            assert event["resources"][0].endswith(f":rule/local-{name}")
+        else:  # an EventBridge Scheduler schedule's Input, filled in
+            assert event["schedule_arn"].endswith(f":schedule/default/local-{name}")
 
 
 def test_an_all_done_job_runs_when_its_upstream_failed(runtime: Any) -> None:

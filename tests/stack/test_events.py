@@ -19,7 +19,7 @@ pytestmark = pytest.mark.stack
 @pytest.mark.parametrize(
     ("event_file", "run_id", "jobs"),
     [
-        ("daily-full-sync.json", "daily-full-sync@2026-11-28T02:00:00Z", 22),
+        ("daily-full-sync.json", "daily-full-sync@2026-11-28T02:00:00Z", 23),
         ("hourly-feed.json", "hourly-feed@2026-11-28T03:00:00Z", 6),
         # EventBridge Scheduler's Input (08:00 in Berlin), as a ScheduleV2 sends it
         ("morning-notifications.json", "morning-notifications@2026-11-28T07:00:00Z", 5),

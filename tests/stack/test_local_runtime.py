@@ -18,11 +18,14 @@ pytestmark = pytest.mark.stack
 
 def test_rules_and_mapping_are_read_from_the_created_stack_and_motos_mapping_is_off(runtime: Any) -> None:
     stack = runtime.stack
-    assert {r.name: r.expression for r in stack.rules} == {
-        "local-daily-full-sync": "cron(0 2 * * ? *)",
-        "local-hourly-feed": "cron(0 * * * ? *)",
+    assert {r.name: (r.kind, r.expression, r.timezone) for r in stack.rules} == {
+        "local-daily-full-sync": ("rule", "cron(0 2 * * ? *)", None),
+        "local-hourly-feed": ("rule", "cron(0 * * * ? *)", None),
+        # moto does not create AWS::Scheduler::Schedule: read from the expanded template
+        "local-morning-notifications": ("scheduler", "cron(0 8 * * ? *)", "Europe/Berlin"),
     }
-    assert all(r.target_function == "DispatcherFunction" and r.target_input is None for r in stack.rules)
+    assert all(r.target_function == "DispatcherFunction" for r in stack.rules)
+    assert all(r.target_input is None for r in stack.rules if r.kind == "rule")
     (mapping,) = stack.mappings
     assert mapping.function == "ExecutorFunction"
     assert mapping.queue_arn.endswith(":local-jobs.fifo")

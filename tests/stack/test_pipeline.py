@@ -61,7 +61,9 @@ def test_independent_jobs_overlap_in_time(runtime: Any) -> None:
     assert overlap("buildUserTraitsJob", "geoIndexJob")
     assert overlap("matchScoreJob", "profileSearchIndexJob")
     work = sum(j.duration_s or 0 for j in report.jobs)
-    assert report.makespan_s < work / 2, "the run took as long as running the jobs one by one"
+    # the critical path (buildUserTraitsJob, then the 40-minute recommendationModelJob) is 52%
+    # of the work back to back: the run takes it, plus hand-offs, not the sum
+    assert report.makespan_s < 0.55 * work, "the run took as long as running the jobs one by one"
 
 
 def test_a_duplicated_tick_makes_one_run(runtime: Any) -> None:

@@ -97,6 +97,8 @@ class RunReport:
                     "attempts": j.attempts,
                     "started_at": iso(j.started_at) if j.started_at else None,
                     "finished_at": iso(j.finished_at) if j.finished_at else None,
+                    # the invocations that ended at a checkpoint (a job longer than one)
+                    "continuations": j.continuations,
                 }
                 for j in jobs
             ],
@@ -180,7 +182,7 @@ def simulate(runtime: LocalRuntime, days: float, start: float, schedules: list[s
             for job in store.job_runs(run.run_id):
                 executions += job.attempts
                 retries += max(job.attempts - 1, 0)
-                continuations += sum(1 for h in job.history if h.get("continuation"))
+                continuations += len(job.continuations)
     invocations = Counter(i.function for i in runtime.invocations)
     return SimulationReport(
         days=days,

@@ -5,7 +5,7 @@ nothing from AWS; ``dal`` owns every DynamoDB and SQS call; ``dispatch`` and ``e
 logic the two Lambda handlers call.
 """
 
-from cronlane.context import JobContext
+from cronlane.context import Continuation, JobContext
 from cronlane.declarations import Catalog, Job, Param, Schedule, Selection
 
-__all__ = ["Catalog", "Job", "JobContext", "Param", "Schedule", "Selection"]
+__all__ = ["Catalog", "Continuation", "Job", "JobContext", "Param", "Schedule", "Selection"]

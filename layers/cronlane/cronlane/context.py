@@ -1,4 +1,11 @@
-"""What a job function receives: ``def my_job(ctx: JobContext) -> dict | None``."""
+"""What a job function receives: ``def my_job(ctx: JobContext) -> dict | None``.
+
+A job longer than one Lambda invocation (15 minutes at most) works in steps and, when
+``ctx.has_time_for(step_s)`` says no, returns ``ctx.continue_from(cursor, progress=...)``: the
+executor records the cursor as the job-run's checkpoint and queues the same job again, and the
+next invocation reads it back as ``ctx.cursor``. A continuation is not an attempt: it keeps the
+attempt count, and a retry after a failure resumes from the last checkpoint too.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,20 @@ from typing import Any
 from cronlane.clock import Clock
 from cronlane.errors import CronlaneError
 
+CHECKPOINT_AT = 0.75  # of an invocation's time: below the near-timeout alarm's 80%
+
 
 class JobTimeout(CronlaneError):
     """The attempt ran past its job's ``timeout_s`` (or past the Lambda deadline)."""
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What a job returns to continue in a new invocation: ``cursor`` (any JSON value) is where it
+    resumes; ``progress`` (0..1, optional) is shown with the job-run's continuations."""
+
+    cursor: Any
+    progress: float | None = None
 
 
 @dataclass
@@ -26,6 +44,20 @@ class JobContext:
     clock: Clock
     deadline: float  # epoch seconds on ``clock``
     log: Any = field(default=None, repr=False)
+    cursor: Any = None  # the last checkpoint of this job-run (None: start from the beginning)
+    continuation: int = 0  # how many continuations came before this invocation
+    started_at: float = 0.0  # when this invocation of the job started, on ``clock``
+
+    def has_time_for(self, step_s: float) -> bool:
+        """Whether one more step of ``step_s`` seconds still ends within 75% of this
+        invocation's time; when not, checkpoint (``continue_from``). Stopping there keeps a
+        continuing job clear of its timeout and of the near-timeout alarm (80%)."""
+        budget = self.deadline - self.started_at
+        return self.clock.now() + step_s <= self.started_at + CHECKPOINT_AT * budget
+
+    def continue_from(self, cursor: Any, progress: float | None = None) -> Continuation:
+        """Return this from the job to be invoked again with ``ctx.cursor == cursor``."""
+        return Continuation(cursor, progress)
 
     def remaining_time(self) -> float:
         """Seconds left before this attempt's deadline."""
@@ -54,6 +86,8 @@ def make_context(
     clock: Clock,
     deadline: float,
     log: Any = None,
+    cursor: Any = None,
+    continuation: int = 0,
 ) -> JobContext:
     return JobContext(
         run_id=run_id,
@@ -66,4 +100,7 @@ def make_context(
         clock=clock,
         deadline=deadline,
         log=log,
+        cursor=cursor,
+        continuation=continuation,
+        started_at=clock.now(),
     )

@@ -44,7 +44,16 @@ from pynamodb.transactions import TransactWrite
 
 from cronlane.clock import iso
 from cronlane.errors import QueueError, StoreError
-from cronlane.model import DeadLetter, JobMessage, JobNode, JobRunView, JobStatus, RunStatus, RunView
+from cronlane.model import (
+    DEFAULT_MAX_CONTINUATIONS,
+    DeadLetter,
+    JobMessage,
+    JobNode,
+    JobRunView,
+    JobStatus,
+    RunStatus,
+    RunView,
+)
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 SQS_BATCH = 10  # SendMessageBatch / DeleteMessageBatch take at most 10 entries
@@ -151,6 +160,12 @@ class _JobRunItem(Model):
     error = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     history = ListAttribute(of=UnicodeAttribute, null=True)
+    # A job that continues across invocations: its cursor (JSON), one entry per invocation that
+    # ended in a checkpoint, and 1 while the next claim is a continuation (not a new attempt).
+    checkpoint = UnicodeAttribute(null=True)
+    continuations = ListAttribute(of=UnicodeAttribute, null=True)
+    continuing = NumberAttribute(null=True)
+    max_continuations = NumberAttribute(null=True)  # absent: the default
     gsi2pk = UnicodeAttribute()
     gsi2sk = UnicodeAttribute()
     expires_at = NumberAttribute()
@@ -414,6 +429,10 @@ class RunStore:
             JR.generation.add(1),
             JR.error.remove(),
             JR.lease_expires_at.remove(),
+            # a new life starts from the beginning, not from the last one's checkpoint
+            JR.checkpoint.remove(),
+            JR.continuations.remove(),
+            JR.continuing.remove(),
         ]
         if status is JobStatus.SUCCEEDED:
             actions += [
@@ -580,6 +599,9 @@ class RunStore:
             dependent_fan_in=list(node.dependent_fan_in),
             timeout_s=node.timeout_s,
             max_attempts=node.max_attempts,
+            max_continuations=(
+                node.max_continuations if node.max_continuations != DEFAULT_MAX_CONTINUATIONS else None
+            ),
             params=json.dumps(node.params, sort_keys=True),
             enqueued_at=now if queued else None,
             gsi2pk=f"JOB#{name}",
@@ -622,6 +644,8 @@ class RunStore:
         Claimable: QUEUED, or RUNNING with an expired lease (its executor was killed), and with
         attempts left. The generation must match, so a message from before a replay cannot claim
         the new one. Taking over an expired lease records the lost attempt in the history.
+        A job-run QUEUED by its own checkpoint is claimed as a continuation of the same attempt
+        (by whichever message of its generation comes first), without counting an attempt.
         """
         JR = self.JobRun
         claim_actions: list[Action] = [
@@ -635,12 +659,26 @@ class RunStore:
             (JR.generation == generation)
             & (JR.attempts < JR.max_attempts)
             & (JR.status == JobStatus.QUEUED.value)
+            & JR.continuing.does_not_exist()
         )
         item = JR(_run_pk(run_id), f"JOB#{job}")
         if self._update_if(item, claim_actions, queued, f"claiming {job} of run {run_id}"):
             return _job_view(item)
-        # Not QUEUED: an attempt whose executor died (RUNNING, lease expired) may be taken over.
         held = self.get_job_run(run_id, job)
+        if held is not None and held.continuing and held.generation == generation:
+            continuation = [
+                JR.status.set(JobStatus.RUNNING.value),
+                JR.continuing.remove(),
+                JR.attempt_started_at.set(now),
+                JR.lease_expires_at.set(now + lease_s),
+            ]
+            waiting = (
+                (JR.generation == generation) & (JR.status == JobStatus.QUEUED.value) & JR.continuing.exists()
+            )
+            if self._update_if(item, continuation, waiting, f"continuing {job} of run {run_id}"):
+                return _job_view(item)
+            return None
+        # Not QUEUED: an attempt whose executor died (RUNNING, lease expired) may be taken over.
         if (
             held is None
             or held.generation != generation
@@ -719,6 +757,27 @@ class RunStore:
                 return False
             raise StoreError(f"finishing {view.job} of run {view.run_id}: {exc}") from exc
         return True
+
+    def checkpoint(self, view: JobRunView, cursor: str, entry: dict[str, Any], now: float) -> bool:
+        """The attempt ``view`` holds ends its invocation at a checkpoint: the job-run is QUEUED
+        again to continue from ``cursor`` (JSON), with the invocation listed in its
+        continuations. False if the attempt no longer holds the job-run."""
+        JR = self.JobRun
+        item = JR(_run_pk(view.run_id), f"JOB#{view.job}")
+        actions: list[Action] = [
+            JR.status.set(JobStatus.QUEUED.value),
+            JR.checkpoint.set(cursor),
+            JR.continuing.set(1),
+            JR.continuations.set((JR.continuations | []).append([json.dumps(entry)])),
+            JR.lease_expires_at.remove(),
+            JR.enqueued_at.set(now),
+        ]
+        held = (
+            (JR.status == JobStatus.RUNNING.value)
+            & (JR.attempts == view.attempts)
+            & (JR.generation == view.generation)
+        )
+        return self._update_if(item, actions, held, f"checkpointing {view.job} of run {view.run_id}")
 
     def retry_later(self, view: JobRunView, error: str, history_entry: dict[str, Any]) -> bool:
         """Give a failed attempt back: the job-run is QUEUED again, with its error recorded."""
@@ -1012,4 +1071,10 @@ def _job_view(item: Any) -> JobRunView:
         schedule=item.schedule,
         scheduled_time=float(item.scheduled_time),
         history=[json.loads(h) for h in (item.history or [])],
+        checkpoint=json.loads(item.checkpoint) if item.checkpoint is not None else None,
+        continuations=[json.loads(c) for c in (item.continuations or [])],
+        continuing=bool(item.continuing),
+        max_continuations=int(
+            item.max_continuations if item.max_continuations is not None else DEFAULT_MAX_CONTINUATIONS
+        ),
     )

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cronlane.errors import CatalogError
+from cronlane.model import DEFAULT_MAX_CONTINUATIONS
 
 # MessageGroupId allows 128 characters of alphanumerics and punctuation; a job name is a group id.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
 LAMBDA_MAX_TIMEOUT_S = 900  # Lambda's hard limit (aws-facts: Lambda)
+MAX_CONTINUATIONS = 500  # each is listed on the job-run's item, which DynamoDB caps at 400 KB
 PARAM_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
@@ -54,7 +56,9 @@ class Job:
     """One batch job.
 
     ``function`` is the dotted path of ``def fn(ctx: JobContext) -> dict | None``; it is imported
-    only by the executor. ``timeout_s`` bounds one attempt (at most Lambda's 900 s).
+    only by the executor. ``timeout_s`` bounds one Lambda invocation of it (at most Lambda's
+    900 s). A job longer than that checkpoints: it returns ``ctx.continue_from(cursor)`` before
+    its time is up and is invoked again with ``ctx.cursor``, at most ``max_continuations`` times.
     """
 
     name: str
@@ -68,6 +72,7 @@ class Job:
     # "all_success" (default): run when every upstream succeeded; a failed upstream skips it.
     # "all_done": run once every upstream is done, whatever the outcome (like Airflow's rule).
     trigger_rule: str = "all_success"
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
 
     def default_params(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
@@ -209,6 +214,8 @@ class Catalog:
                 )
             if job.max_attempts < 1:
                 problems.append(f"{where}: max_attempts must be at least 1")
+            if not 0 <= job.max_continuations <= MAX_CONTINUATIONS:
+                problems.append(f"{where}: max_continuations must be within 0..{MAX_CONTINUATIONS}")
             if job.trigger_rule not in ("all_success", "all_done"):
                 problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not all_success or all_done")
             if "." not in job.function:

@@ -295,6 +295,7 @@ class Dispatcher:
                 params=params,
                 dependent_fan_in=tuple(len(plan.upstreams[d]) for d in dependents),
                 trigger_rule=job.trigger_rule,
+                max_continuations=job.max_continuations,
             )
         if not nodes:
             raise CatalogError([f"schedule '{request.schedule}' selects no jobs"])

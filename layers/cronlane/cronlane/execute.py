@@ -12,6 +12,11 @@ Order of effects for one message, and what a crash at each point leaves behind:
 4. releases (a set of finished upstreams per dependent, so repeats change nothing), then the
    messages of the dependents that became ready.
 5. close the run if every job is terminal.
+
+A job that returns ``ctx.continue_from(cursor)`` instead ends its invocation at a checkpoint:
+the job-run goes back to QUEUED with the cursor (one conditional write), then the same job's
+message is sent again. A crash between the two leaves the job-run waiting to continue, and the
+redelivered original message continues it.
 6. the message is deleted by the event source mapping only after the handler returned, so after
    the releases were sent.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import random
 import traceback
 from collections.abc import Callable
@@ -27,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cronlane.clock import Clock, iso
-from cronlane.context import JobTimeout, make_context
+from cronlane.context import Continuation, JobTimeout, make_context
 from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import CronlaneError, InvalidRequest
 from cronlane.faults import crashpoint
@@ -36,6 +42,7 @@ from cronlane.runs import close_if_complete
 from cronlane.telemetry import NoTelemetry, Telemetry
 
 MAX_ERROR_CHARS = 2_000  # stored error text is cut to this size
+MAX_CURSOR_CHARS = 32_000  # a checkpoint's cursor, as JSON (it lives on the job-run's item)
 LEASE_GRACE_S = 60.0  # added to the invocation's remaining time to form the lease
 BACKOFF_BASE_S = 30.0
 BACKOFF_CAP_S = 900.0
@@ -105,8 +112,9 @@ class Executor:
         )
         if view is None:
             return self._not_claimed(message, body, message_id)
-        if view.attempts > 1 and self._cancelling(view.run_id):
-            # A retry or a re-claim after a crash, in a run an operator cancelled: do not start.
+        if (view.attempts > 1 or view.continuations) and self._cancelling(view.run_id):
+            # A retry, a re-claim after a crash or a continuation, in a run an operator
+            # cancelled: do not start (a long job stops at its checkpoint).
             self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error="run cancelled")
             self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.CANCELLED.value}
@@ -117,7 +125,7 @@ class Executor:
             attempt=view.attempts,
             generation=view.generation,  # a rerun starts its attempts at 1 again
         )
-        if view.attempts == 1 and view.enqueued_at is not None:
+        if view.attempts == 1 and not view.continuations and view.enqueued_at is not None:
             waited = max(0.0, now - view.enqueued_at)
             self.telemetry.emit("QueueWait", waited, job=view.job)
             if view.depends_on:  # queued by the release of its last upstream, as it finished
@@ -140,11 +148,26 @@ class Executor:
         remaining_s: Callable[[], float],
     ) -> dict[str, Any]:
         started = self.clock.now()
-        self.log.info("job started", extra={"max_attempts": view.max_attempts})
+        if view.continuations:
+            self.log.info(
+                "job continues from its checkpoint", extra={"continuation": len(view.continuations)}
+            )
+        else:
+            self.log.info("job started", extra={"max_attempts": view.max_attempts})
         outcome = self._run(view, started, remaining_s)
         crashpoint("executor.after_job", job=view.job, run_id=view.run_id)
         finished = self.clock.now()
         duration = round(finished - started, 3)
+        cursor = None
+        if outcome.ok and isinstance(outcome.result, Continuation):
+            cursor, problem = self._cursor(view, outcome.result)
+            if problem is not None:
+                outcome = Outcome(False, problem)
+        # The near-timeout alarm measures each invocation, so a job that continues in time
+        # never trips it.
+        self.telemetry.emit("JobTimeoutFraction", duration / view.timeout_s, job=view.job)
+        if outcome.ok and isinstance(outcome.result, Continuation) and cursor is not None:
+            return self._continue(view, outcome.result, cursor, started, finished)
         entry: dict[str, Any] = {
             "attempt": view.attempts,
             "started_at": iso(started),
@@ -152,8 +175,9 @@ class Executor:
             "duration_s": duration,
             "error": outcome.error,
         }
+        # The job-run's duration is its work over every invocation: the continued ones too.
+        duration = round(duration + sum(c.get("duration_s") or 0.0 for c in view.continuations), 3)
         self.telemetry.emit("JobDuration", duration, job=view.job)
-        self.telemetry.emit("JobTimeoutFraction", duration / view.timeout_s, job=view.job)
         if outcome.ok:
             if not self.store.finish(view, JobStatus.SUCCEEDED, finished, duration, history_entry=entry):
                 self.log.warning("job finished after losing its lease; the newer attempt decides")
@@ -183,6 +207,53 @@ class Executor:
         self._close(view.run_id)
         return {"job": view.job, "status": JobStatus.FAILED.value}
 
+    def _cursor(self, view: JobRunView, step: Continuation) -> tuple[str | None, str | None]:
+        """The cursor as stored JSON, or the problem that makes this continuation a failure."""
+        number = len(view.continuations) + 1
+        if number > view.max_continuations:
+            return None, (
+                f"job '{view.job}' asked for continuation {number}, but its max_continuations "
+                f"is {view.max_continuations}"
+            )
+        try:
+            cursor = json.dumps(step.cursor, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return None, f"job '{view.job}' returned a cursor that is not JSON: {exc}"
+        if len(cursor) > MAX_CURSOR_CHARS:
+            return None, (
+                f"job '{view.job}' returned a cursor of {len(cursor)} characters as JSON; at most "
+                f"{MAX_CURSOR_CHARS} fit on the job-run (keep a key to it, not the data)"
+            )
+        return cursor, None
+
+    def _continue(
+        self, view: JobRunView, step: Continuation, cursor: str, started: float, finished: float
+    ) -> dict[str, Any]:
+        """Record the checkpoint and queue the same job again to continue from it. The message
+        being handled is deleted when the handler returns, and FIFO holds the new one (same
+        group) until then, so the next invocation starts only after this one is over."""
+        number = len(view.continuations) + 1
+        progress = None if step.progress is None else round(float(step.progress), 4)
+        entry = {
+            "continuation": number,
+            "attempt": view.attempts,
+            "started_at": iso(started),
+            "finished_at": iso(finished),
+            "duration_s": round(finished - started, 3),
+            "progress": progress,
+        }
+        if not self.store.checkpoint(view, cursor, entry, finished):
+            self.log.warning("job checkpointed after losing its lease; the newer attempt decides")
+            return {"job": view.job, "status": "superseded"}
+        self.log.info(
+            "job checkpointed; it continues in a new invocation",
+            extra={"continuation": number, "progress": progress, "duration_s": entry["duration_s"]},
+        )
+        self.telemetry.emit("JobsContinued", 1, job=view.job)
+        crashpoint("executor.after_checkpoint", job=view.job, run_id=view.run_id)
+        self.queue.send([JobMessage(view.run_id, view.job, view.generation, continuation=number)])
+        return {"job": view.job, "status": "CONTINUED", "continuation": number}
+
     def _run(self, view: JobRunView, started: float, remaining_s: Callable[[], float]) -> Outcome:
         # The attempt ends at the job's timeout, or a little before the Lambda deadline so the
         # outcome can still be recorded, whichever comes first.
@@ -197,6 +268,8 @@ class Executor:
             clock=self.clock,
             deadline=deadline,
             log=self.log,
+            cursor=view.checkpoint,
+            continuation=len(view.continuations),
         )
         try:
             function = self.import_function(view.function)

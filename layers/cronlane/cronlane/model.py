@@ -51,6 +51,7 @@ class Trigger(StrEnum):
 ALL_SUCCESS = "all_success"  # run when every upstream succeeded (the default)
 ALL_DONE = "all_done"  # run when every upstream is done, even if one failed or was skipped
 TRIGGER_RULES = (ALL_SUCCESS, ALL_DONE)
+DEFAULT_MAX_CONTINUATIONS = 20  # 20 invocations of up to 15 minutes: 5 hours of work at most
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,80}")  # the whole key (fullmatch: no trailing newline)
 
@@ -80,12 +81,18 @@ class JobMessage:
     run_id: str
     job: str
     generation: int = 0
+    continuation: int = 0  # > 0: the job checkpointed and continues (the n-th continuation)
 
     def body(self) -> str:
-        return json.dumps({"run_id": self.run_id, "job": self.job, "generation": self.generation})
+        data: dict[str, Any] = {"run_id": self.run_id, "job": self.job, "generation": self.generation}
+        if self.continuation:
+            data["continuation"] = self.continuation
+        return json.dumps(data)
 
     def dedup_id(self) -> str:
         text = f"{self.run_id}|{self.job}|{self.generation}"
+        if self.continuation:
+            text += f"|continuation {self.continuation}"
         return hashlib.sha256(text.encode()).hexdigest()
 
     @classmethod
@@ -99,13 +106,16 @@ class JobMessage:
         if not isinstance(data, dict):
             raise InvalidRequest("message body must be a JSON object")
         run_id, job, generation = data.get("run_id"), data.get("job"), data.get("generation", 0)
+        continuation = data.get("continuation", 0)
         if not isinstance(run_id, str) or not run_id:
             raise InvalidRequest("message body: 'run_id' must be a non-empty string")
         if not isinstance(job, str) or not job:
             raise InvalidRequest("message body: 'job' must be a non-empty string")
         if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
             raise InvalidRequest("message body: 'generation' must be a non-negative integer")
-        return cls(run_id, job, generation)
+        if not isinstance(continuation, int) or isinstance(continuation, bool) or continuation < 0:
+            raise InvalidRequest("message body: 'continuation' must be a non-negative integer")
+        return cls(run_id, job, generation, continuation)
 
 
 @dataclass(frozen=True)
@@ -122,9 +132,10 @@ class JobNode:
     params: dict[str, Any] = field(default_factory=dict)
     dependent_fan_in: tuple[int, ...] = ()  # how many upstreams each dependent waits for
     trigger_rule: str = ALL_SUCCESS
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "group": self.group,
             "function": self.function,
             "depends_on": list(self.depends_on),
@@ -135,6 +146,9 @@ class JobNode:
             "dependent_fan_in": list(self.dependent_fan_in),
             "trigger_rule": self.trigger_rule,
         }
+        if self.max_continuations != DEFAULT_MAX_CONTINUATIONS:
+            data["max_continuations"] = self.max_continuations
+        return data
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> JobNode:
@@ -149,6 +163,7 @@ class JobNode:
             params=dict(data.get("params") or {}),
             dependent_fan_in=tuple(data.get("dependent_fan_in") or ()),
             trigger_rule=str(data.get("trigger_rule") or ALL_SUCCESS),
+            max_continuations=int(data.get("max_continuations", DEFAULT_MAX_CONTINUATIONS)),
         )
 
 
@@ -210,6 +225,12 @@ class JobRunView:
     schedule: str = ""
     scheduled_time: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+    # A job longer than one invocation: its last checkpoint (the cursor it continues from, JSON),
+    # each invocation that ended in a checkpoint, and whether the next claim continues it.
+    checkpoint: Any = None
+    continuations: list[dict[str, Any]] = field(default_factory=list)
+    continuing: bool = False
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
 
 
 @dataclass(frozen=True)

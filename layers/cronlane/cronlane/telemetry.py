@@ -19,6 +19,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "JobsFailed": ("Count", ("Job", "")),
     "JobsRetried": ("Count", ("Job",)),
     "JobsSkipped": ("Count", ("Job",)),
+    "JobsContinued": ("Count", ("Job",)),  # invocations that ended at a checkpoint
     "JobDuration": ("Seconds", ("Job",)),
     "JobTimeoutFraction": ("None", ("Job", "")),
     "QueueWait": ("Seconds", ("Job",)),

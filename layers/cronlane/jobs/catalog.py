@@ -8,13 +8,14 @@ To add a schedule: add one ``Schedule(...)`` below and one EventBridge rule in `
 ``${AWS::StackName}-<schedule name>`` and whose expression is the same (``make test`` and
 ``cronlane validate`` check that the two agree).
 
-Durations follow the user's analysis: jobs of 30 seconds to 6 minutes, 44 minutes back to back.
+Durations follow the user's analysis: jobs of 30 seconds to 6 minutes, and one of 40 minutes
+(``recommendationModelJob``, longer than a Lambda invocation: it checkpoints and continues).
 """
 
 from __future__ import annotations
 
 from cronlane import Catalog, Job, Schedule, Selection
-from jobs.simulate import sim_params
+from jobs.simulate import long_params, sim_params
 
 M, F, S, N = "matching", "feed", "search", "notifications"
 
@@ -75,6 +76,15 @@ JOBS = [
         params=sim_params(90),
         description="Match quality report (runs even when matching failed, to report it)",
         trigger_rule="all_done",
+    ),
+    Job(
+        "recommendationModelJob",
+        "jobs.matching.train_recommendation_model",
+        M,
+        ("buildUserTraitsJob",),
+        timeout_s=900,  # per invocation: the job checkpoints and continues, 40 minutes in all
+        params=long_params(2400, step_s=60),
+        description="Retrain the recommendation model (40 min: continues across Lambda invocations)",
     ),
     # -- feed ----------------------------------------------------------------------------------
     Job(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cronlane import JobContext
-from jobs.simulate import simulate
+from cronlane import Continuation, JobContext
+from jobs.simulate import simulate, simulate_in_steps
 
 
 def build_user_traits(ctx: JobContext) -> dict[str, Any]:
@@ -37,3 +37,9 @@ def match_quality_report(ctx: JobContext) -> dict[str, Any]:
     """Summarise match acceptance rates for the product dashboard; runs even when an upstream
     failed (``trigger_rule="all_done"``), so the report says what is missing."""
     return simulate(ctx, report="match_quality")
+
+
+def train_recommendation_model(ctx: JobContext) -> dict[str, Any] | Continuation:
+    """Retrain the recommendation model on the day's interactions: about 40 minutes, longer than
+    one Lambda invocation, so it checkpoints (epochs done) and continues in the next one."""
+    return simulate_in_steps(ctx, model="recommendations")
