@@ -60,7 +60,7 @@ def test_a_40_minute_job_is_one_job_run_over_several_invocations(runtime: Any) -
     assert executor_invocations_of(runtime, run_id) == 4
     # each continued invocation stopped at 75% of its time at most, and made progress
     progress = [c["progress"] for c in job.continuations]
-    assert progress == sorted(progress) and 0 < progress[0] and progress[-1] < 1
+    assert progress == sorted(progress) and progress[0] > 0 and progress[-1] < 1
     assert all(c["duration_s"] <= 0.75 * TIMEOUT_S for c in job.continuations)
     assert all(c["attempt"] == 1 for c in job.continuations)
     # the near-timeout alarm measures each invocation: it never saw 80% (and JobsContinued is 3)
