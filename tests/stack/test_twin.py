@@ -110,7 +110,8 @@ def test_bad_requests_to_the_twin_are_one_clear_line(twin: str) -> None:
     unknown = cli("trigger", "weekly", "--local", "--port", twin)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "cronlane: the dispatcher refused it: unknown schedule 'weekly' (known: daily-full-sync, hourly-feed, morning-notifications)"
+        "cronlane: the dispatcher refused it: unknown schedule 'weekly' "
+        "(known: daily-full-sync, hourly-feed, morning-notifications)"
     )
     missing = cli("run", "manual@never", "--local", "--port", twin)
     assert missing.returncode == 2 and "no run manual@never" in missing.stderr
