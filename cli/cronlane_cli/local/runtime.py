@@ -206,6 +206,15 @@ class _MotoHooks:
 
         DomainDispatcherApplication.__call__ = serialised  # type: ignore[method-assign]
 
+        # moto's server lists its package folder (a stat per service) on every request to find
+        # the backend of a host; the folder does not change while it runs.
+        from moto import backends as moto_backends
+
+        modules = tuple(moto_backends.list_of_moto_modules())
+        moto_backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+        cls._plain_attribute_values()
+
         from moto.awslambda.models import LambdaBackend
 
         moto_invoke = LambdaBackend.invoke
@@ -238,6 +247,31 @@ class _MotoHooks:
 
             setattr(backend, name, signalled)
         cls.installed = True
+
+    @staticmethod
+    def _plain_attribute_values() -> None:
+        """moto serialises every DynamoDB response member by member against the service model,
+        asking each ``AttributeValue`` for all ten of its possible members: most of the cost of
+        a request that returns items. A scalar value (S, N, BOOL, NULL, SS, NS) is already in
+        its wire form, so it is written as it is; the others (B, BS, M, L) take moto's path."""
+        from moto.core.serialize import BaseJSONSerializer
+
+        plain = frozenset(("S", "N", "BOOL", "NULL", "SS", "NS"))
+        generic = BaseJSONSerializer._serialize_type_structure
+
+        def structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+            if (
+                key
+                and shape.name == "AttributeValue"
+                and isinstance(value, dict)
+                and len(value) == 1
+                and next(iter(value)) in plain
+            ):
+                serialized[key] = value
+                return
+            generic(self, serialized, value, shape, key)
+
+        BaseJSONSerializer._serialize_type_structure = structure  # type: ignore[method-assign]
 
     @staticmethod
     def _cheap_transactions() -> None:
