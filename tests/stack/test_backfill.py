@@ -65,3 +65,45 @@ def test_backfill_runs_each_past_fire_time_once_at_most_n_at_once(runtime: Any) 
 def test_a_bad_backfill_is_named(runtime: Any, fields: dict[str, Any], named: str) -> None:
     event = {"action": "backfill", "schedule": "hourly-feed", "from": iso(FROM), "to": iso(TO), **fields}
     assert named in refusal(runtime.invoke("DispatcherFunction", event))
+
+
+def test_a_running_backfill_does_not_hold_off_the_live_tick(runtime: Any) -> None:
+    # GIVEN a backfill of past nights of daily-full-sync (overlap "skip") is running
+    event = {
+        "action": "backfill",
+        "schedule": "daily-full-sync",
+        "from": iso(START - 3 * 86_400),
+        "to": iso(START - 86_400),
+    }
+    started = runtime.invoke("DispatcherFunction", event).response["started"]
+    assert len(started) == 1
+    store = store_of(runtime)
+    runtime.run_until(lambda: store.get_run(started[0]).status is RunStatus.RUNNING)
+    # WHEN tonight's tick comes THEN it runs: backfill runs have their own slots
+    tick = runtime.invoke("DispatcherFunction", runtime.scheduled_event("daily-full-sync", START))
+    assert tick.response["status"] == "RUNNING", tick.response
+    runtime.drain()
+    runs = store.runs_of_schedule("daily-full-sync", limit=10)
+    assert len(runs) == 4 and all(r.status is RunStatus.SUCCEEDED for r in runs)
+
+
+def test_backfill_runs_a_fire_time_whose_tick_was_skipped(runtime: Any) -> None:
+    # GIVEN hourly-feed was paused for two ticks: they are SKIPPED runs of no jobs
+    runtime.invoke(
+        "DispatcherFunction", {"action": "pause", "schedule": "hourly-feed", "reason": "migration"}
+    )
+    for at in (FROM, FROM + HOUR):
+        runtime.invoke("DispatcherFunction", runtime.scheduled_event("hourly-feed", at))
+    store = store_of(runtime)
+    skipped = [scheduled_run_id("hourly-feed", FROM + h * HOUR) for h in range(2)]
+    assert all(store.get_run(r).status is RunStatus.SKIPPED for r in skipped)
+    runtime.invoke("DispatcherFunction", {"action": "resume", "schedule": "hourly-feed"})
+    # WHEN they are backfilled THEN the skipped records are replaced by real runs
+    result = backfill(runtime, to=iso(FROM + HOUR))
+    assert result["created"] == skipped
+    runtime.drain()
+    runs = [store.get_run(r) for r in skipped]
+    assert all(r is not None and r.status is RunStatus.SUCCEEDED for r in runs)
+    assert all(r is not None and r.trigger == Trigger.BACKFILL.value and r.job_count == 6 for r in runs)
+    # and a run that did run is never replaced
+    assert backfill(runtime, to=iso(FROM + HOUR))["created"] == []

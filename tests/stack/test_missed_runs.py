@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cronlane.clock import iso
 from cronlane.model import RunStatus, Trigger, scheduled_run_id
 from cronlane_cli.local.session import store_of
 from tests.conftest import START, log_records
@@ -81,3 +82,72 @@ def test_a_new_or_changed_schedule_has_nothing_missed_before_it(runtime: Any) ->
     runtime.drain()
     assert missed_metrics(runtime) == []
     assert len(store_of(runtime).runs_of_schedule("hourly-feed")) == 1
+
+
+def test_with_catch_up_none_missed_fire_times_are_recorded_and_a_backfill_runs_them(runtime: Any) -> None:
+    # GIVEN morning-notifications (catch_up none, 08:00 Berlin = 07:00 UTC in winter) ran on
+    # day 0, then no tick came until day 3
+    first = START + 5 * HOUR  # 2026-11-28T07:00:00Z
+    tick(runtime, "morning-notifications", first)
+    tick(runtime, "morning-notifications", first + 3 * DAY)
+    runtime.drain()
+    store = store_of(runtime)
+    missed = [scheduled_run_id("morning-notifications", first + d * DAY) for d in (1, 2)]
+    # THEN days 1 and 2 are counted and recorded as SKIPPED, and nothing ran for them
+    assert missed_metrics(runtime) == [2.0]
+    for run_id in missed:
+        run = store.get_run(run_id)
+        assert run is not None and run.status is RunStatus.SKIPPED and run.job_count == 0
+        assert run.reason == "missed: no tick came (catch_up is none)"
+    # WHEN an operator backfills them THEN they run, keyed by their own fire times
+    event = {
+        "action": "backfill",
+        "schedule": "morning-notifications",
+        "from": iso(first + DAY),
+        "to": iso(first + 2 * DAY),
+    }
+    assert runtime.invoke("DispatcherFunction", event).response["created"] == missed
+    runtime.drain()
+    assert all(store.get_run(r).status is RunStatus.SUCCEEDED for r in missed)
+
+
+def test_a_changed_schedule_ignores_fire_times_before_the_change(runtime: Any) -> None:
+    # GIVEN the watch remembers daily-full-sync under another definition, checked up to day 0
+    store = store_of(runtime)
+    assert store.advance_watch("daily-full-sync", "cron(0 3 * * ? *)|UTC", START, START) is None
+    # WHEN the first tick of the new definition comes 5 days later
+    tick(runtime, "daily-full-sync", START + 5 * DAY)
+    runtime.drain()
+    # THEN the fire times in between belong to the old definition: nothing is missed
+    assert missed_metrics(runtime) == []
+    assert [r.run_id for r in store.runs_of_schedule("daily-full-sync")] == [
+        scheduled_run_id("daily-full-sync", START + 5 * DAY)
+    ]
+
+
+def test_catch_up_runs_have_no_deadline_and_a_tick_waits_behind_them_rather_than_being_skipped(
+    runtime: Any,
+) -> None:
+    # GIVEN daily-full-sync ran on day 0 and its ticks of days 1 and 2 never came
+    tick(runtime, "daily-full-sync", START)
+    runtime.drain()
+    tick(runtime, "daily-full-sync", START + 3 * DAY)
+    store = store_of(runtime)
+    caught = [scheduled_run_id("daily-full-sync", START + d * DAY) for d in (1, 2)]
+    # THEN the catch-up runs carry no deadline: late by design, they do not trip the alarm
+    assert all(store.get_run(r).deadline_at is None for r in caught)
+    # WHEN a tick comes while only catch-up runs are active (overlap "skip")
+    runtime.run_until(lambda: store.get_run(caught[0]).status is RunStatus.RUNNING)
+    late_tick = runtime.invoke(
+        "DispatcherFunction", runtime.scheduled_event("daily-full-sync", START + 4 * DAY)
+    )
+    # THEN it waits behind them rather than being skipped, and everything runs oldest first
+    assert late_tick.response["status"] == "BUFFERED", late_tick.response
+    runtime.drain()
+    runs = sorted(store.runs_of_schedule("daily-full-sync", limit=10), key=lambda r: r.started_at or 0)
+    assert all(r.status is RunStatus.SUCCEEDED for r in runs)
+    assert [r.run_id for r in runs] == [
+        scheduled_run_id("daily-full-sync", START + d * DAY) for d in (0, 3, 1, 2, 4)
+    ]
+    records = log_records(runtime.log_dir)
+    assert not [r for r in records if "RunsOverDeadline" in r and r.get("Schedule") == "daily-full-sync"]

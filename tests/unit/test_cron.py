@@ -36,6 +36,42 @@ def test_last_friday_and_last_weekday_forms_croniter_rejects() -> None:
     assert times("cron(0 9 ? * 2#1 *)", "2026-11-28T00:00:00Z", 1) == ["2026-12-07T09:00:00Z"]
 
 
+def test_last_day_and_nearest_weekday_of_the_month() -> None:
+    # L in day-of-month: the month's last day (30 November, then 31 December)
+    assert times("cron(0 9 L * ? *)", "2026-11-01T00:00:00Z", 2) == [
+        "2026-11-30T09:00:00Z",
+        "2026-12-31T09:00:00Z",
+    ]
+    # 15W: the weekday nearest the 15th; 2026-11-15 is a Sunday, so Monday the 16th
+    assert times("cron(0 9 15W * ? *)", "2026-11-01T00:00:00Z", 1) == ["2026-11-16T09:00:00Z"]
+    # 1W never crosses into the month before: 2026-08-01 is a Saturday, so Monday the 3rd
+    assert times("cron(0 9 1W * ? *)", "2026-07-15T00:00:00Z", 1) == ["2026-08-03T09:00:00Z"]
+
+
+def test_l_alone_in_day_of_week_is_saturday() -> None:
+    # EventBridge: L in day-of-week is the last day of the week, 7 = Saturday
+    assert times("cron(0 9 ? * L *)", "2026-11-28T10:00:00Z", 2) == [
+        "2026-12-05T09:00:00Z",
+        "2026-12-12T09:00:00Z",
+    ]
+
+
+def test_a_year_field_far_ahead_is_reached_at_once() -> None:
+    # croniter knows no year: walking minute by minute to 2150 would not end in practice
+    assert times("cron(* * * * ? 2150)", "2026-11-28T00:00:00Z", 2) == [
+        "2150-01-01T00:00:00Z",
+        "2150-01-01T00:01:00Z",
+    ]
+    assert times("cron(0 12 1 1 ? 2020,2030-2031)", "2021-05-01T00:00:00Z", 3) == [
+        "2030-01-01T12:00:00Z",
+        "2031-01-01T12:00:00Z",
+    ]
+    latest = parse_expression("cron(0 12 1 1 ? 2020,2030)").latest_at_or_before(
+        parse_iso("2029-06-01T00:00:00Z")
+    )
+    assert latest is not None and iso(latest) == "2020-01-01T12:00:00Z"
+
+
 def test_rate_fires_every_period() -> None:
     assert parse_expression("rate(5 minutes)").fire_times(0, 2) == [300, 600]
 

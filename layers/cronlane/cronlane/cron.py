@@ -103,14 +103,18 @@ class CronExpression:
         start = datetime.fromtimestamp(after, tz=zone).replace(tzinfo=None) - timedelta(hours=3)
         it = croniter(self.unix, start)
         out: list[float] = []
-        limit_year = max(self.years) if self.years else None
         while len(out) < count:
             try:
                 local = it.get_next(datetime)
             except CroniterBadDateError:  # a date that never exists, such as 31 February
                 break
-            if limit_year is not None and local.year > limit_year:
-                break
+            if self.years and local.year not in self.years:
+                # croniter knows no year field: jump to the next allowed year, not minute by minute
+                later = [y for y in self.years if y > local.year]
+                if not later:
+                    break
+                it = croniter(self.unix, datetime(min(later), 1, 1) - timedelta(seconds=1))
+                continue
             when = _instant(local, zone)
             if when is not None and when > after and self._matches(local):
                 out.append(when)
@@ -120,14 +124,17 @@ class CronExpression:
         zone = _zone(timezone)
         start = datetime.fromtimestamp(when, tz=zone).replace(tzinfo=None) + timedelta(hours=3)
         it = croniter(self.unix, start)
-        floor_year = min(self.years) if self.years else None
         for _ in range(100_000):
             try:
                 local = it.get_prev(datetime)
             except CroniterBadDateError:
                 return None
-            if floor_year is not None and local.year < floor_year:
-                return None
+            if self.years and local.year not in self.years:
+                earlier = [y for y in self.years if y < local.year]
+                if not earlier:
+                    return None
+                it = croniter(self.unix, datetime(max(earlier) + 1, 1, 1))
+                continue
             instant = _instant(local, zone)
             if instant is not None and instant <= when and self._matches(local):
                 return instant

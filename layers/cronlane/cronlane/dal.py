@@ -260,12 +260,18 @@ class RunStore:
     # -- runs ---------------------------------------------------------------------------------
 
     def create_run(
-        self, run: NewRun, status: RunStatus = RunStatus.CREATING, reason: str | None = None
+        self,
+        run: NewRun,
+        status: RunStatus = RunStatus.CREATING,
+        reason: str | None = None,
+        replace_skipped: bool = False,
     ) -> bool:
         """Claim the run id and store the graph snapshot, atomically. False if the run exists.
 
         The conditional write is the guarantee that one tick makes one run (aws-facts: SQS
-        dedup lasts 5 minutes and is never the idempotency guarantee).
+        dedup lasts 5 minutes and is never the idempotency guarantee). ``replace_skipped``
+        (backfill): the run id may instead hold a SKIPPED run of no jobs (a tick that was
+        missed or skipped), which this run replaces, under the same guarantee.
         """
         item = self.Run(
             _run_pk(run.run_id),
@@ -289,14 +295,18 @@ class RunStore:
         )
         blob = zlib.compress(json.dumps({n: node.to_dict() for n, node in run.nodes.items()}).encode())
         chunks = [blob[i : i + GRAPH_CHUNK] for i in range(0, len(blob), GRAPH_CHUNK)] or [b""]
+        claim = self.Run.pk.does_not_exist()
+        if replace_skipped:
+            claim = (self.Run.status == RunStatus.SKIPPED.value) & (self.Run.job_count == 0)
         try:
             with TransactWrite(connection=self._connection) as tx:
-                tx.save(item, condition=self.Run.pk.does_not_exist())
+                tx.save(item, condition=claim)
                 for n, chunk in enumerate(chunks):
                     graph = self.Graph(
                         _run_pk(run.run_id), f"GRAPH#{n:03d}", data=chunk, expires_at=run.expires_at
                     )
-                    tx.save(graph, condition=self.Graph.pk.does_not_exist())
+                    # a replaced run's (empty) graph is overwritten; the run's claim guards both
+                    tx.save(graph, condition=None if replace_skipped else self.Graph.pk.does_not_exist())
         except TransactWriteError as exc:
             if _condition_failed(exc):
                 return False
@@ -521,15 +531,24 @@ class RunStore:
         runs = [self.get_run(k) for k in keys]
         return [r for r in runs if r is not None]
 
-    def runs_in_states(self, schedule: str, statuses: tuple[RunStatus, ...], trigger: str) -> list[RunView]:
-        """The schedule's runs of ``trigger`` in one of ``statuses``, oldest fire time first
-        (the by-schedule index projects both, so only the matches are read in full)."""
+    def runs_in_states(
+        self,
+        schedule: str,
+        statuses: tuple[RunStatus, ...],
+        trigger: str | None = None,
+        not_trigger: str | None = None,
+    ) -> list[RunView]:
+        """The schedule's runs in one of ``statuses`` (of ``trigger``, or of any trigger but
+        ``not_trigger``), oldest fire time first (the by-schedule index projects both, so only
+        the matches are read in full)."""
         wanted = {s.value for s in statuses}
         try:
             keys = [
                 i.run_id
                 for i in self.Run.by_schedule.query(f"SCHEDULE#{schedule}", scan_index_forward=True)
-                if i.status in wanted and i.trigger == trigger
+                if i.status in wanted
+                and (trigger is None or i.trigger == trigger)
+                and (not_trigger is None or i.trigger != not_trigger)
             ]
         except PynamoDBException as exc:
             raise StoreError(f"listing runs of {schedule}: {exc}") from exc

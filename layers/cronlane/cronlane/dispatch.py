@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cronlane.clock import Clock, iso
-from cronlane.cron import parse_expression
+from cronlane.cron import RateExpression, parse_expression
 from cronlane.dal import JobQueue, NewRun, RunStore
 from cronlane.declarations import Catalog, Schedule, Selection
 from cronlane.errors import CatalogError, Conflict, InvalidRequest
@@ -160,12 +160,14 @@ class Dispatcher:
             raise InvalidRequest("field 'to': before 'from'")
         if end > self.clock.now():
             raise InvalidRequest("field 'to': in the future (backfill covers past fire times)")
-        times = [
-            t
-            for t in parse_expression(schedule.expression).fire_times(
-                start - 0.001, MAX_BACKFILL + 1, schedule.timezone
+        expression = parse_expression(schedule.expression)
+        if isinstance(expression, RateExpression):
+            raise InvalidRequest(
+                f"schedule '{schedule.name}' is {schedule.expression}: a rate rule's fire times count "
+                "from when the rule was created, which cronlane does not know; backfill needs cron()"
             )
-            if t <= end
+        times = [
+            t for t in expression.fire_times(start - 0.001, MAX_BACKFILL + 1, schedule.timezone) if t <= end
         ]
         if len(times) > MAX_BACKFILL:
             raise InvalidRequest(f"more than {MAX_BACKFILL} fire times in that range: backfill it in parts")
@@ -173,7 +175,11 @@ class Dispatcher:
         existing: list[str] = []
         for when in times:
             run_id = scheduled_run_id(schedule.name, when)
-            if self.store.get_run(run_id) is not None:
+            found = self.store.get_run(run_id)
+            # A fire time whose tick was skipped (missed, paused, or by the overlap policy) ran
+            # no job: backfill replaces that record. Any other run is the fire time's run.
+            skipped = found is not None and found.status is RunStatus.SKIPPED and found.job_count == 0
+            if found is not None and not skipped:
                 existing.append(run_id)
                 continue
             if action.dry_run:
@@ -183,7 +189,10 @@ class Dispatcher:
             request = replace(self._fire_request(schedule, when, Trigger.BACKFILL), deadline_s=None)
             new = replace(self._new_run(request, self.plan(request)), max_active=action.max_active)
             if self.store.create_run(
-                new, status=RunStatus.BUFFERED, reason="backfill: waits for a free slot"
+                new,
+                status=RunStatus.BUFFERED,
+                reason="backfill: waits for a free slot",
+                replace_skipped=skipped,
             ):
                 created.append(run_id)
             else:
@@ -315,12 +324,14 @@ class Dispatcher:
         its own fire time (BUFFERED behind the active run, not subject to the overlap policy),
         or a SKIPPED run saying it was missed."""
         schedule = self.catalog.schedule(request.schedule)
+        expression = parse_expression(schedule.expression)
+        if isinstance(expression, RateExpression):
+            return  # its fire times count from the rule's creation, which is not known here
         definition = f"{schedule.expression}|{schedule.timezone or 'UTC'}"
         until = request.scheduled_time - MISSED_GRACE_S
         last = self.store.advance_watch(schedule.name, definition, request.scheduled_time, until)
         if last is None:
             return
-        expression = parse_expression(schedule.expression)
         times = [t for t in expression.fire_times(last, MAX_MISSED, schedule.timezone) if t <= until]
         missed = [t for t in times if self.store.get_run(scheduled_run_id(schedule.name, t)) is None]
         if not missed:
@@ -334,6 +345,8 @@ class Dispatcher:
                 schedule, when, Trigger.CATCH_UP if when in catch else Trigger.SCHEDULE
             )
             if when in catch:
+                # no deadline: a caught-up fire time is late by design, not a run to alarm on
+                run_request = replace(run_request, deadline_s=None)
                 new = self._new_run(run_request, self.plan(run_request))
                 self.store.create_run(new, status=RunStatus.BUFFERED, reason="catch-up of a missed fire time")
             else:
@@ -354,7 +367,7 @@ class Dispatcher:
             active = [
                 r
                 for r in self.store.runs_of_schedule(schedule.name, limit=10)
-                if r.status in (RunStatus.CREATING, RunStatus.RUNNING)
+                if r.status in (RunStatus.CREATING, RunStatus.RUNNING) and r.trigger != Trigger.BACKFILL.value
             ]
             if not active:  # nothing to wait behind: start the oldest now
                 self.starter.start_oldest_buffered(schedule.name)
@@ -371,16 +384,22 @@ class Dispatcher:
             if paused is not None:
                 return self._skip_tick(request, f"schedule paused: {paused}")
             recent = self._complete_abandoned(self.store.runs_of_schedule(request.schedule, limit=10))
+            # Backfill runs have their own slots (max_active): they never hold a live tick off.
             active = [
                 r
                 for r in recent
                 if r.status in (RunStatus.CREATING, RunStatus.RUNNING, RunStatus.BUFFERED)
                 and r.run_id != request.run_id
+                and r.trigger != Trigger.BACKFILL.value
             ]
             running = [r for r in active if r.status is not RunStatus.BUFFERED]
+            live = [r for r in running if r.trigger != Trigger.CATCH_UP.value]
+            if request.overlap == "skip" and live:
+                return self._skip_tick(request, f"previous run {live[0].run_id} still active")
             if request.overlap == "skip" and running:
-                return self._skip_tick(request, f"previous run {running[0].run_id} still active")
-            if request.overlap == "buffer_one" and running:
+                # only catch-up runs are active: the tick waits behind them, it is not lost
+                status = RunStatus.BUFFERED
+            elif request.overlap == "buffer_one" and running:
                 if any(
                     r.status is RunStatus.BUFFERED and r.trigger != Trigger.CATCH_UP.value for r in active
                 ):

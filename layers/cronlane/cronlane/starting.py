@@ -80,13 +80,12 @@ class RunStarter:
         self.start_oldest_buffered(run.schedule)
 
     def start_oldest_buffered(self, schedule: str) -> None:
-        """Start the schedule's oldest BUFFERED run (a buffered tick, or a catch-up run)."""
-        waiting = [
-            r
-            for r in self.store.runs_of_schedule(schedule, limit=10)
-            if r.status is RunStatus.BUFFERED and r.trigger != Trigger.BACKFILL.value
-        ]
-        for buffered in sorted(waiting, key=lambda r: r.scheduled_time):
+        """Start the schedule's oldest BUFFERED run (a buffered tick, or a catch-up run),
+        however many runs came after it."""
+        waiting = self.store.runs_in_states(
+            schedule, (RunStatus.BUFFERED,), not_trigger=Trigger.BACKFILL.value
+        )
+        for buffered in waiting:
             if self._start_buffered(buffered):
                 return
 

@@ -252,7 +252,7 @@ SCHEDULES = [
         description="The feed group every hour; its upstreams from the nightly sync count as satisfied",
         deadline_s=1800,
         overlap="buffer_one",  # a late feed run still happens, right after the one before it
-        catch_up="latest",  # only the freshest feed matters: one run for a gap of missed hours
+        catch_up="latest",  # a gap of missed hours is caught up by one run: the latest of them
     ),
     Schedule(
         "morning-notifications",
