@@ -539,13 +539,17 @@ class RunStore:
         not_trigger: str | None = None,
     ) -> list[RunView]:
         """The schedule's runs in one of ``statuses`` (of ``trigger``, or of any trigger but
-        ``not_trigger``), oldest fire time first (the by-schedule index projects both, so only
-        the matches are read in full)."""
+        ``not_trigger``), oldest fire time first (the by-schedule index projects both: the
+        query filters on them, and only the matches are read in full)."""
         wanted = {s.value for s in statuses}
         try:
             keys = [
                 i.run_id
-                for i in self.Run.by_schedule.query(f"SCHEDULE#{schedule}", scan_index_forward=True)
+                for i in self.Run.by_schedule.query(
+                    f"SCHEDULE#{schedule}",
+                    scan_index_forward=True,
+                    filter_condition=self.Run.status.is_in(*wanted),
+                )
                 if i.status in wanted
                 and (trigger is None or i.trigger == trigger)
                 and (not_trigger is None or i.trigger != not_trigger)
