@@ -7,7 +7,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser import ValidationError, parse
+from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from cronlane.errors import InvalidRequest
+from cronlane.events import describe_validation_error
 from cronlane.wiring import build_executor
 
 logger = Logger(service="cronlane-executor")
@@ -36,6 +40,12 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # The batch itself must be an SQS event (Powertools Parser's model); a record's body is then
+    # checked by the executor, which dead-letters a poison body with what is wrong with it.
+    try:
+        parse(event=event, model=SqsModel)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error("SQS event", exc)) from None
     return process_partial_response(  # type: ignore[return-value]
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -170,3 +170,12 @@ def test_a_malformed_message_goes_to_the_dlq_and_the_rest_of_the_batch_runs(runt
     errors = sorted(m["MessageAttributes"]["error"]["StringValue"] for m in received)
     assert errors[0].startswith("malformed: message body is not JSON")
     assert errors[1] == "unknown run: no run manual@never-made"
+
+
+def test_an_executor_event_that_is_not_an_sqs_batch_is_refused_naming_the_field(runtime: Any) -> None:
+    # Powertools Parser's SqsModel checks the batch before any record is handled
+    invocation = runtime.invoke("ExecutorFunction", {"Records": [{"body": "{}"}]})
+    assert invocation.error is not None
+    message = invocation.error["errorMessage"]
+    assert message.startswith("invalid SQS event: field 'Records.0.messageId': Field required")
+    assert invocation.error["errorType"] == "InvalidRequest"

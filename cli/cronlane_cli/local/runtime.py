@@ -154,6 +154,8 @@ class _MotoHooks:
     wake: Callable[[], None] | None = None
     invoke: Callable[[str, str], tuple[str, bool]] | None = None  # Lambda Invoke -> the runtime
     transient_errors: TransientErrors | None = None
+    # When set: (environment's app id, API operation) of every request a function makes.
+    requests: list[tuple[str, str]] | None = None
     installed = False
 
     @classmethod
@@ -196,6 +198,12 @@ class _MotoHooks:
                 # Lambda Invoke waits for a function that makes requests of its own.
                 return serve(self, environ, start_response)
             with lock:
+                if cls.requests is not None:
+                    agent = str(environ.get("HTTP_USER_AGENT", ""))
+                    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+                    if "exec-env/AWS_Lambda" in agent and target:
+                        app = agent.rpartition("app/")[2].split(" ")[0]
+                        cls.requests.append((app, target.rpartition(".")[2]))
                 errors = cls.transient_errors
                 failure = errors.decide(environ) if errors is not None else None
                 if failure is not None:
@@ -422,6 +430,7 @@ class LocalRuntime:
         self.env_overrides = env_overrides or {}
         self.envs: list[Env] = []
         self._env_ids = itertools.count(1)
+        self.env_functions: dict[str, str] = {}  # app id in the User-Agent -> function
         self._caps = dict.fromkeys(stack.functions, 2)
         for mapping in stack.mappings:
             cap = mapping.max_concurrency or executor_environments
@@ -517,6 +526,13 @@ class LocalRuntime:
         else:
             self._faults.append(fault)
         return fault
+
+    def record_requests(self) -> Callable[[], set[tuple[str, str]]]:
+        """From now on, note each AWS API operation the functions call; the returned function
+        gives the (function, operation) pairs seen so far (what their IAM roles must allow)."""
+        seen: list[tuple[str, str]] = []
+        _MotoHooks.requests = seen
+        return lambda: {(self.env_functions.get(app, app), op) for app, op in list(seen)}
 
     def transient_errors(self, rate: float, seed: int = 0, burst_every: int = 10) -> TransientErrors:
         """From now on, answer a share of the functions' DynamoDB and SQS requests with
@@ -642,6 +658,7 @@ class LocalRuntime:
         _MotoHooks.wake = None
         _MotoHooks.invoke = None
         _MotoHooks.transient_errors = None
+        _MotoHooks.requests = None
 
     def __enter__(self) -> LocalRuntime:
         return self
@@ -730,6 +747,7 @@ class LocalRuntime:
     def _spawn(self, function: str) -> Env:
         info = self.stack.functions[function]
         env_id = next(self._env_ids)
+        self.env_functions[f"cronlane-env-{env_id}"] = function
         log_path = self.log_dir / f"{function}-{env_id}.log"
         environment = {
             **info.environment,

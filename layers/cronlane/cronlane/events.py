@@ -1,11 +1,12 @@
-"""The events the dispatcher accepts, parsed with pydantic models; an invalid event is rejected
-with a message that names the field."""
+"""The events the dispatcher accepts, parsed with Powertools Parser and these pydantic models; an
+invalid event is rejected with a message that names the field."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
+from aws_lambda_powertools.utilities.parser import parse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cronlane.errors import InvalidRequest
@@ -160,7 +161,7 @@ def parse_dispatch_event(event: Any) -> DispatchEvent:
             "'schedule_arn', 'scheduled_time'), nor an action ('action': 'trigger', ...)"
         )
     try:
-        return model.model_validate(event)  # type: ignore[return-value]
+        return parse(event=event, model=model)  # type: ignore[return-value]
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(model.__name__, exc)) from None
 

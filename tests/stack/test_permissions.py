@@ -1,0 +1,82 @@
+"""The roles are enough: every AWS API operation the functions call while doing their whole
+range of work (runs, retries, a dead letter, DLQ list and replay, cancel, backfill, a long job's
+continuations) is an action its role in template.yaml grants. tests/test_iam.py pins the roles
+to exactly these actions and to this stack's resources; this test proves nothing is missing
+(moto does not enforce IAM, so a missing action would only show on AWS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cronlane.clock import iso
+from tests.conftest import START
+from tests.test_iam import DISPATCHER_ACTIONS, EXECUTOR_ACTIONS
+
+pytestmark = pytest.mark.stack
+
+# API operation -> the IAM actions it needs (a batch call needs its single action; a transaction
+# needs the actions of its parts, which cronlane's are puts and updates).
+NEEDS = {
+    "SendMessageBatch": {"sqs:SendMessage"},
+    "ChangeMessageVisibilityBatch": {"sqs:ChangeMessageVisibility"},
+    "DeleteMessageBatch": {"sqs:DeleteMessage"},
+    "TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+}
+SQS_OPERATIONS = {"SendMessage", "ReceiveMessage", "ChangeMessageVisibility", "DeleteMessage", "GetQueueUrl"}
+
+
+def needed(operation: str) -> set[str]:
+    if operation in NEEDS:
+        return NEEDS[operation]
+    service = "sqs" if operation in SQS_OPERATIONS or "Queue" in operation else "dynamodb"
+    return {f"{service}:{operation}"}
+
+
+def act(runtime: Any, event: dict[str, Any]) -> dict[str, Any]:
+    invocation = runtime.invoke("DispatcherFunction", event)
+    assert invocation.error is None and "error" not in invocation.response, invocation.response
+    return dict(invocation.response)
+
+
+def test_every_call_the_functions_make_is_granted_by_their_roles(runtime: Any) -> None:
+    seen = runtime.record_requests()
+    # a nightly run with a job that fails for good (retries, a dead letter, skipped dependents)
+    # and the 40-minute job that continues across invocations
+    act(
+        runtime,
+        {
+            "action": "trigger",
+            "schedule": "daily-full-sync",
+            "idempotency_key": "perm",
+            "scheduled_time": iso(START),
+            "parameters": {"compatibilityJob": {"fail_attempts": 3}},
+        },
+    )
+    runtime.drain()
+    assert act(runtime, {"action": "dlq-list"})["messages"]
+    act(runtime, {"action": "dlq-replay", "all": True})
+    runtime.drain()
+    act(runtime, {"action": "trigger", "jobs": ["geoIndexJob", "searchSynonymsJob"], "idempotency_key": "c"})
+    act(runtime, {"action": "cancel", "run_id": "manual@c"})
+    act(
+        runtime,
+        {"action": "backfill", "schedule": "hourly-feed", "from": iso(START - 7200), "to": iso(START - 3600)},
+    )
+    runtime.invoke("DispatcherFunction", runtime.scheduled_event("morning-notifications", START + 5 * 3600))
+    runtime.drain()
+    granted = {"DispatcherFunction": DISPATCHER_ACTIONS, "ExecutorFunction": EXECUTOR_ACTIONS}
+    calls = seen()
+    assert {f for f, _ in calls} == set(granted), calls
+    for function, operation in sorted(calls):
+        missing = needed(operation) - granted[function]
+        assert not missing, f"{function} calls {operation} but its role lacks {sorted(missing)}"
+    # and the work above did reach the parts of the roles it is meant to exercise
+    operations = {op for _, op in calls}
+    assert {
+        "TransactWriteItems",
+        "SendMessageBatch",
+        "ReceiveMessage",
+        "ChangeMessageVisibility",
+    } <= operations

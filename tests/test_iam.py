@@ -1,0 +1,151 @@
+"""Least privilege, checked on the template as CloudFormation receives it (expanded by
+aws-sam-translator): every IAM statement names its actions (no "*", no "service:*") and this
+stack's resources; "*" as a resource only for the X-Ray actions, which have no resource-level
+permissions. Each function's actions are pinned here and listed in the README."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+from unittest import mock
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.conftest import TEMPLATE
+
+# The only actions that may have Resource "*": AWS offers no narrower resource for them.
+STAR_RESOURCE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+DISPATCHER_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+EXECUTOR_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+    "sqs:SendMessage",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+KMS_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+class _NoManagedPolicies:
+    """The template attaches no AWS managed policy; asking for one fails the expansion."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def expanded() -> dict[str, Any]:
+    template = yaml_parse(TEMPLATE.read_text())
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            props["CodeUri"] = "s3://bucket/function.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = "s3://bucket/layer.zip"
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": "us-east-1"}):  # for SAM's ARNs
+        return transform(copy.deepcopy(template), {}, _NoManagedPolicies())  # type: ignore[no-any-return]
+
+
+def roles(expanded: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r["Properties"] for k, r in expanded["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+
+
+def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of the role's inline policies; an ``Fn::If`` gives both branches."""
+    found: list[dict[str, Any]] = []
+    for policy in role.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if isinstance(statement, dict) and "Fn::If" in statement:
+                found += [s for s in statement["Fn::If"][1:] if isinstance(s, dict) and "Effect" in s]
+            else:
+                found.append(statement)
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def actions_of(role: dict[str, Any]) -> set[str]:
+    return {a for s in statements(role) if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+
+
+def test_no_role_gets_a_managed_policy_or_a_wildcard_action(expanded: dict[str, Any]) -> None:
+    found = roles(expanded)
+    assert {"DispatcherRole", "ExecutorRole"} <= set(found)
+    for name, role in found.items():
+        assert not role.get("ManagedPolicyArns"), f"{name} has managed policies"
+        for statement in statements(role):
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, f"{name}: wildcard action {action}"
+
+
+def test_resource_star_only_where_aws_has_nothing_narrower(expanded: dict[str, Any]) -> None:
+    for name, role in roles(expanded).items():
+        for statement in statements(role):
+            resources = as_list(statement["Resource"])
+            if "*" in resources:
+                assert set(as_list(statement["Action"])) <= STAR_RESOURCE_ACTIONS, (name, statement)
+                continue
+            for resource in resources:
+                # this stack's resources: a Ref, a GetAtt, or a Sub of one (the table's indexes)
+                assert isinstance(resource, dict), f"{name}: literal resource {resource}"
+                if "Fn::Sub" in resource:
+                    assert str(resource["Fn::Sub"]).startswith("${RunsTable.Arn}/index/"), (name, resource)
+                else:
+                    assert set(resource) <= {"Ref", "Fn::GetAtt"}, (name, resource)
+
+
+def test_each_function_has_exactly_the_actions_its_code_uses(expanded: dict[str, Any]) -> None:
+    found = roles(expanded)
+    assert actions_of(found["DispatcherRole"]) == DISPATCHER_ACTIONS | KMS_ACTIONS
+    assert actions_of(found["ExecutorRole"]) == EXECUTOR_ACTIONS | KMS_ACTIONS
+    functions = {
+        k: r["Properties"] for k, r in expanded["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert functions["DispatcherFunction"]["Role"] == {"Fn::GetAtt": ["DispatcherRole", "Arn"]}
+    assert functions["ExecutorFunction"]["Role"] == {"Fn::GetAtt": ["ExecutorRole", "Arn"]}
+
+
+def test_only_lambda_and_scheduler_may_assume_the_roles(expanded: dict[str, Any]) -> None:
+    for name, role in roles(expanded).items():
+        for statement in role["AssumeRolePolicyDocument"]["Statement"]:
+            services = as_list(statement["Principal"]["Service"])
+            assert set(services) <= {"lambda.amazonaws.com", "scheduler.amazonaws.com"}, name
+            assert "AWS" not in statement["Principal"], name
+
+
+def test_the_customer_key_is_granted_only_when_one_is_given(expanded: dict[str, Any]) -> None:
+    for name in ("DispatcherRole", "ExecutorRole"):
+        document = roles(expanded)[name]["Policies"][0]["PolicyDocument"]
+        conditional = [s for s in document["Statement"] if "Fn::If" in s]
+        assert len(conditional) == 1 and conditional[0]["Fn::If"][0] == "HasKmsKey"
+        key_statement = conditional[0]["Fn::If"][1]
+        assert set(key_statement["Action"]) == KMS_ACTIONS
+        assert key_statement["Resource"] == {"Ref": "KmsKeyArn"}
+        assert conditional[0]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
