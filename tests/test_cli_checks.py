@@ -155,6 +155,30 @@ def test_missing_credentials_are_one_clear_line(monkeypatch: Any, tmp_path: Path
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_the_cli_never_prints_credentials(monkeypatch: Any) -> None:
+    # GIVEN credentials in the environment and an endpoint where nothing answers
+    key_id, secret, token = (
+        "AKIAEXAMPLEKEYID1234",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY",
+        "FwoGZXIvYXdzEXAMPLETOKEN",
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    for command in (["runs", "--stack", "cronlane"], ["run", "manual@x", "--stack", "cronlane", "--json"]):
+        result = runner.invoke(app, command)
+        # THEN the command fails with a message, and no part of the credentials is in it
+        assert result.exit_code != 0 and result.output.strip()
+        for part in (key_id, secret, token):
+            assert part not in result.output
+
+
 def test_a_param_without_a_job_goes_to_every_job_that_declares_it() -> None:
     from cronlane_cli.main import parse_params, run_jobs_of
 

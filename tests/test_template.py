@@ -137,3 +137,48 @@ def test_rule_targets_retry_and_park_undeliverable_ticks(template: dict[str, Any
 
 def test_the_dispatcher_has_reserved_concurrency(template: dict[str, Any]) -> None:
     assert template["Resources"]["DispatcherFunction"]["Properties"]["ReservedConcurrentExecutions"] >= 1
+
+
+def test_samconfig_has_default_dev_and_prod_with_valid_parameters(template: dict[str, Any]) -> None:
+    import shlex
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert {"default", "dev", "prod"} <= set(config)
+    names = {env: config[env]["global"]["parameters"]["stack_name"] for env in ("default", "dev", "prod")}
+    assert len(set(names.values())) == 3, names
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    parameters = template["Parameters"]
+    for env in ("default", "dev", "prod"):
+        overrides = dict(
+            p.split("=", 1) for p in shlex.split(config[env]["deploy"]["parameters"]["parameter_overrides"])
+        )
+        for name, value in overrides.items():
+            assert name in parameters, f"[{env}] overrides an unknown parameter {name}"
+            allowed = parameters[name].get("AllowedValues")
+            assert allowed is None or value in [str(a) for a in allowed], f"[{env}] {name}={value}"
+        assert overrides["Environment"] == ("prod" if env == "prod" else "dev")
+
+
+def test_data_is_encrypted_kept_and_protected(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for name in ("JobQueue", "DeadLetterQueue", "TickDeadLetterQueue"):
+        props = resources[name]["Properties"]
+        # SQS-managed keys, or the customer key when KmsKeyArn is given
+        assert props["SqsManagedSseEnabled"] == {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]}, name
+        assert props["KmsMasterKeyId"] == {
+            "Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]
+        }
+    for name in ("DeadLetterQueue", "TickDeadLetterQueue"):
+        assert resources[name]["Properties"]["MessageRetentionPeriod"] == 1_209_600  # 14 days
+    table = resources["RunsTable"]["Properties"]
+    assert table["SSESpecification"]["SSEEnabled"] is True and table["SSESpecification"]["SSEType"] == "KMS"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
+    for name in ("DispatcherLogGroup", "ExecutorLogGroup"):
+        assert resources[name]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert {"Environment", "LogLevel", "LogRetentionDays", "AlarmEmail", "KmsKeyArn"} <= set(
+        template["Parameters"]
+    )

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger, Tracer
 from cronlane.wiring import build_dispatcher
 
 logger = Logger(service="cronlane-dispatcher")
+SHAPE_FIELDS = ("action", "detail-type", "source", "schedule")  # names, never values of parameters
 tracer = Tracer(service="cronlane-dispatcher")
 dispatcher = build_dispatcher()
 
@@ -18,7 +19,20 @@ dispatcher = build_dispatcher()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = dispatcher.handle(event)
     if "error" in result:  # bad input is answered with what is wrong, not raised (a retry cannot help)
-        logger.error("event refused", extra={"error": result["error"], "event": str(event)[:2_000]})
+        # The event's shape, not its values: a trigger's parameters may hold what must not be logged.
+        logger.error("event refused", extra={"error": result["error"], "event": event_shape(event)})
     else:
         logger.info("dispatched", extra={"dispatch": result})
     return result
+
+
+def event_shape(event: Any) -> dict[str, Any]:
+    """What a refused event was, for the log: its top-level keys and the few fields that name
+    its kind, cut short. Parameter values and anything else in it are left out."""
+    if not isinstance(event, dict):
+        return {"type": type(event).__name__}
+    shape: dict[str, Any] = {"keys": sorted(str(k)[:40] for k in event)[:20]}
+    for name in SHAPE_FIELDS:
+        if isinstance(event.get(name), str):
+            shape[name] = event[name][:80]
+    return shape

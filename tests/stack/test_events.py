@@ -179,3 +179,13 @@ def test_an_executor_event_that_is_not_an_sqs_batch_is_refused_naming_the_field(
     message = invocation.error["errorMessage"]
     assert message.startswith("invalid SQS event: field 'Records.0.messageId': Field required")
     assert invocation.error["errorType"] == "InvalidRequest"
+
+
+def test_a_refused_event_is_logged_by_its_shape_not_its_values(runtime: Any) -> None:
+    secret = "tok-9f8e7d6c5b4a"
+    event = {"action": "trigger", "jobs": ["noSuchJob"], "parameters": {"noSuchJob": {"api_token": secret}}}
+    assert "noSuchJob" in refusal(runtime.invoke("DispatcherFunction", event))
+    records = log_records(runtime.log_dir)
+    refused = [r for r in records if r.get("message") == "event refused"]
+    assert refused and refused[-1]["event"] == {"keys": ["action", "jobs", "parameters"], "action": "trigger"}
+    assert not [r for r in records if secret in json.dumps(r)]

@@ -145,8 +145,14 @@ def test_pause_and_resume_on_the_twin(twin: str) -> None:
     assert json.loads(resumed.stdout) == {"schedule": "hourly-feed", "paused": False}
 
 
-def test_cancel_and_rerun_ask_for_confirmation_unless_yes(twin: str) -> None:
-    for command in (["cancel", "manual@twin-1"], ["rerun", "manual@twin-1"]):
+def test_changing_commands_ask_for_confirmation_unless_yes(twin: str) -> None:
+    backfill = ["backfill", "hourly-feed", "--from", "2026-11-27T20:00:00Z", "--to", "2026-11-27T21:00:00Z"]
+    for command in (
+        ["cancel", "manual@twin-1"],
+        ["rerun", "manual@twin-1"],
+        backfill,
+        ["dlq", "replay", "--all"],
+    ):
         result = cli(*command, "--local", "--port", twin)
         assert result.returncode == 2 and "pass --yes" in result.stderr
 
