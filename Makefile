@@ -40,21 +40,21 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-$(SAM_VENV)/.installed:
+$(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
 	@test -n "$(PYTHON)" || { echo "python3.13 not found"; exit 1; }
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
 	@touch $@
 
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 	@test -n "$(PYTHON)" || { echo "python3.13 not found"; exit 1; }
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
 	@touch $@
 
-tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+tools: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -48,6 +48,7 @@ EXECUTOR_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
+SCHEDULER_ACTIONS = {"lambda:InvokeFunction", "sqs:SendMessage"}
 KMS_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey"}
 
 
@@ -125,6 +126,11 @@ def test_each_function_has_exactly_the_actions_its_code_uses(expanded: dict[str,
     found = roles(expanded)
     assert actions_of(found["DispatcherRole"]) == DISPATCHER_ACTIONS | KMS_ACTIONS
     assert actions_of(found["ExecutorRole"]) == EXECUTOR_ACTIONS | KMS_ACTIONS
+    assert actions_of(found["SchedulerRole"]) == SCHEDULER_ACTIONS | KMS_ACTIONS
+    # the zoned schedule uses the declared role, not one SAM would generate
+    schedule = expanded["Resources"]["DispatcherFunctionMorningNotifications"]["Properties"]
+    assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert set(found) == {"DispatcherRole", "ExecutorRole", "SchedulerRole"}
     functions = {
         k: r["Properties"] for k, r in expanded["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
     }
@@ -141,7 +147,7 @@ def test_only_lambda_and_scheduler_may_assume_the_roles(expanded: dict[str, Any]
 
 
 def test_the_customer_key_is_granted_only_when_one_is_given(expanded: dict[str, Any]) -> None:
-    for name in ("DispatcherRole", "ExecutorRole"):
+    for name in ("DispatcherRole", "ExecutorRole", "SchedulerRole"):
         document = roles(expanded)[name]["Policies"][0]["PolicyDocument"]
         conditional = [s for s in document["Statement"] if "Fn::If" in s]
         assert len(conditional) == 1 and conditional[0]["Fn::If"][0] == "HasKmsKey"

@@ -182,3 +182,13 @@ def test_data_is_encrypted_kept_and_protected(template: dict[str, Any]) -> None:
     assert {"Environment", "LogLevel", "LogRetentionDays", "AlarmEmail", "KmsKeyArn"} <= set(
         template["Parameters"]
     )
+
+
+def test_the_tick_dead_letter_queue_takes_exactly_this_stacks_rules(template: dict[str, Any]) -> None:
+    events = template["Resources"]["DispatcherFunction"]["Properties"]["Events"]
+    rules = {f"DispatcherFunction{name}" for name, e in events.items() if e["Type"] == "Schedule"}
+    statement = template["Resources"]["TickDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ][0]
+    allowed = {arn["Fn::GetAtt"][0] for arn in statement["Condition"]["ArnEquals"]["aws:SourceArn"]}
+    assert allowed == rules, "every rule, and only the rules, may park its ticks there"

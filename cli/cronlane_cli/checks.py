@@ -82,6 +82,19 @@ def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
             continue
         rules[str(name["Fn::Sub"])[len(prefix) :]] = (expression, timezone)
 
+    # -- the tick dead-letter queue takes exactly this stack's rules ------------------------------
+    policy = resources.get("TickDeadLetterQueuePolicy", {}).get("Properties", {}).get("PolicyDocument", {})
+    allowed: set[str] = set()
+    for statement in policy.get("Statement", []):
+        arns = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
+        allowed |= {a["Fn::GetAtt"][0] for a in arns if isinstance(a, dict) and "Fn::GetAtt" in a}
+    for event_name, event in (dispatcher.get("Events") or {}).items():
+        if event.get("Type") == "Schedule" and f"DispatcherFunction{event_name}" not in allowed:
+            problems.append(
+                f"template.yaml: TickDeadLetterQueuePolicy does not let rule {event_name} park its "
+                f"ticks: add !GetAtt DispatcherFunction{event_name}.Arn to its aws:SourceArn list"
+            )
+
     # -- timeouts and attempts against the queue and Lambda -------------------------------------
     executor_timeout = _number(executor.get("Timeout"), parameters) or 3
     visibility = _number(queue.get("VisibilityTimeout"), parameters)

@@ -22,7 +22,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # The event's shape, not its values: a trigger's parameters may hold what must not be logged.
         logger.error("event refused", extra={"error": result["error"], "event": event_shape(event)})
     else:
-        logger.info("dispatched", extra={"dispatch": result})
+        logger.info("dispatched", extra={"dispatch": loggable(result)})
     return result
 
 
@@ -36,3 +36,15 @@ def event_shape(event: Any) -> dict[str, Any]:
         if isinstance(event.get(name), str):
             shape[name] = event[name][:80]
     return shape
+
+
+def loggable(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without what may hold data: a dead letter's body and error (dlq-list and
+    dlq-replay answer with them) are left out, their number stays."""
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            out[key] = f"{len(value)} item(s)"
+        else:
+            out[key] = value
+    return out

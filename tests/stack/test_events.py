@@ -188,4 +188,24 @@ def test_a_refused_event_is_logged_by_its_shape_not_its_values(runtime: Any) -> 
     records = log_records(runtime.log_dir)
     refused = [r for r in records if r.get("message") == "event refused"]
     assert refused and refused[-1]["event"] == {"keys": ["action", "jobs", "parameters"], "action": "trigger"}
+    # a value of the wrong type is described, never repeated, in the error (which is logged)
+    wrong = {
+        "action": "trigger",
+        "jobs": ["geoIndexJob"],
+        "parameters": {"geoIndexJob": {"duration_s": secret}},
+    }
+    problem = refusal(runtime.invoke("DispatcherFunction", wrong))
+    assert "parameter 'duration_s' must be float, got a string of 16 character(s)" in problem
+    # dead letters' bodies and errors are answered to the operator but not logged
+    act = {"action": "trigger", "jobs": ["compatibilityJob"], "idempotency_key": "log-dlq"}
+    act["parameters"] = {"compatibilityJob": {"fail_attempts": 3}}
+    runtime.invoke("DispatcherFunction", act)
+    runtime.drain()
+    listing = runtime.invoke("DispatcherFunction", {"action": "dlq-list"}).response
+    assert listing["messages"] and "simulated failure" in listing["messages"][0]["error"]
+    records = log_records(runtime.log_dir)
     assert not [r for r in records if secret in json.dumps(r)]
+    dispatched = [
+        r for r in records if r.get("message") == "dispatched" and "messages" in r.get("dispatch", {})
+    ]
+    assert dispatched and dispatched[-1]["dispatch"]["messages"] == "1 item(s)"

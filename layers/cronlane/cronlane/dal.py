@@ -1036,7 +1036,7 @@ class JobQueue:
         name = queue_arn.rsplit(":", 1)[-1]
         if self.queue_url.endswith("/" + name):
             return self.queue_url
-        return self.client.get_queue_url(QueueName=name)["QueueUrl"]
+        raise QueueError(f"a message from queue {name}, which is not this stack's job queue")
 
 
 def _num(value: Any) -> float | None:

@@ -39,16 +39,24 @@ class Param:
                 return value
             if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes")
-            raise ValueError(f"parameter '{name}' must be a bool, got {value!r}")
+            raise ValueError(f"parameter '{name}' must be a bool, got {_kind_of(value)}")
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError(f"parameter '{name}' must be {self.type}, got {value!r}")
+            raise ValueError(f"parameter '{name}' must be {self.type}, got {_kind_of(value)}")
         try:
             coerced = kind(value)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"parameter '{name}' must be {self.type}, got {value!r}") from None
+            raise ValueError(f"parameter '{name}' must be {self.type}, got {_kind_of(value)}") from None
         if kind is float and not math.isfinite(coerced):
-            raise ValueError(f"parameter '{name}' must be a finite number, got {value!r}")
+            raise ValueError(f"parameter '{name}' must be a finite number, got {coerced}")
         return coerced
+
+
+def _kind_of(value: Any) -> str:
+    """What a refused parameter value was, without the value: errors are logged, and a value may
+    be a secret someone passed by mistake."""
+    if isinstance(value, str):
+        return f"a string of {len(value)} character(s)"
+    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,15 @@ invalid event is rejected with a message that names the field."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cronlane.errors import InvalidRequest
+
+NAME_MAX = 80  # a job or schedule name (declarations.NAME_PATTERN)
+RUN_ID_MAX = 200  # "<schedule>@<ISO time>" or "manual@<key of up to 80>"
 
 
 class ScheduledEvent(BaseModel):
@@ -68,8 +71,8 @@ class ManualTrigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["trigger"]
-    schedule: str | None = None
-    jobs: list[str] | None = None
+    schedule: str | None = Field(default=None, max_length=NAME_MAX)
+    jobs: list[Annotated[str, Field(max_length=NAME_MAX)]] | None = Field(default=None, max_length=10_000)
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     idempotency_key: str | None = None
     scheduled_time: datetime | None = None
@@ -81,9 +84,9 @@ class RunAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["cancel", "rerun", "mark"]
-    run_id: str = Field(min_length=1)
+    run_id: str = Field(min_length=1, max_length=RUN_ID_MAX)
     failed_only: bool = False  # rerun: only the failed, skipped and cancelled jobs
-    job: str | None = None  # mark: the job an operator vouches for
+    job: str | None = Field(default=None, max_length=NAME_MAX)  # mark: the job an operator vouches for
 
 
 class ScheduleAction(BaseModel):
@@ -92,7 +95,7 @@ class ScheduleAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["pause", "resume"]
-    schedule: str = Field(min_length=1)
+    schedule: str = Field(min_length=1, max_length=NAME_MAX)
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -103,8 +106,8 @@ class DlqAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["dlq-list", "dlq-replay"]
-    run_id: str | None = Field(default=None, min_length=1)
-    job: str | None = Field(default=None, min_length=1)
+    run_id: str | None = Field(default=None, min_length=1, max_length=RUN_ID_MAX)
+    job: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     all: bool = False
     dry_run: bool = False
     limit: int = Field(default=500, ge=1, le=1000)  # messages looked at in one call
@@ -117,7 +120,7 @@ class BackfillAction(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     action: Literal["backfill"]
-    schedule: str = Field(min_length=1)
+    schedule: str = Field(min_length=1, max_length=NAME_MAX)
     from_time: AwareDatetime = Field(alias="from")
     to_time: AwareDatetime = Field(alias="to")
     max_active: int = Field(default=1, ge=1, le=50)
@@ -148,7 +151,8 @@ def parse_dispatch_event(event: Any) -> DispatchEvent:
     if "action" in event:
         action = event["action"]
         if not isinstance(action, str) or action not in ACTIONS:
-            raise InvalidRequest(f"field 'action': {action!r} is not one of {', '.join(ACTIONS)}")
+            shown = repr(action)[:60] if isinstance(action, str) else type(action).__name__
+            raise InvalidRequest(f"field 'action': {shown} is not one of {', '.join(ACTIONS)}")
         model = ACTIONS[action]
     elif event.get("source") == "aws.scheduler":
         model = SchedulerEvent
