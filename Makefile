@@ -23,13 +23,14 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools lint typecheck format validate build unit stack pytest test demo chaos clean
+.PHONY: help venv tools lint typecheck format validate build unit stack pytest test demo chaos bench clean
 
 help:
 	@echo "make demo   run daily-full-sync of the example app on the embedded default (moto, this machine)"
 	@echo "make test   lint, type-check, sam validate --lint, cfn-lint, checkov, sam build, and every test"
 	@echo "make build  sam build (the deployable artifacts in .aws-sam/)"
 	@echo "make chaos  the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 30 min)"
+	@echo "make bench  cost, makespan, hand-off, dispatch scale, cold start, idle wake-ups (benchmarks/)"
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.13 not found (install it, or: make PYTHON=/path/to/python3.13)"; exit 1; }
@@ -65,7 +66,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 typecheck: venv
-	$(BIN)/mypy layers/cronlane/cronlane layers/cronlane/jobs cli/cronlane_cli functions
+	$(BIN)/mypy layers/cronlane/cronlane layers/cronlane/jobs cli/cronlane_cli functions benchmarks
 
 # The template's checks: SAM's own, cfn-lint, and checkov (every failed check is fixed or skipped
 # in the resource's Metadata with a written reason; --skip-download: no network needed).
@@ -90,6 +91,10 @@ demo: venv
 # The chaos soak (tests/chaos/soak.py); its last line is the verdict. A smaller one runs in make test.
 chaos: venv
 	$(BIN)/python -m tests.chaos.soak --runs 500 --min-jobs 10000
+
+# The benchmarks (benchmarks/README.md); the last line is the figures, each beside its target above it.
+bench: venv
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .cronlane .pytest_cache .mypy_cache .ruff_cache

@@ -156,6 +156,8 @@ class _MotoHooks:
     transient_errors: TransientErrors | None = None
     # When set: (environment's app id, API operation) of every request a function makes.
     requests: list[tuple[str, str]] | None = None
+    # When set: called with every DynamoDB and SQS request served (see ``observe_requests``).
+    observer: Callable[[dict[str, Any]], None] | None = None
     installed = False
 
     @classmethod
@@ -210,6 +212,8 @@ class _MotoHooks:
                     status, body = failure
                     start_response(status, [("Content-Type", "application/x-amz-json-1.0")])
                     return [body]
+                if cls.observer is not None and environ.get("HTTP_X_AMZ_TARGET"):
+                    return _observed(cls.observer, serve, self, environ, start_response)
                 return serve(self, environ, start_response)
 
         DomainDispatcherApplication.__call__ = serialised  # type: ignore[method-assign]
@@ -335,6 +339,85 @@ class _MotoHooks:
                 ddb_models.copy = real_copy
 
         ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _observed(
+    observer: Callable[[dict[str, Any]], None], serve: Any, app: Any, environ: Any, start_response: Any
+) -> Any:
+    """Serve one JSON-protocol request and tell ``observer`` what it was: who made it (a
+    function's environment, or the runtime's event source mapping), the operation, the request
+    and response bodies, the status, and for DynamoDB the size of each item it names before and
+    after (what AWS bills a write by)."""
+    import io
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    agent = str(environ.get("HTTP_USER_AGENT", ""))
+    try:
+        request = json.loads(raw or b"{}")
+    except ValueError:
+        request = {}
+    keys = _item_keys(target, request)
+    before = [_item_size(table, key) for table, key in keys]
+    status: list[str] = []
+
+    def remember(code: str, headers: Any, *rest: Any) -> Any:
+        status.append(code)
+        return start_response(code, headers, *rest)
+
+    body = b"".join(serve(app, environ, remember))
+    who = agent.rpartition("app/")[2].split(" ")[0] if "exec-env/AWS_Lambda" in agent else "runtime"
+    observer(
+        {
+            "who": who,
+            "service": "dynamodb" if target.startswith("DynamoDB") else "sqs",
+            "operation": target.rpartition(".")[2],
+            "request": request,
+            "request_bytes": len(raw),
+            "response": body,
+            "status": int((status or ["0"])[0].split()[0]),
+            "items": [
+                {"table": table, "before": size, "after": _item_size(table, key)}
+                for (table, key), size in zip(keys, before, strict=True)
+            ],
+        }
+    )
+    return [body]
+
+
+def _item_keys(target: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The (table, key) of each item a DynamoDB write names."""
+    operation = target.rpartition(".")[2]
+    found: list[tuple[str, dict[str, Any]]] = []
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        found.append((request.get("TableName", ""), request.get("Key") or request.get("Item") or {}))
+    elif operation == "TransactWriteItems":
+        for entry in request.get("TransactItems", []):
+            op = next(iter(entry.values()))
+            found.append((op.get("TableName", ""), op.get("Key") or op.get("Item") or {}))
+    elif operation == "BatchWriteItem":
+        for table, writes in request.get("RequestItems", {}).items():
+            for write in writes:
+                op = next(iter(write.values()))
+                found.append((table, op.get("Key") or op.get("Item") or {}))
+    return found
+
+
+def _item_size(table_name: str, key: dict[str, Any]) -> int | None:
+    """The stored item's size in bytes as moto computes it (None: no such item)."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        table = dynamodb_backends[ACCOUNT][REGION].get_table(table_name)
+        hash_key = DynamoType(key[table.hash_key_attr])
+        range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        item = table.get_item(hash_key, range_key)
+    except Exception:  # a table or key the request got wrong: the request fails on its own
+        return None
+    return None if item is None else int(item.size())
 
 
 _server: Any = None
@@ -527,6 +610,21 @@ class LocalRuntime:
             self._faults.append(fault)
         return fault
 
+    def observe_requests(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
+        """Call ``observer`` with every DynamoDB and SQS request served from now on (None: stop),
+        with ``who`` the function (``DispatcherFunction``...) or ``runtime`` (the event source
+        mapping and the runtime's own reads)."""
+        if observer is None:
+            _MotoHooks.observer = None
+            return
+        names = self.env_functions
+
+        def named(record: dict[str, Any]) -> None:
+            record["who"] = names.get(record["who"], record["who"])
+            observer(record)
+
+        _MotoHooks.observer = named
+
     def record_requests(self) -> Callable[[], set[tuple[str, str]]]:
         """From now on, note each AWS API operation the functions call; the returned function
         gives the (function, operation) pairs seen so far (what their IAM roles must allow)."""
@@ -659,6 +757,7 @@ class LocalRuntime:
         _MotoHooks.invoke = None
         _MotoHooks.transient_errors = None
         _MotoHooks.requests = None
+        _MotoHooks.observer = None
 
     def __enter__(self) -> LocalRuntime:
         return self

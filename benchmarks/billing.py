@@ -1,0 +1,155 @@
+"""Bill the AWS requests the local runtime served the way AWS bills them (prices from the
+project's AWS facts, us-east-1). What is counted, per request:
+
+- DynamoDB on demand: a write is billed on the larger of the item before and after, in 1 KB
+  units (at least 1), even when its condition fails; a transactional write counts double; a
+  write that changes what a global secondary index holds (a new item with the index's key, or a
+  change to a projected attribute) adds one unit per index. A read is billed in 4 KB units of
+  what it returns (a query also counts the items its filter dropped, at 100 bytes each, which
+  overstates the by-schedule index's entries), halved when eventually consistent.
+- SQS FIFO: every request, one per 64 KB of its payload.
+- Lambda: every invocation; and, as an estimate written down in the README, 100 ms at 512 MB per
+  dispatcher invocation and 50 ms at 1,024 MB per executor invocation of cronlane's own code (a
+  job's own compute is the job's, not the scheduler's).
+
+The event source mapping's empty polls are a fixed monthly cost, priced separately.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+PRICE = {
+    "wru": 0.625 / 1e6,
+    "rru": 0.125 / 1e6,
+    "sqs_fifo_request": 0.50 / 1e6,
+    "lambda_request": 0.20 / 1e6,
+    "lambda_gb_s_arm64": 0.0000133334,
+    "sfn_standard_transition": 25.0 / 1e6,
+}
+ASSUMED_COMPUTE = {"DispatcherFunction": (0.100, 0.5), "ExecutorFunction": (0.050, 1.0)}  # s, GB
+# The runs table's global secondary indexes: index hash key -> attributes it holds.
+INDEXES = {
+    "gsi1pk": {"gsi1pk", "gsi1sk", "run_id", "schedule", "scheduled_time", "trigger", "status", "job_count"},
+    "gsi2pk": {"gsi2pk", "gsi2sk"},
+}
+# Lambda's SQS pollers: 5 at least, each long-polling 20 s: 15 empty receives a minute.
+ESM_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
+
+
+def wire_size(value: Any) -> int:
+    """DynamoDB's size of an item (or attribute value) in its wire form."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("S", "N", "B", "BOOL", "NULL"):
+        kind, inner = next(iter(value.items()))
+        if kind == "S":
+            return len(str(inner).encode())
+        if kind == "N":
+            return len(str(inner).lstrip("-").replace(".", "")) // 2 + 2
+        if kind == "B":
+            return len(inner) * 3 // 4
+        return 1
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("SS", "NS", "BS"):
+        return sum(wire_size({next(iter(value))[0]: v}) for v in next(iter(value.values())))
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) == "L":
+        return 3 + sum(1 + wire_size(v) for v in value["L"])
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) == "M":
+        return 3 + sum(len(k) + 1 + wire_size(v) for k, v in value["M"].items())
+    if isinstance(value, dict):  # an item: attribute name -> value
+        return sum(len(k) + wire_size(v) for k, v in value.items())
+    return 0
+
+
+@dataclass
+class Bill:
+    wru: float = 0.0
+    rru: float = 0.0
+    sqs_requests: int = 0
+    requests: Counter[str] = field(default_factory=Counter)  # "who service:operation" -> count
+    failed_conditions: int = 0
+
+    def observe(self, record: dict[str, Any]) -> None:
+        if record["who"] == "runtime" and record["service"] == "dynamodb":
+            return  # the benchmark reading the table, not cronlane
+        if record["operation"] == "ReceiveMessage" and b'"Messages"' not in record["response"]:
+            return  # an empty poll: the event source mapping's fixed monthly cost
+        self.requests[f"{record['who']} {record['service']}:{record['operation']}"] += 1
+        if record["service"] == "sqs":
+            self._sqs(record)
+        else:
+            self._dynamodb(record)
+
+    def _sqs(self, record: dict[str, Any]) -> None:
+        payload = record["request_bytes"]
+        if record["operation"] == "ReceiveMessage":
+            payload = max(payload, len(record["response"]))
+        self.sqs_requests += max(1, math.ceil(payload / 65_536))
+
+    def _dynamodb(self, record: dict[str, Any]) -> None:
+        operation, request = record["operation"], record["request"]
+        failed = record["status"] >= 400
+        if failed and (
+            b"ConditionalCheckFailed" in record["response"] or b"TransactionCanceled" in record["response"]
+        ):
+            self.failed_conditions += 1
+        if record["items"]:  # a write
+            factor = 2 if operation == "TransactWriteItems" else 1
+            for item in record["items"]:
+                size = max(item["before"] or 0, item["after"] or 0)
+                self.wru += factor * max(1, math.ceil(size / 1024))
+            if not failed:
+                self.wru += self._index_writes(operation, request)
+            return
+        if failed:
+            return
+        response = json.loads(record["response"] or b"{}")
+        consistent = 1.0 if request.get("ConsistentRead") else 0.5
+        if operation == "GetItem":
+            self.rru += consistent * max(1, math.ceil(wire_size(response.get("Item", {})) / 4096))
+        elif operation in ("Query", "Scan"):
+            read = sum(wire_size(i) for i in response.get("Items", []))
+            read += 100 * max(0, int(response.get("ScannedCount", 0)) - int(response.get("Count", 0)))
+            self.rru += consistent * max(1, math.ceil(read / 4096))
+        elif operation == "BatchGetItem":
+            for items in response.get("Responses", {}).values():
+                self.rru += sum(consistent * max(1, math.ceil(wire_size(i) / 4096)) for i in items)
+
+    @staticmethod
+    def _index_writes(operation: str, request: dict[str, Any]) -> int:
+        ops: list[dict[str, Any]] = []
+        if operation == "TransactWriteItems":
+            ops = [next(iter(e.values())) for e in request.get("TransactItems", [])]
+        elif operation in ("PutItem", "UpdateItem"):
+            ops = [request]
+        writes = 0
+        for op in ops:
+            if "Item" in op:  # a put: every index whose key it carries
+                writes += sum(1 for key in INDEXES if key in op["Item"])
+            elif "UpdateExpression" in op:
+                names = set((op.get("ExpressionAttributeNames") or {}).values())
+                key = op.get("Key", {}).get("sk", {}).get("S", "")
+                held = INDEXES["gsi1pk"] if key == "RUN" else INDEXES["gsi2pk"]
+                writes += 1 if names & held else 0
+        return writes
+
+    def dollars(self, lambda_invocations: Counter[str]) -> dict[str, float]:
+        compute = sum(
+            n * ASSUMED_COMPUTE[f][0] * ASSUMED_COMPUTE[f][1] * PRICE["lambda_gb_s_arm64"]
+            for f, n in lambda_invocations.items()
+            if f in ASSUMED_COMPUTE
+        )
+        return {
+            "dynamodb_writes": self.wru * PRICE["wru"],
+            "dynamodb_reads": self.rru * PRICE["rru"],
+            "sqs": self.sqs_requests * PRICE["sqs_fifo_request"],
+            "lambda_requests": sum(lambda_invocations.values()) * PRICE["lambda_request"],
+            "lambda_compute_estimate": compute,
+        }
+
+
+def esm_polling_per_month() -> float:
+    """The event source mapping's empty long polls, whatever the load: a fixed monthly cost."""
+    return ESM_POLLS_PER_MONTH * PRICE["sqs_fifo_request"]

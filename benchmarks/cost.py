@@ -1,0 +1,101 @@
+"""Orchestration cost per job: every AWS request cronlane makes for one run, billed as AWS bills
+it (``benchmarks.billing``), for the example app's ``daily-full-sync`` and a 1,000-job
+synthetic graph; priced per million jobs and set beside Step Functions Standard running the same
+graph (the formula is in benchmarks/README.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+from benchmarks.billing import PRICE, Bill, esm_polling_per_month
+from cronlane.model import scheduled_run_id
+from cronlane_cli.local.session import local_runtime, store_of, wait_for_run
+
+START = 1795831200.0  # 2026-11-28T02:00:00Z, a fire time of daily-full-sync
+
+
+def sfn_transitions(jobs: int, levels: int) -> int:
+    """State transitions of one Step Functions Standard execution of the graph: one Task state
+    per job, a Parallel state per dependency level (entered and left), a start and an end."""
+    return jobs + 2 * levels + 2
+
+
+def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
+    bill = Bill()
+    wall = time.perf_counter()
+    with local_runtime(
+        clock="virtual", start=START, executor_environments=8, env_overrides=overrides
+    ) as runtime:
+        before = len(runtime.invocations)
+        runtime.observe_requests(bill.observe)
+        runtime.fire("daily-full-sync", START)
+        report = wait_for_run(runtime, scheduled_run_id("daily-full-sync", START))
+        runtime.drain()
+        runtime.observe_requests(None)
+        invocations = Counter(i.function for i in runtime.invocations[before:])
+        jobs = len(report.jobs)
+        assert report.run.status.value == "SUCCEEDED", report.run.status
+        levels = _levels(store_of(runtime).load_graph(report.run.run_id))
+    dollars = bill.dollars(invocations)
+    per_run = sum(dollars.values())
+    cronlane = per_run / jobs * 1e6
+    sfn = sfn_transitions(jobs, levels) * PRICE["sfn_standard_transition"] / jobs * 1e6
+    return {
+        "graph": label,
+        "jobs": jobs,
+        "levels": levels,
+        "dynamodb_write_units": round(bill.wru, 1),
+        "dynamodb_read_units": round(bill.rru, 1),
+        "sqs_requests": bill.sqs_requests,
+        "lambda_invocations": dict(invocations),
+        "failed_conditional_writes": bill.failed_conditions,
+        "per_job": {
+            "dynamodb_write_units": round(bill.wru / jobs, 2),
+            "dynamodb_read_units": round(bill.rru / jobs, 2),
+            "sqs_requests": round(bill.sqs_requests / jobs, 2),
+        },
+        "dollars_per_million_jobs": {k: round(v / jobs * 1e6, 3) for k, v in dollars.items()},
+        "cost_per_million_jobs": round(cronlane, 2),
+        "sfn_standard_per_million_jobs": round(sfn, 2),
+        "sfn_ratio": round(sfn / cronlane, 2),
+        "requests": dict(sorted(bill.requests.items())),
+        "wall_s": round(time.perf_counter() - wall, 1),
+    }
+
+
+def _levels(graph: dict[str, Any]) -> int:
+    depth: dict[str, int] = {}
+
+    def level(name: str) -> int:
+        if name not in depth:
+            ups = [u for u in graph[name].depends_on if u in graph]
+            depth[name] = 1 + max((level(u) for u in ups), default=0)
+        return depth[name]
+
+    return max(level(n) for n in graph)
+
+
+def run() -> dict[str, Any]:
+    example = measure(None, "example daily-full-sync")
+    synthetic = measure(
+        {"CRONLANE_CATALOG": "benchmarks.synthetic", "BENCH_GRAPH": "layered", "BENCH_GRAPH_JOBS": "1000"},
+        "synthetic 1,000 jobs",
+    )
+    return {
+        "example": example,
+        "synthetic_1000": synthetic,
+        "esm_polling_per_month": round(esm_polling_per_month(), 2),
+        "cost_per_million_jobs": synthetic["cost_per_million_jobs"],
+        "sfn_ratio": synthetic["sfn_ratio"],
+    }
+
+
+def main() -> None:
+    print(json.dumps(run(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

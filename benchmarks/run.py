@@ -1,0 +1,125 @@
+"""``make bench``: every benchmark in one run, each figure printed beside its target; writes
+``benchmarks/results.json`` and the table in ``benchmarks/README.md``. The last line is
+
+    bench: cost_per_million_jobs=X sfn_ratio=X makespan_ratio=X handoff_median_ms=X
+    handoff_requests=X dispatch_10k_s=X cold_start_ratio=X idle_wakeups=X
+
+(on one line). Benchmarks print figures; no test asserts a timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+START = 1795831200.0 - 2 * 3600  # 2026-11-28T00:00:00Z
+
+# figure -> (target, how it compares, unit)
+TARGETS: dict[str, tuple[float, str, str]] = {
+    "cost_per_million_jobs": (4.0, "<=", "$"),
+    "sfn_ratio": (10.0, ">=", "x"),
+    "makespan_ratio": (1.10, "<=", "x"),
+    "handoff_median_ms": (20.0, "<=", "ms"),
+    "handoff_requests": (4.0, "<=", ""),
+    "dispatch_10k_s": (75.0, "<=", "s"),
+    "cold_start_ratio": (1.5, "<=", "x"),
+    "idle_wakeups": (0.0, "<=", ""),
+}
+
+
+def idle_week() -> dict[str, Any]:
+    from cronlane_cli.local.session import local_runtime, simulate
+    from jobs.catalog import CATALOG
+
+    with local_runtime(clock="virtual", start=START, executor_environments=8) as runtime:
+        report = simulate(runtime, 7, START, list(CATALOG.schedules))
+    return report.to_json()
+
+
+def met(name: str, value: float) -> bool:
+    target, comparison, _ = TARGETS[name]
+    return value <= target if comparison == "<=" else value >= target
+
+
+def main() -> None:
+    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan
+    from cronlane_cli.local.session import local_runtime
+
+    began = time.perf_counter()
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": (
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}"
+        ),
+    }
+    steps = [
+        ("cost", cost.run),
+        ("makespan", makespan.run),
+        ("handoff", handoff.run),
+        ("dispatch_10k", dispatch_scale.run),
+        ("cold_start", lambda: _cold_start(cold_start, local_runtime)),
+        ("idle_week", idle_week),
+    ]
+    for name, step in steps:
+        t = time.perf_counter()
+        print(f"-- {name} ...", flush=True)
+        results[name] = step()
+        print(f"   done in {time.perf_counter() - t:.0f} s", flush=True)
+    figures = {
+        "cost_per_million_jobs": results["cost"]["cost_per_million_jobs"],
+        "sfn_ratio": results["cost"]["sfn_ratio"],
+        "makespan_ratio": results["makespan"]["makespan_ratio"],
+        "handoff_median_ms": results["handoff"]["handoff_median_ms"],
+        "handoff_requests": results["handoff"]["handoff_requests"],
+        "dispatch_10k_s": results["dispatch_10k"]["dispatch_total_s"],
+        "cold_start_ratio": results["cold_start"]["cold_start_ratio"],
+        "idle_wakeups": results["idle_week"]["idle_wakeups"],
+    }
+    results["figures"] = figures
+    results["targets_met"] = {k: met(k, float(v)) for k, v in figures.items()}
+    results["wall_s"] = round(time.perf_counter() - began, 1)
+    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_table(results)
+    print()
+    for name, value in figures.items():
+        target, comparison, unit = TARGETS[name]
+        verdict = "met" if met(name, float(value)) else "NOT met"
+        print(f"{name:<24} {value:>10} {unit:<3} target {comparison} {target:g}{unit}  {verdict}")
+    print(f"(all in {results['wall_s']} s; benchmarks/results.json, benchmarks/README.md)")
+    print("bench: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def _cold_start(module: Any, local_runtime: Any) -> dict[str, Any]:
+    with local_runtime(clock="virtual", start=START, executor_environments=2) as runtime:
+        return dict(module.run(runtime))
+
+
+def write_table(results: dict[str, Any]) -> None:
+    """Replace the table between the markers in benchmarks/README.md with these figures."""
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    rows = [
+        f"Measured {results['measured_at']} on {results['machine']} (`make bench`, {results['wall_s']} s).",
+        "",
+        "| figure | measured | target | met |",
+        "|---|---|---|---|",
+    ]
+    for name, value in results["figures"].items():
+        target, comparison, unit = TARGETS[name]
+        verdict = "yes" if results["targets_met"][name] else "no"
+        rows.append(f"| {name} | {value}{unit} | {comparison} {target:g}{unit} | {verdict} |")
+    table = "\n".join(rows)
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    readme.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    main()

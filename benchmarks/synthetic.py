@@ -1,0 +1,67 @@
+"""Synthetic catalogs for the benchmarks, chosen by the environment (the local runtime passes it
+to the functions): ``BENCH_GRAPH=layered`` (default) is ``BENCH_GRAPH_JOBS`` jobs in 10 levels,
+each with 1 to 3 upstreams from earlier levels (seed 11); ``BENCH_GRAPH=chain`` is a chain of
+``BENCH_GRAPH_JOBS`` no-op jobs. The schedules are the template's three, all selecting
+everything, so a tick of ``daily-full-sync`` runs the whole graph."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+from cronlane import Catalog, Job, JobContext, Schedule, Selection
+from jobs.simulate import sim_params
+
+LEVELS = 10
+SEED = 11
+
+
+def noop(ctx: JobContext) -> dict[str, Any]:
+    """A job that does nothing: what is measured around it is cronlane's own time."""
+    return {}
+
+
+def layered(jobs: int, seed: int = SEED) -> dict[str, tuple[str, ...]]:
+    """Job name -> its upstreams: ``jobs`` jobs in ``LEVELS`` levels, 1 to 3 upstreams each from
+    the levels before."""
+    rng = random.Random(seed)
+    per_level = max(1, -(-jobs // LEVELS))
+    graph: dict[str, tuple[str, ...]] = {}
+    names = [f"job{i:05d}" for i in range(jobs)]
+    for index, name in enumerate(names):
+        before = names[: (index // per_level) * per_level]
+        count = min(len(before), rng.randint(1, 3))
+        graph[name] = tuple(sorted(rng.sample(before, count))) if before else ()
+    return graph
+
+
+def chain(jobs: int) -> dict[str, tuple[str, ...]]:
+    names = [f"link{i:04d}" for i in range(jobs)]
+    return {name: ((names[i - 1],) if i else ()) for i, name in enumerate(names)}
+
+
+def build(kind: str, jobs: int) -> Catalog:
+    graph = chain(jobs) if kind == "chain" else layered(jobs)
+    declared = [
+        Job(
+            name,
+            "benchmarks.synthetic.noop" if kind == "chain" else "jobs.simulate.simulate",
+            "bench",
+            upstreams,
+            timeout_s=60,
+            max_attempts=1,
+            params={} if kind == "chain" else sim_params(1.0),
+        )
+        for name, upstreams in graph.items()
+    ]
+    everything = Selection.everything()
+    schedules = [
+        Schedule("daily-full-sync", "cron(0 2 * * ? *)", everything, overlap="allow"),
+        Schedule("hourly-feed", "cron(0 * * * ? *)", everything, overlap="allow"),
+        Schedule("morning-notifications", "cron(0 8 * * ? *)", everything, timezone="Europe/Berlin"),
+    ]
+    return Catalog.build(declared, schedules)
+
+
+CATALOG = build(os.environ.get("BENCH_GRAPH", "layered"), int(os.environ.get("BENCH_GRAPH_JOBS", "1000")))
