@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from benchmarks.billing import PRICE, Bill, esm_polling_per_month
+from benchmarks.synthetic import environment
 from cronlane.model import scheduled_run_id
 from cronlane_cli.local.session import local_runtime, store_of, wait_for_run
 
@@ -81,7 +82,7 @@ def _levels(graph: dict[str, Any]) -> int:
 def run() -> dict[str, Any]:
     example = measure(None, "example daily-full-sync")
     synthetic = measure(
-        {"CRONLANE_CATALOG": "benchmarks.synthetic", "BENCH_GRAPH": "layered", "BENCH_GRAPH_JOBS": "1000"},
+        environment("layered", 1000),
         "synthetic 1,000 jobs",
     )
     return {

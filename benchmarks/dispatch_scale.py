@@ -31,15 +31,13 @@ def resolution_ms(jobs: int = JOBS, repeats: int = 5) -> float:
 
 
 def run(jobs: int = JOBS) -> dict[str, Any]:
+    from benchmarks.synthetic import environment
     from cronlane_cli.local.session import local_runtime
 
-    overrides = {
-        "CRONLANE_CATALOG": "benchmarks.synthetic",
-        "BENCH_GRAPH": "layered",
-        "BENCH_GRAPH_JOBS": str(jobs),
-    }
     records: list[dict[str, Any]] = []
-    with local_runtime(clock="real", executor_environments=1, env_overrides=overrides) as runtime:
+    with local_runtime(
+        clock="real", executor_environments=1, env_overrides=environment("layered", jobs)
+    ) as runtime:
         runtime.mappings_enabled = False  # the dispatch only: nothing consumes the queue
         runtime.warm("DispatcherFunction", 1)
         runtime.observe_requests(records.append)

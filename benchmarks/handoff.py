@@ -12,19 +12,17 @@ import statistics
 import time
 from typing import Any
 
+from benchmarks.synthetic import environment
 from cronlane_cli.local.session import local_runtime, store_of, wait_for_run
 
 LINKS = 100
 
 
 def run(links: int = LINKS) -> dict[str, Any]:
-    overrides = {
-        "CRONLANE_CATALOG": "benchmarks.synthetic",
-        "BENCH_GRAPH": "chain",
-        "BENCH_GRAPH_JOBS": str(links),
-    }
     records: list[dict[str, Any]] = []
-    with local_runtime(clock="real", executor_environments=2, env_overrides=overrides) as runtime:
+    with local_runtime(
+        clock="real", executor_environments=2, env_overrides=environment("chain", links)
+    ) as runtime:
         runtime.warm("ExecutorFunction", 2)
         runtime.warm("DispatcherFunction", 1)
         runtime.observe_requests(records.append)

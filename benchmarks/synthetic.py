@@ -17,6 +17,11 @@ LEVELS = 10
 SEED = 11
 
 
+def environment(kind: str, jobs: int) -> dict[str, str]:
+    """What the local runtime gives the functions so that they load this catalog."""
+    return {"CRONLANE_CATALOG": "benchmarks.synthetic", "BENCH_GRAPH": kind, "BENCH_GRAPH_JOBS": str(jobs)}
+
+
 def noop(ctx: JobContext) -> dict[str, Any]:
     """A job that does nothing: what is measured around it is cronlane's own time."""
     return {}
