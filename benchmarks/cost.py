@@ -11,7 +11,6 @@ from collections import Counter
 from typing import Any
 
 from benchmarks.billing import PRICE, Bill, esm_polling_per_month
-from benchmarks.synthetic import environment
 from cronlane.model import scheduled_run_id
 from cronlane_cli.local.session import local_runtime, store_of, wait_for_run
 
@@ -80,6 +79,8 @@ def _levels(graph: dict[str, Any]) -> int:
 
 
 def run() -> dict[str, Any]:
+    from benchmarks.synthetic import environment  # not at import: see benchmarks/handoff.py
+
     example = measure(None, "example daily-full-sync")
     synthetic = measure(
         environment("layered", 1000),

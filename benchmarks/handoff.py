@@ -12,13 +12,16 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.synthetic import environment
 from cronlane_cli.local.session import local_runtime, store_of, wait_for_run
 
 LINKS = 100
 
 
 def run(links: int = LINKS) -> dict[str, Any]:
+    # imported here: the functions' processes import this module as __main__ when it is run
+    # with -m, and must not build a catalog of their own on the way
+    from benchmarks.synthetic import environment
+
     records: list[dict[str, Any]] = []
     with local_runtime(
         clock="real", executor_environments=2, env_overrides=environment("chain", links)
