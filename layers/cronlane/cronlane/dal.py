@@ -249,11 +249,13 @@ class RunStore:
         self._connection = Connection(region=region)
 
     def connect(self) -> None:
-        """Create the SDK clients now: in a Lambda's init phase rather than in the first claim."""
+        """Create the SDK client now, in a Lambda's init phase rather than in the first claim:
+        one client, which every model shares (PynamoDB would make one per model, and each
+        costs tens of milliseconds of a cold start)."""
         try:
-            for model in (self.Run, self.Graph, self.JobRun):
-                model._get_connection().connection.client  # noqa: B018 - creates the client
-            self._connection.client  # noqa: B018
+            client = self._connection.client
+            for model in (self.Run, self.Graph, self.JobRun, self.Schedule, self.Watch):
+                model._get_connection().connection._client = client
         except PynamoDBException as exc:
             raise StoreError(f"connecting to DynamoDB: {exc}") from exc
 
