@@ -19,34 +19,31 @@ from tests.conftest import TEMPLATE
 # The only actions that may have Resource "*": AWS offers no narrower resource for them.
 STAR_RESOURCE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
-DISPATCHER_ACTIONS = {
+# Both functions: their own log group, the runs table, X-Ray.
+SHARED_ACTIONS = {
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:Query",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+# The dispatcher enqueues, and lists, gives back and deletes dead letters.
+DISPATCHER_ACTIONS = SHARED_ACTIONS | {
     "sqs:SendMessage",
     "sqs:ReceiveMessage",
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
 }
-EXECUTOR_ACTIONS = {
-    "logs:CreateLogStream",
-    "logs:PutLogEvents",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:Query",
+# The executor consumes the job queue (with its mapping), releases, backs off, dead-letters.
+EXECUTOR_ACTIONS = SHARED_ACTIONS | {
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
     "sqs:ChangeMessageVisibility",
     "sqs:SendMessage",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
 }
 SCHEDULER_ACTIONS = {"lambda:InvokeFunction", "sqs:SendMessage"}
 KMS_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey"}

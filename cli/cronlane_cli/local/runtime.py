@@ -154,8 +154,6 @@ class _MotoHooks:
     wake: Callable[[], None] | None = None
     invoke: Callable[[str, str], tuple[str, bool]] | None = None  # Lambda Invoke -> the runtime
     transient_errors: TransientErrors | None = None
-    # When set: (environment's app id, API operation) of every request a function makes.
-    requests: list[tuple[str, str]] | None = None
     # When set: called with every DynamoDB and SQS request served (see ``observe_requests``).
     observer: Callable[[dict[str, Any]], None] | None = None
     installed = False
@@ -200,12 +198,6 @@ class _MotoHooks:
                 # Lambda Invoke waits for a function that makes requests of its own.
                 return serve(self, environ, start_response)
             with lock:
-                if cls.requests is not None:
-                    agent = str(environ.get("HTTP_USER_AGENT", ""))
-                    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-                    if "exec-env/AWS_Lambda" in agent and target:
-                        app = agent.rpartition("app/")[2].split(" ")[0]
-                        cls.requests.append((app, target.rpartition(".")[2]))
                 errors = cls.transient_errors
                 failure = errors.decide(environ) if errors is not None else None
                 if failure is not None:
@@ -628,9 +620,14 @@ class LocalRuntime:
     def record_requests(self) -> Callable[[], set[tuple[str, str]]]:
         """From now on, note each AWS API operation the functions call; the returned function
         gives the (function, operation) pairs seen so far (what their IAM roles must allow)."""
-        seen: list[tuple[str, str]] = []
-        _MotoHooks.requests = seen
-        return lambda: {(self.env_functions.get(app, app), op) for app, op in list(seen)}
+        seen: set[tuple[str, str]] = set()
+
+        def note(record: dict[str, Any]) -> None:
+            if record["who"] != "runtime":  # the functions', not the runtime's own requests
+                seen.add((record["who"], record["operation"]))
+
+        self.observe_requests(note)
+        return lambda: set(seen)
 
     def transient_errors(self, rate: float, seed: int = 0, burst_every: int = 10) -> TransientErrors:
         """From now on, answer a share of the functions' DynamoDB and SQS requests with
@@ -756,7 +753,6 @@ class LocalRuntime:
         _MotoHooks.wake = None
         _MotoHooks.invoke = None
         _MotoHooks.transient_errors = None
-        _MotoHooks.requests = None
         _MotoHooks.observer = None
 
     def __enter__(self) -> LocalRuntime:
