@@ -8,9 +8,11 @@ project's AWS facts, us-east-1). What is counted, per request:
   what it returns (a query also counts the items its filter dropped, at 100 bytes each, which
   overstates the by-schedule index's entries), halved when eventually consistent.
 - SQS FIFO: every request, one per 64 KB of its payload.
-- Lambda: every invocation; and, as an estimate written down in the README, 100 ms at 512 MB per
-  dispatcher invocation and 50 ms at 1,024 MB per executor invocation of cronlane's own code (a
-  job's own compute is the job's, not the scheduler's).
+- Lambda: every invocation; and an estimate of the billed duration of cronlane's own code (a
+  job's own compute is the job's, not the scheduler's), at the template's memory sizes (512 MB
+  dispatcher, 1,024 MB executor): 10 ms per invocation (event parsing, logs, metrics) plus the
+  requests the function made, 8 ms per DynamoDB request and 15 ms per SQS request (typical
+  in-region latencies with the SDK's own time; Lambda bills the wait).
 
 The event source mapping's empty polls are a fixed monthly cost, priced separately.
 """
@@ -31,11 +33,12 @@ PRICE = {
     "lambda_gb_s_arm64": 0.0000133334,
     "sfn_standard_transition": 25.0 / 1e6,
 }
-ASSUMED_COMPUTE = {"DispatcherFunction": (0.100, 0.5), "ExecutorFunction": (0.050, 1.0)}  # s, GB
+MEMORY_GB = {"DispatcherFunction": 0.5, "ExecutorFunction": 1.0}  # template.yaml's MemorySize
+INVOCATION_S = 0.010  # per invocation: parsing the event, logging, flushing metrics
+REQUEST_S = {"dynamodb": 0.008, "sqs": 0.015}  # per request the function makes, waited for
 # The runs table's global secondary indexes: index hash key -> attributes it holds.
 INDEXES = {
     "gsi1pk": {"gsi1pk", "gsi1sk", "run_id", "schedule", "scheduled_time", "trigger", "status", "job_count"},
-    "gsi2pk": {"gsi2pk", "gsi2sk"},
 }
 # Lambda's SQS pollers: 5 at least, each long-polling 20 s: 15 empty receives a minute.
 ESM_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
@@ -130,17 +133,17 @@ class Bill:
                 writes += sum(1 for key in INDEXES if key in op["Item"])
             elif "UpdateExpression" in op:
                 names = set((op.get("ExpressionAttributeNames") or {}).values())
-                key = op.get("Key", {}).get("sk", {}).get("S", "")
-                held = INDEXES["gsi1pk"] if key == "RUN" else INDEXES["gsi2pk"]
-                writes += 1 if names & held else 0
+                if op.get("Key", {}).get("sk", {}).get("S", "") == "RUN":  # only runs are indexed
+                    writes += 1 if names & INDEXES["gsi1pk"] else 0
         return writes
 
     def dollars(self, lambda_invocations: Counter[str]) -> dict[str, float]:
-        compute = sum(
-            n * ASSUMED_COMPUTE[f][0] * ASSUMED_COMPUTE[f][1] * PRICE["lambda_gb_s_arm64"]
-            for f, n in lambda_invocations.items()
-            if f in ASSUMED_COMPUTE
-        )
+        seconds = {f: n * INVOCATION_S for f, n in lambda_invocations.items() if f in MEMORY_GB}
+        for key, n in self.requests.items():
+            who, call = key.split(" ", 1)
+            if who in seconds:
+                seconds[who] += n * REQUEST_S[call.split(":", 1)[0]]
+        compute = sum(s * MEMORY_GB[f] * PRICE["lambda_gb_s_arm64"] for f, s in seconds.items())
         return {
             "dynamodb_writes": self.wru * PRICE["wru"],
             "dynamodb_reads": self.rru * PRICE["rru"],

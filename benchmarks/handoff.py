@@ -1,7 +1,7 @@
 """Hand-off: a chain of 100 no-op jobs on the local runtime's real clock, every hand-off going
 through SQS as on AWS. For each upstream -> dependent pair: the time from the upstream's finish
 (its SUCCEEDED write) to the dependent's start (its claim), and the AWS requests on that path,
-counted from the upstream's last write (its release of the dependent) to the dependent's claim.
+counted from the upstream's last write (its finish) to the dependent's claim.
 This is cronlane's local overhead; on AWS, SQS FIFO to Lambda adds about 28 ms at the median."""
 
 from __future__ import annotations
@@ -65,17 +65,16 @@ def _job_key(record: dict[str, Any]) -> str:
 
 
 def _requests_per_handoff(records: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    """Requests from each release (an UpdateItem of the dependent touching ``upstreams_done``) to
-    the dependent's claim (an UpdateItem of it touching ``lease_expires_at``), both counted."""
+    """Requests from the upstream's last write (its finish: an UpdateItem of it setting
+    ``finished_at``), not counted, to the dependent's claim (an UpdateItem of it touching
+    ``lease_expires_at``), counted."""
     counts = []
     operations: dict[str, int] = {}
-    for dependent in names[1:]:
+    for upstream, dependent in itertools.pairwise(names):
         release = next(
             i
             for i, r in enumerate(records)
-            if r["operation"] == "UpdateItem"
-            and _job_key(r) == dependent
-            and "upstreams_done" in _names_of(r)
+            if r["operation"] == "UpdateItem" and _job_key(r) == upstream and "finished_at" in _names_of(r)
         )
         claim = next(
             i

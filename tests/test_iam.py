@@ -24,6 +24,7 @@ SHARED_ACTIONS = {
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:Query",

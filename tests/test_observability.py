@@ -1,7 +1,9 @@
-"""The dashboard and alarms in template.yaml name exactly the metrics the code emits."""
+"""The dashboard and alarms in template.yaml name exactly the metrics the code emits; X-Ray is
+active on both functions and the X-Ray SDK is loaded only when its subsegments are asked for."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -80,8 +82,6 @@ def test_the_required_alarms_exist(template: dict[str, Any]) -> None:
 
 
 def test_emf_output_carries_the_metric_with_its_dimension(capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
     EmfTelemetry("cronlane-test", "cronlane").emit("JobTimeoutFraction", 0.5, job="matchScoreJob")
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     dims = sorted(tuple(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) for b in blobs)
@@ -89,3 +89,61 @@ def test_emf_output_carries_the_metric_with_its_dimension(capsys: pytest.Capture
     assert all(b["JobTimeoutFraction"] == [0.5] for b in blobs)
     assert all(b["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "cronlane-test" for b in blobs)
     assert next(b for b in blobs if "Job" in b)["Job"] == "matchScoreJob"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing: X-Ray active; the SDK's subsegments opt-in (TraceSdkCalls)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_xray_is_active_and_the_sdk_is_opt_in(template: dict[str, Any]) -> None:
+    function = template["Globals"]["Function"]
+    assert function["Tracing"] == "Active"  # Lambda traces every invocation, no SDK needed
+    for name in ("DispatcherFunction", "ExecutorFunction"):
+        assert "Tracing" not in template["Resources"][name]["Properties"], name
+    parameter = template["Parameters"]["TraceSdkCalls"]
+    assert parameter["Default"] == "false"
+    assert sorted(parameter["AllowedValues"]) == ["false", "true"]
+    assert template["Conditions"]["TracesSdkCalls"] == {"Fn::Equals": [{"Ref": "TraceSdkCalls"}, "true"]}
+    env = function["Environment"]["Variables"]
+    assert env["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["TracesSdkCalls", "false", "true"]}
+    # traces keep timings and annotations, not responses (dead-letter bodies) nor error text
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+
+
+def test_the_handlers_load_powertools_tracer_only_when_sdk_tracing_is_on() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+from cronlane.wiring import make_tracer
+tracer = make_tracer("cronlane-test", {"POWERTOOLS_TRACE_DISABLED": sys.argv[1]})
+print(json.dumps([type(tracer).__name__, "aws_xray_sdk" in sys.modules]))
+"""
+    seen = {}
+    for value in ("true", "TRUE", "1", "false", ""):
+        done = subprocess.run(
+            [sys.executable, "-c", code, value], capture_output=True, text=True, timeout=120, check=True
+        )
+        seen[value] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "true": ["NoTracer", False],
+        "TRUE": ["NoTracer", False],
+        "1": ["NoTracer", False],
+        "false": ["Tracer", True],
+        "": ["Tracer", True],
+    }
+
+
+def test_without_the_sdk_the_handlers_decorators_change_nothing() -> None:
+    from cronlane.wiring import NoTracer
+
+    def handler(event: Any, context: Any) -> Any:
+        return event
+
+    tracer = NoTracer()
+    assert tracer.capture_lambda_handler(handler) is handler
+    assert tracer.capture_method(handler) is handler
+    assert tracer.put_annotation(key="job", value="feedRankingJob") is None

@@ -8,6 +8,7 @@ import html
 from datetime import UTC, datetime
 
 from cronlane.model import JobRunView, RunView
+from cronlane_cli.render import tally
 
 COLOURS = {
     "SUCCEEDED": "#2e7d32",
@@ -71,8 +72,7 @@ def render(run: RunView, jobs: list[JobRunView]) -> str:
 <style>body{{font:13px sans-serif}} line.dep{{stroke:#555;stroke-width:1;marker-end:url(#arrow)}}</style>
 </head><body>
 <h2>{title}</h2>
-<p>started {when}; {span / 60:.1f} min; {run.succeeded} succeeded, {run.failed} failed,
-{run.skipped} skipped of {run.job_count}</p>
+<p>started {when}; {span / 60:.1f} min; {html.escape(tally(jobs, run.job_count))}</p>
 <svg width="{LEFT + WIDTH + 40}" height="{height}" xmlns="http://www.w3.org/2000/svg">
 <defs><marker id="arrow" markerWidth="6" markerHeight="6" refX="6" refY="3" orient="auto">
 <path d="M0,0 L6,3 L0,6 z" fill="#555"/></marker></defs>

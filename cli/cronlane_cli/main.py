@@ -333,7 +333,7 @@ def plan_command(
 
         target = _target(stack, local, port)
         try:
-            durations = past_durations(target.store(), plan.order)
+            durations = past_durations(target.store(), schedule, plan.order)
         except CronlaneError as exc:
             fail(f"{target.description}: {exc}")
     path, estimate = (
@@ -390,7 +390,8 @@ def _run_summary(run: Any) -> dict[str, Any]:
         "started_at": iso(run.started_at) if run.started_at else None,
         "finished_at": iso(run.finished_at) if run.finished_at else None,
         "job_count": run.job_count,
-        "succeeded": run.succeeded,
+        # while a run goes on, its record counts only the successes of its sinks
+        "succeeded": run.succeeded if run.status.terminal else None,
         "failed": run.failed,
         "skipped": run.skipped,
         "cancelled": run.cancelled,

@@ -94,16 +94,16 @@ def connect(stack: str | None, local: bool, port: int = DEFAULT_PORT) -> Target:
     return Target(description, name, endpoint, outputs, region)
 
 
-def past_durations(store: RunStore, jobs: list[str], runs: int = 5) -> dict[str, float]:
-    """Each job's median duration over its last successful runs (jobs with none are left out)."""
-    durations: dict[str, float] = {}
-    for job in jobs:
-        values = [
-            j.duration_s
-            # the newest job-runs may still be going (or skipped): look back a little further
-            for j in store.job_history(job, limit=runs * 10)
-            if j.status is JobStatus.SUCCEEDED and j.duration_s is not None
-        ][:runs]
-        if values:
-            durations[job] = float(median(values))
-    return durations
+def past_durations(store: RunStore, schedule: str, jobs: list[str], runs: int = 5) -> dict[str, float]:
+    """Each job's median duration over its last successful runs in ``schedule`` (jobs with none
+    are left out). The schedule's finished runs are read newest first (the newest may still be
+    going, or have skipped the job: a few more than ``runs`` are looked at)."""
+    wanted = set(jobs)
+    seen: dict[str, list[float]] = {}
+    for run in store.runs_of_schedule(schedule, limit=runs * 3):
+        if not run.status.terminal:
+            continue
+        for j in store.job_runs(run.run_id):
+            if j.job in wanted and j.status is JobStatus.SUCCEEDED and j.duration_s is not None:
+                seen.setdefault(j.job, []).append(j.duration_s)
+    return {job: float(median(values[:runs])) for job, values in seen.items() if values}

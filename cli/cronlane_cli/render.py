@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,9 +76,7 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
             console.print(f"[red]{job.job}[/]: {job.error}")
     work = sum(j.duration_s or 0.0 for j in report.jobs if j.status.value == "SUCCEEDED")
     console.print(
-        f"run [bold]{run.run_id}[/]: {styled(run.status.value)} - "
-        f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped, "
-        f"{run.cancelled} cancelled of {run.job_count}"
+        f"run [bold]{run.run_id}[/]: {styled(run.status.value)} - {tally(report.jobs, run.job_count)}"
     )
     clock_note = "virtual clock" if clock == "virtual" else f"real clock x{1 / time_scale:g}"
     if report.makespan_s:
@@ -87,6 +86,16 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
             f"{report.wall_seconds or 0:.1f}s of wall time)"
         )
     console.print(f"logs: {log_dir}/ (one file per Lambda environment)")
+
+
+def tally(jobs: list[Any], job_count: int) -> str:
+    """The outcomes counted from the job-runs themselves: while a run goes on, its record counts
+    only the successes of its sinks (the run's counters are exact once it is closed)."""
+    n = Counter(j.status.value for j in jobs)
+    return (
+        f"{n['SUCCEEDED']} succeeded, {n['FAILED']} failed, {n['SKIPPED']} skipped, "
+        f"{n['CANCELLED']} cancelled of {job_count}"
+    )
 
 
 def continuation_line(step: dict[str, Any]) -> str:
@@ -112,7 +121,7 @@ def print_runs(rows: list[dict[str, object]], where: str) -> None:
             styled(str(row["status"])),
             str(row["scheduled_time"]),
             str(row["job_count"]),
-            str(row["succeeded"]),
+            "-" if row["succeeded"] is None else str(row["succeeded"]),
             str(row["failed"]),
             str(row["skipped"]),
             str(row["finished_at"] or "-"),
@@ -156,7 +165,4 @@ def print_run_tree(report: RunReport) -> None:
         for step in job.continuations:
             nodes[name].add(f"[dim]{continuation_line(step)}[/]")
     console.print(root)
-    console.print(
-        f"{run.succeeded} succeeded, {run.failed} failed, {run.skipped} skipped, "
-        f"{run.cancelled} cancelled of {run.job_count}"
-    )
+    console.print(tally(report.jobs, run.job_count))

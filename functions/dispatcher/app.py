@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
-from cronlane.wiring import build_dispatcher
+from cronlane.wiring import build_dispatcher, make_tracer
 
 logger = Logger(service="cronlane-dispatcher")
 SHAPE_FIELDS = ("action", "detail-type", "source", "schedule")  # names, never values of parameters
-tracer = Tracer(service="cronlane-dispatcher")
+tracer = make_tracer("cronlane-dispatcher")  # Powertools Tracer only when SDK tracing is on (TraceSdkCalls)
 dispatcher = build_dispatcher()
 
 

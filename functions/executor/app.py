@@ -4,48 +4,60 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
-from aws_lambda_powertools.utilities.parser.models import SqsModel
+from aws_lambda_powertools import Logger
 
-from cronlane.errors import InvalidRequest
-from cronlane.events import describe_validation_error
-from cronlane.wiring import build_executor
+from cronlane.events import check_sqs_event
+from cronlane.wiring import build_executor, make_tracer
 
 logger = Logger(service="cronlane-executor")
-tracer = Tracer(service="cronlane-executor")
+tracer = make_tracer("cronlane-executor")  # Powertools Tracer only when SDK tracing is on (TraceSdkCalls)
 executor = build_executor(logger)
-# A failure stops only its own message group (one group per job); other jobs in the batch go on.
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-# A batch whose every record failed is still a partial response, not a function error: the
-# failed attempts were recorded and are retried through the messages' visibility.
-processor.raise_on_entire_batch_failure = False
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
+def record_handler(record: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
     # MessageGroupId is the job name: traces can be searched by job.
-    tracer.put_annotation(key="job", value=record.attributes.message_group_id or "")
+    tracer.put_annotation(key="job", value=record["attributes"].get("MessageGroupId") or "")
     return executor.handle_message(
-        body=record.body,
-        receipt_handle=record.receipt_handle,
-        queue_arn=record.event_source_arn,
+        body=record["body"],
+        receipt_handle=record["receiptHandle"],
+        queue_arn=record["eventSourceARN"],
         remaining_s=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
-        message_id=record.message_id,
+        message_id=record["messageId"],
     )
+
+
+def process_fifo_batch(records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
+    """The partial batch response of an SQS FIFO batch, as Powertools' ``SqsFifoPartialProcessor
+    (skip_group_on_error=True)`` with ``raise_on_entire_batch_failure = False`` gives it, without
+    loading the batch utility (and asyncio with it) in the cold start.
+
+    Records are handled in order. A record whose handler raises is reported failed, and so is
+    every later record of its message group (one group per job: its messages must not overtake
+    the failed one), while other jobs in the batch go on. A batch whose every record failed is
+    still a partial response, not a function error: the failed attempts were recorded and are
+    retried through the messages' visibility. A record without a group is never skipped.
+    """
+    failures: list[dict[str, str]] = []
+    failed_groups: set[str] = set()
+    for record in records:
+        group = record.get("attributes", {}).get("MessageGroupId")
+        if group in failed_groups:
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        try:
+            record_handler(record, context)
+        except Exception:
+            failures.append({"itemIdentifier": record["messageId"]})
+            if group:
+                failed_groups.add(group)
+    return {"batchItemFailures": failures}
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # The batch itself must be an SQS event (Powertools Parser's model); a record's body is then
-    # checked by the executor, which dead-letters a poison body with what is wrong with it.
-    try:
-        parse(event=event, model=SqsModel)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error("SQS event", exc)) from None
-    return process_partial_response(  # type: ignore[return-value]
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    # The batch itself must be an SQS event (the shape of Powertools Parser's SqsModel); a record's
+    # body is then checked by the executor, which dead-letters a poison body with what is wrong.
+    check_sqs_event(event)
+    return process_fifo_batch(event["Records"], context)

@@ -6,12 +6,14 @@ Key design (one table, ``TABLE_NAME``):
 |-----------|------------------|----------------|-------------------------------------------------------|
 | run       | ``RUN#<run id>`` | ``RUN``        | by-schedule: ``SCHEDULE#<name>`` / ``<time>#<run id>`` |
 | graph     | ``RUN#<run id>`` | ``GRAPH#<n>``  | -                                                     |
-| job-run   | ``RUN#<run id>`` | ``JOB#<job>``  | by-job: ``JOB#<job>`` / ``<time>#<run id>``            |
+| job-run   | ``RUN#<run id>`` | ``JOB#<job>``  | -                                                     |
+| sinks     | ``RUN#<run id>`` | ``SINKS#<n>``  | -                                                     |
 
 Access patterns: the runs of a schedule, newest first (query by-schedule descending); the jobs
-of a run (query pk, sk begins_with ``JOB#``); one job's history (query by-job descending, then a
-batch get). by-schedule projects only the run's identity and status, not its counters, so the
-per-job counter updates do not write to the index; by-job is KEYS_ONLY for the same reason.
+of a run (query pk, sk begins_with ``JOB#``); a job's past runs (the runs of a schedule, then
+their jobs: only ``cronlane plan`` asks, so no index is paid for on every job-run write).
+by-schedule projects only the run's identity and status, not its counters, so the counter
+updates do not write to the index.
 Everything expires through the TTL attribute ``expires_at``.
 
 SDK errors become ``StoreError`` / ``QueueError`` (``raise ... from exc``); a failed condition,
@@ -31,14 +33,13 @@ from pynamodb.attributes import (
     BinaryAttribute,
     ListAttribute,
     NumberAttribute,
+    NumberSetAttribute,
     UnicodeAttribute,
-    UnicodeSetAttribute,
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
-from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -46,13 +47,19 @@ from cronlane.clock import iso
 from cronlane.errors import QueueError, StoreError
 from cronlane.model import (
     DEFAULT_MAX_CONTINUATIONS,
+    SINKS_PER_SHARD,
     DeadLetter,
     JobMessage,
     JobNode,
     JobRunView,
+    JobState,
     JobStatus,
+    RunCounts,
+    RunGraph,
     RunStatus,
     RunView,
+    SinkSlot,
+    sink_slots,
 )
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
@@ -86,15 +93,6 @@ class _BySchedule(GlobalSecondaryIndex["_RunItem"]):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
-class _ByJob(GlobalSecondaryIndex["_JobRunItem"]):
-    class Meta:
-        index_name = "by-job"
-        projection = KeysOnlyProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
-
-
 class _RunItem(Model):
     by_schedule: _BySchedule  # set per table by _models
     pk = UnicodeAttribute(hash_key=True)
@@ -109,6 +107,7 @@ class _RunItem(Model):
     failed = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
     cancelled = NumberAttribute(default=0)
+    sink_count = NumberAttribute(default=0)  # jobs that nothing in the run depends on
     created_at = NumberAttribute()
     started_at = NumberAttribute(null=True)
     finished_at = NumberAttribute(null=True)
@@ -128,11 +127,12 @@ class _GraphItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     data = BinaryAttribute(legacy_encoding=False)
+    schedule = UnicodeAttribute(null=True)
+    scheduled_time = NumberAttribute(null=True)
     expires_at = NumberAttribute()
 
 
 class _JobRunItem(Model):
-    by_job: _ByJob  # set per table by _models
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     run_id = UnicodeAttribute()
@@ -145,7 +145,6 @@ class _JobRunItem(Model):
     depends_on = ListAttribute(of=UnicodeAttribute, default=list)
     dependents = ListAttribute(of=UnicodeAttribute, default=list)
     dependent_fan_in = ListAttribute(of=NumberAttribute, default=list)
-    upstreams_done = UnicodeSetAttribute(null=True)
     timeout_s = NumberAttribute()
     max_attempts = NumberAttribute()
     params = UnicodeAttribute(default="{}")
@@ -166,8 +165,18 @@ class _JobRunItem(Model):
     continuations = ListAttribute(of=UnicodeAttribute, null=True)
     continuing = NumberAttribute(null=True)
     max_continuations = NumberAttribute(null=True)  # absent: the default
-    gsi2pk = UnicodeAttribute()
-    gsi2sk = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class _SinkShardItem(Model):
+    """Which sinks of a run have ended (their numbers, ``model.sink_slots``): a set, so counting
+    one again changes nothing, and at most ``SINKS_PER_SHARD`` of them, so each write is one
+    unit however large the run."""
+
+    pk = UnicodeAttribute(hash_key=True)  # RUN#<run id>
+    sk = UnicodeAttribute(range_key=True)  # SINKS#<shard>
+    done = NumberSetAttribute(null=True)
+    size = NumberAttribute()
     expires_at = NumberAttribute()
 
 
@@ -196,7 +205,7 @@ def _models(table: str, region: str | None) -> tuple[type[_RunItem], type[_Graph
 
     run = type("RunItem", (_RunItem,), {"Meta": meta(), "by_schedule": _BySchedule()})
     graph = type("GraphItem", (_GraphItem,), {"Meta": meta()})
-    job = type("JobRunItem", (_JobRunItem,), {"Meta": meta(), "by_job": _ByJob()})
+    job = type("JobRunItem", (_JobRunItem,), {"Meta": meta()})
     return run, graph, job
 
 
@@ -229,13 +238,6 @@ class NewRun:
     max_active: int | None = None
 
 
-@dataclass(frozen=True)
-class ReleaseResult:
-    status: JobStatus
-    ready: bool  # every upstream has succeeded and the job is (now) QUEUED: send its message
-    generation: int = 0
-
-
 class RunStore:
     """Runs and job-runs in DynamoDB."""
 
@@ -243,6 +245,11 @@ class RunStore:
         self.table = table
         self.Run, self.Graph, self.JobRun = _models(table, region)
         self.Schedule = _schedule_model(table, region)
+        self.Shard: type[_SinkShardItem] = type(
+            "SinkShardItem",
+            (_SinkShardItem,),
+            {"Meta": type("Meta", (), {"table_name": table, "region": region})},
+        )
         self.Watch: type[_WatchItem] = type(
             "WatchItem", (_WatchItem,), {"Meta": type("Meta", (), {"table_name": table, "region": region})}
         )
@@ -254,10 +261,15 @@ class RunStore:
         costs tens of milliseconds of a cold start)."""
         try:
             client = self._connection.client
-            for model in (self.Run, self.Graph, self.JobRun, self.Schedule, self.Watch):
+            for model in (self.Run, self.Graph, self.JobRun, self.Schedule, self.Watch, self.Shard):
                 model._get_connection().connection._client = client
         except PynamoDBException as exc:
             raise StoreError(f"connecting to DynamoDB: {exc}") from exc
+
+    def client(self, service: str) -> Any:
+        """A client of another AWS service from this store's SDK session (one session: its
+        endpoint rules and partition data are loaded once)."""
+        return self._connection.session.create_client(service, region_name=self._connection.region)
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -284,6 +296,7 @@ class RunStore:
             trigger=run.trigger,
             status=status.value,
             job_count=len(run.nodes),
+            sink_count=sum(1 for node in run.nodes.values() if not node.dependents),
             created_at=run.created_at,
             finished_at=run.created_at if status.terminal else None,
             reason=reason,
@@ -305,7 +318,12 @@ class RunStore:
                 tx.save(item, condition=claim)
                 for n, chunk in enumerate(chunks):
                     graph = self.Graph(
-                        _run_pk(run.run_id), f"GRAPH#{n:03d}", data=chunk, expires_at=run.expires_at
+                        _run_pk(run.run_id),
+                        f"GRAPH#{n:03d}",
+                        data=chunk,
+                        schedule=run.schedule,
+                        scheduled_time=run.scheduled_time,
+                        expires_at=run.expires_at,
                     )
                     # a replaced run's (empty) graph is overwritten; the run's claim guards both
                     tx.save(graph, condition=None if replace_skipped else self.Graph.pk.does_not_exist())
@@ -316,15 +334,72 @@ class RunStore:
         return True
 
     def load_graph(self, run_id: str) -> dict[str, JobNode]:
+        graph = self.load_run_graph(run_id)
+        return graph.nodes if graph is not None else {}
+
+    def load_run_graph(self, run_id: str) -> RunGraph | None:
+        """The run's graph snapshot; None if there is no such run."""
         try:
             items = list(
                 self.Graph.query(_run_pk(run_id), self.Graph.sk.startswith("GRAPH#"), consistent_read=True)
             )
         except PynamoDBException as exc:
             raise StoreError(f"loading the graph of run {run_id}: {exc}") from exc
-        blob = b"".join(i.data for i in sorted(items, key=lambda i: i.sk))
+        if not items:
+            return None
+        items.sort(key=lambda i: i.sk)
+        blob = b"".join(i.data for i in items)
         data = json.loads(zlib.decompress(blob)) if blob else {}
-        return {name: JobNode.from_dict(name, d) for name, d in data.items()}
+        first = items[0]
+        nodes = {name: JobNode.from_dict(name, d) for name, d in data.items()}
+        return RunGraph(
+            run_id=run_id,
+            nodes=nodes,
+            schedule=first.schedule or "",
+            scheduled_time=float(first.scheduled_time or 0.0),
+            expires_at=int(first.expires_at),
+            slots=sink_slots(nodes),
+        )
+
+    # -- sinks --------------------------------------------------------------------------------
+
+    def _shard(self, run_id: str, slot: SinkSlot) -> _SinkShardItem:
+        return self.Shard(_run_pk(run_id), f"SINKS#{slot.shard:04d}")
+
+    def _sink_actions(self, slot: SinkSlot, expires_at: int, ended: bool) -> list[Action]:
+        S = self.Shard
+        numbers = {slot.number}
+        return [
+            S.done.add(numbers) if ended else S.done.delete(numbers),
+            S.size.set(slot.size),
+            S.expires_at.set(expires_at),
+        ]
+
+    def mark_sink(self, graph: RunGraph, job: str) -> bool:
+        """Count the end of the sink ``job`` (again is harmless); True if that filled its shard,
+        so that every sink may have ended."""
+        slot = graph.slots.get(job)
+        if slot is None:
+            return False
+        item = self._shard(graph.run_id, slot)
+        try:
+            item.update(actions=self._sink_actions(slot, graph.expires_at, ended=True))
+        except PynamoDBException as exc:
+            raise StoreError(f"counting the end of {job} in run {graph.run_id}: {exc}") from exc
+        return len(item.done or ()) >= slot.size
+
+    def sinks_finished(self, run_id: str, sink_count: int) -> bool:
+        """Has every sink of the run ended? Reads the run's sink shards (strongly consistent)."""
+        shards = -(-sink_count // SINKS_PER_SHARD)
+        if shards == 0:
+            return True
+        keys = [(_run_pk(run_id), f"SINKS#{k:04d}") for k in range(shards)]
+        try:
+            items = list(self.Shard.batch_get(keys, consistent_read=True))
+        except PynamoDBException as exc:
+            raise StoreError(f"reading the sinks of run {run_id}: {exc}") from exc
+        full = sum(1 for i in items if len(i.done or ()) >= int(i.size))
+        return full == shards
 
     def get_run(self, run_id: str) -> RunView | None:
         try:
@@ -335,10 +410,21 @@ class RunStore:
             raise StoreError(f"reading run {run_id}: {exc}") from exc
         return _run_view(item)
 
-    def set_run_status(self, run_id: str, expected: RunStatus, new: RunStatus, now: float) -> bool:
-        """Move a run from ``expected`` to ``new``; False if it was not in ``expected``."""
-        item = self.Run(_run_pk(run_id), "RUN")
-        actions: list[Action] = [self.Run.status.set(new.value)]
+    def set_run_status(
+        self, run_id: str, expected: RunStatus, new: RunStatus, now: float, counts: RunCounts | None = None
+    ) -> bool:
+        """Move a run from ``expected`` to ``new``; False if it was not in ``expected``. A run
+        that closes gets its exact ``counts`` (while it ran, only sinks counted successes)."""
+        Run = self.Run
+        item = Run(_run_pk(run_id), "RUN")
+        actions: list[Action] = [Run.status.set(new.value)]
+        if counts is not None:
+            actions += [
+                Run.succeeded.set(counts.succeeded),
+                Run.failed.set(counts.failed),
+                Run.skipped.set(counts.skipped),
+                Run.cancelled.set(counts.cancelled),
+            ]
         if new is RunStatus.RUNNING:
             actions.append(self.Run.started_at.set(now))
         if new.terminal:
@@ -412,31 +498,34 @@ class RunStore:
             raise StoreError(f"cancelling run {run_id}: {exc}") from exc
         return True
 
-    def cancel_job(self, run_id: str, job: str, now: float) -> bool:
+    def cancel_job(self, graph: RunGraph, job: str, now: float) -> bool:
         """PENDING or QUEUED -> CANCELLED, counted on the run; False if it had started."""
         return self._end_unstarted(
-            run_id, job, JobStatus.CANCELLED, "run cancelled", (JobStatus.PENDING, JobStatus.QUEUED), now
+            graph,
+            job,
+            JobStatus.CANCELLED,
+            "run cancelled",
+            (JobStatus.PENDING, JobStatus.QUEUED),
+            now,
         )
 
     def reset_job(
         self,
         view: JobRunView,
         status: JobStatus,
-        done: set[str],
         reason: str | None = None,
         now: float | None = None,
+        graph: RunGraph | None = None,
     ) -> bool:
         """Give a terminal job-run a new life in the same run: a new generation, no attempts,
         ``status`` (PENDING, QUEUED, or SUCCEEDED when an operator vouches for it), and the
-        run's counters moved from its old status, all in one transaction."""
+        run's counters moved from its old status, all in one transaction. A waiting job-run
+        with no item yet (marked by an operator) gets its item from ``graph``."""
         JR, Run = self.JobRun, self.Run
-        old_counter = {
-            JobStatus.SUCCEEDED: Run.succeeded,
-            JobStatus.FAILED: Run.failed,
-            JobStatus.SKIPPED: Run.skipped,
-            JobStatus.CANCELLED: Run.cancelled,
-        }.get(view.status)
+        condition = (JR.status == view.status.value) & (JR.generation == view.generation)
+        waiting = view.status is JobStatus.PENDING and view.generation == 0 and graph is not None
         actions: list[Action] = [
+            *(self._written(graph, view.job) if waiting else []),
             JR.status.set(status.value),
             JR.generation.add(1),
             JR.error.remove(),
@@ -459,23 +548,25 @@ class RunStore:
                 JR.duration_s.remove(),
                 JR.started_at.remove(),
             ]
-            actions.append(JR.upstreams_done.set(done) if done else JR.upstreams_done.remove())
-            if status is JobStatus.QUEUED:
-                actions.append(JR.enqueued_at.set(now or 0))
-        run_actions: list[Action] = []
-        if old_counter is not None:
-            run_actions.append(old_counter.add(-1))
-        if status is JobStatus.SUCCEEDED:
-            run_actions.append(Run.succeeded.add(1))
+            actions.append(
+                JR.enqueued_at.set(now or 0) if status is JobStatus.QUEUED else JR.enqueued_at.remove()
+            )
+        run_actions = self._counted(status, old=view.status)
+        slot = graph.slots.get(view.job) if graph is not None else None
+        sink: list[Action] = []
+        if slot is not None and graph is not None and view.status.terminal != status.terminal:
+            sink = self._sink_actions(slot, graph.expires_at, ended=status.terminal)
         try:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(
                     JR(_run_pk(view.run_id), f"JOB#{view.job}"),
                     actions=actions,
-                    condition=(JR.status == view.status.value) & (JR.generation == view.generation),
+                    condition=(JR.pk.does_not_exist() | condition) if waiting else condition,
                 )
                 if run_actions:
                     tx.update(Run(_run_pk(view.run_id), "RUN"), actions=run_actions)
+                if sink and slot is not None:
+                    tx.update(self._shard(view.run_id, slot), actions=sink)
         except TransactWriteError as exc:
             if _condition_failed(exc):
                 return False
@@ -629,48 +720,60 @@ class RunStore:
             ),
             params=json.dumps(node.params, sort_keys=True),
             enqueued_at=now if queued else None,
-            gsi2pk=f"JOB#{name}",
-            gsi2sk=_time_key(run.scheduled_iso, run.run_id),
             expires_at=run.expires_at,
         )
 
-    def job_runs(self, run_id: str) -> list[JobRunView]:
+    def job_runs(self, run_id: str, include_waiting: bool = True) -> list[JobRunView]:
+        """The run's job-runs. A job that has not started, been skipped or been cancelled has no
+        item yet (it is written then, which saves a write per job); ``include_waiting`` adds
+        those as PENDING, from the run's graph snapshot."""
         try:
             items = self.JobRun.query(
                 _run_pk(run_id), self.JobRun.sk.startswith("JOB#"), consistent_read=True
             )
-            return [_job_view(i) for i in items]
+            views = [_job_view(i) for i in items]
         except PynamoDBException as exc:
             raise StoreError(f"reading jobs of run {run_id}: {exc}") from exc
+        if not include_waiting:
+            return views
+        graph = self.load_run_graph(run_id)
+        written = {v.job for v in views}
+        if graph is not None:
+            views += [_waiting_view(graph, name) for name in graph.nodes if name not in written]
+        return views
 
-    def get_job_run(self, run_id: str, job: str) -> JobRunView | None:
+    def get_job_run(self, run_id: str, job: str, include_waiting: bool = True) -> JobRunView | None:
+        """One job-run; None if the run has no such job. A job with no item yet is waiting: with
+        ``include_waiting`` it is described, PENDING, from the run's graph snapshot."""
         try:
             return _job_view(self.JobRun.get(_run_pk(run_id), f"JOB#{job}", consistent_read=True))
         except self.JobRun.DoesNotExist:
-            return None
+            pass
         except PynamoDBException as exc:
             raise StoreError(f"reading job {job} of run {run_id}: {exc}") from exc
+        graph = self.load_run_graph(run_id) if include_waiting else None
+        return _waiting_view(graph, job) if graph is not None and job in graph.nodes else None
 
-    def job_history(self, job: str, limit: int = 20) -> list[JobRunView]:
-        """One job's runs, newest first."""
-        try:
-            keys = [
-                (i.pk, i.sk)
-                for i in self.JobRun.by_job.query(f"JOB#{job}", scan_index_forward=False, limit=limit)
-            ]
-            items = {(i.pk, i.sk): i for i in self.JobRun.batch_get(keys)}
-        except PynamoDBException as exc:
-            raise StoreError(f"reading the history of {job}: {exc}") from exc
-        return [_job_view(items[k]) for k in keys if k in items]
-
-    def claim(self, run_id: str, job: str, generation: int, now: float, lease_s: float) -> JobRunView | None:
+    def claim(
+        self,
+        run_id: str,
+        job: str,
+        generation: int,
+        now: float,
+        lease_s: float,
+        queued_at: float | None = None,
+        graph: RunGraph | None = None,
+    ) -> JobRunView | None:
         """Claim a job-run for one attempt; None if someone else holds or finished it.
 
-        Claimable: QUEUED, or RUNNING with an expired lease (its executor was killed), and with
-        attempts left. The generation must match, so a message from before a replay cannot claim
-        the new one. Taking over an expired lease records the lost attempt in the history.
-        A job-run QUEUED by its own checkpoint is claimed as a continuation of the same attempt
-        (by whichever message of its generation comes first), without counting an attempt.
+        Claimable: QUEUED (a root, a retry, a restarted job), PENDING (a dependent, whose message
+        is sent only once its upstreams are done: the release writes nothing), or RUNNING with an
+        expired lease (its executor was killed), and with attempts left. The generation must
+        match, so a message from before a replay cannot claim the new one. Taking over an expired
+        lease records the lost attempt in the history. A job-run QUEUED by its own checkpoint is
+        claimed as a continuation of the same attempt (by whichever message of its generation
+        comes first), without counting an attempt. A dependent's first claim writes its item (from
+        ``graph``): it had none while it waited.
         """
         JR = self.JobRun
         claim_actions: list[Action] = [
@@ -680,16 +783,21 @@ class RunStore:
             JR.attempt_started_at.set(now),
             JR.lease_expires_at.set(now + lease_s),
         ]
+        if queued_at is not None:
+            claim_actions.append(JR.enqueued_at.set(JR.enqueued_at | queued_at))
         queued = (
             (JR.generation == generation)
             & (JR.attempts < JR.max_attempts)
-            & (JR.status == JobStatus.QUEUED.value)
+            & JR.status.is_in(JobStatus.QUEUED.value, JobStatus.PENDING.value)
             & JR.continuing.does_not_exist()
         )
+        if graph is not None and generation == 0:
+            queued = JR.pk.does_not_exist() | queued
         item = JR(_run_pk(run_id), f"JOB#{job}")
-        if self._update_if(item, claim_actions, queued, f"claiming {job} of run {run_id}"):
+        first = [*self._written(graph, job), *claim_actions]
+        if self._update_if(item, first, queued, f"claiming {job} of run {run_id}"):
             return _job_view(item)
-        held = self.get_job_run(run_id, job)
+        held = self.get_job_run(run_id, job, include_waiting=False)
         if held is not None and held.continuing and held.generation == generation:
             continuation = [
                 JR.status.set(JobStatus.RUNNING.value),
@@ -732,6 +840,38 @@ class RunStore:
             return _job_view(item)
         return None
 
+    def _written(self, graph: RunGraph | None, job: str) -> list[Action]:
+        """The job-run's unchanging attributes, from the run's graph snapshot: set by the write
+        that may create the item (a claim, a skip, a cancel, an operator's mark). Setting them
+        again on an existing item changes nothing."""
+        if graph is None or job not in graph.nodes:
+            return []
+        JR, node = self.JobRun, graph.nodes[job]
+        lists: dict[str, Any] = {  # PynamoDB types list values by their attribute class
+            "depends_on": list(node.depends_on),
+            "dependents": list(node.dependents),
+            "fan_in": list(node.dependent_fan_in),
+        }
+        actions: list[Action] = [
+            JR.run_id.set(graph.run_id),
+            JR.job.set(job),
+            JR.group.set(node.group),
+            JR.schedule.set(graph.schedule),
+            JR.scheduled_time.set(graph.scheduled_time),
+            JR.function.set(node.function),
+            JR.depends_on.set(lists["depends_on"]),
+            JR.dependents.set(lists["dependents"]),
+            JR.dependent_fan_in.set(lists["fan_in"]),
+            JR.timeout_s.set(node.timeout_s),
+            JR.max_attempts.set(node.max_attempts),
+            JR.params.set(json.dumps(node.params, sort_keys=True)),
+            JR.generation.set(JR.generation | 0),
+            JR.expires_at.set(graph.expires_at),
+        ]
+        if node.max_continuations != DEFAULT_MAX_CONTINUATIONS:
+            actions.append(JR.max_continuations.set(node.max_continuations))
+        return actions
+
     def _update_if(self, item: Any, actions: Sequence[Action], condition: Any, doing: str) -> bool:
         try:
             item.update(actions=list(actions), condition=condition)
@@ -749,16 +889,16 @@ class RunStore:
         duration_s: float,
         error: str | None = None,
         history_entry: dict[str, Any] | None = None,
+        graph: RunGraph | None = None,
     ) -> bool:
-        """Record a terminal status for the attempt ``view`` holds and count it on the run, in one
-        transaction, so the run's counters can never miss or double a job. False if the attempt
-        no longer holds the job-run (its lease expired and another attempt took over)."""
+        """Record a terminal status for the attempt ``view`` holds. False if the attempt no
+        longer holds the job-run (its lease expired and another attempt took over).
+
+        A success is one conditional write: nothing on the run counts it (the dependents'
+        releases read it; a sink's end is counted next, in its shard: ``mark_sink``). Any other
+        outcome is counted on the run, and a sink's in its shard, in the same transaction, so
+        the counts can never miss or double a job."""
         JR, Run = self.JobRun, self.Run
-        counter = {
-            JobStatus.SUCCEEDED: Run.succeeded,
-            JobStatus.FAILED: Run.failed,
-            JobStatus.CANCELLED: Run.cancelled,
-        }[status]
         actions: list[Action] = [
             JR.status.set(status.value),
             JR.finished_at.set(now),
@@ -769,19 +909,39 @@ class RunStore:
             actions.append(JR.error.set(error))
         if history_entry is not None:
             actions.append(JR.history.set((JR.history | []).append([json.dumps(history_entry)])))
+        held = (JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts)
+        item = JR(_run_pk(view.run_id), f"JOB#{view.job}")
+        if status is JobStatus.SUCCEEDED:
+            return self._update_if(item, actions, held, f"finishing {view.job} of run {view.run_id}")
+        slot = graph.slots.get(view.job) if graph is not None else None
         try:
             with TransactWrite(connection=self._connection) as tx:
-                tx.update(
-                    JR(_run_pk(view.run_id), f"JOB#{view.job}"),
-                    actions=actions,
-                    condition=(JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts),
-                )
-                tx.update(Run(_run_pk(view.run_id), "RUN"), actions=[counter.add(1)])
+                tx.update(item, actions=actions, condition=held)
+                tx.update(Run(_run_pk(view.run_id), "RUN"), actions=self._counted(status))
+                if slot is not None and graph is not None:
+                    sink = self._sink_actions(slot, graph.expires_at, ended=True)
+                    tx.update(self._shard(view.run_id, slot), actions=sink)
         except TransactWriteError as exc:
             if _condition_failed(exc):
                 return False
             raise StoreError(f"finishing {view.job} of run {view.run_id}: {exc}") from exc
         return True
+
+    def _counted(self, status: JobStatus, old: JobStatus | None = None) -> list[Action]:
+        """The run's counter updates for a job-run going from ``old`` to ``status``."""
+        Run = self.Run
+        counters = {
+            JobStatus.SUCCEEDED: "succeeded",
+            JobStatus.FAILED: "failed",
+            JobStatus.SKIPPED: "skipped",
+            JobStatus.CANCELLED: "cancelled",
+        }
+        # keyed by name: PynamoDB attributes compare into conditions, not booleans
+        steps: dict[str, int] = {}
+        for state, step in ((old, -1), (status, 1)):
+            if state is not None and state.terminal:
+                steps[counters[state]] = steps.get(counters[state], 0) + step
+        return [getattr(Run, name).add(step) for name, step in steps.items() if step]
 
     def checkpoint(self, view: JobRunView, cursor: str, entry: dict[str, Any], now: float) -> bool:
         """The attempt ``view`` holds ends its invocation at a checkpoint: the job-run is QUEUED
@@ -824,93 +984,62 @@ class RunStore:
             raise StoreError(f"recording the failure of {view.job}: {exc}") from exc
         return True
 
-    def skip(self, run_id: str, job: str, reason: str, now: float) -> bool:
+    def skip(self, graph: RunGraph, job: str, reason: str, now: float) -> bool:
         """PENDING -> SKIPPED with its reason, counted on the run; False if it was not PENDING."""
-        return self._end_unstarted(run_id, job, JobStatus.SKIPPED, reason, (JobStatus.PENDING,), now)
+        return self._end_unstarted(graph, job, JobStatus.SKIPPED, reason, (JobStatus.PENDING,), now)
 
     def _end_unstarted(
         self,
-        run_id: str,
+        graph: RunGraph,
         job: str,
         status: JobStatus,
         reason: str,
         expected: tuple[JobStatus, ...],
         now: float,
     ) -> bool:
-        """A job-run that never started ends in ``status`` with its reason, and is counted on
-        the run in the same transaction, so the run's counters can never miss or double it."""
+        """A job-run that never started ends in ``status`` with its reason (its item is written
+        if it had none: it was waiting), and is counted on the run in the same transaction, so
+        the run's counters can never miss or double it."""
         JR, Run = self.JobRun, self.Run
-        counter = {JobStatus.SKIPPED: Run.skipped, JobStatus.CANCELLED: Run.cancelled}[status]
+        run_id = graph.run_id
+        slot = graph.slots.get(job)
         try:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(
                     JR(_run_pk(run_id), f"JOB#{job}"),
-                    actions=[JR.status.set(status.value), JR.reason.set(reason), JR.finished_at.set(now)],
-                    condition=JR.status.is_in(*(e.value for e in expected)),
+                    actions=[
+                        *self._written(graph, job),
+                        JR.status.set(status.value),
+                        JR.reason.set(reason),
+                        JR.finished_at.set(now),
+                    ],
+                    condition=JR.pk.does_not_exist() | JR.status.is_in(*(e.value for e in expected)),
                 )
-                tx.update(Run(_run_pk(run_id), "RUN"), actions=[counter.add(1)])
+                tx.update(Run(_run_pk(run_id), "RUN"), actions=self._counted(status))
+                if slot is not None:
+                    sink = self._sink_actions(slot, graph.expires_at, ended=True)
+                    tx.update(self._shard(run_id, slot), actions=sink)
         except TransactWriteError as exc:
             if _condition_failed(exc):
                 return False
             raise StoreError(f"ending {job} of run {run_id} as {status.value}: {exc}") from exc
         return True
 
-    def release(self, run_id: str, job: str, upstream: str, upstream_count: int, now: float) -> ReleaseResult:
-        """Record that ``upstream`` of ``job`` succeeded, and queue ``job`` if it was the last.
-
-        The finished upstreams are a set, not a counter, so a duplicate delivery that releases
-        twice changes nothing. The common case (a chain, or the last of several upstreams) costs
-        one conditional write that both records the upstream and queues the job.
-        """
+    def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
+        """The status and generation of each named job-run of the run (one that does not exist
+        is left out): strongly consistent reads of just those two attributes, 100 keys per
+        ``BatchGetItem``. A release reads what it decides on instead of writing to count."""
+        keys = [(_run_pk(run_id), f"JOB#{job}") for job in sorted(set(jobs))]
+        if not keys:
+            return {}
         JR = self.JobRun
-        item = JR(_run_pk(run_id), f"JOB#{job}")
-        if upstream_count == 1:
-            others_done = JR.upstreams_done.does_not_exist()
-        else:
-            # attribute_exists first: moto evaluates size() of a missing attribute as an error
-            # where DynamoDB evaluates it as false (the AND short-circuits in both).
-            others_done = (
-                JR.upstreams_done.exists()
-                & (size(JR.upstreams_done) == upstream_count - 1)
-                & ~JR.upstreams_done.contains(upstream)
-            )
         try:
-            item.update(
-                actions=[
-                    JR.upstreams_done.add({upstream}),
-                    JR.status.set(JobStatus.QUEUED.value),
-                    JR.enqueued_at.set(now),
-                ],
-                condition=(JR.status == JobStatus.PENDING.value) & others_done,
+            items = JR.batch_get(
+                keys, consistent_read=True, attributes_to_get=["job", "status", "generation"]
             )
-            return ReleaseResult(JobStatus.QUEUED, ready=True, generation=int(item.generation or 0))
-        except UpdateError as exc:
-            if not _condition_failed(exc):
-                raise StoreError(f"releasing {job} of run {run_id}: {exc}") from exc
-        # Not the last upstream, or a repeated release: record the upstream and look.
-        try:
-            item.update(actions=[JR.upstreams_done.add({upstream})], condition=JR.pk.exists())
-        except UpdateError as exc:
-            raise StoreError(f"releasing {job} of run {run_id}: {exc}") from exc
-        view = _job_view(item)
-        complete = set(view.depends_on) <= view.upstreams_done
-        if view.status is JobStatus.PENDING and complete:
-            try:
-                item.update(
-                    actions=[JR.status.set(JobStatus.QUEUED.value), JR.enqueued_at.set(now)],
-                    condition=JR.status == JobStatus.PENDING.value,
-                )
-                return ReleaseResult(JobStatus.QUEUED, ready=True, generation=view.generation)
-            except UpdateError as exc:
-                if not _condition_failed(exc):
-                    raise StoreError(f"queueing {job} of run {run_id}: {exc}") from exc
-                # A concurrent release queued it a moment ago; that release sends the message.
-                return ReleaseResult(JobStatus.QUEUED, ready=False)
-        # QUEUED but maybe never sent (an executor died between queueing and sending): send again,
-        # the claim keeps it to one execution.
-        return ReleaseResult(
-            view.status, ready=view.status is JobStatus.QUEUED and complete, generation=view.generation
-        )
+            return {i.job: JobState(JobStatus(i.status), int(i.generation or 0)) for i in items}
+        except PynamoDBException as exc:
+            raise StoreError(f"reading the state of jobs of run {run_id}: {exc}") from exc
 
 
 class JobQueue:
@@ -1066,6 +1195,30 @@ def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their v
         cancel_requested_at=_num(item.cancel_requested_at),
         reason=item.reason,
         max_active=int(item.max_active) if item.max_active is not None else None,
+        sink_count=int(item.sink_count or 0),
+    )
+
+
+def _waiting_view(graph: RunGraph, name: str) -> JobRunView:
+    """A job-run that has no item yet: PENDING, as its graph snapshot describes it."""
+    node = graph.nodes[name]
+    return JobRunView(
+        run_id=graph.run_id,
+        job=name,
+        status=JobStatus.PENDING,
+        depends_on=node.depends_on,
+        dependents=node.dependents,
+        attempts=0,
+        max_attempts=node.max_attempts,
+        timeout_s=node.timeout_s,
+        function=node.function,
+        group=node.group,
+        generation=0,
+        params=dict(node.params),
+        dependent_fan_in=node.dependent_fan_in,
+        schedule=graph.schedule,
+        scheduled_time=graph.scheduled_time,
+        max_continuations=node.max_continuations,
     )
 
 
@@ -1084,7 +1237,6 @@ def _job_view(item: Any) -> JobRunView:
         generation=int(item.generation or 0),
         params=json.loads(item.params or "{}"),
         dependent_fan_in=tuple(int(n) for n in (item.dependent_fan_in or ())),
-        upstreams_done=frozenset(item.upstreams_done or ()),
         enqueued_at=_num(item.enqueued_at),
         started_at=_num(item.started_at),
         attempt_started_at=_num(item.attempt_started_at),

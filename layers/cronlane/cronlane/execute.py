@@ -6,12 +6,14 @@ Order of effects for one message, and what a crash at each point leaves behind:
    RUNNING job-run whose lease expires; the message comes back after the visibility timeout
    (>= the lease) and is claimed again as a new attempt.
 2. run the job.
-3. state write + run counter (one transaction) - a crash after it leaves a finished job whose
-   dependents were not released: the redelivered message finds it SUCCEEDED and releases them
-   (without running the job again).
-4. releases (a set of finished upstreams per dependent, so repeats change nothing), then the
-   messages of the dependents that became ready.
-5. close the run if every job is terminal.
+3. state write (one conditional write; a sink's success, and any failure, is counted on the run
+   in the same transaction) - a crash after it leaves a finished job whose dependents were not
+   released: the redelivered message finds it SUCCEEDED and releases them (without running the
+   job again).
+4. the release reads the dependents and their other upstreams (``cronlane.release``: nothing is
+   written, so a repeat changes nothing) and sends the messages of the dependents that are ready.
+5. a sink (or a job whose release saw a dependent that had already ended) closes the run if every
+   job is terminal.
 
 A job that returns ``ctx.continue_from(cursor)`` instead ends its invocation at a checkpoint:
 the job-run goes back to QUEUED with the cursor (one conditional write), then the same job's
@@ -38,6 +40,7 @@ from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import CronlaneError, InvalidRequest
 from cronlane.faults import crashpoint
 from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus, RunView
+from cronlane.release import Needs, Releaser
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import NoTelemetry, Telemetry
 
@@ -90,6 +93,7 @@ class Executor:
         self.log = log
         self.rng = rng or random.Random()
         self.import_function = import_function or _import_function
+        self.releaser = Releaser(store, queue)
 
     def handle_message(
         self,
@@ -105,17 +109,31 @@ class Executor:
             message = JobMessage.parse(body)
         except InvalidRequest as exc:
             return self._poison(body, "malformed", str(exc), message_id)
+        # The run's graph snapshot (read once per process and run) names its jobs, and gives a
+        # dependent's first claim what its item holds: a job-run is written when it starts.
+        graph = self.releaser.run_graph(message.run_id)
+        if graph is None:
+            return self._poison(body, "unknown run", f"no run {message.run_id}", message_id)
+        if message.job not in graph.nodes:
+            detail = f"run {message.run_id} has no job '{message.job}'"
+            return self._poison(body, "unknown job", detail, message_id)
         now = self.clock.now()
         crashpoint("executor.before_claim", job=message.job, run_id=message.run_id)
         view = self.store.claim(
-            message.run_id, message.job, message.generation, now, remaining_s() + LEASE_GRACE_S
+            message.run_id,
+            message.job,
+            message.generation,
+            now,
+            remaining_s() + LEASE_GRACE_S,
+            queued_at=message.queued_at,
+            graph=graph,
         )
         if view is None:
             return self._not_claimed(message, body, message_id)
         if (view.attempts > 1 or view.continuations) and self._cancelling(view.run_id):
             # A retry, a re-claim after a crash or a continuation, in a run an operator
             # cancelled: do not start (a long job stops at its checkpoint).
-            self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error="run cancelled")
+            self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error="run cancelled", graph=graph)
             self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.CANCELLED.value}
         self.log.append_keys(
@@ -185,8 +203,8 @@ class Executor:
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
             self.telemetry.emit("JobsSucceeded", 1, job=view.job)
             crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
-            self._release(view)
-            self._close(view.run_id)
+            if self._release(view) or self._sink_ended(view):
+                self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.SUCCEEDED.value}
         error = truncate(outcome.error or "failed")
         if view.attempts < view.max_attempts and not self._cancelling(view.run_id):
@@ -201,7 +219,10 @@ class Executor:
         # The executor moves the message itself, with the error, before the state says FAILED,
         # so every FAILED job-run has its DLQ message.
         self.queue.dead_letter(body, message.dedup_id(), error)
-        self.store.finish(view, JobStatus.FAILED, finished, duration, error=error, history_entry=entry)
+        graph = self.releaser.run_graph(view.run_id)
+        self.store.finish(
+            view, JobStatus.FAILED, finished, duration, error=error, history_entry=entry, graph=graph
+        )
         crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
         self._skip_dependents(view.run_id, view.job)
         self._close(view.run_id)
@@ -290,45 +311,55 @@ class Executor:
         run = self.store.get_run(run_id)
         return run is not None and run.cancel_requested_at is not None
 
-    def _release(self, view: JobRunView) -> None:
-        now = self.clock.now()
-        ready: list[JobMessage] = []
-        fan_in = view.dependent_fan_in or tuple(0 for _ in view.dependents)
-        for dependent, upstream_count in zip(view.dependents, fan_in, strict=True):
-            result = self.store.release(view.run_id, dependent, view.job, upstream_count, now)
-            crashpoint("executor.after_release", job=view.job, dependent=dependent)
-            if result.ready:
-                ready.append(JobMessage(view.run_id, dependent, result.generation))
-        if ready:
-            self.queue.send(ready)
-            crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
+    def _release(self, view: JobRunView) -> bool:
+        """Send the dependents that ``view``'s success made ready; True if one had already ended
+        (the run may be closing: a sink was skipped or the run cancelled)."""
+        ended = self.releaser.release(
+            view.run_id,
+            view.job,
+            JobStatus.SUCCEEDED,
+            view.dependents,
+            view.dependent_fan_in,
+            self.clock.now(),
+        )
+        crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
+        return ended
 
     def _skip_dependents(self, run_id: str, failed_job: str) -> None:
         """Skip what depended on a failed job, at once and transitively, except the jobs that
         run when their upstreams are done whatever the outcome (``trigger_rule="all_done"``):
-        for those, the failed or skipped upstream counts as finished."""
-        graph = self.store.load_graph(run_id)
-        if failed_job not in graph:
+        for those, the failed or skipped upstream counts as finished, and they start once all
+        their upstreams are."""
+        run_graph = self.releaser.run_graph(run_id)
+        graph = run_graph.nodes if run_graph is not None else {}
+        if run_graph is None or failed_job not in graph:
             return
-        todo = [(d, failed_job, failed_job) for d in graph[failed_job].dependents]
+        todo = [(d, failed_job) for d in graph[failed_job].dependents]
         seen: set[str] = set()
-        ready: list[JobMessage] = []
+        waiting: dict[str, Needs] = {}
         while todo:
-            name, upstream, cause = todo.pop()
+            name, cause = todo.pop()
             node = graph[name]
             if node.trigger_rule == ALL_DONE:
-                result = self.store.release(run_id, name, upstream, len(node.depends_on), self.clock.now())
-                if result.ready:
-                    ready.append(JobMessage(run_id, name, result.generation))
+                waiting[name] = Needs(node.depends_on, node.trigger_rule)
                 continue
             if name in seen:
                 continue
             seen.add(name)
-            if self.store.skip(run_id, name, f"upstream {cause} failed", self.clock.now()):
+            if self.store.skip(run_graph, name, f"upstream {cause} failed", self.clock.now()):
                 self.telemetry.emit("JobsSkipped", 1, job=name)
-            todo.extend((d, name, cause) for d in node.dependents)
-        if ready:
-            self.queue.send(ready)
+            todo.extend((d, cause) for d in node.dependents)
+        # The failed job and the skipped ones are terminal now: read the rest and send.
+        self.releaser.send(
+            self.releaser.ready(run_id, failed_job, JobStatus.FAILED, waiting, self.clock.now())
+        )
+
+    def _sink_ended(self, view: JobRunView) -> bool:
+        """A succeeded sink is counted in its shard; True if it may have been the last."""
+        if view.dependents:
+            return False
+        graph = self.releaser.run_graph(view.run_id)
+        return graph is not None and self.store.mark_sink(graph, view.job)
 
     def _close(self, run_id: str) -> None:
         status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry, self.on_run_closed)
@@ -358,8 +389,9 @@ class Executor:
             return self._poison(body, kind, detail, message_id)
         if view.status is JobStatus.SUCCEEDED:
             # A redelivery after the state write: the job is not run again, but its releases are
-            # repeated in case the executor that ran it died before sending them.
+            # repeated (and a sink counted) in case the executor that ran it died before.
             self._release(view)
+            self._sink_ended(view)
             self._close(view.run_id)
         elif view.status is JobStatus.FAILED:
             self._skip_dependents(view.run_id, view.job)
@@ -394,7 +426,10 @@ class Executor:
             "duration_s": round(now - began, 3),
             "error": error,
         }
-        self.store.finish(view, JobStatus.FAILED, now, now - began, error=error, history_entry=entry)
+        graph = self.releaser.run_graph(view.run_id)
+        self.store.finish(
+            view, JobStatus.FAILED, now, now - began, error=error, history_entry=entry, graph=graph
+        )
         self._skip_dependents(view.run_id, view.job)
         self._close(view.run_id)
         return {"job": view.job, "status": JobStatus.FAILED.value}

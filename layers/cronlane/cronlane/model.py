@@ -82,11 +82,16 @@ class JobMessage:
     job: str
     generation: int = 0
     continuation: int = 0  # > 0: the job checkpointed and continues (the n-th continuation)
+    # When the job became ready (epoch seconds): the claim records it as the job-run's
+    # ``enqueued_at`` when nothing did before (a dependent is released without a write).
+    queued_at: float | None = field(default=None, compare=False)
 
     def body(self) -> str:
         data: dict[str, Any] = {"run_id": self.run_id, "job": self.job, "generation": self.generation}
         if self.continuation:
             data["continuation"] = self.continuation
+        if self.queued_at is not None:
+            data["queued_at"] = round(self.queued_at, 3)
         return json.dumps(data)
 
     def dedup_id(self) -> str:
@@ -115,7 +120,12 @@ class JobMessage:
             raise InvalidRequest("message body: 'generation' must be a non-negative integer")
         if not isinstance(continuation, int) or isinstance(continuation, bool) or continuation < 0:
             raise InvalidRequest("message body: 'continuation' must be a non-negative integer")
-        return cls(run_id, job, generation, continuation)
+        queued_at = data.get("queued_at")
+        if queued_at is not None and (
+            not isinstance(queued_at, int | float) or isinstance(queued_at, bool) or not queued_at >= 0
+        ):
+            raise InvalidRequest("message body: 'queued_at' must be a non-negative number of seconds")
+        return cls(run_id, job, generation, continuation, float(queued_at) if queued_at is not None else None)
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,59 @@ class JobNode:
         )
 
 
+SINKS_PER_SHARD = 100  # a sink-shard item holds at most this many sink numbers (well under 1 KB)
+
+
+@dataclass(frozen=True)
+class SinkSlot:
+    """Where a sink (a job nothing in the run depends on) is counted when it ends: its number in
+    the run's sorted sinks, in one of the run's sink-shard items, which holds ``size`` of them."""
+
+    shard: int
+    number: int
+    size: int
+
+
+def sink_slots(nodes: dict[str, JobNode]) -> dict[str, SinkSlot]:
+    sinks = sorted(name for name, node in nodes.items() if not node.dependents)
+    total = len(sinks)
+    return {
+        name: SinkSlot(
+            i // SINKS_PER_SHARD, i, min(SINKS_PER_SHARD, total - (i // SINKS_PER_SHARD) * SINKS_PER_SHARD)
+        )
+        for i, name in enumerate(sinks)
+    }
+
+
+@dataclass(frozen=True)
+class RunGraph:
+    """A run's graph snapshot with what every job-run of the run carries: a job-run's item is
+    written when the job starts, is skipped or is cancelled, from this."""
+
+    run_id: str
+    nodes: dict[str, JobNode]
+    schedule: str
+    scheduled_time: float
+    expires_at: int
+    slots: dict[str, SinkSlot] = field(default_factory=dict)  # the sinks, where each is counted
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What a release decides on: a job-run's status and generation."""
+
+    status: JobStatus
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+
+
 @dataclass
 class RunView:
     run_id: str
@@ -188,14 +251,20 @@ class RunView:
     cancel_requested_at: float | None = None
     reason: str | None = None
     max_active: int | None = None  # a backfill run: at most this many of its backfill at once
+    # The jobs nothing in the run depends on. A job's success is not counted on the run (a
+    # write per job saved): a sink's end is counted in the run's sink shards, and the other
+    # outcomes (failed, skipped, cancelled) are counted here for every job. ``succeeded`` is
+    # exact once the run is closed; while it runs it counts only the successes an operator marked.
+    sink_count: int = 0
 
     @property
     def terminal_count(self) -> int:
         return self.succeeded + self.failed + self.skipped + self.cancelled
 
     @property
-    def complete(self) -> bool:
-        return self.terminal_count >= self.job_count
+    def clean(self) -> bool:
+        """No job failed, was skipped or cancelled (so far)."""
+        return self.failed + self.skipped + self.cancelled == 0
 
 
 @dataclass
@@ -213,7 +282,6 @@ class JobRunView:
     generation: int
     params: dict[str, Any]
     dependent_fan_in: tuple[int, ...] = ()
-    upstreams_done: frozenset[str] = frozenset()
     enqueued_at: float | None = None
     started_at: float | None = None
     attempt_started_at: float | None = None

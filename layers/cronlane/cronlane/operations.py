@@ -12,6 +12,7 @@ from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import Conflict, InvalidRequest
 from cronlane.faults import crashpoint
 from cronlane.model import JobMessage, JobRunView, JobStatus, RunStatus, RunView
+from cronlane.release import Releaser
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import Telemetry
 
@@ -48,6 +49,7 @@ class Operator:
         self.queue = queue
         self.clock = clock
         self.telemetry = telemetry
+        self.releaser = Releaser(store, queue)
 
     def _run(self, run_id: str) -> RunView:
         run = self.store.get_run(run_id)
@@ -64,10 +66,13 @@ class Operator:
             return {"run_id": run_id, "status": run.status.value, "cancelled": 0}
         now = self.clock.now()
         self.store.request_cancel(run_id, now)
+        graph = self.releaser.run_graph(run_id)
         cancelled = [
             j.job
             for j in self.store.job_runs(run_id)
-            if j.status in (JobStatus.PENDING, JobStatus.QUEUED) and self.store.cancel_job(run_id, j.job, now)
+            if graph is not None
+            and j.status in (JobStatus.PENDING, JobStatus.QUEUED)
+            and self.store.cancel_job(graph, j.job, now)
         ]
         status = (
             close_if_complete(self.store, run_id, self.clock.now(), self.telemetry, self.on_run_closed)
@@ -121,31 +126,29 @@ class Operator:
     ) -> dict[str, Any]:
         now = self.clock.now()
         ready: list[JobMessage] = []
+        graph = self.releaser.run_graph(run.run_id)
         for job, view in vouched.items():
-            if not self.store.reset_job(view, JobStatus.SUCCEEDED, set(), now=now):
+            if not self.store.reset_job(view, JobStatus.SUCCEEDED, now=now, graph=graph):
                 raise Conflict(f"job '{job}' changed while being marked; try again")
-            # dependents still waiting (not skipped) hear that this upstream is done
-            for dependent, fan_in in zip(view.dependents, view.dependent_fan_in, strict=False):
-                if dependent not in chosen and jobs[dependent].status is JobStatus.PENDING:
-                    released = self.store.release(run.run_id, dependent, job, fan_in, now)
-                    if released.ready:
-                        ready.append(JobMessage(run.run_id, dependent, released.generation))
+            # dependents still waiting (not skipped) start if this was their last upstream
+            waiting = [d for d in view.dependents if d not in chosen and jobs[d].status is JobStatus.PENDING]
+            needs = self.releaser.needs(run.run_id, job, JobStatus.SUCCEEDED, waiting, None)
+            ready += self.releaser.ready(run.run_id, job, JobStatus.SUCCEEDED, needs, now).messages
         # A job is ready now if every upstream in the run stays SUCCEEDED (not restarted).
         succeeded = {n for n, j in jobs.items() if j.status is JobStatus.SUCCEEDED and n not in chosen}
         succeeded |= set(vouched)
         plan = []
         for name in sorted(chosen):
-            done = {u for u in jobs[name].depends_on if u in succeeded}
-            queued = done == set(jobs[name].depends_on)
-            plan.append((queued, name, done))
+            queued = set(jobs[name].depends_on) <= succeeded
+            plan.append((queued, name))
         # The jobs that wait (PENDING) are reset first and the ones that start (QUEUED) last, then
         # the run reopens, then the messages go. Whatever point this dies at, what is left is
         # either untouched (a FAILED job still FAILED: the request can be repeated) or a QUEUED
         # job of a newer generation (a DLQ replay repeats the reopen and the send).
-        for queued, name, done in sorted(plan):
+        for queued, name in sorted(plan):
             view = jobs[name]
             status = JobStatus.QUEUED if queued else JobStatus.PENDING
-            if not self.store.reset_job(view, status, done, now=now):
+            if not self.store.reset_job(view, status, now=now, graph=graph):
                 raise Conflict(f"job '{name}' changed while being restarted; try again")
             crashpoint("operator.after_reset", run_id=run.run_id, job=name)
             if status is JobStatus.QUEUED:

@@ -4,18 +4,40 @@ tick, which looks for earlier runs of its schedule that are past their deadline)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
 from cronlane.dal import RunStore
-from cronlane.model import RunStatus, RunView
+from cronlane.model import JobStatus, RunCounts, RunStatus, RunView
 from cronlane.telemetry import Telemetry
 
 
-def final_status(run: RunView) -> RunStatus:
-    if run.cancel_requested_at is not None or run.cancelled > 0:
+def final_status(run: RunView, counts: RunCounts | None = None) -> RunStatus:
+    counts = counts or RunCounts(run.succeeded, run.failed, run.skipped, run.cancelled)
+    if run.cancel_requested_at is not None or counts.cancelled > 0:
         return RunStatus.CANCELLED  # some of its jobs never ran
-    return RunStatus.SUCCEEDED if run.failed == 0 and run.skipped == 0 else RunStatus.FAILED
+    return RunStatus.SUCCEEDED if counts.failed == 0 and counts.skipped == 0 else RunStatus.FAILED
+
+
+def final_counts(store: RunStore, run: RunView) -> RunCounts | None:
+    """The counts of a run whose sinks have all ended, or None if a job is still going.
+
+    A clean run (nothing failed, skipped or cancelled) succeeded whole: every job is a sink or
+    above one, and a sink starts only after its upstreams succeeded. Otherwise a job may still
+    run beside a sink that was skipped, so the job-runs are read (only such runs pay for it)."""
+    if run.clean:
+        return RunCounts(succeeded=run.job_count)
+    jobs = store.job_runs(run.run_id)
+    if not all(j.status.terminal for j in jobs):
+        return None
+    tally = Counter(j.status for j in jobs)
+    return RunCounts(
+        tally[JobStatus.SUCCEEDED],
+        tally[JobStatus.FAILED],
+        tally[JobStatus.SKIPPED],
+        tally[JobStatus.CANCELLED],
+    )
 
 
 def close_run(
@@ -28,12 +50,23 @@ def close_run(
     """Close ``run`` if every job is terminal. Safe to call twice or concurrently: the status
     change is conditional, only the call that made it reports the run's metrics, and whoever
     loses reads the winner's result."""
-    if run.status.terminal or not run.complete:
+    if run.status.terminal or not store.sinks_finished(run.run_id, run.sink_count):
         return run.status
-    final = final_status(run)
+    counts = final_counts(store, run)
+    if counts is None:
+        return run.status
+    final = final_status(run, counts)
     for expected in (RunStatus.RUNNING, RunStatus.CREATING):
-        if store.set_run_status(run.run_id, expected, final, now):
-            closed = replace(run, status=final, finished_at=now)
+        if store.set_run_status(run.run_id, expected, final, now, counts):
+            closed = replace(
+                run,
+                status=final,
+                finished_at=now,
+                succeeded=counts.succeeded,
+                failed=counts.failed,
+                skipped=counts.skipped,
+                cancelled=counts.cancelled,
+            )
             report_closed(store, closed, now, telemetry)
             if on_closed is not None:
                 on_closed(closed)

@@ -26,14 +26,17 @@ class RunStarter:
         self.history_ttl_s = history_ttl_s
 
     def write_and_enqueue(self, run: NewRun, resume: bool) -> int:
+        """Write the job-runs of the roots (QUEUED) and send their messages. The other jobs get
+        their items when they start, are skipped or are cancelled: until then the graph
+        snapshot describes them (a write per job saved)."""
         now = self.clock.now()
         roots = [n for n, node in run.nodes.items() if not node.depends_on]
         if resume:
-            existing = {v.job: v for v in self.store.job_runs(run.run_id)}
-            missing = [n for n in run.nodes if n not in existing]
+            existing = {v.job: v for v in self.store.job_runs(run.run_id, include_waiting=False)}
+            missing = [n for n in roots if n not in existing]
             to_send = [n for n in roots if n not in existing or existing[n].status is JobStatus.QUEUED]
         else:
-            missing, to_send = list(run.nodes), roots
+            missing, to_send = roots, roots
         self.store.put_job_runs(run, missing, queued=set(roots), now=now)
         crashpoint("dispatcher.after_job_runs", run_id=run.run_id)
         messages = [JobMessage(run.run_id, n) for n in to_send]
@@ -47,8 +50,8 @@ class RunStarter:
         run = self.store.get_run(run_id)
         if run is None:
             raise Conflict(f"run {run_id} vanished while being dispatched")
-        if run.complete and not run.status.terminal:
-            # Every job finished before the run left CREATING (a resumed dispatch): close it here.
+        if not run.status.terminal:
+            # Every job may have finished while the run was CREATING (a resumed dispatch).
             return close_run(self.store, run, self.clock.now(), self.telemetry, self.on_run_closed)
         return run.status
 
