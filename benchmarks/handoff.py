@@ -53,6 +53,7 @@ def run(links: int = LINKS) -> dict[str, Any]:
         "handoff_p95_ms": round(sorted(gaps_ms)[int(0.95 * (len(gaps_ms) - 1))], 1),
         "handoff_requests": per_handoff["median"],
         "handoff_requests_by_operation": per_handoff["operations"],
+        "handoff_breakdown_ms": per_handoff["breakdown_ms"],
     }
 
 
@@ -61,43 +62,63 @@ def _names_of(record: dict[str, Any]) -> set[str]:
 
 
 def _job_key(record: dict[str, Any]) -> str:
-    return str(record["request"].get("Key", {}).get("sk", {}).get("S", "")).removeprefix("JOB#")
+    key = record["request"].get("Key") or record["request"].get("Item") or {}
+    return str(key.get("sk", {}).get("S", "")).removeprefix("JOB#")
+
+
+def _claims(record: dict[str, Any], job: str) -> bool:
+    """The claim of ``job``: the put of its item, RUNNING (a dependent's first claim), or an
+    update taking its lease."""
+    if _job_key(record) != job:
+        return False
+    if record["operation"] == "PutItem":
+        return record["request"]["Item"].get("status", {}).get("S") == "RUNNING"
+    return record["operation"] == "UpdateItem" and "attempt_started_at" in _names_of(record)
 
 
 def _requests_per_handoff(records: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     """Requests from the upstream's last write (its finish: an UpdateItem of it setting
-    ``finished_at``), not counted, to the dependent's claim (an UpdateItem of it touching
-    ``lease_expires_at``), counted."""
+    ``finished_at``), not counted, to the dependent's claim (``_claims``), counted."""
     counts = []
     operations: dict[str, int] = {}
+    spans: dict[str, list[float]] = {}
     for upstream, dependent in itertools.pairwise(names):
         release = next(
             i
             for i, r in enumerate(records)
             if r["operation"] == "UpdateItem" and _job_key(r) == upstream and "finished_at" in _names_of(r)
         )
-        claim = next(
-            i
-            for i, r in enumerate(records)
-            if i > release
-            and r["operation"] == "UpdateItem"
-            and _job_key(r) == dependent
-            and "lease_expires_at" in _names_of(r)
-        )
-        # cronlane's requests: not the benchmark reading the table, not the mapping's empty polls
+        claim = next(i for i, r in enumerate(records) if i > release and _claims(r, dependent))
+        # The requests the hand-off waits on. Not the benchmark reading the table, not the
+        # mapping's empty polls, and not the mapping deleting the upstream's own message once
+        # its invocation returned: that runs beside the hand-off, not in it, and whether it
+        # falls inside the window depends only on timing (the count must not).
         path = [
             r
             for r in records[release + 1 : claim + 1]
             if not (r["who"] == "runtime" and r["service"] == "dynamodb")
             and not (r["operation"] == "ReceiveMessage" and b'"Messages"' not in r["response"])
+            and not (r["who"] == "runtime" and r["operation"] == "DeleteMessageBatch")
         ]
         counts.append(len(path))
         for r in path:
             key = f"{r['service']}:{r['operation']}"
             operations[key] = operations.get(key, 0) + 1
+        # Where the time goes, from the end of the upstream's finish write: before each request
+        # of the path (the caller's own time: the SDK, the code, the runtime's hand-over), and
+        # serving it (the local moto server).
+        at = records[release]["ended"]
+        for r in path:
+            step = f"{r['service']}:{r['operation']}"
+            spans.setdefault(f"before {step}", []).append((r["began"] - at) * 1000.0)
+            spans.setdefault(f"serving {step}", []).append((r["ended"] - r["began"]) * 1000.0)
+            at = r["ended"]
     return {
         "median": statistics.median(counts),
         "operations": {k: round(v / len(counts), 2) for k, v in sorted(operations.items())},
+        "breakdown_ms": {
+            k: round(statistics.median(v), 1) for k, v in spans.items() if len(v) >= len(counts) / 2
+        },
     }
 
 

@@ -339,9 +339,10 @@ def _observed(
     """Serve one JSON-protocol request and tell ``observer`` what it was: who made it (a
     function's environment, or the runtime's event source mapping), the operation, the request
     and response bodies, the status, and for DynamoDB the size of each item it names before and
-    after (what AWS bills a write by)."""
+    after (what AWS bills a write by), and when it was served."""
     import io
 
+    began = time.time()
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(raw)
@@ -370,6 +371,8 @@ def _observed(
             "request_bytes": len(raw),
             "response": body,
             "status": int((status or ["0"])[0].split()[0]),
+            "began": began,  # wall-clock seconds: when the server got it and answered it
+            "ended": time.time(),
             "items": [
                 {"table": table, "before": size, "after": _item_size(table, key)}
                 for (table, key), size in zip(keys, before, strict=True)

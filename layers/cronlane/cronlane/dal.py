@@ -37,7 +37,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
@@ -675,7 +675,11 @@ class RunStore:
         items: a dispatcher finishing a CREATING run may race the one that started it, and an
         unconditional ``BatchWriteItem`` could reset a job an executor already moved on.
         """
-        todo = [self._new_job_run(run, name, name in queued, now) for name in names]
+        graph = RunGraph(run.run_id, run.nodes, run.schedule, run.scheduled_time, run.expires_at)
+        todo = [
+            self._new_job_run(graph, name, JobStatus.QUEUED if name in queued else JobStatus.PENDING, now)
+            for name in names
+        ]
         created: set[str] = set()
         while todo:
             chunk, todo = todo[:TRANSACT_MAX], todo[TRANSACT_MAX:]
@@ -698,7 +702,9 @@ class RunStore:
                 break
         return created
 
-    def _new_job_run(self, run: NewRun, name: str, queued: bool, now: float) -> _JobRunItem:
+    def _new_job_run(self, run: RunGraph, name: str, status: JobStatus, now: float) -> _JobRunItem:
+        """A whole job-run item: QUEUED or PENDING (the dispatcher's roots), or RUNNING (the first
+        claim of a dependent, which had no item while it waited)."""
         node = run.nodes[name]
         return self.JobRun(
             _run_pk(run.run_id),
@@ -708,7 +714,7 @@ class RunStore:
             group=node.group,
             schedule=run.schedule,
             scheduled_time=run.scheduled_time,
-            status=(JobStatus.QUEUED if queued else JobStatus.PENDING).value,
+            status=status.value,
             function=node.function,
             depends_on=list(node.depends_on),
             dependents=list(node.dependents),
@@ -719,7 +725,7 @@ class RunStore:
                 node.max_continuations if node.max_continuations != DEFAULT_MAX_CONTINUATIONS else None
             ),
             params=json.dumps(node.params, sort_keys=True),
-            enqueued_at=now if queued else None,
+            enqueued_at=now if status is JobStatus.QUEUED else None,
             expires_at=run.expires_at,
         )
 
@@ -776,6 +782,20 @@ class RunStore:
         ``graph``): it had none while it waited.
         """
         JR = self.JobRun
+        node = graph.nodes.get(job) if graph is not None else None
+        if graph is not None and node is not None and node.depends_on and generation == 0:
+            # A dependent's first claim: its item does not exist yet, so it is put whole (one
+            # write, as the update below would be, and much lighter to apply).
+            item = self._new_job_run(graph, job, JobStatus.RUNNING, now)
+            item.attempts, item.started_at, item.attempt_started_at = 1, now, now
+            item.lease_expires_at, item.enqueued_at = now + lease_s, queued_at
+            try:
+                item.save(condition=JR.pk.does_not_exist())
+                return _job_view(item)
+            except PutError as exc:
+                if not _condition_failed(exc):
+                    raise StoreError(f"claiming {job} of run {run_id}: {exc}") from exc
+            # It exists (a retry, a continuation, a duplicate): the update below decides.
         claim_actions: list[Action] = [
             JR.status.set(JobStatus.RUNNING.value),
             JR.attempts.add(1),
@@ -791,11 +811,8 @@ class RunStore:
             & JR.status.is_in(JobStatus.QUEUED.value, JobStatus.PENDING.value)
             & JR.continuing.does_not_exist()
         )
-        if graph is not None and generation == 0:
-            queued = JR.pk.does_not_exist() | queued
         item = JR(_run_pk(run_id), f"JOB#{job}")
-        first = [*self._written(graph, job), *claim_actions]
-        if self._update_if(item, first, queued, f"claiming {job} of run {run_id}"):
+        if self._update_if(item, claim_actions, queued, f"claiming {job} of run {run_id}"):
             return _job_view(item)
         held = self.get_job_run(run_id, job, include_waiting=False)
         if held is not None and held.continuing and held.generation == generation:
@@ -872,9 +889,22 @@ class RunStore:
             actions.append(JR.max_continuations.set(node.max_continuations))
         return actions
 
-    def _update_if(self, item: Any, actions: Sequence[Action], condition: Any, doing: str) -> bool:
+    def _update_if(
+        self, item: Any, actions: Sequence[Action], condition: Any, doing: str, read_back: bool = True
+    ) -> bool:
+        """A conditional update; False if the condition failed. ``read_back``: ``item`` gets the
+        item as written (otherwise nothing comes back, which is lighter on both ends)."""
         try:
-            item.update(actions=list(actions), condition=condition)
+            if read_back:
+                item.update(actions=list(actions), condition=condition)
+            else:
+                item._get_connection().update_item(
+                    item.pk,
+                    item.sk,
+                    actions=list(actions),
+                    condition=condition,
+                    return_values="NONE",
+                )
         except UpdateError as exc:
             if _condition_failed(exc):
                 return False
@@ -908,11 +938,14 @@ class RunStore:
         if error is not None:
             actions.append(JR.error.set(error))
         if history_entry is not None:
-            actions.append(JR.history.set((JR.history | []).append([json.dumps(history_entry)])))
+            actions.append(JR.history.set(_history(view, history_entry)))
         held = (JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts)
         item = JR(_run_pk(view.run_id), f"JOB#{view.job}")
         if status is JobStatus.SUCCEEDED:
-            return self._update_if(item, actions, held, f"finishing {view.job} of run {view.run_id}")
+            # nothing is read back: the caller knows what it wrote
+            return self._update_if(
+                item, actions, held, f"finishing {view.job} of run {view.run_id}", read_back=False
+            )
         slot = graph.slots.get(view.job) if graph is not None else None
         try:
             with TransactWrite(connection=self._connection) as tx:
@@ -974,7 +1007,7 @@ class RunStore:
                     JR.status.set(JobStatus.QUEUED.value),
                     JR.error.set(error),
                     JR.lease_expires_at.remove(),
-                    JR.history.set((JR.history | []).append([json.dumps(history_entry)])),
+                    JR.history.set(_history(view, history_entry)),
                 ],
                 condition=(JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts),
             )
@@ -1028,15 +1061,21 @@ class RunStore:
     def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
         """The status and generation of each named job-run of the run (one that does not exist
         is left out): strongly consistent reads of just those two attributes, 100 keys per
-        ``BatchGetItem``. A release reads what it decides on instead of writing to count."""
+        ``BatchGetItem`` (one key: a ``GetItem``). A release reads what it decides on instead
+        of writing to count."""
         keys = [(_run_pk(run_id), f"JOB#{job}") for job in sorted(set(jobs))]
         if not keys:
             return {}
         JR = self.JobRun
+        wanted = ["job", "status", "generation"]
         try:
-            items = JR.batch_get(
-                keys, consistent_read=True, attributes_to_get=["job", "status", "generation"]
-            )
+            if len(keys) == 1:  # a chain's hand-off: the one dependent (a GetItem, lighter)
+                try:
+                    items = [JR.get(*keys[0], consistent_read=True, attributes_to_get=wanted)]
+                except JR.DoesNotExist:
+                    return {}
+            else:
+                items = list(JR.batch_get(keys, consistent_read=True, attributes_to_get=wanted))
             return {i.job: JobState(JobStatus(i.status), int(i.generation or 0)) for i in items}
         except PynamoDBException as exc:
             raise StoreError(f"reading the state of jobs of run {run_id}: {exc}") from exc
@@ -1197,6 +1236,13 @@ def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their v
         max_active=int(item.max_active) if item.max_active is not None else None,
         sink_count=int(item.sink_count or 0),
     )
+
+
+def _history(view: JobRunView, entry: dict[str, Any]) -> Any:  # Any: PynamoDB types list values
+    """The attempt history with ``entry`` added, written whole: every write that adds to it is
+    conditional on the attempt ``view`` holds, so nothing else changed it (and a whole value
+    is cheaper to apply than a list_append)."""
+    return [json.dumps(h) for h in view.history] + [json.dumps(entry)]
 
 
 def _waiting_view(graph: RunGraph, name: str) -> JobRunView:
