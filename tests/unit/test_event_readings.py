@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from cronlane import events
 from cronlane.errors import InvalidRequest
 from tests.conftest import ROOT, load_event
+from tests.unit.function_env import FUNCTION_ENV
 
 SETTINGS = settings(
     max_examples=1_000,
@@ -545,18 +546,7 @@ else:
 read = sorted(m for m in {NOT_IN_A_COLD_START!r} if m in sys.modules)
 print(json.dumps([imported, read]))
 """
-    env = {
-        **os.environ,
-        "TABLE_NAME": "cronlane-runs",
-        "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cronlane-jobs.fifo",
-        "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cronlane-dlq.fifo",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_LAMBDA_FUNCTION_NAME": f"cronlane-{function}",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
+    env = {**os.environ, **FUNCTION_ENV, "AWS_LAMBDA_FUNCTION_NAME": f"cronlane-{function}"}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
     )

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import load_event
+from tests.unit.function_env import FUNCTION_ENV
 
 RECORD = load_event("executor-sqs-batch.json")["Records"][0]
 APP = "functions.executor.app"
@@ -30,16 +31,7 @@ APP = "functions.executor.app"
 def app() -> Iterator[ModuleType]:
     """functions/executor/app.py imported with a function's environment (nothing is called)."""
     patch = pytest.MonkeyPatch()
-    for key, value in {
-        "TABLE_NAME": "cronlane-runs",
-        "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cronlane-jobs.fifo",
-        "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cronlane-dlq.fifo",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
+    for key, value in FUNCTION_ENV.items():
         patch.setenv(key, value)
     sys.modules.pop(APP, None)
     try:
