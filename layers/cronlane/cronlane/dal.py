@@ -108,6 +108,7 @@ class _RunItem(Model):
     skipped = NumberAttribute(default=0)
     cancelled = NumberAttribute(default=0)
     sink_count = NumberAttribute(default=0)  # jobs that nothing in the run depends on
+    touched = NumberAttribute(null=True)  # 1 once an operator reopened it (a rerun, a mark, a replay)
     created_at = NumberAttribute()
     started_at = NumberAttribute(null=True)
     finished_at = NumberAttribute(null=True)
@@ -525,7 +526,7 @@ class RunStore:
         condition = (JR.status == view.status.value) & (JR.generation == view.generation)
         waiting = view.status is JobStatus.PENDING and view.generation == 0 and graph is not None
         actions: list[Action] = [
-            *(self._written(graph, view.job) if waiting else []),
+            *(self._written(graph, view.job, generation=False) if waiting else []),
             JR.status.set(status.value),
             JR.generation.add(1),
             JR.error.remove(),
@@ -582,6 +583,7 @@ class RunStore:
                     Run.status.set(RunStatus.RUNNING.value),
                     Run.finished_at.remove(),
                     Run.cancel_requested_at.remove(),
+                    Run.touched.set(1),
                 ],
                 condition=Run.status.is_in(
                     RunStatus.SUCCEEDED.value,
@@ -857,7 +859,7 @@ class RunStore:
             return _job_view(item)
         return None
 
-    def _written(self, graph: RunGraph | None, job: str) -> list[Action]:
+    def _written(self, graph: RunGraph | None, job: str, generation: bool = True) -> list[Action]:
         """The job-run's unchanging attributes, from the run's graph snapshot: set by the write
         that may create the item (a claim, a skip, a cancel, an operator's mark). Setting them
         again on an existing item changes nothing."""
@@ -882,9 +884,10 @@ class RunStore:
             JR.timeout_s.set(node.timeout_s),
             JR.max_attempts.set(node.max_attempts),
             JR.params.set(json.dumps(node.params, sort_keys=True)),
-            JR.generation.set(JR.generation | 0),
             JR.expires_at.set(graph.expires_at),
         ]
+        if generation:  # (a reset adds to it instead: one action per attribute)
+            actions.append(JR.generation.set(JR.generation | 0))
         if node.max_continuations != DEFAULT_MAX_CONTINUATIONS:
             actions.append(JR.max_continuations.set(node.max_continuations))
         return actions
@@ -1235,6 +1238,7 @@ def _run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their v
         reason=item.reason,
         max_active=int(item.max_active) if item.max_active is not None else None,
         sink_count=int(item.sink_count or 0),
+        touched=bool(item.touched),
     )
 
 

@@ -256,6 +256,9 @@ class RunView:
     # outcomes (failed, skipped, cancelled) are counted here for every job. ``succeeded`` is
     # exact once the run is closed; while it runs it counts only the successes an operator marked.
     sink_count: int = 0
+    # An operator reopened it (a rerun, a mark, a replay): its sinks may have ended before jobs
+    # above them were reset, so only reading every job-run can tell that it is over.
+    touched: bool = False
 
     @property
     def terminal_count(self) -> int:
@@ -263,8 +266,8 @@ class RunView:
 
     @property
     def clean(self) -> bool:
-        """No job failed, was skipped or cancelled (so far)."""
-        return self.failed + self.skipped + self.cancelled == 0
+        """No job failed, was skipped or cancelled (so far), and no operator reopened it."""
+        return self.failed + self.skipped + self.cancelled == 0 and not self.touched
 
 
 @dataclass

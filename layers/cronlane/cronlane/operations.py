@@ -153,6 +153,13 @@ class Operator:
             crashpoint("operator.after_reset", run_id=run.run_id, job=name)
             if status is JobStatus.QUEUED:
                 ready.append(JobMessage(run.run_id, name, view.generation + 1))
+        # An upstream that was still running when ``jobs`` was read may have finished since, and
+        # its release read the job before this reset it: read again now (after the writes), as
+        # a release does, so that one of the two sends it.
+        waiting = [name for queued, name in plan if not queued]
+        if waiting:
+            needs = self.releaser.needs_of(run.run_id, waiting)
+            ready += self.releaser.ready(run.run_id, "", JobStatus.SUCCEEDED, needs, now).messages
         self.store.reopen_run(run.run_id, now)
         crashpoint("operator.after_reopen", run_id=run.run_id)
         if ready:

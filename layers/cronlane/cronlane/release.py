@@ -107,6 +107,11 @@ class Releaser:
         graph = self.run_graph(run_id)
         return graph.nodes if graph is not None else {}
 
+    def needs_of(self, run_id: str, names: Iterable[str]) -> dict[str, Needs]:
+        """What each of ``names`` waits for, from the run's graph snapshot."""
+        graph = self.graph(run_id)
+        return {n: Needs(graph[n].depends_on, graph[n].trigger_rule) for n in names if n in graph}
+
     def release(
         self,
         run_id: str,

@@ -154,6 +154,7 @@ class DeadLetters:
         resend: list[JobMessage] = []
         done: list[Letter] = []
         keep: list[DeadLetter] = []
+        released: list[Letter] = []
         for letter in letters:
             message = letter.message
             assert message is not None
@@ -170,9 +171,31 @@ class DeadLetters:
                 restart.add(view.job)
                 letter.outcome = "would replay" if dry_run else "replayed"
                 done.append(letter)
+            elif view.status is JobStatus.PENDING and view.generation == message.generation:
+                released.append(letter)  # released, but never claimed before the redrive moved it
             else:
                 letter.outcome = f"left on the queue: the job is {view.status.value}"
                 keep.append(letter.raw)
+        if released:
+            # A dependent has no item until its first claim: its message was sent when its
+            # upstreams were done, and no claim ever took it (throttling, an outage, crashes).
+            # Read them again, as a release does, and send the ones still ready.
+            releaser = self.operator.releaser
+            needs = releaser.needs_of(
+                run.run_id, [letter.job_run.job for letter in released if letter.job_run]
+            )
+            ready = releaser.ready(run.run_id, "", JobStatus.SUCCEEDED, needs, now).messages
+            ready_jobs = {m.job for m in ready}
+            for letter in released:
+                if letter.job_run is not None and letter.job_run.job in ready_jobs:
+                    letter.outcome = (
+                        "would send it again" if dry_run else "sent again (released, never started)"
+                    )
+                    done.append(letter)
+                else:
+                    letter.outcome = "left on the queue: the job is PENDING (an upstream has not finished)"
+                    keep.append(letter.raw)
+            resend += [m for m in ready if m.job not in restart]
         restart |= _revivable_dependents(jobs, restart)
         if dry_run:
             return keep + [letter.raw for letter in done]

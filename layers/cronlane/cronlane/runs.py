@@ -23,9 +23,10 @@ def final_status(run: RunView, counts: RunCounts | None = None) -> RunStatus:
 def final_counts(store: RunStore, run: RunView) -> RunCounts | None:
     """The counts of a run whose sinks have all ended, or None if a job is still going.
 
-    A clean run (nothing failed, skipped or cancelled) succeeded whole: every job is a sink or
-    above one, and a sink starts only after its upstreams succeeded. Otherwise a job may still
-    run beside a sink that was skipped, so the job-runs are read (only such runs pay for it)."""
+    A clean run (nothing failed, skipped or cancelled, never reopened by an operator) succeeded
+    whole: every job is a sink or above one, and a sink starts only after its upstreams
+    succeeded. Otherwise a job may still run beside a sink that was skipped, or have been reset
+    above a sink that had ended, so the job-runs are read (only such runs pay for it)."""
     if run.clean:
         return RunCounts(succeeded=run.job_count)
     jobs = store.job_runs(run.run_id)

@@ -1,0 +1,108 @@
+"""Operator actions against the way runs end: a dependent's job-run is written only when it
+starts, a success is counted only for sinks, and a run is closed when its sinks have ended. An
+operator's rerun, mark or replay must not let a run close over a job that is still to run, and
+must reach jobs that have no item yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cronlane.clock import iso
+from cronlane.model import JobStatus, RunStatus
+from cronlane_cli.local.session import store_of, wait_for_run
+from tests.conftest import START
+
+pytestmark = pytest.mark.stack
+
+
+def act(runtime: Any, **event: Any) -> dict[str, Any]:
+    invocation = runtime.invoke("DispatcherFunction", event)
+    assert invocation.error is None, invocation.error
+    assert "error" not in invocation.response, invocation.response
+    return dict(invocation.response)
+
+
+def trigger(runtime: Any, key: str, jobs: list[str]) -> str:
+    act(runtime, action="trigger", idempotency_key=key, scheduled_time=iso(START), jobs=jobs)
+    return f"manual@{key}"
+
+
+def test_marking_a_waiting_job_that_has_no_item_yet_succeeds(runtime: Any) -> None:
+    # GIVEN a run whose dependent has not started (so it has no item in the table)
+    runtime.mappings_enabled = False
+    run_id = trigger(runtime, "mark-waiting", ["buildUserTraitsJob", "matchScoreJob"])
+    store = store_of(runtime)
+    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.PENDING
+    # WHEN an operator vouches for it
+    act(runtime, action="mark", run_id=run_id, job="matchScoreJob")
+    # THEN it is SUCCEEDED, and the run goes on (its upstream has not run)
+    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.SUCCEEDED
+    assert store.get_run(run_id).status is RunStatus.RUNNING
+    runtime.mappings_enabled = True
+    report = wait_for_run(runtime, run_id)
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert {j.job: j.status for j in report.jobs} == {
+        "buildUserTraitsJob": JobStatus.SUCCEEDED,
+        "matchScoreJob": JobStatus.SUCCEEDED,
+    }
+
+
+def test_a_rerun_does_not_close_the_run_before_the_rerun_job_ends(runtime: Any) -> None:
+    # GIVEN a failed run whose sink ran anyway (trigger_rule all_done) and succeeded
+    runtime.inject("executor.after_claim", times=3, job="mutualMatchJob")
+    run_id = trigger(runtime, "rerun-all-done", ["mutualMatchJob", "matchQualityReportJob"])
+    first = wait_for_run(runtime, run_id)
+    assert first.run.status is RunStatus.FAILED
+    assert {j.job: j.status for j in first.jobs}["matchQualityReportJob"] is JobStatus.SUCCEEDED
+    # WHEN the failed job is rerun, and fails again
+    runtime.inject("executor.after_claim", times=3, job="mutualMatchJob")
+    response = act(runtime, action="rerun", run_id=run_id)
+    # THEN the run is going until the rerun job has ended, and then it is FAILED again
+    assert response["status"] == RunStatus.RUNNING.value
+    store = store_of(runtime)
+    assert store.get_run(run_id).status is RunStatus.RUNNING
+    runtime.drain()
+    run = store.get_run(run_id)
+    assert run.status is RunStatus.FAILED
+    assert (run.succeeded, run.failed, run.skipped) == (1, 1, 0)
+
+
+def test_marking_after_a_cancel_does_not_close_the_run_over_a_running_job(runtime: Any) -> None:
+    # GIVEN a run whose root is running and whose dependent was cancelled
+    run_id = trigger(runtime, "cancel-mark", ["buildUserTraitsJob", "matchScoreJob"])
+    store = store_of(runtime)
+    runtime.run_until(lambda: store.get_job_run(run_id, "buildUserTraitsJob").status is JobStatus.RUNNING)
+    act(runtime, action="cancel", run_id=run_id)
+    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.CANCELLED
+    # WHEN an operator marks the cancelled job succeeded
+    response = act(runtime, action="mark", run_id=run_id, job="matchScoreJob")
+    # THEN the run is not over while its root runs; it ends when the root does
+    assert response["status"] == RunStatus.RUNNING.value
+    assert store.get_run(run_id).status is RunStatus.RUNNING
+    runtime.drain()
+    run = store.get_run(run_id)
+    assert run.status is RunStatus.SUCCEEDED
+    assert all(j.status is JobStatus.SUCCEEDED for j in store.job_runs(run_id))
+
+
+def test_a_released_job_whose_message_was_dead_lettered_before_any_claim_is_replayed(runtime: Any) -> None:
+    # GIVEN a dependent released by its upstream, whose message never got to a claim before the
+    # queue's redrive policy moved it to the dead-letter queue (so it has no item at all)
+    runtime.inject("executor.before_claim", times=12, job="matchScoreJob")
+    run_id = trigger(runtime, "redriven", ["buildUserTraitsJob", "matchScoreJob"])
+    runtime.drain()
+    store = store_of(runtime)
+    assert store.get_run(run_id).status is RunStatus.RUNNING
+    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.PENDING
+    letters = act(runtime, action="dlq-list")["messages"]
+    assert [m["job"] for m in letters] == ["matchScoreJob"]
+    # WHEN the operator replays the dead letters
+    runtime.clock.advance_to(runtime.now() + 400)
+    replayed = act(runtime, action="dlq-replay", all=True)
+    # THEN the job is sent again, runs, and the run ends
+    assert any("sent again" in str(r) for r in replayed.values()), replayed
+    report = wait_for_run(runtime, run_id)
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert act(runtime, action="dlq-list")["messages"] == []
