@@ -294,8 +294,25 @@ def test_ctrl_c_stops_the_twin_cleanly(tmp_path: Path) -> None:
     import signal
 
     port = str(free_port())
+    # Started as from a terminal, with SIGINT at its default: a shell that runs a command in the
+    # background (CI, `make test &`) makes it ignore SIGINT, and the twin would inherit that.
+    default_sigint = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
     process = subprocess.Popen(
-        [CRONLANE, "local", "up", "--port", port, "--logs", str(tmp_path / "logs")],
+        [
+            sys.executable,
+            "-c",
+            default_sigint,
+            CRONLANE,
+            "local",
+            "up",
+            "--port",
+            port,
+            "--logs",
+            str(tmp_path / "logs"),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -306,6 +323,9 @@ def test_ctrl_c_stops_the_twin_cleanly(tmp_path: Path) -> None:
         if "twin up at" in line:
             break
     process.send_signal(signal.SIGINT)
-    rest = process.stdout.read()
-    assert process.wait(timeout=30) == 0
+    try:
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0
     assert "stopping the twin" in rest and "Traceback" not in rest
