@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from cronlane.events import check_sqs_event
+from cronlane.execute import RetryLater
 from cronlane.wiring import build_executor, make_tracer
 
 logger = Logger(service="cronlane-executor")
@@ -47,7 +48,12 @@ def process_fifo_batch(records: list[dict[str, Any]], context: Any) -> dict[str,
             continue
         try:
             record_handler(record, context)
-        except Exception:
+        except Exception as exc:
+            if not isinstance(exc, RetryLater):  # a job's failed attempt was logged as such
+                logger.exception(
+                    "message not handled; it comes back after its visibility timeout",
+                    extra={"message_id": record["messageId"], "group": group},
+                )
             failures.append({"itemIdentifier": record["messageId"]})
             if group:
                 failed_groups.add(group)

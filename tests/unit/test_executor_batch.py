@@ -179,3 +179,26 @@ def test_the_executor_makes_its_sqs_client_when_it_first_sends(app: ModuleType) 
     assert type(client).__name__ == "ClientOnFirstUse" and client._client is None
     assert client.meta.service_model.service_name == "sqs"  # made now
     assert client.meta.region_name == "us-east-1"
+
+
+def test_a_message_that_could_not_be_handled_is_logged_and_an_attempt_failure_is_not(
+    app: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cronlane.execute import RetryLater
+
+    def handler(record: Any, lambda_context: Any) -> dict[str, Any]:
+        if record["messageId"] == "broken":
+            raise RuntimeError("the table is unreachable")
+        raise RetryLater("job attempt 1 failed (it was logged as such)")
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(app, "record_handler", handler)
+    try:
+        response = app.process_fifo_batch([record("broken", "jobA"), record("retry", "jobB")], Context())
+    finally:
+        patch.undo()
+    assert response == {"batchItemFailures": [{"itemIdentifier": "broken"}, {"itemIdentifier": "retry"}]}
+    logged = [r for r in caplog.records if "message not handled" in r.getMessage()]
+    assert len(logged) == 1
+    assert getattr(logged[0], "message_id", None) == "broken"
+    assert logged[0].exc_info is not None and "the table is unreachable" in str(logged[0].exc_info[1])
