@@ -28,6 +28,7 @@ def run(links: int = LINKS) -> dict[str, Any]:
     ) as runtime:
         runtime.warm("ExecutorFunction", 2)
         runtime.warm("DispatcherFunction", 1)
+        round_trip_ms = _round_trip_ms(store_of(runtime))
         runtime.observe_requests(records.append)
         event = {
             "action": "trigger",
@@ -54,7 +55,21 @@ def run(links: int = LINKS) -> dict[str, Any]:
         "handoff_requests": per_handoff["median"],
         "handoff_requests_by_operation": per_handoff["operations"],
         "handoff_breakdown_ms": per_handoff["breakdown_ms"],
+        # this machine's speed at the time: one GetItem to the local moto server, from here
+        "request_round_trip_ms": round_trip_ms,
     }
+
+
+def _round_trip_ms(store: Any, samples: int = 50) -> float:
+    """The median time of one request to the local moto server (a GetItem of a job-run that
+    does not exist): the unit the hand-off is made of, measured in the same run, so that a
+    figure from a slow moment of a shared machine can be read as such."""
+    times = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        store.get_job_run("no-such-run", "no-such-job", include_waiting=False)
+        times.append((time.perf_counter() - began) * 1000.0)
+    return round(statistics.median(times), 2)
 
 
 def _names_of(record: dict[str, Any]) -> set[str]:
