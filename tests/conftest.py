@@ -42,6 +42,15 @@ def log_records(log_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
+def act(runtime: Any, **event: Any) -> dict[str, Any]:
+    """Invoke the dispatcher with ``event`` (an operator action, a trigger) and return its answer,
+    which must not be an error."""
+    invocation = runtime.invoke("DispatcherFunction", event)
+    assert invocation.error is None, invocation.error
+    assert "error" not in invocation.response, invocation.response
+    return dict(invocation.response)
+
+
 def refusal(invocation: Any) -> str:
     """What the dispatcher said no with: an operator's request gets an answer with an "error"
     (not a function error, so typos do not trip the errors alarm); a tick raises."""

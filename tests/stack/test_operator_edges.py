@@ -12,16 +12,9 @@ import pytest
 from cronlane.clock import iso
 from cronlane.model import JobStatus, RunStatus
 from cronlane_cli.local.session import store_of, wait_for_run
-from tests.conftest import START
+from tests.conftest import START, act
 
 pytestmark = pytest.mark.stack
-
-
-def act(runtime: Any, **event: Any) -> dict[str, Any]:
-    invocation = runtime.invoke("DispatcherFunction", event)
-    assert invocation.error is None, invocation.error
-    assert "error" not in invocation.response, invocation.response
-    return dict(invocation.response)
 
 
 def trigger(runtime: Any, key: str, jobs: list[str]) -> str:

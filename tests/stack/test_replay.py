@@ -13,18 +13,11 @@ import pytest
 from cronlane.clock import iso
 from cronlane.model import JobStatus, RunStatus
 from cronlane_cli.local.session import store_of, wait_for_run
-from tests.conftest import START, load_event, log_records, refusal
+from tests.conftest import START, act, load_event, log_records, refusal
 
 pytestmark = pytest.mark.stack
 JOBS = ["matchScoreJob", "compatibilityJob", "mutualMatchJob"]
 OUTAGE_ENDS = START + 3600  # compatibilityJob fails every attempt that starts before this
-
-
-def act(runtime: Any, **event: Any) -> dict[str, Any]:
-    invocation = runtime.invoke("DispatcherFunction", event)
-    assert invocation.error is None, invocation.error
-    assert "error" not in invocation.response, invocation.response
-    return dict(invocation.response)
 
 
 def failed_run(runtime: Any, key: str = "outage") -> str:

@@ -314,14 +314,7 @@ class Executor:
     def _release(self, view: JobRunView) -> bool:
         """Send the dependents that ``view``'s success made ready; True if one had already ended
         (the run may be closing: a sink was skipped or the run cancelled)."""
-        ended = self.releaser.release(
-            view.run_id,
-            view.job,
-            JobStatus.SUCCEEDED,
-            view.dependents,
-            view.dependent_fan_in,
-            self.clock.now(),
-        )
+        ended = self.releaser.release(view, self.clock.now())
         crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
         return ended
 

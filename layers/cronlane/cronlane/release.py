@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cronlane.dal import JobQueue, RunStore
 from cronlane.faults import crashpoint
-from cronlane.model import ALL_DONE, JobMessage, JobNode, JobState, JobStatus, RunGraph
+from cronlane.model import ALL_DONE, JobMessage, JobNode, JobRunView, JobState, JobStatus, RunGraph
 
 GRAPHS_KEPT = 8  # graph snapshots kept per process (a warm executor serves few runs at once)
 WAITING = (JobStatus.PENDING, JobStatus.QUEUED)  # QUEUED: restarted, or a message maybe never sent
@@ -112,22 +112,11 @@ class Releaser:
         graph = self.graph(run_id)
         return {n: Needs(graph[n].depends_on, graph[n].trigger_rule) for n in names if n in graph}
 
-    def release(
-        self,
-        run_id: str,
-        finished: str,
-        outcome: JobStatus,
-        dependents: Iterable[str],
-        fan_in: Iterable[int] | None,
-        now: float,
-    ) -> bool:
-        """Send the messages of the dependents ``finished`` made ready; True if one of them had
-        already ended."""
-        return self.send(
-            self.ready(
-                run_id, finished, outcome, self.needs(run_id, finished, outcome, dependents, fan_in), now
-            )
-        )
+    def release(self, view: JobRunView, now: float) -> bool:
+        """Send the messages of the dependents that the success of ``view`` made ready; True if
+        one of them had already ended."""
+        needs = self.needs(view.run_id, view.job, JobStatus.SUCCEEDED, view.dependents, view.dependent_fan_in)
+        return self.send(self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now))
 
     def needs(
         self,
