@@ -771,6 +771,7 @@ class RunStore:
         lease_s: float,
         queued_at: float | None = None,
         graph: RunGraph | None = None,
+        continuation: bool = False,
     ) -> JobRunView | None:
         """Claim a job-run for one attempt; None if someone else holds or finished it.
 
@@ -781,19 +782,38 @@ class RunStore:
         lease records the lost attempt in the history. A job-run QUEUED by its own checkpoint is
         claimed as a continuation of the same attempt (by whichever message of its generation
         comes first), without counting an attempt. A dependent's first claim writes its item (from
-        ``graph``): it had none while it waited.
+        ``graph``): it had none while it waited. ``continuation``: the message is the job's own,
+        sent at its checkpoint, so that is tried first (no failed writes on the way).
         """
         JR = self.JobRun
+        item = JR(_run_pk(run_id), f"JOB#{job}")
+        resume: list[Action] = [
+            JR.status.set(JobStatus.RUNNING.value),
+            JR.continuing.remove(),
+            JR.attempt_started_at.set(now),
+            JR.lease_expires_at.set(now + lease_s),
+        ]
+        waiting = (
+            (JR.generation == generation) & (JR.status == JobStatus.QUEUED.value) & JR.continuing.exists()
+        )
+        if continuation and self._update_if(item, resume, waiting, f"continuing {job} of run {run_id}"):
+            return _job_view(item)
         node = graph.nodes.get(job) if graph is not None else None
-        if graph is not None and node is not None and node.depends_on and generation == 0:
+        if (
+            graph is not None
+            and node is not None
+            and node.depends_on
+            and generation == 0
+            and not continuation
+        ):
             # A dependent's first claim: its item does not exist yet, so it is put whole (one
             # write, as the update below would be, and much lighter to apply).
-            item = self._new_job_run(graph, job, JobStatus.RUNNING, now)
-            item.attempts, item.started_at, item.attempt_started_at = 1, now, now
-            item.lease_expires_at, item.enqueued_at = now + lease_s, queued_at
+            new = self._new_job_run(graph, job, JobStatus.RUNNING, now)
+            new.attempts, new.started_at, new.attempt_started_at = 1, now, now
+            new.lease_expires_at, new.enqueued_at = now + lease_s, queued_at
             try:
-                item.save(condition=JR.pk.does_not_exist())
-                return _job_view(item)
+                new.save(condition=JR.pk.does_not_exist())
+                return _job_view(new)
             except PutError as exc:
                 if not _condition_failed(exc):
                     raise StoreError(f"claiming {job} of run {run_id}: {exc}") from exc
@@ -813,21 +833,13 @@ class RunStore:
             & JR.status.is_in(JobStatus.QUEUED.value, JobStatus.PENDING.value)
             & JR.continuing.does_not_exist()
         )
-        item = JR(_run_pk(run_id), f"JOB#{job}")
         if self._update_if(item, claim_actions, queued, f"claiming {job} of run {run_id}"):
             return _job_view(item)
         held = self.get_job_run(run_id, job, include_waiting=False)
         if held is not None and held.continuing and held.generation == generation:
-            continuation = [
-                JR.status.set(JobStatus.RUNNING.value),
-                JR.continuing.remove(),
-                JR.attempt_started_at.set(now),
-                JR.lease_expires_at.set(now + lease_s),
-            ]
-            waiting = (
-                (JR.generation == generation) & (JR.status == JobStatus.QUEUED.value) & JR.continuing.exists()
-            )
-            if self._update_if(item, continuation, waiting, f"continuing {job} of run {run_id}"):
+            if not continuation and self._update_if(
+                item, resume, waiting, f"continuing {job} of run {run_id}"
+            ):
                 return _job_view(item)
             return None
         # Not QUEUED: an attempt whose executor died (RUNNING, lease expired) may be taken over.

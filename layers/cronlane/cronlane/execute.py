@@ -127,6 +127,7 @@ class Executor:
             remaining_s() + LEASE_GRACE_S,
             queued_at=message.queued_at,
             graph=graph,
+            continuation=message.continuation > 0,
         )
         if view is None:
             return self._not_claimed(message, body, message_id)
