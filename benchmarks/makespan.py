@@ -120,7 +120,6 @@ def run(environments: int = 8) -> dict[str, Any]:
             for inv in runtime.invocations
             if inv.function == "DispatcherFunction" and inv.started_at is not None and inv.finished_at
         ]
-        log_dir = str(runtime.log_dir)
         executor_requests = Counter(op for function, op in requests() if function == "ExecutorFunction")
         warm_envs = len([e for e in runtime.envs if e.function == "ExecutorFunction"])
 
@@ -190,7 +189,6 @@ def run(environments: int = 8) -> dict[str, Any]:
         "inline_s": round(total, 3),
         "speedup_vs_inline": round(total / makespan, 2),
         "stack_setup_s": round(setup_s, 1),
-        "log_dir": log_dir,
     }
 
 
