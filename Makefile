@@ -41,19 +41,20 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-$(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
+# A tool in a virtual environment of its own: $(call tool_venv,<directory>,<pip requirement>)
+define tool_venv
 	@test -n "$(PYTHON)" || { echo "python3.13 not found"; exit 1; }
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --upgrade pip
+	$(1)/bin/pip install --quiet "$(2)"
 	@touch $@
+endef
+
+$(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
+	$(call tool_venv,$(SAM_VENV),aws-sam-cli==$(SAM_CLI_VERSION))
 
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
-	@test -n "$(PYTHON)" || { echo "python3.13 not found"; exit 1; }
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
-	@touch $@
+	$(call tool_venv,$(CHECKOV_VENV),checkov==$(CHECKOV_VERSION))
 
 tools: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
