@@ -63,6 +63,13 @@ def test_dedup_ids_differ_by_generation() -> None:
     assert JobMessage.parse(first.body()) == first
 
 
+def test_a_release_message_carries_when_the_job_became_ready() -> None:
+    sent = JobMessage("r", "j", 2, queued_at=1795831200.1234)
+    read = JobMessage.parse(sent.body())
+    assert read == sent and read.queued_at == 1795831200.123
+    assert read.dedup_id() == JobMessage("r", "j", 2).dedup_id()  # the time is not its identity
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -71,6 +78,11 @@ def test_dedup_ids_differ_by_generation() -> None:
         ('{"job": "a"}', "run_id"),
         ('{"run_id": "r"}', "'job'"),
         ('{"run_id": "r", "job": "a", "generation": -1}', "generation"),
+        ('{"run_id": "r", "job": "a", "queued_at": "yesterday"}', "queued_at"),
+        ('{"run_id": "r", "job": "a", "queued_at": -5}', "queued_at"),
+        ('{"run_id": "r", "job": "a", "queued_at": true}', "queued_at"),
+        ('{"run_id": "r", "job": "a", "queued_at": Infinity}', "queued_at"),
+        ('{"run_id": "r", "job": "a", "queued_at": NaN}', "queued_at"),
     ],
 )
 def test_a_malformed_message_body_is_named(body: str, field: str) -> None:

@@ -66,6 +66,9 @@ GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items a
 SQS_BATCH = 10  # SendMessageBatch / DeleteMessageBatch take at most 10 entries
 TRANSACT_MAX = 100  # TransactWriteItems takes at most 100 items
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# A job-run's attributes that its life changes (the key, and what a new item starts them at):
+# everything else on it is set once, from the run's graph snapshot.
+_CHANGING = frozenset({"pk", "sk", "status", "attempts", "generation", "enqueued_at"})
 
 
 def _run_pk(run_id: str) -> str:
@@ -872,36 +875,20 @@ class RunStore:
         return None
 
     def _written(self, graph: RunGraph | None, job: str, generation: bool = True) -> list[Action]:
-        """The job-run's unchanging attributes, from the run's graph snapshot: set by the write
-        that may create the item (a claim, a skip, a cancel, an operator's mark). Setting them
-        again on an existing item changes nothing."""
+        """The job-run's unchanging attributes (those of ``_new_job_run``), from the run's graph
+        snapshot: set by a write that may create the item (a skip, a cancel, an operator's
+        mark). Setting them again on an existing item changes nothing."""
         if graph is None or job not in graph.nodes:
             return []
-        JR, node = self.JobRun, graph.nodes[job]
-        lists: dict[str, Any] = {  # PynamoDB types list values by their attribute class
-            "depends_on": list(node.depends_on),
-            "dependents": list(node.dependents),
-            "fan_in": list(node.dependent_fan_in),
-        }
+        JR = self.JobRun
+        whole = self._new_job_run(graph, job, JobStatus.PENDING, 0.0)
         actions: list[Action] = [
-            JR.run_id.set(graph.run_id),
-            JR.job.set(job),
-            JR.group.set(node.group),
-            JR.schedule.set(graph.schedule),
-            JR.scheduled_time.set(graph.scheduled_time),
-            JR.function.set(node.function),
-            JR.depends_on.set(lists["depends_on"]),
-            JR.dependents.set(lists["dependents"]),
-            JR.dependent_fan_in.set(lists["fan_in"]),
-            JR.timeout_s.set(node.timeout_s),
-            JR.max_attempts.set(node.max_attempts),
-            JR.params.set(json.dumps(node.params, sort_keys=True)),
-            JR.expires_at.set(graph.expires_at),
+            getattr(JR, name).set(value)
+            for name, value in whole.attribute_values.items()
+            if name not in _CHANGING and value is not None
         ]
         if generation:  # (a reset adds to it instead: one action per attribute)
             actions.append(JR.generation.set(JR.generation | 0))
-        if node.max_continuations != DEFAULT_MAX_CONTINUATIONS:
-            actions.append(JR.max_continuations.set(node.max_continuations))
         return actions
 
     def _update_if(

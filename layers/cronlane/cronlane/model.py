@@ -122,9 +122,9 @@ class JobMessage:
             raise InvalidRequest("message body: 'continuation' must be a non-negative integer")
         queued_at = data.get("queued_at")
         if queued_at is not None and (
-            not isinstance(queued_at, int | float) or isinstance(queued_at, bool) or not queued_at >= 0
+            not isinstance(queued_at, int | float) or isinstance(queued_at, bool) or not 0 <= queued_at < 1e12
         ):
-            raise InvalidRequest("message body: 'queued_at' must be a non-negative number of seconds")
+            raise InvalidRequest("message body: 'queued_at' must be a time in seconds since the epoch")
         return cls(run_id, job, generation, continuation, float(queued_at) if queued_at is not None else None)
 
 

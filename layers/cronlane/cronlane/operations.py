@@ -132,7 +132,7 @@ class Operator:
                 raise Conflict(f"job '{job}' changed while being marked; try again")
             # dependents still waiting (not skipped) start if this was their last upstream
             waiting = [d for d in view.dependents if d not in chosen and jobs[d].status is JobStatus.PENDING]
-            needs = self.releaser.needs(run.run_id, job, JobStatus.SUCCEEDED, waiting, None)
+            needs = self.releaser.needs_of(run.run_id, waiting)
             ready += self.releaser.ready(run.run_id, job, JobStatus.SUCCEEDED, needs, now).messages
         # A job is ready now if every upstream in the run stays SUCCEEDED (not restarted).
         succeeded = {n for n, j in jobs.items() if j.status is JobStatus.SUCCEEDED and n not in chosen}
@@ -159,7 +159,7 @@ class Operator:
         waiting = [name for queued, name in plan if not queued]
         if waiting:
             needs = self.releaser.needs_of(run.run_id, waiting)
-            ready += self.releaser.ready(run.run_id, "", JobStatus.SUCCEEDED, needs, now).messages
+            ready += self.releaser.ready(run.run_id, None, JobStatus.SUCCEEDED, needs, now).messages
         self.store.reopen_run(run.run_id, now)
         crashpoint("operator.after_reopen", run_id=run.run_id)
         if ready:

@@ -42,9 +42,10 @@ class Decision:
 
 
 def decide(
-    finished: str, outcome: JobStatus, needs: Mapping[str, Needs], states: Mapping[str, JobState]
+    finished: str | None, outcome: JobStatus, needs: Mapping[str, Needs], states: Mapping[str, JobState]
 ) -> Decision:
-    """Which dependents in ``needs`` are ready now that ``finished`` ended in ``outcome``.
+    """Which dependents in ``needs`` are ready now that ``finished`` ended in ``outcome`` (no
+    ``finished``: a fresh look, every upstream as read).
 
     A dependent is ready when it still waits and every upstream is done: succeeded (the
     default rule) or terminal in any way (``all_done``). ``states`` holds what was read: the
@@ -115,31 +116,19 @@ class Releaser:
     def release(self, view: JobRunView, now: float) -> bool:
         """Send the messages of the dependents that the success of ``view`` made ready; True if
         one of them had already ended."""
-        needs = self.needs(view.run_id, view.job, JobStatus.SUCCEEDED, view.dependents, view.dependent_fan_in)
+        names, fan_in = view.dependents, view.dependent_fan_in
+        if len(fan_in) == len(names) and all(count == 1 for count in fan_in):
+            # ``view`` is each one's only upstream: no graph needed
+            needs = {name: Needs((view.job,), "") for name in names}
+        else:
+            needs = self.needs_of(view.run_id, names)
         return self.send(self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now))
 
-    def needs(
-        self,
-        run_id: str,
-        finished: str,
-        outcome: JobStatus,
-        dependents: Iterable[str],
-        fan_in: Iterable[int] | None,
-    ) -> dict[str, Needs]:
-        """What each dependent waits for. A dependent with ``finished`` as its only upstream
-        needs no graph after a success: the graph snapshot is read only for a dependent with
-        several upstreams, or after a failure."""
-        names = tuple(dependents)
-        counts = tuple(fan_in) if fan_in else ()
-        if outcome is JobStatus.SUCCEEDED and len(counts) == len(names) and all(c == 1 for c in counts):
-            return {d: Needs((finished,), "") for d in names}
-        graph = self.graph(run_id)
-        return {d: Needs(graph[d].depends_on, graph[d].trigger_rule) for d in names if d in graph}
-
     def ready(
-        self, run_id: str, finished: str, outcome: JobStatus, needs: Mapping[str, Needs], now: float
+        self, run_id: str, finished: str | None, outcome: JobStatus, needs: Mapping[str, Needs], now: float
     ) -> Ready:
-        """Read the dependents and their other upstreams, and decide."""
+        """Read the jobs in ``needs`` and their upstreams but ``finished`` (which ended in
+        ``outcome``), and decide."""
         if not needs:
             return Ready((), False)
         to_read = set(needs) | {u for n in needs.values() for u in n.upstreams if u != finished}

@@ -184,7 +184,7 @@ class DeadLetters:
             needs = releaser.needs_of(
                 run.run_id, [letter.job_run.job for letter in released if letter.job_run]
             )
-            ready = releaser.ready(run.run_id, "", JobStatus.SUCCEEDED, needs, now).messages
+            ready = releaser.ready(run.run_id, None, JobStatus.SUCCEEDED, needs, now).messages
             ready_jobs = {m.job for m in ready}
             for letter in released:
                 if letter.job_run is not None and letter.job_run.job in ready_jobs:
