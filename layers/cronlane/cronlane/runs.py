@@ -13,8 +13,7 @@ from cronlane.model import JobStatus, RunCounts, RunStatus, RunView
 from cronlane.telemetry import Telemetry
 
 
-def final_status(run: RunView, counts: RunCounts | None = None) -> RunStatus:
-    counts = counts or RunCounts(run.succeeded, run.failed, run.skipped, run.cancelled)
+def final_status(run: RunView, counts: RunCounts) -> RunStatus:
     if run.cancel_requested_at is not None or counts.cancelled > 0:
         return RunStatus.CANCELLED  # some of its jobs never ran
     return RunStatus.SUCCEEDED if counts.failed == 0 and counts.skipped == 0 else RunStatus.FAILED
