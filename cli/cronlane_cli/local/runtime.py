@@ -36,11 +36,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from cronlane.clock import ScaledClock, iso
 from cronlane_cli.local.environment import EnvSpec, serve
-from cronlane_cli.local.stack import LOCAL_CREDENTIALS, REGION, MappingInfo, StackInfo, client_env
+from cronlane_cli.local.stack import REGION, MappingInfo, StackInfo, client_env
 
 ACCOUNT = "123456789012"
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda's asynchronous invocation retries (two)
@@ -156,6 +154,8 @@ class _MotoHooks:
     transient_errors: TransientErrors | None = None
     # When set: called with every DynamoDB and SQS request served (see ``observe_requests``).
     observer: Callable[[dict[str, Any]], None] | None = None
+    # Held while moto serves a request: the server's, and the event source mapping's own calls.
+    lock = threading.Lock()
     installed = False
 
     @classmethod
@@ -190,7 +190,7 @@ class _MotoHooks:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
         serve = DomainDispatcherApplication.__call__
-        lock = threading.Lock()
+        lock = cls.lock
 
         def serialised(self: Any, environ: Any, start_response: Any) -> Any:
             path = str(environ.get("PATH_INFO", ""))
@@ -530,13 +530,6 @@ class LocalRuntime:
         self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
         self._signal_lock = threading.Lock()
         self._signalled = False
-        self.sqs = boto3.client(
-            "sqs",
-            endpoint_url=stack.endpoint,
-            region_name=REGION,
-            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
         _MotoHooks.clock = self.clock
         _MotoHooks.wake = self._wake
 
@@ -1022,14 +1015,7 @@ class LocalRuntime:
         started = False
         for mapping in self.stack.mappings:
             while self._has_capacity(mapping.function):
-                response = self.sqs.receive_message(
-                    QueueUrl=mapping.queue_url,
-                    MaxNumberOfMessages=mapping.batch_size,
-                    WaitTimeSeconds=0,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
-                messages: list[dict[str, Any]] = list(response.get("Messages", []))  # type: ignore[arg-type]
+                messages = _mapping_receive(mapping)
                 if not messages:
                     break
                 env = self._available(mapping.function)
@@ -1060,9 +1046,7 @@ class LocalRuntime:
                 continue
             entries.append({"Id": str(len(entries)), "ReceiptHandle": receipt})
         for start in range(0, len(entries), 10):
-            self.sqs.delete_message_batch(
-                QueueUrl=invocation.mapping.queue_url, Entries=entries[start : start + 10]
-            )
+            _mapping_delete(invocation.mapping, entries[start : start + 10])
 
     def _skip_delete(self, job: str | None) -> bool:
         for plan in self._skip_deletes:
@@ -1087,6 +1071,98 @@ class LocalRuntime:
                 self._signal_r.recv_bytes()
             self._signalled = False
         self._dirty = True
+
+
+# -- the event source mapping's own SQS calls --------------------------------------------------
+#
+# On AWS the mapping is Lambda's poller, inside AWS: its ReceiveMessage and DeleteMessageBatch do
+# not go through an SDK on the function's side. Here they are served by moto's SQS backend in
+# this process (under the server's lock, so one request at a time as before), which saves the
+# hand-off an HTTP round trip. They are still SQS requests: the observer sees each one, as
+# ``runtime``, with the JSON a served request would have had (the cost benchmark bills them).
+
+
+def _mapping_receive(mapping: MappingInfo) -> list[dict[str, Any]]:
+    """ReceiveMessage(MaxNumberOfMessages=batch size, WaitTimeSeconds=0, all attributes)."""
+    from moto.sqs.models import sqs_backends
+
+    request = {
+        "QueueUrl": mapping.queue_url,
+        "MaxNumberOfMessages": mapping.batch_size,
+        "WaitTimeSeconds": 0,
+        "AttributeNames": ["All"],
+        "MessageAttributeNames": ["All"],
+    }
+    began = time.time()
+    with _MotoHooks.lock:
+        backend = sqs_backends[ACCOUNT][REGION]
+        name = mapping.queue_arn.rsplit(":", 1)[-1]
+        visibility = int(backend.get_queue(name).visibility_timeout)
+        received = backend.receive_message(name, mapping.batch_size, 0, visibility, ["All"])
+        messages = [_received(m) for m in received]
+    _observe_mapping("ReceiveMessage", request, {"Messages": messages} if messages else {}, began)
+    return messages
+
+
+def _mapping_delete(mapping: MappingInfo, entries: list[dict[str, str]]) -> None:
+    """DeleteMessageBatch of what the invocation handled."""
+    from moto.sqs.models import sqs_backends
+
+    began = time.time()
+    with _MotoHooks.lock:
+        backend = sqs_backends[ACCOUNT][REGION]
+        deleted, failed = backend.delete_message_batch(mapping.queue_arn.rsplit(":", 1)[-1], entries)
+    response = {"Successful": [{"Id": i} for i in deleted], "Failed": failed}
+    request = {"QueueUrl": mapping.queue_url, "Entries": entries}
+    _observe_mapping("DeleteMessageBatch", request, response, began)
+
+
+def _received(message: Any) -> dict[str, Any]:
+    """A received moto message as ReceiveMessage answers it, with every system attribute."""
+    attributes = {
+        "SenderId": message.sender_id,
+        "SentTimestamp": str(message.sent_timestamp),
+        "ApproximateReceiveCount": str(message.approximate_receive_count),
+        "ApproximateFirstReceiveTimestamp": str(message.approximate_first_receive_timestamp),
+    }
+    if message.deduplication_id is not None:
+        attributes["MessageDeduplicationId"] = message.deduplication_id
+    if message.group_id is not None:
+        attributes["MessageGroupId"] = message.group_id
+    if message.sequence_number is not None:
+        attributes["SequenceNumber"] = message.sequence_number
+    answer: dict[str, Any] = {
+        "MessageId": message.id,
+        "ReceiptHandle": message.receipt_handle,
+        "MD5OfBody": message.body_md5,
+        "Body": message.body,
+        "Attributes": attributes,
+    }
+    if message.message_attributes:
+        answer["MessageAttributes"] = message.message_attributes
+        answer["MD5OfMessageAttributes"] = message.attribute_md5
+    return answer
+
+
+def _observe_mapping(operation: str, request: dict[str, Any], response: dict[str, Any], began: float) -> None:
+    observer = _MotoHooks.observer
+    if observer is None:
+        return
+    raw = json.dumps(request).encode()
+    observer(
+        {
+            "who": "runtime",
+            "service": "sqs",
+            "operation": operation,
+            "request": request,
+            "request_bytes": len(raw),
+            "response": json.dumps(response).encode(),
+            "status": 200,
+            "began": began,
+            "ended": time.time(),
+            "items": [],
+        }
+    )
 
 
 def _job_of(body: str) -> str:
