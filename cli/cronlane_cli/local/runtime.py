@@ -1097,7 +1097,8 @@ def _mapping_receive(mapping: MappingInfo) -> list[dict[str, Any]]:
     with _MotoHooks.lock:
         backend = sqs_backends[ACCOUNT][REGION]
         name = mapping.queue_arn.rsplit(":", 1)[-1]
-        visibility = int(backend.get_queue(name).visibility_timeout)
+        found: Any = backend.get_queue(name)  # moto sets visibility_timeout from its attributes
+        visibility = int(found.visibility_timeout)
         received = backend.receive_message(name, mapping.batch_size, 0, visibility, ["All"])
         messages = [_received(m) for m in received]
     _observe_mapping("ReceiveMessage", request, {"Messages": messages} if messages else {}, began)
