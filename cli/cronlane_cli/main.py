@@ -643,8 +643,15 @@ def rerun_command(
         as_json,
         lambda: typer.echo(
             f"run {result['run_id']}: {result['status']}; rerunning {', '.join(result['rerun']) or 'nothing'}"
+            + _not_rerun(result)
         ),
     )
+
+
+def _not_rerun(result: dict[str, Any]) -> str:
+    """The jobs an operator action left as they were, each with its reason ('' if none)."""
+    left = result.get("not_rerun") or {}
+    return "".join(f"\n  left as it is: {job} ({why})" for job, why in left.items())
 
 
 @app.command("mark")
@@ -667,7 +674,7 @@ def mark_command(
         as_json,
         lambda: typer.echo(
             f"{job} marked SUCCEEDED in {result['run_id']} ({result['status']}); "
-            f"released again: {', '.join(result['rerun']) or 'none'}"
+            f"released again: {', '.join(result['rerun']) or 'none'}" + _not_rerun(result)
         ),
     )
 

@@ -99,3 +99,69 @@ def test_a_released_job_whose_message_was_dead_lettered_before_any_claim_is_repl
     report = wait_for_run(runtime, run_id)
     assert report.run.status is RunStatus.SUCCEEDED
     assert act(runtime, action="dlq-list")["messages"] == []
+
+
+def test_a_failed_only_rerun_leaves_a_job_whose_other_upstream_was_cancelled(runtime: Any) -> None:
+    # GIVEN a cancelled run: compatibilityJob failed (every attempt before fail_until), so
+    # mutualMatchJob was skipped, and its other upstream matchScoreJob was cancelled while its
+    # message was held back (a crash before the claim hides it for the visibility timeout)
+    runtime.inject("executor.before_claim", job="matchScoreJob")
+    act(
+        runtime,
+        action="trigger",
+        idempotency_key="rerun-cancelled-upstream",
+        scheduled_time=iso(START),
+        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
+        parameters={"compatibilityJob": {"fail_until": START + 3600}},
+    )
+    run_id = "manual@rerun-cancelled-upstream"
+    store = store_of(runtime)
+    runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
+    assert store.get_job_run(run_id, "mutualMatchJob").status is JobStatus.SKIPPED
+    act(runtime, action="cancel", run_id=run_id)
+    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.CANCELLED
+    runtime.drain()
+    assert store.get_run(run_id).status.terminal
+    runtime.run_to(START + 7200)  # the outage is over
+    # WHEN only the failed job is rerun
+    response = act(runtime, action="rerun", run_id=run_id, failed_only=True)
+    # THEN the skipped job that also waits for the cancelled one stays skipped, and says why;
+    # the failed job runs again and the run ends (it does not wait for ever)
+    assert response["rerun"] == ["compatibilityJob"]
+    assert response["not_rerun"] == {"mutualMatchJob": "upstream matchScoreJob is CANCELLED"}
+    runtime.drain()
+    statuses = {j.job: j.status for j in store.job_runs(run_id)}
+    assert statuses == {
+        "matchScoreJob": JobStatus.CANCELLED,
+        "compatibilityJob": JobStatus.SUCCEEDED,
+        "mutualMatchJob": JobStatus.SKIPPED,
+    }
+    assert store.get_run(run_id).status.terminal
+
+
+def test_marking_one_failed_upstream_leaves_a_dependent_whose_other_upstream_failed(runtime: Any) -> None:
+    # GIVEN a failed run: both upstreams of mutualMatchJob failed, so it was skipped
+    runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
+    act(
+        runtime,
+        action="trigger",
+        idempotency_key="mark-one-of-two",
+        scheduled_time=iso(START),
+        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
+        parameters={"compatibilityJob": {"fail_attempts": 3}},
+    )
+    run_id = "manual@mark-one-of-two"
+    first = wait_for_run(runtime, run_id)
+    assert first.run.status is RunStatus.FAILED
+    assert {j.job: j.status for j in first.jobs}["mutualMatchJob"] is JobStatus.SKIPPED
+    # WHEN an operator vouches for one of the two failed upstreams
+    response = act(runtime, action="mark", run_id=run_id, job="compatibilityJob")
+    # THEN the dependent stays skipped (its other upstream is still FAILED), the response says
+    # so, and the run is FAILED again at once instead of waiting for ever
+    assert response["rerun"] == []
+    assert response["not_rerun"] == {"mutualMatchJob": "upstream matchScoreJob is FAILED"}
+    assert response["status"] == RunStatus.FAILED.value
+    store = store_of(runtime)
+    run = store.get_run(run_id)
+    assert run.status is RunStatus.FAILED
+    assert (run.succeeded, run.failed, run.skipped) == (1, 1, 1)

@@ -11,7 +11,7 @@ from cronlane.clock import Clock
 from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import Conflict, InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import JobMessage, JobRunView, JobStatus, RunStatus, RunView
+from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus, RunStatus, RunView
 from cronlane.release import Releaser
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import Telemetry
@@ -98,9 +98,10 @@ class Operator:
             }
         else:
             chosen = {n for n, j in jobs.items() if j.status in RESTARTABLE}
+        chosen, stuck = self.can_run(run_id, jobs, chosen, set())
         if not chosen:
-            return {"run_id": run_id, "status": run.status.value, "rerun": []}
-        return self.restart(run, jobs, chosen, {})
+            return {"run_id": run_id, "status": run.status.value, "rerun": [], "not_rerun": stuck}
+        return self.restart(run, jobs, chosen, {}, stuck)
 
     # -- mark ---------------------------------------------------------------------------------
 
@@ -116,13 +117,46 @@ class Operator:
             return {"run_id": run_id, "status": run.status.value, "rerun": []}
         if view.status in (JobStatus.RUNNING, JobStatus.QUEUED):
             raise InvalidRequest(f"job '{job}' is {view.status.value}; wait for it or cancel the run")
-        skipped_below = skipped_dependents(jobs, job)
-        return self.restart(run, jobs, skipped_below, {job: view})
+        skipped_below, stuck = self.can_run(run_id, jobs, skipped_dependents(jobs, job), {job})
+        return self.restart(run, jobs, skipped_below, {job: view}, stuck)
 
     # -- shared -------------------------------------------------------------------------------
 
+    def can_run(
+        self, run_id: str, jobs: dict[str, JobRunView], chosen: set[str], vouched: set[str]
+    ) -> tuple[set[str], dict[str, str]]:
+        """The chosen jobs that can run again, and why each other one cannot: a job that needs
+        its upstreams to succeed (the default rule) stays as it is while one of them has ended
+        without succeeding and is neither chosen nor vouched for (a failed job a rerun
+        ``--failed-only`` leaves alone, a cancelled one, or a failed one beside the job being
+        marked). Reset, it would wait for that upstream for ever and hold the run open. What
+        depends on a job left alone is left alone too."""
+        graph = self.releaser.graph(run_id)
+        left: dict[str, str] = {}
+        todo = True
+        while todo:
+            todo = False
+            for name in sorted(chosen - set(left)):
+                node = graph.get(name)
+                if node is None or node.trigger_rule == ALL_DONE:
+                    continue  # all_done: an upstream that ended any way counts as done
+                for upstream in node.depends_on:
+                    view = jobs.get(upstream)
+                    if view is None or upstream in vouched or (upstream in chosen and upstream not in left):
+                        continue
+                    if view.status in RESTARTABLE:
+                        left[name] = f"upstream {upstream} is {view.status.value}"
+                        todo = True
+                        break
+        return chosen - set(left), dict(sorted(left.items()))
+
     def restart(
-        self, run: RunView, jobs: dict[str, JobRunView], chosen: set[str], vouched: dict[str, JobRunView]
+        self,
+        run: RunView,
+        jobs: dict[str, JobRunView],
+        chosen: set[str],
+        vouched: dict[str, JobRunView],
+        not_rerun: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         now = self.clock.now()
         ready: list[JobMessage] = []
@@ -173,6 +207,7 @@ class Operator:
             "status": (closed or RunStatus.RUNNING).value,
             "rerun": sorted(chosen),
             "marked": sorted(vouched),
+            "not_rerun": not_rerun or {},
         }
 
     # -- schedules ----------------------------------------------------------------------------
