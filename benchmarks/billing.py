@@ -94,14 +94,19 @@ class Bill:
     def _dynamodb(self, record: dict[str, Any]) -> None:
         operation, request = record["operation"], record["request"]
         failed = record["status"] >= 400
-        if failed and (
+        condition_failed = failed and (
             b"ConditionalCheckFailed" in record["response"] or b"TransactionCanceled" in record["response"]
-        ):
+        )
+        if condition_failed:
             self.failed_conditions += 1
         if record["items"]:  # a write
+            if failed and not condition_failed:
+                return  # refused (invalid, throttled): nothing was written and nothing is billed
             factor = 2 if operation == "TransactWriteItems" else 1
-            for item in record["items"]:
-                size = max(item["before"] or 0, item["after"] or 0)
+            for item, new in zip(record["items"], _put_items(operation, request), strict=True):
+                # billed on the larger of the item before and after; a put whose condition failed
+                # is billed on the larger of the item there and the one it would have written
+                size = max(item["before"] or 0, item["after"] or 0, wire_size(new) if new else 0)
                 self.wru += factor * max(1, math.ceil(size / 1024))
             if not failed:
                 self.wru += self._index_writes(operation, request)
@@ -116,9 +121,11 @@ class Bill:
             read = sum(wire_size(i) for i in response.get("Items", []))
             read += 100 * max(0, int(response.get("ScannedCount", 0)) - int(response.get("Count", 0)))
             self.rru += consistent * max(1, math.ceil(read / 4096))
-        elif operation == "BatchGetItem":
-            for items in response.get("Responses", {}).values():
-                self.rru += sum(consistent * max(1, math.ceil(wire_size(i) / 4096)) for i in items)
+        elif operation == "BatchGetItem":  # ConsistentRead is given per table
+            for table, items in response.get("Responses", {}).items():
+                wanted = (request.get("RequestItems") or {}).get(table) or {}
+                per_item = 1.0 if wanted.get("ConsistentRead") else 0.5
+                self.rru += sum(per_item * max(1, math.ceil(wire_size(i) / 4096)) for i in items)
 
     @staticmethod
     def _index_writes(operation: str, request: dict[str, Any]) -> int:
@@ -151,6 +158,22 @@ class Bill:
             "lambda_requests": sum(lambda_invocations.values()) * PRICE["lambda_request"],
             "lambda_compute_estimate": compute,
         }
+
+
+def _put_items(operation: str, request: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """For each item a write names (in the order the runtime lists them), the whole item it puts,
+    or None (an update, a delete, a condition check)."""
+    if operation == "PutItem":
+        return [request.get("Item")]
+    if operation == "TransactWriteItems":
+        return [(entry.get("Put") or {}).get("Item") for entry in request.get("TransactItems", [])]
+    if operation == "BatchWriteItem":
+        return [
+            (write.get("PutRequest") or {}).get("Item")
+            for writes in request.get("RequestItems", {}).values()
+            for write in writes
+        ]
+    return [None]
 
 
 def esm_polling_per_month() -> float:

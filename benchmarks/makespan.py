@@ -27,6 +27,10 @@ Figures (times in seconds unless the name says ms):
   declared work, cronlane's work inside the executor invocations, and environments idle (the
   event source mapping's turnaround between invocations, or no job ready);
   ``executor_aws_requests_per_job``: the DynamoDB and SQS requests the executor made, per job.
+- ``zero_overhead_ratio``: the ratio that greedy list scheduling (a free environment takes the
+  job that became ready first) reaches on this graph with no overhead at all, and
+  ``overhead_budget_ms_at_target``: the environment time per job beyond its work at which that
+  model reaches 1.10. They say how much of the target is left for cronlane's own work.
 - ``inline_s = total_work_s``: the same jobs one after another in one process (the analysis's
   inline daemon, with no overhead); ``speedup_vs_inline = inline_s / makespan_s``.
 
@@ -35,6 +39,7 @@ Benchmarks print figures; they assert nothing about time.
 
 from __future__ import annotations
 
+import heapq
 import json
 import statistics
 import time
@@ -56,6 +61,64 @@ def critical_path_s(durations: dict[str, float], upstreams: dict[str, tuple[str,
     for name, duration in durations.items():
         finish[name] = duration + max((finish[u] for u in upstreams[name]), default=0.0)
     return max(finish.values(), default=0.0)
+
+
+def list_schedule_s(
+    durations: dict[str, float],
+    upstreams: dict[str, tuple[str, ...]],
+    environments: int,
+    overhead_s: float = 0.0,
+) -> float:
+    """The makespan of greedy list scheduling, the way a queue feeds environments: whenever an
+    environment is free it takes the job that became ready first (ties in declaration order),
+    and each job holds its environment for its duration plus ``overhead_s``, after which its
+    dependents may be ready. With no overhead, this is what a scheduler that costs nothing per
+    job would reach on this graph."""
+    order = {name: i for i, name in enumerate(durations)}
+    dependents: dict[str, list[str]] = {name: [] for name in durations}
+    waiting = {name: len(upstreams[name]) for name in durations}
+    for name in durations:
+        for upstream in upstreams[name]:
+            dependents[upstream].append(name)
+    ready = [(0.0, order[n], n) for n in durations if not upstreams[n]]
+    heapq.heapify(ready)
+    running: list[tuple[float, int, str]] = []
+    free, now = environments, 0.0
+    while ready or running:
+        while free and ready:
+            _, _, name = heapq.heappop(ready)
+            free -= 1
+            heapq.heappush(running, (now + durations[name] + overhead_s, order[name], name))
+        now, _, name = heapq.heappop(running)
+        free += 1
+        for dependent in dependents[name]:
+            waiting[dependent] -= 1
+            if not waiting[dependent]:
+                heapq.heappush(ready, (now, order[dependent], dependent))
+    return now
+
+
+def overhead_budget_s(
+    durations: dict[str, float],
+    upstreams: dict[str, tuple[str, ...]],
+    environments: int,
+    ratio: float,
+) -> float:
+    """The largest overhead per job (to 0.1 ms) at which list scheduling stays within ``ratio``
+    of the lower bound (0 if even no overhead does not)."""
+    bound = max(critical_path_s(durations, upstreams), sum(durations.values()) / environments)
+    if list_schedule_s(durations, upstreams, environments) / bound > ratio:
+        return 0.0
+    low, high = 0.0, 0.001
+    while list_schedule_s(durations, upstreams, environments, high) / bound <= ratio:
+        low, high = high, high * 2
+    while high - low > 0.0001:
+        middle = (low + high) / 2
+        if list_schedule_s(durations, upstreams, environments, middle) / bound <= ratio:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _summary_ms(values: list[float]) -> dict[str, float]:
@@ -167,6 +230,12 @@ def run(environments: int = 8) -> dict[str, Any]:
         "makespan_ratio": round(makespan / bound, 3),
         "target_ratio": 1.10,
         "overhead_per_job_ms": round((makespan - bound) * environments / jobs * 1000, 1),
+        # What the bound allows: list scheduling with no overhead at all, and the overhead per job
+        # (environment time beyond the job's work) that keeps it within the target.
+        "zero_overhead_ratio": round(list_schedule_s(durations, upstreams, environments) / bound, 3),
+        "overhead_budget_ms_at_target": round(
+            overhead_budget_s(durations, upstreams, environments, 1.10) * 1000, 1
+        ),
         "handoff_gap_ms": _summary_ms(gaps),
         "enqueue_to_start_ms": _summary_ms(queue_waits),
         "in_job_overhead_ms": _summary_ms(in_job),
