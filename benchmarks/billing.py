@@ -94,9 +94,9 @@ class Bill:
     def _dynamodb(self, record: dict[str, Any]) -> None:
         operation, request = record["operation"], record["request"]
         failed = record["status"] >= 400
-        condition_failed = failed and (
-            b"ConditionalCheckFailed" in record["response"] or b"TransactionCanceled" in record["response"]
-        )
+        # a transaction cancelled by a condition names ConditionalCheckFailed among its reasons; one
+        # cancelled for another reason (a conflict, a validation error) is refused like any write
+        condition_failed = failed and b"ConditionalCheckFailed" in record["response"]
         if condition_failed:
             self.failed_conditions += 1
         if record["items"]:  # a write
@@ -105,7 +105,8 @@ class Bill:
             factor = 2 if operation == "TransactWriteItems" else 1
             for item, new in zip(record["items"], _put_items(operation, request), strict=True):
                 # billed on the larger of the item before and after; a put whose condition failed
-                # is billed on the larger of the item there and the one it would have written
+                # on the larger of the item there and the one it would have written (the
+                # developer guide's rule as summarised; where sources differ, the larger bill)
                 size = max(item["before"] or 0, item["after"] or 0, wire_size(new) if new else 0)
                 self.wru += factor * max(1, math.ceil(size / 1024))
             if not failed:
@@ -121,11 +122,18 @@ class Bill:
             read = sum(wire_size(i) for i in response.get("Items", []))
             read += 100 * max(0, int(response.get("ScannedCount", 0)) - int(response.get("Count", 0)))
             self.rru += consistent * max(1, math.ceil(read / 4096))
-        elif operation == "BatchGetItem":  # ConsistentRead is given per table
-            for table, items in response.get("Responses", {}).items():
-                wanted = (request.get("RequestItems") or {}).get(table) or {}
-                per_item = 1.0 if wanted.get("ConsistentRead") else 0.5
-                self.rru += sum(per_item * max(1, math.ceil(wire_size(i) / 4096)) for i in items)
+        elif operation == "BatchGetItem":
+            # each key is read as a GetItem would be: an item in 4 KB units, a key with no item at
+            # the minimum; ConsistentRead is given per table; unprocessed keys were not read
+            returned = response.get("Responses", {})
+            unprocessed = response.get("UnprocessedKeys", {})
+            for table, wanted in (request.get("RequestItems") or {}).items():
+                per_unit = 1.0 if wanted.get("ConsistentRead") else 0.5
+                items = returned.get(table, [])
+                missing = len(wanted.get("Keys", [])) - len(items)
+                missing -= len((unprocessed.get(table) or {}).get("Keys", []))
+                self.rru += sum(per_unit * max(1, math.ceil(wire_size(i) / 4096)) for i in items)
+                self.rru += per_unit * max(0, missing)
 
     @staticmethod
     def _index_writes(operation: str, request: dict[str, Any]) -> int:

@@ -89,12 +89,14 @@ def list_schedule_s(
             _, _, name = heapq.heappop(ready)
             free -= 1
             heapq.heappush(running, (now + durations[name] + overhead_s, order[name], name))
-        now, _, name = heapq.heappop(running)
-        free += 1
-        for dependent in dependents[name]:
-            waiting[dependent] -= 1
-            if not waiting[dependent]:
-                heapq.heappush(ready, (now, order[dependent], dependent))
+        now = running[0][0]
+        while running and running[0][0] == now:  # every job that ends now, before any starts
+            _, _, name = heapq.heappop(running)
+            free += 1
+            for dependent in dependents[name]:
+                waiting[dependent] -= 1
+                if not waiting[dependent]:
+                    heapq.heappush(ready, (now, order[dependent], dependent))
     return now
 
 
@@ -104,8 +106,10 @@ def overhead_budget_s(
     environments: int,
     ratio: float,
 ) -> float:
-    """The largest overhead per job (to 0.1 ms) at which list scheduling stays within ``ratio``
-    of the lower bound (0 if even no overhead does not)."""
+    """The overhead per job (to 0.1 ms) up to which list scheduling stays within ``ratio`` of the
+    lower bound (0 if even no overhead does not). The search doubles, then halves, the overhead,
+    taking the makespan to grow with it; a greedy schedule can, now and then, get shorter with a
+    little more overhead, so a larger overhead may also fit."""
     bound = max(critical_path_s(durations, upstreams), sum(durations.values()) / environments)
     if list_schedule_s(durations, upstreams, environments) / bound > ratio:
         return 0.0

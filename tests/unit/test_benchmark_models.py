@@ -176,6 +176,25 @@ def test_a_write_refused_for_another_reason_than_its_condition_costs_nothing() -
         assert bill.requests["ExecutorFunction dynamodb:UpdateItem"] == 1  # still a request made
 
 
+def test_a_transaction_cancelled_for_a_conflict_is_not_billed_as_a_failed_condition() -> None:
+    conflict = (
+        b'{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",'
+        b'"message":"Transaction cancelled, please refer cancellation reasons for specific reasons '
+        b'[TransactionConflict, None]"}'
+    )
+    entries = [{"Put": put()}, {"Put": {**put(), "Item": key("JOB#load")}}]
+    cancelled = record(
+        "TransactWriteItems",
+        request={"TransactItems": entries},
+        status=400,
+        response=conflict,
+        items=((None, None), (None, None)),
+    )
+    bill = bill_of(cancelled)
+    assert bill.wru == 0
+    assert bill.failed_conditions == 0
+
+
 def test_a_transaction_of_two_items_under_1_kb_is_4_units() -> None:
     entries = [{"Put": put()}, {"Put": {**put(), "Item": key("JOB#load")}}]
     bill = bill_of(
@@ -276,6 +295,18 @@ def test_a_batch_get_asking_for_consistent_reads_of_a_table_pays_the_full_unit()
     # BatchGetItem says ConsistentRead per table: 1.5 KB and 6.5 KB read strongly are 3 units
     body = {"Responses": {TABLE: [item_of(3 * KB // 2), item_of(13 * KB // 2)]}, "UnprocessedKeys": {}}
     request = {"RequestItems": {TABLE: {"Keys": [key("JOB#a"), key("JOB#b")], "ConsistentRead": True}}}
+    assert bill_of(record("BatchGetItem", request=request, response=json.dumps(body).encode())).rru == 3.0
+
+
+def test_a_batch_get_pays_the_minimum_for_each_key_that_has_no_item() -> None:
+    # three keys asked for strongly: one 1.5 KB item (1 unit), two with no item (1 unit each);
+    # a fourth key left unprocessed was not read
+    body = {
+        "Responses": {TABLE: [item_of(3 * KB // 2)]},
+        "UnprocessedKeys": {TABLE: {"Keys": [key("JOB#d")]}},
+    }
+    keys = [key(f"JOB#{name}") for name in "abcd"]
+    request = {"RequestItems": {TABLE: {"Keys": keys, "ConsistentRead": True}}}
     assert bill_of(record("BatchGetItem", request=request, response=json.dumps(body).encode())).rru == 3.0
 
 
@@ -452,6 +483,14 @@ def test_a_free_environment_takes_the_job_that_became_ready_first() -> None:
 def test_jobs_ready_at_the_same_time_are_taken_in_declaration_order() -> None:
     # p (2 s) and q (1 s) start at 0, r (3 s) when q ends at 1: 4 s (r first would give 3 s)
     assert list_schedule_s(*independent({"p": 2.0, "q": 1.0, "r": 3.0}), 2) == 4.0
+
+
+def test_jobs_that_end_together_release_their_dependents_before_any_is_taken() -> None:
+    # a and b (1 s) end together at 1: x1, x2 (1 s each) and y1 (5 s) are all ready then, and
+    # are taken in declaration order: x1 and x2 from 1 to 2, y1 from 2 to 7
+    durations = {"a": 1.0, "b": 1.0, "x1": 1.0, "x2": 1.0, "y1": 5.0}
+    upstreams = {"a": ROOT, "b": ROOT, "x1": ("b",), "x2": ("b",), "y1": ("a",)}
+    assert list_schedule_s(durations, upstreams, 2) == 7.0
 
 
 def test_no_overhead_budget_when_even_no_overhead_misses_the_target() -> None:

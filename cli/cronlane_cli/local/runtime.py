@@ -16,6 +16,7 @@ message becoming visible, a retry, or an invocation deadline. No real sleeping h
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import heapq
@@ -1093,15 +1094,15 @@ def _mapping_receive(mapping: MappingInfo) -> list[dict[str, Any]]:
         "AttributeNames": ["All"],
         "MessageAttributeNames": ["All"],
     }
-    began = time.time()
     with _MotoHooks.lock:
+        began = time.time()
         backend = sqs_backends[ACCOUNT][REGION]
         name = mapping.queue_arn.rsplit(":", 1)[-1]
         found: Any = backend.get_queue(name)  # moto sets visibility_timeout from its attributes
         visibility = int(found.visibility_timeout)
         received = backend.receive_message(name, mapping.batch_size, 0, visibility, ["All"])
         messages = [_received(m) for m in received]
-    _observe_mapping("ReceiveMessage", request, {"Messages": messages} if messages else {}, began)
+        _observe_mapping("ReceiveMessage", request, {"Messages": messages} if messages else {}, began)
     return messages
 
 
@@ -1109,13 +1110,13 @@ def _mapping_delete(mapping: MappingInfo, entries: list[dict[str, str]]) -> None
     """DeleteMessageBatch of what the invocation handled."""
     from moto.sqs.models import sqs_backends
 
-    began = time.time()
     with _MotoHooks.lock:
+        began = time.time()
         backend = sqs_backends[ACCOUNT][REGION]
         deleted, failed = backend.delete_message_batch(mapping.queue_arn.rsplit(":", 1)[-1], entries)
-    response = {"Successful": [{"Id": i} for i in deleted], "Failed": failed}
-    request = {"QueueUrl": mapping.queue_url, "Entries": entries}
-    _observe_mapping("DeleteMessageBatch", request, response, began)
+        response = {"Successful": [{"Id": i} for i in deleted], "Failed": failed}
+        request = {"QueueUrl": mapping.queue_url, "Entries": entries}
+        _observe_mapping("DeleteMessageBatch", request, response, began)
 
 
 def _received(message: Any) -> dict[str, Any]:
@@ -1132,6 +1133,9 @@ def _received(message: Any) -> dict[str, Any]:
         attributes["MessageGroupId"] = message.group_id
     if message.sequence_number is not None:
         attributes["SequenceNumber"] = message.sequence_number
+    trace = (message.system_attributes or {}).get("AWSTraceHeader")
+    if trace and trace.get("StringValue"):
+        attributes["AWSTraceHeader"] = trace["StringValue"]
     answer: dict[str, Any] = {
         "MessageId": message.id,
         "ReceiptHandle": message.receipt_handle,
@@ -1146,6 +1150,7 @@ def _received(message: Any) -> dict[str, Any]:
 
 
 def _observe_mapping(operation: str, request: dict[str, Any], response: dict[str, Any], began: float) -> None:
+    """Tell the observer, as the server does for a request it served (under the same lock)."""
     observer = _MotoHooks.observer
     if observer is None:
         return
@@ -1157,13 +1162,22 @@ def _observe_mapping(operation: str, request: dict[str, Any], response: dict[str
             "operation": operation,
             "request": request,
             "request_bytes": len(raw),
-            "response": json.dumps(response).encode(),
+            "response": json.dumps(response, default=_base64).encode(),
             "status": 200,
             "began": began,
             "ended": time.time(),
             "items": [],
         }
     )
+
+
+def _base64(value: Any) -> str:
+    """A binary message attribute, as the JSON protocol carries it (base64)."""
+    if isinstance(value, str):
+        return value  # already base64
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _job_of(body: str) -> str:
@@ -1187,7 +1201,9 @@ def _sqs_event(mapping: MappingInfo, messages: list[dict[str, Any]]) -> dict[str
                 "messageAttributes": {
                     name: {
                         "stringValue": value.get("StringValue"),
-                        "binaryValue": value.get("BinaryValue"),
+                        "binaryValue": (
+                            _base64(value["BinaryValue"]) if value.get("BinaryValue") is not None else None
+                        ),
                         "stringListValues": [],
                         "binaryListValues": [],
                         "dataType": value.get("DataType"),
