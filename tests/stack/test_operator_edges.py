@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 
 from cronlane.clock import iso
+from cronlane.dal import JobQueue
 from cronlane.model import JobStatus, RunStatus
+from cronlane.operations import Operator
+from cronlane.telemetry import NoTelemetry
 from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import START, act
 
@@ -162,6 +166,50 @@ def test_marking_one_failed_upstream_leaves_a_dependent_whose_other_upstream_fai
     assert response["not_rerun"] == {"mutualMatchJob": "upstream matchScoreJob is FAILED"}
     assert response["status"] == RunStatus.FAILED.value
     store = store_of(runtime)
+    run = store.get_run(run_id)
+    assert run.status is RunStatus.FAILED
+    assert (run.succeeded, run.failed, run.skipped) == (1, 1, 1)
+
+
+def test_a_mark_while_another_upstream_fails_skips_the_dependent_instead_of_leaving_it_waiting(
+    runtime: Any,
+) -> None:
+    # GIVEN a run where compatibilityJob failed, so mutualMatchJob was skipped, while its other
+    # upstream matchScoreJob has not ended yet (its executor died; it is to be retried)
+    runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
+    act(
+        runtime,
+        action="trigger",
+        idempotency_key="mark-during-failure",
+        scheduled_time=iso(START),
+        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
+        parameters={"compatibilityJob": {"fail_attempts": 3}},
+    )
+    run_id = "manual@mark-during-failure"
+    store = store_of(runtime)
+    runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
+    # ... and an operator marking compatibilityJob reads the run's jobs now
+    jobs = {j.job: j for j in store.job_runs(run_id)}
+    assert not jobs["matchScoreJob"].status.terminal
+    assert jobs["mutualMatchJob"].status is JobStatus.SKIPPED
+    # WHEN matchScoreJob fails before the operator's writes (its executor skips what waits below
+    # it, and mutualMatchJob is still SKIPPED then), and then the mark goes ahead on what it read
+    runtime.run_until(lambda: store.get_job_run(run_id, "matchScoreJob").status is JobStatus.FAILED)
+    queue = JobQueue(
+        runtime.stack.outputs["JobQueueUrl"],
+        runtime.stack.outputs["DeadLetterQueueUrl"],
+        client=boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1"),
+    )
+    operator = Operator(store, queue, runtime, NoTelemetry())
+    operator.restart(
+        store.get_run(run_id), jobs, {"mutualMatchJob"}, {"compatibilityJob": jobs["compatibilityJob"]}
+    )
+    # THEN mutualMatchJob is skipped again, naming the failed upstream, and the run ends FAILED
+    # (it does not wait for ever for a job that cannot start)
+    runtime.drain()
+    dependent = store.get_job_run(run_id, "mutualMatchJob")
+    assert dependent.status is JobStatus.SKIPPED
+    assert dependent.reason == "upstream matchScoreJob is FAILED"
     run = store.get_run(run_id)
     assert run.status is RunStatus.FAILED
     assert (run.succeeded, run.failed, run.skipped) == (1, 1, 1)

@@ -11,7 +11,7 @@ from cronlane.clock import Clock
 from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import Conflict, InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus, RunStatus, RunView
+from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus, RunGraph, RunStatus, RunView
 from cronlane.release import Releaser
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import Telemetry
@@ -114,7 +114,7 @@ class Operator:
             raise InvalidRequest(f"run {run_id} has no job '{job}'")
         view = jobs[job]
         if view.status is JobStatus.SUCCEEDED:
-            return {"run_id": run_id, "status": run.status.value, "rerun": []}
+            return {"run_id": run_id, "status": run.status.value, "rerun": [], "marked": [], "not_rerun": {}}
         if view.status in (JobStatus.RUNNING, JobStatus.QUEUED):
             raise InvalidRequest(f"job '{job}' is {view.status.value}; wait for it or cancel the run")
         skipped_below, stuck = self.can_run(run_id, jobs, skipped_dependents(jobs, job), {job})
@@ -191,6 +191,8 @@ class Operator:
         # its release read the job before this reset it: read again now (after the writes), as
         # a release does, so that one of the two sends it.
         waiting = [name for queued, name in plan if not queued]
+        if waiting and graph is not None:
+            waiting = self._skip_blocked(run.run_id, graph, waiting, now)
         if waiting:
             needs = self.releaser.needs_of(run.run_id, waiting)
             ready += self.releaser.ready(run.run_id, None, JobStatus.SUCCEEDED, needs, now).messages
@@ -209,6 +211,39 @@ class Operator:
             "marked": sorted(vouched),
             "not_rerun": not_rerun or {},
         }
+
+    def _skip_blocked(self, run_id: str, graph: RunGraph, waiting: list[str], now: float) -> list[str]:
+        """Skip the jobs just reset to wait whose upstream (default rule) has ended without
+        succeeding since the jobs were read: one that was running when an operator marked a job,
+        and failed. Its executor skips what waits below it, but it may have looked while these
+        were still SKIPPED; this reads after the resets, so one of the two sees the other.
+        Returns the jobs that still wait."""
+        nodes = graph.nodes
+        to_read = set(waiting) | {u for name in waiting for u in nodes[name].depends_on}
+        status = {name: state.status for name, state in self.store.states(run_id, to_read).items()}
+        left = list(waiting)
+        found = True
+        while found:
+            found = False
+            for name in left:
+                if nodes[name].trigger_rule == ALL_DONE:
+                    continue
+                ended = [
+                    u
+                    for u in nodes[name].depends_on
+                    if status.get(u, JobStatus.PENDING).terminal
+                    and status.get(u, JobStatus.PENDING) is not JobStatus.SUCCEEDED
+                ]
+                if not ended:
+                    continue
+                cause = f"upstream {ended[0]} is {status.get(ended[0], JobStatus.PENDING).value}"
+                if self.store.skip(graph, name, cause, now):
+                    self.telemetry.emit("JobsSkipped", 1, job=name)
+                status[name] = JobStatus.SKIPPED
+                left.remove(name)
+                found = True
+                break
+        return left
 
     # -- schedules ----------------------------------------------------------------------------
 
