@@ -1,15 +1,22 @@
 """Releasing dependents: which of a finished job's dependents may start now.
 
 A release writes nothing. The finished job's own state write comes first; then the release
-reads, strongly consistently, the status of each dependent and of the dependent's other
-upstreams, and sends the message of every dependent whose upstreams are all done. When two
-upstreams of one job finish at once, each writes before it reads the other, so at least one of
-them sees both done (both may: the second message carries the same deduplication id, and the
-claim keeps the job to one execution whatever arrives). A release repeated after a crash reads
-and sends again, which is as harmless.
+reads, strongly consistently, the status of the dependents' other upstreams, and then of the
+dependents whose upstreams are all done, and sends the message of each of those still waiting.
+When two upstreams of one job finish at once, each writes before it reads the other, so at least
+one of them sees both done (both may: the second message carries the same deduplication id, and
+the claim keeps the job to one execution whatever arrives). A release repeated after a crash
+reads and sends again, which is as harmless.
 
 Reading instead of counting costs a read unit per job read (a write unit costs five times as
-much) and no failed conditional writes.
+much; a job-run with no item yet costs the unit too) and no failed conditional writes. Two
+things keep the reads down:
+
+- a dependent is read only once its upstreams are all done (the last of them to finish reads
+  it; the others stop at the upstream that is not done yet);
+- SUCCEEDED is final (no operator action takes a succeeded job-run back: a rerun restarts only
+  failed, skipped and cancelled ones), so a process remembers, per run, the upstreams it saw
+  succeed, and does not read them again.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from cronlane.model import ALL_DONE, JobMessage, JobNode, JobRunView, JobState, 
 GRAPHS_KEPT = 8  # graph snapshots kept per process (a warm executor serves few runs at once)
 WAITING = (JobStatus.PENDING, JobStatus.QUEUED)  # QUEUED: restarted, or a message maybe never sent
 NOT_WRITTEN = JobState(JobStatus.PENDING, 0)  # a job-run with no item yet is waiting, generation 0
+SEEN_SUCCEEDED = JobState(JobStatus.SUCCEEDED, 0)  # an upstream remembered as succeeded
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,9 @@ def decide(
     ``finished``: a fresh look, every upstream as read).
 
     A dependent is ready when it still waits and every upstream is done: succeeded (the
-    default rule) or terminal in any way (``all_done``). ``states`` holds what was read: the
-    dependents and their other upstreams (a job-run with no item is waiting: it is written when
-    it starts); ``finished`` itself is taken as ``outcome``."""
+    default rule) or terminal in any way (``all_done``). ``states`` holds what was read (or is
+    known) of the dependents and their other upstreams (a job-run with no item is waiting: it
+    is written when it starts); ``finished`` itself is taken as ``outcome``."""
     ready: list[tuple[str, int]] = []
     ended = False
     for name in sorted(needs):
@@ -81,6 +89,27 @@ class Ready:
     ended: bool
 
 
+def waiting_on(
+    finished: str | None, outcome: JobStatus, needs: Mapping[str, Needs], upstreams: Mapping[str, JobState]
+) -> tuple[dict[str, Needs], bool]:
+    """Before reading the dependents: those whose upstreams are all done (``upstreams`` holds
+    what was read of the others; ``finished`` ended in ``outcome``), and whether one of them can
+    never start (an upstream it needs to succeed ended otherwise: it is skipped, or about to be,
+    and the run may be closing)."""
+    done: dict[str, Needs] = {}
+    ended = False
+    for name, need in needs.items():
+        states = [outcome if u == finished else _status(upstreams, u) for u in need.upstreams]
+        if need.trigger_rule == ALL_DONE:
+            if all(s.terminal for s in states):
+                done[name] = need
+        elif all(s is JobStatus.SUCCEEDED for s in states):
+            done[name] = need
+        elif any(s.terminal and s is not JobStatus.SUCCEEDED for s in states):
+            ended = True
+    return done, ended
+
+
 class Releaser:
     """Reads what a release decides on and sends the ready dependents' messages."""
 
@@ -88,6 +117,17 @@ class Releaser:
         self.store = store
         self.queue = queue
         self._graphs: OrderedDict[str, RunGraph] = OrderedDict()
+        self._succeeded: OrderedDict[str, set[str]] = OrderedDict()  # run -> jobs seen SUCCEEDED
+
+    def _seen_succeeded(self, run_id: str) -> set[str]:
+        seen = self._succeeded.get(run_id)
+        if seen is None:
+            seen = self._succeeded[run_id] = set()
+            while len(self._succeeded) > GRAPHS_KEPT:
+                self._succeeded.popitem(last=False)
+        else:
+            self._succeeded.move_to_end(run_id)
+        return seen
 
     def run_graph(self, run_id: str) -> RunGraph | None:
         """The run's graph snapshot, which never changes: read once per process and run (None:
@@ -127,15 +167,25 @@ class Releaser:
     def ready(
         self, run_id: str, finished: str | None, outcome: JobStatus, needs: Mapping[str, Needs], now: float
     ) -> Ready:
-        """Read the jobs in ``needs`` and their upstreams but ``finished`` (which ended in
-        ``outcome``), and decide."""
+        """Read the upstreams of the jobs in ``needs`` but ``finished`` (which ended in
+        ``outcome``), then the jobs whose upstreams are all done, and decide."""
         if not needs:
             return Ready((), False)
-        to_read = set(needs) | {u for n in needs.values() for u in n.upstreams if u != finished}
-        decision = decide(finished, outcome, needs, self.store.states(run_id, to_read))
+        seen = self._seen_succeeded(run_id)
+        if finished is not None and outcome is JobStatus.SUCCEEDED:
+            seen.add(finished)
+        upstreams = {u for n in needs.values() for u in n.upstreams if u != finished}
+        states = self.store.states(run_id, upstreams - seen) if upstreams - seen else {}
+        seen.update(u for u, state in states.items() if state.status is JobStatus.SUCCEEDED)
+        states.update(dict.fromkeys(upstreams & seen, SEEN_SUCCEEDED))
+        done, ended = waiting_on(finished, outcome, needs, states)
+        if not done:
+            crashpoint("executor.after_release", job=finished, run_id=run_id)
+            return Ready((), ended)
+        decision = decide(finished, outcome, done, {**states, **self.store.states(run_id, done)})
         crashpoint("executor.after_release", job=finished, run_id=run_id)
         messages = tuple(JobMessage(run_id, job, gen, queued_at=now) for job, gen in decision.ready)
-        return Ready(messages, decision.ended)
+        return Ready(messages, ended or decision.ended)
 
     def send(self, ready: Ready) -> bool:
         if ready.messages:
