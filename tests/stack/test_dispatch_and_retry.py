@@ -8,8 +8,10 @@ import boto3
 import pytest
 
 from cronlane.clock import iso
-from cronlane.dal import NewRun
+from cronlane.dal import JobQueue, NewRun
 from cronlane.model import JobStatus, RunStatus
+from cronlane.starting import RunStarter
+from cronlane.telemetry import NoTelemetry
 from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import START, load_event, refusal
 
@@ -20,21 +22,25 @@ def trigger(key: str, **fields: Any) -> dict[str, Any]:
     return {"action": "trigger", "idempotency_key": key, "scheduled_time": iso(START), **fields}
 
 
-def test_a_resumed_dispatch_never_resets_a_job_that_moved_on(runtime: Any) -> None:
-    # GIVEN a run whose first job already succeeded
+def test_a_resumed_dispatch_never_resets_or_resends_a_job_that_moved_on(runtime: Any) -> None:
+    # GIVEN a run whose jobs already succeeded
     runtime.invoke("DispatcherFunction", trigger("resume-1", jobs=["geoIndexJob", "searchSynonymsJob"]))
     report = wait_for_run(runtime, "manual@resume-1")
     store = store_of(runtime)
     nodes = store.load_graph("manual@resume-1")
-    # WHEN a late dispatcher writes the job-runs of the same run again
+    # WHEN a late dispatcher finishes creating the same run again
     run = NewRun(
         "manual@resume-1", "manual", START, iso(START), "manual", START, int(START) + 86400, {}, nodes
     )
-    created = store.put_job_runs(run, list(nodes), queued=set(nodes), now=START)
-    # THEN nothing was overwritten
-    assert created == set()
-    assert all(j.status is JobStatus.SUCCEEDED for j in store.job_runs("manual@resume-1"))
+    sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
+    queue = JobQueue(runtime.stack.outputs["JobQueueUrl"], client=sqs)
+    sent = RunStarter(store, queue, runtime, NoTelemetry(), 86400).write_and_enqueue(run, resume=True)
+    # THEN it sent nothing and changed nothing
+    assert sent == 0
+    runtime.drain()
+    assert all(j.status is JobStatus.SUCCEEDED and j.attempts == 1 for j in store.job_runs("manual@resume-1"))
     assert report.run.status is RunStatus.SUCCEEDED
+    assert store.get_run("manual@resume-1").status is RunStatus.SUCCEEDED
 
 
 def test_a_reused_key_with_a_different_trigger_is_refused(runtime: Any) -> None:

@@ -36,8 +36,15 @@ def test_a_scheduled_event_file_dispatches_its_schedule(
         "status": "RUNNING",
         "created": True,
         "job_count": jobs,
-        "enqueued": len([j for j in store_of(runtime).job_runs(run_id) if j.status is JobStatus.QUEUED]),
+        "enqueued": len([j for j in store_of(runtime).job_runs(run_id) if not j.depends_on]),
     }
+    # every root's message is on the queue (the mapping is off), and no job has started
+    sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
+    depth = sqs.get_queue_attributes(
+        QueueUrl=runtime.stack.outputs["JobQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert int(depth) == invocation.response["enqueued"]
+    assert all(j.status is JobStatus.PENDING for j in store_of(runtime).job_runs(run_id))
 
 
 def test_the_manual_trigger_file_makes_one_run_per_key_with_its_parameters(runtime: Any) -> None:

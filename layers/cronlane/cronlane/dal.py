@@ -64,7 +64,6 @@ from cronlane.model import (
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 SQS_BATCH = 10  # SendMessageBatch / DeleteMessageBatch take at most 10 entries
-TRANSACT_MAX = 100  # TransactWriteItems takes at most 100 items
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # A job-run's attributes that its life changes (the key, and what a new item starts them at):
 # everything else on it is set once, from the run's graph snapshot.
@@ -673,43 +672,10 @@ class RunStore:
         except PynamoDBException as exc:
             raise StoreError(f"listing jobs of run {run_id}: {exc}") from exc
 
-    def put_job_runs(self, run: NewRun, names: Iterable[str], queued: set[str], now: float) -> set[str]:
-        """Create job-run items that do not exist yet; returns the names this call created.
-
-        Each put is conditional (``attribute_not_exists``), in ``TransactWriteItems`` of up to 100
-        items: a dispatcher finishing a CREATING run may race the one that started it, and an
-        unconditional ``BatchWriteItem`` could reset a job an executor already moved on.
-        """
-        graph = RunGraph(run.run_id, run.nodes, run.schedule, run.scheduled_time, run.expires_at)
-        todo = [
-            self._new_job_run(graph, name, JobStatus.QUEUED if name in queued else JobStatus.PENDING, now)
-            for name in names
-        ]
-        created: set[str] = set()
-        while todo:
-            chunk, todo = todo[:TRANSACT_MAX], todo[TRANSACT_MAX:]
-            while chunk:
-                try:
-                    with TransactWrite(connection=self._connection) as tx:
-                        for item in chunk:
-                            tx.save(item, condition=self.JobRun.pk.does_not_exist())
-                except TransactWriteError as exc:
-                    if not _condition_failed(exc):
-                        raise StoreError(f"writing job-runs of {run.run_id}: {exc}") from exc
-                    reasons = exc.cancellation_reasons
-                    chunk = [
-                        item
-                        for item, reason in zip(chunk, reasons, strict=False)
-                        if reason is None or reason.code != "ConditionalCheckFailed"
-                    ]
-                    continue
-                created.update(item.job for item in chunk)
-                break
-        return created
-
     def _new_job_run(self, run: RunGraph, name: str, status: JobStatus, now: float) -> _JobRunItem:
-        """A whole job-run item: QUEUED or PENDING (the dispatcher's roots), or RUNNING (the first
-        claim of a dependent, which had no item while it waited)."""
+        """A whole job-run item, from the run's graph snapshot: RUNNING for a first claim (the
+        job had no item while it waited), or the unchanging attributes a skip, a cancel or a mark
+        sets (``_written``)."""
         node = run.nodes[name]
         return self.JobRun(
             _run_pk(run.run_id),
@@ -730,7 +696,6 @@ class RunStore:
                 node.max_continuations if node.max_continuations != DEFAULT_MAX_CONTINUATIONS else None
             ),
             params=json.dumps(node.params, sort_keys=True),
-            enqueued_at=now if status is JobStatus.QUEUED else None,
             expires_at=run.expires_at,
         )
 
@@ -778,14 +743,15 @@ class RunStore:
     ) -> JobRunView | None:
         """Claim a job-run for one attempt; None if someone else holds or finished it.
 
-        Claimable: QUEUED (a root, a retry, a restarted job), PENDING (a dependent, whose message
-        is sent only once its upstreams are done: the release writes nothing), or RUNNING with an
+        Claimable: a job-run with no item yet (a root, whose message the dispatcher sent, or a
+        dependent, whose message is sent once its upstreams are done: neither writes it), QUEUED
+        (a retry, a restarted job), PENDING (reset to wait by an operator), or RUNNING with an
         expired lease (its executor was killed), and with attempts left. The generation must
         match, so a message from before a replay cannot claim the new one. Taking over an expired
         lease records the lost attempt in the history. A job-run QUEUED by its own checkpoint is
         claimed as a continuation of the same attempt (by whichever message of its generation
-        comes first), without counting an attempt. A dependent's first claim writes its item (from
-        ``graph``): it had none while it waited. ``continuation``: the message is the job's own,
+        comes first), without counting an attempt. A first claim writes the item (from ``graph``):
+        it had none while it waited. ``continuation``: the message is the job's own,
         sent at its checkpoint, so that is tried first (no failed writes on the way).
         """
         JR = self.JobRun
@@ -802,15 +768,10 @@ class RunStore:
         if continuation and self._update_if(item, resume, waiting, f"continuing {job} of run {run_id}"):
             return _job_view(item)
         node = graph.nodes.get(job) if graph is not None else None
-        if (
-            graph is not None
-            and node is not None
-            and node.depends_on
-            and generation == 0
-            and not continuation
-        ):
-            # A dependent's first claim: its item does not exist yet, so it is put whole (one
-            # write, as the update below would be, and much lighter to apply).
+        if graph is not None and node is not None and generation == 0 and not continuation:
+            # A job-run's first claim: its item does not exist yet (the dispatcher writes none),
+            # so it is put whole (one write, as the update below would be, and much lighter to
+            # apply).
             new = self._new_job_run(graph, job, JobStatus.RUNNING, now)
             new.attempts, new.started_at, new.attempt_started_at = 1, now, now
             new.lease_expires_at, new.enqueued_at = now + lease_s, queued_at

@@ -2,16 +2,18 @@
 
 Order of effects for one message, and what a crash at each point leaves behind:
 
-1. claim (conditional write: QUEUED -> RUNNING, or an expired lease) - a crash after it leaves a
-   RUNNING job-run whose lease expires; the message comes back after the visibility timeout
-   (>= the lease) and is claimed again as a new attempt.
+1. claim (conditional write: a put of the whole item for a job-run's first claim, as no job-run
+   is written before it starts; else QUEUED/PENDING -> RUNNING, or an expired lease) - a crash
+   after it leaves a RUNNING job-run whose lease expires; the message comes back after the
+   visibility timeout (>= the lease) and is claimed again as a new attempt.
 2. run the job.
 3. state write (one conditional write; a sink's success, and any failure, is counted on the run
    in the same transaction) - a crash after it leaves a finished job whose dependents were not
    released: the redelivered message finds it SUCCEEDED and releases them (without running the
    job again).
-4. the release reads the dependents and their other upstreams (``cronlane.release``: nothing is
-   written, so a repeat changes nothing) and sends the messages of the dependents that are ready.
+4. the release reads the dependents' other upstreams, then the dependents whose upstreams are
+   all done (``cronlane.release``: nothing is written, so a repeat changes nothing), and sends
+   the messages of those still waiting.
 5. a sink (or a job whose release saw a dependent that had already ended) closes the run if every
    job is terminal.
 

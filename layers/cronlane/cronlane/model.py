@@ -28,8 +28,8 @@ class RunStatus(StrEnum):
 
 
 class JobStatus(StrEnum):
-    PENDING = "PENDING"  # waiting for upstreams
-    QUEUED = "QUEUED"  # a message is (or is about to be) on the queue
+    PENDING = "PENDING"  # waiting (a job-run with no item yet: its upstreams, or its root's lane)
+    QUEUED = "QUEUED"  # waiting for its message: a retry, a restarted job, a checkpoint
     RUNNING = "RUNNING"  # claimed by an executor, under a lease
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
