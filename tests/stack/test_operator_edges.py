@@ -26,6 +26,20 @@ def trigger(runtime: Any, key: str, jobs: list[str]) -> str:
     return f"manual@{key}"
 
 
+def trigger_mutual_match(runtime: Any, key: str, compatibility: dict[str, Any]) -> str:
+    """A run of mutualMatchJob and its two upstreams, compatibilityJob given ``compatibility`` as
+    its parameters (how it fails)."""
+    act(
+        runtime,
+        action="trigger",
+        idempotency_key=key,
+        scheduled_time=iso(START),
+        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
+        parameters={"compatibilityJob": compatibility},
+    )
+    return f"manual@{key}"
+
+
 def test_marking_a_waiting_job_that_has_no_item_yet_succeeds(runtime: Any) -> None:
     # GIVEN a run whose dependent has not started (so it has no item in the table)
     runtime.mappings_enabled = False
@@ -110,15 +124,7 @@ def test_a_failed_only_rerun_leaves_a_job_whose_other_upstream_was_cancelled(run
     # mutualMatchJob was skipped, and its other upstream matchScoreJob was cancelled while its
     # message was held back (a crash before the claim hides it for the visibility timeout)
     runtime.inject("executor.before_claim", job="matchScoreJob")
-    act(
-        runtime,
-        action="trigger",
-        idempotency_key="rerun-cancelled-upstream",
-        scheduled_time=iso(START),
-        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
-        parameters={"compatibilityJob": {"fail_until": START + 3600}},
-    )
-    run_id = "manual@rerun-cancelled-upstream"
+    run_id = trigger_mutual_match(runtime, "rerun-cancelled-upstream", {"fail_until": START + 3600})
     store = store_of(runtime)
     runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
     assert store.get_job_run(run_id, "mutualMatchJob").status is JobStatus.SKIPPED
@@ -146,15 +152,7 @@ def test_a_failed_only_rerun_leaves_a_job_whose_other_upstream_was_cancelled(run
 def test_marking_one_failed_upstream_leaves_a_dependent_whose_other_upstream_failed(runtime: Any) -> None:
     # GIVEN a failed run: both upstreams of mutualMatchJob failed, so it was skipped
     runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
-    act(
-        runtime,
-        action="trigger",
-        idempotency_key="mark-one-of-two",
-        scheduled_time=iso(START),
-        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
-        parameters={"compatibilityJob": {"fail_attempts": 3}},
-    )
-    run_id = "manual@mark-one-of-two"
+    run_id = trigger_mutual_match(runtime, "mark-one-of-two", {"fail_attempts": 3})
     first = wait_for_run(runtime, run_id)
     assert first.run.status is RunStatus.FAILED
     assert {j.job: j.status for j in first.jobs}["mutualMatchJob"] is JobStatus.SKIPPED
@@ -177,15 +175,7 @@ def test_a_mark_while_another_upstream_fails_skips_the_dependent_instead_of_leav
     # GIVEN a run where compatibilityJob failed, so mutualMatchJob was skipped, while its other
     # upstream matchScoreJob has not ended yet (its executor died; it is to be retried)
     runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
-    act(
-        runtime,
-        action="trigger",
-        idempotency_key="mark-during-failure",
-        scheduled_time=iso(START),
-        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
-        parameters={"compatibilityJob": {"fail_attempts": 3}},
-    )
-    run_id = "manual@mark-during-failure"
+    run_id = trigger_mutual_match(runtime, "mark-during-failure", {"fail_attempts": 3})
     store = store_of(runtime)
     runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
     # ... and an operator marking compatibilityJob reads the run's jobs now

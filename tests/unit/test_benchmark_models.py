@@ -354,26 +354,19 @@ def test_a_70_kb_send_message_batch_is_2_requests() -> None:
 
 
 def test_a_receive_is_billed_per_64_kb_of_what_it_returned() -> None:
-    request = {"QueueUrl": QUEUE, "MaxNumberOfMessages": 10}
-    messages = [{"MessageId": str(i), "ReceiptHandle": "h", "Body": "x" * (13 * KB)} for i in range(10)]
-    big = record(
-        "ReceiveMessage",
-        service="sqs",
-        who="runtime",
-        request=request,
-        response=json.dumps({"Messages": messages}).encode(),
-    )
+    def receive(bodies: list[str]) -> dict[str, Any]:
+        messages = [{"MessageId": str(i), "ReceiptHandle": "h", "Body": b} for i, b in enumerate(bodies)]
+        return record(
+            "ReceiveMessage",
+            service="sqs",
+            who="runtime",
+            request={"QueueUrl": QUEUE, "MaxNumberOfMessages": 10},
+            response=json.dumps({"Messages": messages}).encode(),
+        )
+
     # 10 messages of 13 KB: 130 KB, three 64 KB chunks, though the request itself was small
-    assert bill_of(big).sqs_requests == 3
-    one = [{"MessageId": "1", "ReceiptHandle": "h", "Body": '{"job": "extract"}'}]
-    small = record(
-        "ReceiveMessage",
-        service="sqs",
-        who="runtime",
-        request=request,
-        response=json.dumps({"Messages": one}).encode(),
-    )
-    assert bill_of(small).sqs_requests == 1
+    assert bill_of(receive(["x" * (13 * KB)] * 10)).sqs_requests == 3
+    assert bill_of(receive(['{"job": "extract"}'])).sqs_requests == 1
 
 
 def test_an_empty_poll_is_not_billed_per_job_but_as_the_mapping_s_fixed_monthly_cost() -> None:
