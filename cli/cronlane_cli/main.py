@@ -448,6 +448,7 @@ def run_command(
 ) -> None:
     """One run: its jobs as a tree by dependency level, with status, attempts, durations, errors."""
     from cronlane.errors import CronlaneError
+    from cronlane.model import RunStatus
     from cronlane_cli.local.session import RunReport
 
     target = _target(stack, local, port)
@@ -456,7 +457,7 @@ def run_command(
         run = store.get_run(run_id)
         if run is None:
             fail(f"no run {run_id} in {target.description} (see `cronlane runs`)")
-        report = RunReport(run, store.job_runs(run_id))
+        report = RunReport(run, store.job_runs(run_id, roots_sent=run.status is RunStatus.RUNNING))
     except CronlaneError as exc:
         fail(f"{target.description}: {exc}")
     if gantt is not None:

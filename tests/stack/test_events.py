@@ -44,7 +44,13 @@ def test_a_scheduled_event_file_dispatches_its_schedule(
         QueueUrl=runtime.stack.outputs["JobQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert int(depth) == invocation.response["enqueued"]
-    assert all(j.status is JobStatus.PENDING for j in store_of(runtime).job_runs(run_id))
+    store = store_of(runtime)
+    assert all(j.status is JobStatus.PENDING for j in store.job_runs(run_id))  # no item written
+    # as `cronlane run` shows a RUNNING run: the roots queued, the others waiting
+    shown = {j.job: j.status for j in store.job_runs(run_id, roots_sent=True)}
+    roots = {j.job for j in store.job_runs(run_id) if not j.depends_on}
+    assert {job for job, status in shown.items() if status is JobStatus.QUEUED} == roots
+    assert all(status is JobStatus.PENDING for job, status in shown.items() if job not in roots)
 
 
 def test_the_manual_trigger_file_makes_one_run_per_key_with_its_parameters(runtime: Any) -> None:

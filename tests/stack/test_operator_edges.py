@@ -16,7 +16,7 @@ from cronlane.model import JobStatus, RunStatus
 from cronlane.operations import Operator
 from cronlane.telemetry import NoTelemetry
 from cronlane_cli.local.session import store_of, wait_for_run
-from tests.conftest import START, act
+from tests.conftest import START, act, refusal
 
 pytestmark = pytest.mark.stack
 
@@ -203,3 +203,19 @@ def test_a_mark_while_another_upstream_fails_skips_the_dependent_instead_of_leav
     run = store.get_run(run_id)
     assert run.status is RunStatus.FAILED
     assert (run.succeeded, run.failed, run.skipped) == (1, 1, 1)
+
+
+def test_marking_a_root_whose_message_is_on_the_queue_is_refused(runtime: Any) -> None:
+    # GIVEN a going run whose root has not started: its message waits on the queue (no item yet)
+    runtime.mappings_enabled = False
+    run_id = trigger(runtime, "mark-queued-root", ["buildUserTraitsJob", "matchScoreJob"])
+    # WHEN an operator marks the root succeeded
+    invocation = runtime.invoke(
+        "DispatcherFunction", {"action": "mark", "run_id": run_id, "job": "buildUserTraitsJob"}
+    )
+    # THEN it is refused as for any queued job, and the root then runs as usual
+    assert "is QUEUED; wait for it or cancel the run" in refusal(invocation)
+    runtime.mappings_enabled = True
+    report = wait_for_run(runtime, run_id)
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert {j.job: j.attempts for j in report.jobs} == {"buildUserTraitsJob": 1, "matchScoreJob": 1}

@@ -699,10 +699,13 @@ class RunStore:
             expires_at=run.expires_at,
         )
 
-    def job_runs(self, run_id: str, include_waiting: bool = True) -> list[JobRunView]:
+    def job_runs(
+        self, run_id: str, include_waiting: bool = True, roots_sent: bool = False
+    ) -> list[JobRunView]:
         """The run's job-runs. A job that has not started, been skipped or been cancelled has no
         item yet (it is written then, which saves a write per job); ``include_waiting`` adds
-        those as PENDING, from the run's graph snapshot."""
+        those as PENDING, from the run's graph snapshot, or as QUEUED for a root when
+        ``roots_sent`` (the run is RUNNING: its dispatch sent every root's message)."""
         try:
             items = self.JobRun.query(
                 _run_pk(run_id), self.JobRun.sk.startswith("JOB#"), consistent_read=True
@@ -715,7 +718,11 @@ class RunStore:
         graph = self.load_run_graph(run_id)
         written = {v.job for v in views}
         if graph is not None:
-            views += [_waiting_view(graph, name) for name in graph.nodes if name not in written]
+            views += [
+                _waiting_view(graph, name, queued=roots_sent and not graph.nodes[name].depends_on)
+                for name in graph.nodes
+                if name not in written
+            ]
         return views
 
     def get_job_run(self, run_id: str, job: str, include_waiting: bool = True) -> JobRunView | None:
@@ -1209,13 +1216,14 @@ def _history(view: JobRunView, entry: dict[str, Any]) -> Any:  # Any: PynamoDB t
     return [json.dumps(h) for h in view.history] + [json.dumps(entry)]
 
 
-def _waiting_view(graph: RunGraph, name: str) -> JobRunView:
-    """A job-run that has no item yet: PENDING, as its graph snapshot describes it."""
+def _waiting_view(graph: RunGraph, name: str, queued: bool = False) -> JobRunView:
+    """A job-run that has no item yet, as its graph snapshot describes it: PENDING, or QUEUED (a
+    root whose message was sent)."""
     node = graph.nodes[name]
     return JobRunView(
         run_id=graph.run_id,
         job=name,
-        status=JobStatus.PENDING,
+        status=JobStatus.QUEUED if queued else JobStatus.PENDING,
         depends_on=node.depends_on,
         dependents=node.dependents,
         attempts=0,

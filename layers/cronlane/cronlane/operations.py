@@ -109,7 +109,9 @@ class Operator:
         """An operator vouches for a job: it counts as SUCCEEDED and its dependents proceed
         (those skipped because of it get a new chance)."""
         run = self._run(run_id)
-        jobs = {j.job: j for j in self.store.job_runs(run_id)}
+        # a root of a going run has its message on the queue, item or not: it is QUEUED
+        sent = run.status is RunStatus.RUNNING
+        jobs = {j.job: j for j in self.store.job_runs(run_id, roots_sent=sent)}
         if job not in jobs:
             raise InvalidRequest(f"run {run_id} has no job '{job}'")
         view = jobs[job]
