@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from cronlane.errors import InvalidRequest
 
@@ -161,23 +161,20 @@ ACTIONS: dict[str, type] = {
 DispatchEvent = (
     ScheduledEvent | SchedulerEvent | ManualTrigger | RunAction | ScheduleAction | DlqAction | BackfillAction
 )
-_KINDS: dict[str, type] = {
-    kind.__name__: kind
-    for kind in (
-        ScheduledEvent,
-        SchedulerEvent,
-        ManualTrigger,
-        RunAction,
-        ScheduleAction,
-        DlqAction,
-        BackfillAction,
-    )
-}
+_KINDS: dict[str, type] = {kind.__name__: kind for kind in get_args(DispatchEvent)}
 
 
 # ---------------------------------------------------------------------------------------------
 # The rules: pydantic models, built the first time an event needs them
 # ---------------------------------------------------------------------------------------------
+
+
+def _text_only(value: Any, problem: str) -> str:
+    """A field that must arrive as text (pydantic would otherwise turn a number into a time or a
+    string): refused with ``problem``."""
+    if not isinstance(value, str):
+        raise ValueError(problem)
+    return value
 
 
 @cache
@@ -195,9 +192,7 @@ def _models() -> dict[str, type[BaseModel]]:
         @field_validator("time", mode="before")
         @classmethod
         def _time_text(cls, value: Any) -> Any:
-            if not isinstance(value, str):
-                raise ValueError("must be an ISO 8601 time with a zone, like 2026-11-28T02:00:00Z")
-            return value
+            return _text_only(value, "must be an ISO 8601 time with a zone, like 2026-11-28T02:00:00Z")
 
     class SchedulerEvent(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -216,9 +211,7 @@ def _models() -> dict[str, type[BaseModel]]:
                     f"{value} was not filled in: this Input is sent by EventBridge Scheduler, which "
                     "replaces it (for a test, write the value yourself)"
                 )
-            if not isinstance(value, str):
-                raise ValueError("must be a string")
-            return value
+            return _text_only(value, "must be a string")
 
     class ManualTrigger(BaseModel):
         model_config = ConfigDict(extra="forbid")
