@@ -130,8 +130,8 @@ class Operator:
         """The chosen jobs that can run again, and why each other one cannot: a job that needs
         its upstreams to succeed (the default rule) stays as it is while one of them has ended
         without succeeding and is neither chosen nor vouched for (a failed job a rerun
-        ``--failed-only`` leaves alone, a cancelled one, or a failed one beside the job being
-        marked). Reset, it would wait for that upstream for ever and hold the run open. What
+        ``--failed-only`` or a DLQ replay leaves alone, a cancelled one, or a failed one beside
+        the job being marked). Reset, it would wait for that upstream for ever and hold the run open. What
         depends on a job left alone is left alone too."""
         graph = self.releaser.graph(run_id)
         left: dict[str, str] = {}

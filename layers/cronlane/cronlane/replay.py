@@ -196,7 +196,12 @@ class DeadLetters:
                     letter.outcome = "left on the queue: the job is PENDING (an upstream has not finished)"
                     keep.append(letter.raw)
             resend += [m for m in ready if m.job not in restart]
-        restart |= _revivable_dependents(jobs, restart)
+        # The jobs skipped below the replayed ones get their chance too, but not one that also
+        # waits on another failed job (replaying that one later brings it back).
+        below: set[str] = set()
+        for job in restart:
+            below |= skipped_dependents(jobs, job, (JobStatus.SKIPPED,))
+        restart |= self.operator.can_run(run.run_id, jobs, restart | below, set())[0]
         if dry_run:
             return keep + [letter.raw for letter in done]
         if restart:
@@ -208,25 +213,6 @@ class DeadLetters:
         for letter in done:  # only after the messages were sent
             self.queue.delete_dead_letter(letter.raw)
         return keep
-
-
-def _revivable_dependents(jobs: dict[str, JobRunView], restarting: set[str]) -> set[str]:
-    """The jobs skipped below the restarted ones that can run once those succeed: each of their
-    upstreams succeeded or is restarted too. One still waiting on another failed job stays
-    SKIPPED (replaying that job later brings it back)."""
-    candidates: set[str] = set()
-    for job in restarting:
-        candidates |= skipped_dependents(jobs, job, (JobStatus.SKIPPED,))
-    chosen: set[str] = set()
-    grew = True
-    while grew:
-        grew = False
-        for name in sorted(candidates - chosen):
-            ups = jobs[name].depends_on
-            if all(u in restarting or u in chosen or jobs[u].status is JobStatus.SUCCEEDED for u in ups):
-                chosen.add(name)
-                grew = True
-    return chosen
 
 
 def _abandoned(view: JobRunView, now: float) -> bool:
