@@ -103,7 +103,8 @@ class Bill:
             if failed and not condition_failed:
                 return  # refused (invalid, throttled): nothing was written and nothing is billed
             factor = 2 if operation == "TransactWriteItems" else 1
-            for item, new in zip(record["items"], _put_items(operation, request), strict=True):
+            for item in record["items"]:
+                new = item.get("put")  # the whole item of a put
                 # billed on the larger of the item before and after; a put whose condition failed
                 # on the larger of the item there and the one it would have written (the
                 # developer guide's rule as summarised; where sources differ, the larger bill)
@@ -166,22 +167,6 @@ class Bill:
             "lambda_requests": sum(lambda_invocations.values()) * PRICE["lambda_request"],
             "lambda_compute_estimate": compute,
         }
-
-
-def _put_items(operation: str, request: dict[str, Any]) -> list[dict[str, Any] | None]:
-    """For each item a write names (in the order the runtime lists them), the whole item it puts,
-    or None (an update, a delete, a condition check)."""
-    if operation == "PutItem":
-        return [request.get("Item")]
-    if operation == "TransactWriteItems":
-        return [(entry.get("Put") or {}).get("Item") for entry in request.get("TransactItems", [])]
-    if operation == "BatchWriteItem":
-        return [
-            (write.get("PutRequest") or {}).get("Item")
-            for writes in request.get("RequestItems", {}).values()
-            for write in writes
-        ]
-    return [None]
 
 
 def esm_polling_per_month() -> float:

@@ -14,6 +14,7 @@ import pytest
 from benchmarks import layered
 from benchmarks.billing import Bill, esm_polling_per_month
 from benchmarks.makespan import critical_path_s, list_schedule_s, overhead_budget_s
+from cronlane_cli.local.runtime import _item_keys
 
 KB = 1024
 TABLE = "cronlane-runs"
@@ -45,8 +46,12 @@ def record(
     status: int = 200,
     items: tuple[tuple[int | None, int | None], ...] = (),
 ) -> dict[str, Any]:
-    """One served request; ``items`` are the (before, after) sizes of the items a write names."""
+    """One served request, as the local runtime's observer hands it over; ``items`` are the
+    (before, after) sizes of the items a write names (the whole item of each put is read off the
+    request the way the runtime does)."""
     request = request or {}
+    named = _item_keys(f"DynamoDB_20120810.{operation}", request) if service == "dynamodb" else []
+    puts = [put for _, _, put in named] + [None] * len(items)
     return {
         "who": who,
         "service": service,
@@ -57,7 +62,10 @@ def record(
         "status": status,
         "began": 1795831200.0,
         "ended": 1795831200.004,
-        "items": [{"table": TABLE, "before": before, "after": after} for before, after in items],
+        "items": [
+            {"table": TABLE, "before": before, "after": after, "put": put}
+            for (before, after), put in zip(items, puts, strict=False)
+        ],
     }
 
 

@@ -354,7 +354,7 @@ def _observed(
     except ValueError:
         request = {}
     keys = _item_keys(target, request)
-    before = [_item_size(table, key) for table, key in keys]
+    before = [_item_size(table, key) for table, key, _ in keys]
     status: list[str] = []
 
     def remember(code: str, headers: Any, *rest: Any) -> Any:
@@ -375,30 +375,29 @@ def _observed(
             "began": began,  # wall-clock seconds: when the server got it and answered it
             "ended": time.time(),
             "items": [
-                {"table": table, "before": size, "after": _item_size(table, key)}
-                for (table, key), size in zip(keys, before, strict=True)
+                {"table": table, "before": size, "after": _item_size(table, key), "put": put}
+                for (table, key, put), size in zip(keys, before, strict=True)
             ],
         }
     )
     return [body]
 
 
-def _item_keys(target: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The (table, key) of each item a DynamoDB write names."""
+def _item_keys(target: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+    """The (table, key, whole item if it is a put, else None) of each item a DynamoDB write
+    names. A put's key is its item (what ``_item_size`` looks up by)."""
     operation = target.rpartition(".")[2]
-    found: list[tuple[str, dict[str, Any]]] = []
+    writes: list[tuple[str, dict[str, Any]]] = []
     if operation in ("PutItem", "UpdateItem", "DeleteItem"):
-        found.append((request.get("TableName", ""), request.get("Key") or request.get("Item") or {}))
+        writes.append((request.get("TableName", ""), request))
     elif operation == "TransactWriteItems":
         for entry in request.get("TransactItems", []):
             op = next(iter(entry.values()))
-            found.append((op.get("TableName", ""), op.get("Key") or op.get("Item") or {}))
+            writes.append((op.get("TableName", ""), op))
     elif operation == "BatchWriteItem":
-        for table, writes in request.get("RequestItems", {}).items():
-            for write in writes:
-                op = next(iter(write.values()))
-                found.append((table, op.get("Key") or op.get("Item") or {}))
-    return found
+        for table, entries in request.get("RequestItems", {}).items():
+            writes += [(table, next(iter(entry.values()))) for entry in entries]
+    return [(table, op.get("Key") or op.get("Item") or {}, op.get("Item")) for table, op in writes]
 
 
 def _item_size(table_name: str, key: dict[str, Any]) -> int | None:
