@@ -223,28 +223,20 @@ class Operator:
         nodes = graph.nodes
         to_read = set(waiting) | {u for name in waiting for u in nodes[name].depends_on}
         status = {name: state.status for name, state in self.store.states(run_id, to_read).items()}
+
+        def blocker(name: str) -> str | None:
+            if nodes[name].trigger_rule == ALL_DONE:
+                return None
+            ended = (u for u in nodes[name].depends_on if status.get(u, JobStatus.PENDING).terminal)
+            return next((u for u in ended if status[u] is not JobStatus.SUCCEEDED), None)
+
         left = list(waiting)
-        found = True
-        while found:
-            found = False
-            for name in left:
-                if nodes[name].trigger_rule == ALL_DONE:
-                    continue
-                ended = [
-                    u
-                    for u in nodes[name].depends_on
-                    if status.get(u, JobStatus.PENDING).terminal
-                    and status.get(u, JobStatus.PENDING) is not JobStatus.SUCCEEDED
-                ]
-                if not ended:
-                    continue
-                cause = f"upstream {ended[0]} is {status.get(ended[0], JobStatus.PENDING).value}"
-                if self.store.skip(graph, name, cause, now):
+        while blocked := [(name, u) for name in left if (u := blocker(name)) is not None]:
+            for name, upstream in blocked:
+                if self.store.skip(graph, name, f"upstream {upstream} is {status[upstream].value}", now):
                     self.telemetry.emit("JobsSkipped", 1, job=name)
                 status[name] = JobStatus.SKIPPED
                 left.remove(name)
-                found = True
-                break
         return left
 
     # -- schedules ----------------------------------------------------------------------------

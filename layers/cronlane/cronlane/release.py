@@ -68,19 +68,25 @@ def decide(
             continue
         if state.status not in WAITING:
             continue  # already running
-        need = needs[name]
-        upstream_states = [outcome if u == finished else _status(states, u) for u in need.upstreams]
-        if need.trigger_rule == ALL_DONE:
-            done = all(s.terminal for s in upstream_states)
-        else:
-            done = all(s is JobStatus.SUCCEEDED for s in upstream_states)
-        if done:
+        if _upstreams_done(needs[name], finished, outcome, states):
             ready.append((name, state.generation))
     return Decision(tuple(ready), ended)
 
 
-def _status(states: Mapping[str, JobState], job: str) -> JobStatus:
-    return states.get(job, NOT_WRITTEN).status
+def _upstream_statuses(
+    need: Needs, finished: str | None, outcome: JobStatus, states: Mapping[str, JobState]
+) -> list[JobStatus]:
+    return [outcome if u == finished else states.get(u, NOT_WRITTEN).status for u in need.upstreams]
+
+
+def _upstreams_done(
+    need: Needs, finished: str | None, outcome: JobStatus, states: Mapping[str, JobState]
+) -> bool:
+    """Succeeded (the default rule) or ended in any way (``all_done``), every one."""
+    statuses = _upstream_statuses(need, finished, outcome, states)
+    if need.trigger_rule == ALL_DONE:
+        return all(s.terminal for s in statuses)
+    return all(s is JobStatus.SUCCEEDED for s in statuses)
 
 
 @dataclass(frozen=True)
@@ -99,13 +105,12 @@ def waiting_on(
     done: dict[str, Needs] = {}
     ended = False
     for name, need in needs.items():
-        states = [outcome if u == finished else _status(upstreams, u) for u in need.upstreams]
-        if need.trigger_rule == ALL_DONE:
-            if all(s.terminal for s in states):
-                done[name] = need
-        elif all(s is JobStatus.SUCCEEDED for s in states):
+        if _upstreams_done(need, finished, outcome, upstreams):
             done[name] = need
-        elif any(s.terminal and s is not JobStatus.SUCCEEDED for s in states):
+        elif need.trigger_rule != ALL_DONE and any(
+            s.terminal and s is not JobStatus.SUCCEEDED
+            for s in _upstream_statuses(need, finished, outcome, upstreams)
+        ):
             ended = True
     return done, ended
 
