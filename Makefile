@@ -11,26 +11,37 @@ PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.1
 	done)
 VENV := .venv
 BIN := $(VENV)/bin
-# Tools that pin packages the project's own environment must not get (aws-facts: tooling pins)
-# live in environments of their own.
+# The example application (a SAM app that uses the framework as a team's app would) and the
+# framework's own fixture app (what its tests run on).
+EXAMPLE := examples/nightly-sync
+FIXTURE := tests/fixture_app
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' src/cronlane/__init__.py)
+# The example's layer installs cronlane from these wheels (--no-index --find-links): the
+# framework's wheel and its dependencies', for Lambda's arm64 and for this machine.
+WHEELS := $(EXAMPLE)/wheels
+LAMBDA_PLATFORM := --only-binary=:all: --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+	--python-version 3.13 --implementation cp --abi cp313
+# Tools that pin packages the project's own environment must not get (docs/aws-facts.md: tooling
+# pins) live in environments of their own.
 SAM_VENV := .tools/sam
-SAM := $(SAM_VENV)/bin/sam
+SAM := $(CURDIR)/$(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
-CFN_LINT := $(SAM_VENV)/bin/cfn-lint
-# checkov pins its own boto3 (aws-facts): a third environment.
+CFN_LINT := $(CURDIR)/$(SAM_VENV)/bin/cfn-lint
+# checkov pins its own boto3 (docs/aws-facts.md): a third environment.
 CHECKOV_VENV := .tools/checkov
-CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools lint typecheck format validate build unit stack pytest test demo chaos bench clean
+.PHONY: help venv wheels tools lint typecheck format validate build unit stack pytest test demo chaos bench clean
 
 help:
-	@echo "make demo   run daily-full-sync of the example app on the embedded default (moto, this machine)"
-	@echo "make test   lint, type-check, sam validate --lint, cfn-lint, checkov, sam build, and every test"
-	@echo "make build  sam build (the deployable artifacts in .aws-sam/)"
-	@echo "make chaos  the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 30 min)"
-	@echo "make bench  cost, makespan, hand-off, dispatch scale, cold start, idle wake-ups (benchmarks/)"
+	@echo "make demo    run daily-full-sync of the example app on the embedded default (moto, this machine)"
+	@echo "make test    lint, type-check, sam validate --lint, cfn-lint, checkov, sam build, and every test"
+	@echo "make wheels  the framework's wheel (and its dependencies') for the example's layer"
+	@echo "make build   sam build of the example app (the deployable artifacts in $(EXAMPLE)/.aws-sam/)"
+	@echo "make chaos   the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 30 min)"
+	@echo "make bench   cost, makespan, hand-off, dispatch scale, cold start, idle wake-ups (benchmarks/)"
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.13 not found (install it, or: make PYTHON=/path/to/python3.13)"; exit 1; }
@@ -40,6 +51,15 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 venv: $(BIN)/.installed
+
+$(WHEELS)/.built-$(VERSION): $(BIN)/.installed pyproject.toml $(shell find src -name '*.py' -o -name '*.typed')
+	rm -rf $(WHEELS) && mkdir -p $(WHEELS)
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(WHEELS) .
+	$(BIN)/pip download --quiet --dest $(WHEELS) $(LAMBDA_PLATFORM) $(WHEELS)/cronlane-$(VERSION)-py3-none-any.whl
+	$(BIN)/pip download --quiet --dest $(WHEELS) $(WHEELS)/cronlane-$(VERSION)-py3-none-any.whl
+	@touch $@
+
+wheels: $(WHEELS)/.built-$(VERSION)
 
 # A tool in a virtual environment of its own: $(call tool_venv,<directory>,<pip requirement>)
 define tool_venv
@@ -67,27 +87,32 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 typecheck: venv
-	$(BIN)/mypy layers/cronlane/cronlane layers/cronlane/jobs cli/cronlane_cli functions benchmarks
+	$(BIN)/mypy src benchmarks $(EXAMPLE)/src $(FIXTURE)/src
 
-# The template's checks: SAM's own, cfn-lint, and checkov (every failed check is fixed or skipped
-# in the resource's Metadata with a written reason; --skip-download: no network needed).
+# The templates' checks, the example's and the fixture app's: SAM's own, cfn-lint, and checkov
+# (every failed check is fixed or skipped in the resource's Metadata with a written reason;
+# --skip-download: no network needed).
 validate: tools
-	$(SAM) validate --lint
-	$(CFN_LINT) template.yaml
-	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	for app in $(EXAMPLE) $(FIXTURE); do \
+		(cd $$app && $(SAM) validate --lint && $(CFN_LINT) template.yaml \
+			&& $(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download) \
+		|| exit 1; \
+	done
 
-# sam build runs pip for python3.13/arm64; the project's venv puts python3.13 on PATH.
-build: tools venv
-	rm -rf .aws-sam
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build
+# sam build runs pip for python3.13/arm64; the project's venv puts python3.13 on PATH. pip finds
+# every package in the layer's wheels (PIP_NO_INDEX, PIP_FIND_LINKS): no package index needed.
+build: tools venv wheels
+	rm -rf $(EXAMPLE)/.aws-sam
+	cd $(EXAMPLE) && PATH="$(CURDIR)/$(BIN):$$PATH" PIP_NO_INDEX=1 PIP_FIND_LINKS="$(CURDIR)/$(WHEELS)" $(SAM) build
 
 pytest: venv
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 test: lint typecheck validate build pytest
 
+# The example app's main job, run from the app's folder as a user runs it.
 demo: venv
-	$(BIN)/cronlane local run daily-full-sync
+	cd $(EXAMPLE) && $(CURDIR)/$(BIN)/cronlane local run daily-full-sync
 
 # The chaos soak (tests/chaos/soak.py); its last line is the verdict. A smaller one runs in make test.
 chaos: venv
@@ -98,4 +123,4 @@ bench: venv
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .tools .aws-sam .cronlane .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools $(EXAMPLE)/.aws-sam $(WHEELS) .cronlane $(EXAMPLE)/.cronlane .pytest_cache .mypy_cache .ruff_cache

@@ -105,7 +105,7 @@ BASELINE_CHILD = _PRELUDE + _BASELINE + _EPILOGUE
 
 def _child_env(runtime: Any, function: str) -> dict[str, str]:
     """What the function's Lambda environment has (the runtime's environments get the same)."""
-    from cronlane_cli.local.stack import client_env
+    from cronlane.local.stack import client_env
 
     info = runtime.stack.functions[function]
     env = {
@@ -161,8 +161,7 @@ def _trigger_job(runtime: Any) -> tuple[str, dict[str, Any]]:
     """A root job of the catalog the functions load, and parameters that make its work instant."""
     from cronlane.settings import load_catalog
 
-    module = _child_env(runtime, DISPATCHER).get("CRONLANE_CATALOG")
-    catalog = load_catalog(module) if module else load_catalog()
+    catalog = load_catalog(_child_env(runtime, DISPATCHER)["CRONLANE_CATALOG"])
     roots = [job for job in catalog.jobs.values() if not job.depends_on]
     if not roots:
         raise RuntimeError("the catalog has no job without upstreams to trigger")
@@ -237,7 +236,7 @@ def run(runtime: Any, repeats: int = 5) -> dict[str, Any]:
     """Measure on a live ``LocalRuntime``; the figures as a JSON-serialisable dict."""
     import boto3
 
-    from cronlane_cli.local.stack import LOCAL_CREDENTIALS, REGION
+    from cronlane.local.stack import LOCAL_CREDENTIALS, REGION
 
     table = runtime.stack.outputs["TableName"]
     mapping = next(m for m in runtime.stack.mappings if m.function == EXECUTOR)
@@ -323,7 +322,7 @@ def run(runtime: Any, repeats: int = 5) -> dict[str, Any]:
 
 
 def main() -> None:
-    from cronlane_cli.local.session import local_runtime
+    from cronlane.local.session import local_runtime
 
     with local_runtime(clock="virtual") as runtime:
         print(json.dumps(run(runtime), indent=2))

@@ -11,8 +11,8 @@ from collections import Counter
 from typing import Any
 
 from benchmarks.billing import PRICE, Bill, esm_polling_per_month
+from cronlane.local.session import local_runtime, store_of, wait_for_run
 from cronlane.model import scheduled_run_id
-from cronlane_cli.local.session import local_runtime, store_of, wait_for_run
 
 START = 1795831200.0  # 2026-11-28T02:00:00Z, a fire time of daily-full-sync
 

@@ -32,7 +32,7 @@ def resolution_ms(jobs: int = JOBS, repeats: int = 5) -> float:
 
 def run(jobs: int = JOBS) -> dict[str, Any]:
     from benchmarks.synthetic import environment
-    from cronlane_cli.local.session import local_runtime
+    from cronlane.local.session import local_runtime
 
     records: list[dict[str, Any]] = []
     with local_runtime(

@@ -12,7 +12,7 @@ import statistics
 import time
 from typing import Any
 
-from cronlane_cli.local.session import local_runtime, store_of, wait_for_run
+from cronlane.local.session import local_runtime, store_of, wait_for_run
 
 LINKS = 100
 

@@ -1,7 +1,7 @@
 """The makespan benchmark's catalog: a seeded random layered job graph.
 
 200 jobs in 10 levels of 20. Each job of level 1 and above has 1 to 3 upstreams drawn from the
-jobs of earlier levels (level 0 has none); each runs ``jobs.simulate.simulate`` for a declared
+jobs of earlier levels (level 0 has none); each runs ``cronlane.simulated.simulate`` for a declared
 duration drawn uniformly from 50 to 500 ms. The seed is fixed, so every run builds the same graph.
 
 The local runtime loads it through ``CRONLANE_CATALOG=benchmarks.layered``. The template has
@@ -14,14 +14,14 @@ from __future__ import annotations
 import random
 
 from cronlane import Catalog, Job, Schedule, Selection
-from jobs.simulate import sim_params
+from cronlane.simulated import sim_params
 
 SEED = 7
 LEVELS = 10
 PER_LEVEL = 20
 MIN_DURATION_S = 0.05
 MAX_DURATION_S = 0.5
-FUNCTION = "jobs.simulate.simulate"
+FUNCTION = "cronlane.simulated.simulate"
 
 
 def job_name(level: int, index: int) -> str:

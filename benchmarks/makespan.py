@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks import layered
 
 if TYPE_CHECKING:
-    from cronlane_cli.local.runtime import LocalRuntime
+    from cronlane.local.runtime import LocalRuntime
 
 SCHEDULE = "daily-full-sync"
 
@@ -149,8 +149,8 @@ def _count_requests(runtime: LocalRuntime) -> Callable[[], list[tuple[str, str]]
 
 
 def run(environments: int = 8) -> dict[str, Any]:
+    from cronlane.local.session import latest_fire_time, local_runtime, wait_for_run
     from cronlane.model import JobStatus, scheduled_run_id
-    from cronlane_cli.local.session import latest_fire_time, local_runtime, wait_for_run
 
     durations, upstreams = layered.DURATIONS, layered.UPSTREAMS
     jobs = len(durations)
@@ -215,8 +215,8 @@ def run(environments: int = 8) -> dict[str, Any]:
     invocation_overhead = [
         span - durations[job]
         for inv, span in executor_spans
-        for job in inv.jobs.values()
-        if job in durations and len(inv.jobs) == 1
+        for job in (inv.batch.jobs.values() if inv.batch else ())
+        if job in durations and inv.batch is not None and len(inv.batch.jobs) == 1
     ]
 
     return {

@@ -34,8 +34,9 @@ TARGETS: dict[str, tuple[float, str, str]] = {
 
 
 def idle_week() -> dict[str, Any]:
-    from cronlane_cli.local.session import local_runtime, simulate
     from jobs.catalog import CATALOG
+
+    from cronlane.local.session import local_runtime, simulate
 
     with local_runtime(clock="virtual", start=START, executor_environments=8) as runtime:
         report = simulate(runtime, 7, START, list(CATALOG.schedules))
@@ -49,7 +50,7 @@ def met(name: str, value: float) -> bool:
 
 def main() -> None:
     from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan
-    from cronlane_cli.local.session import local_runtime
+    from cronlane.local.session import local_runtime
 
     began = time.perf_counter()
     results: dict[str, Any] = {

@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from cronlane import Catalog, Job, JobContext, Schedule, Selection
-from jobs.simulate import sim_params
+from cronlane.simulated import sim_params
 
 LEVELS = 10
 SEED = 11
@@ -51,7 +51,7 @@ def build(kind: str, jobs: int) -> Catalog:
     declared = [
         Job(
             name,
-            "benchmarks.synthetic.noop" if kind == "chain" else "jobs.simulate.simulate",
+            "benchmarks.synthetic.noop" if kind == "chain" else "cronlane.simulated.simulate",
             "bench",
             upstreams,
             timeout_s=60,

@@ -1,4 +1,6 @@
-"""Shared fixtures. Stack tests create the real template.yaml on the local runtime (moto)."""
+"""Shared fixtures. The framework's tests run on its own fixture app (``tests/fixture_app``: a
+template like an application's and the catalog ``fixture_jobs.catalog``), never on the example
+app. Stack tests create its template.yaml on the local runtime (moto)."""
 
 from __future__ import annotations
 
@@ -10,19 +12,14 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-EVENTS = ROOT / "events"
-# 2026-11-28T02:00:00Z, a fire time of daily-full-sync (and of hourly-feed).
+FIXTURE_APP = ROOT / "tests" / "fixture_app"
+TEMPLATE = FIXTURE_APP / "template.yaml"
+EVENTS = FIXTURE_APP / "events"
+CATALOG_MODULE = "fixture_jobs.catalog"
+# 2026-11-28T02:00:00Z, a fire time of nightly (and of hourly).
 START = 1795831200.0
-# The jobs of the feed group, what hourly-feed runs.
-FEED_JOBS = {
-    "feedPresortJob",
-    "feedRankingJob",
-    "feedCacheWarmJob",
-    "feedFreshnessJob",
-    "trendingContentJob",
-    "feedDedupJob",
-}
+# The jobs of the feed group, what hourly runs.
+FEED_JOBS = {"presort", "rank", "warm", "freshness", "trending", "dedup"}
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -63,7 +60,7 @@ def refusal(invocation: Any) -> str:
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Any]:
     """A fresh stack from template.yaml on a virtual clock starting at START."""
-    from cronlane_cli.local.session import local_runtime
+    from cronlane.local.session import local_runtime
 
     with local_runtime(
         TEMPLATE, clock="virtual", start=START, executor_environments=6, log_dir=tmp_path / "logs"

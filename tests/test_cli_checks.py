@@ -7,54 +7,67 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
-from cronlane_cli.main import app
-from tests.conftest import FEED_JOBS, ROOT
+from cronlane.cli.main import app
+from tests.conftest import FEED_JOBS, FIXTURE_APP, TEMPLATE
 
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def in_the_app_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run from the fixture app's folder, as a user runs them from their app's."""
+    monkeypatch.chdir(FIXTURE_APP)
+    monkeypatch.delenv("CRONLANE_CATALOG", raising=False)
+
+
+def copy_of_the_app(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURE_APP, tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__", ".cronlane"))
+    return tmp_path / "app" / "template.yaml"
+
+
 def test_validate_passes_on_the_project() -> None:
-    result = runner.invoke(app, ["validate", "--json", "--template", str(ROOT / "template.yaml")])
+    result = runner.invoke(app, ["validate", "--json", "--template", str(TEMPLATE)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"problems": [], "ok": True}
 
 
 def test_validate_names_each_problem_and_exits_non_zero(tmp_path: Path) -> None:
-    # GIVEN a copy of the project whose template disagrees with the declarations
-    shutil.copytree(ROOT / "layers", tmp_path / "layers")
-    text = (ROOT / "template.yaml").read_text()
+    # GIVEN a copy of the app whose template disagrees with the declarations
+    path = copy_of_the_app(tmp_path)
+    text = path.read_text()
     text = text.replace("Schedule: cron(0 * * * ? *)", "Schedule: cron(0 * * * * *)")
     text = text.replace("VisibilityTimeout: 5400", "VisibilityTimeout: 600")
     text = text.replace(
         "    Default: 10\n    MinValue: 2\n    Description: >-\n      Receives",
         "    Default: 3\n    MinValue: 2\n    Description: >-\n      Receives",
     )
-    (tmp_path / "template.yaml").write_text(text)
-    result = runner.invoke(app, ["validate", "--template", str(tmp_path / "template.yaml")])
+    path.write_text(text)
+    result = runner.invoke(app, ["validate", "--template", str(path)])
     assert result.exit_code == 1
     output = result.output
-    assert "event HourlyFeed: cron(0 * * * * *): exactly one of day-of-month" in output
+    assert "event Hourly: cron(0 * * * * *): exactly one of day-of-month" in output
     assert "JobQueue VisibilityTimeout 600 is below the executor's Timeout 900" in output
-    assert "job 'buildUserTraitsJob': max_attempts 3 must be below the queue's maxReceiveCount 3" in output
-    assert "schedule 'hourly-feed': template.yaml fires cron(0 * * * * *)" in output
+    assert "job 'extract': max_attempts 3 must be below the queue's maxReceiveCount 3" in output
+    assert "schedule 'hourly': template.yaml fires cron(0 * * * * *)" in output
 
 
 def test_validate_checks_a_zoned_schedules_time_zone_and_input(tmp_path: Path) -> None:
     # GIVEN a template whose ScheduleV2 fires in another zone and lost its fire-time attribute
-    shutil.copytree(ROOT / "layers", tmp_path / "layers")
-    text = (ROOT / "template.yaml").read_text()
+    path = copy_of_the_app(tmp_path)
+    text = path.read_text()
     text = text.replace(
         "ScheduleExpressionTimezone: Europe/Berlin", "ScheduleExpressionTimezone: Europe/Paris"
     )
     text = text.replace('"scheduled_time": "<aws.scheduler.scheduled-time>",', "")
-    (tmp_path / "template.yaml").write_text(text)
-    result = runner.invoke(app, ["validate", "--template", str(tmp_path / "template.yaml")])
+    path.write_text(text)
+    result = runner.invoke(app, ["validate", "--template", str(path)])
     assert result.exit_code == 1
-    assert "event MorningNotifications: its Input must carry <aws.scheduler.scheduled-time>" in result.output
+    assert "event Morning: its Input must carry <aws.scheduler.scheduled-time>" in result.output
     assert (
-        "schedule 'morning-notifications': template.yaml fires it in Europe/Paris but the declaration "
+        "schedule 'morning': template.yaml fires it in Europe/Paris but the declaration "
         "says Europe/Berlin" in result.output
     )
 
@@ -99,11 +112,11 @@ def test_next_with_a_timezone_follows_the_zones_dst_rules() -> None:
 def test_next_lists_every_schedule() -> None:
     result = runner.invoke(app, ["next", "--count", "3", "--json", "--after", "2026-11-28T00:30:00Z"])
     rows = json.loads(result.output)
-    assert {r["schedule"] for r in rows} == {"daily-full-sync", "hourly-feed", "morning-notifications"}
+    assert {r["schedule"] for r in rows} == {"nightly", "hourly", "morning"}
     # the zoned schedule: 08:00 in Berlin, 07:00 UTC in November
-    morning = [r for r in rows if r["schedule"] == "morning-notifications"]
+    morning = [r for r in rows if r["schedule"] == "morning"]
     assert (morning[0]["utc"], morning[0]["timezone"]) == ("2026-11-28T07:00:00Z", "Europe/Berlin")
-    assert [r["utc"] for r in rows if r["schedule"] == "hourly-feed"] == [
+    assert [r["utc"] for r in rows if r["schedule"] == "hourly"] == [
         "2026-11-28T01:00:00Z",
         "2026-11-28T02:00:00Z",
         "2026-11-28T03:00:00Z",
@@ -117,15 +130,15 @@ def test_next_with_an_invalid_expression_names_the_field() -> None:
 
 
 def test_plan_shows_levels_and_the_critical_path() -> None:
-    result = runner.invoke(app, ["plan", "hourly-feed", "--json"])
+    result = runner.invoke(app, ["plan", "hourly", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["levels"] == [
-        ["feedFreshnessJob", "feedPresortJob", "trendingContentJob"],
-        ["feedRankingJob"],
-        ["feedCacheWarmJob", "feedDedupJob"],
+        ["freshness", "presort", "trending"],
+        ["rank"],
+        ["dedup", "warm"],
     ]
-    assert data["critical_path"][:2] == ["feedPresortJob", "feedRankingJob"]
+    assert data["critical_path"][:2] == ["presort", "rank"]
     assert data["estimated_duration_s"] is None  # no target, so no past runs
 
 
@@ -180,16 +193,13 @@ def test_the_cli_never_prints_credentials(monkeypatch: Any) -> None:
 
 
 def test_a_param_without_a_job_goes_to_every_job_that_declares_it() -> None:
-    from cronlane_cli.main import parse_params, run_jobs_of
+    from cronlane.cli.common import parse_params, run_jobs_of
+    from fixture_jobs.catalog import CATALOG
 
-    params = parse_params(
-        ["duration_s=5", "compatibilityJob.fail_attempts=1"], run_jobs_of("hourly-feed", None)
-    )
-    assert set(params) == FEED_JOBS | {"compatibilityJob"}
-    assert params["feedRankingJob"] == {"duration_s": "5"}
-    result = runner.invoke(
-        app, ["trigger", "hourly-feed", "--param", "fail_attempts=1", "--local", "--port", "1"]
-    )
+    params = parse_params(["duration_s=5", "check.fail_attempts=1"], run_jobs_of(CATALOG, "hourly", None))
+    assert set(params) == FEED_JOBS | {"check"}
+    assert params["rank"] == {"duration_s": "5"}
+    result = runner.invoke(app, ["trigger", "hourly", "--param", "fail_attempts=1", "--local", "--port", "1"])
     assert (
         result.exit_code == 2 and "no job of this run declares a parameter 'fail_attempts'" in result.output
     )

@@ -126,7 +126,7 @@ def test_each_function_has_exactly_the_actions_its_code_uses(expanded: dict[str,
     assert actions_of(found["ExecutorRole"]) == EXECUTOR_ACTIONS | KMS_ACTIONS
     assert actions_of(found["SchedulerRole"]) == SCHEDULER_ACTIONS | KMS_ACTIONS
     # the zoned schedule uses the declared role, not one SAM would generate
-    schedule = expanded["Resources"]["DispatcherFunctionMorningNotifications"]["Properties"]
+    schedule = expanded["Resources"]["DispatcherFunctionMorning"]["Properties"]
     assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
     assert set(found) == {"DispatcherRole", "ExecutorRole", "SchedulerRole"}
     functions = {

@@ -82,13 +82,13 @@ def test_the_required_alarms_exist(template: dict[str, Any]) -> None:
 
 
 def test_emf_output_carries_the_metric_with_its_dimension(capsys: pytest.CaptureFixture[str]) -> None:
-    EmfTelemetry("cronlane-test", "cronlane").emit("JobTimeoutFraction", 0.5, job="matchScoreJob")
+    EmfTelemetry("cronlane-test", "cronlane").emit("JobTimeoutFraction", 0.5, job="score")
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     dims = sorted(tuple(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) for b in blobs)
     assert dims == [("service",), ("service", "Job")]
     assert all(b["JobTimeoutFraction"] == [0.5] for b in blobs)
     assert all(b["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "cronlane-test" for b in blobs)
-    assert next(b for b in blobs if "Job" in b)["Job"] == "matchScoreJob"
+    assert next(b for b in blobs if "Job" in b)["Job"] == "score"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,4 +146,4 @@ def test_without_the_sdk_the_handlers_decorators_change_nothing() -> None:
     tracer = NoTracer()
     assert tracer.capture_lambda_handler(handler) is handler
     assert tracer.capture_method(handler) is handler
-    assert tracer.put_annotation(key="job", value="feedRankingJob") is None
+    assert tracer.put_annotation(key="job", value="rank") is None

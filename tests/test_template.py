@@ -9,7 +9,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from cronlane.cron import parse_expression
-from jobs.catalog import CATALOG
+from fixture_jobs.catalog import CATALOG
 from tests.conftest import TEMPLATE
 
 
@@ -45,7 +45,7 @@ def test_every_declared_schedule_has_a_rule_with_the_same_expression(template: d
 
 
 def test_a_zoned_schedule_sends_the_fire_time_and_its_own_arn(template: dict[str, Any]) -> None:
-    props = schedule_events(template)["morning-notifications"]
+    props = schedule_events(template)["morning"]
     assert props["ScheduleExpressionTimezone"] == "Europe/Berlin"
     assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}  # fire at the time, not within a window
     sent = json.loads(props["Input"])
@@ -60,9 +60,9 @@ def test_a_zoned_schedule_sends_the_fire_time_and_its_own_arn(template: dict[str
 
 def test_the_required_schedules_are_there(template: dict[str, Any]) -> None:
     rules = schedule_events(template)
-    assert rules["daily-full-sync"]["Schedule"] == "cron(0 2 * * ? *)"
-    assert CATALOG.schedules["daily-full-sync"].selection.all_jobs
-    assert CATALOG.schedules["hourly-feed"].selection.groups == ("feed",)
+    assert rules["nightly"]["Schedule"] == "cron(0 2 * * ? *)"
+    assert CATALOG.schedules["nightly"].selection.all_jobs
+    assert CATALOG.schedules["hourly"].selection.groups == ("feed",)
 
 
 def test_rules_carry_no_constant_input_so_the_dispatcher_gets_the_tick_time(template: dict[str, Any]) -> None:
@@ -143,9 +143,9 @@ def test_samconfig_has_default_dev_and_prod_with_valid_parameters(template: dict
     import shlex
     import tomllib
 
-    from tests.conftest import ROOT
+    from tests.conftest import FIXTURE_APP
 
-    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    config = tomllib.loads((FIXTURE_APP / "samconfig.toml").read_text())
     assert {"default", "dev", "prod"} <= set(config)
     names = {env: config[env]["global"]["parameters"]["stack_name"] for env in ("default", "dev", "prod")}
     assert len(set(names.values())) == 3, names

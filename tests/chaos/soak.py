@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cronlane.local.session import local_runtime, store_of
 from cronlane.model import JobStatus, RunStatus, scheduled_run_id
-from cronlane_cli.local.session import local_runtime, store_of
 from tests.chaos.jobs import connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,6 @@ def soak(
     rng = random.Random(seed)
     report = ChaosReport()
     overrides = {
-        "CRONLANE_CATALOG": "tests.chaos.catalog",
         "CHAOS_LEDGER": str(ledger_path),
         "CHAOS_SEED": str(seed),
         "CHAOS_TRANSIENT": str(transient_jobs),
@@ -120,7 +119,8 @@ def soak(
         "POWERTOOLS_LOG_LEVEL": "WARNING",  # 10,000 jobs of INFO lines only cost time here
     }
     with local_runtime(
-        ROOT / "template.yaml",
+        ROOT / "tests" / "fixture_app" / "template.yaml",
+        catalog="tests.chaos.catalog",
         clock="virtual",
         start=START,
         executor_environments=environments,
@@ -133,7 +133,7 @@ def soak(
         for n in range(runs):
             at = START + n * spacing_s
             rt.run_to(at)
-            schedule = "hourly-feed" if rng.random() < 0.1 else "daily-full-sync"
+            schedule = "hourly" if rng.random() < 0.1 else "nightly"
             ticks.append((schedule, at))
             rt.fire(schedule, at)
             if n % duplicate_tick_every == 1:  # EventBridge delivers a tick twice
@@ -165,7 +165,6 @@ def soak(
             if "error" in result:
                 report.problems.append(f"dlq-replay refused: {result}")
                 break
-            report.replayed += int(result["replayed"])
             if not result["messages"]:
                 break
         rt.drain()
@@ -219,6 +218,8 @@ def check(rt: Any, db: sqlite3.Connection, ticks: list[tuple[str, float]], repor
             report.problems.append(f"run {run_id} ended {run.status.value}")
         for job in store.job_runs(run_id):
             report.job_runs += 1
+            if job.generation > 0 and job.status is JobStatus.SUCCEEDED:
+                report.replayed += 1  # it came back from the dead-letter queue (a replay, or its repair)
             key = f"{run_id}/{job.job}"
             if job.status is not JobStatus.SUCCEEDED:
                 report.stuck += 1

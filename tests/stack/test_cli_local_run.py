@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cronlane_cli.main import app
+from cronlane.cli.main import app
 from tests.conftest import TEMPLATE
 
 pytestmark = pytest.mark.stack
@@ -36,12 +36,12 @@ def local_run(tmp_path: Path, *args: str) -> tuple[int, str]:
 
 
 def test_json_output_has_the_documented_shape(tmp_path: Path) -> None:
-    code, output = local_run(tmp_path, "hourly-feed", "--json", "--at", "2026-11-28T03:00:00Z")
+    code, output = local_run(tmp_path, "hourly", "--json", "--at", "2026-11-28T03:00:00Z")
     assert code == 0, output
     data = json.loads(output)
     assert set(data) == {"run_id", "schedule", "status", "jobs"}
-    assert data["run_id"] == "hourly-feed@2026-11-28T03:00:00Z"
-    assert data["schedule"] == "hourly-feed" and data["status"] == "SUCCEEDED"
+    assert data["run_id"] == "hourly@2026-11-28T03:00:00Z"
+    assert data["schedule"] == "hourly" and data["status"] == "SUCCEEDED"
     assert len(data["jobs"]) == 6
     for job in data["jobs"]:
         assert set(job) == {
@@ -56,34 +56,32 @@ def test_json_output_has_the_documented_shape(tmp_path: Path) -> None:
         assert job["continuations"] == []  # only a job longer than one invocation has some
         assert job["status"] == "SUCCEEDED" and job["attempts"] == 1
         assert job["started_at"].endswith("Z") and job["finished_at"] > job["started_at"]
-    ranking = next(j for j in data["jobs"] if j["name"] == "feedRankingJob")
-    assert ranking["depends_on"] == ["feedPresortJob"]  # matchScoreJob is outside the feed group
+    ranking = next(j for j in data["jobs"] if j["name"] == "rank")
+    assert ranking["depends_on"] == ["presort"]  # score is outside the feed group
 
 
 def test_a_failed_run_exits_non_zero_and_shows_retries_and_skips(tmp_path: Path) -> None:
-    code, output = local_run(
-        tmp_path, "daily-full-sync", "--json", "--param", "compatibilityJob.fail_attempts=3"
-    )
+    code, output = local_run(tmp_path, "nightly", "--json", "--param", "check.fail_attempts=3")
     assert code == 1
     jobs = {j["name"]: j for j in json.loads(output)["jobs"]}
-    assert jobs["compatibilityJob"]["status"] == "FAILED" and jobs["compatibilityJob"]["attempts"] == 3
-    assert jobs["mutualMatchJob"]["status"] == "SKIPPED"
-    assert jobs["matchScoreJob"]["status"] == "SUCCEEDED"
+    assert jobs["check"]["status"] == "FAILED" and jobs["check"]["attempts"] == 3
+    assert jobs["merge"]["status"] == "SKIPPED"
+    assert jobs["score"]["status"] == "SUCCEEDED"
 
 
 def test_a_retried_job_succeeds_on_its_second_attempt(tmp_path: Path) -> None:
-    code, output = local_run(tmp_path, "daily-full-sync", "--param", "compatibilityJob.fail_attempts=1")
+    code, output = local_run(tmp_path, "nightly", "--param", "check.fail_attempts=1")
     assert code == 0, output
-    assert "SUCCEEDED - 23 succeeded, 0 failed, 0 skipped, 0 cancelled of 23" in output
+    assert "SUCCEEDED - 19 succeeded, 0 failed, 0 skipped, 0 cancelled of 19" in output
     assert "makespan" in output
 
 
 def test_an_unknown_schedule_is_named(tmp_path: Path) -> None:
     code, output = local_run(tmp_path, "weekly")
     assert code == 2
-    assert "unknown schedule 'weekly' (known: daily-full-sync, hourly-feed, morning-notifications)" in output
+    assert "unknown schedule 'weekly' (known: hourly, morning, nightly)" in output
 
 
 def test_a_bad_param_option_is_named(tmp_path: Path) -> None:
-    code, output = local_run(tmp_path, "daily-full-sync", "--param", "oops")
+    code, output = local_run(tmp_path, "nightly", "--param", "oops")
     assert code == 2 and "expected KEY=VALUE or JOB.KEY=VALUE" in output

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from cronlane.clock import iso
+from cronlane.local.session import wait_for_run
 from cronlane.model import JobStatus, RunStatus
-from cronlane_cli.local.session import wait_for_run
 from tests.conftest import START, log_records
 
 pytestmark = pytest.mark.stack
-JOBS = ["buildUserTraitsJob", "matchScoreJob", "compatibilityJob", "mutualMatchJob"]
+JOBS = ["extract", "score", "check", "merge"]
 
 
 @pytest.mark.parametrize(
@@ -31,8 +31,8 @@ JOBS = ["buildUserTraitsJob", "matchScoreJob", "compatibilityJob", "mutualMatchJ
 def test_a_run_completes_whatever_point_the_executor_dies_at(
     runtime: Any, point: str, attempts: int, ran: int
 ) -> None:
-    # GIVEN buildUserTraitsJob's executor dies once at this point
-    runtime.inject(point, job="buildUserTraitsJob")
+    # GIVEN extract's executor dies once at this point
+    runtime.inject(point, job="extract")
     runtime.invoke(
         "DispatcherFunction",
         {"action": "trigger", "jobs": JOBS, "idempotency_key": "crash", "scheduled_time": iso(START)},
@@ -45,10 +45,10 @@ def test_a_run_completes_whatever_point_the_executor_dies_at(
     assert report.run.status is RunStatus.SUCCEEDED
     jobs = {j.job: j for j in report.jobs}
     assert all(j.status is JobStatus.SUCCEEDED for j in jobs.values())
-    assert jobs["buildUserTraitsJob"].attempts == attempts
+    assert jobs["extract"].attempts == attempts
     assert all(jobs[name].attempts == 1 for name in JOBS[1:])
     started = Counter(r["job"] for r in log_records(runtime.log_dir) if r.get("message") == "job started")
-    assert started == Counter(dict.fromkeys(JOBS[1:], 1) | {"buildUserTraitsJob": ran})
+    assert started == Counter(dict.fromkeys(JOBS[1:], 1) | {"extract": ran})
     # no executor invocation without a message: the runtime invokes only for received batches
     executor_calls = [i for i in runtime.invocations if i.function == "ExecutorFunction"]
     assert all(i.event["Records"] for i in executor_calls)

@@ -9,10 +9,10 @@ import pytest
 
 from cronlane.clock import iso
 from cronlane.dal import JobQueue, NewRun
+from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
 from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry
-from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import START, load_event, refusal
 
 pytestmark = pytest.mark.stack
@@ -24,7 +24,7 @@ def trigger(key: str, **fields: Any) -> dict[str, Any]:
 
 def test_a_resumed_dispatch_never_resets_or_resends_a_job_that_moved_on(runtime: Any) -> None:
     # GIVEN a run whose jobs already succeeded
-    runtime.invoke("DispatcherFunction", trigger("resume-1", jobs=["geoIndexJob", "searchSynonymsJob"]))
+    runtime.invoke("DispatcherFunction", trigger("resume-1", jobs=["geo", "synonyms"]))
     report = wait_for_run(runtime, "manual@resume-1")
     store = store_of(runtime)
     nodes = store.load_graph("manual@resume-1")
@@ -45,16 +45,16 @@ def test_a_resumed_dispatch_never_resets_or_resends_a_job_that_moved_on(runtime:
 
 def test_a_reused_key_with_a_different_trigger_is_refused(runtime: Any) -> None:
     runtime.mappings_enabled = False
-    first = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["geoIndexJob"]))
-    again = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["geoIndexJob"]))
-    other = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["matchExpiryJob"]))
+    first = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["geo"]))
+    again = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["geo"]))
+    other = runtime.invoke("DispatcherFunction", trigger("same-key", jobs=["expire"]))
     assert first.error is None and again.error is None and again.response["created"] is False
     assert other.error is None  # a refusal, not a function error
     assert "was used before for a different trigger" in refusal(other)
 
 
 def test_a_scheduled_time_without_a_zone_is_refused(runtime: Any) -> None:
-    event = {"action": "trigger", "jobs": ["geoIndexJob"], "scheduled_time": "2026-11-28T02:00:00"}
+    event = {"action": "trigger", "jobs": ["geo"], "scheduled_time": "2026-11-28T02:00:00"}
     invocation = runtime.invoke("DispatcherFunction", event)
     assert "field 'scheduled_time'" in refusal(invocation)
 
@@ -62,7 +62,7 @@ def test_a_scheduled_time_without_a_zone_is_refused(runtime: Any) -> None:
 def test_a_failed_attempt_is_recorded_and_retried_after_a_backoff(runtime: Any) -> None:
     runtime.invoke(
         "DispatcherFunction",
-        trigger("retry-1", jobs=["compatibilityJob"], parameters={"compatibilityJob": {"fail_attempts": 1}}),
+        trigger("retry-1", jobs=["check"], parameters={"check": {"fail_attempts": 1}}),
     )
     report = wait_for_run(runtime, "manual@retry-1")
     (job,) = report.jobs
@@ -81,26 +81,26 @@ def test_a_job_that_keeps_failing_ends_failed_in_the_dlq_with_dependents_skipped
         "DispatcherFunction",
         trigger(
             "fail-1",
-            jobs=["compatibilityJob", "mutualMatchJob", "matchNotificationJob"],
-            parameters={"compatibilityJob": {"fail_attempts": 5}},
+            jobs=["check", "merge", "alert"],
+            parameters={"check": {"fail_attempts": 5}},
         ),
     )
     report = wait_for_run(runtime, "manual@fail-1")
     jobs = {j.job: j for j in report.jobs}
     assert report.run.status is RunStatus.FAILED
     assert (report.run.succeeded, report.run.failed, report.run.skipped) == (0, 1, 2)
-    assert jobs["compatibilityJob"].status is JobStatus.FAILED and jobs["compatibilityJob"].attempts == 3
-    assert jobs["mutualMatchJob"].reason == "upstream compatibilityJob failed"
-    assert jobs["matchNotificationJob"].status is JobStatus.SKIPPED
+    assert jobs["check"].status is JobStatus.FAILED and jobs["check"].attempts == 3
+    assert jobs["merge"].reason == "upstream check failed"
+    assert jobs["alert"].status is JobStatus.SKIPPED
     assert dlq_errors(runtime) == [
-        "jobs.simulate.SimulatedFailure: compatibilityJob: simulated failure on attempt 3"
+        "cronlane.simulated.SimulatedFailure: check: simulated failure on attempt 3"
     ]
 
 
 def test_an_attempt_whose_executor_keeps_dying_fails_after_max_attempts(runtime: Any) -> None:
     # GIVEN every attempt's environment dies right after claiming the job
-    runtime.inject("executor.after_claim", times=10, job="geoIndexJob")
-    runtime.invoke("DispatcherFunction", trigger("zombie-1", jobs=["geoIndexJob"]))
+    runtime.inject("executor.after_claim", times=10, job="geo")
+    runtime.invoke("DispatcherFunction", trigger("zombie-1", jobs=["geo"]))
     report = wait_for_run(runtime, "manual@zombie-1")
     # THEN each redelivery (after the visibility timeout) was a new attempt, and after the
     # third the job failed instead of running a fourth time
@@ -127,7 +127,7 @@ def dlq_errors(runtime: Any) -> list[str]:
 
 
 def test_the_events_folder_has_one_scheduled_event_per_schedule() -> None:
-    from jobs.catalog import CATALOG
+    from fixture_jobs.catalog import CATALOG
 
     for name, schedule in CATALOG.schedules.items():
         event = load_event(f"{name}.json")
@@ -138,24 +138,24 @@ def test_the_events_folder_has_one_scheduled_event_per_schedule() -> None:
 
 
 def test_an_all_done_job_runs_when_its_upstream_failed(runtime: Any) -> None:
-    # GIVEN compatibilityJob fails for good; mutualMatchJob needs it; matchQualityReportJob
-    # (trigger_rule="all_done") comes after mutualMatchJob
+    # GIVEN check fails for good; merge needs it; summary
+    # (trigger_rule="all_done") comes after merge
     runtime.invoke(
         "DispatcherFunction",
         trigger(
             "all-done",
-            jobs=["compatibilityJob", "mutualMatchJob", "matchQualityReportJob", "matchNotificationJob"],
-            parameters={"compatibilityJob": {"fail_attempts": 5}},
+            jobs=["check", "merge", "summary", "alert"],
+            parameters={"check": {"fail_attempts": 5}},
         ),
     )
     report = wait_for_run(runtime, "manual@all-done")
     jobs = {j.job: j for j in report.jobs}
     # THEN the all_success dependents were skipped at once, the all_done one ran anyway,
     # and the run still ends FAILED with its counts
-    assert jobs["mutualMatchJob"].status is JobStatus.SKIPPED
-    assert jobs["matchNotificationJob"].status is JobStatus.SKIPPED
-    assert jobs["matchQualityReportJob"].status is JobStatus.SUCCEEDED
-    assert jobs["matchQualityReportJob"].started_at >= jobs["compatibilityJob"].finished_at
+    assert jobs["merge"].status is JobStatus.SKIPPED
+    assert jobs["alert"].status is JobStatus.SKIPPED
+    assert jobs["summary"].status is JobStatus.SUCCEEDED
+    assert jobs["summary"].started_at >= jobs["check"].finished_at
     assert report.run.status is RunStatus.FAILED
     assert (report.run.succeeded, report.run.failed, report.run.skipped) == (1, 1, 2)
 
@@ -164,20 +164,20 @@ def test_a_run_whose_dispatch_failed_every_retry_is_finished_by_the_next_tick(ru
     # GIVEN the dispatcher dies after creating the 02:00 run, and both retries die too
     runtime.inject("dispatcher.after_create", times=1)
     runtime.inject("dispatcher.after_job_runs", times=2)
-    runtime.fire("daily-full-sync", START)
+    runtime.fire("nightly", START)
     runtime.drain()  # the tick, and Lambda's two asynchronous retries of it
     assert len(runtime.fired_faults) == 3
     store = store_of(runtime)
-    first = f"daily-full-sync@{iso(START)}"
+    first = f"nightly@{iso(START)}"
     assert store.get_run(first).status is RunStatus.CREATING
     # WHEN the next tick comes (a day later)
     runtime.run_to(START + 86_400)
-    runtime.invoke("DispatcherFunction", runtime.scheduled_event("daily-full-sync", START + 86_400))
+    runtime.invoke("DispatcherFunction", runtime.scheduled_event("nightly", START + 86_400))
     # THEN the abandoned run was finished creating and ran to the end, once; the new tick was
     # skipped because that run was still going (the schedule's overlap policy)
     report = wait_for_run(runtime, first)
     assert report.run.status is RunStatus.SUCCEEDED
     assert all(j.attempts == 1 for j in report.jobs)
-    second = store.get_run(f"daily-full-sync@{iso(START + 86_400)}")
+    second = store.get_run(f"nightly@{iso(START + 86_400)}")
     assert second is not None and second.status is RunStatus.SKIPPED
     assert first in (second.reason or "")

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
+from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
-from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import FEED_JOBS, load_event, log_records, refusal
 
 pytestmark = pytest.mark.stack
@@ -19,10 +19,10 @@ pytestmark = pytest.mark.stack
 @pytest.mark.parametrize(
     ("event_file", "run_id", "jobs"),
     [
-        ("daily-full-sync.json", "daily-full-sync@2026-11-28T02:00:00Z", 23),
-        ("hourly-feed.json", "hourly-feed@2026-11-28T03:00:00Z", 6),
+        ("nightly.json", "nightly@2026-11-28T02:00:00Z", 19),
+        ("hourly.json", "hourly@2026-11-28T03:00:00Z", 6),
         # EventBridge Scheduler's Input (08:00 in Berlin), as a ScheduleV2 sends it
-        ("morning-notifications.json", "morning-notifications@2026-11-28T07:00:00Z", 5),
+        ("morning.json", "morning@2026-11-28T07:00:00Z", 3),
     ],
 )
 def test_a_scheduled_event_file_dispatches_its_schedule(
@@ -58,8 +58,8 @@ def test_the_manual_trigger_file_makes_one_run_per_key_with_its_parameters(runti
     first = runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
     again = runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
     assert first.response["created"] is True and again.response["created"] is False
-    assert first.response["run_id"] == again.response["run_id"] == "manual@manual-example-1"
-    ranking = store_of(runtime).get_job_run("manual@manual-example-1", "feedRankingJob")
+    assert first.response["run_id"] == again.response["run_id"] == "manual@fixture-1"
+    ranking = store_of(runtime).get_job_run("manual@fixture-1", "rank")
     assert ranking is not None and ranking.params == {"duration_s": 30.0}
 
 
@@ -72,13 +72,13 @@ def test_the_executor_batch_file_runs_its_job(runtime: Any) -> None:
     # THEN the job ran and its record is not reported as failed
     assert invocation.error is None
     assert invocation.response == {"batchItemFailures": []}
-    job = store_of(runtime).get_job_run("manual@manual-example-1", "feedFreshnessJob")
+    job = store_of(runtime).get_job_run("manual@fixture-1", "freshness")
     assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempts == 1
 
 
 def test_the_manual_trigger_runs_to_the_end(runtime: Any) -> None:
     runtime.invoke("DispatcherFunction", load_event("manual-trigger.json"))
-    report = wait_for_run(runtime, "manual@manual-example-1")
+    report = wait_for_run(runtime, "manual@fixture-1")
     assert report.run.status is RunStatus.SUCCEEDED
     assert {j.job for j in report.jobs} == FEED_JOBS
 
@@ -88,27 +88,27 @@ def test_the_manual_trigger_runs_to_the_end(runtime: Any) -> None:
     [
         ({"hello": "world"}, "neither an EventBridge Scheduled Event"),
         ({"detail-type": "Scheduled Event", "source": "aws.events", "resources": []}, "field 'time'"),
-        ({**load_event("daily-full-sync.json"), "time": "yesterday"}, "field 'time'"),
-        ({**load_event("daily-full-sync.json"), "time": 1795831200}, "field 'time'"),
-        ({**load_event("daily-full-sync.json"), "time": "2026-11-28T02:00:00"}, "timezone"),
+        ({**load_event("nightly.json"), "time": "yesterday"}, "field 'time'"),
+        ({**load_event("nightly.json"), "time": 1795831200}, "field 'time'"),
+        ({**load_event("nightly.json"), "time": "2026-11-28T02:00:00"}, "timezone"),
         (
             {
                 "action": "trigger",
-                "schedule": "hourly-feed",
-                "parameters": {"feedRankingJob": {"duration_s": "inf"}},
+                "schedule": "hourly",
+                "parameters": {"rank": {"duration_s": "inf"}},
             },
             "must be a finite number",
         ),
         (
             {
-                **load_event("daily-full-sync.json"),
+                **load_event("nightly.json"),
                 "resources": ["arn:aws:events:us-east-1:123456789012:rule/local-weekly"],
             },
             "unknown schedule 'weekly'",
         ),
         (
             {
-                **load_event("daily-full-sync.json"),
+                **load_event("nightly.json"),
                 "resources": ["arn:aws:events:us-east-1:123456789012:rule/other-stack-daily"],
             },
             "does not belong",
@@ -116,27 +116,27 @@ def test_the_manual_trigger_runs_to_the_end(runtime: Any) -> None:
         ({"action": "trigger"}, "names a 'schedule' or a list of 'jobs'"),
         ({"action": "trigger", "jobs": ["nopeJob"]}, "unknown job 'nopeJob'"),
         (
-            {"action": "trigger", "schedule": "hourly-feed", "parameters": {"feedRankingJob": {"speed": 1}}},
-            "job 'feedRankingJob' has no parameter 'speed'",
+            {"action": "trigger", "schedule": "hourly", "parameters": {"rank": {"speed": 1}}},
+            "job 'rank' has no parameter 'speed'",
         ),
         (
             {
                 "action": "trigger",
-                "schedule": "hourly-feed",
-                "parameters": {"feedRankingJob": {"duration_s": "x"}},
+                "schedule": "hourly",
+                "parameters": {"rank": {"duration_s": "x"}},
             },
             "parameter 'duration_s' must be float",
         ),
         (
             {
                 "action": "trigger",
-                "schedule": "hourly-feed",
-                "parameters": {"geoIndexJob": {"duration_s": 1}},
+                "schedule": "hourly",
+                "parameters": {"geo": {"duration_s": 1}},
             },
-            "not in this run: 'geoIndexJob'",
+            "not in this run: 'geo'",
         ),
-        ({"action": "trigger", "jobs": ["geoIndexJob"], "idempotency_key": "bad key"}, "idempotency_key"),
-        ({"action": "trigger", "jobs": ["geoIndexJob"], "colour": "red"}, "field 'colour'"),
+        ({"action": "trigger", "jobs": ["geo"], "idempotency_key": "bad key"}, "idempotency_key"),
+        ({"action": "trigger", "jobs": ["geo"], "colour": "red"}, "field 'colour'"),
     ],
 )
 def test_a_bad_dispatcher_event_is_refused_with_a_message_naming_the_problem(
@@ -149,7 +149,7 @@ def test_a_bad_dispatcher_event_is_refused_with_a_message_naming_the_problem(
     assert invocation.error is None
     rejected = [r for r in log_records(runtime.log_dir) if "TicksRejected" in r]
     assert len(rejected) == (0 if "action" in event else 1)
-    assert store_of(runtime).runs_of_schedule("daily-full-sync") == []
+    assert store_of(runtime).runs_of_schedule("nightly") == []
 
 
 def test_a_malformed_message_goes_to_the_dlq_and_the_rest_of_the_batch_runs(runtime: Any) -> None:
@@ -166,13 +166,13 @@ def test_a_malformed_message_goes_to_the_dlq_and_the_rest_of_the_batch_runs(runt
     ghost = {
         **good,
         "messageId": "ghost-1",
-        "body": json.dumps({"run_id": "manual@never-made", "job": "feedFreshnessJob"}),
+        "body": json.dumps({"run_id": "manual@never-made", "job": "freshness"}),
         "attributes": {**good["attributes"], "MessageGroupId": "ghost"},
     }
     invocation = runtime.invoke("ExecutorFunction", {"Records": [poison, ghost, good]})
     # THEN nothing is reported failed (the bad ones were dead-lettered), the good job ran
     assert invocation.response == {"batchItemFailures": []}
-    job = store_of(runtime).get_job_run("manual@manual-example-1", "feedFreshnessJob")
+    job = store_of(runtime).get_job_run("manual@fixture-1", "freshness")
     assert job is not None and job.status is JobStatus.SUCCEEDED
     sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
     received = sqs.receive_message(
@@ -204,14 +204,14 @@ def test_a_refused_event_is_logged_by_its_shape_not_its_values(runtime: Any) -> 
     # a value of the wrong type is described, never repeated, in the error (which is logged)
     wrong = {
         "action": "trigger",
-        "jobs": ["geoIndexJob"],
-        "parameters": {"geoIndexJob": {"duration_s": secret}},
+        "jobs": ["geo"],
+        "parameters": {"geo": {"duration_s": secret}},
     }
     problem = refusal(runtime.invoke("DispatcherFunction", wrong))
     assert "parameter 'duration_s' must be float, got a string of 16 character(s)" in problem
     # dead letters' bodies and errors are answered to the operator but not logged
-    act = {"action": "trigger", "jobs": ["compatibilityJob"], "idempotency_key": "log-dlq"}
-    act["parameters"] = {"compatibilityJob": {"fail_attempts": 3}}
+    act = {"action": "trigger", "jobs": ["check"], "idempotency_key": "log-dlq"}
+    act["parameters"] = {"check": {"fail_attempts": 3}}
     runtime.invoke("DispatcherFunction", act)
     runtime.drain()
     listing = runtime.invoke("DispatcherFunction", {"action": "dlq-list"}).response

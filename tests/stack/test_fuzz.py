@@ -40,11 +40,11 @@ from pydantic import TypeAdapter, ValidationError
 from cronlane import clock as clock_module
 from cronlane.dispatch import Dispatcher
 from cronlane.events import ACTIONS
+from cronlane.local.session import store_of
+from cronlane.local.stack import REGION, client_env
 from cronlane.model import JobMessage, JobStatus, RunStatus
 from cronlane.settings import Settings, load_catalog
 from cronlane.wiring import build_dispatcher
-from cronlane_cli.local.session import store_of
-from cronlane_cli.local.stack import REGION, client_env
 from tests.conftest import START
 
 pytestmark = pytest.mark.stack
@@ -58,7 +58,7 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 
-CATALOG = load_catalog("jobs.catalog")
+CATALOG = load_catalog("fixture_jobs.catalog")
 SCHEDULES = sorted(CATALOG.schedules)
 JOBS = sorted(CATALOG.jobs)
 ROOT_JOBS = sorted(name for name, job in CATALOG.jobs.items() if not job.depends_on)
@@ -207,7 +207,7 @@ def executor_handler(
 
     for key, value in env.function_env("ExecutorFunction").items():
         monkeypatch.setenv(key, value)
-    name = "functions.executor.app"
+    name = "cronlane.handlers.executor"
     sys.modules.pop(name, None)
     with contextlib.redirect_stdout(env.log):
         module = importlib.import_module(name)
@@ -605,9 +605,7 @@ def test_malformed_dispatcher_events_are_answered_with_an_error_and_change_nothi
         nonlocal enqueued
         key = f"fuzz-good-{next(good_keys)}"
         with contextlib.redirect_stdout(env.log):
-            result = dispatcher.handle(
-                {"action": "trigger", "jobs": ["feedFreshnessJob"], "idempotency_key": key}
-            )
+            result = dispatcher.handle({"action": "trigger", "jobs": ["freshness"], "idempotency_key": key})
         assert result == {
             "run_id": f"manual@{key}",
             "status": "RUNNING",
@@ -619,7 +617,7 @@ def test_malformed_dispatcher_events_are_answered_with_an_error_and_change_nothi
         return str(result["run_id"])
 
     existing_run = good_trigger()
-    good_tick = env.runtime.scheduled_event("daily-full-sync", START)
+    good_tick = env.runtime.scheduled_event("nightly", START)
     prefix = env.function_env("DispatcherFunction")["RULE_PREFIX"]
     runs_before = env.count_runs()
     depth_before = env.queue_depth("JobQueueUrl")
@@ -667,11 +665,11 @@ def test_malformed_dispatcher_events_are_answered_with_an_error_and_change_nothi
     assert all(store.paused_reason(s) is None for s in SCHEDULES)
     assert enqueued == good_runs + 1
     # and a good tick after all that still makes its run
-    tick = env.runtime.scheduled_event("hourly-feed", START + 3600)
+    tick = env.runtime.scheduled_event("hourly", START + 3600)
     with contextlib.redirect_stdout(env.log):
         result = dispatcher.handle(tick)
     assert result["created"] is True and result["status"] == "RUNNING", result
-    run = store.get_run("hourly-feed@2026-11-28T03:00:00Z")
+    run = store.get_run("hourly@2026-11-28T03:00:00Z")
     assert run is not None and run.status is RunStatus.RUNNING and run.job_count == 6
 
     print(
@@ -796,9 +794,7 @@ def huge_bodies(draw: st.DrawFn) -> Poison:
             "malformed: message body must be a JSON object",
         )
     run_id = f"fuzz-huge-{draw(st.integers(0, 10**6))}"
-    body = json.dumps(
-        {"run_id": run_id, "job": "feedFreshnessJob", "padding": filler_text}, ensure_ascii=False
-    )
+    body = json.dumps({"run_id": run_id, "job": "freshness", "padding": filler_text}, ensure_ascii=False)
     return Poison("huge, unknown run", body, f"unknown run: no run {run_id}")
 
 
@@ -1009,21 +1005,21 @@ def receive_dead_letters(sqs: Any, dlq_url: str, expected: int) -> list[tuple[st
             # exceeded)" from Dispatcher._manual for a value nested 255 or more deep
             {
                 "action": "trigger",
-                "schedule": "hourly-feed",
-                "parameters": {"feedRankingJob": {"duration_s": nested(300)}},
+                "schedule": "hourly",
+                "parameters": {"rank": {"duration_s": nested(300)}},
             },
             "parameters",
             id="parameter-value-nested-300-deep",
         ),
         pytest.param(
             # KEY_PATTERN ended with '$', which matches before a trailing newline
-            {"action": "trigger", "jobs": ["feedFreshnessJob"], "idempotency_key": "fuzz-key\n"},
+            {"action": "trigger", "jobs": ["freshness"], "idempotency_key": "fuzz-key\n"},
             "idempotency_key",
             id="key-with-a-trailing-newline",
         ),
         pytest.param(
             # 'idempotency_key or uuid4' took an empty key for no key: a new run every time
-            {"action": "trigger", "jobs": ["feedFreshnessJob"], "idempotency_key": ""},
+            {"action": "trigger", "jobs": ["freshness"], "idempotency_key": ""},
             "idempotency_key",
             id="empty-key",
         ),
@@ -1048,18 +1044,18 @@ def test_a_body_nested_too_deep_for_json_is_dead_lettered(
     env = in_process
     dispatcher = env.dispatcher(monkeypatch)
     with contextlib.redirect_stdout(env.log):
-        run_id = dispatcher.handle({"action": "trigger", "jobs": ["feedFreshnessJob"]})["run_id"]
+        run_id = dispatcher.handle({"action": "trigger", "jobs": ["freshness"]})["run_id"]
     queue_arn = next(m.queue_arn for m in env.runtime.stack.mappings if m.function == "ExecutorFunction")
     info = env.runtime.stack.functions["ExecutorFunction"]
     body = "[" * 100_000 + "]" * 100_000
     records = [
         sqs_record("deep-1", body, "poison", queue_arn),
-        sqs_record("good-1", JobMessage(run_id, "feedFreshnessJob").body(), "feedFreshnessJob", queue_arn),
+        sqs_record("good-1", JobMessage(run_id, "freshness").body(), "freshness", queue_arn),
     ]
     with executor_handler(env, monkeypatch) as handler, contextlib.redirect_stdout(env.log):
         response = handler({"Records": records}, FakeLambdaContext(info.name, env.clock, info.timeout_s))
     assert response == {"batchItemFailures": []}
-    job = store_of(env.runtime).get_job_run(run_id, "feedFreshnessJob")
+    job = store_of(env.runtime).get_job_run(run_id, "freshness")
     assert job is not None and job.status is JobStatus.SUCCEEDED
     letters = receive_dead_letters(env.sqs, env.runtime.stack.outputs["DeadLetterQueueUrl"], 1)
     assert len(letters) == 1 and letters[0][0] == body, [(b[:50], e) for b, e in letters]

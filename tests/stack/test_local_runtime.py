@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from cronlane.clock import ScaledClock
-from cronlane_cli.local.runtime import RuntimeClock
-from cronlane_cli.local.session import run_schedule_once
+from cronlane.local.clock import RuntimeClock
+from cronlane.local.session import run_schedule_once
 from tests.conftest import START, log_records
 
 pytestmark = pytest.mark.stack
@@ -19,10 +19,10 @@ pytestmark = pytest.mark.stack
 def test_rules_and_mapping_are_read_from_the_created_stack_and_motos_mapping_is_off(runtime: Any) -> None:
     stack = runtime.stack
     assert {r.name: (r.kind, r.expression, r.timezone) for r in stack.rules} == {
-        "local-daily-full-sync": ("rule", "cron(0 2 * * ? *)", None),
-        "local-hourly-feed": ("rule", "cron(0 * * * ? *)", None),
+        "local-nightly": ("rule", "cron(0 2 * * ? *)", None),
+        "local-hourly": ("rule", "cron(0 * * * ? *)", None),
         # moto does not create AWS::Scheduler::Schedule: read from the expanded template
-        "local-morning-notifications": ("scheduler", "cron(0 8 * * ? *)", "Europe/Berlin"),
+        "local-morning": ("scheduler", "cron(0 8 * * ? *)", "Europe/Berlin"),
     }
     assert all(r.target_function == "DispatcherFunction" for r in stack.rules)
     assert all(r.target_input is None for r in stack.rules if r.kind == "rule")
@@ -55,7 +55,7 @@ def test_the_scaled_clock_scales_every_duration_together() -> None:
 
 
 def test_each_environment_logs_to_its_own_stream(runtime: Any) -> None:
-    run_schedule_once(runtime, "daily-full-sync", START)
+    run_schedule_once(runtime, "nightly", START)
     records = [r for r in log_records(runtime.log_dir) if r.get("function_request_id")]
     files_of_request: dict[str, set[str]] = {}
     for record in records:

@@ -1,4 +1,4 @@
-"""Jobs longer than Lambda's 15 minutes: recommendationModelJob (40 minutes of work, timeout 900 s
+"""Jobs longer than Lambda's 15 minutes: train (40 minutes of work, timeout 900 s
 per invocation) checkpoints and continues, and is one job-run with its continuations listed.
 A continuation is not an attempt; a retry resumes from the last checkpoint; a job that neither
 finishes nor checkpoints before its timeout fails that attempt with a timeout error."""
@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from cronlane.clock import iso
+from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
-from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import START, log_records
 
 pytestmark = pytest.mark.stack
-LONG = "recommendationModelJob"
+LONG = "train"
 WORK_S = 2400.0  # its declared duration_s
 TIMEOUT_S = 900.0  # its timeout_s, per invocation
 
@@ -82,7 +82,7 @@ def test_a_job_that_neither_finishes_nor_checkpoints_in_time_fails_that_attempt(
     assert job.status is JobStatus.FAILED and job.attempts == job.max_attempts
     assert job.continuations == []
     for entry in job.history:
-        assert entry["error"].startswith("JobTimeout: job 'recommendationModelJob' ran past its deadline")
+        assert entry["error"].startswith("JobTimeout: job 'train' ran past its deadline")
 
 
 def test_a_retry_after_a_crash_resumes_from_the_last_checkpoint(runtime: Any) -> None:
@@ -123,9 +123,7 @@ def test_a_job_that_keeps_asking_to_continue_fails_at_its_max_continuations(runt
     job = job_of(runtime, run_id)
     assert report.run.status is RunStatus.FAILED
     assert len(job.continuations) == job.max_continuations == 20
-    assert job.error == (
-        "job 'recommendationModelJob' asked for continuation 21, but its max_continuations is 20"
-    )
+    assert job.error == ("job 'train' asked for continuation 21, but its max_continuations is 20")
 
 
 def test_cancelling_a_run_stops_a_long_job_at_its_next_checkpoint(runtime: Any) -> None:

@@ -1,5 +1,5 @@
 """Missed fire times: noticed by the next tick, counted for the missed-schedule alarm, and
-handled by the schedule's catch-up policy (hourly-feed: latest; daily-full-sync: all within 3
+handled by the schedule's catch-up policy (hourly: latest; nightly: all within 3
 days)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from cronlane.clock import iso
+from cronlane.local.session import store_of
 from cronlane.model import RunStatus, Trigger, scheduled_run_id
-from cronlane_cli.local.session import store_of
 from tests.conftest import START, log_records
 
 pytestmark = pytest.mark.stack
@@ -31,14 +31,14 @@ def missed_metrics(runtime: Any) -> list[float]:
 
 
 def test_missed_hours_are_noticed_and_only_the_latest_is_caught_up(runtime: Any) -> None:
-    # GIVEN hourly-feed ran at 02:00, then no tick came until 08:00
-    tick(runtime, "hourly-feed", START)
-    tick(runtime, "hourly-feed", START + 6 * HOUR)
+    # GIVEN hourly ran at 02:00, then no tick came until 08:00
+    tick(runtime, "hourly", START)
+    tick(runtime, "hourly", START + 6 * HOUR)
     runtime.drain()
     store = store_of(runtime)
     # THEN 03:00 to 06:00 were noticed as missed (07:00 may still be on its way: an hour's grace)
-    runs = {r.run_id: r for r in store.runs_of_schedule("hourly-feed", limit=20)}
-    missed = [scheduled_run_id("hourly-feed", START + h * HOUR) for h in range(1, 5)]
+    runs = {r.run_id: r for r in store.runs_of_schedule("hourly", limit=20)}
+    missed = [scheduled_run_id("hourly", START + h * HOUR) for h in range(1, 5)]
     assert missed_metrics(runtime) == [4.0]
     # the latest missed one ran as a catch-up, keyed by its own fire time; the others are SKIPPED
     latest = runs[missed[-1]]
@@ -46,22 +46,22 @@ def test_missed_hours_are_noticed_and_only_the_latest_is_caught_up(runtime: Any)
     for run_id in missed[:-1]:
         assert runs[run_id].status is RunStatus.SKIPPED
         assert runs[run_id].reason == "missed: no tick came (only the latest is caught up)"
-    assert runs[scheduled_run_id("hourly-feed", START + 6 * HOUR)].status is RunStatus.SUCCEEDED
+    assert runs[scheduled_run_id("hourly", START + 6 * HOUR)].status is RunStatus.SUCCEEDED
     # a later tick does not count them again
-    tick(runtime, "hourly-feed", START + 7 * HOUR)
+    tick(runtime, "hourly", START + 7 * HOUR)
     runtime.drain()
     assert missed_metrics(runtime) == [4.0, 1.0]  # 07:00, now past its grace, was missed too
 
 
 def test_missed_nights_are_all_caught_up_within_the_window_behind_the_active_run(runtime: Any) -> None:
-    # GIVEN daily-full-sync ran on day 0, then no tick came until day 5
-    tick(runtime, "daily-full-sync", START)
+    # GIVEN nightly ran on day 0, then no tick came until day 5
+    tick(runtime, "nightly", START)
     runtime.drain()
-    tick(runtime, "daily-full-sync", START + 5 * DAY)
+    tick(runtime, "nightly", START + 5 * DAY)
     runtime.drain()
     store = store_of(runtime)
-    runs = {r.run_id: r for r in store.runs_of_schedule("daily-full-sync", limit=20)}
-    days = {d: scheduled_run_id("daily-full-sync", START + d * DAY) for d in range(6)}
+    runs = {r.run_id: r for r in store.runs_of_schedule("nightly", limit=20)}
+    days = {d: scheduled_run_id("nightly", START + d * DAY) for d in range(6)}
     # THEN days 1-4 were missed; days 2-4 (within 3 days of the tick) ran as catch-ups, day 1 is
     # SKIPPED as outside the window; each catch-up started only after the run before it ended
     assert missed_metrics(runtime) == [4.0]
@@ -78,21 +78,21 @@ def test_missed_nights_are_all_caught_up_within_the_window_behind_the_active_run
 
 def test_a_new_or_changed_schedule_has_nothing_missed_before_it(runtime: Any) -> None:
     # the first tick ever seen starts the watch: the fire times before it are not "missed"
-    tick(runtime, "hourly-feed", START + 10 * HOUR)
+    tick(runtime, "hourly", START + 10 * HOUR)
     runtime.drain()
     assert missed_metrics(runtime) == []
-    assert len(store_of(runtime).runs_of_schedule("hourly-feed")) == 1
+    assert len(store_of(runtime).runs_of_schedule("hourly")) == 1
 
 
 def test_with_catch_up_none_missed_fire_times_are_recorded_and_a_backfill_runs_them(runtime: Any) -> None:
-    # GIVEN morning-notifications (catch_up none, 08:00 Berlin = 07:00 UTC in winter) ran on
+    # GIVEN morning (catch_up none, 08:00 Berlin = 07:00 UTC in winter) ran on
     # day 0, then no tick came until day 3
     first = START + 5 * HOUR  # 2026-11-28T07:00:00Z
-    tick(runtime, "morning-notifications", first)
-    tick(runtime, "morning-notifications", first + 3 * DAY)
+    tick(runtime, "morning", first)
+    tick(runtime, "morning", first + 3 * DAY)
     runtime.drain()
     store = store_of(runtime)
-    missed = [scheduled_run_id("morning-notifications", first + d * DAY) for d in (1, 2)]
+    missed = [scheduled_run_id("morning", first + d * DAY) for d in (1, 2)]
     # THEN days 1 and 2 are counted and recorded as SKIPPED, and nothing ran for them
     assert missed_metrics(runtime) == [2.0]
     for run_id in missed:
@@ -102,7 +102,7 @@ def test_with_catch_up_none_missed_fire_times_are_recorded_and_a_backfill_runs_t
     # WHEN an operator backfills them THEN they run, keyed by their own fire times
     event = {
         "action": "backfill",
-        "schedule": "morning-notifications",
+        "schedule": "morning",
         "from": iso(first + DAY),
         "to": iso(first + 2 * DAY),
     }
@@ -112,42 +112,38 @@ def test_with_catch_up_none_missed_fire_times_are_recorded_and_a_backfill_runs_t
 
 
 def test_a_changed_schedule_ignores_fire_times_before_the_change(runtime: Any) -> None:
-    # GIVEN the watch remembers daily-full-sync under another definition, checked up to day 0
+    # GIVEN the watch remembers nightly under another definition, checked up to day 0
     store = store_of(runtime)
-    assert store.advance_watch("daily-full-sync", "cron(0 3 * * ? *)|UTC", START, START) is None
+    assert store.advance_watch("nightly", "cron(0 3 * * ? *)|UTC", START, START) is None
     # WHEN the first tick of the new definition comes 5 days later
-    tick(runtime, "daily-full-sync", START + 5 * DAY)
+    tick(runtime, "nightly", START + 5 * DAY)
     runtime.drain()
     # THEN the fire times in between belong to the old definition: nothing is missed
     assert missed_metrics(runtime) == []
-    assert [r.run_id for r in store.runs_of_schedule("daily-full-sync")] == [
-        scheduled_run_id("daily-full-sync", START + 5 * DAY)
+    assert [r.run_id for r in store.runs_of_schedule("nightly")] == [
+        scheduled_run_id("nightly", START + 5 * DAY)
     ]
 
 
 def test_catch_up_runs_have_no_deadline_and_a_tick_waits_behind_them_rather_than_being_skipped(
     runtime: Any,
 ) -> None:
-    # GIVEN daily-full-sync ran on day 0 and its ticks of days 1 and 2 never came
-    tick(runtime, "daily-full-sync", START)
+    # GIVEN nightly ran on day 0 and its ticks of days 1 and 2 never came
+    tick(runtime, "nightly", START)
     runtime.drain()
-    tick(runtime, "daily-full-sync", START + 3 * DAY)
+    tick(runtime, "nightly", START + 3 * DAY)
     store = store_of(runtime)
-    caught = [scheduled_run_id("daily-full-sync", START + d * DAY) for d in (1, 2)]
+    caught = [scheduled_run_id("nightly", START + d * DAY) for d in (1, 2)]
     # THEN the catch-up runs carry no deadline: late by design, they do not trip the alarm
     assert all(store.get_run(r).deadline_at is None for r in caught)
     # WHEN a tick comes while only catch-up runs are active (overlap "skip")
     runtime.run_until(lambda: store.get_run(caught[0]).status is RunStatus.RUNNING)
-    late_tick = runtime.invoke(
-        "DispatcherFunction", runtime.scheduled_event("daily-full-sync", START + 4 * DAY)
-    )
+    late_tick = runtime.invoke("DispatcherFunction", runtime.scheduled_event("nightly", START + 4 * DAY))
     # THEN it waits behind them rather than being skipped, and everything runs oldest first
     assert late_tick.response["status"] == "BUFFERED", late_tick.response
     runtime.drain()
-    runs = sorted(store.runs_of_schedule("daily-full-sync", limit=10), key=lambda r: r.started_at or 0)
+    runs = sorted(store.runs_of_schedule("nightly", limit=10), key=lambda r: r.started_at or 0)
     assert all(r.status is RunStatus.SUCCEEDED for r in runs)
-    assert [r.run_id for r in runs] == [
-        scheduled_run_id("daily-full-sync", START + d * DAY) for d in (0, 3, 1, 2, 4)
-    ]
+    assert [r.run_id for r in runs] == [scheduled_run_id("nightly", START + d * DAY) for d in (0, 3, 1, 2, 4)]
     records = log_records(runtime.log_dir)
-    assert not [r for r in records if "RunsOverDeadline" in r and r.get("Schedule") == "daily-full-sync"]
+    assert not [r for r in records if "RunsOverDeadline" in r and r.get("Schedule") == "nightly"]

@@ -12,10 +12,10 @@ import pytest
 
 from cronlane.clock import iso
 from cronlane.dal import JobQueue
+from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
 from cronlane.operations import Operator
 from cronlane.telemetry import NoTelemetry
-from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import START, act, refusal
 
 pytestmark = pytest.mark.stack
@@ -27,15 +27,15 @@ def trigger(runtime: Any, key: str, jobs: list[str]) -> str:
 
 
 def trigger_mutual_match(runtime: Any, key: str, compatibility: dict[str, Any]) -> str:
-    """A run of mutualMatchJob and its two upstreams, compatibilityJob given ``compatibility`` as
+    """A run of merge and its two upstreams, check given ``compatibility`` as
     its parameters (how it fails)."""
     act(
         runtime,
         action="trigger",
         idempotency_key=key,
         scheduled_time=iso(START),
-        jobs=["matchScoreJob", "compatibilityJob", "mutualMatchJob"],
-        parameters={"compatibilityJob": compatibility},
+        jobs=["score", "check", "merge"],
+        parameters={"check": compatibility},
     )
     return f"manual@{key}"
 
@@ -43,32 +43,32 @@ def trigger_mutual_match(runtime: Any, key: str, compatibility: dict[str, Any]) 
 def test_marking_a_waiting_job_that_has_no_item_yet_succeeds(runtime: Any) -> None:
     # GIVEN a run whose dependent has not started (so it has no item in the table)
     runtime.mappings_enabled = False
-    run_id = trigger(runtime, "mark-waiting", ["buildUserTraitsJob", "matchScoreJob"])
+    run_id = trigger(runtime, "mark-waiting", ["extract", "score"])
     store = store_of(runtime)
-    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.PENDING
+    assert store.get_job_run(run_id, "score").status is JobStatus.PENDING
     # WHEN an operator vouches for it
-    act(runtime, action="mark", run_id=run_id, job="matchScoreJob")
+    act(runtime, action="mark", run_id=run_id, job="score")
     # THEN it is SUCCEEDED, and the run goes on (its upstream has not run)
-    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.SUCCEEDED
+    assert store.get_job_run(run_id, "score").status is JobStatus.SUCCEEDED
     assert store.get_run(run_id).status is RunStatus.RUNNING
     runtime.mappings_enabled = True
     report = wait_for_run(runtime, run_id)
     assert report.run.status is RunStatus.SUCCEEDED
     assert {j.job: j.status for j in report.jobs} == {
-        "buildUserTraitsJob": JobStatus.SUCCEEDED,
-        "matchScoreJob": JobStatus.SUCCEEDED,
+        "extract": JobStatus.SUCCEEDED,
+        "score": JobStatus.SUCCEEDED,
     }
 
 
 def test_a_rerun_does_not_close_the_run_before_the_rerun_job_ends(runtime: Any) -> None:
     # GIVEN a failed run whose sink ran anyway (trigger_rule all_done) and succeeded
-    runtime.inject("executor.after_claim", times=3, job="mutualMatchJob")
-    run_id = trigger(runtime, "rerun-all-done", ["mutualMatchJob", "matchQualityReportJob"])
+    runtime.inject("executor.after_claim", times=3, job="merge")
+    run_id = trigger(runtime, "rerun-all-done", ["merge", "summary"])
     first = wait_for_run(runtime, run_id)
     assert first.run.status is RunStatus.FAILED
-    assert {j.job: j.status for j in first.jobs}["matchQualityReportJob"] is JobStatus.SUCCEEDED
+    assert {j.job: j.status for j in first.jobs}["summary"] is JobStatus.SUCCEEDED
     # WHEN the failed job is rerun, and fails again
-    runtime.inject("executor.after_claim", times=3, job="mutualMatchJob")
+    runtime.inject("executor.after_claim", times=3, job="merge")
     response = act(runtime, action="rerun", run_id=run_id)
     # THEN the run is going until the rerun job has ended, and then it is FAILED again
     assert response["status"] == RunStatus.RUNNING.value
@@ -82,13 +82,13 @@ def test_a_rerun_does_not_close_the_run_before_the_rerun_job_ends(runtime: Any) 
 
 def test_marking_after_a_cancel_does_not_close_the_run_over_a_running_job(runtime: Any) -> None:
     # GIVEN a run whose root is running and whose dependent was cancelled
-    run_id = trigger(runtime, "cancel-mark", ["buildUserTraitsJob", "matchScoreJob"])
+    run_id = trigger(runtime, "cancel-mark", ["extract", "score"])
     store = store_of(runtime)
-    runtime.run_until(lambda: store.get_job_run(run_id, "buildUserTraitsJob").status is JobStatus.RUNNING)
+    runtime.run_until(lambda: store.get_job_run(run_id, "extract").status is JobStatus.RUNNING)
     act(runtime, action="cancel", run_id=run_id)
-    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.CANCELLED
+    assert store.get_job_run(run_id, "score").status is JobStatus.CANCELLED
     # WHEN an operator marks the cancelled job succeeded
-    response = act(runtime, action="mark", run_id=run_id, job="matchScoreJob")
+    response = act(runtime, action="mark", run_id=run_id, job="score")
     # THEN the run is not over while its root runs; it ends when the root does
     assert response["status"] == RunStatus.RUNNING.value
     assert store.get_run(run_id).status is RunStatus.RUNNING
@@ -101,14 +101,14 @@ def test_marking_after_a_cancel_does_not_close_the_run_over_a_running_job(runtim
 def test_a_released_job_whose_message_was_dead_lettered_before_any_claim_is_replayed(runtime: Any) -> None:
     # GIVEN a dependent released by its upstream, whose message never got to a claim before the
     # queue's redrive policy moved it to the dead-letter queue (so it has no item at all)
-    runtime.inject("executor.before_claim", times=12, job="matchScoreJob")
-    run_id = trigger(runtime, "redriven", ["buildUserTraitsJob", "matchScoreJob"])
+    runtime.inject("executor.before_claim", times=12, job="score")
+    run_id = trigger(runtime, "redriven", ["extract", "score"])
     runtime.drain()
     store = store_of(runtime)
     assert store.get_run(run_id).status is RunStatus.RUNNING
-    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.PENDING
+    assert store.get_job_run(run_id, "score").status is JobStatus.PENDING
     letters = act(runtime, action="dlq-list")["messages"]
-    assert [m["job"] for m in letters] == ["matchScoreJob"]
+    assert [m["job"] for m in letters] == ["score"]
     # WHEN the operator replays the dead letters
     runtime.clock.advance_to(runtime.now() + 400)
     replayed = act(runtime, action="dlq-replay", all=True)
@@ -120,16 +120,16 @@ def test_a_released_job_whose_message_was_dead_lettered_before_any_claim_is_repl
 
 
 def test_a_failed_only_rerun_leaves_a_job_whose_other_upstream_was_cancelled(runtime: Any) -> None:
-    # GIVEN a cancelled run: compatibilityJob failed (every attempt before fail_until), so
-    # mutualMatchJob was skipped, and its other upstream matchScoreJob was cancelled while its
+    # GIVEN a cancelled run: check failed (every attempt before fail_until), so
+    # merge was skipped, and its other upstream score was cancelled while its
     # message was held back (a crash before the claim hides it for the visibility timeout)
-    runtime.inject("executor.before_claim", job="matchScoreJob")
+    runtime.inject("executor.before_claim", job="score")
     run_id = trigger_mutual_match(runtime, "rerun-cancelled-upstream", {"fail_until": START + 3600})
     store = store_of(runtime)
-    runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
-    assert store.get_job_run(run_id, "mutualMatchJob").status is JobStatus.SKIPPED
+    runtime.run_until(lambda: store.get_job_run(run_id, "check").status is JobStatus.FAILED)
+    assert store.get_job_run(run_id, "merge").status is JobStatus.SKIPPED
     act(runtime, action="cancel", run_id=run_id)
-    assert store.get_job_run(run_id, "matchScoreJob").status is JobStatus.CANCELLED
+    assert store.get_job_run(run_id, "score").status is JobStatus.CANCELLED
     runtime.drain()
     assert store.get_run(run_id).status.terminal
     runtime.run_to(START + 7200)  # the outage is over
@@ -137,31 +137,31 @@ def test_a_failed_only_rerun_leaves_a_job_whose_other_upstream_was_cancelled(run
     response = act(runtime, action="rerun", run_id=run_id, failed_only=True)
     # THEN the skipped job that also waits for the cancelled one stays skipped, and says why;
     # the failed job runs again and the run ends (it does not wait for ever)
-    assert response["rerun"] == ["compatibilityJob"]
-    assert response["not_rerun"] == {"mutualMatchJob": "upstream matchScoreJob is CANCELLED"}
+    assert response["rerun"] == ["check"]
+    assert response["not_rerun"] == {"merge": "upstream score is CANCELLED"}
     runtime.drain()
     statuses = {j.job: j.status for j in store.job_runs(run_id)}
     assert statuses == {
-        "matchScoreJob": JobStatus.CANCELLED,
-        "compatibilityJob": JobStatus.SUCCEEDED,
-        "mutualMatchJob": JobStatus.SKIPPED,
+        "score": JobStatus.CANCELLED,
+        "check": JobStatus.SUCCEEDED,
+        "merge": JobStatus.SKIPPED,
     }
     assert store.get_run(run_id).status.terminal
 
 
 def test_marking_one_failed_upstream_leaves_a_dependent_whose_other_upstream_failed(runtime: Any) -> None:
-    # GIVEN a failed run: both upstreams of mutualMatchJob failed, so it was skipped
-    runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
+    # GIVEN a failed run: both upstreams of merge failed, so it was skipped
+    runtime.inject("executor.after_claim", times=3, job="score")
     run_id = trigger_mutual_match(runtime, "mark-one-of-two", {"fail_attempts": 3})
     first = wait_for_run(runtime, run_id)
     assert first.run.status is RunStatus.FAILED
-    assert {j.job: j.status for j in first.jobs}["mutualMatchJob"] is JobStatus.SKIPPED
+    assert {j.job: j.status for j in first.jobs}["merge"] is JobStatus.SKIPPED
     # WHEN an operator vouches for one of the two failed upstreams
-    response = act(runtime, action="mark", run_id=run_id, job="compatibilityJob")
+    response = act(runtime, action="mark", run_id=run_id, job="check")
     # THEN the dependent stays skipped (its other upstream is still FAILED), the response says
     # so, and the run is FAILED again at once instead of waiting for ever
     assert response["rerun"] == []
-    assert response["not_rerun"] == {"mutualMatchJob": "upstream matchScoreJob is FAILED"}
+    assert response["not_rerun"] == {"merge": "upstream score is FAILED"}
     assert response["status"] == RunStatus.FAILED.value
     store = store_of(runtime)
     run = store.get_run(run_id)
@@ -172,34 +172,32 @@ def test_marking_one_failed_upstream_leaves_a_dependent_whose_other_upstream_fai
 def test_a_mark_while_another_upstream_fails_skips_the_dependent_instead_of_leaving_it_waiting(
     runtime: Any,
 ) -> None:
-    # GIVEN a run where compatibilityJob failed, so mutualMatchJob was skipped, while its other
-    # upstream matchScoreJob has not ended yet (its executor died; it is to be retried)
-    runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
+    # GIVEN a run where check failed, so merge was skipped, while its other
+    # upstream score has not ended yet (its executor died; it is to be retried)
+    runtime.inject("executor.after_claim", times=3, job="score")
     run_id = trigger_mutual_match(runtime, "mark-during-failure", {"fail_attempts": 3})
     store = store_of(runtime)
-    runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
-    # ... and an operator marking compatibilityJob reads the run's jobs now
+    runtime.run_until(lambda: store.get_job_run(run_id, "check").status is JobStatus.FAILED)
+    # ... and an operator marking check reads the run's jobs now
     jobs = {j.job: j for j in store.job_runs(run_id)}
-    assert not jobs["matchScoreJob"].status.terminal
-    assert jobs["mutualMatchJob"].status is JobStatus.SKIPPED
-    # WHEN matchScoreJob fails before the operator's writes (its executor skips what waits below
-    # it, and mutualMatchJob is still SKIPPED then), and then the mark goes ahead on what it read
-    runtime.run_until(lambda: store.get_job_run(run_id, "matchScoreJob").status is JobStatus.FAILED)
+    assert not jobs["score"].status.terminal
+    assert jobs["merge"].status is JobStatus.SKIPPED
+    # WHEN score fails before the operator's writes (its executor skips what waits below
+    # it, and merge is still SKIPPED then), and then the mark goes ahead on what it read
+    runtime.run_until(lambda: store.get_job_run(run_id, "score").status is JobStatus.FAILED)
     queue = JobQueue(
         runtime.stack.outputs["JobQueueUrl"],
         runtime.stack.outputs["DeadLetterQueueUrl"],
         client=boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1"),
     )
     operator = Operator(store, queue, runtime, NoTelemetry())
-    operator.restart(
-        store.get_run(run_id), jobs, {"mutualMatchJob"}, {"compatibilityJob": jobs["compatibilityJob"]}
-    )
-    # THEN mutualMatchJob is skipped again, naming the failed upstream, and the run ends FAILED
+    operator.restart(store.get_run(run_id), jobs, {"merge"}, {"check": jobs["check"]})
+    # THEN merge is skipped again, naming the failed upstream, and the run ends FAILED
     # (it does not wait for ever for a job that cannot start)
     runtime.drain()
-    dependent = store.get_job_run(run_id, "mutualMatchJob")
+    dependent = store.get_job_run(run_id, "merge")
     assert dependent.status is JobStatus.SKIPPED
-    assert dependent.reason == "upstream matchScoreJob is FAILED"
+    assert dependent.reason == "upstream score is FAILED"
     run = store.get_run(run_id)
     assert run.status is RunStatus.FAILED
     assert (run.succeeded, run.failed, run.skipped) == (1, 1, 1)
@@ -208,14 +206,12 @@ def test_a_mark_while_another_upstream_fails_skips_the_dependent_instead_of_leav
 def test_marking_a_root_whose_message_is_on_the_queue_is_refused(runtime: Any) -> None:
     # GIVEN a going run whose root has not started: its message waits on the queue (no item yet)
     runtime.mappings_enabled = False
-    run_id = trigger(runtime, "mark-queued-root", ["buildUserTraitsJob", "matchScoreJob"])
+    run_id = trigger(runtime, "mark-queued-root", ["extract", "score"])
     # WHEN an operator marks the root succeeded
-    invocation = runtime.invoke(
-        "DispatcherFunction", {"action": "mark", "run_id": run_id, "job": "buildUserTraitsJob"}
-    )
+    invocation = runtime.invoke("DispatcherFunction", {"action": "mark", "run_id": run_id, "job": "extract"})
     # THEN it is refused as for any queued job, and the root then runs as usual
     assert "is QUEUED; wait for it or cancel the run" in refusal(invocation)
     runtime.mappings_enabled = True
     report = wait_for_run(runtime, run_id)
     assert report.run.status is RunStatus.SUCCEEDED
-    assert {j.job: j.attempts for j in report.jobs} == {"buildUserTraitsJob": 1, "matchScoreJob": 1}
+    assert {j.job: j.attempts for j in report.jobs} == {"extract": 1, "score": 1}

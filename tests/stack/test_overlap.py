@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus, scheduled_run_id
-from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import START
 
 pytestmark = pytest.mark.stack
@@ -20,24 +20,24 @@ def tick(runtime: Any, schedule: str, at: float) -> dict[str, Any]:
 
 
 def test_skip_records_the_overlapping_tick_as_a_skipped_run(runtime: Any) -> None:
-    first = scheduled_run_id("daily-full-sync", START)
+    first = scheduled_run_id("nightly", START)
     store = store_of(runtime)
-    tick(runtime, "daily-full-sync", START)
-    runtime.run_until(lambda: store.get_job_run(first, "buildUserTraitsJob").status is JobStatus.RUNNING)
+    tick(runtime, "nightly", START)
+    runtime.run_until(lambda: store.get_job_run(first, "extract").status is JobStatus.RUNNING)
     # a tick a day later, while the first run still goes (as if it had hung)
-    assert tick(runtime, "daily-full-sync", START + 86400)["status"] == "SKIPPED"
-    skipped = store.get_run(scheduled_run_id("daily-full-sync", START + 86400))
+    assert tick(runtime, "nightly", START + 86400)["status"] == "SKIPPED"
+    skipped = store.get_run(scheduled_run_id("nightly", START + 86400))
     assert skipped is not None and skipped.reason == f"previous run {first} still active"
     assert wait_for_run(runtime, first).run.status is RunStatus.SUCCEEDED
 
 
 def test_buffer_one_starts_the_waiting_run_when_the_active_one_ends(runtime: Any) -> None:
-    first, second, third = (scheduled_run_id("hourly-feed", START + h * 3600) for h in range(3))
+    first, second, third = (scheduled_run_id("hourly", START + h * 3600) for h in range(3))
     store = store_of(runtime)
-    tick(runtime, "hourly-feed", START)
-    runtime.run_until(lambda: store.get_job_run(first, "feedPresortJob").status is JobStatus.RUNNING)
-    assert tick(runtime, "hourly-feed", START + 3600)["status"] == "BUFFERED"
-    assert tick(runtime, "hourly-feed", START + 7200)["status"] == "SKIPPED"  # a buffer of one
+    tick(runtime, "hourly", START)
+    runtime.run_until(lambda: store.get_job_run(first, "presort").status is JobStatus.RUNNING)
+    assert tick(runtime, "hourly", START + 3600)["status"] == "BUFFERED"
+    assert tick(runtime, "hourly", START + 7200)["status"] == "SKIPPED"  # a buffer of one
     assert store.get_run(third).reason == "a run of this schedule is already waiting"
     done = wait_for_run(runtime, first)
     later = wait_for_run(runtime, second)

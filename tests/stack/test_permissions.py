@@ -48,23 +48,23 @@ def test_every_call_the_functions_make_is_granted_by_their_roles(runtime: Any) -
         runtime,
         {
             "action": "trigger",
-            "schedule": "daily-full-sync",
+            "schedule": "nightly",
             "idempotency_key": "perm",
             "scheduled_time": iso(START),
-            "parameters": {"compatibilityJob": {"fail_attempts": 3}},
+            "parameters": {"check": {"fail_attempts": 3}},
         },
     )
     runtime.drain()
     assert act(runtime, {"action": "dlq-list"})["messages"]
     act(runtime, {"action": "dlq-replay", "all": True})
     runtime.drain()
-    act(runtime, {"action": "trigger", "jobs": ["geoIndexJob", "searchSynonymsJob"], "idempotency_key": "c"})
+    act(runtime, {"action": "trigger", "jobs": ["geo", "synonyms"], "idempotency_key": "c"})
     act(runtime, {"action": "cancel", "run_id": "manual@c"})
     act(
         runtime,
-        {"action": "backfill", "schedule": "hourly-feed", "from": iso(START - 7200), "to": iso(START - 3600)},
+        {"action": "backfill", "schedule": "hourly", "from": iso(START - 7200), "to": iso(START - 3600)},
     )
-    runtime.invoke("DispatcherFunction", runtime.scheduled_event("morning-notifications", START + 5 * 3600))
+    runtime.invoke("DispatcherFunction", runtime.scheduled_event("morning", START + 5 * 3600))
     runtime.drain()
     granted = {"DispatcherFunction": DISPATCHER_ACTIONS, "ExecutorFunction": EXECUTOR_ACTIONS}
     calls = seen()

@@ -1,4 +1,4 @@
-"""daily-full-sync end to end: the real template.yaml created on the local runtime (moto), the
+"""nightly end to end: the real template.yaml created on the local runtime (moto), the
 real handlers in their own Lambda environments, on a virtual clock."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from cronlane.local.session import RunReport, run_schedule_once, store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus, scheduled_run_id
-from cronlane_cli.local.session import RunReport, run_schedule_once, store_of, wait_for_run
-from jobs.catalog import CATALOG
+from fixture_jobs.catalog import CATALOG
 from tests.conftest import START, log_records
 
 pytestmark = pytest.mark.stack
-RUN_ID = scheduled_run_id("daily-full-sync", START)
+RUN_ID = scheduled_run_id("nightly", START)
 
 
 def started_count(runtime: Any) -> Counter[str]:
@@ -27,12 +27,12 @@ def assert_complete_once(runtime: Any, report: RunReport) -> None:
     assert {j.job: j.status for j in report.jobs} == dict.fromkeys(CATALOG.jobs, JobStatus.SUCCEEDED)
     assert all(j.attempts == 1 for j in report.jobs)
     assert started_count(runtime) == Counter(dict.fromkeys(CATALOG.jobs, 1))
-    assert len(store_of(runtime).runs_of_schedule("daily-full-sync")) == 1
+    assert len(store_of(runtime).runs_of_schedule("nightly")) == 1
 
 
 def test_daily_full_sync_runs_every_job_to_success(runtime: Any) -> None:
     # WHEN the nightly tick fires
-    report = run_schedule_once(runtime, "daily-full-sync", START)
+    report = run_schedule_once(runtime, "nightly", START)
     # THEN the run and every one of its jobs succeeded, once, with the counts on the run
     assert report.run.run_id == RUN_ID
     assert_complete_once(runtime, report)
@@ -41,7 +41,7 @@ def test_daily_full_sync_runs_every_job_to_success(runtime: Any) -> None:
 
 
 def test_each_job_starts_only_after_all_its_upstreams_finished(runtime: Any) -> None:
-    report = run_schedule_once(runtime, "daily-full-sync", START)
+    report = run_schedule_once(runtime, "nightly", START)
     by_name = {j.job: j for j in report.jobs}
     for job in report.jobs:
         for upstream in job.depends_on:
@@ -50,7 +50,7 @@ def test_each_job_starts_only_after_all_its_upstreams_finished(runtime: Any) -> 
 
 
 def test_independent_jobs_overlap_in_time(runtime: Any) -> None:
-    report = run_schedule_once(runtime, "daily-full-sync", START)
+    report = run_schedule_once(runtime, "nightly", START)
     by_name = {j.job: j for j in report.jobs}
 
     def overlap(a: str, b: str) -> bool:
@@ -58,18 +58,18 @@ def test_independent_jobs_overlap_in_time(runtime: Any) -> None:
         assert x.started_at and x.finished_at and y.started_at and y.finished_at
         return x.started_at < y.finished_at and y.started_at < x.finished_at
 
-    assert overlap("buildUserTraitsJob", "geoIndexJob")
-    assert overlap("matchScoreJob", "profileSearchIndexJob")
+    assert overlap("extract", "geo")
+    assert overlap("score", "index")
     work = sum(j.duration_s or 0 for j in report.jobs)
-    # the critical path (buildUserTraitsJob, then the 40-minute recommendationModelJob) is 52%
-    # of the work back to back: the run takes it, plus hand-offs, not the sum
-    assert report.makespan_s < 0.55 * work, "the run took as long as running the jobs one by one"
+    # the critical path (extract, then the 40-minute train) is 56% of the work back to back:
+    # the run takes it, plus hand-offs, not the sum
+    assert report.makespan_s < 0.6 * work, "the run took as long as running the jobs one by one"
 
 
 def test_a_duplicated_tick_makes_one_run(runtime: Any) -> None:
     # GIVEN EventBridge delivers the same tick twice (it is at-least-once)
-    first = runtime.fire("daily-full-sync", START)
-    second = runtime.fire("daily-full-sync", START)
+    first = runtime.fire("nightly", START)
+    second = runtime.fire("nightly", START)
     report = wait_for_run(runtime, RUN_ID)
     runtime.drain()
     # THEN both invocations succeeded, only one created the run, and each job ran once
@@ -87,7 +87,7 @@ def test_a_dispatcher_killed_half_way_is_completed_by_the_next_delivery(
 ) -> None:
     # GIVEN the dispatcher's environment dies at a point of its work
     runtime.inject(crash_point)
-    first = runtime.fire("daily-full-sync", START)
+    first = runtime.fire("nightly", START)
     # WHEN Lambda retries the asynchronous invocation
     report = wait_for_run(runtime, RUN_ID)
     runtime.drain()
@@ -100,31 +100,31 @@ def test_a_dispatcher_killed_half_way_is_completed_by_the_next_delivery(
 
 
 def test_a_duplicated_sqs_delivery_runs_the_job_once(runtime: Any) -> None:
-    # GIVEN the event source mapping fails to delete buildUserTraitsJob's message once, so SQS
+    # GIVEN the event source mapping fails to delete extract's message once, so SQS
     # delivers it again after the visibility timeout
-    runtime.inject("esm.skip_delete", job="buildUserTraitsJob")
-    report = run_schedule_once(runtime, "daily-full-sync", START)
+    runtime.inject("esm.skip_delete", job="extract")
+    report = run_schedule_once(runtime, "nightly", START)
     runtime.drain()
     # THEN the second delivery was recognised, and the job did not run again
     duplicates = [
         r
         for r in log_records(runtime.log_dir)
-        if r.get("message") == "duplicate delivery ignored" and r.get("job") == "buildUserTraitsJob"
+        if r.get("message") == "duplicate delivery ignored" and r.get("job") == "extract"
     ]
     assert len(duplicates) == 1
     assert_complete_once(runtime, report)
 
 
 def test_an_executor_killed_after_its_state_write_is_repaired_by_the_redelivery(runtime: Any) -> None:
-    # GIVEN the executor dies after recording buildUserTraitsJob SUCCEEDED, before releasing
+    # GIVEN the executor dies after recording extract SUCCEEDED, before releasing
     # any of its dependents
-    runtime.inject("executor.after_state_write", job="buildUserTraitsJob")
-    report = run_schedule_once(runtime, "daily-full-sync", START)
+    runtime.inject("executor.after_state_write", job="extract")
+    report = run_schedule_once(runtime, "nightly", START)
     # THEN the redelivered message released them without running the job again
     assert [f.point for f in runtime.fired_faults] == ["executor.after_state_write"]
     assert_complete_once(runtime, report)
     by_name = {j.job: j for j in report.jobs}
-    received_at = by_name["buildUserTraitsJob"].started_at
+    received_at = by_name["extract"].started_at
     assert received_at is not None
     # the dependents waited for the visibility timeout (5400 s) to bring the message back
-    assert by_name["matchScoreJob"].started_at >= received_at + 5400
+    assert by_name["score"].started_at >= received_at + 5400

@@ -11,24 +11,24 @@ import boto3
 import pytest
 
 from cronlane.clock import iso
+from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
-from cronlane_cli.local.session import store_of, wait_for_run
 from tests.conftest import START, act, load_event, log_records, refusal
 
 pytestmark = pytest.mark.stack
-JOBS = ["matchScoreJob", "compatibilityJob", "mutualMatchJob"]
-OUTAGE_ENDS = START + 3600  # compatibilityJob fails every attempt that starts before this
+JOBS = ["score", "check", "merge"]
+OUTAGE_ENDS = START + 3600  # check fails every attempt that starts before this
 
 
 def failed_run(runtime: Any, key: str = "outage") -> str:
-    """A run whose compatibilityJob fails all 3 attempts during an outage; mutualMatchJob skips."""
+    """A run whose check fails all 3 attempts during an outage; merge skips."""
     act(
         runtime,
         action="trigger",
         jobs=JOBS,
         idempotency_key=key,
         scheduled_time=iso(START),
-        parameters={"compatibilityJob": {"fail_until": OUTAGE_ENDS}},
+        parameters={"check": {"fail_until": OUTAGE_ENDS}},
     )
     report = wait_for_run(runtime, f"manual@{key}")
     assert report.run.status is RunStatus.FAILED
@@ -56,7 +56,7 @@ def test_dlq_list_shows_each_dead_letter_with_its_run_job_attempts_and_error(run
     listing = act(runtime, action="dlq-list")
     assert listing["more"] is False
     [letter] = listing["messages"]
-    assert (letter["run_id"], letter["job"], letter["status"]) == (run_id, "compatibilityJob", "FAILED")
+    assert (letter["run_id"], letter["job"], letter["status"]) == (run_id, "check", "FAILED")
     assert (letter["attempts"], letter["max_attempts"]) == (3, 3)
     assert "simulated outage on attempt 3" in letter["error"]
     # listing gives the messages back: a second listing sees the same one
@@ -67,13 +67,13 @@ def test_replay_reruns_the_job_and_what_it_skipped_and_the_run_succeeds(runtime:
     # GIVEN a failed run, and the outage is over
     run_id = failed_run(runtime)
     store = store_of(runtime)
-    assert store.get_job_run(run_id, "mutualMatchJob").status is JobStatus.SKIPPED
+    assert store.get_job_run(run_id, "merge").status is JobStatus.SKIPPED
     after_the_outage(runtime)
     # WHEN a dry run, then the replay of that job
-    dry = act(runtime, action="dlq-replay", job="compatibilityJob", dry_run=True)
+    dry = act(runtime, action="dlq-replay", job="check", dry_run=True)
     assert (dry["replayed"], dry["messages"][0]["outcome"]) == (1, "would replay")
     assert store.get_run(run_id).status is RunStatus.FAILED and dlq_depth(runtime) == 1
-    replay = act(runtime, action="dlq-replay", job="compatibilityJob")
+    replay = act(runtime, action="dlq-replay", job="check")
     assert replay["replayed"] == 1 and replay["messages"][0]["outcome"] == "replayed"
     # THEN the run reopened and finished: the job ran again (new generation, attempts from 1),
     # the skipped dependent ran after it, nothing else ran twice, and the DLQ is empty
@@ -82,17 +82,17 @@ def test_replay_reruns_the_job_and_what_it_skipped_and_the_run_succeeds(runtime:
     jobs = {j.job: j for j in report.jobs}
     assert report.run.status is RunStatus.SUCCEEDED
     assert (report.run.succeeded, report.run.failed, report.run.skipped) == (3, 0, 0)
-    assert (jobs["compatibilityJob"].generation, jobs["compatibilityJob"].attempts) == (1, 1)
-    assert jobs["matchScoreJob"].generation == 0
+    assert (jobs["check"].generation, jobs["check"].attempts) == (1, 1)
+    assert jobs["score"].generation == 0
     started = Counter(r["job"] for r in log_records(runtime.log_dir) if r.get("message") == "job started")
-    assert started == Counter({"compatibilityJob": 4, "matchScoreJob": 1, "mutualMatchJob": 1})
+    assert started == Counter({"check": 4, "score": 1, "merge": 1})
     assert dlq_depth(runtime) == 0
     # a late copy of the old (generation 0) message is ignored: it neither runs nor fails anything
     runtime.mappings_enabled = False
     record = load_event("executor-sqs-batch.json")["Records"][0]
-    stale = {**record, "body": json.dumps({"run_id": run_id, "job": "compatibilityJob", "generation": 0})}
+    stale = {**record, "body": json.dumps({"run_id": run_id, "job": "check", "generation": 0})}
     assert runtime.invoke("ExecutorFunction", {"Records": [stale]}).response == {"batchItemFailures": []}
-    assert store.get_job_run(run_id, "compatibilityJob").status is JobStatus.SUCCEEDED
+    assert store.get_job_run(run_id, "check").status is JobStatus.SUCCEEDED
     assert dlq_depth(runtime) == 0
 
 
@@ -111,8 +111,8 @@ def test_replay_picks_by_run_and_leaves_the_other_dead_letters(runtime: Any) -> 
 @pytest.mark.parametrize(
     ("point", "match", "second_replay"),
     [
-        ("operator.after_reset", {"job": "mutualMatchJob"}, "replayed"),  # the dependent reset only
-        ("operator.after_reset", {"job": "compatibilityJob"}, "out of date"),  # the run not reopened
+        ("operator.after_reset", {"job": "merge"}, "replayed"),  # the dependent reset only
+        ("operator.after_reset", {"job": "check"}, "out of date"),  # the run not reopened
         ("operator.after_reopen", {}, "out of date"),  # the message not sent
         ("dlq.after_send", {}, "out of date"),  # the dead letter not deleted
     ],
@@ -139,33 +139,33 @@ def test_a_replay_that_dies_half_way_loses_nothing_and_runs_the_job_once(
     assert report.run.status is RunStatus.SUCCEEDED
     assert (report.run.succeeded, report.run.failed, report.run.skipped) == (3, 0, 0)
     started = Counter(r["job"] for r in log_records(runtime.log_dir) if r.get("message") == "job started")
-    assert started["compatibilityJob"] == 4 and started["mutualMatchJob"] == 1
+    assert started["check"] == 4 and started["merge"] == 1
     assert dlq_depth(runtime) == 0
 
 
 def test_a_dependent_waiting_on_another_failed_job_comes_back_with_the_last_of_them(runtime: Any) -> None:
-    # GIVEN both upstreams of mutualMatchJob failed: compatibilityJob during the outage,
-    # matchScoreJob because its executor died on each of its 3 attempts
-    runtime.inject("executor.after_claim", times=3, job="matchScoreJob")
+    # GIVEN both upstreams of merge failed: check during the outage,
+    # score because its executor died on each of its 3 attempts
+    runtime.inject("executor.after_claim", times=3, job="score")
     run_id = failed_run(runtime, "both")
     assert wait_for_run(runtime, run_id).run.status is RunStatus.FAILED
     after_the_outage(runtime)
     store = store_of(runtime)
     # WHEN only one of them is replayed, the dependent stays skipped and the run ends FAILED again
-    act(runtime, action="dlq-replay", job="compatibilityJob")
+    act(runtime, action="dlq-replay", job="check")
     report = wait_for_run(runtime, run_id)
     runtime.drain()
     assert report.run.status is RunStatus.FAILED
-    assert store.get_job_run(run_id, "mutualMatchJob").status is JobStatus.SKIPPED
+    assert store.get_job_run(run_id, "merge").status is JobStatus.SKIPPED
     # THEN replaying the other brings the dependent back and the run succeeds
-    act(runtime, action="dlq-replay", job="matchScoreJob")
+    act(runtime, action="dlq-replay", job="score")
     report = wait_for_run(runtime, run_id)
     assert report.run.status is RunStatus.SUCCEEDED
     assert (report.run.succeeded, report.run.failed, report.run.skipped) == (3, 0, 0)
 
 
 def test_the_dead_letters_of_a_cancelled_run_stay_on_the_queue(runtime: Any) -> None:
-    # GIVEN compatibilityJob failed for good while matchScoreJob was still running, and the
+    # GIVEN check failed for good while score was still running, and the
     # operator then cancelled the run
     act(
         runtime,
@@ -173,11 +173,11 @@ def test_the_dead_letters_of_a_cancelled_run_stay_on_the_queue(runtime: Any) -> 
         jobs=JOBS,
         idempotency_key="cancelled",
         scheduled_time=iso(START),
-        parameters={"compatibilityJob": {"fail_until": OUTAGE_ENDS}, "matchScoreJob": {"duration_s": 550}},
+        parameters={"check": {"fail_until": OUTAGE_ENDS}, "score": {"duration_s": 550}},
     )
     run_id = "manual@cancelled"
     store = store_of(runtime)
-    runtime.run_until(lambda: store.get_job_run(run_id, "compatibilityJob").status is JobStatus.FAILED)
+    runtime.run_until(lambda: store.get_job_run(run_id, "check").status is JobStatus.FAILED)
     act(runtime, action="cancel", run_id=run_id)
     assert wait_for_run(runtime, run_id).run.status is RunStatus.CANCELLED
     after_the_outage(runtime)

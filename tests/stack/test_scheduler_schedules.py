@@ -1,4 +1,4 @@
-"""A schedule in a time zone: morning-notifications is an EventBridge Scheduler schedule
+"""A schedule in a time zone: morning is an EventBridge Scheduler schedule
 (SAM ScheduleV2, Europe/Berlin) beside the plain rules. The local runtime reads it from the
 expanded template (moto does not create it), fires it at its zone's fire times, and sends its
 Input with Scheduler's context attributes filled in; the dispatcher keys the run by the
@@ -13,20 +13,14 @@ from typing import Any
 import pytest
 
 from cronlane.clock import iso, parse_iso
+from cronlane.local.session import local_runtime, store_of
 from cronlane.model import RunStatus, scheduled_run_id
-from cronlane_cli.local.session import local_runtime, store_of
 from tests.conftest import START, TEMPLATE, refusal
 
 pytestmark = pytest.mark.stack
-MORNING = "morning-notifications"
+MORNING = "morning"
 ARN_PREFIX = "arn:aws:scheduler:us-east-1:123456789012:schedule/default/"
-NOTIFICATION_JOBS = {
-    "dailyDigestJob",
-    "pushTokenCleanupJob",
-    "matchNotificationJob",
-    "emailBounceSyncJob",
-    "inactiveUserNudgeJob",
-}
+NOTIFICATION_JOBS = {"digest", "cleanup", "alert"}
 
 
 @pytest.fixture
@@ -58,13 +52,13 @@ def morning_fires(runtime: Any, after: str, until: str) -> list[str]:
 def test_the_zoned_schedule_comes_from_the_template_and_sends_schedulers_input(runtime: Any) -> None:
     rule = runtime.rule_for(MORNING)
     assert (rule.kind, rule.timezone) == ("scheduler", "Europe/Berlin")
-    assert rule.arn.endswith(":schedule/default/local-morning-notifications")
+    assert rule.arn.endswith(":schedule/default/local-morning")
     at = parse_iso("2026-11-29T07:00:00Z")  # 08:00 in Berlin (CET, UTC+1)
     event = runtime.scheduled_event(MORNING, at)
     assert event["source"] == "aws.scheduler"
     assert (event["schedule_arn"], event["scheduled_time"], event["attempt"]) == (rule.arn, iso(at), "1")
     # the plain rules keep sending EventBridge's Scheduled Event
-    assert runtime.scheduled_event("hourly-feed", START)["detail-type"] == "Scheduled Event"
+    assert runtime.scheduled_event("hourly", START)["detail-type"] == "Scheduled Event"
 
 
 def test_both_event_shapes_key_the_run_by_its_scheduled_time(runtime: Any) -> None:
@@ -75,11 +69,11 @@ def test_both_event_shapes_key_the_run_by_its_scheduled_time(runtime: Any) -> No
     # Scheduler delivers at least once: its retry carries another attempt and execution id
     retry = {**scheduler_tick, "attempt": "2", "execution_id": "another-execution"}
     second = runtime.invoke("DispatcherFunction", retry)
-    rule_tick = runtime.invoke("DispatcherFunction", runtime.scheduled_event("hourly-feed", at))
+    rule_tick = runtime.invoke("DispatcherFunction", runtime.scheduled_event("hourly", at))
     runtime.drain()
     assert first.response["run_id"] == scheduled_run_id(MORNING, at)
     assert second.response["run_id"] == first.response["run_id"]
-    assert rule_tick.response["run_id"] == scheduled_run_id("hourly-feed", at)
+    assert rule_tick.response["run_id"] == scheduled_run_id("hourly", at)
     store = store_of(runtime)
     runs = store.runs_of_schedule(MORNING, limit=5)
     assert [r.run_id for r in runs] == [scheduled_run_id(MORNING, at)]
@@ -98,7 +92,7 @@ def test_a_scheduler_input_without_its_attributes_filled_in_is_refused_by_name(r
     assert "<aws.scheduler.scheduled-time> was not filled in" in problem
     other_stack = {
         "source": "aws.scheduler",
-        "schedule_arn": ARN_PREFIX + "prod-morning-notifications",
+        "schedule_arn": ARN_PREFIX + "prod-morning",
         "scheduled_time": "2026-11-29T07:00:00Z",
     }
     assert "does not belong to this stack" in refusal(runtime.invoke("DispatcherFunction", other_stack))

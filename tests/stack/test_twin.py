@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import FIXTURE_APP
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("twin")]
 CRONLANE = str(Path(sys.executable).parent / "cronlane")
@@ -34,7 +34,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         check=False,
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=FIXTURE_APP,
         timeout=120,
         env={**os.environ, **(env or {})},
     )
@@ -46,7 +46,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("twin-logs")
     process = subprocess.Popen(
         [CRONLANE, "local", "up", "--port", port, "--time-scale", "0.01", "--logs", str(logs)],
-        cwd=ROOT,
+        cwd=FIXTURE_APP,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -77,7 +77,7 @@ def wait_terminal(port: str, run_id: str) -> dict[str, Any]:
 def test_trigger_runs_and_run_on_the_twin(twin: str, tmp_path: Path) -> None:
     # WHEN a user triggers the feed schedule with short jobs
     params = ["--param", "duration_s=5"]  # every job of the run declares it
-    started = cli("trigger", "hourly-feed", "--key", "twin-1", *params, "--json", "--local", "--port", twin)
+    started = cli("trigger", "hourly", "--key", "twin-1", *params, "--json", "--local", "--port", twin)
     assert started.returncode == 0, started.stderr
     assert json.loads(started.stdout) | {"status": "x"} == {
         "run_id": "manual@twin-1",
@@ -88,7 +88,7 @@ def test_trigger_runs_and_run_on_the_twin(twin: str, tmp_path: Path) -> None:
     }
     # THEN it runs to the end, and `run --json` uses the field names of `local run --json`
     run = wait_terminal(twin, "manual@twin-1")
-    assert run["status"] == "SUCCEEDED" and run["schedule"] == "hourly-feed"
+    assert run["status"] == "SUCCEEDED" and run["schedule"] == "hourly"
     assert {"run_id", "schedule", "status", "jobs"} <= set(run)
     for job in run["jobs"]:
         assert {"name", "depends_on", "status", "attempts", "started_at", "finished_at"} <= set(job)
@@ -110,8 +110,7 @@ def test_bad_requests_to_the_twin_are_one_clear_line(twin: str) -> None:
     unknown = cli("trigger", "weekly", "--local", "--port", twin)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "cronlane: the dispatcher refused it: unknown schedule 'weekly' "
-        "(known: daily-full-sync, hourly-feed, morning-notifications)"
+        "cronlane: the dispatcher refused it: unknown schedule 'weekly' (known: hourly, morning, nightly)"
     )
     missing = cli("run", "manual@never", "--local", "--port", twin)
     assert missing.returncode == 2 and "no run manual@never" in missing.stderr
@@ -138,15 +137,15 @@ def test_no_twin_is_one_clear_line() -> None:
 
 
 def test_pause_and_resume_on_the_twin(twin: str) -> None:
-    paused = cli("pause", "hourly-feed", "--reason", "maintenance", "--json", "--local", "--port", twin)
+    paused = cli("pause", "hourly", "--reason", "maintenance", "--json", "--local", "--port", twin)
     assert paused.returncode == 0, paused.stderr
-    assert json.loads(paused.stdout) == {"schedule": "hourly-feed", "paused": True, "reason": "maintenance"}
-    resumed = cli("resume", "hourly-feed", "--json", "--local", "--port", twin)
-    assert json.loads(resumed.stdout) == {"schedule": "hourly-feed", "paused": False}
+    assert json.loads(paused.stdout) == {"schedule": "hourly", "paused": True, "reason": "maintenance"}
+    resumed = cli("resume", "hourly", "--json", "--local", "--port", twin)
+    assert json.loads(resumed.stdout) == {"schedule": "hourly", "paused": False}
 
 
 def test_changing_commands_ask_for_confirmation_unless_yes(twin: str) -> None:
-    backfill = ["backfill", "hourly-feed", "--from", "2026-11-27T20:00:00Z", "--to", "2026-11-27T21:00:00Z"]
+    backfill = ["backfill", "hourly", "--from", "2026-11-27T20:00:00Z", "--to", "2026-11-27T21:00:00Z"]
     for command in (
         ["cancel", "manual@twin-1"],
         ["rerun", "manual@twin-1"],
@@ -158,9 +157,9 @@ def test_changing_commands_ask_for_confirmation_unless_yes(twin: str) -> None:
 
 
 def test_cancel_then_rerun_on_the_twin(twin: str) -> None:
-    durations = {"feedPresortJob": 300, "feedFreshnessJob": 100, "trendingContentJob": 250}  # under timeouts
+    durations = {"presort": 300, "freshness": 100, "trending": 250}  # under timeouts
     slow = [a for j, d in durations.items() for a in ("--param", f"{j}.duration_s={d}")]
-    cli("trigger", "hourly-feed", "--key", "twin-cancel", *slow, "--local", "--port", twin)
+    cli("trigger", "hourly", "--key", "twin-cancel", *slow, "--local", "--port", twin)
     cancelled = cli("cancel", "manual@twin-cancel", "--yes", "--json", "--local", "--port", twin)
     assert cancelled.returncode == 0, cancelled.stderr
     assert set(json.loads(cancelled.stdout)) == {"run_id", "status", "cancelled"}
@@ -180,57 +179,55 @@ def test_cancel_then_rerun_on_the_twin(twin: str) -> None:
 def test_mark_on_the_twin_lets_the_dependent_run(twin: str) -> None:
     cli(
         "trigger",
-        "daily-full-sync",
+        "nightly",
         "--jobs",
-        "compatibilityJob,mutualMatchJob",
+        "check,merge",
         "--key",
         "twin-mark",
         "--param",
-        "compatibilityJob.fail_attempts=9",
+        "check.fail_attempts=9",
         "--param",
-        "compatibilityJob.duration_s=1",
+        "check.duration_s=1",
         "--param",
-        "mutualMatchJob.duration_s=1",
+        "merge.duration_s=1",
         "--local",
         "--port",
         twin,
     )
     assert wait_terminal_or_cancelled(twin, "manual@twin-mark")["status"] == "FAILED"
-    marked = cli(
-        "mark", "manual@twin-mark", "compatibilityJob", "--succeeded", "--json", "--local", "--port", twin
-    )
+    marked = cli("mark", "manual@twin-mark", "check", "--succeeded", "--json", "--local", "--port", twin)
     assert marked.returncode == 0, marked.stderr
-    assert json.loads(marked.stdout)["marked"] == ["compatibilityJob"]
+    assert json.loads(marked.stdout)["marked"] == ["check"]
     run = wait_terminal_or_cancelled(twin, "manual@twin-mark")
     assert run["status"] == "SUCCEEDED"
     assert {j["name"]: j["status"] for j in run["jobs"]} == {
-        "compatibilityJob": "SUCCEEDED",
-        "mutualMatchJob": "SUCCEEDED",
+        "check": "SUCCEEDED",
+        "merge": "SUCCEEDED",
     }
 
 
 def test_dlq_list_and_replay_on_the_twin(twin: str) -> None:
-    # GIVEN a run whose compatibilityJob fails every attempt during a 15-minute outage (in the
+    # GIVEN a run whose check fails every attempt during a 15-minute outage (in the
     # twin's clock, which runs 100 times faster than the wall clock)
     def trigger(key: str, *params: str) -> None:
-        jobs = ["--jobs", "compatibilityJob,mutualMatchJob", "--key", key]
+        jobs = ["--jobs", "check,merge", "--key", key]
         fast = ["--param", "duration_s=1", *params]
-        result = cli("trigger", "daily-full-sync", *jobs, *fast, "--local", "--port", twin)
+        result = cli("trigger", "nightly", *jobs, *fast, "--local", "--port", twin)
         assert result.returncode == 0, result.stderr
 
     trigger("twin-dlq-clock")
     clock_run = wait_terminal_or_cancelled(twin, "manual@twin-dlq-clock")
     now = datetime.fromisoformat(clock_run["scheduled_time"].replace("Z", "+00:00")).timestamp()
-    trigger("twin-dlq", "--param", f"compatibilityJob.fail_until={now + 900}")
+    trigger("twin-dlq", "--param", f"check.fail_until={now + 900}")
     assert wait_terminal_or_cancelled(twin, "manual@twin-dlq")["status"] == "FAILED"
     # WHEN the operator lists the DLQ
     listed = cli("dlq", "list", "--json", "--local", "--port", twin)
     assert listed.returncode == 0, listed.stderr
     [letter] = [m for m in json.loads(listed.stdout)["messages"] if m["run_id"] == "manual@twin-dlq"]
-    assert (letter["job"], letter["attempts"], letter["max_attempts"]) == ("compatibilityJob", 3, 3)
+    assert (letter["job"], letter["attempts"], letter["max_attempts"]) == ("check", 3, 3)
     assert "simulated outage" in letter["error"]
     human = cli("dlq", "list", "--local", "--port", twin)
-    assert "manual@twin-dlq  compatibilityJob  FAILED  attempts 3/3" in human.stdout
+    assert "manual@twin-dlq  check  FAILED  attempts 3/3" in human.stdout
     # replay asks first, and a dry run changes nothing
     assert cli("dlq", "replay", "--run", "manual@twin-dlq", "--local", "--port", twin).returncode == 2
     assert cli("dlq", "replay", "--local", "--port", twin).returncode == 2  # says what to replay
@@ -250,20 +247,20 @@ def test_dlq_list_and_replay_on_the_twin(twin: str) -> None:
 
 
 def test_backfill_on_the_twin(twin: str) -> None:
-    # three hourly-feed fire times of yesterday
+    # three hourly fire times of yesterday
     day_ago = (int(time.time()) // 3600 - 24) * 3600
     span = ["--from", iso_z(day_ago - 2 * 3600), "--to", iso_z(day_ago)]
-    dry = cli("backfill", "hourly-feed", *span, "--dry-run", "--json", "--local", "--port", twin)
+    dry = cli("backfill", "hourly", *span, "--dry-run", "--json", "--local", "--port", twin)
     assert dry.returncode == 0, dry.stderr
     planned = json.loads(dry.stdout)["created"]
-    assert planned == [f"hourly-feed@{iso_z(day_ago - h * 3600)}" for h in (2, 1, 0)]
-    assert cli("backfill", "hourly-feed", *span, "--local", "--port", twin).returncode == 2  # asks first
-    done = cli("backfill", "hourly-feed", *span, "--max-active", "2", "--yes", "--local", "--port", twin)
+    assert planned == [f"hourly@{iso_z(day_ago - h * 3600)}" for h in (2, 1, 0)]
+    assert cli("backfill", "hourly", *span, "--local", "--port", twin).returncode == 2  # asks first
+    done = cli("backfill", "hourly", *span, "--max-active", "2", "--yes", "--local", "--port", twin)
     assert done.returncode == 0, done.stderr
     assert "3 fire time(s); created 3 run(s), 0 existed already; started 2 (at most 2 at once)" in done.stdout
     for run_id in planned:
         assert wait_terminal_or_cancelled(twin, run_id)["status"] == "SUCCEEDED"
-    again = cli("backfill", "hourly-feed", *span, "--yes", "--json", "--local", "--port", twin)
+    again = cli("backfill", "hourly", *span, "--yes", "--json", "--local", "--port", twin)
     assert json.loads(again.stdout)["created"] == []
 
 
@@ -282,12 +279,12 @@ def wait_terminal_or_cancelled(port: str, run_id: str) -> dict[str, Any]:
 
 
 def test_plan_estimates_from_the_twins_past_runs(twin: str) -> None:
-    # hourly-feed's jobs ran in the tests above: the twin keeps their history
-    result = cli("plan", "hourly-feed", "--json", "--local", "--port", twin)
+    # hourly's jobs ran in the tests above: the twin keeps their history
+    result = cli("plan", "hourly", "--json", "--local", "--port", twin)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["estimated_duration_s"] is not None and data["estimated_duration_s"] > 0
-    assert data["critical_path"][0] in ("feedPresortJob", "trendingContentJob", "feedFreshnessJob")
+    assert data["critical_path"][0] in ("presort", "trending", "freshness")
 
 
 def test_ctrl_c_stops_the_twin_cleanly(tmp_path: Path) -> None:
@@ -313,7 +310,7 @@ def test_ctrl_c_stops_the_twin_cleanly(tmp_path: Path) -> None:
             "--logs",
             str(tmp_path / "logs"),
         ],
-        cwd=ROOT,
+        cwd=FIXTURE_APP,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -10,4 +10,5 @@ FUNCTION_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "POWERTOOLS_TRACE_DISABLED": "true",
+    "CRONLANE_CATALOG": "fixture_jobs.catalog",
 }

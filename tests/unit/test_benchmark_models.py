@@ -14,7 +14,7 @@ import pytest
 from benchmarks import layered
 from benchmarks.billing import Bill, esm_polling_per_month
 from benchmarks.makespan import critical_path_s, list_schedule_s, overhead_budget_s
-from cronlane_cli.local.runtime import _item_keys
+from cronlane.local.moto_patches import item_keys as _item_keys
 
 KB = 1024
 TABLE = "cronlane-runs"
@@ -77,7 +77,7 @@ def bill_of(*records: dict[str, Any]) -> Bill:
 
 
 def key(sk: str = "JOB#extract") -> dict[str, Any]:
-    return {"pk": {"S": "RUN#daily-full-sync#2026-11-28T02:00:00Z"}, "sk": {"S": sk}}
+    return {"pk": {"S": "RUN#nightly#2026-11-28T02:00:00Z"}, "sk": {"S": sk}}
 
 
 def item_of(size: int) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def put(*, run: bool = False) -> dict[str, Any]:
     """A PutItem request of a job-run, or of a run (which carries the by-schedule index's key)."""
     item = {**key("RUN" if run else "JOB#extract"), "status": {"S": "PENDING"}}
     if run:
-        item["gsi1pk"] = {"S": "SCHEDULE#daily-full-sync"}
+        item["gsi1pk"] = {"S": "SCHEDULE#nightly"}
         item["gsi1sk"] = {"S": "2026-11-28T02:00:00Z#r1"}
     return {"TableName": TABLE, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
 

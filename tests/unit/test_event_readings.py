@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from cronlane import events
 from cronlane.errors import InvalidRequest
-from tests.conftest import ROOT, load_event
+from tests.conftest import EVENTS, FIXTURE_APP, load_event
 from tests.unit.function_env import FUNCTION_ENV
 
 SETTINGS = settings(
@@ -125,11 +125,11 @@ def nested(depth: int) -> Any:
     return value
 
 
-TICK = load_event("daily-full-sync.json")
-SCHEDULER_TICK = load_event("morning-notifications.json")
+TICK = load_event("nightly.json")
+SCHEDULER_TICK = load_event("morning.json")
 TRIGGER = load_event("manual-trigger.json")
 
-NOT_STRINGS = [None, 0, 1, 1.5, True, False, [], {}, ["hourly-feed"]]
+NOT_STRINGS = [None, 0, 1, 1.5, True, False, [], {}, ["hourly"]]
 TIMES = [
     "2026-11-28T02:00:00Z",
     "2024-02-29T23:59:59Z",
@@ -229,53 +229,53 @@ SCHEDULER_POOLS: Pools = {
 
 PARAMETERS = [
     {},
-    {"feedRankingJob": {}},
-    {"feedRankingJob": {"duration_s": 30}},
-    {"feedRankingJob": {"duration_s": 1.5, "other": "x"}, "geoIndexJob": {"duration_s": -0.0}},
-    {"feedRankingJob": {"duration_s": True}},
-    {"feedRankingJob": {"duration_s": None}},
-    {"feedRankingJob": {"duration_s": "é\ud800"}},
-    {"feedRankingJob": {"duration_s": 2**80}},
-    {"feedRankingJob": {"duration_s": float("inf")}},
-    {"feedRankingJob": {"duration_s": float("-inf")}},
-    {"feedRankingJob": {"duration_s": float("nan")}},
-    {"feedRankingJob": {"duration_s": [1, {"a": [None, 2.5, "x"]}]}},
-    {"feedRankingJob": {"duration_s": {"a": float("inf")}}},
-    {"feedRankingJob": {"duration_s": (1, 2)}},
-    {"feedRankingJob": {"duration_s": b"x"}},
-    {"feedRankingJob": {"duration_s": {1: 2}}},
-    {"feedRankingJob": {"duration_s": nested(63)}},
-    {"feedRankingJob": {"duration_s": nested(64)}},
-    {"feedRankingJob": {"duration_s": nested(65)}},
-    {"feedRankingJob": {"duration_s": nested(254)}},
-    {"feedRankingJob": {"duration_s": nested(255)}},
-    {"feedRankingJob": {"duration_s": nested(300)}},
-    {"feedRankingJob": {2: 1}},
-    {"feedRankingJob": None},
-    {"feedRankingJob": []},
-    {"feedRankingJob": "x"},
+    {"rank": {}},
+    {"rank": {"duration_s": 30}},
+    {"rank": {"duration_s": 1.5, "other": "x"}, "geo": {"duration_s": -0.0}},
+    {"rank": {"duration_s": True}},
+    {"rank": {"duration_s": None}},
+    {"rank": {"duration_s": "é\ud800"}},
+    {"rank": {"duration_s": 2**80}},
+    {"rank": {"duration_s": float("inf")}},
+    {"rank": {"duration_s": float("-inf")}},
+    {"rank": {"duration_s": float("nan")}},
+    {"rank": {"duration_s": [1, {"a": [None, 2.5, "x"]}]}},
+    {"rank": {"duration_s": {"a": float("inf")}}},
+    {"rank": {"duration_s": (1, 2)}},
+    {"rank": {"duration_s": b"x"}},
+    {"rank": {"duration_s": {1: 2}}},
+    {"rank": {"duration_s": nested(63)}},
+    {"rank": {"duration_s": nested(64)}},
+    {"rank": {"duration_s": nested(65)}},
+    {"rank": {"duration_s": nested(254)}},
+    {"rank": {"duration_s": nested(255)}},
+    {"rank": {"duration_s": nested(300)}},
+    {"rank": {2: 1}},
+    {"rank": None},
+    {"rank": []},
+    {"rank": "x"},
     {1: {}},
     *NOT_STRINGS,
     "x",
     MISSING,
 ]
-NAMES = ["hourly-feed", "feedRankingJob", "x" * 80, "x" * 81, "é" * 80, "é" * 81, ""]
+NAMES = ["hourly", "rank", "x" * 80, "x" * 81, "é" * 80, "é" * 81, ""]
 TRIGGER_POOLS: Pools = {
     "action": ["trigger"],
     "schedule": [*NAMES, *NOT_STRINGS, MISSING],
     "jobs": [
-        ["feedRankingJob"],
-        ["feedRankingJob", "feedRankingJob"],
+        ["rank"],
+        ["rank", "rank"],
         [],
         ["x" * 80],
         ["x" * 81],
         [""],
         [1],
-        ["feedRankingJob", None],
-        ("feedRankingJob",),
-        "feedRankingJob",
-        ["feedRankingJob"] * 10_000,
-        ["feedRankingJob"] * 10_001,
+        ["rank", None],
+        ("rank",),
+        "rank",
+        ["rank"] * 10_000,
+        ["rank"] * 10_001,
         *NOT_STRINGS,
         MISSING,
     ],
@@ -288,15 +288,15 @@ TRIGGER_POOLS: Pools = {
 
 def test_the_event_files_are_read_without_the_models() -> None:
     with no_models():
-        for name in ("daily-full-sync.json", "hourly-feed.json", "morning-notifications.json"):
+        for name in ("nightly.json", "hourly.json", "morning.json"):
             assert not isinstance(events.parse_dispatch_event(load_event(name)), events.ManualTrigger)
         trigger = events.parse_dispatch_event(load_event("manual-trigger.json"))
         assert isinstance(trigger, events.ManualTrigger)
         assert trigger.model_dump(mode="json", exclude={"idempotency_key"}) == {
             "action": "trigger",
-            "schedule": "hourly-feed",
+            "schedule": "hourly",
             "jobs": None,
-            "parameters": {"feedRankingJob": {"duration_s": 30}},
+            "parameters": {"rank": {"duration_s": 30}},
             "scheduled_time": None,
         }
         check_sqs_event(load_event("executor-sqs-batch.json"))
@@ -304,9 +304,9 @@ def test_the_event_files_are_read_without_the_models() -> None:
 
 def test_the_event_files_read_as_the_models_read_them() -> None:
     for name in (
-        "daily-full-sync.json",
-        "hourly-feed.json",
-        "morning-notifications.json",
+        "nightly.json",
+        "hourly.json",
+        "morning.json",
         "manual-trigger.json",
         "replay-dlq.json",
     ):
@@ -520,8 +520,8 @@ NOT_IN_A_COLD_START = [
     ("function", "event_file", "also_not"),
     [
         ("dispatcher", "manual-trigger.json", []),
-        ("dispatcher", "daily-full-sync.json", []),
-        ("dispatcher", "morning-notifications.json", []),
+        ("dispatcher", "nightly.json", []),
+        ("dispatcher", "morning.json", []),
         ("executor", "executor-sqs-batch.json", ["cronlane.dispatch"]),
     ],
 )
@@ -534,11 +534,11 @@ def test_a_cold_start_loads_neither_pydantic_nor_the_xray_sdk(
     modules = NOT_IN_A_COLD_START + also_not
     code = f"""
 import json, sys
-sys.path[:0] = [{str(ROOT / "functions" / function)!r}, {str(ROOT / "layers" / "cronlane")!r}]
-import app
+sys.path[:0] = [{str(FIXTURE_APP / "src")!r}]
+import cronlane.handlers.{function}
 imported = sorted(m for m in {modules!r} if m in sys.modules)
 from cronlane import events
-event = json.loads(open({str(ROOT / "events" / event_file)!r}).read())
+event = json.loads(open({str(EVENTS / event_file)!r}).read())
 if {function!r} == "dispatcher":
     events.parse_dispatch_event(event)
 else:

@@ -24,12 +24,12 @@ from tests.conftest import load_event
 from tests.unit.function_env import FUNCTION_ENV
 
 RECORD = load_event("executor-sqs-batch.json")["Records"][0]
-APP = "functions.executor.app"
+APP = "cronlane.handlers.executor"
 
 
 @pytest.fixture(scope="module")
 def app() -> Iterator[ModuleType]:
-    """functions/executor/app.py imported with a function's environment (nothing is called)."""
+    """cronlane.handlers.executor imported with a function's environment (nothing is called)."""
     patch = pytest.MonkeyPatch()
     for key, value in FUNCTION_ENV.items():
         patch.setenv(key, value)
@@ -165,7 +165,9 @@ def test_the_sqs_client_comes_from_the_stores_botocore_session() -> None:
 
     store = RunStore("t", "eu-west-1")
     store._connection._local.session = Session()  # the session PynamoDB's client comes from
-    settings = Settings.from_env({"TABLE_NAME": "t", "QUEUE_URL": "q", "AWS_REGION": "eu-west-1"})
+    settings = Settings.from_env(
+        {"TABLE_NAME": "t", "QUEUE_URL": "q", "AWS_REGION": "eu-west-1", "CRONLANE_CATALOG": "c"}
+    )
     assert _queue(settings, store).queue_url == "q"
     assert made == [("sqs", "eu-west-1")]
     lazy = _queue(settings, store, on_first_use=True)

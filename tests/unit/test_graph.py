@@ -7,7 +7,7 @@ import pytest
 from cronlane import Catalog, Job, Schedule, Selection
 from cronlane.errors import CatalogError, CycleError
 from cronlane.graph import find_cycle, plan_selection, resolve, select
-from jobs.catalog import CATALOG
+from fixture_jobs.catalog import CATALOG
 
 
 def job(name: str, *deps: str, group: str = "g") -> Job:
@@ -15,19 +15,14 @@ def job(name: str, *deps: str, group: str = "g") -> Job:
 
 
 def test_resolution_puts_every_job_after_its_upstreams() -> None:
-    # GIVEN the example application WHEN every job is resolved
+    # GIVEN the fixture app WHEN every job is resolved
     plan = plan_selection(CATALOG, Selection.everything())
     position = {name: i for i, name in enumerate(plan.order)}
-    # THEN every upstream comes first, and the analysis's graph is there
-    assert len(plan.order) == len(CATALOG.jobs) >= 20
+    # THEN every upstream comes first
+    assert len(plan.order) == len(CATALOG.jobs)
     for name, ups in plan.upstreams.items():
         assert all(position[u] < position[name] for u in ups)
-    assert set(plan.dependents["buildUserTraitsJob"]) >= {
-        "profileSearchIndexJob",
-        "matchScoreJob",
-        "feedPresortJob",
-        "compatibilityJob",
-    }
+    assert set(plan.dependents["extract"]) == {"index", "score", "presort", "check", "train"}
 
 
 def test_levels_group_jobs_that_can_run_together() -> None:
@@ -64,13 +59,13 @@ def test_resolving_an_unknown_job_names_it() -> None:
 def test_selection_by_group_picks_the_group() -> None:
     names = select(CATALOG, Selection.of_groups("feed"))
     assert names == {n for n, j in CATALOG.jobs.items() if j.group == "feed"}
-    assert "feedRankingJob" in names and "buildUserTraitsJob" not in names
+    assert "rank" in names and "extract" not in names
 
 
 def test_selection_by_list_picks_exactly_the_list() -> None:
-    assert select(CATALOG, Selection.of_jobs("matchScoreJob", "geoIndexJob")) == {
-        "matchScoreJob",
-        "geoIndexJob",
+    assert select(CATALOG, Selection.of_jobs("score", "geo")) == {
+        "score",
+        "geo",
     }
 
 
@@ -85,16 +80,16 @@ def test_closure_rule_upstreams_outside_the_selection_count_as_satisfied() -> No
     # GIVEN the feed group, whose jobs depend on matching jobs
     plan = plan_selection(CATALOG, Selection.of_groups("feed"))
     # THEN those upstreams are not in the run, and the feed jobs that needed them are roots
-    assert "buildUserTraitsJob" not in plan.upstreams
-    assert plan.upstreams["feedPresortJob"] == ()
-    assert plan.upstreams["feedRankingJob"] == ("feedPresortJob",)
-    assert "feedPresortJob" in plan.roots
+    assert "extract" not in plan.upstreams
+    assert plan.upstreams["presort"] == ()
+    assert plan.upstreams["rank"] == ("presort",)
+    assert "presort" in plan.roots
 
 
 def test_closure_rule_include_upstreams_pulls_them_in() -> None:
-    plan = plan_selection(CATALOG, Selection.of_jobs("feedRankingJob"), include_upstreams=True)
-    assert set(plan.order) == {"feedRankingJob", "feedPresortJob", "matchScoreJob", "buildUserTraitsJob"}
-    assert plan.order[0] == "buildUserTraitsJob"
+    plan = plan_selection(CATALOG, Selection.of_jobs("rank"), include_upstreams=True)
+    assert set(plan.order) == {"rank", "presort", "score", "extract"}
+    assert plan.order[0] == "extract"
 
 
 def test_critical_path_follows_the_longest_chain() -> None:

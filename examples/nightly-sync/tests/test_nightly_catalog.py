@@ -1,0 +1,52 @@
+"""The example app's declarations: the nightly jobs of the user's analysis and their schedules,
+checked against its template as `cronlane validate` checks them."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import APP
+from typer.testing import CliRunner
+
+from cronlane.cli.main import app
+from cronlane.declarations import Selection
+from cronlane.graph import plan_selection
+from nightly_sync.catalog import CATALOG
+
+
+def test_the_app_declares_the_analysis_jobs_in_four_groups() -> None:
+    assert len(CATALOG.jobs) == 23
+    assert CATALOG.groups == {"matching", "feed", "search", "notifications"}
+    plan = plan_selection(CATALOG, Selection.everything())
+    # buildUserTraitsJob before profileSearchIndexJob, matchScoreJob, feedPresortJob, compatibilityJob
+    assert set(plan.dependents["buildUserTraitsJob"]) >= {
+        "profileSearchIndexJob",
+        "matchScoreJob",
+        "feedPresortJob",
+        "compatibilityJob",
+    }
+    assert plan.roots[0:1] and "buildUserTraitsJob" in plan.roots
+
+
+def test_its_schedules_are_the_nightly_sync_the_hourly_feed_and_the_berlin_morning() -> None:
+    schedules = CATALOG.schedules
+    assert set(schedules) == {"daily-full-sync", "hourly-feed", "morning-notifications"}
+    assert schedules["daily-full-sync"].selection.all_jobs
+    assert schedules["hourly-feed"].selection.groups == ("feed",)
+    assert schedules["morning-notifications"].timezone == "Europe/Berlin"
+
+
+def test_the_40_minute_job_is_longer_than_a_lambda_invocation() -> None:
+    job = CATALOG.jobs["recommendationModelJob"]
+    assert job.params["duration_s"].default > 900 >= job.timeout_s
+
+
+def test_cronlane_validate_passes_on_the_app() -> None:
+    result = CliRunner().invoke(app, ["validate", "--json", "--template", str(APP.template)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"problems": [], "ok": True}
+
+
+def test_there_is_one_tick_event_per_schedule() -> None:
+    events = {p.stem for p in (APP.root / "events").glob("*.json")}
+    assert set(CATALOG.schedules) <= events

@@ -1,0 +1,38 @@
+"""The example app end to end on the embedded default: its template created in moto, its catalog
+in the functions, one night of daily-full-sync on the virtual clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import APP
+
+from cronlane.local.session import local_runtime, run_schedule_once, store_of, wait_for_run
+from cronlane.model import JobStatus, RunStatus
+from nightly_sync.catalog import CATALOG
+
+pytestmark = pytest.mark.stack
+NIGHT = 1795831200.0  # 2026-11-28T02:00:00Z
+
+
+def test_a_night_of_daily_full_sync_runs_every_job_once(tmp_path: Path) -> None:
+    with local_runtime(APP, clock="virtual", start=NIGHT, executor_environments=6, log_dir=tmp_path) as rt:
+        report = run_schedule_once(rt, "daily-full-sync", NIGHT)
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert {j.job: j.status for j in report.jobs} == dict.fromkeys(CATALOG.jobs, JobStatus.SUCCEEDED)
+    assert all(j.attempts == 1 for j in report.jobs)
+    long_job = next(j for j in report.jobs if j.job == "recommendationModelJob")
+    assert len(long_job.continuations) == 3  # 40 minutes in four invocations
+
+
+def test_the_manual_trigger_event_runs_with_its_parameters(tmp_path: Path) -> None:
+    event = json.loads((APP.root / "events" / "manual-trigger.json").read_text())
+    with local_runtime(APP, clock="virtual", start=NIGHT, executor_environments=4, log_dir=tmp_path) as rt:
+        answer = rt.invoke("DispatcherFunction", event)
+        assert answer.error is None and "error" not in answer.response, answer.response
+        report = wait_for_run(rt, answer.response["run_id"])
+        ranking = store_of(rt).get_job_run(answer.response["run_id"], "feedRankingJob")
+    assert report.run.status is RunStatus.SUCCEEDED
+    assert ranking is not None and ranking.params["duration_s"] == 30

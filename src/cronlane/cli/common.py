@@ -1,0 +1,203 @@
+"""What every ``cronlane`` command shares: one-line errors, ``--json`` output, the application a
+command acts on (the app-folder contract, ``cronlane.project``) and the stack or twin it talks to
+(``--stack`` / ``--local`` / ``--port``, resolved here once for every command).
+
+Exit codes: 0 success; 1 the outcome is a failure (a failed run, problems found, nothing done);
+2 bad input or an unreachable target, always one line on stderr starting ``cronlane:``;
+3 a local run that did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import click
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from cronlane.cli.target import Target
+    from cronlane.declarations import Catalog, Job
+    from cronlane.project import App
+
+DEFAULT_PORT = 4599
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option, a value out of range, a missing argument) as one line and
+    exit code 2, like every other bad input: click would print a usage box."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "cronlane"
+            typer.echo(f"{where}: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            typer.echo("cronlane: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr and the exit code (2: bad input or an unreachable target)."""
+    typer.echo(f"cronlane: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        human()
+
+
+# -- options every command spells the same way ----------------------------------------------------
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+TemplateOption = Annotated[
+    Path | None, typer.Option(help="The app's template.yaml (default: the nearest one).")
+]
+CatalogOption = Annotated[
+    str | None,
+    typer.Option(help="The catalog module (default: $CRONLANE_CATALOG, else the app's pyproject.toml says)."),
+]
+StackOption = Annotated[
+    str | None,
+    typer.Option(envvar="CRONLANE_STACK", help="Deployed stack (default: samconfig.toml's stack_name)."),
+]
+LocalOption = Annotated[bool, typer.Option("--local", help="Act on the local twin (cronlane local up).")]
+PortOption = Annotated[
+    int, typer.Option(envvar="CRONLANE_PORT", min=1, max=65535, help="Port of the local twin.")
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+# -- the application ------------------------------------------------------------------------------
+
+
+def app_of(template: Path | None = None, catalog: str | None = None) -> App:
+    """The application the command acts on; none, or one that cannot be used, is one line."""
+    from cronlane.project import AppError, find_app
+
+    try:
+        return find_app(template, catalog)
+    except AppError as exc:
+        fail(str(exc))
+
+
+def catalog_of(app: App) -> Catalog:
+    """The app's catalog; one that cannot be imported or is invalid is one line naming it."""
+    from cronlane.errors import CatalogError
+
+    try:
+        return app.load_catalog()
+    except CatalogError as exc:
+        fail(str(exc))
+
+
+def app_catalog(template: Path | None = None, catalog: str | None = None) -> Catalog:
+    return catalog_of(app_of(template, catalog))
+
+
+def parse_params(values: list[str], run_jobs: dict[str, Job] | None = None) -> dict[str, dict[str, Any]]:
+    """``JOB.KEY=VALUE`` (one job) or ``KEY=VALUE`` (every job of the run that declares KEY)
+    options into ``{job: {key: value}}``. Values stay strings: each job's declared parameter
+    types decide (the dispatcher checks them; ``check_params`` checks them here first)."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in values:
+        target, eq, raw = value.partition("=")
+        job, dot, key = target.rpartition(".")
+        if not eq or not key or (dot and not job):
+            fail(f"--param {value!r}: expected KEY=VALUE or JOB.KEY=VALUE")
+        if dot:
+            out.setdefault(job, {})[key] = raw
+            continue
+        declaring = [name for name, declared in (run_jobs or {}).items() if key in declared.params]
+        if not declaring:
+            fail(f"--param {value!r}: no job of this run declares a parameter '{key}'")
+        for name in declaring:
+            out.setdefault(name, {})[key] = raw
+    return out
+
+
+def check_params(parameters: dict[str, dict[str, Any]], run_jobs: dict[str, Job]) -> None:
+    """The values checked as the dispatcher will check them, before anything starts."""
+    for name, values in parameters.items():
+        if name not in run_jobs:
+            fail(f"--param: job '{name}' is not in this run")
+        try:
+            run_jobs[name].resolve_params(values)
+        except ValueError as exc:
+            fail(f"--param: {exc}")
+
+
+def run_jobs_of(catalog: Catalog, schedule: str, jobs: list[str] | None) -> dict[str, Job]:
+    """The declared jobs a trigger of SCHEDULE (or of JOBS in it) would run."""
+    from cronlane.declarations import Selection
+    from cronlane.errors import CronlaneError
+    from cronlane.graph import plan_selection
+
+    try:
+        declared = catalog.schedule(schedule)
+        selection = Selection.of_jobs(*jobs) if jobs else declared.selection
+        names = plan_selection(catalog, selection, declared.include_upstreams).order
+    except CronlaneError as exc:
+        fail(str(exc))
+    return {name: catalog.jobs[name] for name in names}
+
+
+# -- the stack or the twin ------------------------------------------------------------------------
+
+
+def target_of(stack: str | None, local: bool, port: int) -> Target:
+    """The deployed stack (``--stack``, ``$CRONLANE_STACK``, else samconfig.toml's) or the local
+    twin (``--local`` on ``--port``/``$CRONLANE_PORT``): found once, through its Outputs."""
+    from cronlane.cli.target import TargetError, connect
+
+    try:
+        return connect(stack, local, port)
+    except TargetError as exc:
+        fail(str(exc))
+
+
+def invoke_dispatcher(target: Target, event: dict[str, Any]) -> dict[str, Any]:
+    """An operator's request, performed by the dispatcher function (its role, its code)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = target.client("lambda").invoke(
+            FunctionName=target.outputs["DispatcherFunctionName"], Payload=json.dumps(event).encode()
+        )
+    except (BotoCoreError, ClientError) as exc:
+        fail(f"{target.description}: invoking the dispatcher failed: {exc}")
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        message = payload.get("errorMessage") if isinstance(payload, dict) else payload
+        fail(f"the dispatcher failed: {message}")
+    if isinstance(payload, dict) and "error" in payload:
+        fail(f"the dispatcher refused it: {payload['error']}")
+    return dict(payload)
+
+
+def confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question} Refusing without a terminal to ask on; pass --yes to go ahead.")
+    if not typer.confirm(question):
+        fail("nothing done", code=1)

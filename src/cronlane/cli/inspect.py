@@ -1,0 +1,280 @@
+"""Commands that look and change nothing: the application itself (``validate``, ``next``,
+``plan``) and the runs of a stack or the twin (``runs``, ``run``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cronlane.cli.common import (
+    DEFAULT_PORT,
+    CatalogOption,
+    JsonOption,
+    LocalOption,
+    PortOption,
+    StackOption,
+    TemplateOption,
+    app_catalog,
+    app_of,
+    emit,
+    fail,
+    target_of,
+)
+
+
+def validate_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
+    template: TemplateOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Check the app's template.yaml and its job and schedule declarations together."""
+    from cronlane.cli.checks import validate
+    from cronlane.errors import CatalogError
+    from cronlane.local.stack import load_template
+
+    app = app_of(template, catalog)
+    try:
+        document = load_template(app.template)
+    except (OSError, ValueError) as exc:
+        fail(f"{app.template}: cannot be read as a template: {exc}")
+    try:
+        declared = app.load_catalog(fresh=True)
+        problems: list[str] = []
+    except CatalogError as exc:
+        declared, problems = None, list(exc.problems)
+    problems += validate(document, declared)
+
+    def human() -> None:
+        for problem in problems:
+            typer.echo(f"problem: {problem}")
+        jobs = len(declared.jobs) if declared else 0
+        schedules = len(declared.schedules) if declared else 0
+        typer.echo(f"{len(problems)} problem(s); {jobs} jobs, {schedules} schedules checked")
+
+    emit({"problems": problems, "ok": not problems}, as_json, human)
+    if problems:
+        raise typer.Exit(1)
+
+
+def next_command(
+    count: Annotated[int, typer.Option(min=1, max=1000, help="How many fire times.")] = 5,
+    expression: Annotated[
+        str | None, typer.Option(help='Any "cron(...)" or "rate(...)" instead of the schedules.')
+    ] = None,
+    after: Annotated[str | None, typer.Option(help="Fire times strictly after this ISO time.")] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", help="With --expression: evaluate it in this IANA zone (default UTC)."),
+    ] = None,
+    as_json: JsonOption = False,
+    template: TemplateOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """The next fire times of every schedule (in its zone and in UTC), or of one expression."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cronlane.clock import iso, parse_iso
+    from cronlane.cron import CronError, check_timezone, parse_expression
+
+    try:
+        start = parse_iso(after) if after else time.time()
+    except ValueError:
+        fail(f"--after {after!r} is not an ISO-8601 time")
+    if timezone is not None and expression is None:
+        fail("--timezone goes with --expression (a schedule declares its own zone)")
+
+    def row(ts: float, zone: str | None) -> dict[str, str]:
+        name = zone or "UTC"
+        local = datetime.fromtimestamp(ts, tz=ZoneInfo(name)).isoformat()
+        return {"utc": iso(ts), "local": local, "timezone": name}
+
+    try:
+        if expression is not None:
+            zone = check_timezone(timezone) if timezone else None
+            rows: list[dict[str, str]] = [
+                row(t, zone) for t in parse_expression(expression).fire_times(start, count, zone)
+            ]
+        else:
+            rows = [
+                {"schedule": s.name, **row(t, s.timezone)}
+                for s in app_catalog(template, catalog).schedules.values()
+                for t in parse_expression(s.expression).fire_times(start, count, s.timezone)
+            ]
+    except CronError as exc:
+        fail(str(exc))
+    if not rows:
+        fail(f"{expression or 'no schedule'} never fires after {iso(start)}", code=1)
+
+    def human() -> None:
+        width = max((len(r.get("schedule", "")) for r in rows), default=0)
+        for r in rows:
+            prefix = f"{r['schedule']:<{width}}  " if "schedule" in r else ""
+            typer.echo(f"{prefix}{r['local']} {r['timezone']}  ({r['utc']})")
+
+    emit(rows, as_json, human)
+
+
+def plan_command(
+    schedule: Annotated[str, typer.Argument(help="The schedule to plan.")],
+    as_json: JsonOption = False,
+    stack: Annotated[
+        str | None,
+        typer.Option(envvar="CRONLANE_STACK", help="Estimate from this deployed stack's history."),
+    ] = None,
+    local: Annotated[bool, typer.Option("--local", help="Estimate from the local twin's history.")] = False,
+    port: PortOption = DEFAULT_PORT,
+    template: TemplateOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """The resolved order of SCHEDULE as levels, its critical path, and an estimate from past runs."""
+    from cronlane.errors import CronlaneError
+    from cronlane.graph import plan_selection
+
+    declared = app_catalog(template, catalog)
+    try:
+        schedule_of = declared.schedule(schedule)
+        plan = plan_selection(declared, schedule_of.selection, schedule_of.include_upstreams)
+    except CronlaneError as exc:
+        fail(str(exc))
+    durations: dict[str, float] = {}
+    if stack or local:
+        from cronlane.cli.target import past_durations
+
+        target = target_of(stack, local, port)
+        try:
+            durations = past_durations(target.store(), schedule, plan.order)
+        except CronlaneError as exc:
+            fail(f"{target.description}: {exc}")
+    path, estimate = (
+        plan.critical_path(durations) if durations else plan.critical_path(dict.fromkeys(plan.order, 1.0))
+    )
+    data = {
+        "schedule": schedule,
+        "levels": plan.levels,
+        "critical_path": path,
+        "estimated_duration_s": round(estimate, 1) if durations else None,
+        "jobs": [{"name": n, "depends_on": list(plan.upstreams[n])} for n in plan.order],
+    }
+
+    def human() -> None:
+        for i, level in enumerate(plan.levels):
+            typer.echo(f"level {i}: {', '.join(level)}")
+        typer.echo(f"critical path: {' -> '.join(path)}")
+        if durations:
+            typer.echo(f"estimated duration from past runs: {estimate / 60:.1f} min")
+        else:
+            typer.echo("estimated duration: no past runs to estimate from (critical path counted in jobs)")
+
+    emit(data, as_json, human)
+
+
+def run_summary(run: Any) -> dict[str, Any]:
+    from cronlane.clock import iso
+
+    return {
+        "run_id": run.run_id,
+        "schedule": run.schedule,
+        "status": run.status.value,
+        "trigger": str(run.trigger),
+        "scheduled_time": iso(run.scheduled_time),
+        "started_at": iso(run.started_at) if run.started_at else None,
+        "finished_at": iso(run.finished_at) if run.finished_at else None,
+        "job_count": run.job_count,
+        # while a run goes on, its record counts only the successes of its sinks
+        "succeeded": run.succeeded if run.status.terminal else None,
+        "failed": run.failed,
+        "skipped": run.skipped,
+        "cancelled": run.cancelled,
+        "reason": run.reason,
+    }
+
+
+def runs_command(
+    schedule: Annotated[str | None, typer.Option(help="Only this schedule's runs.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many runs.")] = 20,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = DEFAULT_PORT,
+    template: TemplateOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Recent runs, newest first."""
+    from cronlane.errors import CronlaneError
+    from cronlane.model import MANUAL_SCHEDULE, RunStatus
+
+    if status is not None and status.upper() not in RunStatus.__members__:
+        fail(f"--status {status!r}: one of {', '.join(RunStatus.__members__)}")
+    declared = app_catalog(template, catalog)
+    if schedule is not None and schedule != MANUAL_SCHEDULE and schedule not in declared.schedules:
+        known = ", ".join(sorted(declared.schedules)) or "none"
+        fail(f"--schedule {schedule!r}: unknown schedule (known: {known}, or {MANUAL_SCHEDULE})")
+    target = target_of(stack, local, port)
+    store = target.store()
+    schedules = [schedule] if schedule else [*declared.schedules, MANUAL_SCHEDULE]
+    try:
+        runs = [r for s in schedules for r in store.runs_of_schedule(s, limit=max(limit, 100))]
+    except CronlaneError as exc:
+        fail(f"{target.description}: {exc}")
+    if status is not None:
+        runs = [r for r in runs if r.status.value == status.upper()]
+    runs = sorted(runs, key=lambda r: (r.scheduled_time, r.created_at or 0), reverse=True)[:limit]
+    rows = [run_summary(r) for r in runs]
+
+    def human() -> None:
+        from cronlane.cli.render import print_runs
+
+        print_runs(rows, target.description)
+
+    emit(rows, as_json, human)
+
+
+def run_command(
+    run_id: Annotated[str, typer.Argument(help="The run, e.g. nightly@2026-11-28T02:00:00Z.")],
+    gantt: Annotated[Path | None, typer.Option(help="Write a timeline of the run to this HTML file.")] = None,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = DEFAULT_PORT,
+) -> None:
+    """One run: its jobs as a tree by dependency level, with status, attempts, durations, errors."""
+    from cronlane.errors import CronlaneError
+    from cronlane.local.session import RunReport
+    from cronlane.model import RunStatus
+
+    target = target_of(stack, local, port)
+    store = target.store()
+    try:
+        run = store.get_run(run_id)
+        if run is None:
+            fail(f"no run {run_id} in {target.description} (see `cronlane runs`)")
+        report = RunReport(run, store.job_runs(run_id, roots_sent=run.status is RunStatus.RUNNING))
+    except CronlaneError as exc:
+        fail(f"{target.description}: {exc}")
+    if gantt is not None:
+        from cronlane.cli.gantt import render
+
+        try:
+            gantt.write_text(render(report.run, report.jobs))
+        except OSError as exc:
+            fail(f"cannot write the timeline to {gantt}: {exc.strerror or exc}")
+    data = report.to_json()
+    by_name = {j.job: j for j in report.jobs}
+    for job in data["jobs"]:
+        view = by_name[job["name"]]
+        job.update({"duration_s": view.duration_s, "error": view.error, "reason": view.reason})
+    data.update(run_summary(run) | {"jobs": data["jobs"]})
+
+    def human() -> None:
+        from cronlane.cli.render import print_run_tree
+
+        print_run_tree(report)
+        if gantt is not None:
+            typer.echo(f"timeline written to {gantt}")
+
+    emit(data, as_json, human)

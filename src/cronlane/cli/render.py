@@ -1,0 +1,168 @@
+"""Human output: rich tables of runs and jobs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from cronlane.local.session import RunReport
+
+STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "SKIPPED": "yellow",
+    "RUNNING": "cyan",
+    "QUEUED": "blue",
+    "PENDING": "dim",
+    "CREATING": "dim",
+    "CANCELLED": "magenta",
+}
+
+
+def styled(status: str) -> str:
+    style = STATUS_STYLE.get(status)
+    return f"[{style}]{status}[/]" if style else status
+
+
+def _time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M:%S") if ts else "-"
+
+
+def _span(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -> None:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=150)
+    run = report.run
+    table = Table(title=f"{run.run_id}")
+    continued = any(j.continuations for j in report.jobs)
+    columns = ["job", "depends on", "status", "attempts", "started", "finished", "duration"]
+    if continued:
+        columns.insert(4, "continued")
+    for column in columns:
+        table.add_column(
+            column, justify="right" if column in ("attempts", "continued", "duration") else "left"
+        )
+    jobs = sorted(report.jobs, key=lambda j: (j.started_at or float("inf"), j.job))
+    for job in jobs:
+        status = styled(job.status.value)
+        if job.reason:
+            status += f" ({job.reason})"
+        cells = [
+            job.job,
+            ", ".join(job.depends_on) or "-",
+            status,
+            str(job.attempts),
+            _time(job.started_at),
+            _time(job.finished_at),
+            _span(job.duration_s) if job.duration_s is not None else "-",
+        ]
+        if continued:
+            cells.insert(4, f"{len(job.continuations)}x" if job.continuations else "-")
+        table.add_row(*cells)
+    console.print(table)
+    for job in jobs:
+        if job.error and job.status.value != "SUCCEEDED":
+            console.print(f"[red]{job.job}[/]: {job.error}")
+    work = sum(j.duration_s or 0.0 for j in report.jobs if j.status.value == "SUCCEEDED")
+    console.print(
+        f"run [bold]{run.run_id}[/]: {styled(run.status.value)} - {tally(report.jobs, run.job_count)}"
+    )
+    clock_note = "virtual clock" if clock == "virtual" else f"real clock x{1 / time_scale:g}"
+    if report.makespan_s:
+        console.print(
+            f"makespan {_span(report.makespan_s)} against {_span(work)} of job time back to back "
+            f"(the inline daemon): {work / report.makespan_s:.1f}x faster ({clock_note}; "
+            f"{report.wall_seconds or 0:.1f}s of wall time)"
+        )
+    console.print(f"logs: {log_dir}/ (one file per Lambda environment)")
+
+
+def tally(jobs: list[Any], job_count: int) -> str:
+    """The outcomes counted from the job-runs themselves: while a run goes on, its record counts
+    only the successes of its sinks (the run's counters are exact once it is closed)."""
+    n = Counter(j.status.value for j in jobs)
+    return (
+        f"{n['SUCCEEDED']} succeeded, {n['FAILED']} failed, {n['SKIPPED']} skipped, "
+        f"{n['CANCELLED']} cancelled of {job_count}"
+    )
+
+
+def continuation_line(step: dict[str, Any]) -> str:
+    """One invocation that ended at a checkpoint, e.g. ``continuation 1 (attempt 1)
+    02:04:00 -> 02:15:00, 11m 00s, 27% done``."""
+    start, end = (str(step.get(k) or "-")[11:19] for k in ("started_at", "finished_at"))
+    text = f"continuation {step.get('continuation')} (attempt {step.get('attempt')}) {start} -> {end}"
+    if step.get("duration_s") is not None:
+        text += f", {_span(float(step['duration_s']))}"
+    if step.get("progress") is not None:
+        text += f", {float(step['progress']):.0%} done"
+    return text
+
+
+def print_runs(rows: list[dict[str, object]], where: str) -> None:
+    console = Console() if Console().is_terminal else Console(width=150)
+    table = Table(title=f"runs on {where}")
+    for column in ("run", "status", "scheduled", "jobs", "ok", "failed", "skipped", "finished"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["run_id"]),
+            styled(str(row["status"])),
+            str(row["scheduled_time"]),
+            str(row["job_count"]),
+            "-" if row["succeeded"] is None else str(row["succeeded"]),
+            str(row["failed"]),
+            str(row["skipped"]),
+            str(row["finished_at"] or "-"),
+        )
+    console.print(table)
+
+
+def print_run_tree(report: RunReport) -> None:
+    """The run's jobs as a tree: each job under its first upstream, by start time."""
+    from rich.tree import Tree
+
+    console = Console() if Console().is_terminal else Console(width=150)
+    run = report.run
+    root = Tree(f"[bold]{run.run_id}[/] {styled(run.status.value)}")
+    by_name = {j.job: j for j in report.jobs}
+    nodes: dict[str, Tree] = {}
+
+    def label(name: str) -> str:
+        job = by_name[name]
+        text = f"{name} {styled(job.status.value)} attempts {job.attempts}"
+        if job.continuations:
+            text += f", continued {len(job.continuations)}x"
+        if job.duration_s is not None:
+            text += f" {_span(job.duration_s)}"
+        if len(job.depends_on) > 1:
+            text += f" (after {', '.join(job.depends_on)})"
+        if job.reason:
+            text += f" - {job.reason}"
+        if job.error and job.status.value != "SUCCEEDED":
+            text += f" - [red]{job.error[:160]}[/]"
+        return text
+
+    from cronlane.graph import resolve
+
+    # Upstreams before dependents, so each job finds the node of its first upstream.
+    plan = resolve({j.job: j.depends_on for j in report.jobs}, by_name)
+    for name in plan.order:
+        job = by_name[name]
+        parent = nodes.get(job.depends_on[0]) if job.depends_on else None
+        nodes[name] = (parent or root).add(label(name))
+        for step in job.continuations:
+            nodes[name].add(f"[dim]{continuation_line(step)}[/]")
+    console.print(root)
+    console.print(tally(report.jobs, run.job_count))

@@ -1,0 +1,483 @@
+"""The dispatcher: turn a tick (or a manual trigger) into a run and enqueue the jobs that are ready.
+
+A run's identity comes from the schedule and the tick's scheduled time (or the caller's key), and
+``RunStore.create_run`` claims it with a conditional write. A run is born CREATING; the job-runs
+are written and the ready jobs enqueued; only then is it RUNNING. If the dispatcher dies half
+way, EventBridge's retry (or any second delivery of the tick) finds the run CREATING and finishes
+the same steps from the stored graph snapshot instead of creating a second run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cronlane.clock import Clock, iso
+from cronlane.cron import RateExpression, parse_expression
+from cronlane.dal import JobQueue, NewRun, RunStore
+from cronlane.declarations import Catalog, Schedule, Selection
+from cronlane.errors import CatalogError, Conflict, InvalidRequest
+from cronlane.events import (
+    BackfillAction,
+    DlqAction,
+    ManualTrigger,
+    RunAction,
+    ScheduleAction,
+    ScheduledEvent,
+    SchedulerEvent,
+    parse_dispatch_event,
+)
+from cronlane.faults import crashpoint
+from cronlane.graph import plan_selection
+from cronlane.model import (
+    MANUAL_SCHEDULE,
+    JobNode,
+    RunStatus,
+    RunView,
+    Trigger,
+    manual_run_id,
+    scheduled_run_id,
+)
+from cronlane.operations import Operator
+from cronlane.replay import DeadLetters
+from cronlane.runs import report_if_late
+from cronlane.starting import RunStarter
+from cronlane.telemetry import NoTelemetry, Telemetry
+
+MISSED_GRACE_S = 3_900.0  # a tick may arrive this late (the rules retry for an hour) and not be missed
+MAX_MISSED = 500  # fire times one missed-run check looks at
+MAX_BACKFILL = 1_000  # fire times one backfill request may create
+ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no dispatch of a tick takes longer
+
+
+@dataclass(frozen=True)
+class DispatchRequest:
+    run_id: str
+    schedule: str
+    scheduled_time: float
+    trigger: Trigger
+    selection: Selection
+    include_upstreams: bool
+    parameters: dict[str, dict[str, Any]]
+    fingerprint: str = ""  # what a manual trigger asked for; a reused key must ask the same
+    deadline_s: int | None = None
+    overlap: str = "allow"
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    run_id: str
+    status: RunStatus
+    created: bool  # False: the run already existed (a duplicate tick or a repeated key)
+    jobs: int
+    enqueued: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "created": self.created,
+            "job_count": self.jobs,
+            "enqueued": self.enqueued,
+        }
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: RunStore,
+        queue: JobQueue,
+        clock: Clock,
+        rule_prefix: str = "",
+        history_ttl_days: int = 30,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
+        self.starter = RunStarter(store, queue, clock, self.telemetry, history_ttl_days * 86_400)
+        self.catalog = catalog
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.rule_prefix = rule_prefix
+        self.history_ttl_s = history_ttl_days * 86_400
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> dict[str, Any]:
+        """Entry point for the Lambda handler: parse, then dispatch (or perform an operator's
+        action).
+
+        Bad input is answered, never raised: ``{"error": "..."}`` names the problem. Retrying a
+        malformed event cannot make it valid, so it is not a function error; a rejected tick
+        (as opposed to a person's refused request) is counted as ``TicksRejected``, which has an
+        alarm. Infrastructure errors (``StoreError``, ``QueueError``) do raise, so that
+        EventBridge retries the tick.
+        """
+        is_action = isinstance(event, dict) and "action" in event
+        try:
+            parsed = parse_dispatch_event(event)
+            if isinstance(parsed, BackfillAction):
+                return self.backfill(parsed)
+            if isinstance(parsed, RunAction | ScheduleAction | DlqAction):
+                return self.act(parsed)
+            return self.dispatch(self.request_for(parsed)).to_dict()
+        except (InvalidRequest, CatalogError) as exc:
+            if not is_action:
+                self.telemetry.emit("TicksRejected", 1)
+            return {"error": str(exc)}
+
+    def act(self, action: RunAction | ScheduleAction | DlqAction) -> dict[str, Any]:
+        operator = Operator(self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed)
+        if isinstance(action, DlqAction):
+            letters = DeadLetters(operator)
+            if action.action == "dlq-list":
+                return letters.listing(action.limit)
+            return letters.replay(action.run_id, action.job, action.all, action.dry_run, action.limit)
+        if isinstance(action, ScheduleAction):
+            name = self.catalog.schedule(action.schedule).name
+            if action.action == "pause":
+                return operator.pause(name, action.reason)
+            return operator.resume(name)
+        if action.action == "cancel":
+            return operator.cancel(action.run_id)
+        if action.action == "rerun":
+            return operator.rerun(action.run_id, action.failed_only)
+        if not action.job:
+            raise InvalidRequest("field 'job': mark names the job an operator vouches for")
+        return operator.mark_succeeded(action.run_id, action.job)
+
+    def backfill(self, action: BackfillAction) -> dict[str, Any]:
+        """The runs of the schedule's fire times in [from, to] that do not exist yet, keyed by
+        their fire times (a second backfill, or a tick that already ran, creates nothing), born
+        BUFFERED and started oldest first while fewer than ``max_active`` are active; the end
+        of each starts the next. Jobs see the fire time as ``ctx.scheduled_time``."""
+        schedule = self.catalog.schedule(action.schedule)
+        start, end = action.from_time.timestamp(), action.to_time.timestamp()
+        if end < start:
+            raise InvalidRequest("field 'to': before 'from'")
+        if end > self.clock.now():
+            raise InvalidRequest("field 'to': in the future (backfill covers past fire times)")
+        expression = parse_expression(schedule.expression)
+        if isinstance(expression, RateExpression):
+            raise InvalidRequest(
+                f"schedule '{schedule.name}' is {schedule.expression}: a rate rule's fire times count "
+                "from when the rule was created, which cronlane does not know; backfill needs cron()"
+            )
+        times = [
+            t for t in expression.fire_times(start - 0.001, MAX_BACKFILL + 1, schedule.timezone) if t <= end
+        ]
+        if len(times) > MAX_BACKFILL:
+            raise InvalidRequest(f"more than {MAX_BACKFILL} fire times in that range: backfill it in parts")
+        created: list[str] = []
+        existing: list[str] = []
+        for when in times:
+            run_id = scheduled_run_id(schedule.name, when)
+            found = self.store.get_run(run_id)
+            # A fire time whose tick was skipped (missed, paused, or by the overlap policy) ran
+            # no job: backfill replaces that record. Any other run is the fire time's run.
+            skipped = found is not None and found.status is RunStatus.SKIPPED and found.job_count == 0
+            if found is not None and not skipped:
+                existing.append(run_id)
+                continue
+            if action.dry_run:
+                created.append(run_id)
+                continue
+            # no deadline: a past fire time is late by design, not a run to alarm on
+            request = replace(self._fire_request(schedule, when, Trigger.BACKFILL), deadline_s=None)
+            new = replace(self._new_run(request, self.plan(request)), max_active=action.max_active)
+            if self.store.create_run(
+                new,
+                status=RunStatus.BUFFERED,
+                reason="backfill: waits for a free slot",
+                replace_skipped=skipped,
+            ):
+                created.append(run_id)
+            else:
+                existing.append(run_id)
+        started = [] if action.dry_run else self.starter.start_backfill(schedule.name)
+        return {
+            "schedule": schedule.name,
+            "dry_run": action.dry_run,
+            "fire_times": [iso(t) for t in times],
+            "created": created,
+            "existing": existing,
+            "started": started,
+        }
+
+    def request_for(self, event: ScheduledEvent | SchedulerEvent | ManualTrigger) -> DispatchRequest:
+        if isinstance(event, ScheduledEvent):
+            return self._scheduled(event.resources[0], event.time.timestamp())
+        if isinstance(event, SchedulerEvent):
+            return self._scheduled(event.schedule_arn, event.scheduled_time.timestamp())
+        return self._manual(event)
+
+    def _scheduled(self, arn: str, scheduled_time: float) -> DispatchRequest:
+        """A tick, from an EventBridge rule (``.../rule/<name>``) or an EventBridge Scheduler
+        schedule (``.../schedule/<group>/<name>``): both are named "<rule_prefix><schedule>"."""
+        rule_name = arn.rsplit("/", 1)[-1]
+        if not rule_name.startswith(self.rule_prefix):
+            raise InvalidRequest(
+                f"rule '{rule_name}' does not belong to this stack (expected the prefix '{self.rule_prefix}')"
+            )
+        schedule = self.catalog.schedule(rule_name[len(self.rule_prefix) :])
+        return self._fire_request(schedule, scheduled_time, Trigger.SCHEDULE)
+
+    def _fire_request(self, schedule: Schedule, when: float, trigger: Trigger) -> DispatchRequest:
+        """The run of one fire time of ``schedule``, keyed by it (a tick, a backfill, a catch-up)."""
+        return DispatchRequest(
+            run_id=scheduled_run_id(schedule.name, when),
+            schedule=schedule.name,
+            scheduled_time=when,
+            trigger=trigger,
+            selection=schedule.selection,
+            include_upstreams=schedule.include_upstreams,
+            parameters={},
+            deadline_s=schedule.deadline_s,
+            overlap=schedule.overlap,
+        )
+
+    def _manual(self, event: ManualTrigger) -> DispatchRequest:
+        if event.schedule is None and not event.jobs:
+            raise InvalidRequest("a manual trigger names a 'schedule' or a list of 'jobs'")
+        if event.jobs is not None and not event.jobs:
+            raise InvalidRequest("field 'jobs': the list is empty")
+        include_upstreams = False
+        deadline_s = None
+        if event.schedule is not None:
+            schedule = self.catalog.schedule(event.schedule)
+            include_upstreams = schedule.include_upstreams
+            deadline_s = schedule.deadline_s
+            selection = Selection.of_jobs(*event.jobs) if event.jobs else schedule.selection
+            name = schedule.name
+        else:
+            selection = Selection.of_jobs(*(event.jobs or []))
+            name = MANUAL_SCHEDULE
+        key = uuid.uuid4().hex if event.idempotency_key is None else event.idempotency_key
+        if event.scheduled_time is not None and event.scheduled_time.tzinfo is None:
+            raise InvalidRequest("field 'scheduled_time': give a time zone (a 'Z' or an offset)")
+        scheduled = event.scheduled_time.timestamp() if event.scheduled_time else self.clock.now()
+        try:
+            asked = event.model_dump(mode="json", exclude={"idempotency_key"})
+        except ValueError as exc:  # pydantic refuses values nested too deep to serialise
+            raise InvalidRequest(f"field 'parameters': a value cannot be read ({exc})") from None
+        return DispatchRequest(
+            run_id=manual_run_id(key),
+            schedule=name,
+            scheduled_time=scheduled,
+            trigger=Trigger.MANUAL,
+            selection=selection,
+            include_upstreams=include_upstreams,
+            parameters=event.parameters,
+            fingerprint=hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest(),
+            deadline_s=deadline_s,
+        )
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def plan(self, request: DispatchRequest) -> dict[str, JobNode]:
+        """The graph snapshot of a new run: each job with its upstreams inside the run."""
+        plan = plan_selection(self.catalog, request.selection, request.include_upstreams)
+        outsiders = sorted(set(request.parameters) - set(plan.upstreams))
+        if outsiders:
+            raise InvalidRequest(
+                "parameters name job(s) not in this run: " + ", ".join(repr(o) for o in outsiders)
+            )
+        nodes: dict[str, JobNode] = {}
+        for name in plan.order:
+            job = self.catalog.jobs[name]
+            try:
+                params = job.resolve_params(request.parameters.get(name, {}))
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+            dependents = plan.dependents[name]
+            nodes[name] = JobNode(
+                name=name,
+                group=job.group,
+                function=job.function,
+                depends_on=plan.upstreams[name],
+                dependents=dependents,
+                timeout_s=job.timeout_s,
+                max_attempts=job.max_attempts,
+                params=params,
+                dependent_fan_in=tuple(len(plan.upstreams[d]) for d in dependents),
+                trigger_rule=job.trigger_rule,
+                max_continuations=job.max_continuations,
+            )
+        if not nodes:
+            raise CatalogError([f"schedule '{request.schedule}' selects no jobs"])
+        return nodes
+
+    def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        result = self._dispatch(request)
+        if request.trigger is Trigger.SCHEDULE and result.created:
+            self._check_missed(request)
+        return result
+
+    def _check_missed(self, request: DispatchRequest) -> None:
+        """Fire times of this schedule that passed without a run (EventBridge never delivered
+        them, the rule was disabled, the function was throttled past the retries) since the last
+        check, and not before the schedule existed or last changed. Each is counted in
+        ``MissedRuns`` and handled by the schedule's catch-up policy: a catch-up run keyed by
+        its own fire time (BUFFERED behind the active run, not subject to the overlap policy),
+        or a SKIPPED run saying it was missed."""
+        schedule = self.catalog.schedule(request.schedule)
+        expression = parse_expression(schedule.expression)
+        if isinstance(expression, RateExpression):
+            return  # its fire times count from the rule's creation, which is not known here
+        definition = f"{schedule.expression}|{schedule.timezone or 'UTC'}"
+        until = request.scheduled_time - MISSED_GRACE_S
+        last = self.store.advance_watch(schedule.name, definition, request.scheduled_time, until)
+        if last is None:
+            return
+        times = [t for t in expression.fire_times(last, MAX_MISSED, schedule.timezone) if t <= until]
+        missed = [t for t in times if self.store.get_run(scheduled_run_id(schedule.name, t)) is None]
+        if not missed:
+            return
+        self.telemetry.emit("MissedRuns", len(missed), schedule=schedule.name)
+        window_start = request.scheduled_time - schedule.catch_up_window_s
+        in_window = [t for t in missed if t >= window_start]
+        catch = {"all": in_window, "latest": in_window[-1:], "none": []}[schedule.catch_up]
+        for when in missed:
+            run_request = self._fire_request(
+                schedule, when, Trigger.CATCH_UP if when in catch else Trigger.SCHEDULE
+            )
+            if when in catch:
+                # no deadline: a caught-up fire time is late by design, not a run to alarm on
+                run_request = replace(run_request, deadline_s=None)
+                new = self._new_run(run_request, self.plan(run_request))
+                self.store.create_run(new, status=RunStatus.BUFFERED, reason="catch-up of a missed fire time")
+            else:
+                why = (
+                    "outside the catch-up window"
+                    if schedule.catch_up != "none" and when < window_start
+                    else ""
+                )
+                why = why or {"latest": "only the latest is caught up", "none": "catch_up is none"}.get(
+                    schedule.catch_up, ""
+                )
+                self.store.create_run(
+                    self._new_run(run_request, {}),
+                    status=RunStatus.SKIPPED,
+                    reason=f"missed: no tick came ({why})",
+                )
+        if catch:
+            active = [
+                r
+                for r in self.store.runs_of_schedule(schedule.name, limit=10)
+                if r.status in (RunStatus.CREATING, RunStatus.RUNNING) and r.trigger != Trigger.BACKFILL.value
+            ]
+            if not active:  # nothing to wait behind: start the oldest now
+                self.starter.start_oldest_buffered(schedule.name)
+
+    def _dispatch(self, request: DispatchRequest) -> DispatchResult:
+        if request.trigger is Trigger.SCHEDULE:
+            self._report_late_runs(request.schedule)
+        existing = self.store.get_run(request.run_id)
+        if existing is not None:
+            return self._again(request, existing)
+        status = RunStatus.CREATING
+        if request.trigger is Trigger.SCHEDULE:
+            paused = self.store.paused_reason(request.schedule)
+            if paused is not None:
+                return self._skip_tick(request, f"schedule paused: {paused}")
+            recent = self._complete_abandoned(self.store.runs_of_schedule(request.schedule, limit=10))
+            # Backfill runs have their own slots (max_active): they never hold a live tick off.
+            active = [
+                r
+                for r in recent
+                if r.status in (RunStatus.CREATING, RunStatus.RUNNING, RunStatus.BUFFERED)
+                and r.run_id != request.run_id
+                and r.trigger != Trigger.BACKFILL.value
+            ]
+            running = [r for r in active if r.status is not RunStatus.BUFFERED]
+            live = [r for r in running if r.trigger != Trigger.CATCH_UP.value]
+            if request.overlap == "skip" and live:
+                return self._skip_tick(request, f"previous run {live[0].run_id} still active")
+            if request.overlap == "skip" and running:
+                # only catch-up runs are active: the tick waits behind them, it is not lost
+                status = RunStatus.BUFFERED
+            elif request.overlap == "buffer_one" and running:
+                if any(
+                    r.status is RunStatus.BUFFERED and r.trigger != Trigger.CATCH_UP.value for r in active
+                ):
+                    return self._skip_tick(request, "a run of this schedule is already waiting")
+                status = RunStatus.BUFFERED
+        new = self._new_run(request, self.plan(request))
+        if status is RunStatus.BUFFERED:
+            if self.store.create_run(new, status=RunStatus.BUFFERED, reason=f"waits for {running[0].run_id}"):
+                return DispatchResult(new.run_id, RunStatus.BUFFERED, True, len(new.nodes), 0)
+            existing = self.store.get_run(new.run_id)
+            if existing is None:
+                raise Conflict(f"run {new.run_id} vanished while being dispatched")
+            return self._again(request, existing)
+        if not self.store.create_run(new):  # another delivery of the same tick got there first
+            existing = self.store.get_run(new.run_id)
+            if existing is None:  # expired by TTL between the two calls: nothing sensible to do
+                raise Conflict(f"run {new.run_id} vanished while being dispatched")
+            return self._again(request, existing)
+        crashpoint("dispatcher.after_create", run_id=new.run_id)
+        enqueued = self.starter.write_and_enqueue(new, resume=False)
+        return DispatchResult(new.run_id, self.starter.start(new.run_id), True, len(new.nodes), enqueued)
+
+    def _new_run(self, request: DispatchRequest, nodes: dict[str, JobNode]) -> NewRun:
+        now = self.clock.now()
+        return NewRun(
+            run_id=request.run_id,
+            schedule=request.schedule,
+            scheduled_time=request.scheduled_time,
+            scheduled_iso=iso(request.scheduled_time),
+            trigger=request.trigger.value,
+            created_at=now,
+            expires_at=int(now + self.history_ttl_s),
+            parameters=request.parameters if nodes else {},
+            nodes=nodes,
+            fingerprint=request.fingerprint,
+            deadline_at=(
+                request.scheduled_time + request.deadline_s if request.deadline_s is not None else None
+            ),
+        )
+
+    def _skip_tick(self, request: DispatchRequest, reason: str) -> DispatchResult:
+        """Record the tick as a SKIPPED run with its reason. The run id is the tick's, so the
+        tick is never caught up later."""
+        self.store.create_run(self._new_run(request, {}), status=RunStatus.SKIPPED, reason=reason)
+        return DispatchResult(request.run_id, RunStatus.SKIPPED, True, 0, 0)
+
+    def _again(self, request: DispatchRequest, existing: RunView) -> DispatchResult:
+        """A second delivery of a tick (or a repeated key): the run exists already."""
+        if existing.request_hash and existing.request_hash != request.fingerprint:
+            raise InvalidRequest(
+                f"idempotency key of run {existing.run_id} was used before for a different "
+                "trigger (schedule, jobs, parameters or scheduled_time differ)"
+            )
+        if existing.status is not RunStatus.CREATING:
+            return DispatchResult(existing.run_id, existing.status, False, existing.job_count, 0)
+        jobs, enqueued, status = self.starter.complete_creating(existing)
+        return DispatchResult(existing.run_id, status, False, jobs, enqueued)
+
+    def _complete_abandoned(self, runs: list[RunView]) -> list[RunView]:
+        """A run left CREATING for longer than a dispatch can take lost its dispatcher and every
+        retry of its tick: the schedule's next tick finishes creating it (from its snapshot; the
+        conditional writes make this safe even if a late retry does the same). Without this it
+        would also hold off every later tick of a schedule whose overlap policy is ``skip``."""
+        now = self.clock.now()
+        fresh = []
+        for run in runs:
+            if run.status is RunStatus.CREATING and (run.created_at or now) < now - ABANDONED_AFTER_S:
+                self.starter.complete_creating(run)
+                fresh.append(self.store.get_run(run.run_id) or run)
+            else:
+                fresh.append(run)
+        return fresh
+
+    def _report_late_runs(self, schedule: str) -> None:
+        """Each tick looks at the schedule's recent runs: one still going past its deadline is
+        reported now (a stuck run never reaches the close that would report it)."""
+        now = self.clock.now()
+        for run in self.store.runs_of_schedule(schedule, limit=5):
+            if not run.status.terminal:
+                report_if_late(self.store, run, now, self.telemetry)

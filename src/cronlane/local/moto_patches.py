@@ -1,0 +1,533 @@
+"""Every change the local runtime makes to moto's internals, in one place.
+
+moto is a faithful emulation of the AWS APIs cronlane uses, but a few of its internals have to be
+bent for the embedded default to behave as AWS does, or to be fast enough (docs/aws-facts.md,
+"moto"). Each patch below says what it changes, why, and the moto version it was written
+against (``TARGET``). Nothing else in cronlane replaces a moto attribute.
+
+Before anything is patched, ``self_check`` looks at every target (the functions and methods the
+patches replace, with their parameters, and the attributes of moto's objects that the runtime
+and the patches read) and the runtime refuses to start with ``unsupported moto X.Y.Z: <what is
+missing>`` when one of them is not as expected, instead of running on a patch that no longer
+attaches.
+
+The runtime hands the patches what they need through ``Hooks`` (its clock, its wake-up signal,
+its Lambda Invoke, the transient errors and the request observer of a test or benchmark).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from cronlane.errors import CronlaneError
+
+if TYPE_CHECKING:
+    from cronlane.local.clock import RuntimeClock
+    from cronlane.local.faults import TransientErrors
+
+TARGET = "5.2.5"  # the moto version these patches were written against (pyproject.toml pins it)
+ACCOUNT = "123456789012"  # moto's default account: the stack lives there
+REGION = "us-east-1"
+
+
+class UnsupportedMoto(CronlaneError):
+    """The installed moto does not have what a patch or the runtime relies on."""
+
+
+class Hooks:
+    """What the patches call back into (set by the running ``LocalRuntime``, None otherwise)."""
+
+    clock: RuntimeClock | None = None
+    wake: Callable[[], None] | None = None
+    invoke: Callable[[str, str], tuple[str, bool]] | None = None  # Lambda Invoke -> the runtime
+    transient_errors: TransientErrors | None = None
+    # When set: called with every DynamoDB and SQS request served (``LocalRuntime.observe_requests``).
+    observer: Callable[[dict[str, Any]], None] | None = None
+    # Held while moto serves a request: the server's, and the event source mapping's own calls.
+    lock = threading.Lock()
+    installed = False
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.clock = cls.wake = cls.invoke = cls.transient_errors = cls.observer = None
+
+
+# -------------------------------------------------------------------------------------------------
+# The self-check
+# -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    """A function or method a patch replaces or the runtime calls: where it is, and its parameters."""
+
+    path: str  # "module:attribute.attribute"
+    parameters: tuple[str, ...] = ()  # the leading parameter names the patch or the runtime passes
+
+    def problem(self) -> str | None:
+        try:
+            target = _resolve(self.path)
+        except (ImportError, AttributeError) as exc:
+            return f"{self.path} is missing ({exc})"
+        if not callable(target):
+            return f"{self.path} is not callable"
+        if self.parameters:
+            try:
+                names = tuple(inspect.signature(target).parameters)
+            except (TypeError, ValueError):
+                return f"{self.path}: its signature cannot be read"
+            if names[: len(self.parameters)] != self.parameters:
+                return f"{self.path} takes ({', '.join(names)}), not ({', '.join(self.parameters)}, ...)"
+        return None
+
+
+def _resolve(path: str) -> Any:
+    module, _, attributes = path.partition(":")
+    target: Any = import_module(module)
+    for name in attributes.split(".") if attributes else ():
+        target = getattr(target, name)
+    return target
+
+
+WAKE_ON = ("send_message", "send_message_batch", "change_message_visibility")  # patch_wake_on_send
+CALLABLES = (
+    # the SQS clock (patch_sqs_clock)
+    PatchTarget("moto.sqs.models:unix_time"),
+    PatchTarget("moto.sqs.models:unix_time_millis"),
+    # one request at a time, transient errors, the observer (patch_request_serving)
+    PatchTarget(
+        "moto.moto_server.werkzeug_app:DomainDispatcherApplication.__call__",
+        ("self", "environ", "start_response"),
+    ),
+    # the package listing (patch_module_listing)
+    PatchTarget("moto.backends:list_of_moto_modules"),
+    # scalar attribute values as they are (patch_attribute_values)
+    PatchTarget(
+        "moto.core.serialize:BaseJSONSerializer._serialize_type_structure",
+        ("self", "serialized", "value", "shape", "key"),
+    ),
+    # Lambda Invoke answered by the runtime (patch_lambda_invoke)
+    PatchTarget(
+        "moto.awslambda.models:LambdaBackend.invoke",
+        ("self", "function_name", "qualifier", "body", "headers", "response_headers"),
+    ),
+    # cheap rollback of a cancelled transaction (patch_transactions)
+    PatchTarget("moto.dynamodb.models:DynamoDBBackend.transact_write_items", ("self", "transact_items")),
+    PatchTarget("moto.dynamodb.models.table:Table.get_item", ("self", "hash_key", "range_key")),
+    # the wake-up signal when a message may have become receivable (patch_wake_on_send)
+    *(PatchTarget(f"moto.sqs.models:SQSBackend.{name}", ("self",)) for name in WAKE_ON),
+    # what the event source mapping calls (cronlane.local.event_source)
+    PatchTarget("moto.sqs.models:SQSBackend.get_queue", ("self", "queue_name")),
+    PatchTarget(
+        "moto.sqs.models:SQSBackend.receive_message",
+        (
+            "self",
+            "queue_name",
+            "count",
+            "wait_seconds_timeout",
+            "visibility_timeout",
+            "message_attribute_names",
+        ),
+    ),
+    PatchTarget("moto.sqs.models:SQSBackend.delete_message_batch", ("self", "queue_name", "receipts")),
+    PatchTarget("moto.server:ThreadedMotoServer", ("ip_address", "port", "verbose")),
+)
+
+
+def _object_problems() -> list[str]:
+    """Attributes of moto's objects that the runtime and the patches read, looked for on real
+    instances (a renamed attribute would otherwise fail only when a message is received)."""
+    problems: list[str] = []
+    try:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+        from moto.dynamodb.models.table import Table
+        from moto.sqs.models import Message, Queue
+
+        message = Message("id", "body")
+        for name in (
+            "id", "body", "receipt_handle", "sender_id", "sent_timestamp", "approximate_receive_count",
+            "approximate_first_receive_timestamp", "deduplication_id", "group_id", "sequence_number",
+            "visible_at", "delayed_until", "system_attributes", "message_attributes", "body_md5",
+            "attribute_md5",
+        ):  # fmt: skip
+            if not hasattr(message, name):
+                problems.append(f"moto.sqs.models.Message has no attribute {name!r}")
+        queue = Queue("selfcheck.fifo", REGION, ACCOUNT, FifoQueue="true")  # type: ignore[abstract]
+        for name in ("_messages", "visibility_timeout"):
+            if not hasattr(queue, name):
+                problems.append(f"moto.sqs.models.Queue has no attribute {name!r}")
+        schema = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+        attributes = [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ]
+        table = Table("selfcheck", ACCOUNT, REGION, schema=schema, attr=attributes)  # type: ignore[abstract]
+        for name in ("items", "hash_key_attr", "range_key_attr", "has_range_key"):
+            if not hasattr(table, name):
+                problems.append(f"moto.dynamodb.models.table.Table has no attribute {name!r}")
+        if not callable(getattr(DynamoType({"S": "x"}), "size", None)):
+            problems.append("moto.dynamodb.models.dynamo_type.DynamoType has no size()")
+        models = import_module("moto.dynamodb.models")
+        if getattr(models, "copy", None) is not copy:
+            problems.append("moto.dynamodb.models no longer imports the copy module (patch_transactions)")
+        sqs_models = import_module("moto.sqs.models")
+        for name in ("sqs_backends",):
+            if not hasattr(sqs_models, name):
+                problems.append(f"moto.sqs.models has no {name}")
+        if not hasattr(import_module("moto.dynamodb.models"), "dynamodb_backends"):
+            problems.append("moto.dynamodb.models has no dynamodb_backends")
+    except Exception as exc:  # building moto's objects the way 5.2 does failed: that is the finding
+        problems.append(f"moto's objects cannot be built as in moto {TARGET}: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def moto_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("moto")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def self_check() -> list[str]:
+    """What the installed moto lacks of what the patches and the runtime rely on ([] if nothing)."""
+    problems = [p for p in (c.problem() for c in CALLABLES) if p is not None]
+    return problems + _object_problems()
+
+
+def ensure_supported() -> None:
+    """Refuse to run on a moto the patches no longer fit."""
+    problems = self_check()
+    if problems:
+        raise UnsupportedMoto(f"unsupported moto {moto_version()}: {'; '.join(problems)}")
+
+
+def install() -> None:
+    """Check, then apply every patch (once per process)."""
+    if Hooks.installed:
+        return
+    ensure_supported()
+    patch_sqs_clock()
+    patch_request_serving()
+    patch_module_listing()
+    patch_attribute_values()
+    patch_lambda_invoke()
+    patch_transactions()
+    patch_wake_on_send()
+    Hooks.installed = True
+
+
+# -------------------------------------------------------------------------------------------------
+# The patches
+# -------------------------------------------------------------------------------------------------
+
+
+def patch_sqs_clock() -> None:
+    """moto 5.2.5: SQS visibility timeouts and message ages follow ``unix_time`` and
+    ``unix_time_millis`` as imported into ``moto.sqs.models``; they follow the runtime's clock
+    instead, so a scaled or virtual clock scales backoffs and leases too (docs/aws-facts.md)."""
+    from moto.core import utils as core_utils
+    from moto.sqs import models as sqs_models
+
+    real_time, real_millis = core_utils.unix_time, core_utils.unix_time_millis
+
+    def unix_time(dt: Any = None) -> float:
+        if dt is None and Hooks.clock is not None:
+            return Hooks.clock.now()
+        return real_time(dt)
+
+    reading = [0.0, 0.0]  # the clock's time, and the last reading given out at that time
+
+    def unix_time_millis(dt: Any = None) -> float:
+        if dt is None and Hooks.clock is not None:
+            # A virtual clock stands still, but moto's SQS makes a message visible only once the
+            # time is strictly past its visible_at, so a visibility of 0 (giving a message back)
+            # would hide it until time moved: each reading is a microsecond later.
+            now = Hooks.clock.now() * 1000.0
+            reading[:] = [now, now] if now != reading[0] else [now, reading[1] + 0.001]
+            return reading[1]
+        return real_millis(dt)
+
+    sqs_models.unix_time = unix_time  # type: ignore[assignment]
+    sqs_models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
+
+
+def patch_request_serving() -> None:
+    """moto 5.2.5: ``DomainDispatcherApplication.__call__`` serves each HTTP request. Requests are
+    served one at a time (moto's backends are not thread-safe: two concurrent UpdateItem ADDs on
+    one item can lose an increment, which DynamoDB never does); a share of the functions' requests
+    can be answered with transient errors; and an observer can see each one. Lambda Invoke is
+    not held under the lock: it waits for a function that makes requests of its own."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    serve = DomainDispatcherApplication.__call__
+
+    def serialised(self: Any, environ: Any, start_response: Any) -> Any:
+        path = str(environ.get("PATH_INFO", ""))
+        if "/functions/" in path and path.endswith("/invocations"):
+            return serve(self, environ, start_response)
+        with Hooks.lock:
+            errors = Hooks.transient_errors
+            failure = errors.decide(environ) if errors is not None else None
+            if failure is not None:
+                status, body = failure
+                start_response(status, [("Content-Type", "application/x-amz-json-1.0")])
+                return [body]
+            if Hooks.observer is not None and environ.get("HTTP_X_AMZ_TARGET"):
+                return _observed(Hooks.observer, serve, self, environ, start_response)
+            return serve(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = serialised  # type: ignore[method-assign]
+
+
+def patch_module_listing() -> None:
+    """moto 5.2.5: the server lists its package folder (a stat per service) on every request to
+    find the backend of a host; the folder does not change while it runs, so it is listed once."""
+    from moto import backends as moto_backends
+
+    modules = tuple(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+
+def patch_attribute_values() -> None:
+    """moto 5.2.5: every DynamoDB response is serialised member by member against the service
+    model, each ``AttributeValue`` asked for all ten of its possible members: most of the cost of
+    a request that returns items. A scalar value (S, N, BOOL, NULL, SS, NS) is already in its
+    wire form, so it is written as it is; the others (B, BS, M, L) take moto's path."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    plain = frozenset(("S", "N", "BOOL", "NULL", "SS", "NS"))
+    generic = BaseJSONSerializer._serialize_type_structure
+
+    def structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and isinstance(value, dict)
+            and len(value) == 1
+            and next(iter(value)) in plain
+        ):
+            serialized[key] = value
+            return
+        generic(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = structure  # type: ignore[method-assign]
+
+
+def patch_lambda_invoke() -> None:
+    """moto 5.2.5: ``LambdaBackend.invoke`` runs a function only in Docker. A Lambda Invoke made to
+    the twin's endpoint (``cronlane trigger --local``) is answered by running the function in the
+    runtime's environments, as Lambda would."""
+    from moto.awslambda.models import LambdaBackend
+
+    moto_invoke = LambdaBackend.invoke
+
+    def invoke(
+        self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+    ) -> Any:
+        if Hooks.invoke is None or headers.get("X-Amz-Invocation-Type") == "DryRun":
+            return moto_invoke(self, function_name, qualifier, body, headers, response_headers)
+        payload, errored = Hooks.invoke(function_name, body or "{}")
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload.encode()
+
+    LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+
+
+def patch_transactions() -> None:
+    """moto 5.2.5: ``TransactWriteItems`` deep-copies every table it touches, once per item, to
+    roll back a cancelled transaction: the cost grows with the table (seconds per call at tens of
+    thousands of items). Requests are served one at a time, so saving and restoring only the items
+    the transaction names is the same rollback at the cost of those items."""
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    real_copy = ddb_models.copy
+
+    class _NoTableCopy:
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    original = ddb_models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            op = next(iter(entry.values()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") or op.get("Item") or {}
+            if table.hash_key_attr not in key:
+                continue
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
+            item = table.get_item(hash_key, range_key) if (range_key or not table.has_range_key) else None
+            saved.append((table, hash_key, range_key, copy.deepcopy(item)))
+        ddb_models.copy = _NoTableCopy  # type: ignore[assignment]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(saved):
+                if range_key is None:
+                    if item is None:
+                        table.items.pop(hash_key, None)
+                    else:
+                        table.items[hash_key] = item
+                elif item is None:
+                    table.items.get(hash_key, {}).pop(range_key, None)
+                else:
+                    table.items[hash_key][range_key] = item
+            raise
+        finally:
+            ddb_models.copy = real_copy
+
+    ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def patch_wake_on_send() -> None:
+    """moto 5.2.5: the runtime never long-polls (a long poll on a FIFO queue busy-waits in moto,
+    docs/aws-facts.md); instead, every ``SQSBackend`` call that can make a message receivable
+    signals the runtime's loop to look at the queue."""
+    from moto.sqs import models as sqs_models
+
+    backend = sqs_models.SQSBackend
+    for name in WAKE_ON:
+        original = getattr(backend, name)
+
+        def signalled(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            result = __original(*args, **kwargs)
+            if Hooks.wake is not None:
+                Hooks.wake()
+            return result
+
+        setattr(backend, name, signalled)
+
+
+# -------------------------------------------------------------------------------------------------
+# Observing a served request (patch_request_serving)
+# -------------------------------------------------------------------------------------------------
+
+
+def _observed(
+    observer: Callable[[dict[str, Any]], None], serve: Any, app: Any, environ: Any, start_response: Any
+) -> Any:
+    """Serve one JSON-protocol request and tell ``observer`` what it was: who made it (a
+    function's environment, or the runtime itself), the operation, the request and response
+    bodies, the status, and for DynamoDB the size of each item it names before and after (what
+    AWS bills a write by), and when it was served."""
+    began = time.time()
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    agent = str(environ.get("HTTP_USER_AGENT", ""))
+    try:
+        request = json.loads(raw or b"{}")
+    except ValueError:
+        request = {}
+    keys = item_keys(target, request)
+    before = [item_size(table, key) for table, key, _ in keys]
+    status: list[str] = []
+
+    def remember(code: str, headers: Any, *rest: Any) -> Any:
+        status.append(code)
+        return start_response(code, headers, *rest)
+
+    body = b"".join(serve(app, environ, remember))
+    who = agent.rpartition("app/")[2].split(" ")[0] if "exec-env/AWS_Lambda" in agent else "runtime"
+    observer(
+        {
+            "who": who,
+            "service": "dynamodb" if target.startswith("DynamoDB") else "sqs",
+            "operation": target.rpartition(".")[2],
+            "request": request,
+            "request_bytes": len(raw),
+            "response": body,
+            "status": int((status or ["0"])[0].split()[0]),
+            "began": began,  # wall-clock seconds: when the server got it and answered it
+            "ended": time.time(),
+            "items": [
+                {"table": table, "before": size, "after": item_size(table, key), "put": put}
+                for (table, key, put), size in zip(keys, before, strict=True)
+            ],
+        }
+    )
+    return [body]
+
+
+def item_keys(target: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+    """The (table, key, whole item if it is a put, else None) of each item a DynamoDB write
+    names. A put's key is its item (what ``item_size`` looks up by)."""
+    operation = target.rpartition(".")[2]
+    writes: list[tuple[str, dict[str, Any]]] = []
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        writes.append((request.get("TableName", ""), request))
+    elif operation == "TransactWriteItems":
+        for entry in request.get("TransactItems", []):
+            op = next(iter(entry.values()))
+            writes.append((op.get("TableName", ""), op))
+    elif operation == "BatchWriteItem":
+        for table, entries in request.get("RequestItems", {}).items():
+            writes += [(table, next(iter(entry.values()))) for entry in entries]
+    return [(table, op.get("Key") or op.get("Item") or {}, op.get("Item")) for table, op in writes]
+
+
+def item_size(table_name: str, key: dict[str, Any]) -> int | None:
+    """The stored item's size in bytes as moto computes it (None: no such item)."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        table = dynamodb_backends[ACCOUNT][REGION].get_table(table_name)
+        hash_key = DynamoType(key[table.hash_key_attr])
+        range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        item = table.get_item(hash_key, range_key)
+    except Exception:  # a table or key the request got wrong: the request fails on its own
+        return None
+    return None if item is None else int(item.size())
+
+
+# -------------------------------------------------------------------------------------------------
+# The server
+# -------------------------------------------------------------------------------------------------
+
+_server: Any = None
+
+
+def moto_endpoint(port: int = 0) -> str:
+    """Start (once per process) a moto server on loopback, with the patches, and return its URL."""
+    global _server
+    if _server is None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        install()
+        _server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        _server.start()
+    host, bound = _server.get_host_and_port()
+    return f"http://{host}:{bound}"
+
+
+def reset_moto(endpoint: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with contextlib.closing(urllib.request.urlopen(request, timeout=30)) as answer:
+        answer.read()

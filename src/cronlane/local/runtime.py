@@ -1,0 +1,676 @@
+"""The embedded default, part 2: the local runtime that does what AWS would do around the code.
+
+- a moto server on loopback holds the stack (``stack.create_stack``), with the patches of
+  ``moto_patches`` (checked against the installed moto before anything starts);
+- a clock, real (optionally scaled) or virtual (``clock``), that also drives moto's SQS clock;
+- the rules: ticks are fired through the dispatcher handler, asynchronously and with retries, as
+  EventBridge invokes a Lambda target;
+- the event source mapping (``event_source``): up to the batch size is received, real SQS
+  records are built, the executor handler is invoked, and only the successes are deleted;
+- several Lambda environments per function, each its own process with its own log file
+  (``environment``), and the faults a test injects (``faults``).
+
+Virtual time is a conservative discrete-event simulation: it advances only when no environment
+is executing code, to the earliest of the next sleeping job's wake-up, the next tick, the next
+message becoming visible, a retry, or an invocation deadline. No real sleeping happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import multiprocessing
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from cronlane.clock import iso
+from cronlane.errors import CronlaneError
+from cronlane.local import event_source
+from cronlane.local.clock import RuntimeClock
+from cronlane.local.environment import EnvSpec, serve
+from cronlane.local.faults import Fault, TransientErrors
+from cronlane.local.moto_patches import ACCOUNT, Hooks, moto_endpoint, reset_moto
+from cronlane.local.stack import REGION, StackInfo, client_env
+
+__all__ = ["LocalRuntime", "RuntimeClock", "moto_endpoint", "reset_moto"]
+ASYNC_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda's asynchronous invocation retries (two)
+# Environments are forked from a fork server that has already imported the heavy libraries:
+# each environment still imports its handler (its cold start) but not boto3 from scratch, so a
+# test or a demo is not dominated by process start-up on a small machine. The fork server is a
+# fresh process of its own, so the moto server's threads here are never forked.
+_ctx = multiprocessing.get_context("forkserver")
+_ctx.set_forkserver_preload(
+    ["boto3", "botocore.session", "pynamodb.models", "pydantic", "aws_lambda_powertools", "croniter"]
+)
+
+
+class EnvironmentFailed(RuntimeError):
+    """A Lambda environment died while importing its handler (its INIT failed)."""
+
+
+class RuntimeStalled(RuntimeError):
+    """Nothing can happen any more (no work, no timers) but the awaited condition is not met."""
+
+
+class NoRule(CronlaneError):
+    """A schedule of the catalog has no rule (or Scheduler schedule) in the template."""
+
+
+def port_is_free(port: int) -> str | None:
+    """None if the twin can listen on 127.0.0.1:``port``, else why not (it is taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Invocations and environments
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    function: str
+    event: dict[str, Any]
+    kind: str  # "esm", "async" or "sync"
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    batch: event_source.Batch | None = None  # an event source mapping's (kind "esm")
+    attempt: int = 0
+    started_at: float | None = None
+    deadline: float | None = None
+    finished_at: float | None = None
+    response: Any = None
+    error: dict[str, Any] | None = None
+    crashed: bool = False
+    done: bool = False
+    on_done: Callable[[Invocation], None] | None = None
+
+
+@dataclass
+class Env:
+    id: int
+    function: str
+    process: Any
+    conn: Connection
+    log_path: Path
+    state: str = "starting"  # starting | idle | running | sleeping | dead
+    wake_at: float | None = None
+    invocation: Invocation | None = None
+    pending: Invocation | None = None
+    init_s: float | None = None
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        stack: StackInfo,
+        *,
+        clock: str = "virtual",
+        time_scale: float = 1.0,
+        start: float | None = None,
+        executor_environments: int = 4,
+        log_dir: Path,
+        env_overrides: dict[str, str] | None = None,
+        source_dirs: tuple[Path, ...] = (),
+    ) -> None:
+        self.stack = stack
+        self.source_dirs = source_dirs  # the app's source: on every environment's sys.path
+        self.clock = RuntimeClock(clock, time.time() if start is None else start, time_scale)
+        self.log_dir = log_dir
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env_overrides = env_overrides or {}
+        self.envs: list[Env] = []
+        self._env_ids = itertools.count(1)
+        self.env_functions: dict[str, str] = {}  # app id in the User-Agent -> function
+        self._caps = dict.fromkeys(stack.functions, 2)
+        for mapping in stack.mappings:
+            cap = mapping.max_concurrency or executor_environments
+            self._caps[mapping.function] = max(1, min(cap, executor_environments))
+        self._waiting: list[Invocation] = []  # invocations waiting for an environment
+        self._retries: list[tuple[float, int, Invocation]] = []
+        self._seq = itertools.count()
+        self._faults: list[Fault] = []
+        self._fault_ids = itertools.count(1)
+        self.fired_faults: list[Fault] = []
+        self.invocations: list[Invocation] = []
+        self._skip_deletes: list[dict[str, Any]] = []
+        self._dirty = True  # the queue may have visible messages
+        self.mappings_enabled = True  # False: like disabling the event source mapping
+        self._external: queue.Queue[tuple[Invocation, Future[Invocation]]] = queue.Queue()
+        self._next_ticks: dict[str, float] = {}  # rule name -> next fire time (when ticking)
+        self._alarms: list[float] = []  # times run_to waits for
+        self.fires: list[tuple[str, float]] = []
+        self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
+        self._signal_lock = threading.Lock()
+        self._signalled = False
+        Hooks.clock = self.clock
+        Hooks.wake = self._wake
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def start_ticking(self, after: float | None = None) -> None:
+        """Fire every rule at its fire times from now on, as EventBridge does."""
+        start = self.now() if after is None else after
+        for rule in self.stack.rules:
+            self.start_ticking_rule(rule, start)
+
+    def start_ticking_rule(self, rule: Any, after: float) -> None:
+        from cronlane.cron import parse_expression
+
+        times = parse_expression(rule.expression).fire_times(after, 1, rule.timezone)
+        if times:
+            self._next_ticks[rule.name] = times[0]
+        else:
+            self._next_ticks.pop(rule.name, None)
+
+    def stop_ticking(self) -> None:
+        """No more rule fires (what is already running goes on)."""
+        self._next_ticks.clear()
+
+    def serve_invokes(self) -> None:
+        """Answer Lambda Invoke calls made to the moto endpoint (``cronlane trigger`` on the twin)
+        by running the function here, as Lambda would."""
+        by_name = {info.name: logical for logical, info in self.stack.functions.items()}
+
+        def invoke(function_name: str, body: str) -> tuple[str, bool]:
+            logical = by_name.get(function_name.rsplit(":", 1)[-1])
+            if logical is None:
+                return json.dumps({"errorMessage": f"no function {function_name}"}), True
+            invocation = Invocation(logical, json.loads(body), "sync")
+            done: Future[Invocation] = Future()
+            self._external.put((invocation, done))
+            self._wake()
+            finished = done.result(timeout=3600)
+            if finished.error is not None:
+                return json.dumps(finished.error), True
+            return json.dumps(finished.response), False
+
+        Hooks.invoke = invoke
+
+    def warm(self, function: str, count: int | None = None) -> None:
+        """Start ``count`` environments of ``function`` (default: as many as it may use) and wait
+        until each has imported its handler, like provisioned concurrency. Process start-up on a
+        small machine would otherwise stretch the first jobs on a scaled clock."""
+        wanted = self._caps.get(function, 1) if count is None else count
+        while len([e for e in self.envs if e.function == function and e.state != "dead"]) < wanted:
+            self._spawn(function)
+        while any(e.state == "starting" for e in self.envs):
+            self._collect(block=True, timeout=1.0)
+
+    def inject(self, point: str, times: int = 1, **match: Any) -> Fault:
+        """Kill the environment that reaches crash point ``point`` (with matching keys), ``times``
+        times. Runtime-level points: ``esm.skip_delete`` (the mapping does not delete a
+        successfully processed message, so SQS delivers it again after its visibility timeout)."""
+        fault = Fault(next(self._fault_ids), point, match, times)
+        if point == "esm.skip_delete":
+            self._skip_deletes.append({"fault": fault, **match})
+        else:
+            self._faults.append(fault)
+        return fault
+
+    def observe_requests(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
+        """Call ``observer`` with every DynamoDB and SQS request served from now on (None: stop),
+        with ``who`` the function (``DispatcherFunction``...) or ``runtime`` (the event source
+        mapping and the runtime's own reads)."""
+        if observer is None:
+            Hooks.observer = None
+            return
+        names = self.env_functions
+
+        def named(record: dict[str, Any]) -> None:
+            record["who"] = names.get(record["who"], record["who"])
+            observer(record)
+
+        Hooks.observer = named
+
+    def record_requests(self) -> Callable[[], set[tuple[str, str]]]:
+        """From now on, note each AWS API operation the functions call; the returned function
+        gives the (function, operation) pairs seen so far (what their IAM roles must allow)."""
+        seen: set[tuple[str, str]] = set()
+
+        def note(record: dict[str, Any]) -> None:
+            if record["who"] != "runtime":  # the functions', not the runtime's own requests
+                seen.add((record["who"], record["operation"]))
+
+        self.observe_requests(note)
+        return lambda: set(seen)
+
+    def transient_errors(self, rate: float, seed: int = 0, burst_every: int = 10) -> TransientErrors:
+        """From now on, answer a share of the functions' DynamoDB and SQS requests with
+        throttling or 5xx errors (``rate`` 0 stops it)."""
+        errors = TransientErrors(rate, seed, burst_every) if rate > 0 else None
+        Hooks.transient_errors = errors
+        return errors or TransientErrors(0.0, seed)
+
+    def scheduled_event(self, schedule: str, scheduled_time: float) -> dict[str, Any]:
+        """What EventBridge sends the rule's target for a tick: its constant ``Input`` if it has
+        one (then without the time), else the Scheduled Event. An EventBridge Scheduler schedule
+        sends its Input with the context attributes filled in."""
+        rule = self.rule_for(schedule)
+        if rule.kind == "scheduler":
+            attempt_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{rule.arn}@{scheduled_time}").hex[:16]
+            values = {
+                "schedule-arn": rule.arn,
+                "scheduled-time": iso(int(scheduled_time)),
+                "execution-id": attempt_id,
+                "attempt-number": "1",
+            }
+            text = rule.target_input or "{}"
+            for key, value in values.items():
+                text = text.replace(f"<aws.scheduler.{key}>", value)
+            return dict(json.loads(text))
+        if rule.target_input is not None:
+            return dict(json.loads(rule.target_input))
+        return {
+            "version": "0",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rule.arn}@{scheduled_time}")),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT,
+            "time": iso(int(scheduled_time)),
+            "region": REGION,
+            "resources": [rule.arn],
+            "detail": {},
+        }
+
+    def rule_for(self, schedule: str) -> Any:
+        name = self.stack.rule_prefix() + schedule
+        for rule in self.stack.rules:
+            if rule.name == name:
+                return rule
+        known = ", ".join(r.name for r in self.stack.rules)
+        raise NoRule(
+            f"schedule '{schedule}' has no rule in {self.stack.template_name}: add one named "
+            f"${{AWS::StackName}}-{schedule} (the stack has: {known or 'none'})"
+        )
+
+    def fire(self, schedule: str, scheduled_time: float) -> Invocation:
+        """Fire the rule of ``schedule`` once: an asynchronous invocation of its target."""
+        rule = self.rule_for(schedule)
+        return self.invoke_async(rule.target_function, self.scheduled_event(schedule, scheduled_time))
+
+    def invoke_async(self, function: str, event: dict[str, Any]) -> Invocation:
+        invocation = Invocation(function, event, "async")
+        self._waiting.append(invocation)
+        return invocation
+
+    def invoke(self, function: str, event: dict[str, Any], limit_s: float = 3600.0) -> Invocation:
+        """Invoke synchronously (like ``sam local invoke``) while the rest of the runtime runs."""
+        invocation = Invocation(function, event, "sync")
+        self._waiting.append(invocation)
+        self.run_until(lambda: invocation.done, limit_s=limit_s)
+        return invocation
+
+    def run_until(self, condition: Callable[[], bool], limit_s: float = 86_400.0) -> None:
+        """Drive everything until ``condition()`` holds; ``limit_s`` is in clock seconds."""
+        end = self.now() + limit_s
+        while True:
+            progressed = self._start_waiting() | self._poll_mappings()
+            if self._running():
+                self._collect(block=True)
+                continue
+            if progressed:
+                continue
+            if condition():
+                return
+            if self.now() >= end:
+                raise TimeoutError(f"condition not met within {limit_s:.0f}s of clock time")
+            self._idle(end)
+
+    def run_to(self, when: float) -> None:
+        """Drive everything until the clock reaches ``when`` (a virtual clock jumps there once
+        nothing else is due before it)."""
+        self._alarms.append(when)
+        try:
+            self.run_until(lambda: self.now() >= when, limit_s=max(when - self.now(), 0.0) + 1.0)
+        finally:
+            self._alarms.remove(when)
+
+    def queue_empty(self) -> bool:
+        """No message left in any mapped queue (visible, delayed or in flight)."""
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        for mapping in self.stack.mappings:
+            queue = backend.queues.get(mapping.queue_arn.rsplit(":", 1)[-1])
+            if queue is not None and queue._messages:
+                return False
+        return True
+
+    def drain(self, limit_s: float = 7 * 86_400.0) -> None:
+        """Run until every mapped queue is empty and no invocation is waiting or running."""
+        self.run_until(
+            lambda: (
+                self.queue_empty()
+                and not self._waiting
+                and not self._retries
+                and all(e.invocation is None for e in self.envs)
+            ),
+            limit_s=limit_s,
+        )
+
+    def close(self) -> None:
+        for env in self.envs:
+            if env.state != "dead":
+                with contextlib.suppress(BrokenPipeError, OSError):
+                    env.conn.send(("stop",))
+        for env in self.envs:
+            env.process.join(timeout=5)
+            if env.process.is_alive():
+                env.process.kill()
+        Hooks.reset()
+
+    def __enter__(self) -> LocalRuntime:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _running(self) -> bool:
+        """Environments executing code now (in virtual time, time cannot move until they stop)."""
+        if self.clock.virtual:
+            return any(e.state in ("running", "starting") for e in self.envs)
+        return False  # on the real clock, _idle waits for results with a timeout instead
+
+    def _idle(self, end: float) -> None:
+        """Nothing runs: wait (real clock) or jump (virtual clock) to the next thing that happens."""
+        if self.clock.virtual and self._signal_r.poll():
+            # A message was sent just before its sender went to sleep: look at the queue before
+            # letting time move.
+            self._drain_signal()
+            return
+        timers = [t for t in self._timers() if t is not None]
+        if self.clock.virtual:
+            if not timers:
+                raise RuntimeStalled("no environment is busy, no message is waiting and no timer is set")
+            self.clock.advance_to(min(*timers, end))
+            self._on_time()
+            return
+        horizon = min([*timers, end]) - self.now()
+        self._collect(block=True, timeout=max(0.0, min(self.clock.real_seconds(horizon), 0.25)))
+        self._on_time()
+
+    def _timers(self) -> list[float | None]:
+        timers: list[float | None] = [e.wake_at for e in self.envs if e.state == "sleeping"]
+        timers += [e.invocation.deadline for e in self.envs if e.invocation and e.state != "dead"]
+        if self._retries:
+            timers.append(self._retries[0][0])
+        timers += list(self._next_ticks.values())
+        timers += self._alarms
+        timers.append(self._next_visible())
+        return timers
+
+    def _on_time(self) -> None:
+        now = self.now()
+        for env in self.envs:
+            if env.state == "sleeping" and env.wake_at is not None and env.wake_at <= now:
+                env.state, env.wake_at = "running", None
+                env.conn.send(("wake", now))
+            inv = env.invocation
+            if inv and inv.deadline is not None and now >= inv.deadline and env.state != "dead":
+                self._kill(env, reason="timed out")  # Lambda ends an invocation at its timeout
+        for name, at in list(self._next_ticks.items()):
+            if at <= now:
+                rule = next(r for r in self.stack.rules if r.name == name)
+                schedule = name.removeprefix(self.stack.rule_prefix())
+                self.fires.append((schedule, at))
+                self._waiting.append(
+                    Invocation(rule.target_function, self.scheduled_event(schedule, at), "async")
+                )
+                self.start_ticking_rule(rule, at)
+        while self._retries and self._retries[0][0] <= now:
+            _, _, invocation = heapq.heappop(self._retries)
+            self._waiting.append(invocation)
+        self._dirty = True
+
+    def _next_visible(self) -> float | None:
+        """When the next in-flight or delayed message of a mapped queue becomes visible."""
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        soonest = None
+        now_ms = self.now() * 1000.0
+        for mapping in self.stack.mappings:
+            queue = backend.queues.get(mapping.queue_arn.rsplit(":", 1)[-1])
+            if queue is None:
+                continue
+            for message in list(queue._messages):
+                for at in (message.visible_at, message.delayed_until):
+                    if at and at >= now_ms and (soonest is None or at < soonest):
+                        soonest = at
+        return None if soonest is None else soonest / 1000.0 + 0.001
+
+    # -- environments -------------------------------------------------------------------------
+
+    def _spawn(self, function: str) -> Env:
+        info = self.stack.functions[function]
+        env_id = next(self._env_ids)
+        self.env_functions[f"cronlane-env-{env_id}"] = function
+        log_path = self.log_dir / f"{function}-{env_id}.log"
+        environment = {
+            **info.environment,
+            **client_env(self.stack.endpoint),
+            "AWS_LAMBDA_FUNCTION_NAME": info.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(info.memory_mb),
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_path.name,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_SDK_UA_APP_ID": f"cronlane-env-{env_id}",
+            "_HANDLER": info.handler,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+            **self.env_overrides,
+        }
+        spec = EnvSpec(
+            function=function,
+            function_name=info.name,
+            handler=info.handler,
+            code_dir=str(info.code_dir),
+            layer_dirs=tuple(str(p) for p in (*info.layer_dirs, *self.source_dirs)),
+            environment=environment,
+            timeout_s=info.timeout_s,
+            memory_mb=info.memory_mb,
+            log_path=str(log_path),
+            clock=self.clock.spec(),
+        )
+        parent, child = _ctx.Pipe()
+        process = _ctx.Process(target=serve, args=(child, spec), daemon=True, name=f"{function}-{env_id}")
+        process.start()
+        child.close()
+        env = Env(env_id, function, process, parent, log_path)
+        self.envs.append(env)
+        return env
+
+    def _available(self, function: str) -> Env | None:
+        for env in self.envs:
+            if env.function == function and env.state == "idle" and env.pending is None:
+                return env
+        live = [e for e in self.envs if e.function == function and e.state != "dead"]
+        if len(live) < self._caps.get(function, 2):
+            return self._spawn(function)
+        return None
+
+    def _has_capacity(self, function: str) -> bool:
+        live = [e for e in self.envs if e.function == function and e.state != "dead"]
+        idle = any(e.state == "idle" and e.pending is None for e in live)
+        return idle or len(live) < self._caps.get(function, 2)
+
+    def _start(self, env: Env, invocation: Invocation) -> None:
+        if env.state == "starting":
+            env.pending = invocation
+            return
+        info = self.stack.functions[invocation.function]
+        now = self.now()
+        invocation.started_at = now
+        invocation.deadline = now + info.timeout_s
+        env.invocation = invocation
+        env.state = "running"
+        faults = [{"id": f.id, "point": f.point, "match": f.match} for f in self._faults if f.times > 0]
+        env.conn.send(
+            (
+                "invoke",
+                invocation.request_id,
+                invocation.event,
+                self.clock.spec(),
+                invocation.deadline,
+                faults,
+            )
+        )
+        self.invocations.append(invocation)
+
+    def _start_waiting(self) -> bool:
+        while not self._external.empty():
+            invocation, done = self._external.get()
+            invocation.on_done = done.set_result
+            self._waiting.append(invocation)
+        started = False
+        for invocation in list(self._waiting):
+            env = self._available(invocation.function)
+            if env is None:
+                continue
+            self._waiting.remove(invocation)
+            self._start(env, invocation)
+            started = True
+        return started
+
+    def _collect(self, block: bool, timeout: float | None = None) -> None:
+        conns: dict[Any, Env] = {e.conn: e for e in self.envs if e.state in ("running", "starting")}
+        waitables: list[Any] = [*conns, self._signal_r]
+        if not conns and not block:
+            return
+        ready = wait(waitables, timeout=None if (block and timeout is None) else (timeout or 0))
+        for conn in ready:
+            if conn is self._signal_r:
+                self._drain_signal()
+                continue
+            env = conns[conn]
+            try:
+                message = env.conn.recv()
+            except (EOFError, OSError):
+                self._kill(env, reason="crashed")
+                continue
+            self._on_message(env, message)
+
+    def _on_message(self, env: Env, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            env.init_s = message[1]
+            env.state = "idle"
+            if env.pending is not None:
+                invocation, env.pending = env.pending, None
+                self._start(env, invocation)
+        elif kind == "sleep":
+            env.state, env.wake_at = "sleeping", float(message[1])
+        elif kind == "crash":
+            for fault in self._faults:
+                if fault.id == message[1]:
+                    fault.times -= 1
+                    self.fired_faults.append(fault)
+        elif kind == "result":
+            finished = env.invocation
+            env.invocation, env.state = None, "idle"
+            if finished is not None:
+                self._finish(finished, response=message[2], error=message[3])
+
+    def _kill(self, env: Env, reason: str) -> None:
+        """The environment is gone (a crash point, or Lambda's timeout): its invocation failed."""
+        if env.state == "starting":
+            env.process.join(timeout=5)
+            env.state = "dead"
+            tail = env.log_path.read_text(errors="replace")[-3000:] if env.log_path.exists() else ""
+            raise EnvironmentFailed(f"{env.function} failed to initialise (see {env.log_path}):\n{tail}")
+        if env.process.is_alive():
+            env.process.kill()
+        env.process.join(timeout=5)
+        env.state = "dead"
+        invocation, env.invocation = env.invocation, None
+        if env.pending is not None:
+            self._waiting.append(env.pending)
+            env.pending = None
+        if invocation is not None:
+            invocation.crashed = True
+            self._finish(
+                invocation, response=None, error={"errorType": "Runtime.ExitError", "errorMessage": reason}
+            )
+        self._dirty = True
+
+    def _finish(self, invocation: Invocation, response: Any, error: dict[str, Any] | None) -> None:
+        invocation.finished_at = self.now()
+        invocation.response, invocation.error = response, error
+        invocation.done = True
+        if invocation.on_done is not None:
+            invocation.on_done(invocation)
+        if invocation.batch is not None:
+            event_source.settle(invocation.batch, response, error, keep=self._skip_delete)
+        elif (
+            invocation.kind == "async"
+            and error is not None
+            and invocation.attempt < len(ASYNC_RETRY_DELAYS_S)
+        ):
+            # Lambda retries a failed asynchronous invocation twice, then drops it (or sends it
+            # to an on-failure destination).
+            retry = Invocation(invocation.function, invocation.event, "async", attempt=invocation.attempt + 1)
+            at = self.now() + ASYNC_RETRY_DELAYS_S[invocation.attempt]
+            heapq.heappush(self._retries, (at, next(self._seq), retry))
+        self._dirty = True
+
+    # -- the event source mapping -------------------------------------------------------------
+
+    def _poll_mappings(self) -> bool:
+        if not self._dirty or not self.mappings_enabled:
+            return False
+        self._dirty = False
+        started = False
+        for mapping in self.stack.mappings:
+            while self._has_capacity(mapping.function):
+                batch = event_source.poll(mapping)
+                if batch is None:
+                    break
+                env = self._available(mapping.function)
+                assert env is not None
+                self._start(env, Invocation(mapping.function, batch.event, "esm", batch=batch))
+                started = True
+        return started
+
+    def _skip_delete(self, job: str | None) -> bool:
+        for plan in self._skip_deletes:
+            fault: Fault = plan["fault"]
+            if fault.times > 0 and plan.get("job") in (None, job):
+                fault.times -= 1
+                self.fired_faults.append(fault)
+                return True
+        return False
+
+    # -- wake-up signal from moto -------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with self._signal_lock:
+            if not self._signalled:
+                self._signalled = True
+                self._signal_w.send_bytes(b"!")
+
+    def _drain_signal(self) -> None:
+        with self._signal_lock:
+            while self._signal_r.poll():
+                self._signal_r.recv_bytes()
+            self._signalled = False
+        self._dirty = True

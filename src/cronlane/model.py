@@ -1,0 +1,317 @@
+"""The domain's nouns: statuses, run identity, queue messages and read views. Pure, no AWS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cronlane.clock import iso
+from cronlane.errors import InvalidRequest
+
+
+class RunStatus(StrEnum):
+    CREATING = "CREATING"  # the dispatcher has claimed the run id but not finished writing/enqueuing
+    BUFFERED = "BUFFERED"  # overlap policy buffer_one: starts when the schedule's active run ends
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # an operator cancelled it: queued jobs did not start
+    SKIPPED = "SKIPPED"  # a schedule policy (a paused schedule) skipped the tick; carries the reason
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"  # waiting (a job-run with no item yet: its upstreams, or its root's lane)
+    QUEUED = "QUEUED"  # waiting for its message: a retry, a restarted job, a checkpoint
+    RUNNING = "RUNNING"  # claimed by an executor, under a lease
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"  # an upstream failed; carries the reason
+    CANCELLED = "CANCELLED"  # its run was cancelled before it started
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED)
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    BACKFILL = "backfill"  # a past fire time, created by ``cronlane backfill``
+    CATCH_UP = "catch-up"  # a missed fire time, run by the schedule's catch-up policy
+
+
+ALL_SUCCESS = "all_success"  # run when every upstream succeeded (the default)
+ALL_DONE = "all_done"  # run when every upstream is done, even if one failed or was skipped
+TRIGGER_RULES = (ALL_SUCCESS, ALL_DONE)
+DEFAULT_MAX_CONTINUATIONS = 20  # 20 invocations of up to 15 minutes: 5 hours of work at most
+
+MANUAL_SCHEDULE = "manual"  # the schedule of a manual trigger that names only jobs
+KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,80}")  # the whole key (fullmatch: no trailing newline)
+
+
+def scheduled_run_id(schedule: str, scheduled_time: float) -> str:
+    """A scheduled run is identified by its schedule and the tick's scheduled time, so a second
+    delivery of the same tick names the same run."""
+    return f"{schedule}@{iso(int(scheduled_time))}"
+
+
+def manual_run_id(key: str) -> str:
+    if not KEY_PATTERN.fullmatch(key):
+        raise InvalidRequest(
+            f"idempotency_key {key!r} must be 1-80 characters of letters, digits, '.', '_' or '-'"
+        )
+    return f"manual@{key}"
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """The body of a queue message: which job of which run, and which generation of it.
+
+    The generation goes into the deduplication id so that a deliberate re-send (a replay, a
+    continuation) is not swallowed by SQS's 5-minute dedup window as a duplicate.
+    """
+
+    run_id: str
+    job: str
+    generation: int = 0
+    continuation: int = 0  # > 0: the job checkpointed and continues (the n-th continuation)
+    # When the job became ready (epoch seconds): the claim records it as the job-run's
+    # ``enqueued_at`` when nothing did before (a dependent is released without a write).
+    queued_at: float | None = field(default=None, compare=False)
+
+    def body(self) -> str:
+        data: dict[str, Any] = {"run_id": self.run_id, "job": self.job, "generation": self.generation}
+        if self.continuation:
+            data["continuation"] = self.continuation
+        if self.queued_at is not None:
+            data["queued_at"] = round(self.queued_at, 3)
+        return json.dumps(data)
+
+    def dedup_id(self) -> str:
+        text = f"{self.run_id}|{self.job}|{self.generation}"
+        if self.continuation:
+            text += f"|continuation {self.continuation}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
+    def parse(cls, body: str) -> JobMessage:
+        try:
+            data = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(f"message body is not JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidRequest("message body is not JSON cronlane can read: nested too deep") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest("message body must be a JSON object")
+        run_id, job, generation = data.get("run_id"), data.get("job"), data.get("generation", 0)
+        continuation = data.get("continuation", 0)
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidRequest("message body: 'run_id' must be a non-empty string")
+        if not isinstance(job, str) or not job:
+            raise InvalidRequest("message body: 'job' must be a non-empty string")
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise InvalidRequest("message body: 'generation' must be a non-negative integer")
+        if not isinstance(continuation, int) or isinstance(continuation, bool) or continuation < 0:
+            raise InvalidRequest("message body: 'continuation' must be a non-negative integer")
+        queued_at = data.get("queued_at")
+        if queued_at is not None and (
+            not isinstance(queued_at, int | float) or isinstance(queued_at, bool) or not 0 <= queued_at < 1e12
+        ):
+            raise InvalidRequest("message body: 'queued_at' must be a time in seconds since the epoch")
+        return cls(run_id, job, generation, continuation, float(queued_at) if queued_at is not None else None)
+
+
+@dataclass(frozen=True)
+class JobNode:
+    """One job as a run sees it: the graph snapshot taken when the run was created."""
+
+    name: str
+    group: str
+    function: str
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]
+    timeout_s: int
+    max_attempts: int
+    params: dict[str, Any] = field(default_factory=dict)
+    dependent_fan_in: tuple[int, ...] = ()  # how many upstreams each dependent waits for
+    trigger_rule: str = ALL_SUCCESS
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "group": self.group,
+            "function": self.function,
+            "depends_on": list(self.depends_on),
+            "dependents": list(self.dependents),
+            "timeout_s": self.timeout_s,
+            "max_attempts": self.max_attempts,
+            "params": self.params,
+            "dependent_fan_in": list(self.dependent_fan_in),
+            "trigger_rule": self.trigger_rule,
+        }
+        if self.max_continuations != DEFAULT_MAX_CONTINUATIONS:
+            data["max_continuations"] = self.max_continuations
+        return data
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> JobNode:
+        return cls(
+            name=name,
+            group=data["group"],
+            function=data["function"],
+            depends_on=tuple(data["depends_on"]),
+            dependents=tuple(data["dependents"]),
+            timeout_s=int(data["timeout_s"]),
+            max_attempts=int(data["max_attempts"]),
+            params=dict(data.get("params") or {}),
+            dependent_fan_in=tuple(data.get("dependent_fan_in") or ()),
+            trigger_rule=str(data.get("trigger_rule") or ALL_SUCCESS),
+            max_continuations=int(data.get("max_continuations", DEFAULT_MAX_CONTINUATIONS)),
+        )
+
+
+SINKS_PER_SHARD = 100  # a sink-shard item holds at most this many sink numbers (well under 1 KB)
+
+
+@dataclass(frozen=True)
+class SinkSlot:
+    """Where a sink (a job nothing in the run depends on) is counted when it ends: its number in
+    the run's sorted sinks, in one of the run's sink-shard items, which holds ``size`` of them."""
+
+    shard: int
+    number: int
+    size: int
+
+
+def sink_slots(nodes: dict[str, JobNode]) -> dict[str, SinkSlot]:
+    sinks = sorted(name for name, node in nodes.items() if not node.dependents)
+    total = len(sinks)
+    return {
+        name: SinkSlot(
+            i // SINKS_PER_SHARD, i, min(SINKS_PER_SHARD, total - (i // SINKS_PER_SHARD) * SINKS_PER_SHARD)
+        )
+        for i, name in enumerate(sinks)
+    }
+
+
+@dataclass(frozen=True)
+class RunGraph:
+    """A run's graph snapshot with what every job-run of the run carries: a job-run's item is
+    written when the job starts, is skipped or is cancelled, from this."""
+
+    run_id: str
+    nodes: dict[str, JobNode]
+    schedule: str
+    scheduled_time: float
+    expires_at: int
+    slots: dict[str, SinkSlot] = field(default_factory=dict)  # the sinks, where each is counted
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What a release decides on: a job-run's status and generation."""
+
+    status: JobStatus
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+
+
+@dataclass
+class RunView:
+    run_id: str
+    schedule: str
+    scheduled_time: float
+    trigger: str
+    status: RunStatus
+    job_count: int
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    request_hash: str = ""
+    deadline_at: float | None = None
+    cancel_requested_at: float | None = None
+    reason: str | None = None
+    max_active: int | None = None  # a backfill run: at most this many of its backfill at once
+    # The jobs nothing in the run depends on. A job's success is not counted on the run (a
+    # write per job saved): a sink's end is counted in the run's sink shards, and the other
+    # outcomes (failed, skipped, cancelled) are counted here for every job. ``succeeded`` is
+    # exact once the run is closed; while it runs it counts only the successes an operator marked.
+    sink_count: int = 0
+    # An operator reopened it (a rerun, a mark, a replay): its sinks may have ended before jobs
+    # above them were reset, so only reading every job-run can tell that it is over.
+    touched: bool = False
+
+    @property
+    def terminal_count(self) -> int:
+        return self.succeeded + self.failed + self.skipped + self.cancelled
+
+    @property
+    def clean(self) -> bool:
+        """No job failed, was skipped or cancelled (so far), and no operator reopened it."""
+        return self.failed + self.skipped + self.cancelled == 0 and not self.touched
+
+
+@dataclass
+class JobRunView:
+    run_id: str
+    job: str
+    status: JobStatus
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]
+    attempts: int
+    max_attempts: int
+    timeout_s: int
+    function: str
+    group: str
+    generation: int
+    params: dict[str, Any]
+    dependent_fan_in: tuple[int, ...] = ()
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    attempt_started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+    lease_expires_at: float | None = None
+    error: str | None = None
+    reason: str | None = None
+    schedule: str = ""
+    scheduled_time: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    # A job longer than one invocation: its last checkpoint (the cursor it continues from, JSON),
+    # each invocation that ended in a checkpoint, and whether the next claim continues it.
+    checkpoint: Any = None
+    continuations: list[dict[str, Any]] = field(default_factory=list)
+    continuing: bool = False
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message on the dead-letter queue, as received (it stays there until deleted)."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    error: str  # what put it there; "" for a message the queue's redrive policy moved
+    dead_lettered_at: float | None = None
+    receive_count: int = 0
