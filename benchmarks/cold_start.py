@@ -35,6 +35,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from benchmarks import EXAMPLE_TEMPLATE
+
 TARGET_RATIO = 1.5
 MARKER = "@@cold-start "
 DISPATCHER = "DispatcherFunction"
@@ -324,7 +326,7 @@ def run(runtime: Any, repeats: int = 5) -> dict[str, Any]:
 def main() -> None:
     from cronlane.local.session import local_runtime
 
-    with local_runtime(clock="virtual") as runtime:
+    with local_runtime(EXAMPLE_TEMPLATE, clock="virtual") as runtime:
         print(json.dumps(run(runtime), indent=2))
 
 

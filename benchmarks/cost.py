@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from benchmarks import EXAMPLE_TEMPLATE
 from benchmarks.billing import PRICE, Bill, esm_polling_per_month
 from cronlane.local.session import local_runtime, store_of, wait_for_run
 from cronlane.model import scheduled_run_id
@@ -27,7 +28,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
     bill = Bill()
     wall = time.perf_counter()
     with local_runtime(
-        clock="virtual", start=START, executor_environments=8, env_overrides=overrides
+        EXAMPLE_TEMPLATE, clock="virtual", start=START, executor_environments=8, env_overrides=overrides
     ) as runtime:
         before = len(runtime.invocations)
         runtime.observe_requests(bill.observe)
@@ -38,7 +39,8 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         invocations = Counter(i.function for i in runtime.invocations[before:])
         jobs = len(report.jobs)
         assert report.run.status.value == "SUCCEEDED", report.run.status
-        levels = _levels(store_of(runtime).load_graph(report.run.run_id))
+        graph = store_of(runtime).load_run_graph(report.run.run_id)
+        levels = _levels(graph.nodes if graph is not None else {})
     dollars = bill.dollars(invocations)
     per_run = sum(dollars.values())
     cronlane = per_run / jobs * 1e6

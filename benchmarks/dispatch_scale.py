@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from benchmarks import EXAMPLE_TEMPLATE
+
 JOBS = 10_000
 DISPATCHER_TIMEOUT_S = 300  # template.yaml
 
@@ -36,7 +38,7 @@ def run(jobs: int = JOBS) -> dict[str, Any]:
 
     records: list[dict[str, Any]] = []
     with local_runtime(
-        clock="real", executor_environments=1, env_overrides=environment("layered", jobs)
+        EXAMPLE_TEMPLATE, clock="real", executor_environments=1, env_overrides=environment("layered", jobs)
     ) as runtime:
         runtime.mappings_enabled = False  # the dispatch only: nothing consumes the queue
         runtime.warm("DispatcherFunction", 1)

@@ -12,6 +12,7 @@ import statistics
 import time
 from typing import Any
 
+from benchmarks import EXAMPLE_TEMPLATE
 from cronlane.local.session import local_runtime, store_of, wait_for_run
 
 LINKS = 100
@@ -24,7 +25,7 @@ def run(links: int = LINKS) -> dict[str, Any]:
 
     records: list[dict[str, Any]] = []
     with local_runtime(
-        clock="real", executor_environments=2, env_overrides=environment("chain", links)
+        EXAMPLE_TEMPLATE, clock="real", executor_environments=2, env_overrides=environment("chain", links)
     ) as runtime:
         runtime.warm("ExecutorFunction", 2)
         runtime.warm("DispatcherFunction", 1)

@@ -47,7 +47,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from benchmarks import layered
+from benchmarks import EXAMPLE_TEMPLATE, layered
 
 if TYPE_CHECKING:
     from cronlane.local.runtime import LocalRuntime
@@ -160,6 +160,7 @@ def run(environments: int = 8) -> dict[str, Any]:
 
     began = time.perf_counter()
     with local_runtime(
+        EXAMPLE_TEMPLATE,
         clock="real",
         time_scale=1.0,
         executor_environments=environments,

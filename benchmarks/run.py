@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import EXAMPLE_TEMPLATE
+
 HERE = Path(__file__).resolve().parent
 START = 1795831200.0 - 2 * 3600  # 2026-11-28T00:00:00Z
 
@@ -34,11 +36,12 @@ TARGETS: dict[str, tuple[float, str, str]] = {
 
 
 def idle_week() -> dict[str, Any]:
-    from jobs.catalog import CATALOG
-
     from cronlane.local.session import local_runtime, simulate
+    from cronlane.project import find_app
 
-    with local_runtime(clock="virtual", start=START, executor_environments=8) as runtime:
+    CATALOG = find_app(EXAMPLE_TEMPLATE).load_catalog()
+
+    with local_runtime(EXAMPLE_TEMPLATE, clock="virtual", start=START, executor_environments=8) as runtime:
         report = simulate(runtime, 7, START, list(CATALOG.schedules))
     return report.to_json()
 
@@ -98,7 +101,7 @@ def main() -> None:
 
 
 def _cold_start(module: Any, local_runtime: Any) -> dict[str, Any]:
-    with local_runtime(clock="virtual", start=START, executor_environments=2) as runtime:
+    with local_runtime(EXAMPLE_TEMPLATE, clock="virtual", start=START, executor_environments=2) as runtime:
         return dict(module.run(runtime))
 
 

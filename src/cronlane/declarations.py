@@ -11,10 +11,11 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from cronlane.errors import CatalogError
-from cronlane.model import DEFAULT_MAX_CONTINUATIONS
+from cronlane.model import DEFAULT_MAX_CONTINUATIONS, CatchUp, Overlap, TriggerRule
 
 # MessageGroupId allows 128 characters of alphanumerics and punctuation; a job name is a group id.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
@@ -23,13 +24,24 @@ MAX_CONTINUATIONS = 500  # each is listed on the job-run's item, which DynamoDB 
 PARAM_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
+def _as_enum[E: StrEnum](kind: type[E], value: E | str) -> E | str:
+    """A declared value as its enum, or as given when it is not one (``Catalog.problems`` names it)."""
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
 @dataclass(frozen=True)
 class Param:
-    """A declared job parameter: its type (``int``, ``float``, ``str`` or ``bool``) and default."""
+    """A declared job parameter: its type (``int``, ``float``, ``str`` or ``bool``), its default,
+    and for a number, the smallest and largest value it may take."""
 
     type: str
     default: Any
     description: str = ""
+    min: float | None = None
+    max: float | None = None
 
     def coerce(self, name: str, value: Any) -> Any:
         """Turn ``value`` (from JSON or a ``k=v`` string) into this parameter's type."""
@@ -48,6 +60,11 @@ class Param:
             raise ValueError(f"parameter '{name}' must be {self.type}, got {_kind_of(value)}") from None
         if kind is float and not math.isfinite(coerced):
             raise ValueError(f"parameter '{name}' must be a finite number, got {coerced}")
+        # the bound, not the value: a value may be a secret someone passed by mistake
+        if self.min is not None and coerced < self.min:
+            raise ValueError(f"parameter '{name}' must be at least {self.min:g}")
+        if self.max is not None and coerced > self.max:
+            raise ValueError(f"parameter '{name}' must be at most {self.max:g}")
         return coerced
 
 
@@ -77,10 +94,13 @@ class Job:
     max_attempts: int = 3
     params: Mapping[str, Param] = field(default_factory=dict)
     description: str = ""
-    # "all_success" (default): run when every upstream succeeded; a failed upstream skips it.
-    # "all_done": run once every upstream is done, whatever the outcome (like Airflow's rule).
-    trigger_rule: str = "all_success"
+    # ALL_SUCCESS (default): run when every upstream succeeded; a failed upstream skips it.
+    # ALL_DONE: run once every upstream is done, whatever the outcome (like Airflow's rule).
+    trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trigger_rule", _as_enum(TriggerRule, self.trigger_rule))
 
     def default_params(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
@@ -147,18 +167,27 @@ class Schedule:
     include_upstreams: bool = False
     description: str = ""
     deadline_s: int | None = None  # a run still going this long after its tick is late
-    # A tick while the schedule's previous run is still active: "skip" it (recorded as a SKIPPED
-    # run with the reason), "allow" both to run, or "buffer_one" (start it when the active run
-    # ends; a further tick meanwhile is skipped).
-    overlap: str = "skip"
+    # A tick while the schedule's previous run is still active: SKIP it (recorded as a SKIPPED
+    # run with the reason), ALLOW both to run, or BUFFER_ONE (start it when the active run ends;
+    # a further tick meanwhile is skipped).
+    overlap: Overlap | str = Overlap.SKIP
     # An IANA zone (``Europe/Berlin``): the expression's fields are local times there, with
     # EventBridge Scheduler's DST rules. None: UTC, an EventBridge rule.
     timezone: str | None = None
     # Fire times that passed without a run (a tick EventBridge never delivered, a disabled rule):
-    # "none" records each as a SKIPPED run, "latest" runs the latest of them, "all" runs every
-    # one within ``catch_up_window_s`` of the tick that noticed; runs behind the active one.
-    catch_up: str = "none"
+    # NONE records each as a SKIPPED run, LATEST runs the latest of them, ALL runs every one
+    # within ``catch_up_window_s`` of the tick that noticed; runs behind the active one.
+    catch_up: CatchUp | str = CatchUp.NONE
     catch_up_window_s: int = 86_400
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "overlap", _as_enum(Overlap, self.overlap))
+        object.__setattr__(self, "catch_up", _as_enum(CatchUp, self.catch_up))
+
+
+def _choices(kind: type[StrEnum]) -> str:
+    names = [member.value for member in kind]
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 @dataclass(frozen=True)
@@ -224,8 +253,8 @@ class Catalog:
                 problems.append(f"{where}: max_attempts must be at least 1")
             if not 0 <= job.max_continuations <= MAX_CONTINUATIONS:
                 problems.append(f"{where}: max_continuations must be within 0..{MAX_CONTINUATIONS}")
-            if job.trigger_rule not in ("all_success", "all_done"):
-                problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not all_success or all_done")
+            if not isinstance(job.trigger_rule, TriggerRule):
+                problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not {_choices(TriggerRule)}")
             if "." not in job.function:
                 problems.append(f"{where}: function '{job.function}' is not a dotted path")
             for dep in job.depends_on:
@@ -234,6 +263,10 @@ class Catalog:
             for pname, param in job.params.items():
                 if param.type not in PARAM_TYPES:
                     problems.append(f"{where}: parameter '{pname}' has unknown type '{param.type}'")
+                elif (param.min is not None or param.max is not None) and param.type not in ("int", "float"):
+                    problems.append(
+                        f"{where}: parameter '{pname}' is a {param.type}: min and max are for numbers"
+                    )
         cycle = find_cycle({n: j.depends_on for n, j in self.jobs.items()})
         if cycle:
             problems.append("dependency cycle: " + " -> ".join(cycle))
@@ -251,10 +284,10 @@ class Catalog:
             for name in schedule.selection.jobs:
                 if name not in self.jobs:
                     problems.append(f"{where}: selects unknown job '{name}'")
-            if schedule.overlap not in ("skip", "allow", "buffer_one"):
-                problems.append(f"{where}: overlap '{schedule.overlap}' is not skip, allow or buffer_one")
-            if schedule.catch_up not in ("none", "latest", "all"):
-                problems.append(f"{where}: catch_up '{schedule.catch_up}' is not none, latest or all")
+            if not isinstance(schedule.overlap, Overlap):
+                problems.append(f"{where}: overlap '{schedule.overlap}' is not {_choices(Overlap)}")
+            if not isinstance(schedule.catch_up, CatchUp):
+                problems.append(f"{where}: catch_up '{schedule.catch_up}' is not {_choices(CatchUp)}")
             if schedule.catch_up_window_s <= 0:
                 problems.append(f"{where}: catch_up_window_s must be positive")
             if schedule.timezone is not None:

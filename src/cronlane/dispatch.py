@@ -17,7 +17,6 @@ from typing import Any
 
 from cronlane.clock import Clock, iso
 from cronlane.cron import RateExpression, parse_expression
-from cronlane.dal import JobQueue, NewRun, RunStore
 from cronlane.declarations import Catalog, Schedule, Selection
 from cronlane.errors import CatalogError, Conflict, InvalidRequest
 from cronlane.events import (
@@ -34,14 +33,20 @@ from cronlane.faults import crashpoint
 from cronlane.graph import plan_selection
 from cronlane.model import (
     MANUAL_SCHEDULE,
+    CatchUp,
     JobNode,
+    NewRun,
+    Overlap,
     RunStatus,
     RunView,
     Trigger,
+    TriggerRule,
     manual_run_id,
     scheduled_run_id,
 )
 from cronlane.operations import Operator
+from cronlane.policies import catch_up, on_tick
+from cronlane.ports import RunStore
 from cronlane.replay import DeadLetters
 from cronlane.runs import report_if_late
 from cronlane.starting import RunStarter
@@ -64,7 +69,7 @@ class DispatchRequest:
     parameters: dict[str, dict[str, Any]]
     fingerprint: str = ""  # what a manual trigger asked for; a reused key must ask the same
     deadline_s: int | None = None
-    overlap: str = "allow"
+    overlap: Overlap = Overlap.ALLOW
 
 
 @dataclass(frozen=True)
@@ -90,20 +95,23 @@ class Dispatcher:
         self,
         catalog: Catalog,
         store: RunStore,
-        queue: JobQueue,
         clock: Clock,
+        starter: RunStarter,
+        operator: Operator,
+        dead_letters: DeadLetters,
         rule_prefix: str = "",
-        history_ttl_days: int = 30,
+        history_ttl_s: int = 30 * 86_400,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.telemetry: Telemetry = telemetry or NoTelemetry()
-        self.starter = RunStarter(store, queue, clock, self.telemetry, history_ttl_days * 86_400)
         self.catalog = catalog
         self.store = store
-        self.queue = queue
         self.clock = clock
+        self.starter = starter
+        self.operator = operator
+        self.dead_letters = dead_letters
         self.rule_prefix = rule_prefix
-        self.history_ttl_s = history_ttl_days * 86_400
+        self.history_ttl_s = history_ttl_s
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -131,9 +139,9 @@ class Dispatcher:
             return {"error": str(exc)}
 
     def act(self, action: RunAction | ScheduleAction | DlqAction) -> dict[str, Any]:
-        operator = Operator(self.store, self.queue, self.clock, self.telemetry, self.starter.on_run_closed)
+        operator = self.operator
         if isinstance(action, DlqAction):
-            letters = DeadLetters(operator)
+            letters = self.dead_letters
             if action.action == "dlq-list":
                 return letters.listing(action.limit)
             return letters.replay(action.run_id, action.job, action.all, action.dry_run, action.limit)
@@ -237,7 +245,7 @@ class Dispatcher:
             include_upstreams=schedule.include_upstreams,
             parameters={},
             deadline_s=schedule.deadline_s,
-            overlap=schedule.overlap,
+            overlap=Overlap(schedule.overlap),
         )
 
     def _manual(self, event: ManualTrigger) -> DispatchRequest:
@@ -304,7 +312,7 @@ class Dispatcher:
                 max_attempts=job.max_attempts,
                 params=params,
                 dependent_fan_in=tuple(len(plan.upstreams[d]) for d in dependents),
-                trigger_rule=job.trigger_rule,
+                trigger_rule=TriggerRule(job.trigger_rule),
                 max_continuations=job.max_continuations,
             )
         if not nodes:
@@ -338,37 +346,27 @@ class Dispatcher:
         if not missed:
             return
         self.telemetry.emit("MissedRuns", len(missed), schedule=schedule.name)
-        window_start = request.scheduled_time - schedule.catch_up_window_s
-        in_window = [t for t in missed if t >= window_start]
-        catch = {"all": in_window, "latest": in_window[-1:], "none": []}[schedule.catch_up]
-        for when in missed:
+        plan = catch_up(
+            CatchUp(schedule.catch_up), missed, request.scheduled_time - schedule.catch_up_window_s
+        )
+        for when, skipped in plan.items():
             run_request = self._fire_request(
-                schedule, when, Trigger.CATCH_UP if when in catch else Trigger.SCHEDULE
+                schedule, when, Trigger.SCHEDULE if skipped else Trigger.CATCH_UP
             )
-            if when in catch:
+            if skipped is None:
                 # no deadline: a caught-up fire time is late by design, not a run to alarm on
                 run_request = replace(run_request, deadline_s=None)
                 new = self._new_run(run_request, self.plan(run_request))
                 self.store.create_run(new, status=RunStatus.BUFFERED, reason="catch-up of a missed fire time")
             else:
-                why = (
-                    "outside the catch-up window"
-                    if schedule.catch_up != "none" and when < window_start
-                    else ""
-                )
-                why = why or {"latest": "only the latest is caught up", "none": "catch_up is none"}.get(
-                    schedule.catch_up, ""
-                )
                 self.store.create_run(
-                    self._new_run(run_request, {}),
-                    status=RunStatus.SKIPPED,
-                    reason=f"missed: no tick came ({why})",
+                    self._new_run(run_request, {}), status=RunStatus.SKIPPED, reason=skipped
                 )
-        if catch:
+        if any(skipped is None for skipped in plan.values()):
             active = [
                 r
                 for r in self.store.runs_of_schedule(schedule.name, limit=10)
-                if r.status in (RunStatus.CREATING, RunStatus.RUNNING) and r.trigger != Trigger.BACKFILL.value
+                if r.status in (RunStatus.CREATING, RunStatus.RUNNING) and r.trigger is not Trigger.BACKFILL
             ]
             if not active:  # nothing to wait behind: start the oldest now
                 self.starter.start_oldest_buffered(schedule.name)
@@ -379,36 +377,19 @@ class Dispatcher:
         existing = self.store.get_run(request.run_id)
         if existing is not None:
             return self._again(request, existing)
-        status = RunStatus.CREATING
+        status, waits_for = RunStatus.CREATING, None
         if request.trigger is Trigger.SCHEDULE:
             paused = self.store.paused_reason(request.schedule)
             if paused is not None:
                 return self._skip_tick(request, f"schedule paused: {paused}")
             recent = self._complete_abandoned(self.store.runs_of_schedule(request.schedule, limit=10))
-            # Backfill runs have their own slots (max_active): they never hold a live tick off.
-            active = [
-                r
-                for r in recent
-                if r.status in (RunStatus.CREATING, RunStatus.RUNNING, RunStatus.BUFFERED)
-                and r.run_id != request.run_id
-                and r.trigger != Trigger.BACKFILL.value
-            ]
-            running = [r for r in active if r.status is not RunStatus.BUFFERED]
-            live = [r for r in running if r.trigger != Trigger.CATCH_UP.value]
-            if request.overlap == "skip" and live:
-                return self._skip_tick(request, f"previous run {live[0].run_id} still active")
-            if request.overlap == "skip" and running:
-                # only catch-up runs are active: the tick waits behind them, it is not lost
-                status = RunStatus.BUFFERED
-            elif request.overlap == "buffer_one" and running:
-                if any(
-                    r.status is RunStatus.BUFFERED and r.trigger != Trigger.CATCH_UP.value for r in active
-                ):
-                    return self._skip_tick(request, "a run of this schedule is already waiting")
-                status = RunStatus.BUFFERED
+            tick = on_tick(request.overlap, recent, request.run_id)
+            if tick.skipped is not None:
+                return self._skip_tick(request, tick.skipped)
+            status, waits_for = tick.status, tick.waits_for
         new = self._new_run(request, self.plan(request))
         if status is RunStatus.BUFFERED:
-            if self.store.create_run(new, status=RunStatus.BUFFERED, reason=f"waits for {running[0].run_id}"):
+            if self.store.create_run(new, status=RunStatus.BUFFERED, reason=f"waits for {waits_for}"):
                 return DispatchResult(new.run_id, RunStatus.BUFFERED, True, len(new.nodes), 0)
             existing = self.store.get_run(new.run_id)
             if existing is None:
@@ -429,8 +410,7 @@ class Dispatcher:
             run_id=request.run_id,
             schedule=request.schedule,
             scheduled_time=request.scheduled_time,
-            scheduled_iso=iso(request.scheduled_time),
-            trigger=request.trigger.value,
+            trigger=request.trigger,
             created_at=now,
             expires_at=int(now + self.history_ttl_s),
             parameters=request.parameters if nodes else {},

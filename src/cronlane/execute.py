@@ -38,11 +38,13 @@ from typing import Any
 
 from cronlane.clock import Clock, iso
 from cronlane.context import Continuation, JobTimeout, make_context
-from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import CronlaneError, InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus, RunView
-from cronlane.release import Needs, Releaser
+from cronlane.graphs import RunGraphs
+from cronlane.model import JobMessage, JobRunView, JobStatus, RunView
+from cronlane.ports import JobQueue, RunStore
+from cronlane.release import Releaser
+from cronlane.rules import Needs, failure_reach
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import NoTelemetry, Telemetry
 
@@ -75,6 +77,26 @@ def backoff_seconds(attempt: int, rng: random.Random) -> int:
     return max(1, int(ceiling * (0.5 + rng.random() / 2)))
 
 
+def stored_cursor(view: JobRunView, step: Continuation) -> tuple[str | None, str | None]:
+    """A continuation's cursor as stored JSON, or the problem that makes it a failed attempt."""
+    number = len(view.continuations) + 1
+    if number > view.max_continuations:
+        return None, (
+            f"job '{view.job}' asked for continuation {number}, but its max_continuations "
+            f"is {view.max_continuations}"
+        )
+    try:
+        cursor = json.dumps(step.cursor, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return None, f"job '{view.job}' returned a cursor that is not JSON: {exc}"
+    if len(cursor) > MAX_CURSOR_CHARS:
+        return None, (
+            f"job '{view.job}' returned a cursor of {len(cursor)} characters as JSON; at most "
+            f"{MAX_CURSOR_CHARS} fit on the job-run (keep a key to it, not the data)"
+        )
+    return cursor, None
+
+
 class Executor:
     def __init__(
         self,
@@ -82,6 +104,8 @@ class Executor:
         queue: JobQueue,
         clock: Clock,
         log: Any,
+        graphs: RunGraphs,
+        releaser: Releaser,
         rng: random.Random | None = None,
         import_function: Callable[[str], Callable[..., Any]] | None = None,
         telemetry: Telemetry | None = None,
@@ -93,9 +117,10 @@ class Executor:
         self.queue = queue
         self.clock = clock
         self.log = log
+        self.graphs = graphs
+        self.releaser = releaser
         self.rng = rng or random.Random()
         self.import_function = import_function or _import_function
-        self.releaser = Releaser(store, queue)
 
     def handle_message(
         self,
@@ -113,7 +138,7 @@ class Executor:
             return self._poison(body, "malformed", str(exc), message_id)
         # The run's graph snapshot (read once per process and run) names its jobs, and gives a
         # dependent's first claim what its item holds: a job-run is written when it starts.
-        graph = self.releaser.run_graph(message.run_id)
+        graph = self.graphs.get(message.run_id)
         if graph is None:
             return self._poison(body, "unknown run", f"no run {message.run_id}", message_id)
         if message.job not in graph.nodes:
@@ -181,7 +206,7 @@ class Executor:
         duration = round(finished - started, 3)
         cursor = None
         if outcome.ok and isinstance(outcome.result, Continuation):
-            cursor, problem = self._cursor(view, outcome.result)
+            cursor, problem = stored_cursor(view, outcome.result)
             if problem is not None:
                 outcome = Outcome(False, problem)
         # The near-timeout alarm measures each invocation, so a job that continues in time
@@ -217,38 +242,7 @@ class Executor:
             self.telemetry.emit("JobsRetried", 1, job=view.job)
             self.queue.delay(queue_arn, receipt_handle, delay)
             raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
-        self.log.error("job failed after its last attempt", extra={"error": error})
-        self.telemetry.emit("JobsFailed", 1, job=view.job)
-        # The executor moves the message itself, with the error, before the state says FAILED,
-        # so every FAILED job-run has its DLQ message.
-        self.queue.dead_letter(body, message.dedup_id(), error)
-        graph = self.releaser.run_graph(view.run_id)
-        self.store.finish(
-            view, JobStatus.FAILED, finished, duration, error=error, history_entry=entry, graph=graph
-        )
-        crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
-        self._skip_dependents(view.run_id, view.job)
-        self._close(view.run_id)
-        return {"job": view.job, "status": JobStatus.FAILED.value}
-
-    def _cursor(self, view: JobRunView, step: Continuation) -> tuple[str | None, str | None]:
-        """The cursor as stored JSON, or the problem that makes this continuation a failure."""
-        number = len(view.continuations) + 1
-        if number > view.max_continuations:
-            return None, (
-                f"job '{view.job}' asked for continuation {number}, but its max_continuations "
-                f"is {view.max_continuations}"
-            )
-        try:
-            cursor = json.dumps(step.cursor, sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError, RecursionError) as exc:
-            return None, f"job '{view.job}' returned a cursor that is not JSON: {exc}"
-        if len(cursor) > MAX_CURSOR_CHARS:
-            return None, (
-                f"job '{view.job}' returned a cursor of {len(cursor)} characters as JSON; at most "
-                f"{MAX_CURSOR_CHARS} fit on the job-run (keep a key to it, not the data)"
-            )
-        return cursor, None
+        return self._fail(view, message, body, error, entry, finished, duration)
 
     def _continue(
         self, view: JobRunView, step: Continuation, cursor: str, started: float, finished: float
@@ -321,40 +315,55 @@ class Executor:
         crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
         return ended
 
-    def _skip_dependents(self, run_id: str, failed_job: str) -> None:
-        """Skip what depended on a failed job, at once and transitively, except the jobs that
-        run when their upstreams are done whatever the outcome (``trigger_rule="all_done"``):
-        for those, the failed or skipped upstream counts as finished, and they start once all
-        their upstreams are."""
-        run_graph = self.releaser.run_graph(run_id)
-        graph = run_graph.nodes if run_graph is not None else {}
-        if run_graph is None or failed_job not in graph:
-            return
-        todo = [(d, failed_job) for d in graph[failed_job].dependents]
-        seen: set[str] = set()
-        waiting: dict[str, Needs] = {}
-        while todo:
-            name, cause = todo.pop()
-            node = graph[name]
-            if node.trigger_rule == ALL_DONE:
-                waiting[name] = Needs(node.depends_on, node.trigger_rule)
-                continue
-            if name in seen:
-                continue
-            seen.add(name)
-            if self.store.skip(run_graph, name, f"upstream {cause} failed", self.clock.now()):
-                self.telemetry.emit("JobsSkipped", 1, job=name)
-            todo.extend((d, cause) for d in node.dependents)
-        # The failed job and the skipped ones are terminal now: read the rest and send.
-        self.releaser.send(
-            self.releaser.ready(run_id, failed_job, JobStatus.FAILED, waiting, self.clock.now())
+    # -- the terminal failure -----------------------------------------------------------------
+
+    def _fail(
+        self,
+        view: JobRunView,
+        message: JobMessage,
+        body: str,
+        error: str,
+        entry: dict[str, Any],
+        finished: float,
+        duration: float,
+    ) -> dict[str, Any]:
+        """A job-run that failed for good, in this order: its message goes to the dead-letter
+        queue with the error (first, so every FAILED job-run has its dead letter), it is FAILED
+        (counted on the run), then what it blocks is skipped and the run closes if it is over.
+        A crash after the state write is repaired by the redelivery, which finds it FAILED and
+        does the rest (``_after_failure``)."""
+        self.log.error("job failed after its last attempt", extra={"job": view.job, "error": error})
+        self.telemetry.emit("JobsFailed", 1, job=view.job)
+        self.queue.dead_letter(body, message.dedup_id(), error)
+        graph = self.graphs.get(view.run_id)
+        self.store.finish(
+            view, JobStatus.FAILED, finished, duration, error=error, history_entry=entry, graph=graph
         )
+        crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
+        self._after_failure(view.run_id, view.job)
+        return {"job": view.job, "status": JobStatus.FAILED.value}
+
+    def _after_failure(self, run_id: str, failed_job: str) -> None:
+        """Skip what the failure blocks (``rules.failure_reach``), release the ``all_done`` jobs
+        it made ready, and close the run if that was its last job."""
+        graph = self.graphs.get(run_id)
+        if graph is not None and failed_job in graph.nodes:
+            reach = failure_reach(graph.nodes, failed_job)
+            for name, cause in reach.skipped:
+                if self.store.skip(graph, name, f"upstream {cause} failed", self.clock.now()):
+                    self.telemetry.emit("JobsSkipped", 1, job=name)
+            # The failed job and the skipped ones are terminal now: read the rest and send.
+            waiting = {name: Needs.of(graph.nodes[name]) for name in reach.all_done}
+            self.releaser.send(
+                self.releaser.ready(run_id, failed_job, JobStatus.FAILED, waiting, self.clock.now())
+            )
+        self._close(run_id)
 
     def _sink_ended(self, view: JobRunView) -> bool:
         """A succeeded sink is counted in its shard; True if it may have been the last."""
         if view.dependents:
             return False
-        graph = self.releaser.run_graph(view.run_id)
+        graph = self.graphs.get(view.run_id)
         return graph is not None and self.store.mark_sink(graph, view.job)
 
     def _close(self, run_id: str) -> None:
@@ -390,8 +399,7 @@ class Executor:
             self._sink_ended(view)
             self._close(view.run_id)
         elif view.status is JobStatus.FAILED:
-            self._skip_dependents(view.run_id, view.job)
-            self._close(view.run_id)
+            self._after_failure(view.run_id, view.job)
         elif self._exhausted(view):
             return self._fail_exhausted(view, message, body)
         self.log.info(
@@ -411,9 +419,6 @@ class Executor:
             f"attempt {view.attempts} of {view.max_attempts} never finished: its executor stopped "
             "(a crash, or the Lambda timeout)"
         )
-        self.log.error("job failed after its last attempt", extra={"job": view.job, "error": error})
-        self.telemetry.emit("JobsFailed", 1, job=view.job)
-        self.queue.dead_letter(body, message.dedup_id(), error)
         began = view.attempt_started_at or now
         entry = {
             "attempt": view.attempts,
@@ -422,13 +427,7 @@ class Executor:
             "duration_s": round(now - began, 3),
             "error": error,
         }
-        graph = self.releaser.run_graph(view.run_id)
-        self.store.finish(
-            view, JobStatus.FAILED, now, now - began, error=error, history_entry=entry, graph=graph
-        )
-        self._skip_dependents(view.run_id, view.job)
-        self._close(view.run_id)
-        return {"job": view.job, "status": JobStatus.FAILED.value}
+        return self._fail(view, message, body, error, entry, now, now - began)
 
     def _poison(self, body: str, kind: str, detail: str, message_id: str) -> dict[str, Any]:
         error = truncate(f"{kind}: {detail}")

@@ -48,9 +48,29 @@ class Trigger(StrEnum):
     CATCH_UP = "catch-up"  # a missed fire time, run by the schedule's catch-up policy
 
 
-ALL_SUCCESS = "all_success"  # run when every upstream succeeded (the default)
-ALL_DONE = "all_done"  # run when every upstream is done, even if one failed or was skipped
-TRIGGER_RULES = (ALL_SUCCESS, ALL_DONE)
+class TriggerRule(StrEnum):
+    """When a job with upstreams may start (Airflow's rules of the same names)."""
+
+    ALL_SUCCESS = "all_success"  # every upstream succeeded (the default); a failed one skips it
+    ALL_DONE = "all_done"  # every upstream is done, whatever the outcome
+
+
+class Overlap(StrEnum):
+    """What a schedule's tick does while the schedule's previous run is still active."""
+
+    SKIP = "skip"  # recorded as a SKIPPED run with the reason
+    ALLOW = "allow"  # both run
+    BUFFER_ONE = "buffer_one"  # it waits BUFFERED and starts when the active run ends; one at most
+
+
+class CatchUp(StrEnum):
+    """What a schedule does with fire times that passed without a run (a tick never delivered)."""
+
+    NONE = "none"  # each is recorded as a SKIPPED run
+    LATEST = "latest"  # the latest of them runs
+    ALL = "all"  # every one within the schedule's catch_up_window_s runs
+
+
 DEFAULT_MAX_CONTINUATIONS = 20  # 20 invocations of up to 15 minutes: 5 hours of work at most
 
 MANUAL_SCHEDULE = "manual"  # the schedule of a manual trigger that names only jobs
@@ -142,7 +162,7 @@ class JobNode:
     max_attempts: int
     params: dict[str, Any] = field(default_factory=dict)
     dependent_fan_in: tuple[int, ...] = ()  # how many upstreams each dependent waits for
-    trigger_rule: str = ALL_SUCCESS
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,7 +175,7 @@ class JobNode:
             "max_attempts": self.max_attempts,
             "params": self.params,
             "dependent_fan_in": list(self.dependent_fan_in),
-            "trigger_rule": self.trigger_rule,
+            "trigger_rule": self.trigger_rule.value,
         }
         if self.max_continuations != DEFAULT_MAX_CONTINUATIONS:
             data["max_continuations"] = self.max_continuations
@@ -173,7 +193,7 @@ class JobNode:
             max_attempts=int(data["max_attempts"]),
             params=dict(data.get("params") or {}),
             dependent_fan_in=tuple(data.get("dependent_fan_in") or ()),
-            trigger_rule=str(data.get("trigger_rule") or ALL_SUCCESS),
+            trigger_rule=TriggerRule(data.get("trigger_rule") or TriggerRule.ALL_SUCCESS),
             max_continuations=int(data.get("max_continuations", DEFAULT_MAX_CONTINUATIONS)),
         )
 
@@ -216,6 +236,27 @@ class RunGraph:
 
 
 @dataclass(frozen=True)
+class NewRun:
+    """A run about to be created: its identity, what it was asked for, and its graph snapshot."""
+
+    run_id: str
+    schedule: str
+    scheduled_time: float
+    trigger: Trigger
+    created_at: float
+    expires_at: int
+    parameters: dict[str, Any]
+    nodes: dict[str, JobNode]
+    fingerprint: str = ""
+    deadline_at: float | None = None
+    max_active: int | None = None
+
+    @property
+    def sink_count(self) -> int:
+        return sum(1 for node in self.nodes.values() if not node.dependents)
+
+
+@dataclass(frozen=True)
 class JobState:
     """What a release decides on: a job-run's status and generation."""
 
@@ -236,7 +277,7 @@ class RunView:
     run_id: str
     schedule: str
     scheduled_time: float
-    trigger: str
+    trigger: Trigger
     status: RunStatus
     job_count: int
     succeeded: int = 0
@@ -303,6 +344,31 @@ class JobRunView:
     continuations: list[dict[str, Any]] = field(default_factory=list)
     continuing: bool = False
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+
+
+def waiting_view(graph: RunGraph, name: str, queued: bool = False) -> JobRunView:
+    """A job-run that has no item yet, as its run's graph snapshot describes it: PENDING, or
+    QUEUED (a root of a going run, whose message the dispatch sent). A job-run is written when it
+    starts, is skipped or is cancelled; until then this is what it is."""
+    node = graph.nodes[name]
+    return JobRunView(
+        run_id=graph.run_id,
+        job=name,
+        status=JobStatus.QUEUED if queued else JobStatus.PENDING,
+        depends_on=node.depends_on,
+        dependents=node.dependents,
+        attempts=0,
+        max_attempts=node.max_attempts,
+        timeout_s=node.timeout_s,
+        function=node.function,
+        group=node.group,
+        generation=0,
+        params=dict(node.params),
+        dependent_fan_in=node.dependent_fan_in,
+        schedule=graph.schedule,
+        scheduled_time=graph.scheduled_time,
+        max_continuations=node.max_continuations,
+    )
 
 
 @dataclass(frozen=True)

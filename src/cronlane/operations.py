@@ -8,31 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from cronlane.clock import Clock
-from cronlane.dal import JobQueue, RunStore
 from cronlane.errors import Conflict, InvalidRequest
 from cronlane.faults import crashpoint
-from cronlane.model import ALL_DONE, JobMessage, JobRunView, JobStatus, RunGraph, RunStatus, RunView
+from cronlane.graphs import RunGraphs
+from cronlane.model import JobMessage, JobRunView, JobStatus, RunGraph, RunStatus, RunView
+from cronlane.ports import JobQueue, RunStore
 from cronlane.release import Releaser
+from cronlane.rules import RESTARTABLE, blocker, runnable, skipped_below, starts_at_once
 from cronlane.runs import close_if_complete
 from cronlane.telemetry import Telemetry
-
-RESTARTABLE = (JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED)
-
-
-def skipped_dependents(
-    jobs: dict[str, JobRunView],
-    job: str,
-    statuses: tuple[JobStatus, ...] = (JobStatus.SKIPPED, JobStatus.CANCELLED),
-) -> set[str]:
-    """The jobs below ``job`` that did not run (skipped, or cancelled), transitively."""
-    found: set[str] = set()
-    todo = [job]
-    while todo:
-        for dependent in jobs[todo.pop()].dependents:
-            if dependent not in found and jobs[dependent].status in statuses:
-                found.add(dependent)
-                todo.append(dependent)
-    return found
 
 
 class Operator:
@@ -42,6 +26,8 @@ class Operator:
         queue: JobQueue,
         clock: Clock,
         telemetry: Telemetry,
+        graphs: RunGraphs,
+        releaser: Releaser,
         on_run_closed: Callable[[RunView], None] | None = None,
     ) -> None:
         self.on_run_closed = on_run_closed
@@ -49,7 +35,8 @@ class Operator:
         self.queue = queue
         self.clock = clock
         self.telemetry = telemetry
-        self.releaser = Releaser(store, queue)
+        self.graphs = graphs
+        self.releaser = releaser
 
     def _run(self, run_id: str) -> RunView:
         run = self.store.get_run(run_id)
@@ -66,7 +53,7 @@ class Operator:
             return {"run_id": run_id, "status": run.status.value, "cancelled": 0}
         now = self.clock.now()
         self.store.request_cancel(run_id, now)
-        graph = self.releaser.run_graph(run_id)
+        graph = self.graphs.get(run_id)
         cancelled = [
             j.job
             for j in self.store.job_runs(run_id)
@@ -94,7 +81,7 @@ class Operator:
         if failed_only:
             failed = {n for n, j in jobs.items() if j.status is JobStatus.FAILED}
             chosen = failed | {
-                d for n in failed for d in skipped_dependents(jobs, n) if jobs[d].status is JobStatus.SKIPPED
+                d for n in failed for d in skipped_below(jobs, n) if jobs[d].status is JobStatus.SKIPPED
             }
         else:
             chosen = {n for n, j in jobs.items() if j.status in RESTARTABLE}
@@ -119,38 +106,16 @@ class Operator:
             return {"run_id": run_id, "status": run.status.value, "rerun": [], "marked": [], "not_rerun": {}}
         if view.status in (JobStatus.RUNNING, JobStatus.QUEUED):
             raise InvalidRequest(f"job '{job}' is {view.status.value}; wait for it or cancel the run")
-        skipped_below, stuck = self.can_run(run_id, jobs, skipped_dependents(jobs, job), {job})
-        return self.restart(run, jobs, skipped_below, {job: view}, stuck)
+        below, stuck = self.can_run(run_id, jobs, skipped_below(jobs, job), {job})
+        return self.restart(run, jobs, below, {job: view}, stuck)
 
     # -- shared -------------------------------------------------------------------------------
 
     def can_run(
         self, run_id: str, jobs: dict[str, JobRunView], chosen: set[str], vouched: set[str]
     ) -> tuple[set[str], dict[str, str]]:
-        """The chosen jobs that can run again, and why each other one cannot: a job that needs
-        its upstreams to succeed (the default rule) stays as it is while one of them has ended
-        without succeeding and is neither chosen nor vouched for (a failed job a rerun
-        ``--failed-only`` or a DLQ replay leaves alone, a cancelled one, or a failed one beside
-        the job being marked). Reset, it would wait for that upstream for ever and hold the run open. What
-        depends on a job left alone is left alone too."""
-        graph = self.releaser.graph(run_id)
-        left: dict[str, str] = {}
-        todo = True
-        while todo:
-            todo = False
-            for name in sorted(chosen - set(left)):
-                node = graph.get(name)
-                if node is None or node.trigger_rule == ALL_DONE:
-                    continue  # all_done: an upstream that ended any way counts as done
-                for upstream in node.depends_on:
-                    view = jobs.get(upstream)
-                    if view is None or upstream in vouched or (upstream in chosen and upstream not in left):
-                        continue
-                    if view.status in RESTARTABLE:
-                        left[name] = f"upstream {upstream} is {view.status.value}"
-                        todo = True
-                        break
-        return chosen - set(left), dict(sorted(left.items()))
+        """The chosen jobs that can run again, and why each other one cannot (``rules.runnable``)."""
+        return runnable(self.graphs.nodes(run_id), jobs, chosen, vouched)
 
     def restart(
         self,
@@ -162,21 +127,19 @@ class Operator:
     ) -> dict[str, Any]:
         now = self.clock.now()
         ready: list[JobMessage] = []
-        graph = self.releaser.run_graph(run.run_id)
+        graph = self.graphs.get(run.run_id)
         for job, view in vouched.items():
             if not self.store.reset_job(view, JobStatus.SUCCEEDED, now=now, graph=graph):
                 raise Conflict(f"job '{job}' changed while being marked; try again")
             # dependents still waiting (not skipped) start if this was their last upstream
             waiting = [d for d in view.dependents if d not in chosen and jobs[d].status is JobStatus.PENDING]
-            needs = self.releaser.needs_of(run.run_id, waiting)
+            needs = self.graphs.needs_of(run.run_id, waiting)
             ready += self.releaser.ready(run.run_id, job, JobStatus.SUCCEEDED, needs, now).messages
-        # A job is ready now if every upstream in the run stays SUCCEEDED (not restarted).
-        succeeded = {n for n, j in jobs.items() if j.status is JobStatus.SUCCEEDED and n not in chosen}
-        succeeded |= set(vouched)
-        plan = []
-        for name in sorted(chosen):
-            queued = set(jobs[name].depends_on) <= succeeded
-            plan.append((queued, name))
+        nodes = graph.nodes if graph is not None else {}
+        plan = [
+            (name in nodes and starts_at_once(nodes[name], jobs, chosen, set(vouched)), name)
+            for name in sorted(chosen)
+        ]
         # The jobs that wait (PENDING) are reset first and the ones that start (QUEUED) last, then
         # the run reopens, then the messages go. Whatever point this dies at, what is left is
         # either untouched (a FAILED job still FAILED: the request can be repeated) or a QUEUED
@@ -196,7 +159,7 @@ class Operator:
         if waiting and graph is not None:
             waiting = self._skip_blocked(run.run_id, graph, waiting, now)
         if waiting:
-            needs = self.releaser.needs_of(run.run_id, waiting)
+            needs = self.graphs.needs_of(run.run_id, waiting)
             ready += self.releaser.ready(run.run_id, None, JobStatus.SUCCEEDED, needs, now).messages
         self.store.reopen_run(run.run_id, now)
         crashpoint("operator.after_reopen", run_id=run.run_id)
@@ -224,14 +187,12 @@ class Operator:
         to_read = set(waiting) | {u for name in waiting for u in nodes[name].depends_on}
         status = {name: state.status for name, state in self.store.states(run_id, to_read).items()}
 
-        def blocker(name: str) -> str | None:
-            if nodes[name].trigger_rule == ALL_DONE:
-                return None
-            ended = (u for u in nodes[name].depends_on if status.get(u, JobStatus.PENDING).terminal)
-            return next((u for u in ended if status[u] is not JobStatus.SUCCEEDED), None)
+        def blocked_by(name: str) -> str | None:
+            upstreams = {u: status.get(u, JobStatus.PENDING) for u in nodes[name].depends_on}
+            return blocker(nodes[name].trigger_rule, upstreams)
 
         left = list(waiting)
-        while blocked := [(name, u) for name in left if (u := blocker(name)) is not None]:
+        while blocked := [(name, u) for name in left if (u := blocked_by(name)) is not None]:
             for name, upstream in blocked:
                 if self.store.skip(graph, name, f"upstream {upstream} is {status[upstream].value}", now):
                     self.telemetry.emit("JobsSkipped", 1, job=name)

@@ -20,11 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cronlane.clock import iso
+from cronlane.clock import Clock, iso
 from cronlane.errors import InvalidRequest
 from cronlane.faults import crashpoint
+from cronlane.graphs import RunGraphs
 from cronlane.model import DeadLetter, JobMessage, JobRunView, JobStatus, RunStatus
-from cronlane.operations import Operator, skipped_dependents
+from cronlane.operations import Operator
+from cronlane.ports import JobQueue, RunStore
+from cronlane.release import Releaser
+from cronlane.rules import abandoned, skipped_below
 
 HIDE_S = 300  # a pass hides what it received for the dispatcher's whole timeout
 
@@ -62,10 +66,21 @@ class DeadLetters:
     """The dead-letter queue as an operator sees it; a replay is a restart of the job-runs by
     the ``Operator`` (the same reset as ``rerun``) followed by the deletion of the letters."""
 
-    def __init__(self, operator: Operator) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        queue: JobQueue,
+        clock: Clock,
+        graphs: RunGraphs,
+        releaser: Releaser,
+        operator: Operator,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.graphs = graphs
+        self.releaser = releaser
         self.operator = operator
-        self.store = operator.store
-        self.queue = operator.queue
 
     def listing(self, limit: int) -> dict[str, Any]:
         raw = self.queue.peek_dead_letters(limit, HIDE_S)
@@ -149,7 +164,7 @@ class DeadLetters:
                 letter.outcome = f"left on the queue: {why}"
             return [letter.raw for letter in letters]
         jobs = {j.job: j for j in self.store.job_runs(run.run_id)}
-        now = self.operator.clock.now()
+        now = self.clock.now()
         restart: set[str] = set()
         resend: list[JobMessage] = []
         done: list[Letter] = []
@@ -167,7 +182,7 @@ class DeadLetters:
                     resend.append(JobMessage(run.run_id, view.job, view.generation))
                 letter.outcome = f"out of date (the job is {view.status.value} now): deleted"
                 done.append(letter)
-            elif view.status is JobStatus.FAILED or _abandoned(view, now):
+            elif view.status is JobStatus.FAILED or abandoned(view, now):
                 restart.add(view.job)
                 letter.outcome = "would replay" if dry_run else "replayed"
                 done.append(letter)
@@ -180,11 +195,10 @@ class DeadLetters:
             # A dependent has no item until its first claim: its message was sent when its
             # upstreams were done, and no claim ever took it (throttling, an outage, crashes).
             # Read them again, as a release does, and send the ones still ready.
-            releaser = self.operator.releaser
-            needs = releaser.needs_of(
+            needs = self.graphs.needs_of(
                 run.run_id, [letter.job_run.job for letter in released if letter.job_run]
             )
-            ready = releaser.ready(run.run_id, None, JobStatus.SUCCEEDED, needs, now).messages
+            ready = self.releaser.ready(run.run_id, None, JobStatus.SUCCEEDED, needs, now).messages
             ready_jobs = {m.job for m in ready}
             for letter in released:
                 if letter.job_run is not None and letter.job_run.job in ready_jobs:
@@ -200,7 +214,7 @@ class DeadLetters:
         # waits on another failed job (replaying that one later brings it back).
         below: set[str] = set()
         for job in restart:
-            below |= skipped_dependents(jobs, job, (JobStatus.SKIPPED,))
+            below |= skipped_below(jobs, job, (JobStatus.SKIPPED,))
         restart |= self.operator.can_run(run.run_id, jobs, restart | below, set())[0]
         if dry_run:
             return keep + [letter.raw for letter in done]
@@ -213,14 +227,6 @@ class DeadLetters:
         for letter in done:  # only after the messages were sent
             self.queue.delete_dead_letter(letter.raw)
         return keep
-
-
-def _abandoned(view: JobRunView, now: float) -> bool:
-    """A job-run whose message the queue's redrive policy moved without the executor ending it:
-    QUEUED, or RUNNING under an expired lease."""
-    if view.status is JobStatus.QUEUED:
-        return True
-    return view.status is JobStatus.RUNNING and (view.lease_expires_at or 0) < now
 
 
 def _named(letter: Letter, run_id: str | None, job: str | None) -> bool:

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
-from cronlane.dal import RunStore
 from cronlane.model import JobStatus, RunCounts, RunStatus, RunView
+from cronlane.ports import RunStore
 from cronlane.telemetry import Telemetry
 
 

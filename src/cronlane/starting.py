@@ -6,11 +6,11 @@ Used by the dispatcher (a new run, or a CREATING run a dispatcher died in) and, 
 
 from __future__ import annotations
 
-from cronlane.clock import Clock, iso
-from cronlane.dal import JobQueue, NewRun, RunStore
+from cronlane.clock import Clock
 from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
-from cronlane.model import JobMessage, JobStatus, RunStatus, RunView, Trigger
+from cronlane.model import JobMessage, JobStatus, NewRun, RunStatus, RunView, Trigger
+from cronlane.ports import JobQueue, RunStore
 from cronlane.runs import close_run
 from cronlane.telemetry import Telemetry
 
@@ -35,7 +35,7 @@ class RunStarter:
         now = self.clock.now()
         roots = [n for n, node in run.nodes.items() if not node.depends_on]
         if resume:
-            existing = {v.job: v for v in self.store.job_runs(run.run_id, include_waiting=False)}
+            existing = {v.job: v for v in self.store.written_job_runs(run.run_id)}
             to_send = [n for n in roots if n not in existing or existing[n].status is JobStatus.QUEUED]
         else:
             to_send = roots
@@ -61,16 +61,16 @@ class RunStarter:
     def complete_creating(self, existing: RunView) -> tuple[int, int, RunStatus]:
         """Finish a CREATING run from *its* stored snapshot (not today's catalog: a deploy in
         between must not change the run). Returns (jobs, enqueued, status)."""
+        graph = self.store.load_run_graph(existing.run_id)
         run = NewRun(
             run_id=existing.run_id,
             schedule=existing.schedule,
             scheduled_time=existing.scheduled_time,
-            scheduled_iso=iso(existing.scheduled_time),
             trigger=existing.trigger,
             created_at=existing.created_at or self.clock.now(),
             expires_at=int(self.clock.now() + self.history_ttl_s),
             parameters=existing.parameters,
-            nodes=self.store.load_graph(existing.run_id),
+            nodes=graph.nodes if graph is not None else {},
             fingerprint=existing.request_hash,
             deadline_at=existing.deadline_at,
         )
@@ -80,7 +80,7 @@ class RunStarter:
     def on_run_closed(self, run: RunView) -> None:
         """A run ended: start what waited for it. A backfill run frees a slot of its backfill;
         any other run starts its schedule's oldest BUFFERED tick (overlap ``buffer_one``)."""
-        if run.trigger == Trigger.BACKFILL.value:
+        if run.trigger is Trigger.BACKFILL:
             self.start_backfill(run.schedule)
             return
         self.start_oldest_buffered(run.schedule)
@@ -88,9 +88,7 @@ class RunStarter:
     def start_oldest_buffered(self, schedule: str) -> None:
         """Start the schedule's oldest BUFFERED run (a buffered tick, or a catch-up run),
         however many runs came after it."""
-        waiting = self.store.runs_in_states(
-            schedule, (RunStatus.BUFFERED,), not_trigger=Trigger.BACKFILL.value
-        )
+        waiting = self.store.runs_in_states(schedule, (RunStatus.BUFFERED,), not_trigger=Trigger.BACKFILL)
         for buffered in waiting:
             if self._start_buffered(buffered):
                 return
@@ -99,9 +97,9 @@ class RunStarter:
         """Start the oldest waiting backfill runs of ``schedule`` while fewer than their
         ``max_active`` are active. Returns the runs started."""
         active = self.store.runs_in_states(
-            schedule, (RunStatus.CREATING, RunStatus.RUNNING), Trigger.BACKFILL.value
+            schedule, (RunStatus.CREATING, RunStatus.RUNNING), Trigger.BACKFILL
         )
-        waiting = self.store.runs_in_states(schedule, (RunStatus.BUFFERED,), Trigger.BACKFILL.value)
+        waiting = self.store.runs_in_states(schedule, (RunStatus.BUFFERED,), Trigger.BACKFILL)
         started: list[str] = []
         for run in waiting:
             if len(active) + len(started) >= (run.max_active or 1):

@@ -1,7 +1,9 @@
-"""Production wiring: build the dispatcher and the executor from the function's environment.
-
-Each collaborator can be passed in; what is not passed gets its production default (the clock is
-``default_clock()``, which the local runtime replaces before the handler module is imported).
+"""The composition root: every use case and its collaborators are built here, once per process,
+and passed in; nothing else constructs them. ``dispatcher_of`` and ``executor_of`` build the two
+sides from any run store and job queue (DynamoDB and SQS on AWS, ``store.memory`` and
+``queue.memory`` in a test or a simulation); ``build_dispatcher`` and ``build_executor`` are the
+functions' production defaults, from their environment (the clock is ``default_clock()``, which
+the local runtime replaces before the handler module is imported).
 
 What is built here runs in a Lambda's init phase, so it is kept to what the function uses: each
 builder imports only its own side (the executor never loads the dispatcher), both
@@ -13,13 +15,17 @@ subsegments are asked for (``make_tracer``).
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cronlane.clock import Clock, default_clock
-from cronlane.dal import JobQueue, RunStore
+from cronlane.declarations import Catalog
+from cronlane.ports import JobQueue, RunStore
+from cronlane.queue.sqs import SqsJobQueue
 from cronlane.settings import Settings, load_catalog
-from cronlane.telemetry import EmfTelemetry
+from cronlane.store.dynamodb import DynamoRunStore
+from cronlane.telemetry import EmfTelemetry, NoTelemetry, Telemetry
 
 if TYPE_CHECKING:
     from cronlane.dispatch import Dispatcher
@@ -72,8 +78,8 @@ def make_tracer(service: str, env: Mapping[str, str] = os.environ) -> TracerLike
     return Tracer(service=service)
 
 
-def _store(settings: Settings) -> RunStore:
-    store = RunStore(settings.table_name, settings.region)
+def _store(settings: Settings) -> DynamoRunStore:
+    store = DynamoRunStore(settings.table_name, settings.region)
     store.connect()  # during the init phase, not in the first invocation
     return store
 
@@ -91,7 +97,7 @@ class ClientOnFirstUse:
         return getattr(self._client, name)
 
 
-def _queue(settings: Settings, store: RunStore, on_first_use: bool = False) -> JobQueue:
+def _queue(settings: Settings, store: DynamoRunStore, on_first_use: bool = False) -> SqsJobQueue:
     """The job queue, its SQS client made from the botocore session of the store's DynamoDB
     client: one session, so the endpoint rules and partition data are loaded once (a client of
     its own, from boto3's default session, would load them again and import boto3 as well).
@@ -103,41 +109,93 @@ def _queue(settings: Settings, store: RunStore, on_first_use: bool = False) -> J
         return store.client("sqs")
 
     client = ClientOnFirstUse(make) if on_first_use else make()
-    return JobQueue(settings.queue_url, settings.dlq_url, client=client)
+    return SqsJobQueue(settings.queue_url, settings.dlq_url, client=client)
 
 
-def build_dispatcher(settings: Settings | None = None, clock: Clock | None = None) -> Dispatcher:
+def dispatcher_of(
+    catalog: Catalog,
+    store: RunStore,
+    queue: JobQueue,
+    clock: Clock,
+    telemetry: Telemetry | None = None,
+    rule_prefix: str = "",
+    history_ttl_s: int = 30 * 86_400,
+) -> Dispatcher:
+    """The dispatcher's side: the dispatcher, the operator's actions and the DLQ replay, sharing
+    one run-graph cache, one releaser and one run starter."""
     from cronlane.dispatch import Dispatcher
+    from cronlane.graphs import RunGraphs
+    from cronlane.operations import Operator
+    from cronlane.release import Releaser
+    from cronlane.replay import DeadLetters
+    from cronlane.starting import RunStarter
 
-    settings = settings or Settings.from_env()
-    store = _store(settings)
+    telemetry = telemetry or NoTelemetry()
+    graphs = RunGraphs(store)
+    releaser = Releaser(store, queue, graphs)
+    starter = RunStarter(store, queue, clock, telemetry, history_ttl_s)
+    operator = Operator(store, queue, clock, telemetry, graphs, releaser, on_run_closed=starter.on_run_closed)
+    dead_letters = DeadLetters(store, queue, clock, graphs, releaser, operator)
     return Dispatcher(
-        catalog=load_catalog(settings.catalog_module),
-        store=store,
-        queue=_queue(settings, store),
-        clock=clock or default_clock(),
-        rule_prefix=settings.rule_prefix,
-        history_ttl_days=settings.history_ttl_days,
-        telemetry=EmfTelemetry(settings.metrics_namespace, "cronlane"),
+        catalog, store, clock, starter, operator, dead_letters, rule_prefix, history_ttl_s, telemetry
     )
 
 
-def build_executor(log: Any, settings: Settings | None = None, clock: Clock | None = None) -> Executor:
+def executor_of(
+    store: RunStore,
+    queue: JobQueue,
+    clock: Clock,
+    log: Any,
+    telemetry: Telemetry | None = None,
+    history_ttl_s: int = 30 * 86_400,
+    import_function: Callable[[str], Callable[..., Any]] | None = None,
+    rng: random.Random | None = None,
+) -> Executor:
+    """The executor's side: the executor with its run-graph cache, releaser and run starter (the
+    end of a run starts the schedule's buffered one)."""
     from cronlane.execute import Executor
+    from cronlane.graphs import RunGraphs
+    from cronlane.release import Releaser
     from cronlane.starting import RunStarter
 
-    settings = settings or Settings.from_env()
-    store = _store(settings)
-    # A job's run sends a message only to release a dependent, retry, continue or dead-letter.
-    queue = _queue(settings, store, on_first_use=True)
-    clock = clock or default_clock()
-    telemetry = EmfTelemetry(settings.metrics_namespace, "cronlane")
-    starter = RunStarter(store, queue, clock, telemetry, settings.history_ttl_days * 86_400)
+    telemetry = telemetry or NoTelemetry()
+    graphs = RunGraphs(store)
+    releaser = Releaser(store, queue, graphs)
+    starter = RunStarter(store, queue, clock, telemetry, history_ttl_s)
     return Executor(
         store=store,
         queue=queue,
         clock=clock,
         log=log,
+        graphs=graphs,
+        releaser=releaser,
+        rng=rng,
+        import_function=import_function,
         telemetry=telemetry,
         on_run_closed=starter.on_run_closed,
+    )
+
+
+def build_dispatcher(settings: Settings | None = None, clock: Clock | None = None) -> Dispatcher:
+    settings = settings or Settings.from_env()
+    store = _store(settings)
+    return dispatcher_of(
+        load_catalog(settings.catalog_module),
+        store,
+        _queue(settings, store),
+        clock or default_clock(),
+        EmfTelemetry(settings.metrics_namespace, "cronlane"),
+        settings.rule_prefix,
+        settings.history_ttl_days * 86_400,
+    )
+
+
+def build_executor(log: Any, settings: Settings | None = None, clock: Clock | None = None) -> Executor:
+    settings = settings or Settings.from_env()
+    store = _store(settings)
+    # A job's run sends a message only to release a dependent, retry, continue or dead-letter.
+    queue = _queue(settings, store, on_first_use=True)
+    telemetry = EmfTelemetry(settings.metrics_namespace, "cronlane")
+    return executor_of(
+        store, queue, clock or default_clock(), log, telemetry, settings.history_ttl_days * 86_400
     )

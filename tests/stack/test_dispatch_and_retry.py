@@ -8,9 +8,9 @@ import boto3
 import pytest
 
 from cronlane.clock import iso
-from cronlane.dal import JobQueue, NewRun
 from cronlane.local.session import store_of, wait_for_run
-from cronlane.model import JobStatus, RunStatus
+from cronlane.model import JobStatus, NewRun, RunStatus, Trigger
+from cronlane.queue.sqs import SqsJobQueue
 from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry
 from tests.conftest import START, load_event, refusal
@@ -27,13 +27,14 @@ def test_a_resumed_dispatch_never_resets_or_resends_a_job_that_moved_on(runtime:
     runtime.invoke("DispatcherFunction", trigger("resume-1", jobs=["geo", "synonyms"]))
     report = wait_for_run(runtime, "manual@resume-1")
     store = store_of(runtime)
-    nodes = store.load_graph("manual@resume-1")
+    graph = store.load_run_graph("manual@resume-1")
+    assert graph is not None
     # WHEN a late dispatcher finishes creating the same run again
     run = NewRun(
-        "manual@resume-1", "manual", START, iso(START), "manual", START, int(START) + 86400, {}, nodes
+        "manual@resume-1", "manual", START, Trigger.MANUAL, START, int(START) + 86400, {}, graph.nodes
     )
     sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
-    queue = JobQueue(runtime.stack.outputs["JobQueueUrl"], client=sqs)
+    queue = SqsJobQueue(runtime.stack.outputs["JobQueueUrl"], client=sqs)
     sent = RunStarter(store, queue, runtime, NoTelemetry(), 86400).write_and_enqueue(run, resume=True)
     # THEN it sent nothing and changed nothing
     assert sent == 0

@@ -11,11 +11,11 @@ import boto3
 import pytest
 
 from cronlane.clock import iso
-from cronlane.dal import JobQueue
 from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
-from cronlane.operations import Operator
-from cronlane.telemetry import NoTelemetry
+from cronlane.queue.sqs import SqsJobQueue
+from cronlane.wiring import dispatcher_of
+from fixture_jobs.catalog import CATALOG
 from tests.conftest import START, act, refusal
 
 pytestmark = pytest.mark.stack
@@ -185,12 +185,12 @@ def test_a_mark_while_another_upstream_fails_skips_the_dependent_instead_of_leav
     # WHEN score fails before the operator's writes (its executor skips what waits below
     # it, and merge is still SKIPPED then), and then the mark goes ahead on what it read
     runtime.run_until(lambda: store.get_job_run(run_id, "score").status is JobStatus.FAILED)
-    queue = JobQueue(
+    queue = SqsJobQueue(
         runtime.stack.outputs["JobQueueUrl"],
         runtime.stack.outputs["DeadLetterQueueUrl"],
         client=boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1"),
     )
-    operator = Operator(store, queue, runtime, NoTelemetry())
+    operator = dispatcher_of(CATALOG, store, queue, runtime).operator
     operator.restart(store.get_run(run_id), jobs, {"merge"}, {"check": jobs["check"]})
     # THEN merge is skipped again, naming the failed upstream, and the run ends FAILED
     # (it does not wait for ever for a job that cannot start)

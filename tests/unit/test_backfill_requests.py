@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cronlane import Catalog, Job, Schedule, Selection
-from cronlane.dispatch import Dispatcher
+from cronlane.queue.memory import MemoryJobQueue
+from cronlane.store.memory import MemoryRunStore
+from cronlane.wiring import dispatcher_of
 
 
 class StoppedClock:
@@ -23,10 +25,11 @@ CATALOG = Catalog.build(
 
 
 def refusal(event: dict[str, object]) -> str:
-    # no table and no queue: a refused request must not reach them
-    dispatcher = Dispatcher(CATALOG, store=None, queue=None, clock=StoppedClock())  # type: ignore[arg-type]
-    answer = dispatcher.handle(event)
+    store, queue = MemoryRunStore(), MemoryJobQueue(StoppedClock())
+    answer = dispatcher_of(CATALOG, store, queue, StoppedClock()).handle(event)
     assert set(answer) == {"error"}, answer
+    # a refused request created nothing and sent nothing
+    assert store.runs_of_schedule("every-hour") == [] and queue.depth() == (0, 0)
     return str(answer["error"])
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cronlane.context import Continuation
-from cronlane.execute import MAX_CURSOR_CHARS, Executor
+from cronlane.execute import MAX_CURSOR_CHARS, stored_cursor
 from cronlane.model import JobRunView, JobStatus
 
 
@@ -32,8 +32,7 @@ def view(continuations: int = 0, max_continuations: int = 20) -> JobRunView:
 
 
 def cursor_of(step: Continuation, **kw: Any) -> tuple[str | None, str | None]:
-    executor = Executor(store=None, queue=None, clock=None, log=None)  # type: ignore[arg-type]
-    return executor._cursor(view(**kw), step)
+    return stored_cursor(view(**kw), step)
 
 
 def test_a_json_cursor_is_stored_as_json() -> None:

@@ -152,8 +152,8 @@ def test_the_executors_sqs_client_is_made_when_first_used() -> None:
 def test_the_sqs_client_comes_from_the_stores_botocore_session() -> None:
     from types import SimpleNamespace
 
-    from cronlane.dal import RunStore
     from cronlane.settings import Settings
+    from cronlane.store.dynamodb import DynamoRunStore
     from cronlane.wiring import _queue
 
     made: list[tuple[str, str | None]] = []
@@ -163,8 +163,8 @@ def test_the_sqs_client_comes_from_the_stores_botocore_session() -> None:
             made.append((service, region_name))
             return SimpleNamespace(send_message=lambda **kwargs: kwargs)
 
-    store = RunStore("t", "eu-west-1")
-    store._connection._local.session = Session()  # the session PynamoDB's client comes from
+    store = DynamoRunStore("t", "eu-west-1")
+    store.items.connection._local.session = Session()  # the session PynamoDB's client comes from
     settings = Settings.from_env(
         {"TABLE_NAME": "t", "QUEUE_URL": "q", "AWS_REGION": "eu-west-1", "CRONLANE_CATALOG": "c"}
     )

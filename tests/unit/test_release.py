@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import cast
 
-from cronlane.dal import JobQueue, RunStore
-from cronlane.model import ALL_DONE, ALL_SUCCESS, JobMessage, JobState, JobStatus
-from cronlane.release import Needs, Releaser, decide
+from cronlane.graphs import RunGraphs
+from cronlane.model import JobMessage, JobState, JobStatus, TriggerRule
+from cronlane.ports import JobQueue, RunStore
+from cronlane.release import Releaser
+from cronlane.rules import Needs, decide
+
+ALL_SUCCESS, ALL_DONE = TriggerRule.ALL_SUCCESS, TriggerRule.ALL_DONE
 
 S = JobStatus
 
@@ -89,7 +93,8 @@ class Outbox:
 
 def releaser(table: Table) -> tuple[Releaser, Outbox]:
     outbox = Outbox()
-    return Releaser(cast(RunStore, table), cast(JobQueue, outbox)), outbox
+    store = cast(RunStore, table)
+    return Releaser(store, cast(JobQueue, outbox), RunGraphs(store)), outbox
 
 
 FAN_IN = {"d": Needs(("a", "b", "c"), ALL_SUCCESS)}  # d waits for three upstreams

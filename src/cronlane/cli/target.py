@@ -11,8 +11,9 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from cronlane.dal import RunStore
 from cronlane.model import JobStatus
+from cronlane.ports import RunStore
+from cronlane.store.dynamodb import DynamoRunStore
 
 LOCAL_STACK = "local"
 DEFAULT_PORT = 4599
@@ -47,8 +48,8 @@ class Target:
 
         return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region)  # type: ignore[call-overload]
 
-    def store(self) -> RunStore:
-        return RunStore(self.outputs["TableName"], self.region)
+    def store(self) -> DynamoRunStore:
+        return DynamoRunStore(self.outputs["TableName"], self.region)
 
 
 def connect(stack: str | None, local: bool, port: int = DEFAULT_PORT) -> Target:

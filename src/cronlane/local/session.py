@@ -11,11 +11,11 @@ from typing import Any
 
 from cronlane.clock import iso
 from cronlane.cron import parse_expression
-from cronlane.dal import RunStore
 from cronlane.local.runtime import LocalRuntime, moto_endpoint, reset_moto
 from cronlane.local.stack import REGION, create_stack, set_process_env
 from cronlane.model import JobRunView, RunView, scheduled_run_id
 from cronlane.project import App, find_app
+from cronlane.store.dynamodb import DynamoRunStore
 
 
 @contextmanager
@@ -62,8 +62,8 @@ def local_runtime(
         runtime.close()
 
 
-def store_of(runtime: LocalRuntime) -> RunStore:
-    return RunStore(runtime.stack.outputs["TableName"], REGION)
+def store_of(runtime: LocalRuntime) -> DynamoRunStore:
+    return DynamoRunStore(runtime.stack.outputs["TableName"], REGION)
 
 
 def latest_fire_time(expression: str, now: float, timezone: str | None = None) -> float:

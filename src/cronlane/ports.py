@@ -1,0 +1,238 @@
+"""The interfaces the use cases (dispatch, start, execute, release, operations, replay) depend on:
+the run store and the job queue. Each method is named for what it does to a run, not for the
+items it touches, and says what it guarantees; every implementation passes the same contract
+tests (``tests/contract``): ``cronlane.store.dynamodb`` and ``cronlane.queue.sqs`` on AWS (and on
+the local runtime's moto), ``cronlane.store.memory`` and ``cronlane.queue.memory`` in a process.
+
+Conventions of every store and queue:
+
+- a failed condition (someone else got there first) is a return value (``False`` or ``None``),
+  never an exception: it is how idempotency shows itself;
+- an infrastructure failure raises ``StoreError`` / ``QueueError`` (``cronlane.errors``), so the
+  invocation fails and is retried;
+- every read is strongly consistent (what a write returned is what the next read sees);
+- a write that changes a job-run and its run's counters does both or neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from cronlane.model import (
+    DeadLetter,
+    JobMessage,
+    JobRunView,
+    JobState,
+    JobStatus,
+    NewRun,
+    RunCounts,
+    RunGraph,
+    RunStatus,
+    RunView,
+    Trigger,
+)
+
+
+class RunRecords(Protocol):
+    """A run: its record, its graph snapshot (never changed once written) and its sink tally."""
+
+    def create_run(
+        self,
+        run: NewRun,
+        status: RunStatus = RunStatus.CREATING,
+        reason: str | None = None,
+        replace_skipped: bool = False,
+    ) -> bool:
+        """Claim the run id and store the graph snapshot, both or neither. False if the run
+        exists (the one guarantee that one tick makes one run). ``replace_skipped``: the id may
+        instead hold a SKIPPED run of no jobs (a missed or skipped tick), which this replaces."""
+        ...
+
+    def get_run(self, run_id: str) -> RunView | None: ...
+
+    def load_run_graph(self, run_id: str) -> RunGraph | None:
+        """The run's graph snapshot; None if there is no such run."""
+        ...
+
+    def set_run_status(
+        self, run_id: str, expected: RunStatus, new: RunStatus, now: float, counts: RunCounts | None = None
+    ) -> bool:
+        """``expected`` -> ``new`` (False if it was not ``expected``); RUNNING sets ``started_at``,
+        a terminal status ``finished_at``; a closing run gets its exact ``counts``."""
+        ...
+
+    def request_cancel(self, run_id: str, now: float) -> bool:
+        """Note that an operator cancelled the run (CREATING or RUNNING only; the first time counts)."""
+        ...
+
+    def reopen_run(self, run_id: str, now: float) -> bool:
+        """A run goes (back) to RUNNING for an operator's rerun, mark or replay, marked touched."""
+        ...
+
+    def mark_deadline_reported(self, run_id: str, now: float) -> bool:
+        """Note that the run's missed deadline was reported; False if it already was."""
+        ...
+
+    def mark_sink(self, graph: RunGraph, job: str) -> bool:
+        """Count the end of the sink ``job`` (again is harmless); True if that filled its shard."""
+        ...
+
+    def sinks_finished(self, run_id: str, sink_count: int) -> bool:
+        """Has every sink of the run ended?"""
+        ...
+
+    def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
+        """The schedule's runs, newest fire time first."""
+        ...
+
+    def runs_in_states(
+        self,
+        schedule: str,
+        statuses: tuple[RunStatus, ...],
+        trigger: Trigger | None = None,
+        not_trigger: Trigger | None = None,
+    ) -> list[RunView]:
+        """The schedule's runs in one of ``statuses`` (of ``trigger``, or of any trigger but
+        ``not_trigger``), oldest fire time first."""
+        ...
+
+
+class JobRunRecords(Protocol):
+    """A job-run's life: claimed for an attempt, finished, checkpointed, skipped, cancelled, reset.
+
+    A job-run has no record until it starts, is skipped or is cancelled: until then its run's
+    graph snapshot describes it (``job_runs`` and ``get_job_run`` describe it so)."""
+
+    def claim(
+        self,
+        run_id: str,
+        job: str,
+        generation: int,
+        now: float,
+        lease_s: float,
+        queued_at: float | None = None,
+        graph: RunGraph | None = None,
+        continuation: bool = False,
+    ) -> JobRunView | None:
+        """Claim the job-run for one attempt under a lease of ``lease_s``; None if someone holds
+        or finished it. Claimable: no record yet (its first claim writes it whole, from
+        ``graph``), QUEUED or PENDING with attempts left, or RUNNING under an expired lease
+        (taken over as a new attempt, the lost one recorded in the history). The generation must
+        match. A job-run QUEUED by its own checkpoint is claimed as a continuation of the same
+        attempt; ``continuation``: the message is the job's own, so that is tried first."""
+        ...
+
+    def finish(
+        self,
+        view: JobRunView,
+        status: JobStatus,
+        now: float,
+        duration_s: float,
+        error: str | None = None,
+        history_entry: dict[str, Any] | None = None,
+        graph: RunGraph | None = None,
+    ) -> bool:
+        """Record a terminal status for the attempt ``view`` holds; False if it no longer holds the
+        job-run. Anything but a success is counted on the run (and a sink in its shard) in the
+        same write."""
+        ...
+
+    def checkpoint(self, view: JobRunView, cursor: str, entry: dict[str, Any], now: float) -> bool:
+        """The attempt ends its invocation at a checkpoint: QUEUED to continue from ``cursor``."""
+        ...
+
+    def retry_later(self, view: JobRunView, error: str, history_entry: dict[str, Any]) -> bool:
+        """Give a failed attempt back: QUEUED again, its error recorded."""
+        ...
+
+    def skip(self, graph: RunGraph, job: str, reason: str, now: float) -> bool:
+        """PENDING (or not written) -> SKIPPED with its reason, counted on the run."""
+        ...
+
+    def cancel_job(self, graph: RunGraph, job: str, now: float) -> bool:
+        """PENDING or QUEUED (or not written) -> CANCELLED, counted on the run."""
+        ...
+
+    def reset_job(
+        self,
+        view: JobRunView,
+        status: JobStatus,
+        reason: str | None = None,
+        now: float | None = None,
+        graph: RunGraph | None = None,
+    ) -> bool:
+        """A new life in the same run: a new generation, no attempts, ``status`` (PENDING, QUEUED,
+        or SUCCEEDED when an operator vouches for it), the run's counters moved, all in one write;
+        False if the job-run is no longer as ``view`` saw it."""
+        ...
+
+    def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
+        """The status and generation of each named job-run that has a record."""
+        ...
+
+    def written_job_runs(self, run_id: str) -> list[JobRunView]:
+        """The run's job-runs that have a record."""
+        ...
+
+    def written_job_run(self, run_id: str, job: str) -> JobRunView | None:
+        """One job-run's record; None if it has none (yet)."""
+        ...
+
+    def job_runs(
+        self, run_id: str, include_waiting: bool = True, roots_sent: bool = False
+    ) -> list[JobRunView]:
+        """The run's job-runs, those still waiting included (``store.reads.WaitingJobRuns``)."""
+        ...
+
+    def get_job_run(self, run_id: str, job: str, include_waiting: bool = True) -> JobRunView | None: ...
+
+
+class ScheduleRecords(Protocol):
+    """What the dispatcher remembers of a schedule: whether it is paused, and up to when its
+    fire times were checked for missed runs."""
+
+    def set_paused(self, schedule: str, paused: bool, reason: str | None, now: float) -> None: ...
+
+    def paused_reason(self, schedule: str) -> str | None:
+        """The reason if the schedule is paused, else None."""
+        ...
+
+    def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
+        """Claim the fire times in (the last check, ``until``] for a missed-run check: where the
+        last check ended, or None when there is nothing to check (a new or changed definition
+        starts afresh at ``tick``; or another tick got there first)."""
+        ...
+
+
+class RunStore(RunRecords, JobRunRecords, ScheduleRecords, Protocol):
+    """Everything cronlane keeps about runs (one DynamoDB table on AWS)."""
+
+
+class JobQueue(Protocol):
+    """The FIFO job queue and its dead-letter queue."""
+
+    def send(self, messages: Sequence[JobMessage]) -> None:
+        """Enqueue, in order. The message group is the job: one lane per job, so a job never runs
+        twice at once while different jobs run in parallel; a repeat of a message (the same
+        deduplication id) within 5 minutes is dropped."""
+        ...
+
+    def dead_letter(self, body: str, dedup_id: str, error: str) -> None:
+        """Put a message on the dead-letter queue with the error that put it there."""
+        ...
+
+    def peek_dead_letters(self, limit: int, hide_s: int) -> list[DeadLetter]:
+        """Receive up to ``limit`` dead letters, hidden for ``hide_s`` so a pass sees each once."""
+        ...
+
+    def unhide(self, letters: Sequence[DeadLetter]) -> None:
+        """Make received dead letters visible again at once (best effort)."""
+        ...
+
+    def delete_dead_letter(self, letter: DeadLetter) -> None: ...
+
+    def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        """Hide a received job message for ``seconds`` (a retry's backoff: FIFO queues have no
+        per-message delay); it holds its whole message group meanwhile."""
+        ...

@@ -1,0 +1,250 @@
+"""The table's items as PynamoDB models, and their binding to a table. The key design is in
+docs/state.md:
+
+| item      | pk               | sk             | GSI keys                                              |
+|-----------|------------------|----------------|-------------------------------------------------------|
+| run       | ``RUN#<run id>`` | ``RUN``        | by-schedule: ``SCHEDULE#<name>`` / ``<time>#<run id>`` |
+| graph     | ``RUN#<run id>`` | ``GRAPH#<n>``  | -                                                     |
+| job-run   | ``RUN#<run id>`` | ``JOB#<job>``  | -                                                     |
+| sinks     | ``RUN#<run id>`` | ``SINKS#<n>``  | -                                                     |
+| schedule  | ``SCHEDULE#<n>`` | ``STATE``      | -                                                     |
+| watch     | ``SCHEDULE#<n>`` | ``WATCH``      | -                                                     |
+
+This is also the only module that touches PynamoDB's private parts, in two places (``share_client``
+and ``update_without_reading``); ``check_pynamodb`` says whether they are still there, and a test
+runs it so that an upgrade that moves them fails loudly rather than at run time.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    ListAttribute,
+    NumberAttribute,
+    NumberSetAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+TARGET = "6.1.0"  # the PynamoDB version the private access below was written against
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def time_key(scheduled_iso: str, run_id: str) -> str:
+    return f"{scheduled_iso}#{run_id}"
+
+
+class _BySchedule(GlobalSecondaryIndex["RunItem"]):
+    class Meta:
+        index_name = "by-schedule"
+        projection = IncludeProjection(
+            ["run_id", "schedule", "scheduled_time", "trigger", "status", "job_count", "created_at"]
+        )
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class RunItem(Model):
+    by_schedule: _BySchedule  # set per table by ``bind``
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute()
+    schedule = UnicodeAttribute()
+    scheduled_time = NumberAttribute()
+    trigger = UnicodeAttribute()
+    status = UnicodeAttribute()
+    job_count = NumberAttribute()
+    succeeded = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    cancelled = NumberAttribute(default=0)
+    sink_count = NumberAttribute(default=0)  # jobs that nothing in the run depends on
+    touched = NumberAttribute(null=True)  # 1 once an operator reopened it (a rerun, a mark, a replay)
+    created_at = NumberAttribute()
+    started_at = NumberAttribute(null=True)
+    finished_at = NumberAttribute(null=True)
+    parameters = UnicodeAttribute(default="{}")
+    request_hash = UnicodeAttribute(null=True)
+    deadline_at = NumberAttribute(null=True)
+    deadline_reported = NumberAttribute(null=True)
+    cancel_requested_at = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    max_active = NumberAttribute(null=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class GraphItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = BinaryAttribute(legacy_encoding=False)
+    schedule = UnicodeAttribute(null=True)
+    scheduled_time = NumberAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class JobRunItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute()
+    job = UnicodeAttribute()
+    group = UnicodeAttribute()
+    schedule = UnicodeAttribute()
+    scheduled_time = NumberAttribute()
+    status = UnicodeAttribute()
+    function = UnicodeAttribute()
+    depends_on = ListAttribute(of=UnicodeAttribute, default=list)
+    dependents = ListAttribute(of=UnicodeAttribute, default=list)
+    dependent_fan_in = ListAttribute(of=NumberAttribute, default=list)
+    timeout_s = NumberAttribute()
+    max_attempts = NumberAttribute()
+    params = UnicodeAttribute(default="{}")
+    attempts = NumberAttribute(default=0)
+    generation = NumberAttribute(default=0)
+    enqueued_at = NumberAttribute(null=True)
+    started_at = NumberAttribute(null=True)
+    attempt_started_at = NumberAttribute(null=True)
+    finished_at = NumberAttribute(null=True)
+    duration_s = NumberAttribute(null=True)
+    lease_expires_at = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    history = ListAttribute(of=UnicodeAttribute, null=True)
+    # A job that continues across invocations: its cursor (JSON), one entry per invocation that
+    # ended in a checkpoint, and 1 while the next claim is a continuation (not a new attempt).
+    checkpoint = UnicodeAttribute(null=True)
+    continuations = ListAttribute(of=UnicodeAttribute, null=True)
+    continuing = NumberAttribute(null=True)
+    max_continuations = NumberAttribute(null=True)  # absent: the default
+    expires_at = NumberAttribute()
+
+
+class SinkShardItem(Model):
+    """Which sinks of a run have ended (their numbers, ``model.sink_slots``): a set, so counting
+    one again changes nothing, and at most ``SINKS_PER_SHARD`` of them, so each write is one
+    unit however large the run."""
+
+    pk = UnicodeAttribute(hash_key=True)  # RUN#<run id>
+    sk = UnicodeAttribute(range_key=True)  # SINKS#<shard>
+    done = NumberSetAttribute(null=True)
+    size = NumberAttribute()
+    expires_at = NumberAttribute()
+
+
+class ScheduleItem(Model):
+    pk = UnicodeAttribute(hash_key=True)  # SCHEDULE#<name>
+    sk = UnicodeAttribute(range_key=True)  # STATE
+    paused = NumberAttribute(default=0)
+    reason = UnicodeAttribute(null=True)
+    updated_at = NumberAttribute()
+
+
+class WatchItem(Model):
+    """What the dispatcher knows of a schedule's fire times: its definition (expression and
+    zone), since when, and up to when its fire times were checked for missing runs."""
+
+    pk = UnicodeAttribute(hash_key=True)  # SCHEDULE#<name>
+    sk = UnicodeAttribute(range_key=True)  # WATCH
+    definition = UnicodeAttribute()
+    since = NumberAttribute()
+    checked_until = NumberAttribute()
+
+
+@dataclass(frozen=True)
+class Items:
+    """The item classes bound to one table (its name is known only at run time, from the stack)."""
+
+    Run: type[RunItem]
+    Graph: type[GraphItem]
+    JobRun: type[JobRunItem]
+    Shard: type[SinkShardItem]
+    Schedule: type[ScheduleItem]
+    Watch: type[WatchItem]
+    connection: Connection
+
+    @property
+    def models(self) -> tuple[type[Model], ...]:
+        return (self.Run, self.Graph, self.JobRun, self.Shard, self.Schedule, self.Watch)
+
+
+def bind(table: str, region: str | None) -> Items:
+    def bound(base: type[Model], **extra: Any) -> Any:
+        meta = type("Meta", (), {"table_name": table, "region": region})
+        return type(base.__name__, (base,), {"Meta": meta, **extra})
+
+    return Items(
+        Run=bound(RunItem, by_schedule=_BySchedule()),
+        Graph=bound(GraphItem),
+        JobRun=bound(JobRunItem),
+        Shard=bound(SinkShardItem),
+        Schedule=bound(ScheduleItem),
+        Watch=bound(WatchItem),
+        connection=Connection(region=region),
+    )
+
+
+def condition_failed(exc: PynamoDBException) -> bool:
+    """Whether a write failed on its condition (how idempotency shows itself), not otherwise."""
+    if exc.cause_response_code == CONDITION_FAILED:
+        return True
+    if isinstance(exc, TransactWriteError):
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons)
+    return False
+
+
+# -- PynamoDB's private parts: only here --------------------------------------------------------
+
+
+def share_client(items: Items) -> None:
+    """Make every model use the one SDK client of ``items.connection``: PynamoDB would make one
+    per model, and each costs tens of milliseconds of a cold start. (``Model._get_connection()``
+    returns a ``TableConnection`` whose ``connection`` holds the client in ``_client``.)"""
+    client = items.connection.client
+    for model in items.models:
+        model._get_connection().connection._client = client
+
+
+def update_without_reading(item: Model, actions: list[Any], condition: Any) -> None:
+    """A conditional ``UpdateItem`` that asks for nothing back (``ReturnValues=NONE``), lighter on
+    both ends than ``Model.update``, which reads the whole item back. (``TableConnection.update_item``
+    takes the keys, actions, condition and return_values.)"""
+    item._get_connection().update_item(
+        item.pk,  # type: ignore[attr-defined]
+        item.sk,  # type: ignore[attr-defined]
+        actions=actions,
+        condition=condition,
+        return_values="NONE",
+    )
+
+
+def check_pynamodb() -> list[str]:
+    """What the private access above relies on and the installed PynamoDB lacks ([]: nothing)."""
+    from pynamodb.connection.table import TableConnection
+
+    problems: list[str] = []
+    if not callable(getattr(Model, "_get_connection", None)):
+        problems.append("pynamodb.models.Model has no _get_connection()")
+    table = TableConnection("check", region="us-east-1")
+    if not hasattr(table, "connection") or not hasattr(table.connection, "_client"):
+        problems.append("pynamodb's TableConnection has no connection._client to share a client through")
+    try:
+        names = set(inspect.signature(TableConnection.update_item).parameters)
+    except (TypeError, ValueError):
+        names = set()
+    missing = {"hash_key", "range_key", "actions", "condition", "return_values"} - names
+    if missing:
+        problems.append(f"pynamodb's TableConnection.update_item takes no {', '.join(sorted(missing))}")
+    return problems

@@ -1,0 +1,511 @@
+"""The run store in a process's memory: the same contract as ``dynamodb`` (the contract tests in
+``tests/contract`` run against both), for unit tests of the use cases with no moto, and for
+simulations that put many runs through the real use-case code.
+
+Each method is atomic (one lock), as each DynamoDB write or transaction is; every read sees the
+last write (DynamoDB's strongly consistent reads); what a method returns is a copy, so nothing
+a caller does to it changes the store. The conditions of each write are DynamoDB's, as
+``dynamodb`` states them: where the two could differ, the DynamoDB one is the rule.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cronlane.clock import iso
+from cronlane.model import (
+    SINKS_PER_SHARD,
+    JobNode,
+    JobRunView,
+    JobState,
+    JobStatus,
+    NewRun,
+    RunCounts,
+    RunGraph,
+    RunStatus,
+    RunView,
+    Trigger,
+    sink_slots,
+)
+from cronlane.store.dynamodb import LOST_ATTEMPT
+from cronlane.store.reads import WaitingJobRuns
+
+REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
+
+
+@dataclass
+class _Run:
+    view: RunView
+    expires_at: int
+    deadline_reported: float | None = None
+
+
+@dataclass
+class _Shard:
+    size: int
+    done: set[int] = field(default_factory=set)
+
+
+def _copy(view: JobRunView) -> JobRunView:
+    return replace(
+        view,
+        params=json.loads(json.dumps(view.params)),
+        history=[dict(h) for h in view.history],
+        continuations=[dict(c) for c in view.continuations],
+        checkpoint=json.loads(json.dumps(view.checkpoint)),
+    )
+
+
+class MemoryRunStore(WaitingJobRuns):
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._runs: dict[str, _Run] = {}
+        self._graphs: dict[str, RunGraph] = {}
+        self._jobs: dict[str, dict[str, JobRunView]] = {}
+        self._shards: dict[tuple[str, int], _Shard] = {}
+        self._by_schedule: dict[str, list[tuple[str, str]]] = {}  # schedule -> sorted (time key, run id)
+        self._paused: dict[str, tuple[bool, str | None]] = {}
+        self._watches: dict[str, tuple[str, float, float]] = {}  # definition, since, checked until
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run: NewRun,
+        status: RunStatus = RunStatus.CREATING,
+        reason: str | None = None,
+        replace_skipped: bool = False,
+    ) -> bool:
+        with self._lock:
+            existing = self._runs.get(run.run_id)
+            if replace_skipped:
+                skipped = existing is not None and existing.view.status is RunStatus.SKIPPED
+                if not (skipped and existing is not None and existing.view.job_count == 0):
+                    return False
+            elif existing is not None:
+                return False
+            view = RunView(
+                run_id=run.run_id,
+                schedule=run.schedule,
+                scheduled_time=run.scheduled_time,
+                trigger=run.trigger,
+                status=status,
+                job_count=len(run.nodes),
+                created_at=run.created_at,
+                finished_at=run.created_at if status.terminal else None,
+                parameters=json.loads(json.dumps(run.parameters, sort_keys=True)),
+                request_hash=run.fingerprint,
+                deadline_at=run.deadline_at,
+                reason=reason,
+                max_active=run.max_active,
+                sink_count=run.sink_count,
+            )
+            self._runs[run.run_id] = _Run(view, run.expires_at)
+            # as stored: the snapshot goes through the JSON a DynamoDB item holds
+            nodes = {
+                n: JobNode.from_dict(n, json.loads(json.dumps(node.to_dict())))
+                for n, node in run.nodes.items()
+            }
+            self._graphs[run.run_id] = RunGraph(
+                run.run_id, nodes, run.schedule, run.scheduled_time, run.expires_at, sink_slots(nodes)
+            )
+            if existing is None:
+                key = (f"{iso(run.scheduled_time)}#{run.run_id}", run.run_id)
+                bisect.insort(self._by_schedule.setdefault(run.schedule, []), key)
+            return True
+
+    def load_run_graph(self, run_id: str) -> RunGraph | None:
+        with self._lock:
+            return self._graphs.get(run_id)  # frozen: shared as it is
+
+    def get_run(self, run_id: str) -> RunView | None:
+        with self._lock:
+            found = self._runs.get(run_id)
+            return None if found is None else replace(found.view, parameters=dict(found.view.parameters))
+
+    def set_run_status(
+        self, run_id: str, expected: RunStatus, new: RunStatus, now: float, counts: RunCounts | None = None
+    ) -> bool:
+        with self._lock:
+            found = self._runs.get(run_id)
+            if found is None or found.view.status is not expected:
+                return False
+            view = found.view
+            view.status = new
+            if counts is not None:
+                view.succeeded, view.failed = counts.succeeded, counts.failed
+                view.skipped, view.cancelled = counts.skipped, counts.cancelled
+            if new is RunStatus.RUNNING:
+                view.started_at = now
+            if new.terminal:
+                view.finished_at = now
+            return True
+
+    def request_cancel(self, run_id: str, now: float) -> bool:
+        with self._lock:
+            found = self._runs.get(run_id)
+            if found is None or found.view.status not in (RunStatus.CREATING, RunStatus.RUNNING):
+                return False
+            if found.view.cancel_requested_at is None:
+                found.view.cancel_requested_at = now
+            return True
+
+    def reopen_run(self, run_id: str, now: float) -> bool:
+        with self._lock:
+            found = self._runs.get(run_id)
+            if found is None or found.view.status not in REOPENABLE:
+                return False
+            view = found.view
+            view.status, view.finished_at, view.cancel_requested_at, view.touched = (
+                RunStatus.RUNNING,
+                None,
+                None,
+                True,
+            )
+            return True
+
+    def mark_deadline_reported(self, run_id: str, now: float) -> bool:
+        with self._lock:
+            found = self._runs.get(run_id)
+            if found is None or found.deadline_reported is not None:
+                return False
+            found.deadline_reported = now
+            return True
+
+    def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
+        with self._lock:
+            keys = self._by_schedule.get(schedule, [])[::-1][:limit]
+            return [r for r in (self.get_run(run_id) for _, run_id in keys) if r is not None]
+
+    def runs_in_states(
+        self,
+        schedule: str,
+        statuses: tuple[RunStatus, ...],
+        trigger: Trigger | None = None,
+        not_trigger: Trigger | None = None,
+    ) -> list[RunView]:
+        with self._lock:
+            found = []
+            for _, run_id in self._by_schedule.get(schedule, []):
+                view = self._runs[run_id].view
+                if (
+                    view.status in statuses
+                    and (trigger is None or view.trigger is trigger)
+                    and (not_trigger is None or view.trigger is not not_trigger)
+                ):
+                    found.append(replace(view, parameters=dict(view.parameters)))
+            return found
+
+    # -- sinks --------------------------------------------------------------------------------
+
+    def mark_sink(self, graph: RunGraph, job: str) -> bool:
+        slot = graph.slots.get(job)
+        if slot is None:
+            return False
+        with self._lock:
+            shard = self._shards.setdefault((graph.run_id, slot.shard), _Shard(slot.size))
+            shard.done.add(slot.number)
+            shard.size = slot.size
+            return len(shard.done) >= slot.size
+
+    def sinks_finished(self, run_id: str, sink_count: int) -> bool:
+        shards = -(-sink_count // SINKS_PER_SHARD)
+        with self._lock:
+            full = sum(
+                1
+                for k in range(shards)
+                if (shard := self._shards.get((run_id, k))) is not None and len(shard.done) >= shard.size
+            )
+        return full == shards
+
+    # -- schedules ----------------------------------------------------------------------------
+
+    def set_paused(self, schedule: str, paused: bool, reason: str | None, now: float) -> None:
+        with self._lock:
+            self._paused[schedule] = (paused, reason)
+
+    def paused_reason(self, schedule: str) -> str | None:
+        with self._lock:
+            paused, reason = self._paused.get(schedule, (False, None))
+        return (reason or "paused") if paused else None
+
+    def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
+        with self._lock:
+            found = self._watches.get(schedule)
+            if found is None or found[0] != definition:
+                self._watches[schedule] = (definition, tick, tick)
+                return None
+            last = found[2]
+            if until <= last:
+                return None
+            self._watches[schedule] = (definition, found[1], until)
+            return last
+
+    # -- job-runs: reads ----------------------------------------------------------------------
+
+    def written_job_runs(self, run_id: str) -> list[JobRunView]:
+        with self._lock:
+            jobs = self._jobs.get(run_id, {})
+            return [_copy(jobs[name]) for name in sorted(jobs)]
+
+    def written_job_run(self, run_id: str, job: str) -> JobRunView | None:
+        with self._lock:
+            view = self._jobs.get(run_id, {}).get(job)
+            return None if view is None else _copy(view)
+
+    def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
+        with self._lock:
+            written = self._jobs.get(run_id, {})
+            return {
+                name: JobState(written[name].status, written[name].generation)
+                for name in set(jobs)
+                if name in written
+            }
+
+    # -- job-runs: writes ---------------------------------------------------------------------
+
+    def _new(self, graph: RunGraph, job: str, status: JobStatus) -> JobRunView:
+        node = graph.nodes[job]
+        return JobRunView(
+            run_id=graph.run_id,
+            job=job,
+            status=status,
+            depends_on=node.depends_on,
+            dependents=node.dependents,
+            attempts=0,
+            max_attempts=node.max_attempts,
+            timeout_s=node.timeout_s,
+            function=node.function,
+            group=node.group,
+            generation=0,
+            params=json.loads(json.dumps(node.params, sort_keys=True)),
+            dependent_fan_in=node.dependent_fan_in,
+            schedule=graph.schedule,
+            scheduled_time=graph.scheduled_time,
+            max_continuations=node.max_continuations,
+        )
+
+    def _put(self, view: JobRunView) -> JobRunView:
+        self._jobs.setdefault(view.run_id, {})[view.job] = view
+        return _copy(view)
+
+    def _count(self, run_id: str, status: JobStatus, step: int) -> None:
+        found = self._runs.get(run_id)
+        if found is not None and status.terminal:
+            name = status.value.lower()
+            setattr(found.view, name, getattr(found.view, name) + step)
+
+    def _sink(self, graph: RunGraph | None, job: str, ended: bool) -> None:
+        slot = graph.slots.get(job) if graph is not None else None
+        if slot is None or graph is None:
+            return
+        shard = self._shards.setdefault((graph.run_id, slot.shard), _Shard(slot.size))
+        shard.size = slot.size
+        if ended:
+            shard.done.add(slot.number)
+        else:
+            shard.done.discard(slot.number)
+
+    @staticmethod
+    def _run_attempt(view: JobRunView, now: float, lease_s: float, queued_at: float | None) -> None:
+        view.status = JobStatus.RUNNING
+        view.attempts += 1
+        view.started_at = view.started_at if view.started_at is not None else now
+        view.attempt_started_at = now
+        view.lease_expires_at = now + lease_s
+        if queued_at is not None and view.enqueued_at is None:
+            view.enqueued_at = queued_at
+
+    @staticmethod
+    def _resume(view: JobRunView, now: float, lease_s: float) -> None:
+        view.status, view.continuing = JobStatus.RUNNING, False
+        view.attempt_started_at, view.lease_expires_at = now, now + lease_s
+
+    def claim(
+        self,
+        run_id: str,
+        job: str,
+        generation: int,
+        now: float,
+        lease_s: float,
+        queued_at: float | None = None,
+        graph: RunGraph | None = None,
+        continuation: bool = False,
+    ) -> JobRunView | None:
+        with self._lock:
+            view = self._jobs.get(run_id, {}).get(job)
+
+            def waiting_to_continue() -> bool:
+                return (
+                    view is not None
+                    and view.generation == generation
+                    and view.status is JobStatus.QUEUED
+                    and view.continuing
+                )
+
+            if continuation and waiting_to_continue():
+                assert view is not None
+                self._resume(view, now, lease_s)
+                return _copy(view)
+            if (
+                graph is not None
+                and job in graph.nodes
+                and generation == 0
+                and not continuation
+                and view is None
+            ):
+                new = self._new(graph, job, JobStatus.RUNNING)
+                new.enqueued_at = queued_at
+                self._run_attempt(new, now, lease_s, None)
+                return self._put(new)
+            if view is None or view.generation != generation:
+                return None
+            if (
+                view.attempts < view.max_attempts
+                and view.status in (JobStatus.QUEUED, JobStatus.PENDING)
+                and not view.continuing
+            ):
+                self._run_attempt(view, now, lease_s, queued_at)
+                return _copy(view)
+            if view.continuing:
+                if not continuation and waiting_to_continue():
+                    self._resume(view, now, lease_s)
+                    return _copy(view)
+                return None
+            expired = view.lease_expires_at is not None and view.lease_expires_at < now
+            if view.status is not JobStatus.RUNNING or not expired or view.attempts >= view.max_attempts:
+                return None
+            view.history.append(
+                {
+                    "attempt": view.attempts,
+                    "started_at": iso(view.attempt_started_at) if view.attempt_started_at else None,
+                    "finished_at": None,
+                    "duration_s": None,
+                    "error": LOST_ATTEMPT,
+                }
+            )
+            self._run_attempt(view, now, lease_s, queued_at)
+            return _copy(view)
+
+    def _held(self, view: JobRunView) -> JobRunView | None:
+        current = self._jobs.get(view.run_id, {}).get(view.job)
+        if current is None or current.status is not JobStatus.RUNNING or current.attempts != view.attempts:
+            return None
+        return current
+
+    def finish(
+        self,
+        view: JobRunView,
+        status: JobStatus,
+        now: float,
+        duration_s: float,
+        error: str | None = None,
+        history_entry: dict[str, Any] | None = None,
+        graph: RunGraph | None = None,
+    ) -> bool:
+        with self._lock:
+            current = self._held(view)
+            if current is None:
+                return False
+            current.status, current.finished_at = status, now
+            current.duration_s, current.lease_expires_at = round(duration_s, 3), None
+            if error is not None:
+                current.error = error
+            if history_entry is not None:
+                current.history = [dict(h) for h in view.history] + [dict(history_entry)]
+            if status is not JobStatus.SUCCEEDED:
+                self._count(view.run_id, status, 1)
+                self._sink(graph, view.job, ended=True)
+            return True
+
+    def checkpoint(self, view: JobRunView, cursor: str, entry: dict[str, Any], now: float) -> bool:
+        with self._lock:
+            current = self._held(view)
+            if current is None or current.generation != view.generation:
+                return False
+            current.status, current.checkpoint, current.continuing = (
+                JobStatus.QUEUED,
+                json.loads(cursor),
+                True,
+            )
+            current.continuations.append(dict(entry))
+            current.lease_expires_at, current.enqueued_at = None, now
+            return True
+
+    def retry_later(self, view: JobRunView, error: str, history_entry: dict[str, Any]) -> bool:
+        with self._lock:
+            current = self._held(view)
+            if current is None:
+                return False
+            current.status, current.error, current.lease_expires_at = JobStatus.QUEUED, error, None
+            current.history = [dict(h) for h in view.history] + [dict(history_entry)]
+            return True
+
+    def skip(self, graph: RunGraph, job: str, reason: str, now: float) -> bool:
+        return self._end_unstarted(graph, job, JobStatus.SKIPPED, reason, (JobStatus.PENDING,), now)
+
+    def cancel_job(self, graph: RunGraph, job: str, now: float) -> bool:
+        waiting = (JobStatus.PENDING, JobStatus.QUEUED)
+        return self._end_unstarted(graph, job, JobStatus.CANCELLED, "run cancelled", waiting, now)
+
+    def _end_unstarted(
+        self,
+        graph: RunGraph,
+        job: str,
+        status: JobStatus,
+        reason: str,
+        expected: tuple[JobStatus, ...],
+        now: float,
+    ) -> bool:
+        with self._lock:
+            current = self._jobs.get(graph.run_id, {}).get(job)
+            if current is None:
+                if job not in graph.nodes:
+                    return False
+                current = self._new(graph, job, status)
+                self._put(current)
+            elif current.status not in expected:
+                return False
+            current.status, current.reason, current.finished_at = status, reason, now
+            self._count(graph.run_id, status, 1)
+            self._sink(graph, job, ended=True)
+            return True
+
+    def reset_job(
+        self,
+        view: JobRunView,
+        status: JobStatus,
+        reason: str | None = None,
+        now: float | None = None,
+        graph: RunGraph | None = None,
+    ) -> bool:
+        with self._lock:
+            current = self._jobs.get(view.run_id, {}).get(view.job)
+            waiting = view.status is JobStatus.PENDING and view.generation == 0 and graph is not None
+            if current is None:
+                if not waiting or graph is None or view.job not in graph.nodes:
+                    return False
+                current = self._new(graph, view.job, JobStatus.PENDING)
+                self._put(current)
+            elif current.status is not view.status or current.generation != view.generation:
+                return False
+            old = current.status
+            current.status, current.generation = status, current.generation + 1
+            current.error = current.lease_expires_at = current.checkpoint = None
+            current.continuations, current.continuing = [], False
+            if status is JobStatus.SUCCEEDED:
+                current.reason, current.finished_at = reason or "marked succeeded by an operator", now or 0
+            else:
+                current.attempts = 0
+                current.reason = current.finished_at = current.duration_s = current.started_at = None
+                current.enqueued_at = (now or 0) if status is JobStatus.QUEUED else None
+            self._count(view.run_id, old, -1)
+            self._count(view.run_id, status, 1)
+            if old.terminal != status.terminal:
+                self._sink(graph, view.job, ended=status.terminal)
+            return True
