@@ -23,9 +23,9 @@ class SimulatedFailure(RuntimeError):
 
 
 def sim_params(duration_s: float, can_fail: bool = False) -> dict[str, Param]:
-    params = {"duration_s": Param("float", duration_s, "simulated work, in seconds")}
+    params = {"duration_s": Param("float", duration_s, "simulated work, in seconds", min=0)}
     if can_fail:
-        params["fail_attempts"] = Param("int", 0, "fail this many attempts before succeeding")
+        params["fail_attempts"] = Param("int", 0, "fail this many attempts before succeeding", min=0)
         params["fail_until"] = Param("float", 0.0, "fail every attempt that starts before this epoch time")
     return params
 
@@ -33,7 +33,7 @@ def sim_params(duration_s: float, can_fail: bool = False) -> dict[str, Param]:
 def long_params(duration_s: float, step_s: float) -> dict[str, Param]:
     return {
         **sim_params(duration_s),
-        "step_s": Param("float", step_s, "work between two chances to checkpoint, in seconds"),
+        "step_s": Param("float", step_s, "work between two chances to checkpoint, in seconds", min=1),
     }
 
 

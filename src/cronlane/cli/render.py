@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
     for job in jobs:
         status = styled(job.status.value)
         if job.reason:
-            status += f" ({job.reason})"
+            status += f" ({escape(job.reason)})"
         cells = [
             job.job,
             ", ".join(job.depends_on) or "-",
@@ -73,7 +74,7 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
     console.print(table)
     for job in jobs:
         if job.error and job.status.value != "SUCCEEDED":
-            console.print(f"[red]{job.job}[/]: {job.error}")
+            console.print(f"[red]{job.job}[/]: {escape(job.error)}")
     work = sum(j.duration_s or 0.0 for j in report.jobs if j.status.value == "SUCCEEDED")
     console.print(
         f"run [bold]{run.run_id}[/]: {styled(run.status.value)} - {tally(report.jobs, run.job_count)}"
@@ -85,7 +86,7 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
             f"(the inline daemon): {work / report.makespan_s:.1f}x faster ({clock_note}; "
             f"{report.wall_seconds or 0:.1f}s of wall time)"
         )
-    console.print(f"logs: {log_dir}/ (one file per Lambda environment)")
+    console.print(f"logs: {escape(str(log_dir))}/ (one file per Lambda environment)")
 
 
 def tally(jobs: list[Any], job_count: int) -> str:
@@ -112,7 +113,7 @@ def continuation_line(step: dict[str, Any]) -> str:
 
 def print_runs(rows: list[dict[str, object]], where: str) -> None:
     console = Console() if Console().is_terminal else Console(width=150)
-    table = Table(title=f"runs on {where}")
+    table = Table(title=f"runs on {escape(where)}")
     for column in ("run", "status", "scheduled", "jobs", "ok", "failed", "skipped", "finished"):
         table.add_column(column)
     for row in rows:
@@ -149,9 +150,9 @@ def print_run_tree(report: RunReport) -> None:
         if len(job.depends_on) > 1:
             text += f" (after {', '.join(job.depends_on)})"
         if job.reason:
-            text += f" - {job.reason}"
+            text += f" - {escape(job.reason)}"
         if job.error and job.status.value != "SUCCEEDED":
-            text += f" - [red]{job.error[:160]}[/]"
+            text += f" - [red]{escape(job.error[:160])}[/]"
         return text
 
     from cronlane.graph import resolve

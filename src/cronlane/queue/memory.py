@@ -115,6 +115,14 @@ class _Fifo:
     def change_visibility(self, receipt: str, seconds: float) -> None:
         self._find(receipt).visible_at = self.clock.now() + seconds
 
+    def next_visible(self) -> float | None:
+        """When the first message that can be received becomes visible (a group's first message:
+        the ones behind it wait for it)."""
+        heads: dict[str, float] = {}
+        for message in self.messages:
+            heads.setdefault(message.group, message.visible_at)
+        return min(heads.values(), default=None)
+
     def __len__(self) -> int:
         return len(self.messages)
 
@@ -184,6 +192,10 @@ class MemoryJobQueue:
     def delete(self, receipt_handle: str) -> None:
         with self._lock:
             self.jobs.delete(receipt_handle)
+
+    def next_visible(self) -> float | None:
+        with self._lock:
+            return self.jobs.next_visible()
 
     def depth(self) -> tuple[int, int]:
         """Messages on the job queue and on the dead-letter queue."""

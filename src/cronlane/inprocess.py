@@ -1,0 +1,149 @@
+"""The real use cases in one process, on the in-memory store and queue and a virtual clock: the
+dispatcher and the executor as the composition root builds them (``wiring``), with nothing of
+AWS, for unit tests of the policies and for simulations.
+
+``InProcess`` does what AWS does around the two functions, sequentially: a tick is a call of the
+dispatcher with the Scheduled Event a rule sends; the event source mapping is ``drain``, which
+receives one message at a time, hands it to the executor, and deletes it unless the executor
+asked for it back (a retry's backoff) or failed. Time is virtual: a job's ``ctx.sleep`` moves it,
+and when nothing is visible the clock jumps to the next message's visibility.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cronlane.clock import iso
+from cronlane.declarations import Catalog
+from cronlane.execute import RetryLater
+from cronlane.queue.memory import MemoryJobQueue
+from cronlane.store.memory import MemoryRunStore
+from cronlane.wiring import dispatcher_of, executor_of
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:inprocess-jobs.fifo"
+RULE_PREFIX = "inprocess-"
+EXECUTOR_TIMEOUT_S = 900.0
+
+
+class VirtualClock:
+    """Time that moves only when something sleeps or the driver jumps it forward."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._now += seconds
+
+    def advance_to(self, when: float) -> None:
+        self._now = max(self._now, when)
+
+
+@dataclass
+class RecordingLog:
+    """The part of Powertools' Logger the executor uses, keeping what was logged."""
+
+    records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    keys: dict[str, Any] = field(default_factory=dict)
+
+    def append_keys(self, **keys: Any) -> None:
+        self.keys.update(keys)
+
+    def remove_keys(self, names: list[str]) -> None:
+        for name in names:
+            self.keys.pop(name, None)
+
+    def _log(self, level: str, message: str, extra: dict[str, Any] | None = None) -> None:
+        self.records.append((level, message, {**self.keys, **(extra or {})}))
+
+    def info(self, message: str, extra: dict[str, Any] | None = None) -> None:
+        self._log("INFO", message, extra)
+
+    def warning(self, message: str, extra: dict[str, Any] | None = None) -> None:
+        self._log("WARNING", message, extra)
+
+    def error(self, message: str, extra: dict[str, Any] | None = None) -> None:
+        self._log("ERROR", message, extra)
+
+
+class InProcess:
+    def __init__(
+        self,
+        catalog: Catalog,
+        start: float,
+        import_function: Callable[[str], Callable[..., Any]] | None = None,
+        max_receive_count: int = 10,
+    ) -> None:
+        self.clock = VirtualClock(start)
+        self.store = MemoryRunStore()
+        self.queue = MemoryJobQueue(self.clock, max_receive_count=max_receive_count)
+        self.log = RecordingLog()
+        self.dispatcher = dispatcher_of(catalog, self.store, self.queue, self.clock, rule_prefix=RULE_PREFIX)
+        self.executor = executor_of(
+            self.store, self.queue, self.clock, self.log, import_function=import_function
+        )
+        self.handled = 0
+
+    def tick(self, schedule: str, at: float) -> dict[str, Any]:
+        """The schedule's rule fires for fire time ``at`` (the clock moves there first)."""
+        self.clock.advance_to(at)
+        return self.dispatcher.handle(
+            {
+                "version": "0",
+                "id": f"tick-{schedule}-{at}",
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": iso(int(at)),
+                "region": "us-east-1",
+                "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{RULE_PREFIX}{schedule}"],
+                "detail": {},
+            }
+        )
+
+    def act(self, **event: Any) -> dict[str, Any]:
+        """An operator's action or a manual trigger, as the CLI sends it."""
+        return self.dispatcher.handle(event)
+
+    def step(self) -> bool:
+        """Hand one visible message to the executor; False if none is visible now."""
+        received = self.queue.receive(1)
+        if not received:
+            return False
+        message = received[0]
+        deadline = self.clock.now() + EXECUTOR_TIMEOUT_S
+        try:
+            self.executor.handle_message(
+                body=message.body,
+                receipt_handle=message.receipt_handle,
+                queue_arn=QUEUE_ARN,
+                remaining_s=lambda: deadline - self.clock.now(),
+                message_id=message.message_id,
+            )
+        except RetryLater:
+            return True  # its visibility is its backoff: it comes back then
+        finally:
+            self.handled += 1
+        self.queue.delete(message.receipt_handle)
+        return True
+
+    def drain(self, until: float | None = None, limit: int = 100_000) -> None:
+        """Run messages until none is left (or the clock reaches ``until``), jumping the clock to
+        the next message's visibility whenever none is visible."""
+        for _ in range(limit):
+            if until is not None and self.clock.now() >= until:
+                return
+            if self.step():
+                continue
+            visible = self.queue.next_visible()
+            if visible is None or (until is not None and visible > until):
+                if until is not None:
+                    self.clock.advance_to(until)
+                return
+            self.clock.advance_to(visible)
+        raise RuntimeError(f"more than {limit} messages: a loop?")
