@@ -15,6 +15,10 @@ class CatalogError(CronlaneError):
         super().__init__("; ".join(problems))
 
 
+class CatalogNotFound(CatalogError):
+    """The catalog module cannot be imported, or defines no cronlane ``CATALOG``."""
+
+
 class CycleError(CatalogError):
     def __init__(self, cycle: list[str]) -> None:
         self.cycle = cycle

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cronlane.declarations import Catalog
-from cronlane.errors import CatalogError, CronlaneError
+from cronlane.errors import CatalogError, CatalogNotFound, CronlaneError
 
 
 class ConfigError(CronlaneError):
@@ -44,20 +44,20 @@ class Settings:
 
 
 def load_catalog(module: str) -> Catalog:
-    """The ``CATALOG`` of ``module`` (the app's catalog: ``CatalogModule`` in the template); every
-    way it can fail is a ``CatalogError`` naming the module."""
+    """The ``CATALOG`` of ``module`` (the app's catalog: ``CatalogModule`` in the template). A module
+    that cannot be imported is a ``CatalogNotFound``, declarations that are wrong a ``CatalogError``;
+    both name the module."""
     try:
         catalog = importlib.import_module(module).CATALOG
     except CatalogError as exc:
         raise CatalogError([f"catalog module '{module}': {p}" for p in exc.problems]) from None
     except ModuleNotFoundError as exc:
-        raise CatalogError([f"catalog module '{module}' cannot be imported: {exc}"]) from None
+        raise CatalogNotFound([f"catalog module '{module}' cannot be imported: {exc}"]) from None
     except AttributeError:
-        raise CatalogError([f"catalog module '{module}' defines no CATALOG"]) from None
+        raise CatalogNotFound([f"catalog module '{module}' defines no CATALOG"]) from None
     except Exception as exc:  # the app's own module raised while it was imported
-        raise CatalogError(
-            [f"catalog module '{module}' cannot be imported: {type(exc).__name__}: {exc}"]
-        ) from None
+        problem = f"catalog module '{module}' cannot be imported: {type(exc).__name__}: {exc}"
+        raise CatalogNotFound([problem]) from None
     if not isinstance(catalog, Catalog):
-        raise CatalogError([f"{module}.CATALOG is not a cronlane Catalog"])
+        raise CatalogNotFound([f"{module}.CATALOG is not a cronlane Catalog"])
     return catalog

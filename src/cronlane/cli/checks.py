@@ -6,14 +6,10 @@ guessing. Nothing here talks to AWS.
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
 from typing import Any
 
 from cronlane.cron import CronError, parse_expression
 from cronlane.declarations import LAMBDA_MAX_TIMEOUT_S, Catalog
-from cronlane.errors import CatalogError
 
 
 def _number(value: Any, parameters: dict[str, Any]) -> int | None:
@@ -24,21 +20,6 @@ def _number(value: Any, parameters: dict[str, Any]) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def load_catalog_fresh(module: str, search_path: Path) -> tuple[Catalog | None, list[str]]:
-    """Import the catalog module from the layer folder; its problems instead of an exception."""
-    sys.path.insert(0, str(search_path))
-    try:
-        sys.modules.pop(module, None)
-        catalog = importlib.import_module(module).CATALOG
-    except CatalogError as exc:
-        return None, [f"{module}: {p}" for p in exc.problems]
-    except Exception as exc:  # an import error in the user's catalog is a problem to report
-        return None, [f"{module}: cannot be imported: {type(exc).__name__}: {exc}"]
-    finally:
-        sys.path.remove(str(search_path))
-    return catalog, []
 
 
 SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -43,11 +42,13 @@ class OneLineErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as exc:
-            where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "cronlane"
-            typer.echo(f"{where}: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
-        except click.Abort:
+        except typer.TyperException as exc:  # click's exceptions, as typer ships them
+            context = getattr(exc, "ctx", None)
+            where = context.command_path if context is not None else "cronlane"
+            message = str(exc.format_message()).replace("Value error, ", "")  # type: ignore[attr-defined]
+            typer.echo(f"{where}: {message}", err=True)
+            sys.exit(int(getattr(exc, "exit_code", 2)))
+        except typer.Abort:
             typer.echo("cronlane: aborted", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)

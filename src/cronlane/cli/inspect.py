@@ -32,7 +32,7 @@ def validate_command(
 ) -> None:
     """Check the app's template.yaml and its job and schedule declarations together."""
     from cronlane.cli.checks import validate
-    from cronlane.errors import CatalogError
+    from cronlane.errors import CatalogError, CatalogNotFound
     from cronlane.local.stack import load_template
 
     app = app_of(template, catalog)
@@ -43,7 +43,9 @@ def validate_command(
     try:
         declared = app.load_catalog(fresh=True)
         problems: list[str] = []
-    except CatalogError as exc:
+    except CatalogNotFound as exc:  # nothing to check: bad input, as for any command
+        fail(str(exc))
+    except CatalogError as exc:  # the declarations are wrong: what validate is for
         declared, problems = None, list(exc.problems)
     problems += validate(document, declared)
 
