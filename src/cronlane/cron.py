@@ -1,7 +1,7 @@
 """EventBridge schedule expressions: validation and fire times (UTC, or an IANA time zone as
 EventBridge Scheduler evaluates it). Pure, no AWS.
 
-EventBridge speaks its own cron dialect (aws-facts: EventBridge): six fields
+EventBridge speaks its own cron dialect (docs/aws-facts.md: EventBridge): six fields
 ``cron(minutes hours day-of-month month day-of-week year)``, one of the two day fields must be
 ``?``, day-of-week counts 1-7 = SUN-SAT, and ``L``, ``W`` and ``#`` are allowed. croniter speaks
 Unix cron (day-of-week 0-6, and it reads 7 as Sunday), so an expression is validated here field by
@@ -95,7 +95,7 @@ class CronExpression:
         With ``timezone`` (IANA) the fields are local wall-clock times there, with EventBridge
         Scheduler's DST rules: a local time that does not exist (the spring-forward gap) does not
         fire, and one that happens twice (the fall-back hour) fires once, at its first occurrence.
-        croniter does the opposite of both with an aware start (aws-facts), so it walks naive
+        croniter does the opposite of both with an aware start (docs/aws-facts.md), so it walks naive
         local times here and the zone is applied to each.
         """
         zone = _zone(timezone)

@@ -19,7 +19,7 @@ from cronlane.model import DEFAULT_MAX_CONTINUATIONS, CatchUp, Overlap, TriggerR
 
 # MessageGroupId allows 128 characters of alphanumerics and punctuation; a job name is a group id.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
-LAMBDA_MAX_TIMEOUT_S = 900  # Lambda's hard limit (aws-facts: Lambda)
+LAMBDA_MAX_TIMEOUT_S = 900  # Lambda's hard limit (docs/aws-facts.md: Lambda)
 MAX_CONTINUATIONS = 500  # each is listed on the job-run's item, which DynamoDB caps at 400 KB
 PARAM_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 

@@ -365,7 +365,7 @@ class Dispatcher:
         if any(skipped is None for skipped in plan.values()):
             active = [
                 r
-                for r in self.store.runs_of_schedule(schedule.name, limit=10)
+                for r in self.store.active_runs(schedule.name)
                 if r.status in (RunStatus.CREATING, RunStatus.RUNNING) and r.trigger is not Trigger.BACKFILL
             ]
             if not active:  # nothing to wait behind: start the oldest now
@@ -382,8 +382,8 @@ class Dispatcher:
             paused = self.store.paused_reason(request.schedule)
             if paused is not None:
                 return self._skip_tick(request, f"schedule paused: {paused}")
-            recent = self._complete_abandoned(self.store.runs_of_schedule(request.schedule, limit=10))
-            tick = on_tick(request.overlap, recent, request.run_id)
+            active = self._complete_abandoned(self.store.active_runs(request.schedule))
+            tick = on_tick(request.overlap, active, request.run_id)
             if tick.skipped is not None:
                 return self._skip_tick(request, tick.skipped)
             status, waits_for = tick.status, tick.waits_for
@@ -455,9 +455,8 @@ class Dispatcher:
         return fresh
 
     def _report_late_runs(self, schedule: str) -> None:
-        """Each tick looks at the schedule's recent runs: one still going past its deadline is
+        """Each tick looks at the schedule's active runs: one still going past its deadline is
         reported now (a stuck run never reaches the close that would report it)."""
         now = self.clock.now()
-        for run in self.store.runs_of_schedule(schedule, limit=5):
-            if not run.status.terminal:
-                report_if_late(self.store, run, now, self.telemetry)
+        for run in self.store.active_runs(schedule):
+            report_if_late(self.store, run, now, self.telemetry)

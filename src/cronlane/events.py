@@ -37,7 +37,7 @@ SCHEDULER_PLACEHOLDER = "<aws.scheduler."  # an Input value Scheduler fills in
 
 @dataclass(frozen=True)
 class ScheduledEvent:
-    """What an EventBridge rule target receives when the rule has no ``Input`` (aws-facts)."""
+    """What an EventBridge rule target receives when the rule has no ``Input`` (docs/aws-facts.md)."""
 
     detail_type: str
     source: str
@@ -49,7 +49,7 @@ class ScheduledEvent:
 class SchedulerEvent:
     """What an EventBridge Scheduler schedule (SAM ``ScheduleV2``, the kind with a time zone)
     sends: the ``Input`` of its target in ``template.yaml``, in which Scheduler fills in its
-    context attributes (aws-facts: EventBridge). ``scheduled_time`` is the fire time in UTC, so
+    context attributes (docs/aws-facts.md: EventBridge). ``scheduled_time`` is the fire time in UTC, so
     the run is keyed by it exactly as for a rule's Scheduled Event."""
 
     source: str

@@ -26,6 +26,11 @@ class RunStatus(StrEnum):
     def terminal(self) -> bool:
         return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
 
+    @property
+    def active(self) -> bool:
+        """Not over: being created, going, or waiting to start (the run holds its schedule)."""
+        return not self.terminal
+
 
 class JobStatus(StrEnum):
     PENDING = "PENDING"  # waiting (a job-run with no item yet: its upstreams, or its root's lane)

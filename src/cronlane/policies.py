@@ -23,8 +23,9 @@ class TickPlan:
     skipped: str | None = None
 
 
-def on_tick(overlap: Overlap, recent: Sequence[RunView], run_id: str) -> TickPlan:
-    """The tick ``run_id`` of a schedule whose recent runs are ``recent``.
+def on_tick(overlap: Overlap, active: Sequence[RunView], run_id: str) -> TickPlan:
+    """The tick ``run_id`` of a schedule whose active runs are ``active`` (ended runs in it are
+    left out).
 
     Backfill runs have slots of their own (``max_active``): they never hold a tick off. Caught-up
     runs are late by design: a tick behind only those waits behind them, whatever the policy,
@@ -32,7 +33,7 @@ def on_tick(overlap: Overlap, recent: Sequence[RunView], run_id: str) -> TickPla
     active; ``buffer_one`` makes it wait (BUFFERED), unless a tick already waits, and then it is
     skipped; ``allow`` starts it beside the active one."""
     active = [
-        r for r in recent if r.status in ACTIVE and r.run_id != run_id and r.trigger is not Trigger.BACKFILL
+        r for r in active if r.status in ACTIVE and r.run_id != run_id and r.trigger is not Trigger.BACKFILL
     ]
     running = [r for r in active if r.status is not RunStatus.BUFFERED]
     live = [r for r in running if r.trigger is not Trigger.CATCH_UP]

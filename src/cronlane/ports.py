@@ -30,7 +30,6 @@ from cronlane.model import (
     RunGraph,
     RunStatus,
     RunView,
-    Trigger,
 )
 
 
@@ -86,15 +85,9 @@ class RunRecords(Protocol):
         """The schedule's runs, newest fire time first."""
         ...
 
-    def runs_in_states(
-        self,
-        schedule: str,
-        statuses: tuple[RunStatus, ...],
-        trigger: Trigger | None = None,
-        not_trigger: Trigger | None = None,
-    ) -> list[RunView]:
-        """The schedule's runs in one of ``statuses`` (of ``trigger``, or of any trigger but
-        ``not_trigger``), oldest fire time first."""
+    def active_runs(self, schedule: str) -> list[RunView]:
+        """The schedule's runs that are not over (CREATING, RUNNING or BUFFERED), oldest fire time
+        first, however many ended runs came after them."""
         ...
 
 

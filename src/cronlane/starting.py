@@ -88,7 +88,8 @@ class RunStarter:
     def start_oldest_buffered(self, schedule: str) -> None:
         """Start the schedule's oldest BUFFERED run (a buffered tick, or a catch-up run),
         however many runs came after it."""
-        waiting = self.store.runs_in_states(schedule, (RunStatus.BUFFERED,), not_trigger=Trigger.BACKFILL)
+        active = self.store.active_runs(schedule)
+        waiting = [r for r in active if r.status is RunStatus.BUFFERED and r.trigger is not Trigger.BACKFILL]
         for buffered in waiting:
             if self._start_buffered(buffered):
                 return
@@ -96,10 +97,9 @@ class RunStarter:
     def start_backfill(self, schedule: str) -> list[str]:
         """Start the oldest waiting backfill runs of ``schedule`` while fewer than their
         ``max_active`` are active. Returns the runs started."""
-        active = self.store.runs_in_states(
-            schedule, (RunStatus.CREATING, RunStatus.RUNNING), Trigger.BACKFILL
-        )
-        waiting = self.store.runs_in_states(schedule, (RunStatus.BUFFERED,), Trigger.BACKFILL)
+        backfill = [r for r in self.store.active_runs(schedule) if r.trigger is Trigger.BACKFILL]
+        active = [r for r in backfill if r.status is not RunStatus.BUFFERED]
+        waiting = [r for r in backfill if r.status is RunStatus.BUFFERED]
         started: list[str] = []
         for run in waiting:
             if len(active) + len(started) >= (run.max_active or 1):

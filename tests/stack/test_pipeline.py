@@ -30,7 +30,7 @@ def assert_complete_once(runtime: Any, report: RunReport) -> None:
     assert len(store_of(runtime).runs_of_schedule("nightly")) == 1
 
 
-def test_daily_full_sync_runs_every_job_to_success(runtime: Any) -> None:
+def test_nightly_runs_every_job_to_success(runtime: Any) -> None:
     # WHEN the nightly tick fires
     report = run_schedule_once(runtime, "nightly", START)
     # THEN the run and every one of its jobs succeeded, once, with the counts on the run

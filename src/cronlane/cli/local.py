@@ -34,6 +34,16 @@ class ClockMode(StrEnum):
     VIRTUAL = "virtual"  # no waiting: time jumps to the next thing that happens
 
 
+def startup_errors() -> tuple[type[Exception], ...]:
+    """What keeps the local runtime from starting: a moto its patches no longer fit, a template
+    moto's CloudFormation refuses. One line and exit 2, like any other bad input. (Imported when
+    an ``except`` asks: ``cronlane --version`` loads no boto3.)"""
+    from cronlane.local.moto_patches import UnsupportedMoto
+    from cronlane.local.stack import StackError
+
+    return (UnsupportedMoto, StackError)
+
+
 LogsOption = Annotated[Path | None, typer.Option(help="Folder for the environments' log files.")]
 
 
@@ -90,50 +100,53 @@ def local_run(
         fail(f"--at {at} is not a fire time of {schedule} ({declared.expression})")
     log_dir = logs or app.root / ".cronlane" / "logs" / time.strftime("%Y%m%dT%H%M%S")
     wall = time.perf_counter()
-    with local_runtime(
-        app,
-        clock=clock.value,
-        time_scale=time_scale,
-        start=scheduled,
-        executor_environments=environments,
-        log_dir=log_dir,
-    ) as runtime:
-        try:
-            target = runtime.rule_for(schedule).target_function
-        except NoRule as exc:
-            fail(str(exc))
-        for function in runtime.stack.functions:
-            runtime.warm(function)
-        runtime.clock.restart(scheduled)
-        if parameters:
-            key = f"local-{schedule}-{int(scheduled)}"
-            event: dict[str, Any] = {
-                "action": "trigger",
-                "schedule": schedule,
-                "parameters": parameters,
-                "idempotency_key": key,
-                "scheduled_time": iso(scheduled),
-            }
-            run_id = manual_run_id(key)
-        else:
-            event = runtime.scheduled_event(schedule, scheduled)
-            run_id = scheduled_run_id(schedule, scheduled)
-        invocation = runtime.invoke(target, event)
-        if invocation.error:
-            fail(f"the dispatcher failed: {invocation.error.get('errorMessage')}")
-        if isinstance(invocation.response, dict) and "error" in invocation.response:
-            fail(f"the dispatcher refused it: {invocation.response['error']}")
-        try:
-            report: RunReport = wait_for_run(runtime, run_id)
-        except (RuntimeStalled, TimeoutError) as exc:
-            fail(f"run {run_id} did not finish: {exc} (logs: {log_dir})", code=3)
-        report.wall_seconds = time.perf_counter() - wall
-        if as_json:
-            typer.echo(json.dumps(report.to_json(), indent=2))
-        else:
-            from cronlane.cli.render import print_run
+    try:
+        with local_runtime(
+            app,
+            clock=clock.value,
+            time_scale=time_scale,
+            start=scheduled,
+            executor_environments=environments,
+            log_dir=log_dir,
+        ) as runtime:
+            try:
+                target = runtime.rule_for(schedule).target_function
+            except NoRule as exc:
+                fail(str(exc))
+            for function in runtime.stack.functions:
+                runtime.warm(function)
+            runtime.clock.restart(scheduled)
+            if parameters:
+                key = f"local-{schedule}-{int(scheduled)}"
+                event: dict[str, Any] = {
+                    "action": "trigger",
+                    "schedule": schedule,
+                    "parameters": parameters,
+                    "idempotency_key": key,
+                    "scheduled_time": iso(scheduled),
+                }
+                run_id = manual_run_id(key)
+            else:
+                event = runtime.scheduled_event(schedule, scheduled)
+                run_id = scheduled_run_id(schedule, scheduled)
+            invocation = runtime.invoke(target, event)
+            if invocation.error:
+                fail(f"the dispatcher failed: {invocation.error.get('errorMessage')}")
+            if isinstance(invocation.response, dict) and "error" in invocation.response:
+                fail(f"the dispatcher refused it: {invocation.response['error']}")
+            try:
+                report: RunReport = wait_for_run(runtime, run_id)
+            except (RuntimeStalled, TimeoutError) as exc:
+                fail(f"run {run_id} did not finish: {exc} (logs: {log_dir})", code=3)
+            report.wall_seconds = time.perf_counter() - wall
+            if as_json:
+                typer.echo(json.dumps(report.to_json(), indent=2))
+            else:
+                from cronlane.cli.render import print_run
 
-            print_run(report, log_dir=log_dir, clock=clock.value, time_scale=time_scale)
+                print_run(report, log_dir=log_dir, clock=clock.value, time_scale=time_scale)
+    except startup_errors() as exc:
+        fail(str(exc))
     if report.run.status.value != "SUCCEEDED":
         raise typer.Exit(1)
 
@@ -162,13 +175,16 @@ def local_simulate(
     except ValueError:
         fail(f"--start {start!r} is not an ISO-8601 time")
     log_dir = logs or app.root / ".cronlane" / "simulate" / time.strftime("%Y%m%dT%H%M%S")
-    with local_runtime(
-        app, clock="virtual", start=begin, executor_environments=environments, log_dir=log_dir
-    ) as runtime:
-        try:
-            report = simulate(runtime, days, begin, schedules)
-        except (RuntimeStalled, TimeoutError) as exc:
-            fail(f"the simulation stalled: {exc} (logs: {log_dir})", code=3)
+    try:
+        with local_runtime(
+            app, clock="virtual", start=begin, executor_environments=environments, log_dir=log_dir
+        ) as runtime:
+            try:
+                report = simulate(runtime, days, begin, schedules)
+            except (RuntimeStalled, TimeoutError) as exc:
+                fail(f"the simulation stalled: {exc} (logs: {log_dir})", code=3)
+    except startup_errors() as exc:
+        fail(str(exc))
 
     def human() -> None:
         data = report.to_json()
@@ -227,5 +243,7 @@ def local_up(
                 runtime.run_until(lambda: False, limit_s=10 * 365 * 86_400)
             except KeyboardInterrupt:
                 typer.echo("stopping the twin")
+    except startup_errors() as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"cannot start the twin on port {port}: {exc}")

@@ -2,7 +2,7 @@
 
 Like Lambda, an environment imports the handler once (its cold start) and then serves
 invocations until it is stopped or killed. Each has its own process, so Powertools' class-level
-metrics buffer and shared logger keys cannot mix between environments (aws-facts: Powertools),
+metrics buffer and shared logger keys cannot mix between environments (docs/aws-facts.md: Powertools),
 and its own log file, like a CloudWatch log stream.
 
 Protocol on the pipe (parent -> child): ("invoke", request_id, event, clock, deadline, faults),

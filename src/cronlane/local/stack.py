@@ -53,7 +53,7 @@ class RuleInfo:
     arn: str
     expression: str
     target_function: str  # logical id
-    target_input: str | None  # a constant Input replaces the Scheduled Event (aws-facts)
+    target_input: str | None  # a constant Input replaces the Scheduled Event (docs/aws-facts.md)
     kind: str = "rule"
     timezone: str | None = None
 
@@ -162,7 +162,7 @@ def create_stack(
 
 
 def quiet_unsupported_resources() -> None:
-    """moto's CloudFormation skips AWS::CloudWatch::Alarm, AWS::Scheduler::Schedule (aws-facts) and
+    """moto's CloudFormation skips AWS::CloudWatch::Alarm, AWS::Scheduler::Schedule (docs/aws-facts.md) and
     AWS::SQS::QueuePolicy with a warning; the template tests check those from the template, and
     moto does not enforce queue policies anyway."""
     warnings.filterwarnings(
@@ -272,13 +272,13 @@ def describe(
             )
         )
         # moto would otherwise try to run the function on every SendMessage (it needs Docker),
-        # fail, and push messages to the DLQ unprocessed (aws-facts: moto trap). We drive it.
+        # fail, and push messages to the DLQ unprocessed (docs/aws-facts.md: moto trap). We drive it.
         lam.update_event_source_mapping(UUID=physical_id, Enabled=False)
     return StackInfo(stack_name, endpoint, outputs, functions, rules, mappings, expanded, template_path.name)
 
 
 def _scheduler_schedules(expanded: dict[str, Any], stack_name: str, account: str) -> list[RuleInfo]:
-    """moto's CloudFormation does not create ``AWS::Scheduler::Schedule`` (aws-facts), so the
+    """moto's CloudFormation does not create ``AWS::Scheduler::Schedule`` (docs/aws-facts.md), so the
     schedules are read from the expanded template, resolving the few intrinsics SAM writes there
     (``!Sub`` of the stack name, ``!GetAtt Function.Arn``)."""
     found = []

@@ -4,6 +4,7 @@ docs/state.md:
 | item      | pk               | sk             | GSI keys                                              |
 |-----------|------------------|----------------|-------------------------------------------------------|
 | run       | ``RUN#<run id>`` | ``RUN``        | by-schedule: ``SCHEDULE#<name>`` / ``<time>#<run id>`` |
+|           |                  |                | active-by-schedule (only while active): the same keys |
 | graph     | ``RUN#<run id>`` | ``GRAPH#<n>``  | -                                                     |
 | job-run   | ``RUN#<run id>`` | ``JOB#<job>``  | -                                                     |
 | sinks     | ``RUN#<run id>`` | ``SINKS#<n>``  | -                                                     |
@@ -45,19 +46,34 @@ def time_key(scheduled_iso: str, run_id: str) -> str:
     return f"{scheduled_iso}#{run_id}"
 
 
+INDEXED = ["run_id", "schedule", "scheduled_time", "trigger", "status", "job_count", "created_at"]
+
+
 class _BySchedule(GlobalSecondaryIndex["RunItem"]):
     class Meta:
         index_name = "by-schedule"
-        projection = IncludeProjection(
-            ["run_id", "schedule", "scheduled_time", "trigger", "status", "job_count", "created_at"]
-        )
+        projection = IncludeProjection(INDEXED)
 
     gsi1pk = UnicodeAttribute(hash_key=True)
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class _ActiveBySchedule(GlobalSecondaryIndex["RunItem"]):
+    """A sparse index: a run is in it only while it is CREATING, RUNNING or BUFFERED (its
+    ``active_pk`` is set then, and removed when it ends), so a tick finds the active runs of its
+    schedule however many ended runs came after them."""
+
+    class Meta:
+        index_name = "active-by-schedule"
+        projection = IncludeProjection(INDEXED)
+
+    active_pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
 class RunItem(Model):
     by_schedule: _BySchedule  # set per table by ``bind``
+    active_by_schedule: _ActiveBySchedule
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     run_id = UnicodeAttribute()
@@ -84,6 +100,7 @@ class RunItem(Model):
     max_active = NumberAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
+    active_pk = UnicodeAttribute(null=True)  # SCHEDULE#<name> while the run is active, else absent
     expires_at = NumberAttribute()
 
 
@@ -186,7 +203,7 @@ def bind(table: str, region: str | None) -> Items:
         return type(base.__name__, (base,), {"Meta": meta, **extra})
 
     return Items(
-        Run=bound(RunItem, by_schedule=_BySchedule()),
+        Run=bound(RunItem, by_schedule=_BySchedule(), active_by_schedule=_ActiveBySchedule()),
         Graph=bound(GraphItem),
         JobRun=bound(JobRunItem),
         Shard=bound(SinkShardItem),

@@ -29,7 +29,6 @@ from cronlane.model import (
     RunGraph,
     RunStatus,
     RunView,
-    Trigger,
     sink_slots,
 )
 from cronlane.store.dynamodb import LOST_ATTEMPT
@@ -182,24 +181,13 @@ class MemoryRunStore(WaitingJobRuns):
             keys = self._by_schedule.get(schedule, [])[::-1][:limit]
             return [r for r in (self.get_run(run_id) for _, run_id in keys) if r is not None]
 
-    def runs_in_states(
-        self,
-        schedule: str,
-        statuses: tuple[RunStatus, ...],
-        trigger: Trigger | None = None,
-        not_trigger: Trigger | None = None,
-    ) -> list[RunView]:
+    def active_runs(self, schedule: str) -> list[RunView]:
         with self._lock:
-            found = []
-            for _, run_id in self._by_schedule.get(schedule, []):
-                view = self._runs[run_id].view
-                if (
-                    view.status in statuses
-                    and (trigger is None or view.trigger is trigger)
-                    and (not_trigger is None or view.trigger is not not_trigger)
-                ):
-                    found.append(replace(view, parameters=dict(view.parameters)))
-            return found
+            return [
+                replace(view, parameters=dict(view.parameters))
+                for _, run_id in self._by_schedule.get(schedule, [])
+                if (view := self._runs[run_id].view).status.active
+            ]
 
     # -- sinks --------------------------------------------------------------------------------
 

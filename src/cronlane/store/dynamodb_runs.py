@@ -1,0 +1,253 @@
+"""The DynamoDB store, its runs' half: a run's record, its graph snapshot and its sink tally, and
+a schedule's pause and missed-run watch (``ports.RunRecords``, ``ports.ScheduleRecords``)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from cronlane.clock import iso
+from cronlane.model import (
+    SINKS_PER_SHARD,
+    JobNode,
+    NewRun,
+    RunCounts,
+    RunGraph,
+    RunStatus,
+    RunView,
+    sink_slots,
+)
+from cronlane.sdk_errors import conditional, dynamodb
+from cronlane.store.dynamodb_base import DynamoTable, run_view
+from cronlane.store.items import run_pk, time_key
+
+GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
+REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
+
+
+class RunRecordsOnDynamo(DynamoTable):
+    # -- runs ---------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run: NewRun,
+        status: RunStatus = RunStatus.CREATING,
+        reason: str | None = None,
+        replace_skipped: bool = False,
+    ) -> bool:
+        Run, Graph = self.Run, self.items.Graph
+        item = Run(
+            run_pk(run.run_id),
+            "RUN",
+            run_id=run.run_id,
+            schedule=run.schedule,
+            scheduled_time=run.scheduled_time,
+            trigger=run.trigger.value,
+            status=status.value,
+            job_count=len(run.nodes),
+            sink_count=run.sink_count,
+            created_at=run.created_at,
+            finished_at=run.created_at if status.terminal else None,
+            reason=reason,
+            parameters=json.dumps(run.parameters, sort_keys=True),
+            request_hash=run.fingerprint or None,
+            deadline_at=run.deadline_at,
+            max_active=run.max_active,
+            gsi1pk=f"SCHEDULE#{run.schedule}",
+            gsi1sk=time_key(iso(run.scheduled_time), run.run_id),
+            active_pk=f"SCHEDULE#{run.schedule}" if status.active else None,
+            expires_at=run.expires_at,
+        )
+        blob = zlib.compress(json.dumps({n: node.to_dict() for n, node in run.nodes.items()}).encode())
+        chunks = [blob[i : i + GRAPH_CHUNK] for i in range(0, len(blob), GRAPH_CHUNK)] or [b""]
+        claim = Run.pk.does_not_exist()
+        if replace_skipped:
+            claim = (Run.status == RunStatus.SKIPPED.value) & (Run.job_count == 0)
+
+        def write() -> None:
+            with TransactWrite(connection=self.items.connection) as tx:
+                tx.save(item, condition=claim)
+                for n, chunk in enumerate(chunks):
+                    graph = Graph(
+                        run_pk(run.run_id),
+                        f"GRAPH#{n:03d}",
+                        data=chunk,
+                        schedule=run.schedule,
+                        scheduled_time=run.scheduled_time,
+                        expires_at=run.expires_at,
+                    )
+                    # a replaced run's (empty) graph is overwritten; the run's claim guards both
+                    tx.save(graph, condition=None if replace_skipped else Graph.pk.does_not_exist())
+
+        return conditional(f"creating run {run.run_id}", write)
+
+    def load_run_graph(self, run_id: str) -> RunGraph | None:
+        Graph = self.items.Graph
+        items = dynamodb(
+            f"loading the graph of run {run_id}",
+            lambda: list(Graph.query(run_pk(run_id), Graph.sk.startswith("GRAPH#"), consistent_read=True)),
+        )
+        if not items:
+            return None
+        items.sort(key=lambda i: i.sk)
+        blob = b"".join(i.data for i in items)
+        data = json.loads(zlib.decompress(blob)) if blob else {}
+        first = items[0]
+        nodes = {name: JobNode.from_dict(name, d) for name, d in data.items()}
+        return RunGraph(
+            run_id=run_id,
+            nodes=nodes,
+            schedule=first.schedule or "",
+            scheduled_time=float(first.scheduled_time or 0.0),
+            expires_at=int(first.expires_at),
+            slots=sink_slots(nodes),
+        )
+
+    def get_run(self, run_id: str) -> RunView | None:
+        item = dynamodb(
+            f"reading run {run_id}", lambda: self.Run.get(run_pk(run_id), "RUN", consistent_read=True), None
+        )
+        return None if item is None else run_view(item)
+
+    def set_run_status(
+        self, run_id: str, expected: RunStatus, new: RunStatus, now: float, counts: RunCounts | None = None
+    ) -> bool:
+        Run = self.Run
+        actions: list[Action] = [Run.status.set(new.value)]
+        if counts is not None:
+            actions += [
+                Run.succeeded.set(counts.succeeded),
+                Run.failed.set(counts.failed),
+                Run.skipped.set(counts.skipped),
+                Run.cancelled.set(counts.cancelled),
+            ]
+        if new is RunStatus.RUNNING:
+            actions.append(Run.started_at.set(now))
+        if new.terminal:
+            actions += [Run.finished_at.set(now), Run.active_pk.remove()]
+        item = Run(run_pk(run_id), "RUN")
+        return conditional(
+            f"updating run {run_id}",
+            lambda: item.update(actions=actions, condition=Run.status == expected.value),
+        )
+
+    def request_cancel(self, run_id: str, now: float) -> bool:
+        Run = self.Run
+        return conditional(
+            f"cancelling run {run_id}",
+            lambda: Run(run_pk(run_id), "RUN").update(
+                actions=[Run.cancel_requested_at.set(Run.cancel_requested_at | now)],
+                condition=Run.status.is_in(RunStatus.CREATING.value, RunStatus.RUNNING.value),
+            ),
+        )
+
+    def reopen_run(self, run_id: str, now: float) -> bool:
+        Run = self.Run
+        return conditional(
+            f"reopening run {run_id}",
+            lambda: Run(run_pk(run_id), "RUN").update(
+                actions=[
+                    Run.status.set(RunStatus.RUNNING.value),
+                    Run.finished_at.remove(),
+                    Run.cancel_requested_at.remove(),
+                    Run.touched.set(1),
+                    Run.active_pk.set(Run.gsi1pk),  # back in the active index
+                ],
+                condition=Run.status.is_in(*(s.value for s in REOPENABLE)),
+            ),
+        )
+
+    def mark_deadline_reported(self, run_id: str, now: float) -> bool:
+        Run = self.Run
+        return conditional(
+            f"updating run {run_id}",
+            lambda: Run(run_pk(run_id), "RUN").update(
+                actions=[Run.deadline_reported.set(now)],
+                condition=Run.deadline_reported.does_not_exist() & Run.pk.exists(),
+            ),
+        )
+
+    def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
+        ids = dynamodb(
+            f"listing runs of {schedule}",
+            lambda: [
+                i.run_id
+                for i in self.Run.by_schedule.query(
+                    f"SCHEDULE#{schedule}", scan_index_forward=False, limit=limit
+                )
+            ],
+        )
+        return [r for r in (self.get_run(k) for k in ids) if r is not None]
+
+    def active_runs(self, schedule: str) -> list[RunView]:
+        """(The active-by-schedule index holds only active runs; it is eventually consistent, so
+        each is read again, strongly consistently, and kept only if it is still active.)"""
+        ids = dynamodb(
+            f"listing the active runs of {schedule}",
+            lambda: [
+                i.run_id
+                for i in self.Run.active_by_schedule.query(f"SCHEDULE#{schedule}", scan_index_forward=True)
+            ],
+        )
+        runs = [self.get_run(k) for k in ids]
+        return [r for r in runs if r is not None and r.status.active]
+
+    # -- sinks --------------------------------------------------------------------------------
+
+    def mark_sink(self, graph: RunGraph, job: str) -> bool:
+        slot = graph.slots.get(job)
+        if slot is None:
+            return False
+        item = self._shard(graph.run_id, slot)
+        dynamodb(
+            f"counting the end of {job} in run {graph.run_id}",
+            lambda: item.update(actions=self._sink_actions(slot, graph.expires_at, ended=True)),
+        )
+        return len(item.done or ()) >= slot.size
+
+    def sinks_finished(self, run_id: str, sink_count: int) -> bool:
+        shards = -(-sink_count // SINKS_PER_SHARD)
+        if shards == 0:
+            return True
+        keys = [(run_pk(run_id), f"SINKS#{k:04d}") for k in range(shards)]
+        items = dynamodb(
+            f"reading the sinks of run {run_id}",
+            lambda: list(self.items.Shard.batch_get(keys, consistent_read=True)),
+        )
+        return sum(1 for i in items if len(i.done or ()) >= int(i.size)) == shards
+
+    # -- schedules ----------------------------------------------------------------------------
+
+    def set_paused(self, schedule: str, paused: bool, reason: str | None, now: float) -> None:
+        item = self.items.Schedule(
+            f"SCHEDULE#{schedule}", "STATE", paused=int(paused), reason=reason, updated_at=now
+        )
+        dynamodb(f"pausing {schedule}", item.save)
+
+    def paused_reason(self, schedule: str) -> str | None:
+        item = dynamodb(
+            f"reading the state of {schedule}",
+            lambda: self.items.Schedule.get(f"SCHEDULE#{schedule}", "STATE", consistent_read=True),
+            None,
+        )
+        return (item.reason or "paused") if item is not None and item.paused else None
+
+    def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
+        W = self.items.Watch
+        key = f"SCHEDULE#{schedule}"
+        doing = f"checking the fire times of {schedule}"
+        item = dynamodb(doing, lambda: W.get(key, "WATCH", consistent_read=True), None)
+        if item is None or item.definition != definition:
+            dynamodb(doing, W(key, "WATCH", definition=definition, since=tick, checked_until=tick).save)
+            return None
+        last = float(item.checked_until)
+        if until <= last:
+            return None
+        claimed = conditional(
+            doing,
+            lambda: item.update(actions=[W.checked_until.set(until)], condition=W.checked_until == last),
+        )
+        return last if claimed else None
