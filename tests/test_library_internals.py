@@ -66,13 +66,14 @@ def test_the_cli_refuses_to_start_the_runtime_on_an_unsupported_moto() -> None:
         "sys.argv = ['cronlane', 'local', 'run', 'hourly', '--clock', 'virtual']; main()"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=FIXTURE_APP, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", code], cwd=FIXTURE_APP, capture_output=True, text=True, timeout=120
     )
     # THEN one line, naming the version and what is missing, exit 2, and nothing started
     assert done.returncode == 2, done.stderr
+    missing = "moto.sqs.models:SQSBackend.receive_message is missing"
     assert done.stderr.strip().splitlines() == [
-        f"cronlane: unsupported moto {moto_patches.moto_version()}: moto.sqs.models:SQSBackend.receive_message "
-        "is missing (type object 'SQSBackend' has no attribute 'receive_message')"
+        f"cronlane: unsupported moto {moto_patches.moto_version()}: {missing} "
+        "(type object 'SQSBackend' has no attribute 'receive_message')"
     ]
 
 
