@@ -1,4 +1,9 @@
-"""Human output: rich tables of runs and jobs."""
+"""Human output: rich tables of runs and jobs.
+
+Text that comes from a user or a job (an error, a reason, a path) is always a ``rich.text.Text``,
+never markup: an error that contains ``[/bold]``, ``:warning:`` or a trailing backslash is shown as
+it is. Only cronlane's own labels are styled.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from cronlane.local.session import RunReport
@@ -26,9 +31,14 @@ STATUS_STYLE = {
 }
 
 
-def styled(status: str) -> str:
-    style = STATUS_STYLE.get(status)
-    return f"[{style}]{status}[/]" if style else status
+def styled(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def console() -> Console:
+    """A console that never reads emoji codes in what it prints, wide enough off a terminal."""
+    plain = Console(emoji=False)
+    return plain if plain.is_terminal else Console(emoji=False, width=150)
 
 
 def _time(ts: float | None) -> str:
@@ -41,11 +51,9 @@ def _span(seconds: float) -> str:
 
 
 def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -> None:
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=150)
+    out = console()
     run = report.run
-    table = Table(title=f"{run.run_id}")
+    table = Table(title=Text(run.run_id))
     continued = any(j.continuations for j in report.jobs)
     columns = ["job", "depends on", "status", "attempts", "started", "finished", "duration"]
     if continued:
@@ -58,8 +66,8 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
     for job in jobs:
         status = styled(job.status.value)
         if job.reason:
-            status += f" ({escape(job.reason)})"
-        cells = [
+            status.append(f" ({job.reason})")
+        cells: list[str | Text] = [
             job.job,
             ", ".join(job.depends_on) or "-",
             status,
@@ -71,22 +79,28 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
         if continued:
             cells.insert(4, f"{len(job.continuations)}x" if job.continuations else "-")
         table.add_row(*cells)
-    console.print(table)
+    out.print(table)
     for job in jobs:
         if job.error and job.status.value != "SUCCEEDED":
-            console.print(f"[red]{job.job}[/]: {escape(job.error)}")
+            out.print(Text.assemble((job.job, "red"), ": ", job.error))
     work = sum(j.duration_s or 0.0 for j in report.jobs if j.status.value == "SUCCEEDED")
-    console.print(
-        f"run [bold]{run.run_id}[/]: {styled(run.status.value)} - {tally(report.jobs, run.job_count)}"
+    out.print(
+        Text.assemble(
+            "run ",
+            (run.run_id, "bold"),
+            ": ",
+            styled(run.status.value),
+            f" - {tally(report.jobs, run.job_count)}",
+        )
     )
     clock_note = "virtual clock" if clock == "virtual" else f"real clock x{1 / time_scale:g}"
     if report.makespan_s:
-        console.print(
+        out.print(
             f"makespan {_span(report.makespan_s)} against {_span(work)} of job time back to back "
             f"(the inline daemon): {work / report.makespan_s:.1f}x faster ({clock_note}; "
             f"{report.wall_seconds or 0:.1f}s of wall time)"
         )
-    console.print(f"logs: {escape(str(log_dir))}/ (one file per Lambda environment)")
+    out.print(Text(f"logs: {log_dir}/ (one file per Lambda environment)"))
 
 
 def tally(jobs: list[Any], job_count: int) -> str:
@@ -112,8 +126,8 @@ def continuation_line(step: dict[str, Any]) -> str:
 
 
 def print_runs(rows: list[dict[str, object]], where: str) -> None:
-    console = Console() if Console().is_terminal else Console(width=150)
-    table = Table(title=f"runs on {escape(where)}")
+    out = console()
+    table = Table(title=Text(f"runs on {where}"))
     for column in ("run", "status", "scheduled", "jobs", "ok", "failed", "skipped", "finished"):
         table.add_column(column)
     for row in rows:
@@ -127,32 +141,32 @@ def print_runs(rows: list[dict[str, object]], where: str) -> None:
             str(row["skipped"]),
             str(row["finished_at"] or "-"),
         )
-    console.print(table)
+    out.print(table)
 
 
 def print_run_tree(report: RunReport) -> None:
     """The run's jobs as a tree: each job under its first upstream, by start time."""
     from rich.tree import Tree
 
-    console = Console() if Console().is_terminal else Console(width=150)
+    out = console()
     run = report.run
-    root = Tree(f"[bold]{run.run_id}[/] {styled(run.status.value)}")
+    root = Tree(Text.assemble((run.run_id, "bold"), " ", styled(run.status.value)))
     by_name = {j.job: j for j in report.jobs}
     nodes: dict[str, Tree] = {}
 
-    def label(name: str) -> str:
+    def label(name: str) -> Text:
         job = by_name[name]
-        text = f"{name} {styled(job.status.value)} attempts {job.attempts}"
+        text = Text.assemble(f"{name} ", styled(job.status.value), f" attempts {job.attempts}")
         if job.continuations:
-            text += f", continued {len(job.continuations)}x"
+            text.append(f", continued {len(job.continuations)}x")
         if job.duration_s is not None:
-            text += f" {_span(job.duration_s)}"
+            text.append(f" {_span(job.duration_s)}")
         if len(job.depends_on) > 1:
-            text += f" (after {', '.join(job.depends_on)})"
+            text.append(f" (after {', '.join(job.depends_on)})")
         if job.reason:
-            text += f" - {escape(job.reason)}"
+            text.append(f" - {job.reason}")
         if job.error and job.status.value != "SUCCEEDED":
-            text += f" - [red]{escape(job.error[:160])}[/]"
+            text.append(" - ").append(job.error[:160], style="red")
         return text
 
     from cronlane.graph import resolve
@@ -164,6 +178,6 @@ def print_run_tree(report: RunReport) -> None:
         parent = nodes.get(job.depends_on[0]) if job.depends_on else None
         nodes[name] = (parent or root).add(label(name))
         for step in job.continuations:
-            nodes[name].add(f"[dim]{continuation_line(step)}[/]")
-    console.print(root)
-    console.print(tally(report.jobs, run.job_count))
+            nodes[name].add(Text(continuation_line(step), style="dim"))
+    out.print(root)
+    out.print(Text(tally(report.jobs, run.job_count)))

@@ -69,8 +69,11 @@ class NoRule(CronlaneError):
 
 
 def port_is_free(port: int) -> str | None:
-    """None if the twin can listen on 127.0.0.1:``port``, else why not (it is taken)."""
+    """None if the twin can listen on 127.0.0.1:``port``, else why not (it is taken). Bound as
+    the server binds (SO_REUSEADDR): connections of a twin that just stopped, left in TIME-WAIT,
+    do not keep the port; another server listening on it does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
