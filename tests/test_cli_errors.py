@@ -349,3 +349,18 @@ def test_trigger_uses_the_port_from_the_environment() -> None:
     line = one_line_error(cli("trigger", "hourly", "--local", env={"CRONLANE_PORT": str(port)}))
     assert f"the local twin at http://127.0.0.1:{port}" in line
     assert "is `cronlane local up` running?" in line
+
+
+def test_local_run_of_a_schedule_the_template_does_not_fire_is_refused_before_any_stack(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a copy of the app whose template lost the hourly schedule's rule
+    app = copy_of_the_app(tmp_path)
+    template = app / "template.yaml"
+    template.write_text(
+        template.read_text().replace('Name: !Sub "${AWS::StackName}-hourly"', 'Name: !Sub "x"')
+    )
+    # WHEN it is run locally THEN one line names the schedule and the missing rule, and no stack started
+    line = one_line_error(cli("local", "run", "hourly", "--clock", "virtual", cwd=app))
+    assert line.startswith("cronlane: schedule 'hourly' has no rule in template.yaml")
+    assert not (app / ".cronlane").exists()

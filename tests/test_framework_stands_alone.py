@@ -69,7 +69,6 @@ def test_the_framework_suite_passes_with_the_example_catalog_replaced(tmp_path: 
             "-p",
             "no:cacheprovider",
             "tests/unit",
-            "tests/contract",
             "tests/test_template.py",
             "tests/test_iam.py",
             "tests/test_observability.py",

@@ -40,7 +40,7 @@ def test_every_declared_schedule_has_a_rule_with_the_same_expression(template: d
         expression = props.get("Schedule") or props["ScheduleExpression"]
         assert expression == schedule.expression, f"schedule {name}"
         parse_expression(expression)
-        # a time zone needs EventBridge Scheduler: plain rules fire in UTC only (aws-facts)
+        # a time zone needs EventBridge Scheduler: plain rules fire in UTC only (docs/aws-facts.md)
         assert props.get("ScheduleExpressionTimezone") == schedule.timezone, f"schedule {name}"
 
 

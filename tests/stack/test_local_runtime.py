@@ -31,7 +31,7 @@ def test_rules_and_mapping_are_read_from_the_created_stack_and_motos_mapping_is_
     assert mapping.queue_arn.endswith(":local-jobs.fifo")
     assert (mapping.batch_size, mapping.max_concurrency, mapping.report_batch_item_failures) == (1, 10, True)
     lam = boto3.client("lambda", endpoint_url=stack.endpoint, region_name="us-east-1")
-    # moto would otherwise try to run the function itself on every SendMessage (aws-facts)
+    # moto would otherwise try to run the function itself on every SendMessage (docs/aws-facts.md)
     assert lam.get_event_source_mapping(UUID=mapping.uuid)["State"] == "Disabled"
 
 

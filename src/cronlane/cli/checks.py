@@ -23,21 +23,40 @@ def _number(value: Any, parameters: dict[str, Any]) -> int | None:
 
 
 SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")
+RULE_NAME_PREFIX = "${AWS::StackName}-"
+
+
+def _schedule_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The dispatcher's schedule events (rules and Scheduler schedules), by event name."""
+    dispatcher = template.get("Resources", {}).get("DispatcherFunction", {}).get("Properties", {})
+    events = dispatcher.get("Events") or {}
+    return {n: e for n, e in events.items() if e.get("Type") in ("Schedule", "ScheduleV2")}
+
+
+def _schedule_of(props: dict[str, Any]) -> str | None:
+    """The schedule an event fires: its Name is !Sub "${AWS::StackName}-<schedule>" (else None)."""
+    name = props.get("Name")
+    if isinstance(name, dict) and str(name.get("Fn::Sub", "")).startswith(RULE_NAME_PREFIX):
+        return str(name["Fn::Sub"])[len(RULE_NAME_PREFIX) :]
+    return None
+
+
+def schedules_with_a_rule(template: dict[str, Any]) -> set[str]:
+    """The schedules the template fires (what ``cronlane local run`` can run)."""
+    found = (_schedule_of(e.get("Properties", {})) for e in _schedule_events(template).values())
+    return {name for name in found if name is not None}
 
 
 def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
     problems: list[str] = []
     resources = template.get("Resources", {})
     parameters = template.get("Parameters", {})
-    dispatcher = resources.get("DispatcherFunction", {}).get("Properties", {})
     executor = resources.get("ExecutorFunction", {}).get("Properties", {})
     queue = resources.get("JobQueue", {}).get("Properties", {})
 
     # -- schedules in the template ------------------------------------------------------------
     rules: dict[str, tuple[str, str | None]] = {}  # schedule -> (expression, time zone)
-    for event_name, event in (dispatcher.get("Events") or {}).items():
-        if event.get("Type") not in ("Schedule", "ScheduleV2"):
-            continue
+    for event_name, event in _schedule_events(template).items():
         where = f"template.yaml: DispatcherFunction event {event_name}"
         props = event.get("Properties", {})
         expression = props.get("Schedule") or props.get("ScheduleExpression") or ""
@@ -56,12 +75,11 @@ def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
                         f"{where}: its Input must carry {attribute}, so the dispatcher knows "
                         "which schedule fired and its fire time"
                     )
-        name = props.get("Name")
-        prefix = "${AWS::StackName}-"
-        if not (isinstance(name, dict) and str(name.get("Fn::Sub", "")).startswith(prefix)):
-            problems.append(f'{where}: Name must be !Sub "{prefix}<schedule name>"')
+        fired = _schedule_of(props)
+        if fired is None:
+            problems.append(f'{where}: Name must be !Sub "{RULE_NAME_PREFIX}<schedule name>"')
             continue
-        rules[str(name["Fn::Sub"])[len(prefix) :]] = (expression, timezone)
+        rules[fired] = (expression, timezone)
 
     # -- the tick dead-letter queue takes exactly this stack's rules ------------------------------
     policy = resources.get("TickDeadLetterQueuePolicy", {}).get("Properties", {}).get("PolicyDocument", {})
@@ -69,7 +87,7 @@ def validate(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
     for statement in policy.get("Statement", []):
         arns = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
         allowed |= {a["Fn::GetAtt"][0] for a in arns if isinstance(a, dict) and "Fn::GetAtt" in a}
-    for event_name, event in (dispatcher.get("Events") or {}).items():
+    for event_name, event in _schedule_events(template).items():
         if event.get("Type") == "Schedule" and f"DispatcherFunction{event_name}" not in allowed:
             problems.append(
                 f"template.yaml: TickDeadLetterQueuePolicy does not let rule {event_name} park its "

@@ -47,6 +47,22 @@ def startup_errors() -> tuple[type[Exception], ...]:
 LogsOption = Annotated[Path | None, typer.Option(help="Folder for the environments' log files.")]
 
 
+def _has_a_rule(app: Any, schedule: str) -> None:
+    """A declared schedule the template does not fire cannot be run: said before a stack starts."""
+    from cronlane.cli.checks import RULE_NAME_PREFIX, schedules_with_a_rule
+    from cronlane.local.stack import load_template
+
+    try:
+        fired = schedules_with_a_rule(load_template(app.template))
+    except (OSError, ValueError) as exc:
+        fail(f"{app.template}: cannot be read as a template: {exc}")
+    if schedule not in fired:
+        fail(
+            f"schedule '{schedule}' has no rule in {app.template.name}: add a Schedule (or ScheduleV2) "
+            f'event to DispatcherFunction named !Sub "{RULE_NAME_PREFIX}{schedule}" (cronlane validate)'
+        )
+
+
 def _positive(time_scale: float) -> float:
     if not time_scale > 0:
         fail(f"--time-scale must be a positive number (0.01 runs 100x faster), got {time_scale:g}")
@@ -89,6 +105,7 @@ def local_run(
     parameters = parse_params(param or [], run_jobs)
     check_params(parameters, run_jobs)
     declared = declared_jobs.schedule(schedule)
+    _has_a_rule(app, schedule)
     try:
         zone = declared.timezone
         scheduled = parse_iso(at) if at else latest_fire_time(declared.expression, time.time(), zone)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import io
 import json
@@ -124,6 +125,8 @@ CALLABLES = (
     # cheap rollback of a cancelled transaction (patch_transactions)
     PatchTarget("moto.dynamodb.models:DynamoDBBackend.transact_write_items", ("self", "transact_items")),
     PatchTarget("moto.dynamodb.models.table:Table.get_item", ("self", "hash_key", "range_key")),
+    # deduplication as SQS does it (patch_fifo_dedup)
+    PatchTarget("moto.sqs.models:Queue.add_message", ("self", "message")),
     # the wake-up signal when a message may have become receivable (patch_wake_on_send)
     *(PatchTarget(f"moto.sqs.models:SQSBackend.{name}", ("self",)) for name in WAKE_ON),
     # what the event source mapping calls (cronlane.local.event_source)
@@ -224,6 +227,7 @@ def install() -> None:
     patch_attribute_values()
     patch_lambda_invoke()
     patch_transactions()
+    patch_fifo_dedup()
     patch_wake_on_send()
     Hooks.installed = True
 
@@ -399,6 +403,36 @@ def patch_transactions() -> None:
     ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+DEDUP_WINDOW_MS = 300_000  # SQS FIFO drops a repeat of a deduplication id within 5 minutes
+
+
+def patch_fifo_dedup() -> None:
+    """moto 5.2.5: ``Queue.add_message`` drops a FIFO message only when one with the same
+    deduplication id is still on the queue; SQS remembers the id for 5 minutes from its first send,
+    deleted or not, per message group when ``DeduplicationScope`` is ``messageGroup``
+    (docs/aws-facts.md: SQS FIFO). A repeat within the window is dropped as SQS drops it."""
+    from moto.sqs.models import Queue
+
+    original = Queue.add_message
+
+    def add_message(self: Any, message: Any) -> None:
+        if self.fifo_queue and message.deduplication_id and message.sent_timestamp is not None:
+            seen: dict[tuple[str | None, str], float] = self.__dict__.setdefault("_cronlane_dedup", {})
+            per_group = self.attributes.get("DeduplicationScope") == "messageGroup"
+            key = (message.group_id if per_group else None, message.deduplication_id)
+            now = float(message.sent_timestamp)
+            first = seen.get(key)
+            if first is not None and now - first < DEDUP_WINDOW_MS:
+                return
+            if len(seen) > 10_000:  # forget what is past the window (a long run sends many)
+                for old in [k for k, at in seen.items() if now - at >= DEDUP_WINDOW_MS]:
+                    del seen[old]
+            seen[key] = now
+        original(self, message)
+
+    Queue.add_message = add_message  # type: ignore[method-assign]
+
+
 def patch_wake_on_send() -> None:
     """moto 5.2.5: the runtime never long-polls (a long poll on a FIFO queue busy-waits in moto,
     docs/aws-facts.md); instead, every ``SQSBackend`` call that can make a message receivable
@@ -407,15 +441,18 @@ def patch_wake_on_send() -> None:
 
     backend = sqs_models.SQSBackend
     for name in WAKE_ON:
-        original = getattr(backend, name)
+        setattr(backend, name, _signalling(getattr(backend, name)))
 
-        def signalled(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            result = __original(*args, **kwargs)
-            if Hooks.wake is not None:
-                Hooks.wake()
-            return result
 
-        setattr(backend, name, signalled)
+def _signalling(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)  # the self-check, run again, still sees moto's parameters
+    def signalled(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if Hooks.wake is not None:
+            Hooks.wake()
+        return result
+
+    return signalled
 
 
 # -------------------------------------------------------------------------------------------------

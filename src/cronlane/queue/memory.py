@@ -54,13 +54,18 @@ class _Fifo:
         self.clock = clock
         self.max_receive_count = max_receive_count
         self.messages: list[_Message] = []
-        self.dedup: dict[tuple[str, str], float] = {}
+        self.dedup: dict[tuple[str, str], float] = {}  # (group, dedup id) -> first sent
+        self.receipts: dict[str, _Message] = {}  # the current receipt of each received message
+        self.deleted: set[str] = set()  # receipts of deleted messages: deleting again is no error
         self.ids = itertools.count(1)
 
     def send(self, body: str, group: str, dedup_id: str, attributes: dict[str, str] | None = None) -> bool:
         now = self.clock.now()
-        if now - self.dedup.get((group, dedup_id), -DEDUP_WINDOW_S - 1) <= DEDUP_WINDOW_S:
+        first = self.dedup.get((group, dedup_id))
+        if first is not None and now - first < DEDUP_WINDOW_S:
             return False
+        if len(self.dedup) > 10_000:  # forget what is past the window
+            self.dedup = {k: at for k, at in self.dedup.items() if now - at < DEDUP_WINDOW_S}
         self.dedup[(group, dedup_id)] = now
         self.messages.append(_Message(f"m-{next(self.ids)}", body, group, now, dict(attributes or {})))
         return True
@@ -77,19 +82,21 @@ class _Fifo:
             if message.visible_at > now:  # in flight, or hidden by a backoff: its group waits
                 blocked.add(message.group)
                 continue
-            if (
-                self.max_receive_count is not None
-                and message.receive_count >= self.max_receive_count
-                and dead
-            ):
-                self.messages.remove(message)  # the redrive policy: off to the dead-letter queue
-                dead.messages.append(
-                    _Message(message.id, message.body, message.id, now, dict(message.attributes))
+            redrive = self.max_receive_count is not None and message.receive_count >= self.max_receive_count
+            if redrive and dead is not None:
+                self._forget(message)  # the redrive policy: off to the dead-letter queue, as it was
+                moved = _Message(
+                    message.id, message.body, message.id, message.sent_at, dict(message.attributes)
                 )
+                moved.receive_count = message.receive_count
+                dead.messages.append(moved)
                 continue
+            if message.receipt is not None:
+                self.receipts.pop(message.receipt, None)
             message.receive_count += 1
             message.visible_at = now + visibility_s
             message.receipt = f"{message.id}/{message.receive_count}"
+            self.receipts[message.receipt] = message
             out.append(
                 Received(
                     message.id,
@@ -103,14 +110,22 @@ class _Fifo:
             )
         return out
 
+    def _forget(self, message: _Message) -> None:
+        self.messages.remove(message)
+        if message.receipt is not None:
+            self.receipts.pop(message.receipt, None)
+
     def _find(self, receipt: str) -> _Message:
-        for message in self.messages:
-            if message.receipt == receipt:
-                return message
-        raise QueueError(f"no message with receipt handle {receipt!r} (deleted, or received again since)")
+        found = self.receipts.get(receipt)
+        if found is None:
+            raise QueueError(f"no message with receipt handle {receipt!r} (received again since, or never)")
+        return found
 
     def delete(self, receipt: str) -> None:
-        self.messages.remove(self._find(receipt))
+        if receipt in self.deleted:
+            return  # SQS accepts the delete of a deleted message again
+        self._forget(self._find(receipt))
+        self.deleted.add(receipt)
 
     def change_visibility(self, receipt: str, seconds: float) -> None:
         self._find(receipt).visible_at = self.clock.now() + seconds

@@ -309,7 +309,9 @@ class JobRunRecordsOnDynamo(DynamoTable):
     ) -> bool:
         """A job-run that never started ends in ``status`` with its reason (its item is written
         if it had none: it was waiting), counted on the run in the same transaction, so the
-        run's counters can never miss or double it."""
+        run's counters can never miss or double it. A job the run does not have is not one."""
+        if job not in graph.nodes:
+            return False
         JR = self.JobRun
         run_id = graph.run_id
         slot = graph.slots.get(job)
@@ -343,6 +345,8 @@ class JobRunRecordsOnDynamo(DynamoTable):
         graph: RunGraph | None = None,
     ) -> bool:
         """A waiting job-run with no item yet (marked by an operator) gets its item from ``graph``."""
+        if graph is not None and view.job not in graph.nodes:
+            return False  # not a job of the run
         JR = self.JobRun
         condition = (JR.status == view.status.value) & (JR.generation == view.generation)
         waiting = view.status is JobStatus.PENDING and view.generation == 0 and graph is not None

@@ -9,7 +9,6 @@ import zlib
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from cronlane.clock import iso
 from cronlane.model import (
     SINKS_PER_SHARD,
     JobNode,
@@ -57,7 +56,7 @@ class RunRecordsOnDynamo(DynamoTable):
             deadline_at=run.deadline_at,
             max_active=run.max_active,
             gsi1pk=f"SCHEDULE#{run.schedule}",
-            gsi1sk=time_key(iso(run.scheduled_time), run.run_id),
+            gsi1sk=time_key(run.scheduled_time, run.run_id),
             active_pk=f"SCHEDULE#{run.schedule}" if status.active else None,
             expires_at=run.expires_at,
         )
@@ -128,6 +127,8 @@ class RunRecordsOnDynamo(DynamoTable):
             actions.append(Run.started_at.set(now))
         if new.terminal:
             actions += [Run.finished_at.set(now), Run.active_pk.remove()]
+        else:  # (back) in the active index
+            actions.append(Run.active_pk.set(Run.gsi1pk))
         item = Run(run_pk(run_id), "RUN")
         return conditional(
             f"updating run {run_id}",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -42,8 +43,12 @@ def run_pk(run_id: str) -> str:
     return f"RUN#{run_id}"
 
 
-def time_key(scheduled_iso: str, run_id: str) -> str:
-    return f"{scheduled_iso}#{run_id}"
+def time_key(scheduled_time: float, run_id: str) -> str:
+    """A run's place among its schedule's runs: its fire time to the millisecond, fixed width
+    (``2026-11-28T02:00:00.000Z``: a time with a fraction sorts after the whole second), then its
+    id. Runs written before this had no fraction when there was none; they sort as before."""
+    whole = datetime.fromtimestamp(scheduled_time, tz=UTC)
+    return f"{whole:%Y-%m-%dT%H:%M:%S}.{whole.microsecond // 1000:03d}Z#{run_id}"
 
 
 INDEXED = ["run_id", "schedule", "scheduled_time", "trigger", "status", "job_count", "created_at"]

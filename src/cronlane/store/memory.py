@@ -32,6 +32,7 @@ from cronlane.model import (
     sink_slots,
 )
 from cronlane.store.dynamodb import LOST_ATTEMPT
+from cronlane.store.items import time_key
 from cronlane.store.reads import WaitingJobRuns
 
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
@@ -114,7 +115,7 @@ class MemoryRunStore(WaitingJobRuns):
                 run.run_id, nodes, run.schedule, run.scheduled_time, run.expires_at, sink_slots(nodes)
             )
             if existing is None:
-                key = (f"{iso(run.scheduled_time)}#{run.run_id}", run.run_id)
+                key = (time_key(run.scheduled_time, run.run_id), run.run_id)
                 bisect.insort(self._by_schedule.setdefault(run.schedule, []), key)
             return True
 
@@ -452,9 +453,9 @@ class MemoryRunStore(WaitingJobRuns):
     ) -> bool:
         with self._lock:
             current = self._jobs.get(graph.run_id, {}).get(job)
+            if job not in graph.nodes:
+                return False  # not a job of the run
             if current is None:
-                if job not in graph.nodes:
-                    return False
                 current = self._new(graph, job, status)
                 self._put(current)
             elif current.status not in expected:
@@ -472,6 +473,8 @@ class MemoryRunStore(WaitingJobRuns):
         now: float | None = None,
         graph: RunGraph | None = None,
     ) -> bool:
+        if graph is not None and view.job not in graph.nodes:
+            return False  # not a job of the run
         with self._lock:
             current = self._jobs.get(view.run_id, {}).get(view.job)
             waiting = view.status is JobStatus.PENDING and view.generation == 0 and graph is not None
