@@ -175,7 +175,7 @@ class JobRunRecords(Protocol):
     def job_runs(
         self, run_id: str, include_waiting: bool = True, roots_sent: bool = False
     ) -> list[JobRunView]:
-        """The run's job-runs, those still waiting included (``store.reads.WaitingJobRuns``)."""
+        """The run's job-runs, those still waiting included (``store.base.StoreBase``)."""
         ...
 
     def get_job_run(self, run_id: str, job: str, include_waiting: bool = True) -> JobRunView | None: ...

@@ -195,6 +195,23 @@ def invoke_dispatcher(target: Target, event: dict[str, Any]) -> dict[str, Any]:
     return dict(payload)
 
 
+def act(
+    target: Target,
+    event: dict[str, Any],
+    as_json: bool,
+    say: Callable[[dict[str, Any]], str],
+    ask: str | None = None,
+    yes: bool = False,
+) -> dict[str, Any]:
+    """An operator's request: asked first when ``ask`` (unless ``yes``), performed by the
+    dispatcher, and its answer shown (``say`` is the human line; ``--json`` the answer itself)."""
+    if ask is not None:
+        confirm(f"{ask} on {target.description}?", yes)
+    result = invoke_dispatcher(target, event)
+    emit(result, as_json, lambda: typer.echo(say(result)))
+    return result
+
+
 def confirm(question: str, yes: bool) -> None:
     if yes:
         return

@@ -17,6 +17,7 @@ from cronlane.cli.common import (
     StackOption,
     TemplateOption,
     YesOption,
+    act,
     app_catalog,
     confirm,
     emit,
@@ -81,15 +82,13 @@ def cancel_command(
     port: PortOption = DEFAULT_PORT,
 ) -> None:
     """Cancel a run: queued jobs do not start, running ones finish, the run ends CANCELLED."""
-    target = target_of(stack, local, port)
-    confirm(f"Cancel run {run_id} on {target.description}?", yes)
-    result = invoke_dispatcher(target, {"action": "cancel", "run_id": run_id})
-    emit(
-        result,
+    act(
+        target_of(stack, local, port),
+        {"action": "cancel", "run_id": run_id},
         as_json,
-        lambda: typer.echo(
-            f"run {result['run_id']}: {result['status']} ({result['cancelled']} job(s) will not start)"
-        ),
+        lambda r: f"run {r['run_id']}: {r['status']} ({r['cancelled']} job(s) will not start)",
+        ask=f"Cancel run {run_id}",
+        yes=yes,
     )
 
 
@@ -106,21 +105,21 @@ def rerun_command(
     port: PortOption = DEFAULT_PORT,
 ) -> None:
     """A new attempt of a finished run's jobs, in the same run."""
-    target = target_of(stack, local, port)
     which = (
         "its failed jobs (and those they skipped)"
         if failed_only
         else "its failed, skipped and cancelled jobs"
     )
-    confirm(f"Rerun {which} of {run_id} on {target.description}?", yes)
-    result = invoke_dispatcher(target, {"action": "rerun", "run_id": run_id, "failed_only": failed_only})
-    emit(
-        result,
+    act(
+        target_of(stack, local, port),
+        {"action": "rerun", "run_id": run_id, "failed_only": failed_only},
         as_json,
-        lambda: typer.echo(
-            f"run {result['run_id']}: {result['status']}; rerunning {', '.join(result['rerun']) or 'nothing'}"
-            + _not_rerun(result)
+        lambda r: (
+            f"run {r['run_id']}: {r['status']}; rerunning {', '.join(r['rerun']) or 'nothing'}"
+            + _not_rerun(r)
         ),
+        ask=f"Rerun {which} of {run_id}",
+        yes=yes,
     )
 
 
@@ -142,14 +141,13 @@ def mark_command(
     """Mark a job SUCCEEDED (you vouch for it); its dependents proceed."""
     if not succeeded:
         fail("say what the job is: --succeeded (the only mark there is)")
-    target = target_of(stack, local, port)
-    result = invoke_dispatcher(target, {"action": "mark", "run_id": run_id, "job": job})
-    emit(
-        result,
+    act(
+        target_of(stack, local, port),
+        {"action": "mark", "run_id": run_id, "job": job},
         as_json,
-        lambda: typer.echo(
-            f"{job} marked SUCCEEDED in {result['run_id']} ({result['status']}); "
-            f"released again: {', '.join(result['rerun']) or 'none'}" + _not_rerun(result)
+        lambda r: (
+            f"{job} marked SUCCEEDED in {r['run_id']} ({r['status']}); "
+            f"released again: {', '.join(r['rerun']) or 'none'}" + _not_rerun(r)
         ),
     )
 
@@ -163,12 +161,10 @@ def pause_command(
     port: PortOption = DEFAULT_PORT,
 ) -> None:
     """Pause a schedule: its ticks are recorded as SKIPPED runs and never caught up."""
-    target = target_of(stack, local, port)
     event: dict[str, Any] = {"action": "pause", "schedule": schedule}
     if reason:
         event["reason"] = reason
-    result = invoke_dispatcher(target, event)
-    emit(result, as_json, lambda: typer.echo(f"{schedule} paused ({result['reason']})"))
+    act(target_of(stack, local, port), event, as_json, lambda r: f"{schedule} paused ({r['reason']})")
 
 
 def resume_command(
@@ -179,9 +175,8 @@ def resume_command(
     port: PortOption = DEFAULT_PORT,
 ) -> None:
     """Resume a paused schedule from its next tick."""
-    target = target_of(stack, local, port)
-    result = invoke_dispatcher(target, {"action": "resume", "schedule": schedule})
-    emit(result, as_json, lambda: typer.echo(f"{schedule} resumed"))
+    event = {"action": "resume", "schedule": schedule}
+    act(target_of(stack, local, port), event, as_json, lambda r: f"{schedule} resumed")
 
 
 def backfill_command(

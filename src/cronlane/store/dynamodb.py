@@ -11,12 +11,12 @@ so the counter updates never write to them. Everything expires through ``expires
 
 from __future__ import annotations
 
+from cronlane.store.base import StoreBase
 from cronlane.store.dynamodb_job_runs import LOST_ATTEMPT, JobRunRecordsOnDynamo
 from cronlane.store.dynamodb_runs import RunRecordsOnDynamo
-from cronlane.store.reads import WaitingJobRuns
 
 __all__ = ["LOST_ATTEMPT", "DynamoRunStore"]
 
 
-class DynamoRunStore(RunRecordsOnDynamo, JobRunRecordsOnDynamo, WaitingJobRuns):
+class DynamoRunStore(RunRecordsOnDynamo, JobRunRecordsOnDynamo, StoreBase):
     """Runs, job-runs and schedule state in one DynamoDB table (``ports.RunStore``)."""

@@ -291,14 +291,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         item = self._item(view.run_id, view.job)
         return self._update(item, actions, held, f"recording the failure of {view.job}")
 
-    def skip(self, graph: RunGraph, job: str, reason: str, now: float) -> bool:
-        return self._end_unstarted(graph, job, JobStatus.SKIPPED, reason, (JobStatus.PENDING,), now)
-
-    def cancel_job(self, graph: RunGraph, job: str, now: float) -> bool:
-        waiting = (JobStatus.PENDING, JobStatus.QUEUED)
-        return self._end_unstarted(graph, job, JobStatus.CANCELLED, "run cancelled", waiting, now)
-
-    def _end_unstarted(
+    def end_unstarted(
         self,
         graph: RunGraph,
         job: str,

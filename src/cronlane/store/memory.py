@@ -30,10 +30,11 @@ from cronlane.model import (
     RunStatus,
     RunView,
     sink_slots,
+    waiting_view,
 )
+from cronlane.store.base import StoreBase
 from cronlane.store.dynamodb import LOST_ATTEMPT
 from cronlane.store.items import time_key
-from cronlane.store.reads import WaitingJobRuns
 
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
 
@@ -61,7 +62,7 @@ def _copy(view: JobRunView) -> JobRunView:
     )
 
 
-class MemoryRunStore(WaitingJobRuns):
+class MemoryRunStore(StoreBase):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._runs: dict[str, _Run] = {}
@@ -259,25 +260,10 @@ class MemoryRunStore(WaitingJobRuns):
     # -- job-runs: writes ---------------------------------------------------------------------
 
     def _new(self, graph: RunGraph, job: str, status: JobStatus) -> JobRunView:
-        node = graph.nodes[job]
-        return JobRunView(
-            run_id=graph.run_id,
-            job=job,
-            status=status,
-            depends_on=node.depends_on,
-            dependents=node.dependents,
-            attempts=0,
-            max_attempts=node.max_attempts,
-            timeout_s=node.timeout_s,
-            function=node.function,
-            group=node.group,
-            generation=0,
-            params=json.loads(json.dumps(node.params, sort_keys=True)),
-            dependent_fan_in=node.dependent_fan_in,
-            schedule=graph.schedule,
-            scheduled_time=graph.scheduled_time,
-            max_continuations=node.max_continuations,
-        )
+        """A job-run's first record, from the run's graph snapshot (as it is described while it waits)."""
+        view = waiting_view(graph, job)
+        view.status, view.params = status, json.loads(json.dumps(view.params, sort_keys=True))
+        return view
 
     def _put(self, view: JobRunView) -> JobRunView:
         self._jobs.setdefault(view.run_id, {})[view.job] = view
@@ -435,14 +421,7 @@ class MemoryRunStore(WaitingJobRuns):
             current.history = [dict(h) for h in view.history] + [dict(history_entry)]
             return True
 
-    def skip(self, graph: RunGraph, job: str, reason: str, now: float) -> bool:
-        return self._end_unstarted(graph, job, JobStatus.SKIPPED, reason, (JobStatus.PENDING,), now)
-
-    def cancel_job(self, graph: RunGraph, job: str, now: float) -> bool:
-        waiting = (JobStatus.PENDING, JobStatus.QUEUED)
-        return self._end_unstarted(graph, job, JobStatus.CANCELLED, "run cancelled", waiting, now)
-
-    def _end_unstarted(
+    def end_unstarted(
         self,
         graph: RunGraph,
         job: str,

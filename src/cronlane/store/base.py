@@ -1,14 +1,37 @@
-"""Reads every run store shares: a job-run with no record yet is described from its run's graph
-snapshot (``model.waiting_view``), so a store only has to keep what was written."""
+"""What every run store has in common, written once: a job-run with no record yet is described
+from its run's graph snapshot (``model.waiting_view``), so a store keeps only what was written;
+and what a skip and a cancel are (the statuses they end a job-run from, the reason a cancel
+gives), so a store implements only the write that ends a job-run that never started."""
 
 from __future__ import annotations
 
-from cronlane.model import JobRunView, RunGraph, waiting_view
+from cronlane.model import JobRunView, JobStatus, RunGraph, waiting_view
 
 
-class WaitingJobRuns:
-    """``job_runs`` and ``get_job_run`` on top of a store's ``written_job_runs``,
-    ``written_job_run`` and ``load_run_graph``."""
+class StoreBase:
+    """``job_runs``, ``get_job_run``, ``skip`` and ``cancel_job`` on top of a store's
+    ``written_job_runs``, ``written_job_run``, ``load_run_graph`` and ``end_unstarted``."""
+
+    def end_unstarted(
+        self,
+        graph: RunGraph,
+        job: str,
+        status: JobStatus,
+        reason: str,
+        expected: tuple[JobStatus, ...],
+        now: float,
+    ) -> bool:
+        """A job-run that never started (or has no record: it was waiting) and is in one of
+        ``expected`` ends in ``status`` with ``reason``, counted on the run in the same write;
+        False if it had moved on, or the run has no such job."""
+        raise NotImplementedError
+
+    def skip(self, graph: RunGraph, job: str, reason: str, now: float) -> bool:
+        return self.end_unstarted(graph, job, JobStatus.SKIPPED, reason, (JobStatus.PENDING,), now)
+
+    def cancel_job(self, graph: RunGraph, job: str, now: float) -> bool:
+        waiting = (JobStatus.PENDING, JobStatus.QUEUED)
+        return self.end_unstarted(graph, job, JobStatus.CANCELLED, "run cancelled", waiting, now)
 
     def written_job_runs(self, run_id: str) -> list[JobRunView]:
         raise NotImplementedError
