@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, each figure printed beside its target; writes
-``benchmarks/results.json`` and the table in ``benchmarks/README.md`` and in the project's
-README. The last line is
+``benchmarks/results.json`` and the table in ``benchmarks/README.md`` and in
+``docs/performance.md``. The last line is
 
     bench: cost_per_million_jobs=X sfn_ratio=X makespan_ratio=X handoff_median_ms=X
     handoff_requests=X dispatch_10k_s=X cold_start_ratio=X idle_wakeups=X
@@ -106,8 +106,8 @@ def _cold_start(module: Any, local_runtime: Any) -> dict[str, Any]:
 
 
 def write_table(results: dict[str, Any]) -> None:
-    """Replace the table between the markers in benchmarks/README.md and in the project's
-    README (its performance section) with these figures."""
+    """Replace the table between the markers in benchmarks/README.md and docs/performance.md
+    with these figures."""
     begin, end = "<!-- results:begin -->", "<!-- results:end -->"
     rows = [
         f"Measured {results['measured_at']} on {results['machine']} (`make bench`, {results['wall_s']} s).",
@@ -120,7 +120,7 @@ def write_table(results: dict[str, Any]) -> None:
         verdict = "yes" if results["targets_met"][name] else "no"
         rows.append(f"| {name} | {value}{unit} | {comparison} {target:g}{unit} | {verdict} |")
     table = "\n".join(rows)
-    for readme in (HERE / "README.md", HERE.parent / "README.md"):
+    for readme in (HERE / "README.md", HERE.parent / "docs" / "performance.md"):
         text = readme.read_text()
         if begin not in text:
             continue

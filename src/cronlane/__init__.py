@@ -1,8 +1,13 @@
 """cronlane: a serverless job scheduler for AWS (EventBridge -> Lambda -> SQS FIFO -> Lambda -> DynamoDB).
 
-The pure core (``declarations``, ``graph``, ``cron``, ``model``, ``context``, ``clock``) imports
-nothing from AWS; ``dal`` owns every DynamoDB and SQS call; ``dispatch`` and ``execute`` hold the
-logic the two Lambda handlers call.
+An application declares its jobs and schedules with the names below (``Job``, ``Schedule``,
+``Catalog``...) and writes its jobs against ``JobContext``. The framework's parts: the pure core
+(``declarations``, ``graph``, ``cron``, ``model``, ``rules``, ``policies``, ``context``,
+``clock``), the ports (``ports``) and their implementations (``store``, ``queue``), the use
+cases (``dispatch``, ``starting``, ``execute``, ``release``, ``operations``, ``replay``,
+``runs``), the composition root (``wiring``) and the Lambda handlers (``handlers``); with the
+``local`` extra, the ``cronlane`` command (``cli``) and the local runtime (``local``).
+docs/architecture.md has the map.
 """
 
 from cronlane.context import Continuation, JobContext

@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.details():
         print(line)
     print(report.line())
+    if report.executions < args.min_jobs:
+        print(f"chaos: {report.executions} job executions, fewer than --min-jobs {args.min_jobs}")
     ok = report.lost == report.double == report.stuck == 0 and report.executions >= args.min_jobs
     return 0 if ok else 1
 
