@@ -40,6 +40,7 @@ from pydantic import TypeAdapter, ValidationError
 from cronlane import clock as clock_module
 from cronlane.dispatch import Dispatcher
 from cronlane.events import ACTIONS
+from cronlane.inprocess import VirtualClock
 from cronlane.local.session import store_of
 from cronlane.local.stack import REGION, client_env
 from cronlane.model import JobMessage, JobStatus, RunStatus
@@ -69,20 +70,6 @@ RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/"
 # ---------------------------------------------------------------------------------------------
 # In-process Lambda plumbing
 # ---------------------------------------------------------------------------------------------
-
-
-class VirtualClock:
-    """Time moves only when a job sleeps: a job's simulated minutes cost nothing."""
-
-    def __init__(self, now: float) -> None:
-        self._now = now
-
-    def now(self) -> float:
-        return self._now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._now += seconds
 
 
 class FakeLambdaContext:
