@@ -9,9 +9,11 @@ The ledger is an SQLite file shared by every simulated Lambda environment (``CHA
   executions of one job-run that overlapped would both commit, and show as a double;
 - ``meta``: ``repaired`` is set by the soak once the permanent failures are "fixed".
 
-Failures are decided by a hash of the seed, the key and the attempt, so a soak is repeatable:
-``CHAOS_TRANSIENT`` of attempts raise (and are retried); ``CHAOS_PERMANENT`` of job-runs fail
-every attempt until the soak repairs them and replays them from the dead-letter queue.
+Failures are decided by a hash of the seed, the key and how many times the key was executed
+before, so a soak is repeatable and every execution is a fresh draw (an attempt after a replay
+is not doomed to repeat the attempts that failed before it): ``CHAOS_TRANSIENT`` of executions
+raise (and are retried); ``CHAOS_PERMANENT`` of job-runs fail every attempt until the soak
+repairs them and replays them from the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -85,7 +87,10 @@ def effect(ctx: JobContext) -> dict[str, Any]:
             ctx.sleep(duration / 4)
             outcome = "permanent failure"
             raise PermanentFailure(f"{key}: broken until repaired")
-        if fraction(seed, key, ctx.attempt, "transient") < float(os.environ.get("CHAOS_TRANSIENT", "0")):
+        before = db.execute("SELECT COUNT(*) FROM executions WHERE key = ? AND id < ?", (key, execution))
+        if fraction(seed, key, before.fetchone()[0], "transient") < float(
+            os.environ.get("CHAOS_TRANSIENT", "0")
+        ):
             ctx.sleep(duration / 4)
             outcome = "transient failure"
             raise TransientFailure(f"{key}: failed on attempt {ctx.attempt}")
