@@ -31,23 +31,44 @@ SHARED_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
+# Both functions arm, move and delete the runs' one-time checks (the watchdog), naming the
+# scheduler role as the checks' role.
+WATCHDOG_ACTIONS = {
+    "scheduler:CreateSchedule",
+    "scheduler:UpdateSchedule",
+    "scheduler:DeleteSchedule",
+    "iam:PassRole",
+}
 # The dispatcher enqueues, and lists, gives back and deletes dead letters.
-DISPATCHER_ACTIONS = SHARED_ACTIONS | {
-    "sqs:SendMessage",
-    "sqs:ReceiveMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:DeleteMessage",
-}
+DISPATCHER_ACTIONS = (
+    SHARED_ACTIONS
+    | WATCHDOG_ACTIONS
+    | {
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+    }
+)
 # The executor consumes the job queue (with its mapping), releases, backs off, dead-letters.
-EXECUTOR_ACTIONS = SHARED_ACTIONS | {
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ChangeMessageVisibility",
-    "sqs:SendMessage",
-}
+EXECUTOR_ACTIONS = (
+    SHARED_ACTIONS
+    | WATCHDOG_ACTIONS
+    | {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
+    }
+)
 SCHEDULER_ACTIONS = {"lambda:InvokeFunction", "sqs:SendMessage"}
 KMS_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey"}
+# ARNs built with Fn::Sub that still name only this stack's resources.
+STACK_ARNS = {
+    "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${WatchdogGroup}/*",
+    "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dispatcher",
+}
 
 
 class _NoManagedPolicies:
@@ -112,10 +133,13 @@ def test_resource_star_only_where_aws_has_nothing_narrower(expanded: dict[str, A
                 assert set(as_list(statement["Action"])) <= STAR_RESOURCE_ACTIONS, (name, statement)
                 continue
             for resource in resources:
-                # this stack's resources: a Ref, a GetAtt, or a Sub of one (the table's indexes)
+                # this stack's resources: a Ref, a GetAtt, or a Sub of one (the table's indexes,
+                # the checks' schedule group, the dispatcher named after the stack)
                 assert isinstance(resource, dict), f"{name}: literal resource {resource}"
                 if "Fn::Sub" in resource:
-                    assert str(resource["Fn::Sub"]).startswith("${RunsTable.Arn}/index/"), (name, resource)
+                    assert str(resource["Fn::Sub"]) in STACK_ARNS or str(resource["Fn::Sub"]).startswith(
+                        "${RunsTable.Arn}/index/"
+                    ), (name, resource)
                 else:
                     assert set(resource) <= {"Ref", "Fn::GetAtt"}, (name, resource)
 
@@ -153,3 +177,20 @@ def test_the_customer_key_is_granted_only_when_one_is_given(expanded: dict[str, 
         assert set(key_statement["Action"]) == KMS_ACTIONS
         assert key_statement["Resource"] == {"Ref": "KmsKeyArn"}
         assert conditional[0]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_the_scheduler_role_is_passed_only_to_the_scheduler(expanded: dict[str, Any]) -> None:
+    for name in ("DispatcherRole", "ExecutorRole"):
+        passing = [s for s in statements(roles(expanded)[name]) if "iam:PassRole" in as_list(s["Action"])]
+        assert len(passing) == 1, name
+        assert passing[0]["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+        assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_the_dispatcher_function_is_named_as_the_checks_and_the_scheduler_role_name_it(
+    expanded: dict[str, Any],
+) -> None:
+    function = expanded["Resources"]["DispatcherFunction"]["Properties"]
+    assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-dispatcher"}
+    group = expanded["Resources"]["WatchdogGroup"]
+    assert group["Type"] == "AWS::Scheduler::ScheduleGroup"

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cronlane import watchdog
 from cronlane.clock import Clock, iso
 from cronlane.cron import RateExpression, parse_expression
 from cronlane.declarations import Catalog, Schedule, Selection
@@ -46,11 +47,12 @@ from cronlane.model import (
 )
 from cronlane.operations import Operator
 from cronlane.policies import catch_up, on_tick
-from cronlane.ports import RunStore
+from cronlane.ports import RunStore, Watchdog
 from cronlane.replay import DeadLetters
-from cronlane.runs import report_if_late
+from cronlane.runs import RunCloser
 from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry, Telemetry
+from cronlane.watch import RunWatch
 
 MISSED_GRACE_S = 3_900.0  # a tick may arrive this late (the rules retry for an hour) and not be missed
 MAX_MISSED = 500  # fire times one missed-run check looks at
@@ -99,6 +101,9 @@ class Dispatcher:
         starter: RunStarter,
         operator: Operator,
         dead_letters: DeadLetters,
+        closer: RunCloser,
+        watch: RunWatch,
+        checks: Watchdog,
         rule_prefix: str = "",
         history_ttl_s: int = 30 * 86_400,
         telemetry: Telemetry | None = None,
@@ -110,6 +115,9 @@ class Dispatcher:
         self.starter = starter
         self.operator = operator
         self.dead_letters = dead_letters
+        self.closer = closer
+        self.watch = watch
+        self.checks = checks
         self.rule_prefix = rule_prefix
         self.history_ttl_s = history_ttl_s
 
@@ -150,6 +158,8 @@ class Dispatcher:
             if action.action == "pause":
                 return operator.pause(name, action.reason)
             return operator.resume(name)
+        if action.action == "watchdog":
+            return self.watch.check(action.run_id)
         if action.action == "cancel":
             return operator.cancel(action.run_id)
         if action.action == "rerun":
@@ -197,6 +207,7 @@ class Dispatcher:
             # no deadline: a past fire time is late by design, not a run to alarm on
             request = replace(self._fire_request(schedule, when, Trigger.BACKFILL), deadline_s=None)
             new = replace(self._new_run(request, self.plan(request)), max_active=action.max_active)
+            self._arm(new, RunStatus.BUFFERED)
             if self.store.create_run(
                 new,
                 status=RunStatus.BUFFERED,
@@ -357,6 +368,7 @@ class Dispatcher:
                 # no deadline: a caught-up fire time is late by design, not a run to alarm on
                 run_request = replace(run_request, deadline_s=None)
                 new = self._new_run(run_request, self.plan(run_request))
+                self._arm(new, RunStatus.BUFFERED)
                 self.store.create_run(new, status=RunStatus.BUFFERED, reason="catch-up of a missed fire time")
             else:
                 self.store.create_run(
@@ -388,9 +400,11 @@ class Dispatcher:
                 return self._skip_tick(request, tick.skipped)
             status, waits_for = tick.status, tick.waits_for
         new = self._new_run(request, self.plan(request))
+        self._arm(new, status)
         if status is RunStatus.BUFFERED:
             if self.store.create_run(new, status=RunStatus.BUFFERED, reason=f"waits for {waits_for}"):
-                return DispatchResult(new.run_id, RunStatus.BUFFERED, True, len(new.nodes), 0)
+                crashpoint("dispatcher.after_create", run_id=new.run_id)
+                return self._buffered(new.run_id, waits_for)
             existing = self.store.get_run(new.run_id)
             if existing is None:
                 raise Conflict(f"run {new.run_id} vanished while being dispatched")
@@ -403,6 +417,11 @@ class Dispatcher:
         crashpoint("dispatcher.after_create", run_id=new.run_id)
         enqueued = self.starter.write_and_enqueue(new, resume=False)
         return DispatchResult(new.run_id, self.starter.start(new.run_id), True, len(new.nodes), enqueued)
+
+    def _arm(self, run: NewRun, status: RunStatus) -> None:
+        """Arm the check of a run about to be created (before it is: a run never exists without
+        one; a run that turns out to exist already just has its check moved)."""
+        self.checks.arm(run.run_id, watchdog.due(status, self.clock.now(), run.nodes, run.deadline_at))
 
     def _new_run(self, request: DispatchRequest, nodes: dict[str, JobNode]) -> NewRun:
         now = self.clock.now()
@@ -420,6 +439,20 @@ class Dispatcher:
                 request.scheduled_time + request.deadline_s if request.deadline_s is not None else None
             ),
         )
+
+    def _buffered(self, run_id: str, waits_for: str | None) -> DispatchResult:
+        """A tick buffered behind ``waits_for``: noted on that run, so its closer starts this one;
+        then that run is read again (after the note: its closer reads its record after closing,
+        so one of the two sees the other), and if it has ended meanwhile, this one starts now."""
+        noted = waits_for is not None and self.store.note_next_buffered(waits_for, run_id)
+        crashpoint("dispatcher.after_note", run_id=run_id)
+        if not noted:
+            ahead = self.store.get_run(waits_for) if waits_for is not None else None
+            if ahead is None or ahead.status.terminal:
+                self.starter.start_oldest_buffered(self.store.get_run(run_id).schedule)  # type: ignore[union-attr]
+        current = self.store.get_run(run_id)
+        status = current.status if current is not None else RunStatus.BUFFERED
+        return DispatchResult(run_id, status, True, current.job_count if current else 0, 0)
 
     def _skip_tick(self, request: DispatchRequest, reason: str) -> DispatchResult:
         """Record the tick as a SKIPPED run with its reason. The run id is the tick's, so the
@@ -457,6 +490,5 @@ class Dispatcher:
     def _report_late_runs(self, schedule: str) -> None:
         """Each tick looks at the schedule's active runs: one still going past its deadline is
         reported now (a stuck run never reaches the close that would report it)."""
-        now = self.clock.now()
         for run in self.store.active_runs(schedule):
-            report_if_late(self.store, run, now, self.telemetry)
+            self.closer.report_if_late(run)

@@ -103,7 +103,8 @@ class ManualTrigger:
 
 @dataclass(frozen=True)
 class RunAction:
-    """``cancel`` or ``rerun`` a run, or ``mark`` one of its jobs succeeded."""
+    """``cancel`` or ``rerun`` a run, or ``mark`` one of its jobs succeeded; ``watchdog``: the
+    run's check (sent by its one-time schedule, ``cronlane.watchdog``)."""
 
     action: str
     run_id: str
@@ -151,6 +152,7 @@ ACTIONS: dict[str, type] = {
     "cancel": RunAction,
     "rerun": RunAction,
     "mark": RunAction,
+    "watchdog": RunAction,
     "pause": ScheduleAction,
     "resume": ScheduleAction,
     "dlq-list": DlqAction,
@@ -226,7 +228,7 @@ def _models() -> dict[str, type[BaseModel]]:
     class RunAction(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
-        action: Literal["cancel", "rerun", "mark"]
+        action: Literal["cancel", "rerun", "mark", "watchdog"]
         run_id: str = Field(min_length=1, max_length=RUN_ID_MAX)
         failed_only: bool = False
         job: str | None = Field(default=None, max_length=NAME_MAX)

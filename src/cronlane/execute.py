@@ -41,11 +41,11 @@ from cronlane.context import Continuation, JobTimeout, make_context
 from cronlane.errors import CronlaneError, InvalidRequest
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
-from cronlane.model import JobMessage, JobRunView, JobStatus, RunView
+from cronlane.model import JobMessage, JobRunView, JobStatus
 from cronlane.ports import JobQueue, RunStore
 from cronlane.release import Releaser
 from cronlane.rules import Needs, failure_reach
-from cronlane.runs import close_if_complete
+from cronlane.runs import RunCloser
 from cronlane.telemetry import NoTelemetry, Telemetry
 
 MAX_ERROR_CHARS = 2_000  # stored error text is cut to this size
@@ -106,13 +106,13 @@ class Executor:
         log: Any,
         graphs: RunGraphs,
         releaser: Releaser,
+        closer: RunCloser,
         rng: random.Random | None = None,
         import_function: Callable[[str], Callable[..., Any]] | None = None,
         telemetry: Telemetry | None = None,
-        on_run_closed: Callable[[RunView], None] | None = None,
     ) -> None:
         self.telemetry: Telemetry = telemetry or NoTelemetry()
-        self.on_run_closed = on_run_closed  # starts the schedule's buffered run, if any
+        self.closer = closer  # its close starts what waited for the run
         self.store = store
         self.queue = queue
         self.clock = clock
@@ -367,7 +367,7 @@ class Executor:
         return graph is not None and self.store.mark_sink(graph, view.job)
 
     def _close(self, run_id: str) -> None:
-        status = close_if_complete(self.store, run_id, self.clock.now(), self.telemetry, self.on_run_closed)
+        status = self.closer.close_if_complete(run_id)
         if status is not None and status.terminal:
             self.log.info("run finished", extra={"run_id": run_id, "status": status.value})
 

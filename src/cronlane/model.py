@@ -277,6 +277,46 @@ class RunCounts:
     cancelled: int = 0
 
 
+@dataclass(frozen=True)
+class RestartStep:
+    """One job of a restart: from the status and generation it had when the operator's request
+    read it, to ``to`` in the next generation."""
+
+    from_status: JobStatus
+    generation: int
+    to: JobStatus
+
+
+@dataclass(frozen=True)
+class Restart:
+    """An operator's restart of jobs in a run (a rerun, a mark, a DLQ replay), written on the run
+    before its first reset and removed after its last send: every step it names is idempotent, so
+    whoever finds it there (the request repeated, the run's watchdog) can carry it out again."""
+
+    id: str
+    action: str
+    at: float
+    steps: dict[str, RestartStep]
+
+    def to_json(self) -> str:
+        steps = {
+            name: {"from": s.from_status.value, "generation": s.generation, "to": s.to.value}
+            for name, s in sorted(self.steps.items())
+        }
+        return json.dumps(
+            {"id": self.id, "action": self.action, "at": self.at, "steps": steps}, sort_keys=True
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Restart:
+        data = json.loads(text)
+        steps = {
+            name: RestartStep(JobStatus(s["from"]), int(s["generation"]), JobStatus(s["to"]))
+            for name, s in data["steps"].items()
+        }
+        return cls(str(data["id"]), str(data["action"]), float(data["at"]), steps)
+
+
 @dataclass
 class RunView:
     run_id: str
@@ -306,6 +346,12 @@ class RunView:
     # An operator reopened it (a rerun, a mark, a replay): its sinks may have ended before jobs
     # above them were reset, so only reading every job-run can tell that it is over.
     touched: bool = False
+    # An operator's restart that has begun and not ended (``Restart``): the run is not closed while
+    # it is there, and whoever finds it carries it out (the repeated request, the watchdog).
+    restart: Restart | None = None
+    # A buffered tick that waits for this run to end (noted after it was created): its closer
+    # starts it (``starting``).
+    next_buffered: str | None = None
 
     @property
     def terminal_count(self) -> int:
@@ -314,7 +360,7 @@ class RunView:
     @property
     def clean(self) -> bool:
         """No job failed, was skipped or cancelled (so far), and no operator reopened it."""
-        return self.failed + self.skipped + self.cancelled == 0 and not self.touched
+        return self.failed + self.skipped + self.cancelled == 0 and not self.touched and self.restart is None
 
 
 @dataclass

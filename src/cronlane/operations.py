@@ -1,22 +1,59 @@
 """What an operator can do to a run or a schedule: cancel, rerun, mark a job succeeded, pause and
 resume. The dispatcher function performs these (``{"action": ...}`` events), so they run with its
-role, on AWS and on the local twin alike."""
+role, on AWS and on the local twin alike.
+
+Every action reaches its end from any crash point or SDK error part way, by being repeated or by
+the run's watchdog, with no operator:
+
+- a **restart** (``rerun``, ``mark``, and the DLQ replay) is first written on the run as a
+  ``Restart``, in the same write that reopens it (RUNNING, touched): which jobs, from what status
+  and generation, to what. Then its steps, each one idempotent: the resets (a job already in the
+  next generation is not reset again), the messages of the jobs that start at once (a message
+  sent twice is a duplicate the claim refuses), the skips of what is blocked and the release of
+  what is ready. Last, the restart is removed from the run. While it is there, the run is not
+  closed (``runs.RunCloser``), and whoever finds it carries it out again: the request repeated
+  (every action carries out a restart it finds first), or the run's watchdog. The invariant: a
+  run with a job-run that an operator's restart reset (or is about to reset) is open, and it
+  names that restart until every job the restart named is in its new life and every message of
+  it was sent.
+- a **cancel** is written first (``cancel_requested_at``); then each job that has not started
+  is cancelled; then the run is closed. Repeated, or found by the watchdog, it does the rest.
+
+Crash points stand between every two writes: ``operator.after_intent``, ``operator.after_reset``
+(after each reset), ``operator.after_send``, ``operator.after_restart``; ``operator.after_cancel``,
+``operator.after_cancel_job`` (after each job).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from dataclasses import replace
 from typing import Any
 
+from cronlane import watchdog
 from cronlane.clock import Clock
 from cronlane.errors import Conflict, InvalidRequest
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
-from cronlane.model import JobMessage, JobRunView, JobStatus, RunGraph, RunStatus, RunView
-from cronlane.ports import JobQueue, RunStore
+from cronlane.model import (
+    JobMessage,
+    JobRunView,
+    JobStatus,
+    Restart,
+    RestartStep,
+    RunGraph,
+    RunStatus,
+    RunView,
+)
+from cronlane.ports import JobQueue, RunStore, Watchdog
 from cronlane.release import Releaser
 from cronlane.rules import RESTARTABLE, blocker, runnable, skipped_below, starts_at_once
-from cronlane.runs import close_if_complete
+from cronlane.runs import RunCloser
 from cronlane.telemetry import Telemetry
+
+# The order a restart's steps are taken in: the vouched-for jobs first (their dependents read
+# them), then the jobs that wait, then the ones that start (a crash leaves the others untouched).
+STEP_ORDER = {JobStatus.SUCCEEDED: 0, JobStatus.PENDING: 1, JobStatus.QUEUED: 2}
 
 
 class Operator:
@@ -28,43 +65,47 @@ class Operator:
         telemetry: Telemetry,
         graphs: RunGraphs,
         releaser: Releaser,
-        on_run_closed: Callable[[RunView], None] | None = None,
+        closer: RunCloser,
+        checks: Watchdog,
     ) -> None:
-        self.on_run_closed = on_run_closed
         self.store = store
         self.queue = queue
         self.clock = clock
         self.telemetry = telemetry
         self.graphs = graphs
         self.releaser = releaser
+        self.closer = closer
+        self.checks = checks
 
-    def _run(self, run_id: str) -> RunView:
+    def settled_run(self, run_id: str) -> RunView:
+        """The run, once any restart left on it has been carried out."""
         run = self.store.get_run(run_id)
         if run is None:
             raise InvalidRequest(f"no run {run_id}")
+        if run.restart is not None:
+            self.carry_out(run.run_id, run.restart)
+            run = self.store.get_run(run_id) or run
         return run
 
     # -- cancel -------------------------------------------------------------------------------
 
     def cancel(self, run_id: str) -> dict[str, Any]:
-        """Queued and pending jobs do not start; running ones finish; the run ends CANCELLED."""
-        run = self._run(run_id)
+        """Queued and pending jobs do not start; running ones finish; the run ends CANCELLED.
+        Repeated (or by the watchdog) it finishes what a cancel that died left."""
+        run = self.settled_run(run_id)
         if run.status.terminal:
             return {"run_id": run_id, "status": run.status.value, "cancelled": 0}
         now = self.clock.now()
         self.store.request_cancel(run_id, now)
+        crashpoint("operator.after_cancel", run_id=run_id)
         graph = self.graphs.get(run_id)
-        cancelled = [
-            j.job
-            for j in self.store.job_runs(run_id)
-            if graph is not None
-            and j.status in (JobStatus.PENDING, JobStatus.QUEUED)
-            and self.store.cancel_job(graph, j.job, now)
-        ]
-        status = (
-            close_if_complete(self.store, run_id, self.clock.now(), self.telemetry, self.on_run_closed)
-            or run.status
-        )
+        cancelled = []
+        for job in self.store.job_runs(run_id):
+            if graph is not None and job.status in (JobStatus.PENDING, JobStatus.QUEUED):
+                if self.store.cancel_job(graph, job.job, now):
+                    cancelled.append(job.job)
+                crashpoint("operator.after_cancel_job", run_id=run_id, job=job.job)
+        status = self.closer.close_if_complete(run_id) or run.status
         return {"run_id": run_id, "status": status.value, "cancelled": len(cancelled)}
 
     # -- rerun --------------------------------------------------------------------------------
@@ -74,7 +115,10 @@ class Operator:
         cancelled ones; with ``failed_only``, the failed ones and the jobs skipped because of
         them (cancelled ones stay cancelled). Succeeded jobs are not run again. The jobs get a new
         generation, so their new messages are not taken for duplicates of the old ones."""
-        run = self._run(run_id)
+        pending = self._pending(run_id)
+        run = self.settled_run(run_id)
+        if pending is not None and pending.action == "rerun":
+            return self._answer(run, pending)  # the repeat of a rerun that died: now done
         if not run.status.terminal or run.status is RunStatus.SKIPPED:
             raise InvalidRequest(f"run {run_id} is {run.status.value}; only a finished run can be rerun")
         jobs = {j.job: j for j in self.store.job_runs(run_id)}
@@ -88,14 +132,17 @@ class Operator:
         chosen, stuck = self.can_run(run_id, jobs, chosen, set())
         if not chosen:
             return {"run_id": run_id, "status": run.status.value, "rerun": [], "not_rerun": stuck}
-        return self.restart(run, jobs, chosen, {}, stuck)
+        return self.restart("rerun", run, jobs, chosen, {}, stuck)
 
     # -- mark ---------------------------------------------------------------------------------
 
     def mark_succeeded(self, run_id: str, job: str) -> dict[str, Any]:
         """An operator vouches for a job: it counts as SUCCEEDED and its dependents proceed
         (those skipped because of it get a new chance)."""
-        run = self._run(run_id)
+        pending = self._pending(run_id)
+        run = self.settled_run(run_id)
+        if pending is not None and pending.action == "mark" and job in pending.steps:
+            return self._answer(run, pending)  # the repeat of a mark that died: now done
         # a root of a going run has its message on the queue, item or not: it is QUEUED
         sent = run.status is RunStatus.RUNNING
         jobs = {j.job: j for j in self.store.job_runs(run_id, roots_sent=sent)}
@@ -107,9 +154,9 @@ class Operator:
         if view.status in (JobStatus.RUNNING, JobStatus.QUEUED):
             raise InvalidRequest(f"job '{job}' is {view.status.value}; wait for it or cancel the run")
         below, stuck = self.can_run(run_id, jobs, skipped_below(jobs, job), {job})
-        return self.restart(run, jobs, below, {job: view}, stuck)
+        return self.restart("mark", run, jobs, below, {job: view}, stuck)
 
-    # -- shared -------------------------------------------------------------------------------
+    # -- restarts -----------------------------------------------------------------------------
 
     def can_run(
         self, run_id: str, jobs: dict[str, JobRunView], chosen: set[str], vouched: set[str]
@@ -119,63 +166,91 @@ class Operator:
 
     def restart(
         self,
+        action: str,
         run: RunView,
         jobs: dict[str, JobRunView],
         chosen: set[str],
         vouched: dict[str, JobRunView],
         not_rerun: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """Restart ``chosen`` (and vouch for ``vouched``) in ``run``: the restart is written on the
+        run, reopening it, then carried out (see the module's docstring)."""
+        nodes = self.graphs.nodes(run.run_id)
+        steps = {
+            name: RestartStep(view.status, view.generation, JobStatus.SUCCEEDED)
+            for name, view in vouched.items()
+        }
+        for name in chosen:
+            starts = name in nodes and starts_at_once(nodes[name], jobs, chosen, set(vouched))
+            to = JobStatus.QUEUED if starts else JobStatus.PENDING
+            steps[name] = RestartStep(jobs[name].status, jobs[name].generation, to)
         now = self.clock.now()
-        ready: list[JobMessage] = []
-        graph = self.graphs.get(run.run_id)
-        for job, view in vouched.items():
-            if not self.store.reset_job(view, JobStatus.SUCCEEDED, now=now, graph=graph):
-                raise Conflict(f"job '{job}' changed while being marked; try again")
-            # dependents still waiting (not skipped) start if this was their last upstream
-            waiting = [d for d in view.dependents if d not in chosen and jobs[d].status is JobStatus.PENDING]
-            needs = self.graphs.needs_of(run.run_id, waiting)
-            ready += self.releaser.ready(run.run_id, job, JobStatus.SUCCEEDED, needs, now).messages
-        nodes = graph.nodes if graph is not None else {}
-        plan = [
-            (name in nodes and starts_at_once(nodes[name], jobs, chosen, set(vouched)), name)
-            for name in sorted(chosen)
-        ]
-        # The jobs that wait (PENDING) are reset first and the ones that start (QUEUED) last, then
-        # the run reopens, then the messages go. Whatever point this dies at, what is left is
-        # either untouched (a FAILED job still FAILED: the request can be repeated) or a QUEUED
-        # job of a newer generation (a DLQ replay repeats the reopen and the send).
-        for queued, name in sorted(plan):
-            view = jobs[name]
-            status = JobStatus.QUEUED if queued else JobStatus.PENDING
-            if not self.store.reset_job(view, status, now=now, graph=graph):
-                raise Conflict(f"job '{name}' changed while being restarted; try again")
-            crashpoint("operator.after_reset", run_id=run.run_id, job=name)
-            if status is JobStatus.QUEUED:
-                ready.append(JobMessage(run.run_id, name, view.generation + 1))
-        # An upstream that was still running when ``jobs`` was read may have finished since, and
-        # its release read the job before this reset it: read again now (after the writes), as
-        # a release does, so that one of the two sends it.
-        waiting = [name for queued, name in plan if not queued]
-        if waiting and graph is not None:
-            waiting = self._skip_blocked(run.run_id, graph, waiting, now)
-        if waiting:
-            needs = self.graphs.needs_of(run.run_id, waiting)
-            ready += self.releaser.ready(run.run_id, None, JobStatus.SUCCEEDED, needs, now).messages
-        self.store.reopen_run(run.run_id, now)
-        crashpoint("operator.after_reopen", run_id=run.run_id)
-        if ready:
-            self.queue.send(ready)
-        # Marking the last unfinished job may complete the run.
-        closed = close_if_complete(
-            self.store, run.run_id, self.clock.now(), self.telemetry, self.on_run_closed
-        )
+        restart = Restart(uuid.uuid4().hex, action, now, steps)
+        # Checked once the request can no longer be running, in case it dies part way.
+        self.checks.arm(run.run_id, now + watchdog.RESTART_CHECK_S)
+        if not self.store.begin_restart(run.run_id, restart, now):
+            raise Conflict(f"run {run.run_id} changed while being restarted; try again")
+        crashpoint("operator.after_intent", run_id=run.run_id)
+        self.carry_out(run.run_id, restart)
+        answer = self._answer(self.store.get_run(run.run_id) or run, restart)
+        return {**answer, "not_rerun": not_rerun or {}}
+
+    def _pending(self, run_id: str) -> Restart | None:
+        run = self.store.get_run(run_id)
+        return run.restart if run is not None else None
+
+    def _answer(self, run: RunView, restart: Restart) -> dict[str, Any]:
+        vouched = sorted(n for n, s in restart.steps.items() if s.to is JobStatus.SUCCEEDED)
         return {
             "run_id": run.run_id,
-            "status": (closed or RunStatus.RUNNING).value,
-            "rerun": sorted(chosen),
-            "marked": sorted(vouched),
-            "not_rerun": not_rerun or {},
+            "status": run.status.value,
+            "rerun": sorted(n for n, s in restart.steps.items() if s.to is not JobStatus.SUCCEEDED),
+            "marked": vouched,
+            "not_rerun": {},
         }
+
+    def carry_out(self, run_id: str, restart: Restart) -> RunStatus | None:
+        """Take every step of ``restart`` that is not taken yet, then remove it from the run and
+        close the run if that was all it had to do. Safe to repeat, and to run twice at once."""
+        now = self.clock.now()
+        graph = self.graphs.get(run_id)
+        jobs = {j.job: j for j in self.store.job_runs(run_id)}
+        ready: list[JobMessage] = []
+        for name, step in sorted(restart.steps.items(), key=lambda item: (STEP_ORDER[item[1].to], item[0])):
+            view = jobs.get(name)
+            if view is None:
+                continue
+            if view.status is step.from_status and view.generation == step.generation:
+                if not self.store.reset_job(view, step.to, now=now, graph=graph):
+                    raise Conflict(f"job '{name}' changed while being restarted; try again")
+                crashpoint("operator.after_reset", run_id=run_id, job=name)
+                view = replace(view, status=step.to, generation=step.generation + 1)
+            if view.generation != step.generation + 1:
+                continue  # moved on another way since the restart read it: nothing to do for it
+            if step.to is JobStatus.QUEUED and view.status is JobStatus.QUEUED:
+                ready.append(JobMessage(run_id, name, view.generation))
+        vouched = [n for n, s in restart.steps.items() if s.to is JobStatus.SUCCEEDED]
+        for name in vouched:
+            # dependents still waiting (not restarted) start if this was their last upstream
+            waiting = [d for d in (jobs[name].dependents if name in jobs else ()) if d not in restart.steps]
+            needs = self.graphs.needs_of(run_id, waiting)
+            ready += self.releaser.ready(run_id, name, JobStatus.SUCCEEDED, needs, now).messages
+        # An upstream that was still running when the jobs were read may have finished since,
+        # and its release read the job before this reset it: read again now (after the writes),
+        # as a release does, so that one of the two sends it.
+        waiting = [n for n, s in restart.steps.items() if s.to is JobStatus.PENDING]
+        if waiting and graph is not None:
+            waiting = self._skip_blocked(run_id, graph, waiting, now)
+        if waiting:
+            needs = self.graphs.needs_of(run_id, waiting)
+            ready += self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, now).messages
+        if ready:
+            self.queue.send(ready)
+        crashpoint("operator.after_send", run_id=run_id)
+        self.store.end_restart(run_id, restart.id)
+        crashpoint("operator.after_restart", run_id=run_id)
+        # Marking the last unfinished job may complete the run.
+        return self.closer.close_if_complete(run_id)
 
     def _skip_blocked(self, run_id: str, graph: RunGraph, waiting: list[str], now: float) -> list[str]:
         """Skip the jobs just reset to wait whose upstream (default rule) has ended without
@@ -188,6 +263,8 @@ class Operator:
         status = {name: state.status for name, state in self.store.states(run_id, to_read).items()}
 
         def blocked_by(name: str) -> str | None:
+            if status.get(name, JobStatus.PENDING) is not JobStatus.PENDING:
+                return None  # started, or ended, since: not this one's to skip
             upstreams = {u: status.get(u, JobStatus.PENDING) for u in nodes[name].depends_on}
             return blocker(nodes[name].trigger_rule, upstreams)
 

@@ -26,6 +26,7 @@ from cronlane.model import (
     JobState,
     JobStatus,
     NewRun,
+    Restart,
     RunCounts,
     RunGraph,
     RunStatus,
@@ -61,12 +62,46 @@ class RunRecords(Protocol):
         a terminal status ``finished_at``; a closing run gets its exact ``counts``."""
         ...
 
+    def close_run(
+        self,
+        run: RunView,
+        final: RunStatus,
+        now: float,
+        counts: RunCounts,
+        clean: bool,
+    ) -> bool:
+        """Close a run that was ``run.status`` as ``final`` with its exact ``counts``, on the
+        premises the close was decided on: no operator's restart is under way, and, for a close
+        decided without reading the job-runs (``clean``), nothing has failed, been skipped or
+        cancelled and no operator reopened it since. A backfill run gives its slot back in the
+        same write. False if any premise no longer holds (read the run again and decide again)."""
+        ...
+
+    def start_buffered(self, run: RunView, now: float) -> bool:
+        """A BUFFERED run is started: -> CREATING. A backfill run takes one of its schedule's
+        backfill slots (at most its ``max_active`` taken) in the same write. False if the run is
+        not BUFFERED any more, or no slot is free."""
+        ...
+
+    def note_next_buffered(self, run_id: str, buffered_id: str) -> bool:
+        """Note on an active run that ``buffered_id`` waits for it to end; False if it ended."""
+        ...
+
     def request_cancel(self, run_id: str, now: float) -> bool:
         """Note that an operator cancelled the run (CREATING or RUNNING only; the first time counts)."""
         ...
 
     def reopen_run(self, run_id: str, now: float) -> bool:
         """A run goes (back) to RUNNING for an operator's rerun, mark or replay, marked touched."""
+        ...
+
+    def begin_restart(self, run_id: str, restart: Restart, now: float) -> bool:
+        """Record ``restart`` on the run and reopen it (RUNNING, touched), in one write; False if
+        the run cannot be reopened or another restart is still there."""
+        ...
+
+    def end_restart(self, run_id: str, restart_id: str) -> bool:
+        """Remove the restart ``restart_id`` from the run (False if it is not there)."""
         ...
 
     def mark_deadline_reported(self, run_id: str, now: float) -> bool:
@@ -200,6 +235,18 @@ class ScheduleRecords(Protocol):
 
 class RunStore(RunRecords, JobRunRecords, ScheduleRecords, Protocol):
     """Everything cronlane keeps about runs (one DynamoDB table on AWS)."""
+
+
+class Watchdog(Protocol):
+    """One one-time check per run that is not over (``cronlane.watchdog``)."""
+
+    def arm(self, run_id: str, due: float) -> None:
+        """Have the run checked at ``due`` (moving its check if it had one)."""
+        ...
+
+    def disarm(self, run_id: str) -> None:
+        """The run closed: no check (none armed is fine)."""
+        ...
 
 
 class JobQueue(Protocol):

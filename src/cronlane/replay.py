@@ -157,7 +157,8 @@ class DeadLetters:
         """Replay one run's dead letters; returns the ones to give back to the queue."""
         first = letters[0].message
         assert first is not None
-        run = self.store.get_run(first.run_id)
+        # a restart left on the run by a request that died is carried out first
+        run = self.operator.settled_run(first.run_id) if self.store.get_run(first.run_id) else None
         if run is None or run.status is RunStatus.CANCELLED or run.cancel_requested_at is not None:
             why = f"no run {first.run_id}" if run is None else "the run was cancelled (rerun it to go on)"
             for letter in letters:
@@ -219,7 +220,7 @@ class DeadLetters:
         if dry_run:
             return keep + [letter.raw for letter in done]
         if restart:
-            self.operator.restart(run, jobs, restart, {})
+            self.operator.restart("replay", run, jobs, restart, {})
         if resend:
             self.store.reopen_run(run.run_id, now)
             self.queue.send(resend)

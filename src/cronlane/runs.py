@@ -1,6 +1,16 @@
-"""Closing a run and reporting it: shared by the executor (after a job's last state write) and
-the dispatcher (a resumed dispatch whose jobs all finished while the run was CREATING, and each
-tick, which looks for earlier runs of its schedule that are past their deadline)."""
+"""Closing a run and reporting it: ``RunCloser``, built once in the composition root and used by
+whoever may end a run (the executor after a job's last state write, the operator's actions, the
+run starter, the watchdog).
+
+The invariant: a run is closed SUCCEEDED only when every job-run in it is terminal and
+succeeded. The close is decided on what was read, and written on those premises
+(``RunStore.close_run``): no operator's restart is under way (an operator records its restart on
+the run before its first reset, ``Operator.restart``), and a close decided without reading the
+job-runs (a *clean* run: nothing failed, skipped or cancelled, never reopened) holds only while
+the run is still clean. When a premise no longer holds, the write is refused and the close is
+decided again from a fresh read; so no interleaving with an operator's action can close a run
+over a job it reset.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +18,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
+from cronlane.clock import Clock
 from cronlane.model import JobStatus, RunCounts, RunStatus, RunView
-from cronlane.ports import RunStore
+from cronlane.ports import RunStore, Watchdog
 from cronlane.telemetry import Telemetry
+
+CLOSE_TRIES = 5  # a close that keeps losing to other writers gives up (the next one closes it)
 
 
 def final_status(run: RunView, counts: RunCounts) -> RunStatus:
@@ -40,65 +53,68 @@ def final_counts(store: RunStore, run: RunView) -> RunCounts | None:
     )
 
 
-def close_run(
-    store: RunStore,
-    run: RunView,
-    now: float,
-    telemetry: Telemetry,
-    on_closed: Callable[[RunView], None] | None = None,
-) -> RunStatus:
-    """Close ``run`` if every job is terminal. Safe to call twice or concurrently: the status
-    change is conditional, only the call that made it reports the run's metrics, and whoever
-    loses reads the winner's result."""
-    if run.status.terminal or not store.sinks_finished(run.run_id, run.sink_count):
+class RunCloser:
+    def __init__(self, store: RunStore, clock: Clock, telemetry: Telemetry, watchdog: Watchdog) -> None:
+        self.store = store
+        self.clock = clock
+        self.telemetry = telemetry
+        self.watchdog = watchdog
+        # what waited for a run to end (its schedule's buffered run): set by the composition root
+        self.on_closed: Callable[[RunView], None] | None = None
+
+    def close(self, run: RunView) -> RunStatus:
+        """Close ``run`` if every job is terminal, and return its status. Safe to call twice or
+        concurrently: only the call whose conditional write closed it reports the run and starts
+        what waited for it; a call that lost reads the run again."""
+        for _ in range(CLOSE_TRIES):
+            if run.status.terminal or run.restart is not None:
+                return run.status  # closed already, or an operator's restart is under way
+            if not self.store.sinks_finished(run.run_id, run.sink_count):
+                return run.status
+            clean = run.clean
+            counts = final_counts(self.store, run)
+            if counts is None:
+                return run.status
+            final = final_status(run, counts)
+            now = self.clock.now()
+            if self.store.close_run(run, final, now, counts, clean):
+                self.watchdog.disarm(run.run_id)
+                closed = replace(
+                    run,
+                    status=final,
+                    finished_at=now,
+                    succeeded=counts.succeeded,
+                    failed=counts.failed,
+                    skipped=counts.skipped,
+                    cancelled=counts.cancelled,
+                )
+                self._report(closed, now)
+                if self.on_closed is not None:
+                    self.on_closed(closed)
+                return final
+            current = self.store.get_run(run.run_id)
+            if current is None:
+                return final
+            run = current
         return run.status
-    counts = final_counts(store, run)
-    if counts is None:
-        return run.status
-    final = final_status(run, counts)
-    for expected in (RunStatus.RUNNING, RunStatus.CREATING):
-        if store.set_run_status(run.run_id, expected, final, now, counts):
-            closed = replace(
-                run,
-                status=final,
-                finished_at=now,
-                succeeded=counts.succeeded,
-                failed=counts.failed,
-                skipped=counts.skipped,
-                cancelled=counts.cancelled,
-            )
-            report_closed(store, closed, now, telemetry)
-            if on_closed is not None:
-                on_closed(closed)
-            return final
-    current = store.get_run(run.run_id)
-    return current.status if current else final
 
+    def close_if_complete(self, run_id: str) -> RunStatus | None:
+        run = self.store.get_run(run_id)
+        return None if run is None else self.close(run)
 
-def close_if_complete(
-    store: RunStore,
-    run_id: str,
-    now: float,
-    telemetry: Telemetry,
-    on_closed: Callable[[RunView], None] | None = None,
-) -> RunStatus | None:
-    run = store.get_run(run_id)
-    return None if run is None else close_run(store, run, now, telemetry, on_closed)
+    def _report(self, run: RunView, now: float) -> None:
+        if run.status is RunStatus.SUCCEEDED:
+            self.telemetry.emit("RunsSucceeded", 1, schedule=run.schedule)
+        elif run.status is RunStatus.FAILED:
+            self.telemetry.emit("RunsFailed", 1, schedule=run.schedule)
+        self.telemetry.emit("RunDuration", now - (run.created_at or now), schedule=run.schedule)
+        self.report_if_late(run)
 
-
-def report_closed(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> None:
-    if run.status is RunStatus.SUCCEEDED:
-        telemetry.emit("RunsSucceeded", 1, schedule=run.schedule)
-    elif run.status is RunStatus.FAILED:
-        telemetry.emit("RunsFailed", 1, schedule=run.schedule)
-    telemetry.emit("RunDuration", now - (run.created_at or now), schedule=run.schedule)
-    report_if_late(store, run, now, telemetry)
-
-
-def report_if_late(store: RunStore, run: RunView, now: float, telemetry: Telemetry) -> bool:
-    """Count a run that passed its schedule's deadline, once per run."""
-    late = run.deadline_at is not None and now > run.deadline_at
-    if late and store.mark_deadline_reported(run.run_id, now):
-        telemetry.emit("RunsOverDeadline", 1, schedule=run.schedule)
-        return True
-    return False
+    def report_if_late(self, run: RunView) -> bool:
+        """Count a run that passed its schedule's deadline, once per run."""
+        now = self.clock.now()
+        late = run.deadline_at is not None and now > run.deadline_at
+        if late and self.store.mark_deadline_reported(run.run_id, now):
+            self.telemetry.emit("RunsOverDeadline", 1, schedule=run.schedule)
+            return True
+        return False

@@ -3,6 +3,7 @@
 - a DynamoDB write whose condition failed is ``False`` (``conditional``): someone else got there
   first, which is how idempotency shows itself, not an error;
 - a missing item is ``None`` (``dynamodb``'s ``missing``);
+- an EventBridge Scheduler schedule that exists already, or is gone, is ``False`` (``scheduler``);
 - any other PynamoDB or botocore failure is a ``StoreError`` / ``QueueError`` that says what was
   being done and chains the SDK's exception (``raise ... from``), so the invocation fails and is
   retried.
@@ -39,6 +40,26 @@ def conditional(doing: str, write: Callable[[], Any]) -> bool:
         write()
     except PynamoDBException as exc:
         if condition_failed(exc):
+            return False
+        raise StoreError(f"{doing}: {exc}") from exc
+    return True
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def scheduler(doing: str, call: Callable[[], Any], absent_is_fine: bool = False) -> bool:
+    """An EventBridge Scheduler call: True if made; False if it refused because the schedule
+    exists (``ConflictException``), or, with ``absent_is_fine``, because it does not
+    (``ResourceNotFoundException``); any other failure is a ``StoreError``."""
+    try:
+        call()
+    except Exception as exc:  # botocore's ClientError, EndpointConnectionError, ...
+        code = error_code(exc)
+        if code == "ConflictException" or (absent_is_fine and code == "ResourceNotFoundException"):
             return False
         raise StoreError(f"{doing}: {exc}") from exc
     return True

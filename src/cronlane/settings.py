@@ -25,6 +25,11 @@ class Settings:
     catalog_module: str
     region: str | None
     metrics_namespace: str = "cronlane"
+    # The runs' checks (cronlane.watchdog): the Scheduler group, the function a check invokes,
+    # and the role Scheduler invokes it with. No group: no checks.
+    watchdog_group: str = ""
+    watchdog_target: str = ""
+    watchdog_role: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -40,6 +45,9 @@ class Settings:
             catalog_module=env["CRONLANE_CATALOG"],
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "cronlane"),
+            watchdog_group=env.get("WATCHDOG_GROUP", ""),
+            watchdog_target=env.get("WATCHDOG_TARGET_ARN", ""),
+            watchdog_role=env.get("WATCHDOG_ROLE_ARN", ""),
         )
 
 

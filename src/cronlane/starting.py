@@ -1,29 +1,52 @@
-"""Starting a run: enqueue its roots, mark it RUNNING.
+"""Starting a run: enqueue its roots, mark it RUNNING; and starting what waited for a run.
 
-Used by the dispatcher (a new run, or a CREATING run a dispatcher died in) and, through
-``on_run_closed``, by whoever closes a run: the end of a run starts its schedule's BUFFERED run
-(overlap policy ``buffer_one``)."""
+Used by the dispatcher (a new run, or a CREATING run a dispatcher died in), by the watchdog, and,
+through ``on_run_closed``, by whoever closes a run: the end of a run starts what waited for it
+(its schedule's buffered tick, the next caught-up run, the next backfill runs while slots are
+free).
+
+Order of effects of a start, and what a crash at each point leaves: BUFFERED -> CREATING (a
+backfill run takes a slot in the same write) - a crash after it leaves a CREATING run, which its
+check (armed when it was buffered), the schedule's next tick or the repeated close finishes; its
+check moves to when the run could be over; the roots' messages are sent (each may be sent again:
+the claim keeps a job to one execution); CREATING -> RUNNING.
+
+A buffered tick waits for one run (``waits_for``): the dispatcher notes it on that run after
+creating it, and the run's closer reads its own record, strongly consistently, after closing. Each
+writes before it reads the other, so one of the two starts it (the by-schedule index may not show
+a run written a moment ago).
+"""
 
 from __future__ import annotations
 
+from cronlane import watchdog
 from cronlane.clock import Clock
 from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
 from cronlane.model import JobMessage, JobStatus, NewRun, RunStatus, RunView, Trigger
-from cronlane.ports import JobQueue, RunStore
-from cronlane.runs import close_run
+from cronlane.ports import JobQueue, RunStore, Watchdog
+from cronlane.runs import RunCloser
 from cronlane.telemetry import Telemetry
 
 
 class RunStarter:
     def __init__(
-        self, store: RunStore, queue: JobQueue, clock: Clock, telemetry: Telemetry, history_ttl_s: int
+        self,
+        store: RunStore,
+        queue: JobQueue,
+        clock: Clock,
+        telemetry: Telemetry,
+        history_ttl_s: int,
+        closer: RunCloser,
+        checks: Watchdog,
     ) -> None:
         self.store = store
         self.queue = queue
         self.clock = clock
         self.telemetry = telemetry
         self.history_ttl_s = history_ttl_s
+        self.closer = closer
+        self.checks = checks
 
     def write_and_enqueue(self, run: NewRun, resume: bool) -> int:
         """Send the messages of the roots. No job-run is written here: each gets its item when
@@ -53,10 +76,8 @@ class RunStarter:
         run = self.store.get_run(run_id)
         if run is None:
             raise Conflict(f"run {run_id} vanished while being dispatched")
-        if not run.status.terminal:
-            # Every job may have finished while the run was CREATING (a resumed dispatch).
-            return close_run(self.store, run, self.clock.now(), self.telemetry, self.on_run_closed)
-        return run.status
+        # Every job may have finished while the run was CREATING (a resumed dispatch).
+        return self.closer.close(run)
 
     def complete_creating(self, existing: RunView) -> tuple[int, int, RunStatus]:
         """Finish a CREATING run from *its* stored snapshot (not today's catalog: a deploy in
@@ -79,40 +100,59 @@ class RunStarter:
 
     def on_run_closed(self, run: RunView) -> None:
         """A run ended: start what waited for it. A backfill run frees a slot of its backfill;
-        any other run starts its schedule's oldest BUFFERED tick (overlap ``buffer_one``)."""
+        any other run starts its schedule's oldest BUFFERED run (overlap ``buffer_one``, or a
+        catch-up), counting the tick noted as waiting for it even if the by-schedule index does
+        not show that one yet."""
         if run.trigger is Trigger.BACKFILL:
             self.start_backfill(run.schedule)
             return
-        self.start_oldest_buffered(run.schedule)
+        self.start_oldest_buffered(run.schedule, noted=run.next_buffered)
 
-    def start_oldest_buffered(self, schedule: str) -> None:
+    def start_oldest_buffered(self, schedule: str, noted: str | None = None) -> None:
         """Start the schedule's oldest BUFFERED run (a buffered tick, or a catch-up run),
-        however many runs came after it."""
-        active = self.store.active_runs(schedule)
-        waiting = [r for r in active if r.status is RunStatus.BUFFERED and r.trigger is not Trigger.BACKFILL]
-        for buffered in waiting:
+        however many runs came after it. ``noted``: a run known to be waiting, which a freshly
+        written index may not list yet."""
+        waiting = [
+            r
+            for r in self.store.active_runs(schedule)
+            if r.status is RunStatus.BUFFERED and r.trigger is not Trigger.BACKFILL
+        ]
+        if noted is not None and all(r.run_id != noted for r in waiting):
+            extra = self.store.get_run(noted)
+            if extra is not None and extra.status is RunStatus.BUFFERED:
+                waiting.append(extra)
+        for buffered in sorted(waiting, key=lambda r: (r.scheduled_time, r.run_id)):
             if self._start_buffered(buffered):
                 return
 
     def start_backfill(self, schedule: str) -> list[str]:
-        """Start the oldest waiting backfill runs of ``schedule`` while fewer than their
-        ``max_active`` are active. Returns the runs started."""
-        backfill = [r for r in self.store.active_runs(schedule) if r.trigger is Trigger.BACKFILL]
-        active = [r for r in backfill if r.status is not RunStatus.BUFFERED]
-        waiting = [r for r in backfill if r.status is RunStatus.BUFFERED]
+        """Start the oldest waiting backfill runs of ``schedule`` while a slot is free (each run
+        takes one as it starts, at most its ``max_active``: two closers cannot start more).
+        Returns the runs started."""
+        waiting = [
+            r
+            for r in self.store.active_runs(schedule)
+            if r.trigger is Trigger.BACKFILL and r.status is RunStatus.BUFFERED
+        ]
         started: list[str] = []
         for run in waiting:
-            if len(active) + len(started) >= (run.max_active or 1):
-                break
             if self._start_buffered(run):
                 started.append(run.run_id)
+                continue
+            current = self.store.get_run(run.run_id)
+            if current is not None and current.status is RunStatus.BUFFERED:
+                break  # still waiting: no slot is free
         return started
 
     def _start_buffered(self, buffered: RunView) -> bool:
-        if not self.store.set_run_status(
-            buffered.run_id, RunStatus.BUFFERED, RunStatus.CREATING, self.clock.now()
-        ):
-            return False  # another closing run started it
+        now = self.clock.now()
+        if not self.store.start_buffered(buffered, now):
+            return False  # another closer started it, or (backfill) no slot is free
+        crashpoint("starter.after_start", run_id=buffered.run_id)
+        # Its check, armed when it was buffered, moves to when the run itself could be over.
+        graph = self.store.load_run_graph(buffered.run_id)
+        nodes = graph.nodes if graph is not None else {}
+        self.checks.arm(buffered.run_id, watchdog.due(RunStatus.CREATING, now, nodes, buffered.deadline_at))
         started = self.store.get_run(buffered.run_id)
         if started is not None:
             self.complete_creating(started)

@@ -30,6 +30,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "RunsOverDeadline": ("Count", ("Schedule", "")),
     "TicksRejected": ("Count", ("",)),
     "MissedRuns": ("Count", ("Schedule", "")),
+    "WatchdogIdle": ("Count", ("",)),  # a run's check that fired and found nothing to do
 }
 
 

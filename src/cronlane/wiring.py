@@ -21,15 +21,20 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cronlane.clock import Clock, default_clock
 from cronlane.declarations import Catalog
-from cronlane.ports import JobQueue, RunStore
+from cronlane.ports import JobQueue, RunStore, Watchdog
 from cronlane.queue.sqs import SqsJobQueue
 from cronlane.settings import Settings, load_catalog
 from cronlane.store.dynamodb import DynamoRunStore
 from cronlane.telemetry import EmfTelemetry, NoTelemetry, Telemetry
+from cronlane.watchdog import NoWatchdog
 
 if TYPE_CHECKING:
     from cronlane.dispatch import Dispatcher
     from cronlane.execute import Executor
+    from cronlane.graphs import RunGraphs
+    from cronlane.release import Releaser
+    from cronlane.runs import RunCloser
+    from cronlane.starting import RunStarter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,6 +117,29 @@ def _queue(settings: Settings, store: DynamoRunStore, on_first_use: bool = False
     return SqsJobQueue(settings.queue_url, settings.dlq_url, client=client)
 
 
+def _shared(
+    store: RunStore,
+    queue: JobQueue,
+    clock: Clock,
+    telemetry: Telemetry,
+    checks: Watchdog,
+    history_ttl_s: int,
+) -> tuple[RunGraphs, Releaser, RunCloser, RunStarter]:
+    """What both sides share: one run-graph cache, one releaser, one closer and one starter (the
+    closer starts what waited for a run through the starter)."""
+    from cronlane.graphs import RunGraphs
+    from cronlane.release import Releaser
+    from cronlane.runs import RunCloser
+    from cronlane.starting import RunStarter
+
+    graphs = RunGraphs(store)
+    releaser = Releaser(store, queue, graphs)
+    closer = RunCloser(store, clock, telemetry, checks)
+    starter = RunStarter(store, queue, clock, telemetry, history_ttl_s, closer, checks)
+    closer.on_closed = starter.on_run_closed
+    return graphs, releaser, closer, starter
+
+
 def dispatcher_of(
     catalog: Catalog,
     store: RunStore,
@@ -120,24 +148,34 @@ def dispatcher_of(
     telemetry: Telemetry | None = None,
     rule_prefix: str = "",
     history_ttl_s: int = 30 * 86_400,
+    checks: Watchdog | None = None,
 ) -> Dispatcher:
-    """The dispatcher's side: the dispatcher, the operator's actions and the DLQ replay, sharing
-    one run-graph cache, one releaser and one run starter."""
+    """The dispatcher's side: the dispatcher, the operator's actions, the DLQ replay and the
+    watchdog's checks."""
     from cronlane.dispatch import Dispatcher
-    from cronlane.graphs import RunGraphs
     from cronlane.operations import Operator
-    from cronlane.release import Releaser
     from cronlane.replay import DeadLetters
-    from cronlane.starting import RunStarter
+    from cronlane.watch import RunWatch
 
     telemetry = telemetry or NoTelemetry()
-    graphs = RunGraphs(store)
-    releaser = Releaser(store, queue, graphs)
-    starter = RunStarter(store, queue, clock, telemetry, history_ttl_s)
-    operator = Operator(store, queue, clock, telemetry, graphs, releaser, on_run_closed=starter.on_run_closed)
+    checks = checks or NoWatchdog()
+    graphs, releaser, closer, starter = _shared(store, queue, clock, telemetry, checks, history_ttl_s)
+    operator = Operator(store, queue, clock, telemetry, graphs, releaser, closer, checks)
     dead_letters = DeadLetters(store, queue, clock, graphs, releaser, operator)
+    watch = RunWatch(store, queue, clock, telemetry, graphs, releaser, closer, starter, operator, checks)
     return Dispatcher(
-        catalog, store, clock, starter, operator, dead_letters, rule_prefix, history_ttl_s, telemetry
+        catalog,
+        store,
+        clock,
+        starter,
+        operator,
+        dead_letters,
+        closer,
+        watch,
+        checks,
+        rule_prefix,
+        history_ttl_s,
+        telemetry,
     )
 
 
@@ -150,18 +188,16 @@ def executor_of(
     history_ttl_s: int = 30 * 86_400,
     import_function: Callable[[str], Callable[..., Any]] | None = None,
     rng: random.Random | None = None,
+    checks: Watchdog | None = None,
 ) -> Executor:
-    """The executor's side: the executor with its run-graph cache, releaser and run starter (the
-    end of a run starts the schedule's buffered one)."""
+    """The executor's side: the executor with its run-graph cache, releaser, closer and starter
+    (the end of a run starts the schedule's buffered one)."""
     from cronlane.execute import Executor
-    from cronlane.graphs import RunGraphs
-    from cronlane.release import Releaser
-    from cronlane.starting import RunStarter
 
     telemetry = telemetry or NoTelemetry()
-    graphs = RunGraphs(store)
-    releaser = Releaser(store, queue, graphs)
-    starter = RunStarter(store, queue, clock, telemetry, history_ttl_s)
+    graphs, releaser, closer, _ = _shared(
+        store, queue, clock, telemetry, checks or NoWatchdog(), history_ttl_s
+    )
     return Executor(
         store=store,
         queue=queue,
@@ -169,10 +205,23 @@ def executor_of(
         log=log,
         graphs=graphs,
         releaser=releaser,
+        closer=closer,
         rng=rng,
         import_function=import_function,
         telemetry=telemetry,
-        on_run_closed=starter.on_run_closed,
+    )
+
+
+def _checks(settings: Settings, store: DynamoRunStore) -> Watchdog:
+    """The runs' checks on EventBridge Scheduler, in the stack's watchdog group; none when the
+    function's environment names no group (its client is made when first used)."""
+    if not settings.watchdog_group:
+        return NoWatchdog()
+    from cronlane.watchdog.scheduler import SchedulerWatchdog
+
+    client = ClientOnFirstUse(lambda: store.client("scheduler"))
+    return SchedulerWatchdog(
+        client, settings.watchdog_group, settings.watchdog_target, settings.watchdog_role
     )
 
 
@@ -187,6 +236,7 @@ def build_dispatcher(settings: Settings | None = None, clock: Clock | None = Non
         EmfTelemetry(settings.metrics_namespace, "cronlane"),
         settings.rule_prefix,
         settings.history_ttl_days * 86_400,
+        _checks(settings, store),
     )
 
 
@@ -197,5 +247,11 @@ def build_executor(log: Any, settings: Settings | None = None, clock: Clock | No
     queue = _queue(settings, store, on_first_use=True)
     telemetry = EmfTelemetry(settings.metrics_namespace, "cronlane")
     return executor_of(
-        store, queue, clock or default_clock(), log, telemetry, settings.history_ttl_days * 86_400
+        store,
+        queue,
+        clock or default_clock(),
+        log,
+        telemetry,
+        settings.history_ttl_days * 86_400,
+        checks=_checks(settings, store),
     )

@@ -153,7 +153,7 @@ def soak(
         # the faults go on and the replay itself is killed half way a few times.
         db = connect(str(ledger_path))
         db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('repaired', '1')")
-        for point in ("operator.after_reset", "operator.after_reopen", "dlq.after_send"):
+        for point in ("operator.after_reset", "operator.after_intent", "dlq.after_send"):
             rt.inject(point)
         for _ in range(30):
             invocation = rt.invoke("DispatcherFunction", {"action": "dlq-replay", "all": True, "limit": 1000})

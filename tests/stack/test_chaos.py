@@ -30,7 +30,7 @@ def test_a_small_chaos_soak_loses_nothing_doubles_nothing_and_leaves_nothing_stu
     assert report.runs == 12 and report.job_runs > 150
     # every kind of fault happened, and the permanent failures came back through the DLQ
     kinds = set(report.faults)
-    replay_points = ["operator.after_reset", "operator.after_reopen", "dlq.after_send"]
+    replay_points = ["operator.after_reset", "operator.after_intent", "dlq.after_send"]
     assert {f"crash at {p}" for p in EXECUTOR_POINTS + DISPATCHER_POINTS + replay_points} <= kinds
     assert {"duplicate tick", "duplicate delivery", "job transient failure", "job permanent failure"} <= kinds
     assert kinds & {"dynamodb transient error", "sqs transient error"}

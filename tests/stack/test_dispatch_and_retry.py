@@ -8,11 +8,12 @@ import boto3
 import pytest
 
 from cronlane.clock import iso
+from cronlane.declarations import Catalog
 from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, NewRun, RunStatus, Trigger
 from cronlane.queue.sqs import SqsJobQueue
-from cronlane.starting import RunStarter
 from cronlane.telemetry import NoTelemetry
+from cronlane.wiring import dispatcher_of
 from tests.conftest import START, load_event, refusal
 
 pytestmark = pytest.mark.stack
@@ -35,7 +36,8 @@ def test_a_resumed_dispatch_never_resets_or_resends_a_job_that_moved_on(runtime:
     )
     sqs = boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1")
     queue = SqsJobQueue(runtime.stack.outputs["JobQueueUrl"], client=sqs)
-    sent = RunStarter(store, queue, runtime, NoTelemetry(), 86400).write_and_enqueue(run, resume=True)
+    starter = dispatcher_of(Catalog.build([]), store, queue, runtime, NoTelemetry(), "", 86400).starter
+    sent = starter.write_and_enqueue(run, resume=True)
     # THEN it sent nothing and changed nothing
     assert sent == 0
     runtime.drain()

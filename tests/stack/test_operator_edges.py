@@ -191,7 +191,7 @@ def test_a_mark_while_another_upstream_fails_skips_the_dependent_instead_of_leav
         client=boto3.client("sqs", endpoint_url=runtime.stack.endpoint, region_name="us-east-1"),
     )
     operator = dispatcher_of(CATALOG, store, queue, runtime).operator
-    operator.restart(store.get_run(run_id), jobs, {"merge"}, {"check": jobs["check"]})
+    operator.restart("mark", store.get_run(run_id), jobs, {"merge"}, {"check": jobs["check"]})
     # THEN merge is skipped again, naming the failed upstream, and the run ends FAILED
     # (it does not wait for ever for a job that cannot start)
     runtime.drain()

@@ -104,12 +104,21 @@ def serve(conn: Any, spec: EnvSpec) -> None:
     active_faults: list[dict[str, Any]] = []
 
     def crash_if_planned(point: str, where: dict[str, Any]) -> None:
-        for fault in active_faults:
-            if fault["point"] == point and all(where.get(k) == v for k, v in fault["match"].items()):
-                print(f"[local runtime] environment killed at crash point {point} {where}", flush=True)
-                conn.send(("crash", fault["id"]))
-                log.flush()
-                os._exit(137)
+        for fault in list(active_faults):
+            if fault["point"] != point or not all(where.get(k) == v for k, v in fault["match"].items()):
+                continue
+            if fault["kind"] == "hold":  # wait here until the runtime says go on
+                active_faults.remove(fault)
+                print(f"[local runtime] environment held at crash point {point} {where}", flush=True)
+                conn.send(("held", fault["id"]))
+                message = conn.recv()
+                if message[0] != "release":
+                    raise RuntimeError(f"a held environment expected a release, got {message[0]!r}")
+                continue
+            print(f"[local runtime] environment killed at crash point {point} {where}", flush=True)
+            conn.send(("crash", fault["id"]))
+            log.flush()
+            os._exit(137)
 
     faults.install(crash_if_planned)
 

@@ -1,5 +1,6 @@
-"""Faults the local runtime injects: crash points it kills an environment at (``Fault``), and
-the transient errors AWS gives now and then (``TransientErrors``)."""
+"""Faults the local runtime injects: crash points it kills an environment at, or holds it at
+until a test lets it go on (``Fault``: what a test uses to make two invocations interleave in a
+chosen order), and the transient errors AWS gives now and then (``TransientErrors``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Fault:
     point: str
     match: dict[str, Any]
     times: int
+    kind: str = "crash"  # "crash": the environment is killed there; "hold": it waits to be released
 
 
 class TransientErrors:

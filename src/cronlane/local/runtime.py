@@ -111,11 +111,12 @@ class Env:
     process: Any
     conn: Connection
     log_path: Path
-    state: str = "starting"  # starting | idle | running | sleeping | dead
+    state: str = "starting"  # starting | idle | running | sleeping | held | dead
     wake_at: float | None = None
     invocation: Invocation | None = None
     pending: Invocation | None = None
     init_s: float | None = None
+    held_by: int | None = None  # the hold fault it waits at
 
 
 class LocalRuntime:
@@ -228,6 +229,24 @@ class LocalRuntime:
         else:
             self._faults.append(fault)
         return fault
+
+    def hold(self, point: str, **match: Any) -> Fault:
+        """Stop the next environment that reaches crash point ``point`` (with matching keys) there,
+        until ``release``: the rest of the runtime goes on meanwhile (a virtual clock moves), so a
+        test can make two invocations interleave in the order it wants."""
+        fault = Fault(next(self._fault_ids), point, match, 1, kind="hold")
+        self._faults.append(fault)
+        return fault
+
+    def is_held(self, fault: Fault) -> bool:
+        return any(e.held_by == fault.id for e in self.envs)
+
+    def release(self, fault: Fault) -> None:
+        """Let the environment held at ``fault`` go on from there."""
+        for env in self.envs:
+            if env.held_by == fault.id and env.state == "held":
+                env.state, env.held_by = "running", None
+                env.conn.send(("release",))
 
     def observe_requests(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
         """Call ``observer`` with every DynamoDB and SQS request served from now on (None: stop),
@@ -527,7 +546,11 @@ class LocalRuntime:
         invocation.deadline = now + info.timeout_s
         env.invocation = invocation
         env.state = "running"
-        faults = [{"id": f.id, "point": f.point, "match": f.match} for f in self._faults if f.times > 0]
+        faults = [
+            {"id": f.id, "point": f.point, "match": f.match, "kind": f.kind}
+            for f in self._faults
+            if f.times > 0
+        ]
         env.conn.send(
             (
                 "invoke",
@@ -583,11 +606,13 @@ class LocalRuntime:
                 self._start(env, invocation)
         elif kind == "sleep":
             env.state, env.wake_at = "sleeping", float(message[1])
-        elif kind == "crash":
+        elif kind in ("crash", "held"):
             for fault in self._faults:
                 if fault.id == message[1]:
                     fault.times -= 1
                     self.fired_faults.append(fault)
+            if kind == "held":
+                env.state, env.held_by = "held", message[1]
         elif kind == "result":
             finished = env.invocation
             env.invocation, env.state = None, "idle"

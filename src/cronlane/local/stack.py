@@ -79,6 +79,7 @@ class StackInfo:
     mappings: list[MappingInfo]
     expanded: dict[str, Any] = field(repr=False, default_factory=dict)
     template_name: str = "template.yaml"
+    schedule_groups: tuple[str, ...] = ()  # EventBridge Scheduler groups the stack owns (run checks)
 
     def function_named(self, logical_id: str) -> FunctionInfo:
         return self.functions[logical_id]
@@ -166,7 +167,11 @@ def quiet_unsupported_resources() -> None:
     AWS::SQS::QueuePolicy with a warning; the template tests check those from the template, and
     moto does not enforce queue policies anyway."""
     warnings.filterwarnings(
-        "ignore", message=r"Tried to parse AWS::(CloudWatch::Alarm|Scheduler::Schedule|SQS::QueuePolicy)"
+        "ignore",
+        message=(
+            r"Tried to parse AWS::"
+            r"(CloudWatch::Alarm|Lambda::EventInvokeConfig|Scheduler::Schedule|Scheduler::ScheduleGroup|SQS::QueuePolicy)"
+        ),
     )
     moto_log = logging.getLogger("moto")
     if not any(isinstance(f, _KnownGaps) for f in moto_log.filters):
@@ -183,7 +188,12 @@ class _KnownGaps(logging.Filter):
         )
 
 
-UNSUPPORTED_BY_MOTO = ("CloudWatch::Alarm", "Scheduler::Schedule", "SQS::QueuePolicy")
+UNSUPPORTED_BY_MOTO = (
+    "CloudWatch::Alarm",
+    "Scheduler::Schedule",
+    "Scheduler::ScheduleGroup",
+    "SQS::QueuePolicy",
+)
 
 
 def describe(
@@ -251,6 +261,7 @@ def describe(
                 )
             )
     rules += _scheduler_schedules(expanded, stack_name, stack["StackId"].split(":")[4])
+    groups = _schedule_groups(session, endpoint, expanded, stack_name)
     mappings: list[MappingInfo] = []
     for logical_id, physical_id in physical.items():
         kind = next(r["ResourceType"] for r in resources if r["LogicalResourceId"] == logical_id)
@@ -274,7 +285,27 @@ def describe(
         # moto would otherwise try to run the function on every SendMessage (it needs Docker),
         # fail, and push messages to the DLQ unprocessed (docs/aws-facts.md: moto trap). We drive it.
         lam.update_event_source_mapping(UUID=physical_id, Enabled=False)
-    return StackInfo(stack_name, endpoint, outputs, functions, rules, mappings, expanded, template_path.name)
+    return StackInfo(
+        stack_name, endpoint, outputs, functions, rules, mappings, expanded, template_path.name, groups
+    )
+
+
+def _schedule_groups(
+    session: Any, endpoint: str, expanded: dict[str, Any], stack_name: str
+) -> tuple[str, ...]:
+    """moto's CloudFormation does not create ``AWS::Scheduler::ScheduleGroup`` either (the stack's
+    run checks live in one): the runtime creates each in moto's Scheduler."""
+    scheduler = session.client("scheduler", endpoint_url=endpoint)
+    names = []
+    for resource in expanded.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Scheduler::ScheduleGroup":
+            continue
+        name = resource.get("Properties", {}).get("Name")
+        if isinstance(name, dict) and "Fn::Sub" in name:
+            name = str(name["Fn::Sub"]).replace("${AWS::StackName}", stack_name)
+        scheduler.create_schedule_group(Name=str(name))
+        names.append(str(name))
+    return tuple(names)
 
 
 def _scheduler_schedules(expanded: dict[str, Any], stack_name: str, account: str) -> list[RuleInfo]:

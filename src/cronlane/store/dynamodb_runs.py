@@ -13,10 +13,12 @@ from cronlane.model import (
     SINKS_PER_SHARD,
     JobNode,
     NewRun,
+    Restart,
     RunCounts,
     RunGraph,
     RunStatus,
     RunView,
+    Trigger,
     sink_slots,
 )
 from cronlane.sdk_errors import conditional, dynamodb
@@ -135,6 +137,67 @@ class RunRecordsOnDynamo(DynamoTable):
             lambda: item.update(actions=actions, condition=Run.status == expected.value),
         )
 
+    def close_run(
+        self,
+        run: RunView,
+        final: RunStatus,
+        now: float,
+        counts: RunCounts,
+        clean: bool,
+    ) -> bool:
+        Run = self.Run
+        actions: list[Action] = [
+            Run.status.set(final.value),
+            Run.succeeded.set(counts.succeeded),
+            Run.failed.set(counts.failed),
+            Run.skipped.set(counts.skipped),
+            Run.cancelled.set(counts.cancelled),
+            Run.finished_at.set(now),
+            Run.active_pk.remove(),
+        ]
+        premises = (Run.status == run.status.value) & Run.restart_id.does_not_exist()
+        if clean:
+            premises &= (
+                (Run.failed == 0) & (Run.skipped == 0) & (Run.cancelled == 0) & Run.touched.does_not_exist()
+            )
+
+        def write() -> None:
+            with TransactWrite(connection=self.items.connection) as tx:
+                tx.update(Run(run_pk(run.run_id), "RUN"), actions=actions, condition=premises)
+                if run.trigger is Trigger.BACKFILL:
+                    slots = self.items.Slots(f"SCHEDULE#{run.schedule}", "BACKFILL")
+                    tx.update(slots, actions=[self.items.Slots.active.add(-1)])
+
+        return conditional(f"closing run {run.run_id}", write)
+
+    def start_buffered(self, run: RunView, now: float) -> bool:
+        Run, Slots = self.Run, self.items.Slots
+        started: list[Action] = [Run.status.set(RunStatus.CREATING.value)]
+        waiting = Run.status == RunStatus.BUFFERED.value
+        doing = f"starting run {run.run_id}"
+        item = Run(run_pk(run.run_id), "RUN")
+        if run.trigger is not Trigger.BACKFILL:
+            return conditional(doing, lambda: item.update(actions=started, condition=waiting))
+        free = Slots.active.does_not_exist() | (Slots.active < (run.max_active or 1))
+
+        def write() -> None:
+            with TransactWrite(connection=self.items.connection) as tx:
+                tx.update(item, actions=started, condition=waiting)
+                slots = Slots(f"SCHEDULE#{run.schedule}", "BACKFILL")
+                tx.update(slots, actions=[Slots.active.add(1)], condition=free)
+
+        return conditional(doing, write)
+
+    def note_next_buffered(self, run_id: str, buffered_id: str) -> bool:
+        Run = self.Run
+        active = Run.status.is_in(RunStatus.CREATING.value, RunStatus.RUNNING.value)
+        return conditional(
+            f"noting the tick waiting for run {run_id}",
+            lambda: Run(run_pk(run_id), "RUN").update(
+                actions=[Run.next_buffered.set(buffered_id)], condition=active
+            ),
+        )
+
     def request_cancel(self, run_id: str, now: float) -> bool:
         Run = self.Run
         return conditional(
@@ -158,6 +221,34 @@ class RunRecordsOnDynamo(DynamoTable):
                     Run.active_pk.set(Run.gsi1pk),  # back in the active index
                 ],
                 condition=Run.status.is_in(*(s.value for s in REOPENABLE)),
+            ),
+        )
+
+    def begin_restart(self, run_id: str, restart: Restart, now: float) -> bool:
+        Run = self.Run
+        return conditional(
+            f"reopening run {run_id} for an operator's {restart.action}",
+            lambda: Run(run_pk(run_id), "RUN").update(
+                actions=[
+                    Run.status.set(RunStatus.RUNNING.value),
+                    Run.finished_at.remove(),
+                    Run.cancel_requested_at.remove(),
+                    Run.touched.set(1),
+                    Run.active_pk.set(Run.gsi1pk),
+                    Run.restart.set(restart.to_json()),
+                    Run.restart_id.set(restart.id),
+                ],
+                condition=Run.status.is_in(*(s.value for s in REOPENABLE)) & Run.restart_id.does_not_exist(),
+            ),
+        )
+
+    def end_restart(self, run_id: str, restart_id: str) -> bool:
+        Run = self.Run
+        return conditional(
+            f"ending a restart of run {run_id}",
+            lambda: Run(run_pk(run_id), "RUN").update(
+                actions=[Run.restart.remove(), Run.restart_id.remove()],
+                condition=Run.restart_id == restart_id,
             ),
         )
 

@@ -10,6 +10,7 @@ docs/state.md:
 | sinks     | ``RUN#<run id>`` | ``SINKS#<n>``  | -                                                     |
 | schedule  | ``SCHEDULE#<n>`` | ``STATE``      | -                                                     |
 | watch     | ``SCHEDULE#<n>`` | ``WATCH``      | -                                                     |
+| slots     | ``SCHEDULE#<n>`` | ``BACKFILL``   | -                                                     |
 
 This is also the only module that touches PynamoDB's private parts, in two places (``share_client``
 and ``update_without_reading``); ``check_pynamodb`` says whether they are still there, and a test
@@ -93,6 +94,9 @@ class RunItem(Model):
     cancelled = NumberAttribute(default=0)
     sink_count = NumberAttribute(default=0)  # jobs that nothing in the run depends on
     touched = NumberAttribute(null=True)  # 1 once an operator reopened it (a rerun, a mark, a replay)
+    restart = UnicodeAttribute(null=True)  # an operator's restart under way (model.Restart, JSON)
+    restart_id = UnicodeAttribute(null=True)  # its id, for the condition that ends it
+    next_buffered = UnicodeAttribute(null=True)  # the buffered tick that waits for it
     created_at = NumberAttribute()
     started_at = NumberAttribute(null=True)
     finished_at = NumberAttribute(null=True)
@@ -185,6 +189,15 @@ class WatchItem(Model):
     checked_until = NumberAttribute()
 
 
+class SlotsItem(Model):
+    """How many of a schedule's backfill runs are active (CREATING or RUNNING): a run takes a slot
+    as it starts, conditionally (at most its ``max_active``), and gives it back as it closes."""
+
+    pk = UnicodeAttribute(hash_key=True)  # SCHEDULE#<name>
+    sk = UnicodeAttribute(range_key=True)  # BACKFILL
+    active = NumberAttribute(default=0)
+
+
 @dataclass(frozen=True)
 class Items:
     """The item classes bound to one table (its name is known only at run time, from the stack)."""
@@ -195,11 +208,12 @@ class Items:
     Shard: type[SinkShardItem]
     Schedule: type[ScheduleItem]
     Watch: type[WatchItem]
+    Slots: type[SlotsItem]
     connection: Connection
 
     @property
     def models(self) -> tuple[type[Model], ...]:
-        return (self.Run, self.Graph, self.JobRun, self.Shard, self.Schedule, self.Watch)
+        return (self.Run, self.Graph, self.JobRun, self.Shard, self.Schedule, self.Watch, self.Slots)
 
 
 def bind(table: str, region: str | None) -> Items:
@@ -214,6 +228,7 @@ def bind(table: str, region: str | None) -> Items:
         Shard=bound(SinkShardItem),
         Schedule=bound(ScheduleItem),
         Watch=bound(WatchItem),
+        Slots=bound(SlotsItem),
         connection=Connection(region=region),
     )
 

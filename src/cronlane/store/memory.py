@@ -25,10 +25,12 @@ from cronlane.model import (
     JobState,
     JobStatus,
     NewRun,
+    Restart,
     RunCounts,
     RunGraph,
     RunStatus,
     RunView,
+    Trigger,
     sink_slots,
     waiting_view,
 )
@@ -72,6 +74,7 @@ class MemoryRunStore(StoreBase):
         self._by_schedule: dict[str, list[tuple[str, str]]] = {}  # schedule -> sorted (time key, run id)
         self._paused: dict[str, tuple[bool, str | None]] = {}
         self._watches: dict[str, tuple[str, float, float]] = {}  # definition, since, checked until
+        self._backfill_slots: dict[str, int] = {}  # schedule -> its active backfill runs
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -147,6 +150,50 @@ class MemoryRunStore(StoreBase):
                 view.finished_at = now
             return True
 
+    def close_run(
+        self,
+        run: RunView,
+        final: RunStatus,
+        now: float,
+        counts: RunCounts,
+        clean: bool,
+    ) -> bool:
+        with self._lock:
+            found = self._runs.get(run.run_id)
+            if found is None or found.view.status is not run.status or found.view.restart is not None:
+                return False
+            view = found.view
+            if clean and (view.failed or view.skipped or view.cancelled or view.touched):
+                return False
+            view.status, view.finished_at = final, now
+            view.succeeded, view.failed = counts.succeeded, counts.failed
+            view.skipped, view.cancelled = counts.skipped, counts.cancelled
+            if view.trigger is Trigger.BACKFILL:
+                self._backfill_slots[view.schedule] = self._backfill_slots.get(view.schedule, 0) - 1
+            return True
+
+    def start_buffered(self, run: RunView, now: float) -> bool:
+        with self._lock:
+            found = self._runs.get(run.run_id)
+            if found is None or found.view.status is not RunStatus.BUFFERED:
+                return False
+            view = found.view
+            if view.trigger is Trigger.BACKFILL:
+                taken = self._backfill_slots.get(view.schedule, 0)
+                if taken >= (view.max_active or 1):
+                    return False
+                self._backfill_slots[view.schedule] = taken + 1
+            view.status = RunStatus.CREATING
+            return True
+
+    def note_next_buffered(self, run_id: str, buffered_id: str) -> bool:
+        with self._lock:
+            found = self._runs.get(run_id)
+            if found is None or found.view.status not in (RunStatus.CREATING, RunStatus.RUNNING):
+                return False
+            found.view.next_buffered = buffered_id
+            return True
+
     def request_cancel(self, run_id: str, now: float) -> bool:
         with self._lock:
             found = self._runs.get(run_id)
@@ -168,6 +215,24 @@ class MemoryRunStore(StoreBase):
                 None,
                 True,
             )
+            return True
+
+    def begin_restart(self, run_id: str, restart: Restart, now: float) -> bool:
+        with self._lock:
+            found = self._runs.get(run_id)
+            if found is None or found.view.status not in REOPENABLE or found.view.restart is not None:
+                return False
+            view = found.view
+            view.status, view.finished_at, view.cancel_requested_at = RunStatus.RUNNING, None, None
+            view.touched, view.restart = True, restart
+            return True
+
+    def end_restart(self, run_id: str, restart_id: str) -> bool:
+        with self._lock:
+            found = self._runs.get(run_id)
+            if found is None or found.view.restart is None or found.view.restart.id != restart_id:
+                return False
+            found.view.restart = None
             return True
 
     def mark_deadline_reported(self, run_id: str, now: float) -> bool:

@@ -1,0 +1,120 @@
+"""What a run's check does when it fires (``{"action": "watchdog", "run_id": ...}``, sent by the
+run's one-time schedule, ``cronlane.watchdog``): find what keeps the run from ending, repair what
+is safe to repair, report the rest, and check again later if the run is still not over.
+
+- an operator's restart or cancel left half done: carried out (``operations``);
+- a run left CREATING (its dispatcher, or the start of a buffered run, died): finished from its
+  snapshot;
+- a BUFFERED run with nothing active ahead of it (the start was lost): started;
+- a going run past its deadline: reported (``RunsOverDeadline``: the alarm fires while it runs);
+- a going run's job that waits with all its upstreams done (its message was lost, or never
+  sent): its message is sent again (a duplicate is refused by the claim, so this is always safe);
+- a run whose jobs have all ended: closed.
+
+A check that finds the run over, or nothing to do, is an idle wake-up (``WatchdogIdle``): a run
+that closes in time disarms its check, so none fires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cronlane import watchdog
+from cronlane.clock import Clock
+from cronlane.graphs import RunGraphs
+from cronlane.model import JobStatus, RunStatus, Trigger
+from cronlane.operations import Operator
+from cronlane.ports import JobQueue, RunStore, Watchdog
+from cronlane.release import Releaser
+from cronlane.rules import WAITING
+from cronlane.runs import RunCloser
+from cronlane.starting import RunStarter
+from cronlane.telemetry import Telemetry
+
+ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no creation of a run takes longer
+
+
+class RunWatch:
+    def __init__(
+        self,
+        store: RunStore,
+        queue: JobQueue,
+        clock: Clock,
+        telemetry: Telemetry,
+        graphs: RunGraphs,
+        releaser: Releaser,
+        closer: RunCloser,
+        starter: RunStarter,
+        operator: Operator,
+        checks: Watchdog,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.telemetry = telemetry
+        self.graphs = graphs
+        self.releaser = releaser
+        self.closer = closer
+        self.starter = starter
+        self.operator = operator
+        self.checks = checks
+
+    def check(self, run_id: str) -> dict[str, Any]:
+        found: list[str] = []
+        run = self.store.get_run(run_id)
+        if run is not None and not run.status.terminal:
+            if run.restart is not None:
+                self.operator.carry_out(run_id, run.restart)
+                found.append(f"an operator's {run.restart.action} left part done: carried out")
+            elif run.cancel_requested_at is not None:
+                self.operator.cancel(run_id)
+                found.append("a cancel left part done: finished")
+            run = self.store.get_run(run_id) or run
+        if run is not None and run.status is RunStatus.CREATING:
+            if (run.created_at or 0) < self.clock.now() - ABANDONED_AFTER_S:
+                self.starter.complete_creating(run)
+                found.append("left CREATING: its dispatch finished")
+        elif run is not None and run.status is RunStatus.BUFFERED:
+            found += self._buffered(run.run_id, run.schedule, run.trigger)
+        elif run is not None and run.status is RunStatus.RUNNING:
+            if self.closer.report_if_late(run):
+                found.append("past its deadline: reported")
+            resent = self._resend_ready(run_id)
+            if resent:
+                found.append("waiting with its upstreams done, sent again: " + ", ".join(resent))
+            self.closer.close(run)
+        run = self.store.get_run(run_id)
+        status = run.status if run is not None else None
+        if run is not None and not run.status.terminal:
+            nodes = self.graphs.nodes(run_id)
+            self.checks.arm(
+                run_id, self.clock.now() + max(watchdog.healthy_bound(nodes), watchdog.MIN_CHECK_S)
+            )
+        if not found:
+            self.telemetry.emit("WatchdogIdle", 1)
+        return {"run_id": run_id, "status": status.value if status else None, "found": found}
+
+    def _buffered(self, run_id: str, schedule: str, trigger: Trigger) -> list[str]:
+        """A buffered run waits for the schedule's active runs (a backfill run, for a slot)."""
+        if trigger is Trigger.BACKFILL:
+            started = self.starter.start_backfill(schedule)
+            return [f"backfill waiting with a slot free: started {', '.join(started)}"] if started else []
+        active = [
+            r
+            for r in self.store.active_runs(schedule)
+            if r.status is not RunStatus.BUFFERED and r.trigger is not Trigger.BACKFILL
+        ]
+        if active:
+            return []  # it still waits for them: their close starts it
+        self.starter.start_oldest_buffered(schedule)
+        return ["buffered with nothing active ahead of it: the oldest buffered run started"]
+
+    def _resend_ready(self, run_id: str) -> list[str]:
+        graph = self.graphs.get(run_id)
+        if graph is None:
+            return []
+        waiting = [j.job for j in self.store.job_runs(run_id) if j.status in WAITING]
+        needs = self.graphs.needs_of(run_id, waiting)
+        ready = self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, self.clock.now())
+        self.releaser.send(ready)
+        return sorted(m.job for m in ready.messages)
