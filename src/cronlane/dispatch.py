@@ -333,10 +333,10 @@ class Dispatcher:
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
         result = self._dispatch(request)
         if request.trigger is Trigger.SCHEDULE and result.created:
-            self._check_missed(request)
+            self._check_missed(request, result)
         return result
 
-    def _check_missed(self, request: DispatchRequest) -> None:
+    def _check_missed(self, request: DispatchRequest, tick: DispatchResult) -> None:
         """Fire times of this schedule that passed without a run (EventBridge never delivered
         them, the rule was disabled, the function was throttled past the retries) since the last
         check, and not before the schedule existed or last changed. Each is counted in
@@ -375,11 +375,11 @@ class Dispatcher:
                     self._new_run(run_request, {}), status=RunStatus.SKIPPED, reason=skipped
                 )
         if any(skipped is None for skipped in plan.values()):
-            active = [
-                r
+            # the tick's own run counts as known: the index may not list it yet
+            active = tick.status in (RunStatus.CREATING, RunStatus.RUNNING) or any(
+                r.status in (RunStatus.CREATING, RunStatus.RUNNING)
                 for r in self.store.active_runs(schedule.name)
-                if r.status in (RunStatus.CREATING, RunStatus.RUNNING) and r.trigger is not Trigger.BACKFILL
-            ]
+            )
             if not active:  # nothing to wait behind: start the oldest now
                 self.starter.start_oldest_buffered(schedule.name)
 
@@ -401,10 +401,10 @@ class Dispatcher:
             status, waits_for = tick.status, tick.waits_for
         new = self._new_run(request, self.plan(request))
         self._arm(new, status)
+        crashpoint("dispatcher.before_create", run_id=new.run_id)
         if status is RunStatus.BUFFERED:
             if self.store.create_run(new, status=RunStatus.BUFFERED, reason=f"waits for {waits_for}"):
-                crashpoint("dispatcher.after_create", run_id=new.run_id)
-                return self._buffered(new.run_id, waits_for)
+                return self._buffered(new.run_id, new.schedule)
             existing = self.store.get_run(new.run_id)
             if existing is None:
                 raise Conflict(f"run {new.run_id} vanished while being dispatched")
@@ -440,16 +440,14 @@ class Dispatcher:
             ),
         )
 
-    def _buffered(self, run_id: str, waits_for: str | None) -> DispatchResult:
-        """A tick buffered behind ``waits_for``: noted on that run, so its closer starts this one;
-        then that run is read again (after the note: its closer reads its record after closing,
-        so one of the two sees the other), and if it has ended meanwhile, this one starts now."""
-        noted = waits_for is not None and self.store.note_next_buffered(waits_for, run_id)
-        crashpoint("dispatcher.after_note", run_id=run_id)
-        if not noted:
-            ahead = self.store.get_run(waits_for) if waits_for is not None else None
-            if ahead is None or ahead.status.terminal:
-                self.starter.start_oldest_buffered(self.store.get_run(run_id).schedule)  # type: ignore[union-attr]
+    def _buffered(self, run_id: str, schedule: str) -> DispatchResult:
+        """A tick buffered behind the schedule's running run(s): those are read again after this
+        one was created (a closer reads the waiting list after closing, so one of the two sees
+        the other), and if none is still going, the oldest buffered run starts now."""
+        crashpoint("dispatcher.after_buffer", run_id=run_id)
+        running = [r for r in self.store.active_runs(schedule) if r.status is not RunStatus.BUFFERED]
+        if not running:
+            self.starter.start_oldest_buffered(schedule)
         current = self.store.get_run(run_id)
         status = current.status if current is not None else RunStatus.BUFFERED
         return DispatchResult(run_id, status, True, current.job_count if current else 0, 0)

@@ -6,7 +6,9 @@ AWS, for unit tests of the policies and for simulations.
 dispatcher with the Scheduled Event a rule sends; the event source mapping is ``drain``, which
 receives one message at a time, hands it to the executor, and deletes it unless the executor
 asked for it back (a retry's backoff) or failed. Time is virtual: a job's ``ctx.sleep`` moves it,
-and when nothing is visible the clock jumps to the next message's visibility.
+and when nothing is visible the clock jumps to the next message's visibility. The runs' checks
+(``watchdog.memory``) fire as they fall due while the clock moves, as EventBridge Scheduler's
+one-time schedules do.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cronlane.declarations import Catalog
 from cronlane.execute import RetryLater
 from cronlane.queue.memory import MemoryJobQueue
 from cronlane.store.memory import MemoryRunStore
+from cronlane.watchdog.memory import MemoryWatchdog
 from cronlane.wiring import dispatcher_of, executor_of
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:inprocess-jobs.fifo"
@@ -83,11 +86,15 @@ class InProcess:
         self.store = MemoryRunStore()
         self.queue = MemoryJobQueue(self.clock, max_receive_count=max_receive_count)
         self.log = RecordingLog()
-        self.dispatcher = dispatcher_of(catalog, self.store, self.queue, self.clock, rule_prefix=RULE_PREFIX)
+        self.checks = MemoryWatchdog()
+        self.dispatcher = dispatcher_of(
+            catalog, self.store, self.queue, self.clock, rule_prefix=RULE_PREFIX, checks=self.checks
+        )
         self.executor = executor_of(
-            self.store, self.queue, self.clock, self.log, import_function=import_function
+            self.store, self.queue, self.clock, self.log, import_function=import_function, checks=self.checks
         )
         self.handled = 0
+        self.check_answers: list[dict[str, Any]] = []  # what each run's check that fired found
 
     def tick(self, schedule: str, at: float) -> dict[str, Any]:
         """The schedule's rule fires for fire time ``at`` (the clock moves there first)."""
@@ -132,18 +139,30 @@ class InProcess:
         self.queue.delete(message.receipt_handle)
         return True
 
+    def fire_due_checks(self) -> int:
+        """The runs' checks due by now fire (each a dispatcher invocation); how many did."""
+        due = self.checks.due(self.clock.now())
+        for run_id in due:
+            self.check_answers.append(self.dispatcher.handle({"action": "watchdog", "run_id": run_id}))
+        return len(due)
+
     def drain(self, until: float | None = None, limit: int = 100_000) -> None:
         """Run messages until none is left (or the clock reaches ``until``), jumping the clock to
-        the next message's visibility whenever none is visible."""
+        the next message's visibility, or the next run check, whenever none is visible (without
+        ``until``, it stops when no message is left, whatever checks are still armed)."""
         for _ in range(limit):
             if until is not None and self.clock.now() >= until:
                 return
-            if self.step():
+            if self.fire_due_checks() or self.step():
                 continue
             visible = self.queue.next_visible()
-            if visible is None or (until is not None and visible > until):
-                if until is not None:
-                    self.clock.advance_to(until)
+            check = self.checks.next_due()
+            if visible is None and until is None:
                 return
-            self.clock.advance_to(visible)
+            soonest = min(t for t in (visible, check, until) if t is not None)
+            if until is not None and soonest >= until:
+                self.clock.advance_to(until)
+                self.fire_due_checks()
+                return
+            self.clock.advance_to(soonest)
         raise RuntimeError(f"more than {limit} messages: a loop?")

@@ -346,12 +346,12 @@ class RunView:
     # An operator reopened it (a rerun, a mark, a replay): its sinks may have ended before jobs
     # above them were reset, so only reading every job-run can tell that it is over.
     touched: bool = False
+    # How many times an operator reopened it (each restart, each reopen): a close decided on a
+    # read is written only if none came in between (``RunStore.close_run``).
+    reopened: int = 0
     # An operator's restart that has begun and not ended (``Restart``): the run is not closed while
     # it is there, and whoever finds it carries it out (the repeated request, the watchdog).
     restart: Restart | None = None
-    # A buffered tick that waits for this run to end (noted after it was created): its closer
-    # starts it (``starting``).
-    next_buffered: str | None = None
 
     @property
     def terminal_count(self) -> int:

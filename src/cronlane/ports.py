@@ -71,20 +71,17 @@ class RunRecords(Protocol):
         clean: bool,
     ) -> bool:
         """Close a run that was ``run.status`` as ``final`` with its exact ``counts``, on the
-        premises the close was decided on: no operator's restart is under way, and, for a close
+        premises the close was decided on: no operator's restart is under way and none reopened
+        the run since it was read (``reopened`` is as read), and, for a close
         decided without reading the job-runs (``clean``), nothing has failed, been skipped or
         cancelled and no operator reopened it since. A backfill run gives its slot back in the
         same write. False if any premise no longer holds (read the run again and decide again)."""
         ...
 
     def start_buffered(self, run: RunView, now: float) -> bool:
-        """A BUFFERED run is started: -> CREATING. A backfill run takes one of its schedule's
-        backfill slots (at most its ``max_active`` taken) in the same write. False if the run is
-        not BUFFERED any more, or no slot is free."""
-        ...
-
-    def note_next_buffered(self, run_id: str, buffered_id: str) -> bool:
-        """Note on an active run that ``buffered_id`` waits for it to end; False if it ended."""
+        """A BUFFERED run is started: -> CREATING, and off its schedule's waiting list. A backfill
+        run takes one of its schedule's backfill slots (at most its ``max_active`` taken) in the
+        same write. False if the run is not BUFFERED any more, or no slot is free."""
         ...
 
     def request_cancel(self, run_id: str, now: float) -> bool:
@@ -121,8 +118,18 @@ class RunRecords(Protocol):
         ...
 
     def active_runs(self, schedule: str) -> list[RunView]:
-        """The schedule's runs that are not over (CREATING, RUNNING or BUFFERED), oldest fire time
-        first, however many ended runs came after them."""
+        """The schedule's runs that are not over (CREATING, RUNNING or BUFFERED), backfill runs
+        left out, oldest fire time first, however many ended runs came after them. The BUFFERED
+        ones are all there (the waiting list is read strongly consistently); a CREATING or
+        RUNNING run written in the last moment may not be yet (DynamoDB reads those from an
+        eventually consistent index: a decision must not depend on a run created a moment
+        before it unless it knows that run itself)."""
+        ...
+
+    def buffered_runs(self, schedule: str, backfill: bool, limit: int) -> list[RunView]:
+        """Up to ``limit`` of the schedule's BUFFERED runs, oldest fire time first: its backfill
+        runs, or (``backfill`` False) its buffered ticks and caught-up runs. Strongly consistent:
+        a run created BUFFERED is listed as soon as its creation returned."""
         ...
 
 

@@ -9,17 +9,21 @@ the run before its first reset, ``Operator.restart``), and a close decided witho
 job-runs (a *clean* run: nothing failed, skipped or cancelled, never reopened) holds only while
 the run is still clean. When a premise no longer holds, the write is refused and the close is
 decided again from a fresh read; so no interleaving with an operator's action can close a run
-over a job it reset.
+over a job it reset. (Crash points: ``closer.before_close``, ``closer.after_close``; a crash
+after the close leaves what waited for the run to the watchdog.)
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
 from cronlane.clock import Clock
-from cronlane.model import JobStatus, RunCounts, RunStatus, RunView
+from cronlane.errors import Conflict, StoreError
+from cronlane.faults import crashpoint
+from cronlane.model import JobStatus, Restart, RunCounts, RunStatus, RunView
 from cronlane.ports import RunStore, Watchdog
 from cronlane.telemetry import Telemetry
 
@@ -61,14 +65,20 @@ class RunCloser:
         self.watchdog = watchdog
         # what waited for a run to end (its schedule's buffered run): set by the composition root
         self.on_closed: Callable[[RunView], None] | None = None
+        # what carries out an operator's restart left on a run (``Operator.carry_out``, which
+        # closes the run after it if it can): set by the composition root, so whoever comes to
+        # close a run that a request left part restarted finishes that request first
+        self.on_restart: Callable[[str, Restart], object] | None = None
 
     def close(self, run: RunView) -> RunStatus:
         """Close ``run`` if every job is terminal, and return its status. Safe to call twice or
         concurrently: only the call whose conditional write closed it reports the run and starts
         what waited for it; a call that lost reads the run again."""
         for _ in range(CLOSE_TRIES):
-            if run.status.terminal or run.restart is not None:
-                return run.status  # closed already, or an operator's restart is under way
+            if run.status.terminal:
+                return run.status
+            if run.restart is not None:
+                return self._finish_restart(run)
             if not self.store.sinks_finished(run.run_id, run.sink_count):
                 return run.status
             clean = run.clean
@@ -77,8 +87,13 @@ class RunCloser:
                 return run.status
             final = final_status(run, counts)
             now = self.clock.now()
+            crashpoint("closer.before_close", run_id=run.run_id)
             if self.store.close_run(run, final, now, counts, clean):
-                self.watchdog.disarm(run.run_id)
+                crashpoint("closer.after_close", run_id=run.run_id)
+                with contextlib.suppress(StoreError):
+                    # left armed, the check fires once, finds the run over and does nothing
+                    # (an idle wake-up): not worth failing the invocation that closed the run
+                    self.watchdog.disarm(run.run_id)
                 closed = replace(
                     run,
                     status=final,
@@ -97,6 +112,18 @@ class RunCloser:
                 return final
             run = current
         return run.status
+
+    def _finish_restart(self, run: RunView) -> RunStatus:
+        """An operator's restart is on the run: it is not closed under it. Carry it out (it may
+        be under way still, or its request died; taking its steps twice is safe), which closes
+        the run if that was all; a carry-out that fails leaves it to the request's repeat or the
+        run's watchdog."""
+        if self.on_restart is None or run.restart is None:
+            return run.status
+        with contextlib.suppress(Conflict, StoreError):
+            self.on_restart(run.run_id, run.restart)
+        current = self.store.get_run(run.run_id)
+        return (current or run).status
 
     def close_if_complete(self, run_id: str) -> RunStatus | None:
         run = self.store.get_run(run_id)

@@ -11,10 +11,11 @@ check (armed when it was buffered), the schedule's next tick or the repeated clo
 check moves to when the run could be over; the roots' messages are sent (each may be sent again:
 the claim keeps a job to one execution); CREATING -> RUNNING.
 
-A buffered tick waits for one run (``waits_for``): the dispatcher notes it on that run after
-creating it, and the run's closer reads its own record, strongly consistently, after closing. Each
-writes before it reads the other, so one of the two starts it (the by-schedule index may not show
-a run written a moment ago).
+A buffered run is on its schedule's waiting list from the write that creates it; a closer reads
+that list, strongly consistently, after closing its run, and the dispatcher that buffered a tick
+reads the runs it waits for again after creating it. Each writes before it reads the other, so
+one of the two starts it (the by-schedule index, which may not show a run written a moment ago, is
+not what either relies on).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from cronlane.model import JobMessage, JobStatus, NewRun, RunStatus, RunView, Tr
 from cronlane.ports import JobQueue, RunStore, Watchdog
 from cronlane.runs import RunCloser
 from cronlane.telemetry import Telemetry
+
+BATCH = 10  # buffered runs read at a time
 
 
 class RunStarter:
@@ -101,27 +104,17 @@ class RunStarter:
     def on_run_closed(self, run: RunView) -> None:
         """A run ended: start what waited for it. A backfill run frees a slot of its backfill;
         any other run starts its schedule's oldest BUFFERED run (overlap ``buffer_one``, or a
-        catch-up), counting the tick noted as waiting for it even if the by-schedule index does
-        not show that one yet."""
+        catch-up)."""
         if run.trigger is Trigger.BACKFILL:
             self.start_backfill(run.schedule)
             return
-        self.start_oldest_buffered(run.schedule, noted=run.next_buffered)
+        self.start_oldest_buffered(run.schedule)
 
-    def start_oldest_buffered(self, schedule: str, noted: str | None = None) -> None:
+    def start_oldest_buffered(self, schedule: str) -> None:
         """Start the schedule's oldest BUFFERED run (a buffered tick, or a catch-up run),
-        however many runs came after it. ``noted``: a run known to be waiting, which a freshly
-        written index may not list yet."""
-        waiting = [
-            r
-            for r in self.store.active_runs(schedule)
-            if r.status is RunStatus.BUFFERED and r.trigger is not Trigger.BACKFILL
-        ]
-        if noted is not None and all(r.run_id != noted for r in waiting):
-            extra = self.store.get_run(noted)
-            if extra is not None and extra.status is RunStatus.BUFFERED:
-                waiting.append(extra)
-        for buffered in sorted(waiting, key=lambda r: (r.scheduled_time, r.run_id)):
+        however many runs came after it (its waiting list is read strongly consistently: a run
+        buffered a moment ago is on it)."""
+        for buffered in self.store.buffered_runs(schedule, backfill=False, limit=BATCH):
             if self._start_buffered(buffered):
                 return
 
@@ -129,20 +122,18 @@ class RunStarter:
         """Start the oldest waiting backfill runs of ``schedule`` while a slot is free (each run
         takes one as it starts, at most its ``max_active``: two closers cannot start more).
         Returns the runs started."""
-        waiting = [
-            r
-            for r in self.store.active_runs(schedule)
-            if r.trigger is Trigger.BACKFILL and r.status is RunStatus.BUFFERED
-        ]
         started: list[str] = []
-        for run in waiting:
-            if self._start_buffered(run):
-                started.append(run.run_id)
-                continue
-            current = self.store.get_run(run.run_id)
-            if current is not None and current.status is RunStatus.BUFFERED:
-                break  # still waiting: no slot is free
-        return started
+        while True:
+            waiting = self.store.buffered_runs(schedule, backfill=True, limit=BATCH)
+            for run in waiting:
+                if self._start_buffered(run):
+                    started.append(run.run_id)
+                    continue
+                current = self.store.get_run(run.run_id)
+                if current is not None and current.status is RunStatus.BUFFERED:
+                    return started  # still waiting: no slot is free
+            if len(waiting) < BATCH:
+                return started
 
     def _start_buffered(self, buffered: RunView) -> bool:
         now = self.clock.now()

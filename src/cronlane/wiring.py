@@ -161,6 +161,7 @@ def dispatcher_of(
     checks = checks or NoWatchdog()
     graphs, releaser, closer, starter = _shared(store, queue, clock, telemetry, checks, history_ttl_s)
     operator = Operator(store, queue, clock, telemetry, graphs, releaser, closer, checks)
+    closer.on_restart = operator.carry_out
     dead_letters = DeadLetters(store, queue, clock, graphs, releaser, operator)
     watch = RunWatch(store, queue, clock, telemetry, graphs, releaser, closer, starter, operator, checks)
     return Dispatcher(
@@ -193,11 +194,13 @@ def executor_of(
     """The executor's side: the executor with its run-graph cache, releaser, closer and starter
     (the end of a run starts the schedule's buffered one)."""
     from cronlane.execute import Executor
+    from cronlane.operations import Operator
 
     telemetry = telemetry or NoTelemetry()
-    graphs, releaser, closer, _ = _shared(
-        store, queue, clock, telemetry, checks or NoWatchdog(), history_ttl_s
-    )
+    checks = checks or NoWatchdog()
+    graphs, releaser, closer, _ = _shared(store, queue, clock, telemetry, checks, history_ttl_s)
+    # a job's end that finds an operator's restart left part done on its run carries it out
+    closer.on_restart = Operator(store, queue, clock, telemetry, graphs, releaser, closer, checks).carry_out
     return Executor(
         store=store,
         queue=queue,

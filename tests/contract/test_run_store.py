@@ -14,6 +14,8 @@ from cronlane.model import (
     JobState,
     JobStatus,
     NewRun,
+    Restart,
+    RestartStep,
     RunCounts,
     RunGraph,
     RunStatus,
@@ -757,6 +759,8 @@ def test_active_runs_are_the_runs_not_over_oldest_first(store: RunStore) -> None
         ("n1", 1, Trigger.SCHEDULE, RunStatus.FAILED),
         ("n6", 6, Trigger.CATCH_UP, RunStatus.SKIPPED),
         ("n4", 4, Trigger.BACKFILL, RunStatus.CANCELLED),
+        ("n7", 7, Trigger.BACKFILL, RunStatus.RUNNING),
+        ("n8", 8, Trigger.CATCH_UP, RunStatus.BUFFERED),
     ]
     for run_id, day, trigger, status in runs:
         assert store.create_run(
@@ -765,14 +769,40 @@ def test_active_runs_are_the_runs_not_over_oldest_first(store: RunStore) -> None
     assert store.create_run(new_run("hourly-0", schedule="hourly"), status=RunStatus.RUNNING)
     # WHEN its active runs are listed
     active = store.active_runs("nightly")
-    # THEN they are the CREATING, RUNNING and BUFFERED ones, oldest fire time first, as they are
+    # THEN they are the CREATING, RUNNING and BUFFERED ones but backfill runs (which have slots
+    # of their own), oldest fire time first, as they are
     assert [(r.run_id, r.status, r.trigger) for r in active] == [
-        ("n0", RunStatus.BUFFERED, Trigger.BACKFILL),
         ("n2", RunStatus.CREATING, Trigger.MANUAL),
         ("n3", RunStatus.RUNNING, Trigger.SCHEDULE),
+        ("n8", RunStatus.BUFFERED, Trigger.CATCH_UP),
     ]
     assert (active[0].job_count, active[0].parameters) == (4, {"day": "2026-11-28"})
     assert [r.run_id for r in store.active_runs("hourly")] == ["hourly-0"]
+
+
+def test_buffered_runs_are_listed_oldest_first_from_the_moment_they_are_created(store: RunStore) -> None:
+    # GIVEN buffered ticks, caught-up and backfill runs of one schedule, created out of order
+    for run_id, day, trigger in [
+        ("b3", 3, Trigger.BACKFILL),
+        ("t2", 2, Trigger.SCHEDULE),
+        ("b1", 1, Trigger.BACKFILL),
+        ("c0", 0, Trigger.CATCH_UP),
+        ("b2", 2, Trigger.BACKFILL),
+    ]:
+        run = new_run(run_id, scheduled_time=T0 + day * DAY, trigger=trigger, max_active=2)
+        assert store.create_run(run, status=RunStatus.BUFFERED)
+    # WHEN each list is read
+    ticks = store.buffered_runs("nightly", backfill=False, limit=10)
+    backfill = store.buffered_runs("nightly", backfill=True, limit=2)
+    # THEN each has its own, oldest first, up to the limit
+    assert [r.run_id for r in ticks] == ["c0", "t2"]
+    assert [r.run_id for r in backfill] == ["b1", "b2"]
+    # AND a run that started is off its list
+    assert store.start_buffered(backfill[0], T0)
+    assert [r.run_id for r in store.buffered_runs("nightly", backfill=True, limit=10)] == ["b2", "b3"]
+    assert store.start_buffered(ticks[0], T0)
+    assert [r.run_id for r in store.buffered_runs("nightly", backfill=False, limit=10)] == ["t2"]
+    assert store.buffered_runs("hourly", backfill=False, limit=10) == []
     assert store.active_runs("weekly") == []
 
 
@@ -949,3 +979,102 @@ def test_get_job_run_describes_a_waiting_job_and_nothing_unknown(store: RunStore
     assert store.get_job_run(RUN, "zzz") is None
     assert store.get_job_run("no-such-run", "a") is None
     assert store.get_job_run(RUN, "b", include_waiting=False) is None
+
+
+# -- restarts, closes and starts on their premises ------------------------------------------------
+
+
+def a_restart(restart_id: str = "r1") -> Restart:
+    return Restart(restart_id, "mark", T0, {"b": RestartStep(JobStatus.FAILED, 0, JobStatus.SUCCEEDED)})
+
+
+def test_a_restart_reopens_the_run_and_is_there_until_it_ends(store: RunStore) -> None:
+    # GIVEN a run that ended FAILED
+    created(store)
+    assert store.set_run_status(RUN, RunStatus.CREATING, RunStatus.FAILED, T0)
+    # WHEN an operator's restart begins
+    assert store.begin_restart(RUN, a_restart(), T0 + 5)
+    # THEN the run is open again, touched, and names the restart
+    run = store.get_run(RUN)
+    assert run is not None and run.status is RunStatus.RUNNING and run.touched
+    assert run.restart == a_restart() and run.finished_at is None
+    # AND a second restart cannot begin while it is there; ending another id changes nothing
+    assert not store.begin_restart(RUN, a_restart("r2"), T0 + 6)
+    assert not store.end_restart(RUN, "r2")
+    assert store.end_restart(RUN, "r1")
+    assert store.get_run(RUN).restart is None  # type: ignore[union-attr]
+    assert not store.end_restart(RUN, "r1")
+
+
+def test_a_close_is_refused_while_a_restart_is_under_way(store: RunStore) -> None:
+    created(store)
+    assert store.set_run_status(RUN, RunStatus.CREATING, RunStatus.FAILED, T0)
+    assert store.begin_restart(RUN, a_restart(), T0)
+    run = store.get_run(RUN)
+    assert run is not None
+    # WHEN a closer that read the run closes it
+    closed = store.close_run(run, RunStatus.SUCCEEDED, T0 + 1, RunCounts(succeeded=4), clean=False)
+    # THEN it is refused and the run stays open with its restart
+    assert not closed
+    assert store.get_run(RUN).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    # AND once the restart ended, the same close goes through
+    assert store.end_restart(RUN, "r1")
+    run = store.get_run(RUN)
+    assert run is not None
+    assert store.close_run(run, RunStatus.SUCCEEDED, T0 + 2, RunCounts(succeeded=4), clean=False)
+    after = store.get_run(RUN)
+    assert after is not None and (after.status, after.succeeded, after.finished_at) == (
+        RunStatus.SUCCEEDED,
+        4,
+        T0 + 2,
+    )
+
+
+def test_a_clean_close_is_refused_once_the_run_was_touched(store: RunStore) -> None:
+    # GIVEN a running run read as clean by a closer
+    created(store)
+    assert store.set_run_status(RUN, RunStatus.CREATING, RunStatus.RUNNING, T0)
+    read = store.get_run(RUN)
+    assert read is not None and read.clean
+    # WHEN an operator reopens it (a restart begins and ends) before the closer writes
+    assert store.begin_restart(RUN, a_restart(), T0 + 1)
+    assert store.end_restart(RUN, "r1")
+    # THEN the close decided on the clean read is refused: the run is still open
+    assert not store.close_run(read, RunStatus.SUCCEEDED, T0 + 2, RunCounts(succeeded=4), clean=True)
+    assert store.get_run(RUN).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    # AND a close decided on the status alone (the job-runs were read) is not
+    again = store.get_run(RUN)
+    assert again is not None
+    assert store.close_run(again, RunStatus.SUCCEEDED, T0 + 3, RunCounts(succeeded=4), clean=False)
+
+
+def test_a_close_from_a_status_the_run_left_is_refused(store: RunStore) -> None:
+    created(store)
+    read = store.get_run(RUN)  # CREATING
+    assert read is not None
+    assert store.set_run_status(RUN, RunStatus.CREATING, RunStatus.RUNNING, T0)
+    assert not store.close_run(read, RunStatus.SUCCEEDED, T0 + 1, RunCounts(succeeded=4), clean=False)
+
+
+def test_backfill_runs_start_no_more_than_their_slots_and_free_them_as_they_close(store: RunStore) -> None:
+    # GIVEN three backfill runs, at most two active at once
+    for day in range(3):
+        run = new_run(f"b{day}", scheduled_time=T0 + day * DAY, trigger=Trigger.BACKFILL, max_active=2)
+        assert store.create_run(run, status=RunStatus.BUFFERED)
+    views = store.buffered_runs("nightly", backfill=True, limit=10)
+    # WHEN each is started (two starters reading the same list both try every run)
+    started = [store.start_buffered(v, T0) for v in views]
+    again = [store.start_buffered(v, T0) for v in views]
+    # THEN two took a slot, the third waits, and no run started twice
+    assert started == [True, True, False] and again == [False, False, False]
+    assert [store.get_run(f"b{d}").status for d in range(3)] == [  # type: ignore[union-attr]
+        RunStatus.CREATING,
+        RunStatus.CREATING,
+        RunStatus.BUFFERED,
+    ]
+    # AND when one closes, its slot is free for the third
+    first = store.get_run("b0")
+    assert first is not None
+    assert store.close_run(first, RunStatus.SUCCEEDED, T0 + 1, RunCounts(succeeded=4), clean=False)
+    assert store.start_buffered(views[2], T0 + 2)
+    assert store.buffered_runs("nightly", backfill=True, limit=10) == []

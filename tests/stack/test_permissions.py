@@ -23,6 +23,9 @@ NEEDS = {
     "ChangeMessageVisibilityBatch": {"sqs:ChangeMessageVisibility"},
     "DeleteMessageBatch": {"sqs:DeleteMessage"},
     "TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+    # a run's check names the scheduler role it runs as: the caller must be allowed to pass it
+    "CreateSchedule": {"scheduler:CreateSchedule", "iam:PassRole"},
+    "UpdateSchedule": {"scheduler:UpdateSchedule", "iam:PassRole"},
 }
 SQS_OPERATIONS = {"SendMessage", "ReceiveMessage", "ChangeMessageVisibility", "DeleteMessage", "GetQueueUrl"}
 
@@ -30,6 +33,8 @@ SQS_OPERATIONS = {"SendMessage", "ReceiveMessage", "ChangeMessageVisibility", "D
 def needed(operation: str) -> set[str]:
     if operation in NEEDS:
         return NEEDS[operation]
+    if operation.endswith("Schedule"):
+        return {f"scheduler:{operation}"}
     service = "sqs" if operation in SQS_OPERATIONS or "Queue" in operation else "dynamodb"
     return {f"{service}:{operation}"}
 
@@ -58,8 +63,10 @@ def test_every_call_the_functions_make_is_granted_by_their_roles(runtime: Any) -
     assert act(runtime, {"action": "dlq-list"})["messages"]
     act(runtime, {"action": "dlq-replay", "all": True})
     runtime.drain()
+    runtime.mappings_enabled = False  # the cancel finds both jobs queued and closes the run itself
     act(runtime, {"action": "trigger", "jobs": ["geo", "synonyms"], "idempotency_key": "c"})
     act(runtime, {"action": "cancel", "run_id": "manual@c"})
+    runtime.mappings_enabled = True
     act(
         runtime,
         {"action": "backfill", "schedule": "hourly", "from": iso(START - 7200), "to": iso(START - 3600)},
@@ -80,3 +87,7 @@ def test_every_call_the_functions_make_is_granted_by_their_roles(runtime: Any) -
         "ReceiveMessage",
         "ChangeMessageVisibility",
     } <= operations
+    # both arm and disarm runs' checks (the dispatcher as it creates a run, the executor as it
+    # closes one and starts the buffered one)
+    for function in granted:
+        assert {(function, "CreateSchedule"), (function, "DeleteSchedule")} <= calls, function

@@ -215,6 +215,7 @@ def local_simulate(
         detail = ", ".join(f"{k} {v}" for k, v in invocations.items())
         typer.echo(f"lambda invocations: {sum(invocations.values())} ({detail})")
         typer.echo(f"idle wake-ups:      {data['idle_wakeups']}")
+        typer.echo(f"watchdog checks:    {data['watchdog_checks']} ({data['watchdog_idle']} idle)")
 
     emit(report.to_json(), as_json, human)
 

@@ -22,28 +22,47 @@ class Fault:
 
 class TransientErrors:
     """Throttling and 5xx answers to the requests Lambda environments make, as AWS gives now and
-    then: DynamoDB ``ProvisionedThroughputExceededException``, SQS ``ServiceUnavailable``.
+    then: DynamoDB ``ProvisionedThroughputExceededException``, SQS ``ServiceUnavailable``,
+    EventBridge Scheduler ``ThrottlingException``.
 
     Each request fails with probability ``rate`` (the SDK's own retries absorb most of these);
     one in ``burst_every`` of those starts a burst: the same environment's next ``burst``
     requests to that service fail too, more than the SDK retries, so the error reaches cronlane's
-    code. ``counts`` says how many of each were given."""
+    code. ``services``: the services whose requests may fail. ``counts`` says how many of each
+    were given."""
 
-    def __init__(self, rate: float, seed: int, burst_every: int = 10, burst: int = 6) -> None:
+    ANSWERS = {
+        "dynamodb": ("400 Bad Request", "com.amazonaws.dynamodb#ProvisionedThroughputExceededException"),
+        "sqs": ("503 Service Unavailable", "com.amazonaws.sqs#ServiceUnavailable"),
+        "scheduler": ("429 Too Many Requests", "ThrottlingException"),
+    }
+
+    def __init__(
+        self,
+        rate: float,
+        seed: int,
+        burst_every: int = 10,
+        burst: int = 6,
+        services: tuple[str, ...] = ("dynamodb", "sqs", "scheduler"),
+    ) -> None:
         self.rate = rate
         self.rng = random.Random(seed)
         self.burst_every = burst_every
         self.burst = burst
+        self.services = services
         self.counts: Counter[str] = Counter()
         self._bursting: dict[tuple[str, str], int] = {}
 
     def decide(self, environ: Any) -> tuple[str, bytes] | None:
         agent = str(environ.get("HTTP_USER_AGENT", ""))
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        if "exec-env/AWS_Lambda" not in agent or not target:
+        if "exec-env/AWS_Lambda" not in agent:
             return None  # only what functions ask; not the runtime's own event source mapping
-        service = "dynamodb" if target.startswith("DynamoDB") else "sqs" if "SQS" in target else ""
-        if not service:
+        if target:
+            service = "dynamodb" if target.startswith("DynamoDB") else "sqs" if "SQS" in target else ""
+        else:
+            service = "scheduler" if str(environ.get("PATH_INFO", "")).startswith("/schedules") else ""
+        if service not in self.services:
             return None
         env = agent.rpartition("app/")[2].split(" ")[0]
         left = self._bursting.get((env, service), 0)
@@ -56,9 +75,9 @@ class TransientErrors:
                 self._bursting[(env, service)] = self.burst - 1
         else:
             return None
-        if service == "dynamodb":
-            code, status = "ProvisionedThroughputExceededException", "400 Bad Request"
-        else:
-            code, status = "ServiceUnavailable", "503 Service Unavailable"
-        body = json.dumps({"__type": f"com.amazonaws.{service}#{code}", "message": "injected by the runtime"})
+        status, code = self.ANSWERS[service]
+        # code: what botocore reads for JSON and REST-JSON protocols alike
+        body = json.dumps(
+            {"__type": code, "code": code.rpartition("#")[2], "message": "injected by the runtime"}
+        )
         return status, body.encode()

@@ -54,13 +54,15 @@ class Hooks:
     transient_errors: TransientErrors | None = None
     # When set: called with every DynamoDB and SQS request served (``LocalRuntime.observe_requests``).
     observer: Callable[[dict[str, Any]], None] | None = None
+    # When set: global secondary indexes show each item as it was this long ago (patch_index_lag).
+    index_lag: IndexLag | None = None
     # Held while moto serves a request: the server's, and the event source mapping's own calls.
     lock = threading.Lock()
     installed = False
 
     @classmethod
     def reset(cls) -> None:
-        cls.clock = cls.wake = cls.invoke = cls.transient_errors = cls.observer = None
+        cls.clock = cls.wake = cls.invoke = cls.transient_errors = cls.observer = cls.index_lag = None
 
 
 # -------------------------------------------------------------------------------------------------
@@ -127,6 +129,22 @@ CALLABLES = (
     PatchTarget("moto.dynamodb.models.table:Table.get_item", ("self", "hash_key", "range_key")),
     # deduplication as SQS does it (patch_fifo_dedup)
     PatchTarget("moto.sqs.models:Queue.add_message", ("self", "message")),
+    # indexes that lag behind the table (patch_index_lag)
+    PatchTarget(
+        "moto.dynamodb.models.table:Table.query",
+        (
+            "self",
+            "hash_key",
+            "range_comparison",
+            "range_objs",
+            "limit",
+            "exclusive_start_key",
+            "scan_index_forward",
+            "projection_expressions",
+            "index_name",
+        ),
+    ),
+    PatchTarget("moto.dynamodb.models.table:Table.all_items", ("self",)),
     # the wake-up signal when a message may have become receivable (patch_wake_on_send)
     *(PatchTarget(f"moto.sqs.models:SQSBackend.{name}", ("self",)) for name in WAKE_ON),
     # what the event source mapping calls (cronlane.local.event_source)
@@ -189,8 +207,31 @@ def _object_problems() -> list[str]:
                 problems.append(f"moto.sqs.models has no {name}")
         if not hasattr(import_module("moto.dynamodb.models"), "dynamodb_backends"):
             problems.append("moto.dynamodb.models has no dynamodb_backends")
+        problems += _scheduler_problems()
     except Exception as exc:  # building moto's objects the way 5.2 does failed: that is the finding
         problems.append(f"moto's objects cannot be built as in moto {TARGET}: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def _scheduler_problems() -> list[str]:
+    """What ``cronlane.local.checks`` reads of moto's Scheduler (it fires one-time schedules)."""
+    from moto.scheduler import models as scheduler_models
+
+    problems = []
+    if not hasattr(scheduler_models, "scheduler_backends"):
+        problems.append("moto.scheduler.models has no scheduler_backends")
+    group = scheduler_models.ScheduleGroup(REGION, ACCOUNT, "selfcheck")
+    if not isinstance(getattr(group, "schedules", None), dict):
+        problems.append("moto.scheduler.models.ScheduleGroup has no dict 'schedules'")
+    schedule = scheduler_models.Schedule(
+        REGION, ACCOUNT, "selfcheck", "selfcheck", None, "at(2026-01-01T00:00:00)", "UTC",
+        {"Mode": "OFF"}, {"Arn": "arn", "RoleArn": "role"}, None, None, None, None, "DELETE",
+    )  # fmt: skip
+    for name in ("name", "schedule_expression", "schedule_expression_timezone", "target", "state"):
+        if not hasattr(schedule, name):
+            problems.append(f"moto.scheduler.models.Schedule has no attribute {name!r}")
+    if getattr(schedule, "action_after_completion", None) != "DELETE":
+        problems.append("moto.scheduler.models.Schedule does not keep ActionAfterCompletion")
     return problems
 
 
@@ -229,6 +270,7 @@ def install() -> None:
     patch_transactions()
     patch_fifo_dedup()
     patch_wake_on_send()
+    patch_index_lag()
     Hooks.installed = True
 
 
@@ -288,7 +330,10 @@ def patch_request_serving() -> None:
                 status, body = failure
                 start_response(status, [("Content-Type", "application/x-amz-json-1.0")])
                 return [body]
-            if Hooks.observer is not None and environ.get("HTTP_X_AMZ_TARGET"):
+            lag = Hooks.index_lag
+            if lag is not None and environ.get("HTTP_X_AMZ_TARGET"):
+                lag.before_write(environ)
+            if Hooks.observer is not None and operation_of(environ) is not None:
                 return _observed(Hooks.observer, serve, self, environ, start_response)
             return serve(self, environ, start_response)
 
@@ -433,6 +478,107 @@ def patch_fifo_dedup() -> None:
     Queue.add_message = add_message  # type: ignore[method-assign]
 
 
+class IndexLag:
+    """DynamoDB's global secondary indexes are eventually consistent: an item written a moment ago
+    may not show in an index query yet, or show as it was (docs/aws-facts.md). moto's show every
+    write at once. With a lag, an index query sees each item as it was ``delay_s`` ago on the
+    runtime's clock: the image of an item from before its oldest write within the lag (absent if
+    it did not exist then). Base-table reads are not affected."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        # (table, key as JSON) -> [(when written, the item before that write, or None)]
+        self.writes: dict[tuple[str, str], list[tuple[float, Any]]] = {}
+
+    def _now(self) -> float:
+        return Hooks.clock.now() if Hooks.clock is not None else time.time()
+
+    def before_write(self, environ: Any) -> None:
+        """Note the image of each item a DynamoDB write names, before the write is served."""
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if not target.startswith("DynamoDB"):
+            return
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            return
+        now = self._now()
+        for table_name, key, _ in item_keys(target, request):
+            table, item = _stored_item(table_name, key)
+            if table is None or not table.global_indexes:
+                continue
+            entry = (table_name, json.dumps(key, sort_keys=True))
+            history = [w for w in self.writes.get(entry, []) if w[0] > now - self.delay_s]
+            history.append((now, copy.deepcopy(item)))
+            self.writes[entry] = history
+
+    def items_of(self, table: Any) -> list[Any]:
+        """The table's items as its indexes see them now."""
+        now = self._now()
+        lagging: dict[str, Any] = {}
+        for (table_name, key), history in list(self.writes.items()):
+            recent = [w for w in history if w[0] > now - self.delay_s]
+            if not recent:
+                del self.writes[(table_name, key)]
+            elif table_name == table.name:
+                lagging[key] = recent[0][1]
+        shown = []
+        for item in _TABLE_ALL_ITEMS(table):
+            if _key_json(table, item) not in lagging:
+                shown.append(item)
+        return shown + [before for before in lagging.values() if before is not None]
+
+
+_TABLE_ALL_ITEMS: Callable[[Any], Any] = lambda table: []  # noqa: E731 (moto's, once patched)
+
+
+def _stored_item(table_name: str, key: dict[str, Any]) -> tuple[Any, Any]:
+    """(the table, the stored item or None) for a key a request names; (None, None) if unknown."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        table = dynamodb_backends[ACCOUNT][REGION].get_table(table_name)
+        hash_key = DynamoType(key[table.hash_key_attr])
+        range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        return table, table.get_item(hash_key, range_key)
+    except Exception:  # a table or key the request got wrong: the request fails on its own
+        return None, None
+
+
+def _key_json(table: Any, item: Any) -> str:
+    key = {table.hash_key_attr: item.hash_key.to_json()}
+    if table.range_key_attr:
+        key[table.range_key_attr] = item.range_key.to_json()
+    return json.dumps(key, sort_keys=True)
+
+
+def patch_index_lag() -> None:
+    """moto 5.2.5: ``Table.query`` on an index reads ``self.all_items()``; while a lag is set, that
+    call gives the items as the indexes see them (``IndexLag``), so moto's own matching,
+    sorting, paging and projection apply to the lagging view."""
+    global _TABLE_ALL_ITEMS
+    from moto.dynamodb.models.table import Table
+
+    query, _TABLE_ALL_ITEMS = Table.query, Table.all_items
+
+    def lagging_query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        lag = Hooks.index_lag
+        index_name = args[7] if len(args) > 7 else kwargs.get("index_name")  # (see its PatchTarget)
+        if lag is None or not index_name or not any(i.name == index_name for i in self.global_indexes):
+            return query(self, *args, **kwargs)
+        self.all_items = lambda: lag.items_of(self)
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = lagging_query  # type: ignore[method-assign]
+
+
 def patch_wake_on_send() -> None:
     """moto 5.2.5: the runtime never long-polls (a long poll on a FIFO queue busy-waits in moto,
     docs/aws-facts.md); instead, every ``SQSBackend`` call that can make a message receivable
@@ -472,6 +618,7 @@ def _observed(
     raw = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(raw)
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    service, operation = operation_of(environ) or ("", "")
     agent = str(environ.get("HTTP_USER_AGENT", ""))
     try:
         request = json.loads(raw or b"{}")
@@ -490,8 +637,8 @@ def _observed(
     observer(
         {
             "who": who,
-            "service": "dynamodb" if target.startswith("DynamoDB") else "sqs",
-            "operation": target.rpartition(".")[2],
+            "service": service,
+            "operation": operation,
             "request": request,
             "request_bytes": len(raw),
             "response": body,
@@ -505,6 +652,30 @@ def _observed(
         }
     )
     return [body]
+
+
+# EventBridge Scheduler's REST operations on one schedule, by HTTP method (restJson1: no target
+# header; the path is /schedules/<name>).
+SCHEDULE_OPERATIONS = {
+    "POST": "CreateSchedule",
+    "PUT": "UpdateSchedule",
+    "DELETE": "DeleteSchedule",
+    "GET": "GetSchedule",
+}
+
+
+def operation_of(environ: Any) -> tuple[str, str] | None:
+    """(service, operation) of a DynamoDB, SQS or EventBridge Scheduler request; None for any other."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target:
+        return ("dynamodb" if target.startswith("DynamoDB") else "sqs"), target.rpartition(".")[2]
+    path = str(environ.get("PATH_INFO", ""))
+    if path.startswith("/schedules/"):
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        return "scheduler", SCHEDULE_OPERATIONS.get(method, method)
+    if path == "/schedules":
+        return "scheduler", "ListSchedules"
+    return None
 
 
 def item_keys(target: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:

@@ -37,11 +37,11 @@ from typing import Any
 
 from cronlane.clock import iso
 from cronlane.errors import CronlaneError
-from cronlane.local import event_source
+from cronlane.local import checks, event_source
 from cronlane.local.clock import RuntimeClock
 from cronlane.local.environment import EnvSpec, serve
 from cronlane.local.faults import Fault, TransientErrors
-from cronlane.local.moto_patches import ACCOUNT, Hooks, moto_endpoint, reset_moto
+from cronlane.local.moto_patches import ACCOUNT, Hooks, IndexLag, moto_endpoint, reset_moto
 from cronlane.local.stack import REGION, StackInfo, client_env
 
 __all__ = ["LocalRuntime", "RuntimeClock", "moto_endpoint", "reset_moto"]
@@ -159,6 +159,9 @@ class LocalRuntime:
         self._next_ticks: dict[str, float] = {}  # rule name -> next fire time (when ticking)
         self._alarms: list[float] = []  # times run_to waits for
         self.fires: list[tuple[str, float]] = []
+        # The runs' one-time checks (cronlane.watchdog) fire when due; False: they never do.
+        self.checks_enabled = True
+        self.check_fires: list[tuple[str, float]] = []  # (schedule name, due) of each that fired
         self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
         self._signal_lock = threading.Lock()
         self._signalled = False
@@ -275,12 +278,23 @@ class LocalRuntime:
         self.observe_requests(note)
         return lambda: set(seen)
 
-    def transient_errors(self, rate: float, seed: int = 0, burst_every: int = 10) -> TransientErrors:
-        """From now on, answer a share of the functions' DynamoDB and SQS requests with
-        throttling or 5xx errors (``rate`` 0 stops it)."""
-        errors = TransientErrors(rate, seed, burst_every) if rate > 0 else None
+    def transient_errors(
+        self,
+        rate: float,
+        seed: int = 0,
+        burst_every: int = 10,
+        services: tuple[str, ...] = ("dynamodb", "sqs", "scheduler"),
+    ) -> TransientErrors:
+        """From now on, answer a share of the functions' DynamoDB, SQS and Scheduler requests with
+        throttling or 5xx errors (``rate`` 0 stops it; 1 fails every one: an outage)."""
+        errors = TransientErrors(rate, seed, burst_every, services=services) if rate > 0 else None
         Hooks.transient_errors = errors
         return errors or TransientErrors(0.0, seed)
+
+    def delay_index_visibility(self, seconds: float) -> None:
+        """From now on, global secondary index queries see each item as it was ``seconds`` ago on
+        this clock, as DynamoDB's eventually consistent indexes may (0: at once, as moto does)."""
+        Hooks.index_lag = IndexLag(seconds) if seconds > 0 else None
 
     def scheduled_event(self, schedule: str, scheduled_time: float) -> dict[str, Any]:
         """What EventBridge sends the rule's target for a tick: its constant ``Input`` if it has
@@ -331,6 +345,13 @@ class LocalRuntime:
 
     def invoke_async(self, function: str, event: dict[str, Any]) -> Invocation:
         invocation = Invocation(function, event, "async")
+        self._waiting.append(invocation)
+        return invocation
+
+    def begin_invoke(self, function: str, event: dict[str, Any]) -> Invocation:
+        """A synchronous invocation (no retries), started but not waited for: a client calling
+        Invoke on a thread of its own while the test drives the rest (see ``hold``)."""
+        invocation = Invocation(function, event, "sync")
         self._waiting.append(invocation)
         return invocation
 
@@ -440,6 +461,8 @@ class LocalRuntime:
         timers += list(self._next_ticks.values())
         timers += self._alarms
         timers.append(self._next_visible())
+        if self.checks_enabled:
+            timers.append(checks.next_due(self.stack.schedule_groups))
         return timers
 
     def _on_time(self) -> None:
@@ -460,10 +483,22 @@ class LocalRuntime:
                     Invocation(rule.target_function, self.scheduled_event(schedule, at), "async")
                 )
                 self.start_ticking_rule(rule, at)
+        if self.checks_enabled:
+            for due in checks.take_due(self.stack.schedule_groups, now):
+                self._fire_check(due)
         while self._retries and self._retries[0][0] <= now:
             _, _, invocation = heapq.heappop(self._retries)
             self._waiting.append(invocation)
         self._dirty = True
+
+    def _fire_check(self, due: checks.Due) -> None:
+        """A one-time schedule fell due: EventBridge Scheduler invokes its target asynchronously."""
+        by_name = {info.name: logical for logical, info in self.stack.functions.items()}
+        logical = by_name.get(due.target_arn.rsplit(":", 1)[-1])
+        if logical is None:
+            return  # a target outside the stack: nothing here to invoke
+        self.check_fires.append((due.name, due.at))
+        self._waiting.append(Invocation(logical, dict(json.loads(due.input)), "async"))
 
     def _next_visible(self) -> float | None:
         """When the next in-flight or delayed message of a mapped queue becomes visible."""

@@ -143,6 +143,8 @@ class SimulationReport:
     lambda_invocations: dict[str, int]
     idle_wakeups: int
     wall_seconds: float
+    watchdog_checks: int = 0  # runs' one-time checks that fired (a run not over in time)
+    watchdog_idle: int = 0  # of those, the ones that found nothing to do
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -155,6 +157,8 @@ class SimulationReport:
             "continuations": self.continuations,
             "lambda_invocations": self.lambda_invocations,
             "idle_wakeups": self.idle_wakeups,
+            "watchdog_checks": self.watchdog_checks,
+            "watchdog_idle": self.watchdog_idle,
             "wall_seconds": round(self.wall_seconds, 1),
         }
 
@@ -194,12 +198,26 @@ def simulate(runtime: LocalRuntime, days: float, start: float, schedules: list[s
         lambda_invocations=dict(sorted(invocations.items())),
         idle_wakeups=idle_wakeups(runtime),
         wall_seconds=_time.perf_counter() - wall,
+        watchdog_checks=len(runtime.check_fires),
+        watchdog_idle=len(idle_checks(runtime)),
     )
+
+
+def idle_checks(runtime: LocalRuntime) -> list[Any]:
+    """The runs' checks (``{"action": "watchdog"}`` invocations) that found nothing to do."""
+    return [
+        i
+        for i in runtime.invocations
+        if i.event.get("action") == "watchdog"
+        and isinstance(i.response, dict)
+        and not i.response.get("found")
+    ]
 
 
 def idle_wakeups(runtime: LocalRuntime) -> int:
     """Invocations that found nothing to do: an executor invocation with no record, or whose
-    records were all deliveries of work already done (no job started, finished or moved on)."""
+    records were all deliveries of work already done (no job started, finished or moved on), and
+    a run's check that found nothing (``idle_checks``)."""
     import json as _json
 
     busy: set[str] = set()
@@ -217,4 +235,5 @@ def idle_wakeups(runtime: LocalRuntime) -> int:
             ):
                 busy.add(str(record.get("function_request_id")))
     executor = [i for i in runtime.invocations if i.function == "ExecutorFunction"]
-    return sum(1 for i in executor if not i.event.get("Records") or i.request_id not in busy)
+    idle = sum(1 for i in executor if not i.event.get("Records") or i.request_id not in busy)
+    return idle + len(idle_checks(runtime))

@@ -84,8 +84,8 @@ def run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their va
         max_active=int(item.max_active) if item.max_active is not None else None,
         sink_count=int(item.sink_count or 0),
         touched=bool(item.touched),
+        reopened=int(item.reopened or 0),
         restart=Restart.from_json(item.restart) if item.restart else None,
-        next_buffered=item.next_buffered,
     )
 
 

@@ -68,9 +68,14 @@ class RunRecordsOnDynamo(DynamoTable):
         if replace_skipped:
             claim = (Run.status == RunStatus.SKIPPED.value) & (Run.job_count == 0)
 
+        Waiting = self.items.Waiting
+
         def write() -> None:
             with TransactWrite(connection=self.items.connection) as tx:
                 tx.save(item, condition=claim)
+                if status is RunStatus.BUFFERED:  # on its schedule's waiting list, in the same write
+                    listed = Waiting(f"SCHEDULE#{run.schedule}", _waiting_sk(run.trigger))
+                    tx.update(listed, actions=[Waiting.waiting.add({item.gsi1sk})])
                 for n, chunk in enumerate(chunks):
                     graph = Graph(
                         run_pk(run.run_id),
@@ -156,6 +161,8 @@ class RunRecordsOnDynamo(DynamoTable):
             Run.active_pk.remove(),
         ]
         premises = (Run.status == run.status.value) & Run.restart_id.does_not_exist()
+        # not reopened since it was read (a restart may have begun and ended in between)
+        premises &= (Run.reopened == run.reopened) if run.reopened else Run.reopened.does_not_exist()
         if clean:
             premises &= (
                 (Run.failed == 0) & (Run.skipped == 0) & (Run.cancelled == 0) & Run.touched.does_not_exist()
@@ -165,38 +172,32 @@ class RunRecordsOnDynamo(DynamoTable):
             with TransactWrite(connection=self.items.connection) as tx:
                 tx.update(Run(run_pk(run.run_id), "RUN"), actions=actions, condition=premises)
                 if run.trigger is Trigger.BACKFILL:
-                    slots = self.items.Slots(f"SCHEDULE#{run.schedule}", "BACKFILL")
-                    tx.update(slots, actions=[self.items.Slots.active.add(-1)])
+                    slots = self.items.Waiting(f"SCHEDULE#{run.schedule}", "BACKFILL")
+                    tx.update(slots, actions=[self.items.Waiting.active.add(-1)])
 
         return conditional(f"closing run {run.run_id}", write)
 
     def start_buffered(self, run: RunView, now: float) -> bool:
-        Run, Slots = self.Run, self.items.Slots
+        Run, Waiting = self.Run, self.items.Waiting
         started: list[Action] = [Run.status.set(RunStatus.CREATING.value)]
-        waiting = Run.status == RunStatus.BUFFERED.value
-        doing = f"starting run {run.run_id}"
-        item = Run(run_pk(run.run_id), "RUN")
-        if run.trigger is not Trigger.BACKFILL:
-            return conditional(doing, lambda: item.update(actions=started, condition=waiting))
-        free = Slots.active.does_not_exist() | (Slots.active < (run.max_active or 1))
+        entry = time_key(run.scheduled_time, run.run_id)
+        listed = Waiting(f"SCHEDULE#{run.schedule}", _waiting_sk(run.trigger))
+        off_the_list: list[Action] = [Waiting.waiting.delete({entry})]
+        free = None
+        if run.trigger is Trigger.BACKFILL:
+            off_the_list.append(Waiting.active.add(1))
+            free = Waiting.active.does_not_exist() | (Waiting.active < (run.max_active or 1))
 
         def write() -> None:
             with TransactWrite(connection=self.items.connection) as tx:
-                tx.update(item, actions=started, condition=waiting)
-                slots = Slots(f"SCHEDULE#{run.schedule}", "BACKFILL")
-                tx.update(slots, actions=[Slots.active.add(1)], condition=free)
+                tx.update(
+                    Run(run_pk(run.run_id), "RUN"),
+                    actions=started,
+                    condition=Run.status == RunStatus.BUFFERED.value,
+                )
+                tx.update(listed, actions=off_the_list, condition=free)
 
-        return conditional(doing, write)
-
-    def note_next_buffered(self, run_id: str, buffered_id: str) -> bool:
-        Run = self.Run
-        active = Run.status.is_in(RunStatus.CREATING.value, RunStatus.RUNNING.value)
-        return conditional(
-            f"noting the tick waiting for run {run_id}",
-            lambda: Run(run_pk(run_id), "RUN").update(
-                actions=[Run.next_buffered.set(buffered_id)], condition=active
-            ),
-        )
+        return conditional(f"starting run {run.run_id}", write)
 
     def request_cancel(self, run_id: str, now: float) -> bool:
         Run = self.Run
@@ -218,6 +219,7 @@ class RunRecordsOnDynamo(DynamoTable):
                     Run.finished_at.remove(),
                     Run.cancel_requested_at.remove(),
                     Run.touched.set(1),
+                    Run.reopened.add(1),
                     Run.active_pk.set(Run.gsi1pk),  # back in the active index
                 ],
                 condition=Run.status.is_in(*(s.value for s in REOPENABLE)),
@@ -234,6 +236,7 @@ class RunRecordsOnDynamo(DynamoTable):
                     Run.finished_at.remove(),
                     Run.cancel_requested_at.remove(),
                     Run.touched.set(1),
+                    Run.reopened.add(1),
                     Run.active_pk.set(Run.gsi1pk),
                     Run.restart.set(restart.to_json()),
                     Run.restart_id.set(restart.id),
@@ -275,17 +278,51 @@ class RunRecordsOnDynamo(DynamoTable):
         return [r for r in (self.get_run(k) for k in ids) if r is not None]
 
     def active_runs(self, schedule: str) -> list[RunView]:
-        """(The active-by-schedule index holds only active runs; it is eventually consistent, so
-        each is read again, strongly consistently, and kept only if it is still active.)"""
-        ids = dynamodb(
+        """(The active-by-schedule index holds only active runs, and projects their trigger: the
+        backfill runs are left out before anything is read. It is eventually consistent, so each
+        run is read again, strongly consistently, and kept only if it is still active; the
+        BUFFERED runs come from the waiting list, which is read strongly consistently.)"""
+        listed = dynamodb(
             f"listing the active runs of {schedule}",
             lambda: [
-                i.run_id
+                (i.gsi1sk, i.run_id)
                 for i in self.Run.active_by_schedule.query(f"SCHEDULE#{schedule}", scan_index_forward=True)
+                if i.trigger != Trigger.BACKFILL.value
             ],
         )
-        runs = [self.get_run(k) for k in ids]
-        return [r for r in runs if r is not None and r.status.active]
+        keys = dict(listed)
+        keys.update((entry, _listed_run(entry)) for entry in self._waiting_list(schedule, "BUFFERED"))
+        runs = [self.get_run(keys[k]) for k in sorted(keys)]
+        return [r for r in runs if r is not None and r.status.active and r.trigger is not Trigger.BACKFILL]
+
+    def buffered_runs(self, schedule: str, backfill: bool, limit: int) -> list[RunView]:
+        sk = _waiting_sk(Trigger.BACKFILL if backfill else Trigger.SCHEDULE)
+        found: list[RunView] = []
+        gone: set[str] = set()
+        for entry in sorted(self._waiting_list(schedule, sk)):
+            if len(found) >= limit:
+                break
+            run = self.get_run(_listed_run(entry))
+            if run is not None and run.status is RunStatus.BUFFERED:
+                found.append(run)
+            else:  # started since (or expired): a run never goes back to BUFFERED
+                gone.add(entry)
+        if gone:
+            Waiting = self.items.Waiting
+            listed = Waiting(f"SCHEDULE#{schedule}", sk)
+            dynamodb(
+                f"tidying the waiting list of {schedule}",
+                lambda: listed.update(actions=[Waiting.waiting.delete(gone)]),
+            )
+        return found
+
+    def _waiting_list(self, schedule: str, sk: str) -> set[str]:
+        item = dynamodb(
+            f"reading the waiting runs of {schedule}",
+            lambda: self.items.Waiting.get(f"SCHEDULE#{schedule}", sk, consistent_read=True),
+            None,
+        )
+        return set(item.waiting or ()) if item is not None else set()
 
     # -- sinks --------------------------------------------------------------------------------
 
@@ -343,3 +380,13 @@ class RunRecordsOnDynamo(DynamoTable):
             lambda: item.update(actions=[W.checked_until.set(until)], condition=W.checked_until == last),
         )
         return last if claimed else None
+
+
+def _waiting_sk(trigger: Trigger) -> str:
+    """The waiting list a BUFFERED run is on: its schedule's backfill runs, or the others."""
+    return "BACKFILL" if trigger is Trigger.BACKFILL else "BUFFERED"
+
+
+def _listed_run(entry: str) -> str:
+    """The run id of a waiting-list entry (a ``time_key``: ``<time>#<run id>``)."""
+    return entry.split("#", 1)[1]

@@ -10,6 +10,7 @@ docs/state.md:
 | sinks     | ``RUN#<run id>`` | ``SINKS#<n>``  | -                                                     |
 | schedule  | ``SCHEDULE#<n>`` | ``STATE``      | -                                                     |
 | watch     | ``SCHEDULE#<n>`` | ``WATCH``      | -                                                     |
+| waiting   | ``SCHEDULE#<n>`` | ``BUFFERED``   | -                                                     |
 | slots     | ``SCHEDULE#<n>`` | ``BACKFILL``   | -                                                     |
 
 This is also the only module that touches PynamoDB's private parts, in two places (``share_client``
@@ -30,6 +31,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     NumberSetAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -94,9 +96,9 @@ class RunItem(Model):
     cancelled = NumberAttribute(default=0)
     sink_count = NumberAttribute(default=0)  # jobs that nothing in the run depends on
     touched = NumberAttribute(null=True)  # 1 once an operator reopened it (a rerun, a mark, a replay)
+    reopened = NumberAttribute(null=True)  # how many times (absent: never)
     restart = UnicodeAttribute(null=True)  # an operator's restart under way (model.Restart, JSON)
     restart_id = UnicodeAttribute(null=True)  # its id, for the condition that ends it
-    next_buffered = UnicodeAttribute(null=True)  # the buffered tick that waits for it
     created_at = NumberAttribute()
     started_at = NumberAttribute(null=True)
     finished_at = NumberAttribute(null=True)
@@ -189,12 +191,18 @@ class WatchItem(Model):
     checked_until = NumberAttribute()
 
 
-class SlotsItem(Model):
-    """How many of a schedule's backfill runs are active (CREATING or RUNNING): a run takes a slot
-    as it starts, conditionally (at most its ``max_active``), and gives it back as it closes."""
+class WaitingItem(Model):
+    """A schedule's BUFFERED runs, read strongly consistently (the by-schedule indexes may not
+    show a run written a moment ago): ``waiting`` holds the ``time_key`` of each, added in the
+    transaction that creates the run, so it never misses one; an entry whose run has started
+    since is removed as it is found. Two per schedule: ``BUFFERED`` (buffered ticks, caught-up
+    runs) and ``BACKFILL``, which also counts the backfill runs that are active (``active``): a
+    run takes a slot as it starts, conditionally (at most its ``max_active``), and gives it back
+    as it closes."""
 
     pk = UnicodeAttribute(hash_key=True)  # SCHEDULE#<name>
-    sk = UnicodeAttribute(range_key=True)  # BACKFILL
+    sk = UnicodeAttribute(range_key=True)  # BUFFERED | BACKFILL
+    waiting = UnicodeSetAttribute(null=True)
     active = NumberAttribute(default=0)
 
 
@@ -208,12 +216,12 @@ class Items:
     Shard: type[SinkShardItem]
     Schedule: type[ScheduleItem]
     Watch: type[WatchItem]
-    Slots: type[SlotsItem]
+    Waiting: type[WaitingItem]
     connection: Connection
 
     @property
     def models(self) -> tuple[type[Model], ...]:
-        return (self.Run, self.Graph, self.JobRun, self.Shard, self.Schedule, self.Watch, self.Slots)
+        return (self.Run, self.Graph, self.JobRun, self.Shard, self.Schedule, self.Watch, self.Waiting)
 
 
 def bind(table: str, region: str | None) -> Items:
@@ -228,7 +236,7 @@ def bind(table: str, region: str | None) -> Items:
         Shard=bound(SinkShardItem),
         Schedule=bound(ScheduleItem),
         Watch=bound(WatchItem),
-        Slots=bound(SlotsItem),
+        Waiting=bound(WaitingItem),
         connection=Connection(region=region),
     )
 

@@ -163,6 +163,8 @@ class MemoryRunStore(StoreBase):
             if found is None or found.view.status is not run.status or found.view.restart is not None:
                 return False
             view = found.view
+            if view.reopened != run.reopened:
+                return False  # an operator reopened it since it was read
             if clean and (view.failed or view.skipped or view.cancelled or view.touched):
                 return False
             view.status, view.finished_at = final, now
@@ -186,14 +188,6 @@ class MemoryRunStore(StoreBase):
             view.status = RunStatus.CREATING
             return True
 
-    def note_next_buffered(self, run_id: str, buffered_id: str) -> bool:
-        with self._lock:
-            found = self._runs.get(run_id)
-            if found is None or found.view.status not in (RunStatus.CREATING, RunStatus.RUNNING):
-                return False
-            found.view.next_buffered = buffered_id
-            return True
-
     def request_cancel(self, run_id: str, now: float) -> bool:
         with self._lock:
             found = self._runs.get(run_id)
@@ -215,6 +209,7 @@ class MemoryRunStore(StoreBase):
                 None,
                 True,
             )
+            view.reopened += 1
             return True
 
     def begin_restart(self, run_id: str, restart: Restart, now: float) -> bool:
@@ -225,6 +220,7 @@ class MemoryRunStore(StoreBase):
             view = found.view
             view.status, view.finished_at, view.cancel_requested_at = RunStatus.RUNNING, None, None
             view.touched, view.restart = True, restart
+            view.reopened += 1
             return True
 
     def end_restart(self, run_id: str, restart_id: str) -> bool:
@@ -253,8 +249,17 @@ class MemoryRunStore(StoreBase):
             return [
                 replace(view, parameters=dict(view.parameters))
                 for _, run_id in self._by_schedule.get(schedule, [])
-                if (view := self._runs[run_id].view).status.active
+                if (view := self._runs[run_id].view).status.active and view.trigger is not Trigger.BACKFILL
             ]
+
+    def buffered_runs(self, schedule: str, backfill: bool, limit: int) -> list[RunView]:
+        with self._lock:
+            return [
+                replace(view, parameters=dict(view.parameters))
+                for _, run_id in self._by_schedule.get(schedule, [])
+                if (view := self._runs[run_id].view).status is RunStatus.BUFFERED
+                and (view.trigger is Trigger.BACKFILL) == backfill
+            ][:limit]
 
     # -- sinks --------------------------------------------------------------------------------
 

@@ -29,6 +29,9 @@ class SchedulerWatchdog:
             "ScheduleExpression": f"at({at})",
             "ScheduleExpressionTimezone": "UTC",
             "FlexibleTimeWindow": {"Mode": "OFF"},
+            # UpdateSchedule replaces every field: each is named (moto's leaves an omitted State
+            # empty, a schedule that never fires)
+            "State": "ENABLED",
             "ActionAfterCompletion": "DELETE",
             "Target": {
                 "Arn": self.target_arn,
