@@ -135,6 +135,18 @@ def test_rule_targets_retry_and_park_undeliverable_ticks(template: dict[str, Any
     assert "FifoQueue" not in tick_dlq  # EventBridge target DLQs are standard queues
 
 
+def test_a_tick_held_back_is_never_both_missed_and_run(template: dict[str, Any]) -> None:
+    # The longest a tick can arrive late: EventBridge retries delivering it for the rule's event
+    # age, then Lambda keeps the asynchronous invocation for the function's event age. Within the
+    # dispatcher's missed-run grace, a tick that comes late is run, not also counted as missed.
+    from cronlane.dispatch import MISSED_GRACE_S
+
+    invoke_config = template["Resources"]["DispatcherFunction"]["Properties"]["EventInvokeConfig"]
+    held = invoke_config["MaximumEventAgeInSeconds"]
+    for name, props in schedule_events(template).items():
+        assert props["RetryPolicy"]["MaximumEventAgeInSeconds"] + held <= MISSED_GRACE_S, name
+
+
 def test_the_dispatcher_has_reserved_concurrency(template: dict[str, Any]) -> None:
     assert template["Resources"]["DispatcherFunction"]["Properties"]["ReservedConcurrentExecutions"] >= 1
 

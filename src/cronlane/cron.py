@@ -255,6 +255,9 @@ def _check_field(
             _name_or_number(bad, part[:-1], low, high, names)
             continue
         if "#" in specials and "#" in part:
+            if sum("#" in other for other in value.split(",")) > 1:
+                # EventBridge refuses more than one n#k: one nth weekday of the month only
+                raise bad("only one 'n#k' (the nth such weekday) is allowed")
             day, _, nth = part.partition("#")
             _name_or_number(bad, day, low, high, names)
             if not nth.isdigit() or not 1 <= int(nth) <= 5:

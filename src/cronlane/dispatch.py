@@ -46,7 +46,7 @@ from cronlane.model import (
     scheduled_run_id,
 )
 from cronlane.operations import Operator
-from cronlane.policies import catch_up, on_tick
+from cronlane.policies import catch_up, on_tick, tick_problem
 from cronlane.ports import RunStore, Watchdog
 from cronlane.replay import DeadLetters
 from cronlane.runs import RunCloser
@@ -243,6 +243,15 @@ class Dispatcher:
                 f"rule '{rule_name}' does not belong to this stack (expected the prefix '{self.rule_prefix}')"
             )
         schedule = self.catalog.schedule(rule_name[len(self.rule_prefix) :])
+        problem = tick_problem(
+            parse_expression(schedule.expression),
+            schedule.timezone,
+            scheduled_time,
+            self.clock.now(),
+            max(schedule.catch_up_window_s, MISSED_GRACE_S),
+        )
+        if problem is not None:
+            raise InvalidRequest(f"schedule '{schedule.name}': {problem}")
         return self._fire_request(schedule, scheduled_time, Trigger.SCHEDULE)
 
     def _fire_request(self, schedule: Schedule, when: float, trigger: Trigger) -> DispatchRequest:

@@ -27,6 +27,7 @@ redelivered original message continues it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -38,7 +39,7 @@ from typing import Any
 
 from cronlane.clock import Clock, iso
 from cronlane.context import Continuation, JobTimeout, make_context
-from cronlane.errors import CronlaneError, InvalidRequest
+from cronlane.errors import Conflict, CronlaneError, InvalidRequest, QueueError, StoreError
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
 from cronlane.model import JobMessage, JobRunView, JobStatus
@@ -53,6 +54,14 @@ MAX_CURSOR_CHARS = 32_000  # a checkpoint's cursor, as JSON (it lives on the job
 LEASE_GRACE_S = 60.0  # added to the invocation's remaining time to form the lease
 BACKOFF_BASE_S = 30.0
 BACKOFF_CAP_S = 900.0
+# A message whose handling hit an infrastructure error (a throttled or failed DynamoDB or SQS
+# call, a write that lost to another) comes back after tens of seconds, not the queue's
+# visibility timeout: 20-40 s (jittered) for its first eight receives (some four minutes);
+# after that the outage is lasting, and the message waits out the visibility timeout, so it
+# does not spin (with the default redrive policy of ten receives it dead-letters some three
+# hours on, and the run's watchdog sends a job left waiting again).
+INFRA_RETRY_S = 20.0
+INFRA_FAST_RECEIVES = 8
 
 
 class RetryLater(CronlaneError):
@@ -75,6 +84,13 @@ def backoff_seconds(attempt: int, rng: random.Random) -> int:
     by a random factor in [0.5, 1.0) so that retries of many jobs do not arrive together."""
     ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempt - 1, 0))
     return max(1, int(ceiling * (0.5 + rng.random() / 2)))
+
+
+def infra_retry_seconds(receive_count: int, rng: random.Random) -> int | None:
+    """20-40 s for the first receives; None (the queue's visibility timeout) after them."""
+    if receive_count > INFRA_FAST_RECEIVES:
+        return None
+    return int(INFRA_RETRY_S * (1.0 + rng.random()))
 
 
 def stored_cursor(view: JobRunView, step: Continuation) -> tuple[str | None, str | None]:
@@ -129,9 +145,33 @@ class Executor:
         queue_arn: str,
         remaining_s: Callable[[], float],
         message_id: str = "",
+        receive_count: int = 1,
     ) -> dict[str, Any]:
         """Handle one queue message. Returns normally when the message may be deleted; raises
-        ``RetryLater`` when it must come back."""
+        ``RetryLater`` when it must come back: a job's failed attempt after its backoff, an
+        infrastructure error after a short delay (``infra_retry_seconds``)."""
+        try:
+            return self._handle(body, receipt_handle, queue_arn, remaining_s, message_id)
+        except (StoreError, QueueError, Conflict) as exc:
+            delay = infra_retry_seconds(receive_count, self.rng)
+            self.log.warning(
+                "infrastructure error; the message comes back soon",
+                extra={"error": truncate(str(exc)), "retry_in_s": delay, "receive_count": receive_count},
+            )
+            self.telemetry.emit("InfraRetries", 1)
+            if delay is not None:
+                with contextlib.suppress(QueueError):  # SQS itself failing: the visibility timeout
+                    self.queue.delay(queue_arn, receipt_handle, delay)
+            raise RetryLater(f"infrastructure error: {exc}") from exc
+
+    def _handle(
+        self,
+        body: str,
+        receipt_handle: str,
+        queue_arn: str,
+        remaining_s: Callable[[], float],
+        message_id: str,
+    ) -> dict[str, Any]:
         try:
             message = JobMessage.parse(body)
         except InvalidRequest as exc:

@@ -131,6 +131,7 @@ class InProcess:
                 queue_arn=QUEUE_ARN,
                 remaining_s=lambda: deadline - self.clock.now(),
                 message_id=message.message_id,
+                receive_count=message.receive_count,
             )
         except RetryLater:
             return True  # its visibility is its backoff: it comes back then

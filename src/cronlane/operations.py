@@ -85,6 +85,11 @@ class Operator:
         if run.restart is not None:
             self.carry_out(run.run_id, run.restart)
             run = self.store.get_run(run_id) or run
+        elif run.status is RunStatus.RUNNING:
+            # a request that died after its last job-run write, before it closed the run: the
+            # repeat closes it (nothing is written while a job still runs)
+            self.closer.close(run)
+            run = self.store.get_run(run_id) or run
         return run
 
     # -- cancel -------------------------------------------------------------------------------

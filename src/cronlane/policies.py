@@ -1,6 +1,7 @@
-"""A schedule's policies as decisions, pure: what a tick does while earlier runs are active
-(``Overlap``), and what becomes of fire times that passed without a run (``CatchUp``). The
-dispatcher reads the runs and writes the outcome; these say what it is.
+"""A schedule's policies as decisions, pure: whether a tick is one its schedule could have sent
+now (``tick_problem``), what a tick does while earlier runs are active (``Overlap``), and what
+becomes of fire times that passed without a run (``CatchUp``). The dispatcher reads the runs and
+writes the outcome; these say what it is.
 """
 
 from __future__ import annotations
@@ -8,9 +9,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cronlane.clock import iso
+from cronlane.cron import Expression, RateExpression
 from cronlane.model import CatchUp, Overlap, RunStatus, RunView, Trigger
 
 ACTIVE = (RunStatus.CREATING, RunStatus.RUNNING, RunStatus.BUFFERED)
+FUTURE_TICK_S = 300.0  # a tick's time may be ahead of this function's clock by this much
+
+
+def tick_problem(
+    expression: Expression,
+    timezone: str | None,
+    scheduled_time: float,
+    now: float,
+    oldest_s: float,
+) -> str | None:
+    """Why a tick dated ``scheduled_time`` (a Scheduled Event's ``time``, a Scheduler schedule's
+    scheduled time) arriving at ``now`` cannot have come from its schedule, or None.
+
+    It must be a fire time of the expression (a ``rate()`` rule's phase is the moment it was
+    created, not known here, so any time passes), no more than 5 minutes ahead of the clock, and
+    no older than ``oldest_s`` (the schedule's catch-up window, or the hour EventBridge retries a
+    tick, whichever is longer): a forged, mistyped or stale event is refused before anything
+    is written (a 1970 tick, say, would otherwise move the missed-run watermark back)."""
+    when = iso(scheduled_time)
+    if scheduled_time > now + FUTURE_TICK_S:
+        return f"tick for {when} lies more than {FUTURE_TICK_S / 60:.0f} minutes in the future"
+    if scheduled_time < now - oldest_s:
+        return f"tick for {when} is older than its schedule's catch-up window ({oldest_s:.0f} s)"
+    if isinstance(expression, RateExpression):
+        return None
+    following = expression.fire_times(scheduled_time - 1, 1, timezone)
+    if not following or following[0] != scheduled_time:
+        return f"tick for {when} is not a fire time of its schedule"
+    return None
 
 
 @dataclass(frozen=True)

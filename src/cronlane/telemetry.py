@@ -31,6 +31,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "TicksRejected": ("Count", ("",)),
     "MissedRuns": ("Count", ("Schedule", "")),
     "WatchdogIdle": ("Count", ("",)),  # a run's check that fired and found nothing to do
+    "InfraRetries": ("Count", ("",)),  # a job message given back soon after an infrastructure error
 }
 
 

@@ -9,9 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
+from cronlane.clock import iso, parse_iso
 from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
-from tests.conftest import FEED_JOBS, load_event, log_records, refusal
+from tests.conftest import FEED_JOBS, START, load_event, log_records, refusal
 
 pytestmark = pytest.mark.stack
 
@@ -29,6 +30,7 @@ def test_a_scheduled_event_file_dispatches_its_schedule(
     runtime: Any, event_file: str, run_id: str, jobs: int
 ) -> None:
     runtime.mappings_enabled = False
+    runtime.run_to(parse_iso(run_id.split("@", 1)[1]))  # the file's tick, sent at its time
     invocation = runtime.invoke("DispatcherFunction", load_event(event_file))
     assert invocation.error is None
     assert invocation.response == {
@@ -51,6 +53,40 @@ def test_a_scheduled_event_file_dispatches_its_schedule(
     roots = {j.job for j in store.job_runs(run_id) if not j.depends_on}
     assert {job for job, status in shown.items() if status is JobStatus.QUEUED} == roots
     assert all(status is JobStatus.PENDING for job, status in shown.items() if job not in roots)
+
+
+@pytest.mark.parametrize(
+    ("time", "named"),
+    [
+        (START + 17 * 60, "not a fire time"),  # 02:17 of a 02:00 schedule
+        (START + 10 * 86_400, "more than 5 minutes in the future"),  # +10 days
+        (0.0, "older than its schedule's catch-up window"),  # 1970: `sam local generate-event`'s
+    ],
+    ids=["not-a-fire-time", "ten-days-ahead", "1970"],
+)
+def test_a_tick_its_schedule_could_not_have_sent_is_refused_and_writes_nothing(
+    runtime: Any, time: float, named: str
+) -> None:
+    # GIVEN nightly ran its 02:00 tick
+    runtime.mappings_enabled = False
+    assert "error" not in runtime.invoke("DispatcherFunction", load_event("nightly.json")).response
+    # WHEN a Scheduled Event for the same rule comes with a time its schedule never fires at
+    # (at that time, if it is within the hour: only its time is wrong)
+    runtime.run_to(time if time < START + 3600 else START)
+    refused = runtime.invoke("DispatcherFunction", {**load_event("nightly.json"), "time": iso(time)})
+    # THEN it is answered with an error naming the problem, counted as a rejected tick, and
+    # nothing is written: no run, and the missed-run watermark did not move (the next day's
+    # real tick notices nothing missed)
+    assert named in refusal(refused) and refused.error is None
+    assert len([r for r in log_records(runtime.log_dir) if "TicksRejected" in r]) == 1
+    store = store_of(runtime)
+    assert [r.run_id for r in store.runs_of_schedule("nightly", limit=50)] == ["nightly@2026-11-28T02:00:00Z"]
+    runtime.run_to(START + 86_400)
+    tomorrow = {**load_event("nightly.json"), "time": iso(START + 86_400)}
+    next_day = runtime.invoke("DispatcherFunction", tomorrow)
+    assert next_day.response["created"] is True
+    assert not [r for r in log_records(runtime.log_dir) if "MissedRuns" in r]
+    assert len(store.runs_of_schedule("nightly", limit=50)) == 2
 
 
 def test_the_manual_trigger_file_makes_one_run_per_key_with_its_parameters(runtime: Any) -> None:

@@ -12,63 +12,17 @@ import pytest
 
 from cronlane.clock import iso
 from cronlane.local.session import store_of, wait_for_run
-from cronlane.model import JobStatus, RunStatus, RunView, scheduled_run_id
+from cronlane.model import JobStatus, RunStatus, scheduled_run_id
 from tests.conftest import START, act
+from tests.stack.runs import HOUR, INDEX_LAG_S, consistent, dies_then, failed_chain, metrics_of
 
 pytestmark = pytest.mark.stack
-HOUR = 3600.0
-INDEX_LAG_S = 30.0  # much more than DynamoDB's usual lag: what is read from an index is stale
 
 
 @pytest.fixture
 def rt(runtime: Any) -> Any:
     runtime.delay_index_visibility(INDEX_LAG_S)
     return runtime
-
-
-def failed_chain(rt: Any, key: str, jobs: list[str]) -> str:
-    """A manual run of ``jobs`` in which ``check`` fails all 3 attempts; returns its id once it
-    ended FAILED."""
-    act(rt, action="trigger", jobs=jobs, idempotency_key=key, parameters={"check": {"fail_attempts": 3}})
-    run_id = f"manual@{key}"
-    assert wait_for_run(rt, run_id).run.status is RunStatus.FAILED
-    rt.drain()
-    return run_id
-
-
-def consistent(rt: Any, run_id: str) -> RunView:
-    """The run is over, and its jobs say the same as its status and counts."""
-    store = store_of(rt)
-    run = store.get_run(run_id)
-    assert run is not None and run.status.terminal, run
-    assert run.restart is None
-    jobs = store.job_runs(run_id)
-    assert all(j.status.terminal for j in jobs), [(j.job, j.status) for j in jobs]
-    statuses = [j.status for j in jobs]
-    counts = (
-        statuses.count(JobStatus.SUCCEEDED),
-        statuses.count(JobStatus.FAILED),
-        statuses.count(JobStatus.SKIPPED),
-        statuses.count(JobStatus.CANCELLED),
-    )
-    assert (run.succeeded, run.failed, run.skipped, run.cancelled) == counts
-    if run.status is RunStatus.SUCCEEDED:
-        assert counts[0] == len(jobs)
-        assert all(j.finished_at is not None and j.finished_at <= (run.finished_at or 0) for j in jobs)
-    return run
-
-
-def dies_then(rt: Any, how: str, event: dict[str, Any]) -> None:
-    """What ends an action that died: the operator repeats it, or nobody does and the run's
-    watchdog fires (the clock runs on until the run is over)."""
-    if how == "repeat":
-        repeated = rt.invoke("DispatcherFunction", event)
-        assert repeated.error is None and "error" not in repeated.response, repeated.response
-    else:
-        checks = len(rt.check_fires)
-        wait_for_run(rt, event["run_id"], limit_s=2 * HOUR)
-        assert len(rt.check_fires) > checks
-    rt.drain()
 
 
 @pytest.mark.parametrize("how", ["repeat", "watchdog"])
@@ -168,28 +122,13 @@ def test_3b_a_close_decided_before_a_mark_is_refused_after_it(rt: Any) -> None:
     act(rt, action="mark", run_id=run_id, job="check")
     rt.release(held)
     rt.drain()
-    # THEN the stale close was refused: merge ran and the run ends SUCCEEDED, once
+    # THEN the stale close was refused: merge ran and the run ends SUCCEEDED. It was reported
+    # FAILED once (the mark found every job over and closed the run before it reopened it),
+    # SUCCEEDED once; the held close, written on premises that no longer held, reported nothing
     run = consistent(rt, run_id)
     assert run.status is RunStatus.SUCCEEDED and run.succeeded == 3
-    emitted = metrics_of(rt, run.schedule)  # reported once, as it ended
-    assert (emitted["RunsSucceeded"], emitted["RunsFailed"]) == (1, 0)
-
-
-def metrics_of(rt: Any, schedule: str) -> dict[str, float]:
-    """The run metrics (EMF) the functions emitted for ``schedule``."""
-    from tests.conftest import log_records
-
-    totals: dict[str, float] = {"RunsSucceeded": 0, "RunsFailed": 0}
-    for record in log_records(rt.log_dir):
-        if "_aws" not in record or record.get("Schedule") != schedule:
-            continue
-        for name in totals:
-            value = record.get(name)
-            if isinstance(value, int | float):
-                totals[name] += value
-            elif isinstance(value, list):
-                totals[name] += sum(value)
-    return totals
+    emitted = metrics_of(rt, run.schedule)
+    assert (emitted["RunsSucceeded"], emitted["RunsFailed"]) == (1, 1)
 
 
 def test_4_a_backfill_whose_next_start_dies_does_not_stall(rt: Any) -> None:
@@ -213,17 +152,19 @@ def test_4_a_backfill_whose_next_start_dies_does_not_stall(rt: Any) -> None:
 
 
 def test_5_a_tick_buffered_as_its_run_closes_is_not_stranded(rt: Any) -> None:
-    # GIVEN hourly (buffer_one) runs its 02:00 tick; the 03:00 tick reads it RUNNING, decides to
-    # buffer, and is held before it writes its run
+    # GIVEN hourly (buffer_one) runs its 02:00 tick, which still goes at 03:00 (its jobs' messages
+    # wait); the 03:00 tick reads it RUNNING, decides to buffer, and is held before it writes
     one, two, three = (scheduled_run_id("hourly", START + h * HOUR) for h in range(3))
     store = store_of(rt)
     rt.fire("hourly", START)
     rt.run_until(lambda: (store.get_run(one) or store.get_run("-")) is not None)
-    rt.run_until(lambda: store.get_job_run(one, "dedup").status is JobStatus.RUNNING)
+    rt.mappings_enabled = False
+    rt.run_to(START + HOUR)
     held = rt.hold("dispatcher.before_create", run_id=two)
     tick = rt.fire("hourly", START + HOUR)
     rt.run_until(lambda: rt.is_held(held))
     # WHEN the 02:00 run closes meanwhile, and only then the 03:00 run is written BUFFERED
+    rt.mappings_enabled = True
     assert wait_for_run(rt, one).run.status is RunStatus.SUCCEEDED
     rt.release(held)
     rt.run_until(lambda: tick.done)
@@ -257,3 +198,24 @@ def test_6_two_closers_at_once_never_exceed_the_backfills_max_active(rt: Any) ->
     spans = [(r.started_at, r.finished_at) for r in done]
     most = max(sum(1 for s, f in spans if s <= start < f) for start, _ in spans)
     assert most == 2
+
+
+def test_a_job_whose_executor_is_throttled_runs_within_a_minute_of_the_errors_stopping(rt: Any) -> None:
+    # GIVEN a run whose job's message waits, and DynamoDB then refusing every request of the
+    # functions (past the SDK's retries) for two minutes
+    rt.mappings_enabled = False
+    act(rt, action="trigger", jobs=["geo"], idempotency_key="throttled")
+    begun = rt.now()
+    errors = rt.transient_errors(1.0, services=("dynamodb",))
+    rt.mappings_enabled = True
+    rt.run_until(lambda: rt.now() >= begun + 120)
+    rt.transient_errors(0)
+    stopped = rt.now()
+    # THEN the executor was given the message back every few tens of seconds, not after the
+    # queue's 90-minute visibility timeout, and the job ran within a minute of the errors stopping
+    tries = [i for i in rt.invocations if i.function == "ExecutorFunction" and (i.started_at or 0) < stopped]
+    assert errors.counts["dynamodb transient error"] > 0 and len(tries) >= 4
+    report = wait_for_run(rt, "manual@throttled", limit_s=HOUR)
+    assert report.run.status is RunStatus.SUCCEEDED
+    geo = store_of(rt).get_job_run("manual@throttled", "geo")
+    assert geo.started_at is not None and geo.started_at - stopped <= 60

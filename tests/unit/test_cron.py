@@ -94,6 +94,7 @@ def test_latest_fire_time_at_or_before() -> None:
         ("cron(0 2 ? * 8 *)", "day-of-week field '8'"),
         ("cron(0 2 ? * 0 *)", "day-of-week field '0'"),
         ("cron(0 2 ? * 2#6 *)", "week of the month"),
+        ("cron(0 2 ? * 3#1,6#3 *)", "only one 'n#k'"),  # EventBridge refuses it too
         ("cron(0 2 * * ? 1800)", "year field '1800'"),
         ("rate(0 minutes)", "positive"),
         ("rate(1 minutes)", "singular"),

@@ -18,10 +18,11 @@ import pytest
 
 from cronlane import Catalog, Job, Schedule, Selection
 from cronlane.clock import iso
+from cronlane.cron import parse_expression
 from cronlane.dispatch import MISSED_GRACE_S
 from cronlane.inprocess import InProcess
 from cronlane.model import CatchUp, Overlap, RunStatus, RunView, Trigger, scheduled_run_id
-from cronlane.policies import TickPlan, catch_up, on_tick
+from cronlane.policies import TickPlan, catch_up, on_tick, tick_problem
 from cronlane.simulated import long_params
 
 T0 = 1795831200.0  # 2026-11-28T02:00:00Z: a fire time of both expressions below
@@ -252,6 +253,53 @@ def test_catch_up_all_runs_every_missed_fire_time_in_the_window() -> None:
 @pytest.mark.parametrize("policy", list(CatchUp))
 def test_catch_up_of_nothing_missed_is_nothing(policy: CatchUp) -> None:
     assert catch_up(policy, [], WINDOW_START) == {}
+
+
+# -- tick_problem: which ticks a schedule could have sent ----------------------------------------
+
+WINDOW = 86_400.0
+
+
+@pytest.mark.parametrize(
+    ("expression", "at", "now", "named"),
+    [
+        (DAILY, T0 + 17 * MINUTE, T0 + 17 * MINUTE, "not a fire time"),  # 02:17 of a 02:00 schedule
+        (DAILY, T0 + 30, T0 + 30, "not a fire time"),  # seconds off the minute
+        (DAILY, T0 + 10 * DAY, T0, "in the future"),  # +10 days
+        (DAILY, T0 + DAY, T0 + DAY - 6 * MINUTE, "in the future"),  # just over 5 minutes ahead
+        (DAILY, 0.0, T0, "older than"),  # 1970: what `sam local generate-event` writes
+        (DAILY, T0 - 2 * DAY, T0, "older than"),  # beyond the catch-up window
+        ("rate(1 hour)", T0 + HOUR, T0, "in the future"),  # a rate: only the future check
+        ("rate(1 hour)", 0.0, T0, "older than"),
+    ],
+)
+def test_a_tick_its_schedule_could_not_have_sent_is_named(
+    expression: str, at: float, now: float, named: str
+) -> None:
+    problem = tick_problem(parse_expression(expression), None, at, now, WINDOW)
+    assert problem is not None and named in problem and iso(at) in problem
+
+
+@pytest.mark.parametrize(
+    ("expression", "at", "now"),
+    [
+        (DAILY, T0, T0),  # on time
+        (DAILY, T0, T0 - 4 * MINUTE),  # a little early: clocks differ
+        (DAILY, T0, T0 + 3_800),  # held back by throttling, retried within the hour
+        (DAILY, T0 - DAY, T0),  # a day late, inside the catch-up window
+        (HOURLY, T0 + HOUR, T0 + HOUR + 1),
+        ("rate(7 minutes)", T0 + 17, T0 + 20),  # a rate's phase is not known: any time passes
+    ],
+)
+def test_a_tick_of_a_fire_time_within_the_window_passes(expression: str, at: float, now: float) -> None:
+    assert tick_problem(parse_expression(expression), None, at, now, WINDOW) is None
+
+
+def test_a_zoned_schedules_tick_is_checked_in_its_zone() -> None:
+    berlin = parse_expression("cron(0 8 * * ? *)")
+    eight_in_berlin = T0 + 5 * HOUR  # 07:00 UTC = 08:00 CET
+    assert tick_problem(berlin, "Europe/Berlin", eight_in_berlin, eight_in_berlin, WINDOW) is None
+    assert "not a fire time" in (tick_problem(berlin, None, eight_in_berlin, eight_in_berlin, WINDOW) or "")
 
 
 # -- overlap, in process ----------------------------------------------------------------------

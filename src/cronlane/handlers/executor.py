@@ -25,6 +25,7 @@ def record_handler(record: dict[str, Any], lambda_context: Any) -> dict[str, Any
         queue_arn=record["eventSourceARN"],
         remaining_s=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
         message_id=record["messageId"],
+        receive_count=int(record["attributes"].get("ApproximateReceiveCount") or 1),
     )
 
 

@@ -339,7 +339,11 @@ class LocalRuntime:
         )
 
     def fire(self, schedule: str, scheduled_time: float) -> Invocation:
-        """Fire the rule of ``schedule`` once: an asynchronous invocation of its target."""
+        """Fire the rule of ``schedule`` once, at ``scheduled_time`` (the clock is driven there
+        first if it is ahead, as EventBridge sends a tick at its time): an asynchronous invocation
+        of its target."""
+        if scheduled_time > self.now():
+            self.run_to(scheduled_time)
         rule = self.rule_for(schedule)
         return self.invoke_async(rule.target_function, self.scheduled_event(schedule, scheduled_time))
 
