@@ -40,7 +40,8 @@ help:
 	@echo "make test    lint, type-check, sam validate --lint, cfn-lint, checkov, sam build, and every test"
 	@echo "make wheels  the framework's wheel (and its dependencies') for the example's layer"
 	@echo "make build   sam build of the example app (the deployable artifacts in $(EXAMPLE)/.aws-sam/)"
-	@echo "make chaos   the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 35 min)"
+	@echo "make chaos   the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 35 min);"
+	@echo "             make chaos PROFILE=aggressive: 150 runs with every fault far more often"
 	@echo "make bench   cost, makespan, hand-off, dispatch scale, cold start, idle wake-ups (benchmarks/)"
 
 $(BIN)/.installed: pyproject.toml
@@ -115,8 +116,9 @@ demo: venv
 	cd $(EXAMPLE) && $(CURDIR)/$(BIN)/cronlane local run daily-full-sync
 
 # The chaos soak (tests/chaos/soak.py); its last line is the verdict. A smaller one runs in make test.
+PROFILE ?= default
 chaos: venv
-	$(BIN)/python -m tests.chaos.soak --runs 500 --min-jobs 10000
+	$(BIN)/python -m tests.chaos.soak --profile $(PROFILE)
 
 # The benchmarks (benchmarks/README.md); the last line is the figures, each beside its target above it.
 bench: venv

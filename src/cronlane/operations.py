@@ -101,6 +101,9 @@ class Operator:
         if run.status.terminal:
             return {"run_id": run_id, "status": run.status.value, "cancelled": 0}
         now = self.clock.now()
+        # checked once this request can no longer be running: a cancel that died part way is
+        # finished then (the check moves on to a healthy run's bound after that)
+        self.checks.arm(run_id, now + watchdog.RESTART_CHECK_S)
         self.store.request_cancel(run_id, now)
         crashpoint("operator.after_cancel", run_id=run_id)
         graph = self.graphs.get(run_id)
@@ -124,6 +127,10 @@ class Operator:
         run = self.settled_run(run_id)
         if pending is not None and pending.action == "rerun":
             return self._answer(run, pending)  # the repeat of a rerun that died: now done
+        if run.status is RunStatus.RUNNING and run.reopened > 0:
+            # going again after an operator's restart: the repeat of a rerun that ended it (or a
+            # second rerun while the first goes) has nothing to do, and says so
+            return {"run_id": run_id, "status": run.status.value, "rerun": [], "not_rerun": {}}
         if not run.status.terminal or run.status is RunStatus.SKIPPED:
             raise InvalidRequest(f"run {run_id} is {run.status.value}; only a finished run can be rerun")
         jobs = {j.job: j for j in self.store.job_runs(run_id)}

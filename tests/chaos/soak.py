@@ -1,13 +1,20 @@
 """The chaos soak: many runs on the local runtime's virtual clock while everything that can go
 wrong does, then a check that nothing was lost, nothing was done twice and nothing is stuck.
 
-    python -m tests.chaos.soak --runs 500        (what ``make chaos`` runs)
+    python -m tests.chaos.soak --runs 500                 (what ``make chaos`` runs)
+    python -m tests.chaos.soak --profile aggressive       (``make chaos PROFILE=aggressive``)
 
 Faults, spread over the soak:
 
 - an environment killed at each crash point of the executor (before the claim, after the claim,
-  after the job, after the state write, after a release, after the send) and of the dispatcher
-  (after the run is created, after the job-runs are written, after an enqueue batch);
+  after the job, after the state write, after a release, after the send), of the dispatcher
+  (before and after the run is created, after the job-runs are written, after an enqueue batch,
+  after a tick is buffered) and of a run's start and close (after a buffered run is taken,
+  before and after the close);
+- operator actions while runs go: a cancel of a going run, a rerun of a failed or cancelled
+  one, each killed at one of the operator's crash points (after the restart is written, after a
+  reset, after the send, after the restart is removed, after the cancel is recorded, after a
+  job is cancelled) and then either repeated or left to the run's watchdog;
 - duplicate SQS deliveries (the mapping does not delete a handled message);
 - duplicate ticks (the same tick fired twice);
 - transient DynamoDB and SQS errors (throttling, 5xx) on the functions' requests, some in bursts
@@ -18,11 +25,14 @@ Faults, spread over the soak:
   after the reopen and after the send) and the runs finish.
 
 The checks, after draining: every tick has its run; every job-run that failed has its dead
-letter (before the replay); every run and every job-run is terminal (and succeeded, once
-replayed); every succeeded job-run committed its effect exactly once and was not executed again
-after its success was recorded; no two executions of one job-run overlapped; the dead-letter
-queue ends empty. The last line is
-``chaos: runs=N jobs=N faults=N lost=N double=N stuck=N`` (jobs: job executions).
+letter (before the replay: read off the queue without receiving, which would hide letters);
+every run and every job-run is terminal (and succeeded, once replayed and, for what the operator
+cancelled, rerun); every succeeded job-run committed its effect exactly once and was not
+executed again after its success was recorded; no two executions of one job-run overlapped; the
+dead-letter queue ends empty. The replay goes on until the queue is empty, not until one listing
+comes back empty. The rates line names what was injected per tick; the last line is
+``chaos: runs=N jobs=N faults=N lost=N double=N stuck=N`` (jobs: job executions), with the
+profile's name after ``chaos:`` when it is not the default.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from cronlane.local.session import local_runtime, store_of
-from cronlane.model import JobStatus, RunStatus, scheduled_run_id
+from cronlane.model import JobMessage, JobStatus, RunStatus, scheduled_run_id
 from tests.chaos.jobs import connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +64,52 @@ EXECUTOR_POINTS = [
     "executor.after_send",
 ]
 DISPATCHER_POINTS = ["dispatcher.after_create", "dispatcher.after_job_runs", "dispatcher.after_enqueue_batch"]
+START_POINTS = [  # a tick's dispatch before its run, a run's start and close
+    "dispatcher.before_create",
+    "dispatcher.after_buffer",
+    "starter.after_start",
+    "closer.before_close",
+    "closer.after_close",
+]
+RESTART_POINTS = [
+    "operator.after_intent",
+    "operator.after_reset",
+    "operator.after_send",
+    "operator.after_restart",
+]
+CANCEL_POINTS = ["operator.after_cancel", "operator.after_cancel_job"]
+REPLAY_POINTS = ["operator.after_reset", "operator.after_intent", "dlq.after_send"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How hard the soak hits: the rates of each fault."""
+
+    runs: int = 500
+    transient_jobs: float = 0.04  # of job executions that raise (and are retried)
+    permanent_jobs: float = 0.01  # of job-runs that fail every attempt until repaired
+    transient_requests: float = 0.0005  # of the functions' AWS requests answered with an error
+    crash_every: int = 3  # ticks per injected crash
+    duplicate_tick_every: int = 20
+    duplicate_delivery_every: int = 5
+    operator_every: int = 10  # ticks per operator action (a cancel or a rerun, killed part way)
+    min_jobs: int = 10_000  # executions the soak must reach
+
+
+PROFILES = {
+    "default": Profile(),
+    "aggressive": Profile(
+        runs=150,
+        transient_jobs=0.15,
+        permanent_jobs=0.04,
+        transient_requests=0.005,
+        crash_every=1,
+        duplicate_tick_every=4,
+        duplicate_delivery_every=2,
+        operator_every=2,
+        min_jobs=3_000,
+    ),
+}
 
 
 @dataclass
@@ -67,13 +123,34 @@ class ChaosReport:
     stuck: int = 0
     problems: list[str] = field(default_factory=list)
     replayed: int = 0
+    operator_actions: int = 0
+    ticks: int = 0  # the soak's own ticks (not their duplicates)
+    requests: int = 0  # the functions' AWS requests
     wall_s: float = 0.0
     virtual_s: float = 0.0
+    profile: str = "default"
 
     def line(self) -> str:
+        name = "" if self.profile == "default" else f" {self.profile}"
         return (
-            f"chaos: runs={self.runs} jobs={self.executions} faults={sum(self.faults.values())} "
+            f"chaos:{name} runs={self.runs} jobs={self.executions} faults={sum(self.faults.values())} "
             f"lost={self.lost} double={self.double} stuck={self.stuck}"
+        )
+
+    def rates(self) -> str:
+        """What was injected, as rates: per job execution, per tick, per request."""
+        ticks = max(self.ticks, 1)
+        crashes = sum(n for kind, n in self.faults.items() if kind.startswith("crash at "))
+        errors = sum(n for kind, n in self.faults.items() if kind.endswith("transient error"))
+        executions = max(self.executions, 1)
+        return (
+            f"rates: job transient failures {self.faults['job transient failure'] / executions:.1%} of "
+            f"executions, job permanent failures {self.faults['job permanent failure'] / executions:.1%}; "
+            f"crashes {crashes / ticks:.2f} per tick; duplicate deliveries "
+            f"{self.faults['duplicate delivery'] / ticks:.2f} and duplicate ticks "
+            f"{self.faults['duplicate tick'] / ticks:.2f} per tick; request errors "
+            f"{errors / max(self.requests, 1):.2%} of {self.requests} requests; operator actions "
+            f"{self.operator_actions / ticks:.2f} per tick"
         )
 
     def details(self) -> list[str]:
@@ -84,6 +161,7 @@ class ChaosReport:
             "faults injected, by kind:",
         ]
         lines += [f"  {kind}: {count}" for kind, count in sorted(self.faults.items())]
+        lines += [self.rates()]
         lines += [f"problem: {p}" for p in self.problems[:50]]
         return lines
 
@@ -99,8 +177,10 @@ def soak(
     crash_every: int = 3,
     duplicate_tick_every: int = 20,
     duplicate_delivery_every: int = 5,
+    operator_every: int = 10,
     work_dir: Path | None = None,
     progress: bool = False,
+    profile: str = "default",
 ) -> ChaosReport:
     """Fire ``runs`` ticks (plus duplicates), with faults, and check the outcome."""
     began = time.monotonic()
@@ -110,7 +190,7 @@ def soak(
     ledger_path.unlink(missing_ok=True)
     connect(str(ledger_path)).close()
     rng = random.Random(seed)
-    report = ChaosReport()
+    report = ChaosReport(profile=profile)
     overrides = {
         "CHAOS_LEDGER": str(ledger_path),
         "CHAOS_SEED": str(seed),
@@ -128,8 +208,10 @@ def soak(
         env_overrides=overrides,
     ) as rt:
         errors = rt.transient_errors(transient_requests, seed=seed)
+        requests = Counter[str]()
+        rt.observe_requests(lambda record: requests.update(["all" if record["who"] != "runtime" else "own"]))
         ticks: list[tuple[str, float]] = []
-        points = EXECUTOR_POINTS + DISPATCHER_POINTS
+        points = EXECUTOR_POINTS + DISPATCHER_POINTS + START_POINTS
         for n in range(runs):
             at = START + n * spacing_s
             rt.run_to(at)
@@ -143,29 +225,25 @@ def soak(
                 rt.inject(points[(n // crash_every) % len(points)])
             if n % duplicate_delivery_every == 0:
                 rt.inject("esm.skip_delete")
+            if n % operator_every == operator_every - 1:
+                operator_action(rt, rng, ticks, report)
             if progress and n % 50 == 0:
                 print(
                     f"  tick {n}/{runs} at +{(at - START) / 3600:.1f} h virtual", file=sys.stderr, flush=True
                 )
+        report.ticks = len(ticks)
         rt.drain()
         check_dead_letters(rt, ticks, report)
         # The permanent failures are fixed; the operator replays the dead-letter queue, while
-        # the faults go on and the replay itself is killed half way a few times.
+        # the faults go on and the replay itself is killed half way a few times, then reruns
+        # what it cancelled (and anything a replay left failed).
         db = connect(str(ledger_path))
         db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('repaired', '1')")
-        for point in ("operator.after_reset", "operator.after_intent", "dlq.after_send"):
+        for point in REPLAY_POINTS:
             rt.inject(point)
-        for _ in range(30):
-            invocation = rt.invoke("DispatcherFunction", {"action": "dlq-replay", "all": True, "limit": 1000})
-            rt.drain()
-            rt.run_to(rt.now() + 301)  # letters a killed replay had hidden show again
-            result = invocation.response
-            if invocation.error is not None or not isinstance(result, dict):
-                continue  # killed (or throttled past the SDK's retries): the operator tries again
-            if "error" in result:
-                report.problems.append(f"dlq-replay refused: {result}")
-                break
-            if not result["messages"]:
+        for _ in range(10):
+            replay_all(rt, report)
+            if not rerun_unfinished(rt, ticks, report):
                 break
         rt.drain()
         report.virtual_s = rt.now() - START
@@ -173,17 +251,81 @@ def soak(
             kind = "duplicate delivery" if fault.point == "esm.skip_delete" else f"crash at {fault.point}"
             report.faults[kind] += 1
         report.faults.update(errors.counts)
+        report.requests = requests["all"]
         check(rt, db, ticks, report)
         db.close()
     report.wall_s = time.monotonic() - began
     return report
 
 
+def dead_letters(rt: Any) -> list[JobMessage]:
+    """The letters on the dead-letter queue, read without receiving them."""
+    letters = []
+    for body in rt.queued_bodies(rt.stack.outputs["DeadLetterQueueUrl"]):
+        try:
+            letters.append(JobMessage.parse(body))
+        except Exception:  # a poison body: the soak sends none, so the check counts it as left
+            letters.append(JobMessage("?", body[:60]))
+    return letters
+
+
+def operator_action(rt: Any, rng: random.Random, ticks: list[tuple[str, float]], report: ChaosReport) -> None:
+    """An operator acts on an earlier run: cancels it while it goes, or reruns it once it failed
+    or was cancelled. The request is killed at one of the operator's crash points; the operator
+    repeats it half the time, and otherwise leaves it to the run's watchdog."""
+    store = store_of(rt)
+    schedule, at = rng.choice(ticks)
+    run_id = scheduled_run_id(schedule, at)
+    run = store.get_run(run_id)
+    if run is None or run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        return
+    if run.status.terminal:
+        event, point = {"action": "rerun", "run_id": run_id}, rng.choice(RESTART_POINTS)
+    else:
+        event, point = {"action": "cancel", "run_id": run_id}, rng.choice(CANCEL_POINTS)
+    report.operator_actions += 1
+    report.faults[f"operator {event['action']}"] += 1
+    rt.inject(point, run_id=run_id)
+    first = rt.invoke("DispatcherFunction", event)
+    if first.error is not None and rng.random() < 0.5:
+        report.faults[f"operator {event['action']} repeated"] += 1
+        rt.invoke("DispatcherFunction", event)
+
+
+def replay_all(rt: Any, report: ChaosReport) -> None:
+    """Replay the dead-letter queue until it is empty: a listing that comes back empty may only
+    mean its letters are hidden a while (a replay that was killed had received them)."""
+    for _ in range(40):
+        if not dead_letters(rt):
+            return
+        invocation = rt.invoke("DispatcherFunction", {"action": "dlq-replay", "all": True, "limit": 1000})
+        rt.drain()
+        result = invocation.response
+        if invocation.error is None and isinstance(result, dict) and "error" in result:
+            report.problems.append(f"dlq-replay refused: {result}")
+            return
+        rt.run_to(rt.now() + 301)  # letters a killed replay had hidden show again
+
+
+def rerun_unfinished(rt: Any, ticks: list[tuple[str, float]], report: ChaosReport) -> bool:
+    """The operator reruns each run that ended without succeeding (what it cancelled, what a
+    failure ended before the repair); True if there was any."""
+    store = store_of(rt)
+    found = False
+    for schedule, at in sorted(set(ticks)):
+        run_id = scheduled_run_id(schedule, at)
+        run = store.get_run(run_id)
+        if run is not None and run.status in (RunStatus.CANCELLED, RunStatus.FAILED):
+            found = True
+            rt.invoke("DispatcherFunction", {"action": "rerun", "run_id": run_id})
+    rt.drain()
+    return found
+
+
 def check_dead_letters(rt: Any, ticks: list[tuple[str, float]], report: ChaosReport) -> None:
     """Before the replay: every FAILED job-run has its dead letter (of its generation)."""
     store = store_of(rt)
-    listing = rt.invoke("DispatcherFunction", {"action": "dlq-list", "limit": 1000}).response
-    letters = {(m["run_id"], m["job"], m["generation"]) for m in listing.get("messages", [])}
+    letters = {(m.run_id, m.job, m.generation) for m in dead_letters(rt)}
     for schedule, at in sorted(set(ticks)):
         run_id = scheduled_run_id(schedule, at)
         for job in store.job_runs(run_id) if store.get_run(run_id) else []:
@@ -249,27 +391,43 @@ def check(rt: Any, db: sqlite3.Connection, ticks: list[tuple[str, float]], repor
             if not run.status.terminal:
                 report.stuck += 1
                 report.problems.append(f"run {run.run_id} left {run.status.value}")
-    left = rt.invoke("DispatcherFunction", {"action": "dlq-list"}).response
-    for letter in left.get("messages", []) if isinstance(left, dict) else []:
+    for letter in dead_letters(rt):
         report.lost += 1
         report.problems.append(f"left on the dead-letter queue: {letter}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument("--runs", type=int, default=None, help="the profile's when not given")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--environments", type=int, default=6)
-    parser.add_argument("--min-jobs", type=int, default=0, help="fail unless at least this many executions")
+    parser.add_argument("--min-jobs", type=int, default=None, help="fail below this many executions")
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    report = soak(args.runs, args.seed, args.environments, work_dir=args.work_dir, progress=True)
+    chosen = PROFILES[args.profile]
+    min_jobs = chosen.min_jobs if args.min_jobs is None else args.min_jobs
+    report = soak(
+        args.runs or chosen.runs,
+        args.seed,
+        args.environments,
+        transient_jobs=chosen.transient_jobs,
+        permanent_jobs=chosen.permanent_jobs,
+        transient_requests=chosen.transient_requests,
+        crash_every=chosen.crash_every,
+        duplicate_tick_every=chosen.duplicate_tick_every,
+        duplicate_delivery_every=chosen.duplicate_delivery_every,
+        operator_every=chosen.operator_every,
+        work_dir=args.work_dir,
+        progress=True,
+        profile=args.profile,
+    )
     for line in report.details():
         print(line)
+    if report.executions < min_jobs:
+        print(f"chaos: {report.executions} job executions, fewer than --min-jobs {min_jobs}")
     print(report.line())
-    if report.executions < args.min_jobs:
-        print(f"chaos: {report.executions} job executions, fewer than --min-jobs {args.min_jobs}")
-    ok = report.lost == report.double == report.stuck == 0 and report.executions >= args.min_jobs
+    ok = report.lost == report.double == report.stuck == 0 and report.executions >= min_jobs
     return 0 if ok else 1
 
 

@@ -51,10 +51,8 @@ def dies_then(rt: Any, how: str, event: dict[str, Any]) -> None:
     if how == "repeat":
         repeated = rt.invoke("DispatcherFunction", event)
         assert repeated.error is None and "error" not in repeated.response, repeated.response
-    else:
-        checks = len(rt.check_fires)
+    else:  # its watchdog, or whoever comes to close the run, finishes what it left
         wait_for_run(rt, event["run_id"], limit_s=2 * HOUR)
-        assert len(rt.check_fires) > checks
     rt.drain()
 
 

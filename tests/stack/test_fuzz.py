@@ -652,11 +652,11 @@ def test_malformed_dispatcher_events_are_answered_with_an_error_and_change_nothi
     assert all(store.paused_reason(s) is None for s in SCHEDULES)
     assert enqueued == good_runs + 1
     # and a good tick after all that still makes its run
-    tick = env.runtime.scheduled_event("hourly", START + 3600)
+    tick = env.runtime.scheduled_event("hourly", START)
     with contextlib.redirect_stdout(env.log):
         result = dispatcher.handle(tick)
     assert result["created"] is True and result["status"] == "RUNNING", result
-    run = store.get_run("hourly@2026-11-28T03:00:00Z")
+    run = store.get_run("hourly@2026-11-28T02:00:00Z")
     assert run is not None and run.status is RunStatus.RUNNING and run.job_count == 6
 
     print(

@@ -402,6 +402,16 @@ class LocalRuntime:
                 return False
         return True
 
+    def queued_bodies(self, queue_url: str) -> list[str]:
+        """The body of every message on a queue, visible or not, read without receiving it (a
+        receive would hide it, and count against its redrive policy): for checks that must
+        not change what they check."""
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT][REGION].queues.get(queue_url.rstrip("/").rsplit("/", 1)[-1])
+        with Hooks.lock:
+            return [m.body for m in list(queue._messages)] if queue is not None else []
+
     def drain(self, limit_s: float = 7 * 86_400.0) -> None:
         """Run until every mapped queue is empty and no invocation is waiting or running."""
         self.run_until(
