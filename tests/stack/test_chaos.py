@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.soak import DISPATCHER_POINTS, EXECUTOR_POINTS, soak
+from tests.chaos.soak import DISPATCHER_POINTS, EXECUTOR_POINTS, REPLAY_POINTS, START_POINTS, soak
 
 pytestmark = pytest.mark.stack
 
@@ -16,6 +16,7 @@ def test_a_small_chaos_soak_loses_nothing_doubles_nothing_and_leaves_nothing_stu
     report = soak(
         runs=12,
         seed=7,
+        operator_every=3,
         crash_every=1,
         duplicate_tick_every=4,
         duplicate_delivery_every=2,
@@ -30,8 +31,11 @@ def test_a_small_chaos_soak_loses_nothing_doubles_nothing_and_leaves_nothing_stu
     assert report.runs == 12 and report.job_runs > 150
     # every kind of fault happened, and the permanent failures came back through the DLQ
     kinds = set(report.faults)
-    replay_points = ["operator.after_reset", "operator.after_intent", "dlq.after_send"]
-    assert {f"crash at {p}" for p in EXECUTOR_POINTS + DISPATCHER_POINTS + replay_points} <= kinds
+    points = EXECUTOR_POINTS + DISPATCHER_POINTS + START_POINTS[:1] + REPLAY_POINTS
+    assert {f"crash at {p}" for p in points} <= kinds
+    # the operator acted while runs went, and its requests were killed part way
+    assert report.operator_actions >= 1 and kinds & {"operator cancel", "operator rerun"}
+    assert "rates: job transient failures" in report.rates()
     assert {"duplicate tick", "duplicate delivery", "job transient failure", "job permanent failure"} <= kinds
     assert kinds & {"dynamodb transient error", "sqs transient error"}
     assert report.replayed >= 1

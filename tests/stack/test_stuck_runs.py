@@ -131,6 +131,41 @@ def test_3b_a_close_decided_before_a_mark_is_refused_after_it(rt: Any) -> None:
     assert (emitted["RunsSucceeded"], emitted["RunsFailed"]) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    "point",
+    ["operator.after_intent", "operator.after_reset", "operator.after_send", "operator.after_restart"],
+)
+def test_3c_a_sink_that_ends_in_any_window_of_a_mark_does_not_close_the_run_early(
+    rt: Any, point: str
+) -> None:
+    # GIVEN check failed and merge was skipped; summary (all_done) is running
+    run_id = f"manual@window-{point.rsplit('.', 1)[-1]}"
+    act(
+        rt,
+        action="trigger",
+        jobs=["check", "merge", "summary"],
+        idempotency_key=run_id.split("@")[1],
+        parameters={"check": {"fail_attempts": 3}},
+    )
+    store = store_of(rt)
+    rt.run_until(lambda: store.get_job_run(run_id, "summary").status is JobStatus.RUNNING)
+    # WHEN a mark of check is held at this point, and summary ends (and tries to close the run)
+    # meanwhile, and only then the mark goes on
+    held = rt.hold(point, run_id=run_id)
+    marking = rt.begin_invoke("DispatcherFunction", {"action": "mark", "run_id": run_id, "job": "check"})
+    rt.run_until(lambda: rt.is_held(held))
+    rt.run_until(lambda: store.get_job_run(run_id, "summary").status is JobStatus.SUCCEEDED)
+    rt.run_until(lambda: not any(i.function == "ExecutorFunction" and not i.done for i in rt.invocations))
+    rt.release(held)
+    rt.run_until(lambda: marking.done)
+    rt.drain()
+    # THEN the run ends SUCCEEDED only after merge ran, and is reported SUCCEEDED once
+    run = consistent(rt, run_id)
+    assert run.status is RunStatus.SUCCEEDED and run.succeeded == 3
+    assert store.get_job_run(run_id, "merge").finished_at <= run.finished_at
+    assert metrics_of(rt, run.schedule)["RunsSucceeded"] == 1
+
+
 def test_4_a_backfill_whose_next_start_dies_does_not_stall(rt: Any) -> None:
     # GIVEN a backfill of 12 fire times, one at a time; the executor that closes the first run
     # dies while it starts the second (inside its write-and-enqueue)
