@@ -54,6 +54,17 @@ def test_validate_names_each_problem_and_exits_non_zero(tmp_path: Path) -> None:
     assert "schedule 'hourly': template.yaml fires cron(0 * * * * *)" in output
 
 
+def test_validate_refuses_more_than_one_nth_weekday_as_eventbridge_does(tmp_path: Path) -> None:
+    # GIVEN a template whose rule fires on the first Tuesday and the third Friday of the month
+    path = copy_of_the_app(tmp_path)
+    text = path.read_text().replace("Schedule: cron(0 * * * ? *)", "Schedule: cron(0 2 ? * 3#1,6#3 *)")
+    path.write_text(text)
+    result = runner.invoke(app, ["validate", "--template", str(path)])
+    # THEN validate names it, as a deploy would fail on it
+    assert result.exit_code == 1
+    assert "cron(0 2 ? * 3#1,6#3 *): day-of-week field '3#1,6#3': only one 'n#k'" in result.output
+
+
 def test_validate_checks_a_zoned_schedules_time_zone_and_input(tmp_path: Path) -> None:
     # GIVEN a template whose ScheduleV2 fires in another zone and lost its fire-time attribute
     path = copy_of_the_app(tmp_path)
