@@ -209,19 +209,25 @@ class RunRecordsOnDynamo(DynamoTable):
             ),
         )
 
+    def _reopening(self) -> list[Action]:
+        """The actions that reopen a run: RUNNING, touched, its epoch raised, back in the active
+        index."""
+        Run = self.Run
+        return [
+            Run.status.set(RunStatus.RUNNING.value),
+            Run.finished_at.remove(),
+            Run.cancel_requested_at.remove(),
+            Run.touched.set(1),
+            Run.reopened.add(1),
+            Run.active_pk.set(Run.gsi1pk),
+        ]
+
     def reopen_run(self, run_id: str, now: float) -> bool:
         Run = self.Run
         return conditional(
             f"reopening run {run_id}",
             lambda: Run(run_pk(run_id), "RUN").update(
-                actions=[
-                    Run.status.set(RunStatus.RUNNING.value),
-                    Run.finished_at.remove(),
-                    Run.cancel_requested_at.remove(),
-                    Run.touched.set(1),
-                    Run.reopened.add(1),
-                    Run.active_pk.set(Run.gsi1pk),  # back in the active index
-                ],
+                actions=self._reopening(),
                 condition=Run.status.is_in(*(s.value for s in REOPENABLE)),
             ),
         )
@@ -232,12 +238,7 @@ class RunRecordsOnDynamo(DynamoTable):
             f"reopening run {run_id} for an operator's {restart.action}",
             lambda: Run(run_pk(run_id), "RUN").update(
                 actions=[
-                    Run.status.set(RunStatus.RUNNING.value),
-                    Run.finished_at.remove(),
-                    Run.cancel_requested_at.remove(),
-                    Run.touched.set(1),
-                    Run.reopened.add(1),
-                    Run.active_pk.set(Run.gsi1pk),
+                    *self._reopening(),
                     Run.restart.set(restart.to_json()),
                     Run.restart_id.set(restart.id),
                 ],
