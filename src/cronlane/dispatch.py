@@ -341,7 +341,7 @@ class Dispatcher:
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
         result = self._dispatch(request)
-        if request.trigger is Trigger.SCHEDULE and result.created:
+        if request.trigger is Trigger.SCHEDULE:  # a repeated tick too: it finishes what one left
             self._check_missed(request, result)
         return result
 
@@ -358,13 +358,20 @@ class Dispatcher:
             return  # its fire times count from the rule's creation, which is not known here
         definition = f"{schedule.expression}|{schedule.timezone or 'UTC'}"
         until = request.scheduled_time - MISSED_GRACE_S
-        last = self.store.advance_watch(schedule.name, definition, request.scheduled_time, until)
-        if last is None:
+        # The watermark moves only once the missed fire times have their runs: a tick that dies
+        # in between (or a throttled write) leaves them to its retry or the next tick, which see
+        # the same fire times and create only the runs still missing.
+        last = self.store.checked_until(schedule.name, definition, request.scheduled_time)
+        if last is None or until <= last:
             return
         times = [t for t in expression.fire_times(last, MAX_MISSED, schedule.timezone) if t <= until]
         missed = [t for t in times if self.store.get_run(scheduled_run_id(schedule.name, t)) is None]
-        if not missed:
-            return
+        if missed:
+            self._catch_up(request, tick, missed)
+        self.store.advance_watch(schedule.name, definition, request.scheduled_time, until)
+
+    def _catch_up(self, request: DispatchRequest, tick: DispatchResult, missed: list[float]) -> None:
+        schedule = self.catalog.schedule(request.schedule)
         self.telemetry.emit("MissedRuns", len(missed), schedule=schedule.name)
         plan = catch_up(
             CatchUp(schedule.catch_up), missed, request.scheduled_time - schedule.catch_up_window_s
@@ -383,6 +390,7 @@ class Dispatcher:
                 self.store.create_run(
                     self._new_run(run_request, {}), status=RunStatus.SKIPPED, reason=skipped
                 )
+            crashpoint("dispatcher.after_missed_run", run_id=run_request.run_id)
         if any(skipped is None for skipped in plan.values()):
             # the tick's own run counts as known: the index may not list it yet
             active = tick.status in (RunStatus.CREATING, RunStatus.RUNNING) or any(

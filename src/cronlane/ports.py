@@ -233,6 +233,12 @@ class ScheduleRecords(Protocol):
         """The reason if the schedule is paused, else None."""
         ...
 
+    def checked_until(self, schedule: str, definition: str, tick: float) -> float | None:
+        """Up to when the schedule's fire times were checked for missed runs (strongly
+        consistent), or None for a new or changed definition, whose watch starts afresh at
+        ``tick`` (written here)."""
+        ...
+
     def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
         """Claim the fire times in (the last check, ``until``] for a missed-run check: where the
         last check ended, or None when there is nothing to check (a new or changed definition

@@ -1078,3 +1078,19 @@ def test_backfill_runs_start_no_more_than_their_slots_and_free_them_as_they_clos
     assert store.close_run(first, RunStatus.SUCCEEDED, T0 + 1, RunCounts(succeeded=4), clean=False)
     assert store.start_buffered(views[2], T0 + 2)
     assert store.buffered_runs("nightly", backfill=True, limit=10) == []
+
+
+def test_checked_until_reads_the_watch_without_moving_it(store: RunStore) -> None:
+    definition = "cron(0 2 * * ? *)|UTC"
+    # GIVEN a new definition: nothing checked yet, and the watch starts at the tick
+    assert store.checked_until("nightly", definition, T0) is None
+    # WHEN it is read again, and again, before the missed runs are written
+    # THEN it says the same each time (a tick that died before advancing is seen again)
+    assert store.checked_until("nightly", definition, T0 + DAY) == T0
+    assert store.checked_until("nightly", definition, T0 + DAY) == T0
+    # WHEN the tick advances it once its runs are written THEN the next read starts there
+    assert store.advance_watch("nightly", definition, T0 + DAY, T0 + DAY) == T0
+    assert store.checked_until("nightly", definition, T0 + 2 * DAY) == T0 + DAY
+    # AND a changed definition starts afresh at its tick
+    assert store.checked_until("nightly", "cron(0 3 * * ? *)|UTC", T0 + 3 * DAY) is None
+    assert store.checked_until("nightly", "cron(0 3 * * ? *)|UTC", T0 + 4 * DAY) == T0 + 3 * DAY

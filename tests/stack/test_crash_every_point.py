@@ -161,6 +161,24 @@ def test_a_ticks_dispatch(rt: Any, point: str) -> None:
     assert consistent(rt, ONE).status is RunStatus.SUCCEEDED
 
 
+def test_a_ticks_catch_up_of_missed_fire_times(rt: Any) -> None:
+    # nightly (catch-up "all") ran on day 0, and its ticks of days 1 and 2 never came; the tick
+    # of day 3 dies after writing the catch-up run of day 1, before day 2's
+    DAY = 86_400
+    caught = [scheduled_run_id("nightly", START + d * DAY) for d in (1, 2)]
+    rt.fire("nightly", START)
+    rt.drain()
+    rt.inject("dispatcher.after_missed_run", run_id=caught[0])
+    rt.fire("nightly", START + 3 * DAY)
+    store = store_of(rt)
+    rt.run_until(lambda: all((r := store.get_run(i)) is not None and r.status.terminal for i in caught))
+    rt.drain()
+    # Lambda's retry of the tick wrote day 2's run too, and every run ran
+    assert [f.point for f in rt.fired_faults] == ["dispatcher.after_missed_run"]
+    for run_id in [*caught, scheduled_run_id("nightly", START + 3 * DAY)]:
+        assert consistent(rt, run_id).status is RunStatus.SUCCEEDED
+
+
 BUFFER_POINTS = [
     ("dispatcher.after_buffer", {"run_id": TWO}),  # the buffered tick, before it looked again
     ("closer.before_close", {"run_id": ONE}),  # the run it waits for, before it closed
@@ -215,6 +233,7 @@ POINTS_COVERED = {
     "dispatcher.before_create",
     "dispatcher.after_create",
     "dispatcher.after_enqueue_batch",
+    "dispatcher.after_missed_run",
 }
 
 

@@ -365,6 +365,16 @@ class RunRecordsOnDynamo(DynamoTable):
         )
         return (item.reason or "paused") if item is not None and item.paused else None
 
+    def checked_until(self, schedule: str, definition: str, tick: float) -> float | None:
+        W = self.items.Watch
+        key = f"SCHEDULE#{schedule}"
+        doing = f"checking the fire times of {schedule}"
+        item = dynamodb(doing, lambda: W.get(key, "WATCH", consistent_read=True), None)
+        if item is None or item.definition != definition:
+            dynamodb(doing, W(key, "WATCH", definition=definition, since=tick, checked_until=tick).save)
+            return None
+        return float(item.checked_until)
+
     def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
         W = self.items.Watch
         key = f"SCHEDULE#{schedule}"

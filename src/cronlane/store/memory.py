@@ -294,6 +294,14 @@ class MemoryRunStore(StoreBase):
             paused, reason = self._paused.get(schedule, (False, None))
         return (reason or "paused") if paused else None
 
+    def checked_until(self, schedule: str, definition: str, tick: float) -> float | None:
+        with self._lock:
+            found = self._watches.get(schedule)
+            if found is None or found[0] != definition:
+                self._watches[schedule] = (definition, tick, tick)
+                return None
+            return found[2]
+
     def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
         with self._lock:
             found = self._watches.get(schedule)
