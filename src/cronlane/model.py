@@ -352,6 +352,9 @@ class RunView:
     # An operator's restart that has begun and not ended (``Restart``): the run is not closed while
     # it is there, and whoever finds it carries it out (the repeated request, the watchdog).
     restart: Restart | None = None
+    # A backfill run that holds one of its backfill's slots (taken as it started, given back as
+    # it closes; a run an operator reopens runs without one, so the count stays exact).
+    holds_slot: bool = False
 
     @property
     def terminal_count(self) -> int:

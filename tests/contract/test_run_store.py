@@ -1094,3 +1094,23 @@ def test_checked_until_reads_the_watch_without_moving_it(store: RunStore) -> Non
     # AND a changed definition starts afresh at its tick
     assert store.checked_until("nightly", "cron(0 3 * * ? *)|UTC", T0 + 3 * DAY) is None
     assert store.checked_until("nightly", "cron(0 3 * * ? *)|UTC", T0 + 4 * DAY) == T0 + 3 * DAY
+
+
+def test_a_reopened_backfill_run_gives_back_no_slot_it_did_not_take(store: RunStore) -> None:
+    # GIVEN a backfill of three runs, one at a time: the first ran and closed, freeing its slot
+    for day in range(3):
+        run = new_run(f"r{day}", scheduled_time=T0 + day * DAY, trigger=Trigger.BACKFILL, max_active=1)
+        assert store.create_run(run, status=RunStatus.BUFFERED)
+    views = store.buffered_runs("nightly", backfill=True, limit=10)
+    assert store.start_buffered(views[0], T0)
+    first = store.get_run("r0")
+    assert first is not None and first.holds_slot
+    assert store.close_run(first, RunStatus.FAILED, T0 + 1, RunCounts(failed=1), clean=False)
+    # WHEN an operator reopens it (a rerun) and it closes again
+    assert store.reopen_run("r0", T0 + 2)
+    reopened = store.get_run("r0")
+    assert reopened is not None and not reopened.holds_slot
+    assert store.close_run(reopened, RunStatus.SUCCEEDED, T0 + 3, RunCounts(succeeded=4), clean=False)
+    # THEN the backfill still has one slot, not two: the second starts, the third waits
+    assert store.start_buffered(views[1], T0 + 4)
+    assert not store.start_buffered(views[2], T0 + 4)

@@ -86,6 +86,7 @@ def run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their va
         touched=bool(item.touched),
         reopened=int(item.reopened or 0),
         restart=Restart.from_json(item.restart) if item.restart else None,
+        holds_slot=bool(item.slot),
     )
 
 

@@ -168,10 +168,14 @@ class RunRecordsOnDynamo(DynamoTable):
                 (Run.failed == 0) & (Run.skipped == 0) & (Run.cancelled == 0) & Run.touched.does_not_exist()
             )
 
+        if run.holds_slot:  # its slot is given back in the same write (once: the flag goes)
+            actions.append(Run.slot.remove())
+            premises &= Run.slot.exists()
+
         def write() -> None:
             with TransactWrite(connection=self.items.connection) as tx:
                 tx.update(Run(run_pk(run.run_id), "RUN"), actions=actions, condition=premises)
-                if run.trigger is Trigger.BACKFILL:
+                if run.holds_slot:
                     slots = self.items.Waiting(f"SCHEDULE#{run.schedule}", "BACKFILL")
                     tx.update(slots, actions=[self.items.Waiting.active.add(-1)])
 
@@ -185,6 +189,7 @@ class RunRecordsOnDynamo(DynamoTable):
         off_the_list: list[Action] = [Waiting.waiting.delete({entry})]
         free = None
         if run.trigger is Trigger.BACKFILL:
+            started.append(Run.slot.set(1))
             off_the_list.append(Waiting.active.add(1))
             free = Waiting.active.does_not_exist() | (Waiting.active < (run.max_active or 1))
 

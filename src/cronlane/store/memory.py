@@ -170,7 +170,8 @@ class MemoryRunStore(StoreBase):
             view.status, view.finished_at = final, now
             view.succeeded, view.failed = counts.succeeded, counts.failed
             view.skipped, view.cancelled = counts.skipped, counts.cancelled
-            if view.trigger is Trigger.BACKFILL:
+            if view.holds_slot:
+                view.holds_slot = False
                 self._backfill_slots[view.schedule] = self._backfill_slots.get(view.schedule, 0) - 1
             return True
 
@@ -185,6 +186,7 @@ class MemoryRunStore(StoreBase):
                 if taken >= (view.max_active or 1):
                     return False
                 self._backfill_slots[view.schedule] = taken + 1
+                view.holds_slot = True
             view.status = RunStatus.CREATING
             return True
 
