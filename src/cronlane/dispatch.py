@@ -217,6 +217,8 @@ class Dispatcher:
                 created.append(run_id)
             else:
                 existing.append(run_id)
+            # a request that dies here is repeated: it creates only the runs still missing
+            crashpoint("dispatcher.after_backfill_run", run_id=run_id)
         started = [] if action.dry_run else self.starter.start_backfill(schedule.name)
         return {
             "schedule": schedule.name,

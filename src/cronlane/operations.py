@@ -168,6 +168,17 @@ class Operator:
         below, stuck = self.can_run(run_id, jobs, skipped_below(jobs, job), {job})
         return self.restart("mark", run, jobs, below, {job: view}, stuck)
 
+    def reopen_and_send(self, run_id: str, messages: list[JobMessage]) -> None:
+        """Send the messages of jobs that wait in ``run_id`` (a replay of letters whose jobs
+        never started, or whose restart left them unsent), reopening the run if it had ended.
+        The run's check is armed first, so a request that dies before the send leaves them to
+        it (or to its repeat, which finds the same letters)."""
+        now = self.clock.now()
+        self.checks.arm(run_id, now + watchdog.RESTART_CHECK_S)
+        self.store.reopen_run(run_id, now)
+        crashpoint("dlq.after_reopen", run_id=run_id)
+        self.queue.send(messages)
+
     # -- restarts -----------------------------------------------------------------------------
 
     def can_run(
@@ -202,6 +213,9 @@ class Operator:
         self.checks.arm(run.run_id, now + watchdog.RESTART_CHECK_S)
         if not self.store.begin_restart(run.run_id, restart, now):
             raise Conflict(f"run {run.run_id} changed while being restarted; try again")
+        # armed again now the run is reopened: a closer that closed it a moment before may have
+        # deleted the check armed above as it finished
+        self.checks.arm(run.run_id, now + watchdog.RESTART_CHECK_S)
         crashpoint("operator.after_intent", run_id=run.run_id)
         self.carry_out(run.run_id, restart)
         answer = self._answer(self.store.get_run(run.run_id) or run, restart)

@@ -222,8 +222,7 @@ class DeadLetters:
         if restart:
             self.operator.restart("replay", run, jobs, restart, {})
         if resend:
-            self.store.reopen_run(run.run_id, now)
-            self.queue.send(resend)
+            self.operator.reopen_and_send(run.run_id, resend)
         crashpoint("dlq.after_send", run_id=run.run_id)
         for letter in done:  # only after the messages were sent
             self.queue.delete_dead_letter(letter.raw)

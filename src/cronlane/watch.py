@@ -32,6 +32,9 @@ from cronlane.starting import RunStarter
 from cronlane.telemetry import Telemetry
 
 ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no creation of a run takes longer
+# A job message comes back at most this long after its last claim: the job queue's visibility
+# timeout (5,400 s in the templates) and the largest retry backoff.
+QUIET_S = 5_400.0 + watchdog.BACKOFF_CAP_S
 
 
 class RunWatch:
@@ -63,6 +66,13 @@ class RunWatch:
         found: list[str] = []
         run = self.store.get_run(run_id)
         if run is not None and not run.status.terminal:
+            # The next check is armed before anything is done: this one has deleted itself, and
+            # a repair that fails (throttled, or lost to another writer) must not leave the run
+            # with none. The close of the run deletes it.
+            nodes = self.graphs.nodes(run_id)
+            self.checks.arm(
+                run_id, self.clock.now() + max(watchdog.healthy_bound(nodes), watchdog.MIN_CHECK_S)
+            )
             if run.restart is not None:
                 self.operator.carry_out(run_id, run.restart)
                 found.append(f"an operator's {run.restart.action} left part done: carried out")
@@ -85,11 +95,6 @@ class RunWatch:
             self.closer.close(run)
         run = self.store.get_run(run_id)
         status = run.status if run is not None else None
-        if run is not None and not run.status.terminal:
-            nodes = self.graphs.nodes(run_id)
-            self.checks.arm(
-                run_id, self.clock.now() + max(watchdog.healthy_bound(nodes), watchdog.MIN_CHECK_S)
-            )
         if not found:
             self.telemetry.emit("WatchdogIdle", 1)
         return {"run_id": run_id, "status": status.value if status else None, "found": found}
@@ -110,10 +115,19 @@ class RunWatch:
         return ["buffered with nothing active ahead of it: the oldest buffered run started"]
 
     def _resend_ready(self, run_id: str) -> list[str]:
+        """Send again the jobs that wait with their upstreams done and whose message must be
+        lost: never started, or quiet since their last claim for longer than any message of
+        theirs stays hidden (one waiting out a retry's backoff, or continuing from a checkpoint,
+        has its message on the way)."""
         graph = self.graphs.get(run_id)
         if graph is None:
             return []
-        waiting = [j.job for j in self.store.job_runs(run_id) if j.status in WAITING]
+        quiet_since = self.clock.now() - QUIET_S
+        waiting = [
+            j.job
+            for j in self.store.job_runs(run_id)
+            if j.status in WAITING and (j.attempt_started_at is None or j.attempt_started_at < quiet_since)
+        ]
         needs = self.graphs.needs_of(run_id, waiting)
         ready = self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, self.clock.now())
         self.releaser.send(ready)

@@ -137,6 +137,38 @@ def test_replay_left_to_the_watchdog(rt: Any, point: str, match: dict[str, Any])
     assert run.status is RunStatus.SUCCEEDED and (run.succeeded, run.failed, run.skipped) == (3, 0, 0)
 
 
+def test_a_replay_that_dies_after_reopening_to_send(rt: Any) -> None:
+    # a replay died after resetting the job (its restart left on the run); the second replay
+    # carries that out, finds the letter out of date with the job still QUEUED, and dies after
+    # reopening the run to send it
+    run_id = failed_run(rt)
+    after_the_outage(rt)
+    crashed(rt, "operator.after_reset", {"job": "check"}, {"action": "dlq-replay", "all": True})
+    rt.drain()
+    rt.clock.advance_to(rt.now() + 301)  # the letter the killed replay received shows again
+    rt.mappings_enabled = False  # (so the job is still QUEUED when the replay looks)
+    rt.inject("dlq.after_reopen", run_id=run_id)
+    assert rt.invoke("DispatcherFunction", {"action": "dlq-replay", "all": True}).error is not None
+    rt.mappings_enabled = True
+    wait_for_run(rt, run_id, limit_s=2 * HOUR)
+    rt.drain()
+    assert [f.point for f in rt.fired_faults] == ["operator.after_reset", "dlq.after_reopen"]
+    assert consistent(rt, run_id).status is RunStatus.SUCCEEDED
+
+
+def test_a_backfill_request_that_dies_part_way_is_repeated(rt: Any) -> None:
+    first = START - 3 * HOUR
+    runs = [scheduled_run_id("hourly", first + h * HOUR) for h in range(3)]
+    event = {"action": "backfill", "schedule": "hourly", "from": iso(first), "to": iso(first + 2 * HOUR)}
+    crashed(rt, "dispatcher.after_backfill_run", {"run_id": runs[0]}, {**event, "max_active": 1})
+    # the repeat creates the two runs still missing, and starts the oldest
+    again = act(rt, **event, max_active=1)
+    assert again["created"] == runs[1:] and again["existing"] == runs[:1] and again["started"] == runs[:1]
+    store = store_of(rt)
+    rt.run_until(lambda: all(store.get_run(r).status.terminal for r in runs), limit_s=86_400)
+    assert all(consistent(rt, r).status is RunStatus.SUCCEEDED for r in runs)
+
+
 # -- starts: nobody to repeat them ------------------------------------------------------------
 
 ONE, TWO = (scheduled_run_id("hourly", START + h * HOUR) for h in range(2))
@@ -234,6 +266,8 @@ POINTS_COVERED = {
     "dispatcher.after_create",
     "dispatcher.after_enqueue_batch",
     "dispatcher.after_missed_run",
+    "dispatcher.after_backfill_run",
+    "dlq.after_reopen",
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from cronlane.clock import iso
 from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus, scheduled_run_id
-from tests.conftest import START, act
+from tests.conftest import START, act, log_records
 from tests.stack.runs import HOUR, INDEX_LAG_S, consistent, dies_then, failed_chain, metrics_of
 
 pytestmark = pytest.mark.stack
@@ -254,3 +254,23 @@ def test_a_job_whose_executor_is_throttled_runs_within_a_minute_of_the_errors_st
     assert report.run.status is RunStatus.SUCCEEDED
     geo = store_of(rt).get_job_run("manual@throttled", "geo")
     assert geo.started_at is not None and geo.started_at - stopped <= 60
+
+
+def test_a_run_past_its_deadline_is_reported_while_it_is_still_going(rt: Any) -> None:
+    # GIVEN hourly (a 30-minute deadline) started, and its jobs then hang (their messages wait)
+    one = scheduled_run_id("hourly", START)
+    store = store_of(rt)
+    rt.fire("hourly", START)
+    rt.run_until(lambda: (run := store.get_run(one)) is not None and run.status is RunStatus.RUNNING)
+    rt.mappings_enabled = False
+    # WHEN the deadline passes
+    rt.run_to(START + 1800 + 120)
+    # THEN its check reported it over its deadline (the alarm's metric) while it still runs
+    assert store.get_run(one).status is RunStatus.RUNNING
+    late = [r for r in log_records(rt.log_dir) if "RunsOverDeadline" in r and r.get("Schedule") == "hourly"]
+    assert len(late) == 1 and rt.check_fires
+    # AND once it goes on and ends, it is not reported again
+    rt.mappings_enabled = True
+    assert wait_for_run(rt, one).run.status is RunStatus.SUCCEEDED
+    late = [r for r in log_records(rt.log_dir) if "RunsOverDeadline" in r and r.get("Schedule") == "hourly"]
+    assert len(late) == 1

@@ -49,7 +49,7 @@ def due(status: RunStatus, now: float, nodes: Mapping[str, JobNode], deadline_at
     has one still ahead and it is not waiting to start; else when a healthy run of its graph
     would be over."""
     if status is not RunStatus.BUFFERED and deadline_at is not None and deadline_at > now + MIN_CHECK_S:
-        return deadline_at
+        return deadline_at + 1  # just past it: a run still going then is late
     return now + max(healthy_bound(nodes), MIN_CHECK_S)
 
 
