@@ -56,12 +56,13 @@ BACKOFF_BASE_S = 30.0
 BACKOFF_CAP_S = 900.0
 # A message whose handling hit an infrastructure error (a throttled or failed DynamoDB or SQS
 # call, a write that lost to another) comes back after tens of seconds, not the queue's
-# visibility timeout: 20-40 s (jittered) for its first eight receives (some four minutes);
-# after that the outage is lasting, and the message waits out the visibility timeout, so it
-# does not spin (with the default redrive policy of ten receives it dead-letters some three
-# hours on, and the run's watchdog sends a job left waiting again).
+# visibility timeout: 20-40 s (jittered) for its first five receives (some two minutes); after
+# that the outage is lasting, and the message waits out the visibility timeout, so it does not
+# spin. Receives count against the redrive policy with the job's own attempts: five, beside a
+# job's default three attempts, stay under the default ten (a message that is dead-lettered all
+# the same is sent again by the run's watchdog).
 INFRA_RETRY_S = 20.0
-INFRA_FAST_RECEIVES = 8
+INFRA_FAST_RECEIVES = 5
 
 
 class RetryLater(CronlaneError):
@@ -87,7 +88,7 @@ def backoff_seconds(attempt: int, rng: random.Random) -> int:
 
 
 def infra_retry_seconds(receive_count: int, rng: random.Random) -> int | None:
-    """20-40 s for the first receives; None (the queue's visibility timeout) after them."""
+    """20-40 s for the first five receives; None (the queue's visibility timeout) after them."""
     if receive_count > INFRA_FAST_RECEIVES:
         return None
     return int(INFRA_RETRY_S * (1.0 + rng.random()))
