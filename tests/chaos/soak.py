@@ -288,10 +288,13 @@ def operator_action(rt: Any, rng: random.Random, ticks: list[tuple[str, float]],
 
 
 def replay_all(rt: Any, report: ChaosReport) -> None:
-    """Replay the dead-letter queue until it is empty: a listing that comes back empty may only
-    mean its letters are hidden a while (a replay that was killed had received them)."""
+    """Replay the dead-letter queue until it is empty, or until a replay that ran whole changed
+    nothing (the letters left wait for something else: a cancelled run's, for its rerun). A
+    listing that comes back empty is not taken for an empty queue: its letters may only be
+    hidden a while (a replay that was killed had received them)."""
     for _ in range(40):
-        if not dead_letters(rt):
+        before = sorted(m.body() for m in dead_letters(rt))
+        if not before:
             return
         invocation = rt.invoke("DispatcherFunction", {"action": "dlq-replay", "all": True, "limit": 1000})
         rt.drain()
@@ -300,6 +303,8 @@ def replay_all(rt: Any, report: ChaosReport) -> None:
             report.problems.append(f"dlq-replay refused: {result}")
             return
         rt.run_to(rt.now() + 301)  # letters a killed replay had hidden show again
+        if invocation.error is None and sorted(m.body() for m in dead_letters(rt)) == before:
+            return
 
 
 def rerun_unfinished(rt: Any, ticks: list[tuple[str, float]], report: ChaosReport) -> bool:
