@@ -269,11 +269,16 @@ def operator_action(rt: Any, rng: random.Random, ticks: list[tuple[str, float]],
     or was cancelled. The request is killed at one of the operator's crash points; the operator
     repeats it half the time, and otherwise leaves it to the run's watchdog."""
     store = store_of(rt)
-    schedule, at = rng.choice(ticks)
-    run_id = scheduled_run_id(schedule, at)
-    run = store.get_run(run_id)
-    if run is None or run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+    # a run that is going (one of the last few ticks') or one that failed or was cancelled
+    candidates = []
+    for schedule, at in ticks[-8:] + rng.sample(ticks, min(len(ticks), 8)):
+        found = store.get_run(scheduled_run_id(schedule, at))
+        if found is not None and found.status not in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+            candidates.append(found)
+    if not candidates:
         return
+    run = rng.choice(candidates)
+    run_id = run.run_id
     if run.status.terminal:
         event, point = {"action": "rerun", "run_id": run_id}, rng.choice(RESTART_POINTS)
     else:
