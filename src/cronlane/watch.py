@@ -22,7 +22,7 @@ from typing import Any
 from cronlane import watchdog
 from cronlane.clock import Clock
 from cronlane.graphs import RunGraphs
-from cronlane.model import JobStatus, RunStatus, Trigger
+from cronlane.model import JobMessage, JobStatus, RunStatus, Trigger
 from cronlane.operations import Operator
 from cronlane.ports import JobQueue, RunStore, Watchdog
 from cronlane.release import Releaser
@@ -122,13 +122,25 @@ class RunWatch:
         graph = self.graphs.get(run_id)
         if graph is None:
             return []
-        quiet_since = self.clock.now() - QUIET_S
+        now = self.clock.now()
+        quiet_since = now - QUIET_S
+        jobs = self.store.job_runs(run_id)
         waiting = [
             j.job
-            for j in self.store.job_runs(run_id)
+            for j in jobs
             if j.status in WAITING and (j.attempt_started_at is None or j.attempt_started_at < quiet_since)
         ]
         needs = self.graphs.needs_of(run_id, waiting)
-        ready = self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, self.clock.now())
+        ready = self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, now)
         self.releaser.send(ready)
-        return sorted(m.job for m in ready.messages)
+        # A job left RUNNING whose lease ran out long ago: its executor died and its message is
+        # gone too (the redrive policy moved it to the dead-letter queue). Its message, sent
+        # again, is claimed as a new attempt (or fails the job, its attempts spent).
+        lost = [
+            JobMessage(run_id, j.job, j.generation)
+            for j in jobs
+            if j.status is JobStatus.RUNNING and (j.lease_expires_at or now) < quiet_since
+        ]
+        if lost:
+            self.queue.send(lost)
+        return sorted([m.job for m in ready.messages] + [m.job for m in lost])
