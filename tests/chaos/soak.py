@@ -373,10 +373,16 @@ def check(rt: Any, db: sqlite3.Connection, ticks: list[tuple[str, float]], repor
             report.problems.append(f"tick {run_id} has no run")
             continue
         report.runs += 1
-        if run.status is not RunStatus.SUCCEEDED:
+        jobs = store.job_runs(run_id)
+        # A run an operator cancelled ends CANCELLED even when the cancel came too late to stop
+        # any job (it died before it cancelled one, and they all ran): done, not stuck.
+        too_late = run.status is RunStatus.CANCELLED and all(j.status is JobStatus.SUCCEEDED for j in jobs)
+        if too_late:
+            report.faults["cancel too late to stop a job"] += 1
+        elif run.status is not RunStatus.SUCCEEDED:
             report.stuck += 1
             report.problems.append(f"run {run_id} ended {run.status.value}")
-        for job in store.job_runs(run_id):
+        for job in jobs:
             report.job_runs += 1
             if job.generation > 0 and job.status is JobStatus.SUCCEEDED:
                 report.replayed += 1  # it came back from the dead-letter queue (a replay, or its repair)
