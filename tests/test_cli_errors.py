@@ -303,7 +303,7 @@ def rendered(
     report = failed_run(error, reason)
     print_run_tree(report)  # type: ignore[arg-type]
     tree = ANSI.sub("", capsys.readouterr().out).splitlines()
-    print_run(report, log_dir=Path("/tmp/logs"), clock="virtual", time_scale=1.0)  # type: ignore[arg-type]
+    print_run(report, log_dir=Path("logs"), clock="virtual", time_scale=1.0)  # type: ignore[arg-type]
     table = ANSI.sub("", capsys.readouterr().out).splitlines()
     return tree, table
 
