@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import Any
 
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -370,7 +371,9 @@ class RunRecordsOnDynamo(DynamoTable):
         )
         return (item.reason or "paused") if item is not None and item.paused else None
 
-    def checked_until(self, schedule: str, definition: str, tick: float) -> float | None:
+    def _watch(self, schedule: str, definition: str, tick: float) -> Any:
+        """The schedule's watch item, or None after starting it afresh at ``tick`` (a new or
+        changed definition)."""
         W = self.items.Watch
         key = f"SCHEDULE#{schedule}"
         doing = f"checking the fire times of {schedule}"
@@ -378,15 +381,17 @@ class RunRecordsOnDynamo(DynamoTable):
         if item is None or item.definition != definition:
             dynamodb(doing, W(key, "WATCH", definition=definition, since=tick, checked_until=tick).save)
             return None
-        return float(item.checked_until)
+        return item
+
+    def checked_until(self, schedule: str, definition: str, tick: float) -> float | None:
+        item = self._watch(schedule, definition, tick)
+        return None if item is None else float(item.checked_until)
 
     def advance_watch(self, schedule: str, definition: str, tick: float, until: float) -> float | None:
         W = self.items.Watch
-        key = f"SCHEDULE#{schedule}"
         doing = f"checking the fire times of {schedule}"
-        item = dynamodb(doing, lambda: W.get(key, "WATCH", consistent_read=True), None)
-        if item is None or item.definition != definition:
-            dynamodb(doing, W(key, "WATCH", definition=definition, since=tick, checked_until=tick).save)
+        item = self._watch(schedule, definition, tick)
+        if item is None:
             return None
         last = float(item.checked_until)
         if until <= last:
