@@ -38,7 +38,7 @@ def test_validate_names_each_problem_and_exits_non_zero(tmp_path: Path) -> None:
     # GIVEN a copy of the app whose template disagrees with the declarations
     path = copy_of_the_app(tmp_path)
     text = path.read_text()
-    text = text.replace("Schedule: cron(0 * * * ? *)", "Schedule: cron(0 * * * * *)")
+    text = text.replace('Schedule: "cron(0 * * * ? *)"', 'Schedule: "cron(0 * * * * *)"')
     text = text.replace("VisibilityTimeout: 5400", "VisibilityTimeout: 600")
     text = text.replace(
         "    Default: 10\n    MinValue: 2\n    Description: >-\n      Receives",
@@ -57,7 +57,7 @@ def test_validate_names_each_problem_and_exits_non_zero(tmp_path: Path) -> None:
 def test_validate_refuses_more_than_one_nth_weekday_as_eventbridge_does(tmp_path: Path) -> None:
     # GIVEN a template whose rule fires on the first Tuesday and the third Friday of the month
     path = copy_of_the_app(tmp_path)
-    text = path.read_text().replace("Schedule: cron(0 * * * ? *)", "Schedule: cron(0 2 ? * 3#1,6#3 *)")
+    text = path.read_text().replace('Schedule: "cron(0 * * * ? *)"', 'Schedule: "cron(0 2 ? * 3#1,6#3 *)"')
     path.write_text(text)
     result = runner.invoke(app, ["validate", "--template", str(path)])
     # THEN validate names it, as a deploy would fail on it
@@ -70,7 +70,7 @@ def test_validate_checks_a_zoned_schedules_time_zone_and_input(tmp_path: Path) -
     path = copy_of_the_app(tmp_path)
     text = path.read_text()
     text = text.replace(
-        "ScheduleExpressionTimezone: Europe/Berlin", "ScheduleExpressionTimezone: Europe/Paris"
+        'ScheduleExpressionTimezone: "Europe/Berlin"', 'ScheduleExpressionTimezone: "Europe/Paris"'
     )
     text = text.replace('"scheduled_time": "<aws.scheduler.scheduled-time>",', "")
     path.write_text(text)

@@ -11,8 +11,18 @@ docs/architecture.md has the map.
 """
 
 from cronlane.context import Continuation, JobContext
-from cronlane.declarations import Catalog, Job, Param, Schedule, Selection
+from cronlane.declarations import Catalog, Job, Param, Permission, Schedule, Selection
 
 __version__ = "0.2.0"
 
-__all__ = ["Catalog", "Continuation", "Job", "JobContext", "Param", "Schedule", "Selection", "__version__"]
+__all__ = [
+    "Catalog",
+    "Continuation",
+    "Job",
+    "JobContext",
+    "Param",
+    "Permission",
+    "Schedule",
+    "Selection",
+    "__version__",
+]

@@ -76,6 +76,48 @@ def _kind_of(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+# An IAM action a job may be granted: "service:Action", a wildcard only inside the action name
+# ("s3:Get*"), never "*" or "service:*" (least privilege: docs/security.md).
+ACTION_PATTERN = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]*[A-Za-z0-9][A-Za-z0-9*]*$")
+
+
+@dataclass(frozen=True)
+class Permission:
+    """What a job may do beyond cronlane's own grants: IAM ``actions`` on ``resources`` (ARNs;
+    ``${AWS::Partition}``, ``${AWS::Region}``, ``${AWS::AccountId}`` and ``${AWS::StackName}`` are
+    filled in by CloudFormation). ``cronlane template`` writes every job's permissions into the
+    executor's role; every job runs in the executor, so they share them (docs/security.md)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # one action or resource given as a string, not a tuple of its characters
+        for name in ("actions", "resources"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.actions:
+            found.append("a permission with no actions")
+        for action in self.actions:
+            if not ACTION_PATTERN.match(action):
+                found.append(
+                    f"permission action '{action}' must be 'service:Action' (a wildcard only inside the "
+                    "action's name, never '*' or 'service:*')"
+                )
+        if not self.resources:
+            found.append(f"permission {', '.join(self.actions)} names no resources")
+        for resource in self.resources:
+            if not resource.startswith("arn:"):
+                found.append(
+                    f"permission resource '{resource}' must be an ARN (arn:${{AWS::Partition}}:...); "
+                    "'*' is not granted to jobs"
+                )
+        return found
+
+
 @dataclass(frozen=True)
 class Job:
     """One batch job.
@@ -98,9 +140,14 @@ class Job:
     # ALL_DONE: run once every upstream is done, whatever the outcome (like Airflow's rule).
     trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+    # IAM grants the job needs (an S3 bucket it reads, a service it calls): written into the
+    # executor's role by ``cronlane template``, nowhere else.
+    permissions: tuple[Permission, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_rule", _as_enum(TriggerRule, self.trigger_rule))
+        if isinstance(self.permissions, Permission):
+            object.__setattr__(self, "permissions", (self.permissions,))
 
     def default_params(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
@@ -257,6 +304,8 @@ class Catalog:
                 problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not {_choices(TriggerRule)}")
             if "." not in job.function:
                 problems.append(f"{where}: function '{job.function}' is not a dotted path")
+            for permission in job.permissions:
+                problems.extend(f"{where}: {p}" for p in permission.problems())
             for dep in job.depends_on:
                 if dep not in self.jobs:
                     problems.append(f"{where}: depends on unknown job '{dep}'")

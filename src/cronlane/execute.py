@@ -137,7 +137,7 @@ class Executor:
         self.graphs = graphs
         self.releaser = releaser
         self.rng = rng or random.Random()
-        self.import_function = import_function or _import_function
+        self.import_function = import_function or import_job_function
 
     def handle_message(
         self,
@@ -478,7 +478,7 @@ class Executor:
         return {"status": "dead-lettered", "error": error}
 
 
-def _import_function(path: str) -> Callable[..., Any]:
+def import_job_function(path: str) -> Callable[..., Any]:
     """``package.module.function`` -> the function."""
     module_name, _, attr = path.rpartition(".")
     try:

@@ -30,24 +30,17 @@ def validate_command(
     template: TemplateOption = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Check the app's template.yaml and its job and schedule declarations together."""
-    from cronlane.cli.checks import validate
-    from cronlane.errors import CatalogError, CatalogNotFound
-    from cronlane.local.stack import load_template
+    """Check the app's template.yaml, samconfig.toml, catalog and job functions together: what a
+    deploy (or the first run) would hit, one line each with the fix."""
+    from cronlane.errors import CatalogNotFound
+    from cronlane.project import AppError
+    from cronlane.template.checks import check_app
 
     app = app_of(template, catalog)
     try:
-        document = load_template(app.template)
-    except (OSError, ValueError) as exc:
-        fail(f"{app.template}: cannot be read as a template: {exc}")
-    try:
-        declared = app.load_catalog(fresh=True)
-        problems: list[str] = []
-    except CatalogNotFound as exc:  # nothing to check: bad input, as for any command
+        problems, declared = check_app(app)
+    except (AppError, CatalogNotFound) as exc:  # nothing to check: bad input, as for any command
         fail(str(exc))
-    except CatalogError as exc:  # the declarations are wrong: what validate is for
-        declared, problems = None, list(exc.problems)
-    problems += validate(document, declared)
 
     def human() -> None:
         for problem in problems:

@@ -4,7 +4,8 @@
 - ``inspect``: the application itself and its runs (``validate``, ``next``, ``plan``, ``runs``, ``run``);
 - ``operate``: changing runs and schedules (``trigger``, ``cancel``, ``rerun``, ``mark``, ``pause``,
   ``resume``, ``backfill``);
-- ``dlq``: the dead-letter queue (``dlq list``, ``dlq replay``).
+- ``dlq``: the dead-letter queue (``dlq list``, ``dlq replay``);
+- ``scaffold``: the application's own files (``init``, ``template``).
 
 What they share (one-line errors and exit codes, the app-folder contract, the stack or twin a
 command talks to) is in ``common``.
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from cronlane import __version__
-from cronlane.cli import inspect, operate
+from cronlane.cli import inspect, operate, scaffold
 from cronlane.cli.common import OneLineErrors
 from cronlane.cli.dlq import dlq_app
 from cronlane.cli.local import local_app
@@ -48,6 +49,8 @@ def _root(
 app.add_typer(local_app, name="local")
 app.add_typer(dlq_app, name="dlq")
 COMMANDS: dict[str, Any] = {
+    "init": scaffold.init_command,
+    "template": scaffold.template_command,
     "validate": inspect.validate_command,
     "next": inspect.next_command,
     "plan": inspect.plan_command,

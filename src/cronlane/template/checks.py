@@ -1,0 +1,462 @@
+"""``cronlane validate``: ``template.yaml``, ``samconfig.toml`` and the catalog, checked together,
+before a deploy. Every rule the framework's stack relies on is here (the framework's own tests
+run these checks on its templates), so an application needs no copy of the framework's tests.
+
+Each problem is one line naming its place (a job, a schedule, a template resource) and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cronlane.cron import CronError, parse_expression
+from cronlane.declarations import LAMBDA_MAX_TIMEOUT_S, Catalog
+from cronlane.dispatch import MISSED_GRACE_S
+from cronlane.errors import CatalogNotFound
+from cronlane.template import iam
+from cronlane.template.generate import PARTS, RULE_NAME, SCHEDULER_INPUT, stale_parts
+from cronlane.template.regions import RegionError
+
+if TYPE_CHECKING:
+    from cronlane.project import App
+
+RULE_NAME_PREFIX = RULE_NAME
+SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")
+HANDLERS = {
+    "DispatcherFunction": "cronlane.handlers.dispatcher.lambda_handler",
+    "ExecutorFunction": "cronlane.handlers.executor.lambda_handler",
+}
+# What the handlers read from their environment (Globals), and what tools look up (Outputs).
+FUNCTION_ENVIRONMENT = (
+    "TABLE_NAME",
+    "QUEUE_URL",
+    "DLQ_URL",
+    "RULE_PREFIX",
+    "HISTORY_TTL_DAYS",
+    "CRONLANE_CATALOG",
+    "WATCHDOG_GROUP",
+    "WATCHDOG_TARGET_ARN",
+    "WATCHDOG_ROLE_ARN",
+)
+OUTPUTS = (
+    "TableName",
+    "JobQueueUrl",
+    "JobQueueArn",
+    "DeadLetterQueueUrl",
+    "DeadLetterQueueArn",
+    "DispatcherFunctionName",
+    "ExecutorFunctionName",
+    "RulePrefix",
+)
+RUNTIME = "python3.13"
+FOURTEEN_DAYS_S = 1_209_600  # SQS's longest retention: a dead letter waits that long for a replay
+FIFO_BATCH_MAX = 10  # an event source mapping on a FIFO queue takes at most 10 per batch
+TICK_DLQ = {"Arn": {"Fn::GetAtt": ["TickDeadLetterQueue", "Arn"]}}
+SQS_ENCRYPTION = {
+    "SqsManagedSseEnabled": {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]},
+    "KmsMasterKeyId": {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]},
+}
+
+
+@dataclass(frozen=True)
+class AppFiles:
+    """What ``validate`` reads of an application."""
+
+    template: dict[str, Any]  # parsed, intrinsic functions in their long forms
+    text: str  # template.yaml as written (its generated parts are compared as text)
+    catalog: Catalog | None  # None: the declarations themselves are wrong (reported apart)
+    catalog_module: str  # the module the app's settings name (pyproject.toml's [tool.cronlane])
+    samconfig: dict[str, Any] | None = None
+
+
+def _number(value: Any, parameters: dict[str, Any]) -> int | None:
+    """A template number, following a ``Ref`` to a parameter's default."""
+    if isinstance(value, dict) and "Ref" in value:
+        value = parameters.get(value["Ref"], {}).get("Default")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _props(template: dict[str, Any], name: str) -> dict[str, Any]:
+    resource = template.get("Resources", {}).get(name)
+    return resource.get("Properties", {}) if isinstance(resource, dict) else {}
+
+
+def schedule_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The dispatcher's schedule events (rules and Scheduler schedules), by event name."""
+    events = _props(template, "DispatcherFunction").get("Events") or {}
+    return {
+        n: e for n, e in events.items() if isinstance(e, dict) and e.get("Type") in ("Schedule", "ScheduleV2")
+    }
+
+
+def _schedule_of(props: dict[str, Any]) -> str | None:
+    """The schedule an event fires: its Name is !Sub "${AWS::StackName}-<schedule>" (else None)."""
+    name = props.get("Name")
+    if isinstance(name, dict) and str(name.get("Fn::Sub", "")).startswith(RULE_NAME_PREFIX):
+        return str(name["Fn::Sub"])[len(RULE_NAME_PREFIX) :]
+    return None
+
+
+def schedules_with_a_rule(template: dict[str, Any]) -> set[str]:
+    """The schedules the template fires (what ``cronlane local run`` can run)."""
+    found = (_schedule_of(e.get("Properties", {})) for e in schedule_events(template).values())
+    return {name for name in found if name is not None}
+
+
+def _schedule_problems(template: dict[str, Any]) -> tuple[list[str], dict[str, tuple[str, str | None]]]:
+    problems: list[str] = []
+    rules: dict[str, tuple[str, str | None]] = {}  # schedule -> (expression, time zone)
+    dispatcher = _props(template, "DispatcherFunction")
+    held = _number((dispatcher.get("EventInvokeConfig") or {}).get("MaximumEventAgeInSeconds"), {}) or 21_600
+    for event_name, event in schedule_events(template).items():
+        where = f"template.yaml: DispatcherFunction event {event_name}"
+        props = event.get("Properties", {})
+        expression = props.get("Schedule") or props.get("ScheduleExpression") or ""
+        timezone = props.get("ScheduleExpressionTimezone")
+        try:
+            parse_expression(expression)
+        except CronError as exc:
+            problems.append(f"{where}: {exc}")
+        if event["Type"] == "Schedule" and ("Input" in props or "InputPath" in props):
+            problems.append(f"{where}: has a constant Input, so the dispatcher would not get the tick's time")
+        if event["Type"] == "ScheduleV2":
+            problems += _scheduler_problems(where, props)
+        retry = props.get("RetryPolicy") or {}
+        if (_number(retry.get("MaximumRetryAttempts"), {}) or 0) < 1:
+            problems.append(f"{where}: RetryPolicy must retry a failed delivery (MaximumRetryAttempts >= 1)")
+        age = _number(retry.get("MaximumEventAgeInSeconds"), {}) or 86_400
+        if age + held > MISSED_GRACE_S:
+            problems.append(
+                f"{where}: a tick may arrive {age + held} s late (RetryPolicy's MaximumEventAgeInSeconds "
+                f"{age} + the dispatcher's EventInvokeConfig {held}), past the {MISSED_GRACE_S:.0f} s after "
+                "which it is counted missed: lower them"
+            )
+        if props.get("DeadLetterConfig") != TICK_DLQ:
+            problems.append(f"{where}: DeadLetterConfig must be {{ Arn: !GetAtt TickDeadLetterQueue.Arn }}")
+        fired = _schedule_of(props)
+        if fired is None:
+            problems.append(f'{where}: Name must be !Sub "{RULE_NAME_PREFIX}<schedule name>"')
+            continue
+        rules[fired] = (expression, timezone)
+    return problems, rules
+
+
+def _scheduler_problems(where: str, props: dict[str, Any]) -> list[str]:
+    problems = []
+    try:
+        sent = json.loads(str(props.get("Input", "")))
+    except ValueError:
+        sent = None
+    for attribute in SCHEDULER_INPUT_ATTRIBUTES:
+        if not isinstance(sent, dict) or attribute not in sent.values():
+            problems.append(
+                f"{where}: its Input must carry {attribute}, so the dispatcher knows which schedule "
+                "fired and its fire time"
+            )
+    if isinstance(sent, dict) and sent.get("source") != SCHEDULER_INPUT["source"]:
+        problems.append(f'{where}: its Input must have "source": "aws.scheduler"')
+    if props.get("FlexibleTimeWindow") != {"Mode": "OFF"}:
+        problems.append(f'{where}: FlexibleTimeWindow must be {{ Mode: "OFF" }} (fire at the time itself)')
+    if props.get("RoleArn") != {"Fn::GetAtt": ["SchedulerRole", "Arn"]}:
+        problems.append(f"{where}: RoleArn must be !GetAtt SchedulerRole.Arn")
+    return problems
+
+
+def _tick_dlq_problems(template: dict[str, Any]) -> list[str]:
+    """The tick dead-letter queue takes exactly this stack's rules, and is a standard queue."""
+    problems = []
+    document = _props(template, "TickDeadLetterQueuePolicy").get("PolicyDocument", {})
+    allowed: set[str] = set()
+    for statement in iam.statements(document):
+        arns = iam.as_list(statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", []))
+        allowed |= {a["Fn::GetAtt"][0] for a in arns if isinstance(a, dict) and "Fn::GetAtt" in a}
+    rules = {
+        f"DispatcherFunction{n}" for n, e in schedule_events(template).items() if e["Type"] == "Schedule"
+    }
+    for rule in sorted(rules - allowed):
+        problems.append(
+            f"template.yaml: TickDeadLetterQueuePolicy does not let rule {rule} park its ticks "
+            "(run: cronlane template)"
+        )
+    for other in sorted(allowed - rules):
+        problems.append(
+            f"template.yaml: TickDeadLetterQueuePolicy lets {other}, not one of this stack's rules, send "
+            "(run cronlane template)"
+        )
+    if _props(template, "TickDeadLetterQueue").get("FifoQueue"):
+        problems.append(
+            "template.yaml: TickDeadLetterQueue must be a standard queue (EventBridge's target DLQs are)"
+        )
+    return problems
+
+
+def _queue_problems(template: dict[str, Any]) -> list[str]:
+    problems = []
+    queue, dlq = _props(template, "JobQueue"), _props(template, "DeadLetterQueue")
+    for name, props in (("JobQueue", queue), ("DeadLetterQueue", dlq)):
+        queue_name = props.get("QueueName")
+        text = queue_name.get("Fn::Sub", "") if isinstance(queue_name, dict) else str(queue_name or "")
+        if props.get("FifoQueue") is not True or not str(text).endswith(".fifo"):
+            problems.append(
+                f"template.yaml: {name} must be a FIFO queue (FifoQueue: true, a name ending .fifo)"
+            )
+    redrive = queue.get("RedrivePolicy") or {}
+    if redrive.get("deadLetterTargetArn") != {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}:
+        problems.append("template.yaml: JobQueue's RedrivePolicy must send to !GetAtt DeadLetterQueue.Arn")
+    for name in ("DeadLetterQueue", "TickDeadLetterQueue"):
+        if _number(_props(template, name).get("MessageRetentionPeriod"), {}) != FOURTEEN_DAYS_S:
+            problems.append(
+                f"template.yaml: {name} must keep messages {FOURTEEN_DAYS_S} s (14 days) for replays"
+            )
+    mapping = (_props(template, "ExecutorFunction").get("Events") or {}).get("Jobs", {})
+    props = mapping.get("Properties", {}) if isinstance(mapping, dict) else {}
+    if (
+        not isinstance(mapping, dict)
+        or mapping.get("Type") != "SQS"
+        or props.get("Queue") != {"Fn::GetAtt": ["JobQueue", "Arn"]}
+    ):
+        problems.append("template.yaml: ExecutorFunction needs its SQS event Jobs on !GetAtt JobQueue.Arn")
+    else:
+        if "ReportBatchItemFailures" not in (props.get("FunctionResponseTypes") or []):
+            problems.append(
+                "template.yaml: ExecutorFunction event Jobs must have FunctionResponseTypes: "
+                "[ReportBatchItemFailures] (a failed job must not redeliver its batch)"
+            )
+        if not 1 <= (_number(props.get("BatchSize"), {}) or 10) <= FIFO_BATCH_MAX:
+            problems.append(
+                f"template.yaml: ExecutorFunction event Jobs: BatchSize must be 1..{FIFO_BATCH_MAX} (FIFO)"
+            )
+    return problems
+
+
+def _function_problems(template: dict[str, Any]) -> list[str]:
+    problems = []
+    glob = template.get("Globals", {}).get("Function", {})
+    if glob.get("Runtime") != RUNTIME:
+        problems.append(
+            f"template.yaml: Globals Function Runtime must be {RUNTIME} (the layer is built for it)"
+        )
+    variables = (glob.get("Environment") or {}).get("Variables") or {}
+    for variable in FUNCTION_ENVIRONMENT:
+        if variable not in variables:
+            problems.append(
+                f"template.yaml: Globals Function Environment lacks {variable}, which the handlers read"
+            )
+    if variables.get("HISTORY_TTL_DAYS") not in (None, {"Ref": "HistoryRetentionDays"}):
+        problems.append("template.yaml: HISTORY_TTL_DAYS must be !Ref HistoryRetentionDays")
+    layer = template.get("Resources", {}).get("CoreLayer", {})
+    if (layer.get("Metadata") or {}).get("BuildMethod") != RUNTIME:
+        problems.append(f"template.yaml: CoreLayer must be built by SAM for {RUNTIME} (Metadata BuildMethod)")
+    for name, handler in HANDLERS.items():
+        props = _props(template, name)
+        if not props:
+            problems.append(f"template.yaml: {name} is missing")
+        elif props.get("Handler") != handler:
+            problems.append(
+                f"template.yaml: {name} Handler must be {handler} (the framework's, in the layer)"
+            )
+    dispatcher = _props(template, "DispatcherFunction")
+    if (_number(dispatcher.get("ReservedConcurrentExecutions"), template.get("Parameters", {})) or 0) < 1:
+        problems.append(
+            "template.yaml: DispatcherFunction needs ReservedConcurrentExecutions (ticks must not starve)"
+        )
+    if dispatcher and dispatcher.get("FunctionName") != {"Fn::Sub": "${AWS::StackName}-dispatcher"}:
+        problems.append(
+            'template.yaml: DispatcherFunction FunctionName must be !Sub "${AWS::StackName}-dispatcher" '
+            "(the runs' checks and SchedulerRole name it)"
+        )
+    table = _props(template, "RunsTable")
+    if table.get("TimeToLiveSpecification") != {"AttributeName": "expires_at", "Enabled": True}:
+        problems.append("template.yaml: RunsTable's TimeToLiveSpecification must be expires_at, enabled")
+    missing = [name for name in OUTPUTS if name not in template.get("Outputs", {})]
+    if missing:
+        problems.append(f"template.yaml: Outputs lack {', '.join(missing)} (the CLI looks them up)")
+    return problems
+
+
+def _data_problems(template: dict[str, Any]) -> list[str]:
+    """Data at rest is encrypted, kept and protected (docs/security.md)."""
+    problems = []
+    for name in ("JobQueue", "DeadLetterQueue", "TickDeadLetterQueue"):
+        props = _props(template, name)
+        for key, value in SQS_ENCRYPTION.items():
+            if props.get(key) != value:
+                problems.append(
+                    f"template.yaml: {name} {key} must be encrypted as the framework's template has it"
+                )
+    table = _props(template, "RunsTable")
+    sse = table.get("SSESpecification") or {}
+    if sse.get("SSEEnabled") is not True or sse.get("SSEType") != "KMS":
+        problems.append("template.yaml: RunsTable must be encrypted with KMS (SSESpecification)")
+    if table.get("PointInTimeRecoverySpecification") != {"PointInTimeRecoveryEnabled": True}:
+        problems.append("template.yaml: RunsTable must have point-in-time recovery")
+    return problems
+
+
+def _timeout_problems(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
+    problems = []
+    parameters = template.get("Parameters", {})
+    executor, queue = _props(template, "ExecutorFunction"), _props(template, "JobQueue")
+    executor_timeout = _number(executor.get("Timeout"), parameters) or 3
+    visibility = _number(queue.get("VisibilityTimeout"), parameters)
+    if executor_timeout > LAMBDA_MAX_TIMEOUT_S:
+        problems.append(f"template.yaml: ExecutorFunction Timeout {executor_timeout} is above Lambda's 900 s")
+    if visibility is not None and visibility < executor_timeout:
+        problems.append(
+            f"template.yaml: JobQueue VisibilityTimeout {visibility} is below the executor's Timeout "
+            f"{executor_timeout} (Lambda refuses the event source mapping)"
+        )
+    elif visibility is not None and visibility < 6 * executor_timeout:
+        problems.append(
+            f"template.yaml: JobQueue VisibilityTimeout {visibility} is below 6x the executor's Timeout "
+            f"({6 * executor_timeout}), as AWS recommends"
+        )
+    max_receives = _number((queue.get("RedrivePolicy") or {}).get("maxReceiveCount"), parameters)
+    for job in catalog.jobs.values() if catalog else ():
+        where = f"job '{job.name}'"
+        if job.timeout_s > executor_timeout:
+            problems.append(
+                f"{where}: timeout_s {job.timeout_s} is above the executor's Timeout {executor_timeout}"
+            )
+        if visibility is not None and job.timeout_s > visibility:
+            problems.append(
+                f"{where}: timeout_s {job.timeout_s} is above the queue's VisibilityTimeout {visibility}"
+            )
+        if max_receives is not None and job.max_attempts >= max_receives:
+            problems.append(
+                f"{where}: max_attempts {job.max_attempts} must be below the queue's maxReceiveCount "
+                f"{max_receives}, or SQS dead-letters the message before the last attempt"
+            )
+    return problems
+
+
+def _agreement_problems(files: AppFiles, rules: dict[str, tuple[str, str | None]]) -> list[str]:
+    """The catalog and the template say the same: the generated parts, the schedules, the module."""
+    problems = []
+    default = files.template.get("Parameters", {}).get("CatalogModule", {}).get("Default")
+    if default != files.catalog_module:
+        problems.append(
+            f"template.yaml: CatalogModule's Default is {default!r} but the app's catalog is "
+            f"{files.catalog_module!r}: make them the same (sam deploy uses the template's)"
+        )
+    catalog = files.catalog
+    if catalog is None:
+        return problems
+    try:
+        stale = stale_parts(files.text, catalog)
+    except RegionError as exc:
+        return [*problems, f"template.yaml: {exc}"]
+    for name in stale:
+        problems.append(
+            f"template.yaml: the generated part '{name}' is out of date or unmarked (run: cronlane template)"
+            if name in PARTS
+            else name
+        )
+    for name, schedule in catalog.schedules.items():
+        if name not in rules:
+            problems.append(
+                f"schedule '{name}': no rule in template.yaml named ${{AWS::StackName}}-{name} "
+                "(run: cronlane template)"
+            )
+        elif rules[name][0] != schedule.expression:
+            problems.append(
+                f"schedule '{name}': template.yaml fires {rules[name][0]} but the declaration says "
+                f"{schedule.expression} (run: cronlane template)"
+            )
+        elif (rules[name][1] or "UTC") != (schedule.timezone or "UTC"):
+            problems.append(
+                f"schedule '{name}': template.yaml fires it in {rules[name][1] or 'UTC (a rule)'} but the "
+                f"declaration says {schedule.timezone or 'UTC'} (run: cronlane template)"
+            )
+    for name in rules:
+        if name not in catalog.schedules:
+            problems.append(
+                f"template.yaml: rule {name} fires a schedule that is not declared (run: cronlane template)"
+            )
+    return problems
+
+
+def samconfig_problems(samconfig: dict[str, Any] | None, template: dict[str, Any]) -> list[str]:
+    """Each environment's parameter_overrides name the template's parameters, with allowed values."""
+    if not samconfig:
+        return []
+    problems = []
+    parameters = template.get("Parameters", {})
+    for env, sections in samconfig.items():
+        if not isinstance(sections, dict):
+            continue
+        overrides = (sections.get("deploy", {}).get("parameters", {}) or {}).get("parameter_overrides")
+        if not overrides:
+            continue
+        words = shlex.split(overrides) if isinstance(overrides, str) else [str(o) for o in overrides]
+        for word in words:
+            name, _, value = word.partition("=")
+            if name not in parameters:
+                problems.append(
+                    f"samconfig.toml [{env}]: parameter_overrides sets {name}, which template.yaml lacks"
+                )
+                continue
+            allowed = parameters[name].get("AllowedValues")
+            if allowed is not None and value not in [str(a) for a in allowed]:
+                problems.append(
+                    f"samconfig.toml [{env}]: {name}={value} is not one of "
+                    + ", ".join(str(a) for a in allowed)
+                )
+    return problems
+
+
+def validate(files: AppFiles) -> list[str]:
+    """Every problem ``cronlane validate`` reports for the template, samconfig and catalog."""
+    problems, rules = _schedule_problems(files.template)
+    problems += _tick_dlq_problems(files.template)
+    problems += _queue_problems(files.template)
+    problems += _function_problems(files.template)
+    problems += _data_problems(files.template)
+    problems += _timeout_problems(files.template, files.catalog)
+    problems += iam.problems(files.template, files.catalog)
+    problems += _agreement_problems(files, rules)
+    problems += samconfig_problems(files.samconfig, files.template)
+    return problems
+
+
+def check_app(app: App) -> tuple[list[str], Catalog | None]:
+    """Read the app's files and check them (``cronlane validate``): the problems, and the catalog
+    (None when its declarations are wrong). An unreadable file, or a catalog module that cannot be
+    imported, is raised (``AppError``, ``CatalogNotFound``): there is nothing to check."""
+    import tomllib
+
+    from cronlane import jobfunctions
+    from cronlane.errors import CatalogError
+    from cronlane.project import AppError
+
+    try:
+        text = app.template.read_text()
+        from samtranslator.yaml_helper import yaml_parse
+
+        document = yaml_parse(text)
+    except (OSError, ValueError) as exc:
+        raise AppError(f"{app.template}: cannot be read as a template: {exc}") from None
+    if not isinstance(document, dict):
+        raise AppError(f"{app.template}: is not a template (no mapping at its top)")
+    samconfig_path = app.root / "samconfig.toml"
+    try:
+        samconfig = tomllib.loads(samconfig_path.read_text()) if samconfig_path.is_file() else None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise AppError(f"{samconfig_path}: not valid TOML ({exc})") from None
+    declared: Catalog | None
+    try:
+        declared, problems = app.load_catalog(fresh=True), []
+    except CatalogError as exc:
+        if isinstance(exc, CatalogNotFound):
+            raise
+        declared, problems = None, list(exc.problems)
+    problems += validate(AppFiles(document, text, declared, app.catalog_module, samconfig))
+    if declared is not None:
+        problems += jobfunctions.problems(declared)
+    return problems, declared
