@@ -14,60 +14,17 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from cronlane.template.iam import FRAMEWORK_GRANTS, KMS_ACTIONS, STACK_ARNS, STAR_RESOURCE_ACTIONS
+from fixture_jobs.catalog import CATALOG
 from tests.conftest import TEMPLATE
 
-# The only actions that may have Resource "*": AWS offers no narrower resource for them.
-STAR_RESOURCE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-
-# Both functions: their own log group, the runs table, X-Ray.
-SHARED_ACTIONS = {
-    "logs:CreateLogStream",
-    "logs:PutLogEvents",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:Query",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-}
-# Both functions arm, move and delete the runs' one-time checks (the watchdog), naming the
-# scheduler role as the checks' role.
-WATCHDOG_ACTIONS = {
-    "scheduler:CreateSchedule",
-    "scheduler:UpdateSchedule",
-    "scheduler:DeleteSchedule",
-    "iam:PassRole",
-}
-# The dispatcher enqueues, and lists, gives back and deletes dead letters.
-DISPATCHER_ACTIONS = (
-    SHARED_ACTIONS
-    | WATCHDOG_ACTIONS
-    | {
-        "sqs:SendMessage",
-        "sqs:ReceiveMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:DeleteMessage",
-    }
-)
-# The executor consumes the job queue (with its mapping), releases, backs off, dead-letters.
-EXECUTOR_ACTIONS = (
-    SHARED_ACTIONS
-    | WATCHDOG_ACTIONS
-    | {
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-        "sqs:ChangeMessageVisibility",
-        "sqs:SendMessage",
-    }
-)
-SCHEDULER_ACTIONS = {"lambda:InvokeFunction", "sqs:SendMessage"}
-KMS_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey"}
-# ARNs built with Fn::Sub that still name only this stack's resources.
-STACK_ARNS = {
-    "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${WatchdogGroup}/*",
-    "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dispatcher",
+# The framework's own grants, exactly (cronlane.template.iam, which validate checks too); the
+# jobs' declared permissions come on top of the executor's, as ExecutorRole's "jobs" policy.
+DISPATCHER_ACTIONS = FRAMEWORK_GRANTS["DispatcherRole"][1] - KMS_ACTIONS
+EXECUTOR_ACTIONS = FRAMEWORK_GRANTS["ExecutorRole"][1] - KMS_ACTIONS
+SCHEDULER_ACTIONS = FRAMEWORK_GRANTS["SchedulerRole"][1] - KMS_ACTIONS
+DECLARED = {
+    (a, r) for job in CATALOG.jobs.values() for p in job.permissions for a in p.actions for r in p.resources
 }
 
 
@@ -95,10 +52,13 @@ def roles(expanded: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: r["Properties"] for k, r in expanded["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
 
 
-def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every statement of the role's inline policies; an ``Fn::If`` gives both branches."""
+def statements(role: dict[str, Any], only: str | None = None) -> list[dict[str, Any]]:
+    """Every statement of the role's inline policies (or of the one named ``only``); an ``Fn::If``
+    gives both branches."""
     found: list[dict[str, Any]] = []
     for policy in role.get("Policies", []):
+        if only is not None and policy["PolicyName"] != only:
+            continue
         for statement in policy["PolicyDocument"]["Statement"]:
             if isinstance(statement, dict) and "Fn::If" in statement:
                 found += [s for s in statement["Fn::If"][1:] if isinstance(s, dict) and "Effect" in s]
@@ -111,8 +71,8 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def actions_of(role: dict[str, Any]) -> set[str]:
-    return {a for s in statements(role) if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+def actions_of(role: dict[str, Any], policy: str | None = None) -> set[str]:
+    return {a for s in statements(role, policy) if s["Effect"] == "Allow" for a in as_list(s["Action"])}
 
 
 def test_no_role_gets_a_managed_policy_or_a_wildcard_action(expanded: dict[str, Any]) -> None:
@@ -134,12 +94,12 @@ def test_resource_star_only_where_aws_has_nothing_narrower(expanded: dict[str, A
                 continue
             for resource in resources:
                 # this stack's resources: a Ref, a GetAtt, or a Sub of one (the table's indexes,
-                # the checks' schedule group, the dispatcher named after the stack)
+                # the checks' schedule group, the dispatcher named after the stack), or what a job
+                # declares for itself
                 assert isinstance(resource, dict), f"{name}: literal resource {resource}"
                 if "Fn::Sub" in resource:
-                    assert str(resource["Fn::Sub"]) in STACK_ARNS or str(resource["Fn::Sub"]).startswith(
-                        "${RunsTable.Arn}/index/"
-                    ), (name, resource)
+                    declared = {(a, resource["Fn::Sub"]) for a in as_list(statement["Action"])} <= DECLARED
+                    assert str(resource["Fn::Sub"]) in STACK_ARNS or declared, (name, resource)
                 else:
                     assert set(resource) <= {"Ref", "Fn::GetAtt"}, (name, resource)
 
@@ -147,7 +107,7 @@ def test_resource_star_only_where_aws_has_nothing_narrower(expanded: dict[str, A
 def test_each_function_has_exactly_the_actions_its_code_uses(expanded: dict[str, Any]) -> None:
     found = roles(expanded)
     assert actions_of(found["DispatcherRole"]) == DISPATCHER_ACTIONS | KMS_ACTIONS
-    assert actions_of(found["ExecutorRole"]) == EXECUTOR_ACTIONS | KMS_ACTIONS
+    assert actions_of(found["ExecutorRole"], "executor") == EXECUTOR_ACTIONS | KMS_ACTIONS
     assert actions_of(found["SchedulerRole"]) == SCHEDULER_ACTIONS | KMS_ACTIONS
     # the zoned schedule uses the declared role, not one SAM would generate
     schedule = expanded["Resources"]["DispatcherFunctionMorning"]["Properties"]
@@ -170,7 +130,7 @@ def test_only_lambda_and_scheduler_may_assume_the_roles(expanded: dict[str, Any]
 
 def test_the_customer_key_is_granted_only_when_one_is_given(expanded: dict[str, Any]) -> None:
     for name in ("DispatcherRole", "ExecutorRole", "SchedulerRole"):
-        document = roles(expanded)[name]["Policies"][0]["PolicyDocument"]
+        document = roles(expanded)[name]["Policies"][0]["PolicyDocument"]  # the framework's own
         conditional = [s for s in document["Statement"] if "Fn::If" in s]
         assert len(conditional) == 1 and conditional[0]["Fn::If"][0] == "HasKmsKey"
         key_statement = conditional[0]["Fn::If"][1]
@@ -194,3 +154,18 @@ def test_the_dispatcher_function_is_named_as_the_checks_and_the_scheduler_role_n
     assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-dispatcher"}
     group = expanded["Resources"]["WatchdogGroup"]
     assert group["Type"] == "AWS::Scheduler::ScheduleGroup"
+
+
+def test_the_executor_gets_exactly_what_the_jobs_declare_besides_its_own(expanded: dict[str, Any]) -> None:
+    # the fixture's index job declares s3:GetObject on one bucket's objects: the role has that grant,
+    # in its "jobs" policy, and nothing else beyond the framework's
+    role = roles(expanded)["ExecutorRole"]
+    assert [p["PolicyName"] for p in role["Policies"]] == ["executor", "jobs"]
+    granted = {
+        (a, r["Fn::Sub"] if isinstance(r, dict) else r)
+        for s in statements(role, "jobs")
+        for a in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+    }
+    assert granted == DECLARED == {("s3:GetObject", "arn:${AWS::Partition}:s3:::fixture-search-input/*")}
+    assert actions_of(roles(expanded)["DispatcherRole"]) == DISPATCHER_ACTIONS | KMS_ACTIONS

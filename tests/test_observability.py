@@ -4,13 +4,13 @@ active on both functions and the X-Ray SDK is loaded only when its subsegments a
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from cronlane.telemetry import METRICS, EmfTelemetry
+from cronlane.template.checks import _own_alarm_metrics, dashboard_metrics
 from tests.conftest import TEMPLATE
 
 
@@ -21,21 +21,12 @@ def template() -> dict[str, Any]:
 
 def own_alarm_metrics(template: dict[str, Any]) -> list[dict[str, Any]]:
     """The cronlane-namespace metrics the alarms watch, directly or inside metric math."""
-    found = []
-    for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::CloudWatch::Alarm":
-            continue
-        props = resource["Properties"]
-        metrics = [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
-        found += [m for m in metrics if m.get("Namespace") == {"Ref": "MetricsNamespace"}]
-    return found
+    return [metric for _, metric in _own_alarm_metrics(template)]
 
 
 def own_metrics_in_template(template: dict[str, Any]) -> set[str]:
     """Metric names in the cronlane namespace used by the dashboard and the alarms."""
-    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
-    names = set(re.findall(r"SEARCH\('\{\$\{NS\}[^}]*\} MetricName=\\\"(\w+)\\\"", body))
-    return names | {m["MetricName"] for m in own_alarm_metrics(template)}
+    return dashboard_metrics(template) | {m["MetricName"] for m in own_alarm_metrics(template)}
 
 
 def test_every_metric_the_template_names_is_emitted_and_every_emitted_metric_is_shown(

@@ -1,8 +1,10 @@
 """Job and schedule declarations: the one place a job or a schedule is described.
 
-The dispatcher, the executor, the CLI and the docs all read these. Nothing about a job is
-written twice: ``template.yaml`` does not name jobs at all, and schedules appear there only as
-the EventBridge rules that fire them (a test checks the two agree).
+The dispatcher, the executor, the CLI and the docs all read these. Nothing about a job or a
+schedule is written twice: what ``template.yaml`` needs of them (the schedules' rules, the tick
+dead-letter queue's policy, the jobs' ``permissions``) is generated from these by
+``cronlane template`` (``cronlane.template.generate``), and ``cronlane validate`` fails when it
+is out of date.
 """
 
 from __future__ import annotations

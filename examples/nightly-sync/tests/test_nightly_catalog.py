@@ -50,3 +50,14 @@ def test_cronlane_validate_passes_on_the_app() -> None:
 def test_there_is_one_tick_event_per_schedule() -> None:
     events = {p.stem for p in (APP.root / "events").glob("*.json")}
     assert set(CATALOG.schedules) <= events
+
+
+def test_the_template_is_the_frameworks_with_this_catalogs_parts() -> None:
+    # what the framework writes (cronlane init) and what cronlane template makes of the catalog:
+    # nothing of the stack is written twice, only this app's description differs
+    from cronlane.scaffold import render_template
+    from cronlane.template.generate import render
+
+    text = APP.template.read_text()
+    description = tuple(text.split("Description: >-\n", 1)[1].split("\n\n", 1)[0].split("\n"))
+    assert render(render_template("nightly_sync", description), CATALOG) == text

@@ -8,6 +8,7 @@ Each problem is one line naming its place (a job, a schedule, a template resourc
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -299,6 +300,53 @@ def _data_problems(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+SERVICE_WIDE = [{"Name": "service", "Value": "cronlane"}]
+REQUIRED_ALARMS = ("RunsFailed", "JobTimeoutFraction", "RunsOverDeadline", "JobsFailed", "MissedRuns")
+
+
+def _own_alarm_metrics(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(alarm, metric) for the cronlane-namespace metrics the alarms watch, directly or in math."""
+    found = []
+    for name, resource in template.get("Resources", {}).items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource.get("Properties", {})
+        metrics = [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        found += [(name, m) for m in metrics if m.get("Namespace") == {"Ref": "MetricsNamespace"}]
+    return found
+
+
+def dashboard_metrics(template: dict[str, Any]) -> set[str]:
+    """The cronlane-namespace metric names the dashboard's SEARCH expressions name."""
+    body = _props(template, "Dashboard").get("DashboardBody", {})
+    substituted = isinstance(body, dict) and isinstance(body.get("Fn::Sub"), list)
+    text = body["Fn::Sub"][0] if substituted else str(body)
+    return set(re.findall(r"SEARCH\('\{\$\{NS\}[^}]*\} MetricName=\\\"(\w+)\\\"", text))
+
+
+def _observability_problems(template: dict[str, Any]) -> list[str]:
+    """The alarms and the dashboard watch metrics the code emits, service-wide; X-Ray is on."""
+    from cronlane.telemetry import METRICS
+
+    problems = []
+    watched: set[str] = set()
+    for alarm, metric in _own_alarm_metrics(template):
+        name = str(metric.get("MetricName"))
+        watched.add(name)
+        if name not in METRICS:
+            problems.append(f"template.yaml: {alarm} watches {name}, which cronlane never emits")
+        elif metric.get("Dimensions") != SERVICE_WIDE or "" not in METRICS[name][1]:
+            problems.append(f"template.yaml: {alarm} must watch {name}'s service-wide series (service)")
+    for name in sorted(dashboard_metrics(template) - set(METRICS)):
+        problems.append(f"template.yaml: Dashboard shows {name}, which cronlane never emits")
+    for name in REQUIRED_ALARMS:
+        if name not in watched:
+            problems.append(f"template.yaml: no alarm watches {name} (the framework's template has one)")
+    if template.get("Globals", {}).get("Function", {}).get("Tracing") != "Active":
+        problems.append("template.yaml: Globals Function Tracing must be Active (X-Ray records invocations)")
+    return problems
+
+
 def _timeout_problems(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
     problems = []
     parameters = template.get("Parameters", {})
@@ -418,6 +466,7 @@ def validate(files: AppFiles) -> list[str]:
     problems += _queue_problems(files.template)
     problems += _function_problems(files.template)
     problems += _data_problems(files.template)
+    problems += _observability_problems(files.template)
     problems += _timeout_problems(files.template, files.catalog)
     problems += iam.problems(files.template, files.catalog)
     problems += _agreement_problems(files, rules)

@@ -1,12 +1,10 @@
 """The example application's jobs and schedules: one declaration each.
 
 To add a job: write its function (``def my_job(ctx: JobContext) -> dict | None``) in a module of
-this package and add one ``Job(...)`` below. ``template.yaml`` does not change.
-
-To add a schedule: add one ``Schedule(...)`` below and one EventBridge rule in ``template.yaml``
-(a ``ScheduleV2`` with ``ScheduleExpressionTimezone`` if it has a ``timezone``) whose ``Name`` is
-``${AWS::StackName}-<schedule name>`` and whose expression is the same (``make test`` and
-``cronlane validate`` check that the two agree).
+this package and add one ``Job(...)`` below (with ``permissions=[Permission(...)]`` if it needs
+AWS access of its own). To add a schedule: add one ``Schedule(...)`` below. Then run
+``cronlane template``: it writes what template.yaml needs of them (the rules, the tick
+dead-letter queue's policy, the jobs' permissions); ``cronlane validate`` checks it all.
 
 Durations follow the user's analysis: jobs of 30 seconds to 6 minutes, and one of 40 minutes
 (``recommendationModelJob``, longer than a Lambda invocation: it checkpoints and continues).

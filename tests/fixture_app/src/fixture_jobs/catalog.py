@@ -5,7 +5,8 @@ tests rely on (not the example app's jobs, so that replacing the example changes
   ``dedup``, ``digest``), a job that can be made to fail (``check``: ``fail_attempts``,
   ``fail_until``), an ``all_done`` sink below it (``summary``), a transitive chain to skip
   (``check -> merge -> alert``), independent roots (``expire``, ``freshness``, ``trending``,
-  ``geo``, ``synonyms``, ``cleanup``), and a 40-minute job that checkpoints (``train``);
+  ``geo``, ``synonyms``, ``cleanup``), a 40-minute job that checkpoints (``train``), and a job
+  that declares an S3 permission (``index``);
 - ``nightly`` (every job, 02:00 UTC, overlap ``skip``, catch-up ``all``), ``hourly`` (the feed
   group, ``buffer_one``, catch-up ``latest``; its upstreams outside the group count as satisfied)
   and ``morning`` (the notify group, 08:00 in Europe/Berlin: an EventBridge Scheduler schedule).
@@ -13,7 +14,7 @@ tests rely on (not the example app's jobs, so that replacing the example changes
 
 from __future__ import annotations
 
-from cronlane import Catalog, Job, Schedule, Selection
+from cronlane import Catalog, Job, Permission, Schedule, Selection
 from cronlane.simulated import long_params, sim_params
 
 WORK = "cronlane.simulated.simulate"
@@ -47,7 +48,16 @@ JOBS = [
     job("freshness", F, (), 45, 120),
     job("trending", F, (), 120, 300),
     job("dedup", F, ("rank", "trending"), 60, 180),
-    job("index", S, ("extract",), 360, 800),
+    Job(
+        "index",
+        WORK,
+        S,
+        ("extract",),
+        timeout_s=800,
+        params=sim_params(360),
+        # what a job that reads S3 declares: written into the executor's role by cronlane template
+        permissions=(Permission(("s3:GetObject",), ("arn:${AWS::Partition}:s3:::fixture-search-input/*",)),),
+    ),
     job("geo", S, (), 90, 240),
     job("synonyms", S, (), 30, 90),
     job("digest", N, ("rank", "merge"), 120, 300),
