@@ -143,7 +143,7 @@ def test_a_job_with_a_dependency_and_s3_access_and_a_zoned_schedule_are_one_decl
         in stale.stdout
     )
     assert (
-        "the generated part 'job-permissions' is out of date or unmarked (run: cronlane template)"
+        "the generated part 'job-permissions' is out of date (run: cronlane template)"
         in stale.stdout
     )
     # WHEN cronlane template writes the template's parts

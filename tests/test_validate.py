@@ -150,7 +150,16 @@ BROKEN: list[tuple[str, Callable[[], str], str]] = [
     (
         "a generated part edited by hand",
         lambda: changed('Schedule: "cron(0 2 * * ? *)"', 'Schedule: "cron(0 3 * * ? *)"'),
-        "the generated part 'schedules' is out of date or unmarked (run: cronlane template)",
+        "the generated part 'schedules' is out of date (run: cronlane template)",
+    ),
+    (
+        "a template without the markers of a part",
+        lambda: changed(
+            "        # cronlane:begin job-permissions (written by `cronlane template` from the catalog: edit the catalog, not this)\n"
+            "        - PolicyName: jobs\n",
+            "        - PolicyName: jobs\n",
+        ).replace("        # cronlane:end job-permissions\n", ""),
+        "template.yaml: no '# cronlane:begin job-permissions' ... '# cronlane:end job-permissions' markers: add them",
     ),
     (
         "the generated parts' markers removed",

@@ -18,13 +18,14 @@ from cronlane.declarations import LAMBDA_MAX_TIMEOUT_S, Catalog
 from cronlane.dispatch import MISSED_GRACE_S
 from cronlane.errors import CatalogNotFound
 from cronlane.template import iam
-from cronlane.template.generate import PARTS, RULE_NAME, SCHEDULER_INPUT, stale_parts
-from cronlane.template.regions import RegionError
+from cronlane.template.generate import RULE_NAME, SCHEDULER_INPUT, stale_parts
+from cronlane.template.regions import RegionError, find_regions
 
 if TYPE_CHECKING:
     from cronlane.project import App
 
 RULE_NAME_PREFIX = RULE_NAME
+MARKERS_DOC = "docs/your-own-app.md#a-template-without-the-markers"
 SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")
 HANDLERS = {
     "DispatcherFunction": "cronlane.handlers.dispatcher.lambda_handler",
@@ -397,14 +398,16 @@ def _agreement_problems(files: AppFiles, rules: dict[str, tuple[str, str | None]
     if catalog is None:
         return problems
     try:
+        marked = find_regions(files.text)
         stale = stale_parts(files.text, catalog)
     except RegionError as exc:
         return [*problems, f"template.yaml: {exc}"]
     for name in stale:
         problems.append(
-            f"template.yaml: the generated part '{name}' is out of date or unmarked (run: cronlane template)"
-            if name in PARTS
-            else name
+            f"template.yaml: the generated part '{name}' is out of date (run: cronlane template)"
+            if name in marked
+            else f"template.yaml: no '# cronlane:begin {name}' ... '# cronlane:end {name}' markers: add them "
+            f"where the part goes ({MARKERS_DOC}), then run cronlane template"
         )
     for name, schedule in catalog.schedules.items():
         if name not in rules:

@@ -82,7 +82,8 @@ def replace_regions(text: str, bodies: dict[str, list[str]]) -> str:
         raise RegionError(
             "no "
             + ", ".join(f"'# {BEGIN} {m}' ... '# {END} {m}'" for m in missing)
-            + " in the template (docs/jobs-and-schedules.md: the generated parts)"
+            + " in the template: add them where the parts go ("
+            + "docs/your-own-app.md#a-template-without-the-markers)"
         )
     lines = text.split("\n")
     for region in sorted(regions.values(), key=lambda r: r.first, reverse=True):
