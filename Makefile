@@ -109,7 +109,7 @@ build: tools venv wheels
 pytest: venv
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
-test: lint typecheck validate build pytest
+test: lint typecheck validate build sam-local pytest
 
 # The example app's main job, run from the app's folder as a user runs it.
 demo: venv
@@ -123,6 +123,8 @@ chaos: venv
 # The benchmarks (benchmarks/README.md); the last line is the figures, each beside its target above it.
 bench: venv
 	$(BIN)/python -m benchmarks.run
+
+include sam-local.mk
 
 clean:
 	rm -rf $(VENV) .tools $(EXAMPLE)/.aws-sam $(WHEELS) .cronlane $(EXAMPLE)/.cronlane .pytest_cache .mypy_cache .ruff_cache

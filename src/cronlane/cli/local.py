@@ -265,3 +265,55 @@ def local_up(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot start the twin on port {port}: {exc}")
+
+
+@local_app.command("sam-invoke")
+def local_sam_invoke(
+    sam: Annotated[
+        str, typer.Option(help="The SAM CLI to run (make tools installs one in .tools/sam).")
+    ] = "sam",
+    docker_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the Docker engine it starts, and of the image cache (default: .cronlane/docker)."
+        ),
+    ] = None,
+    dispatcher_event: Annotated[
+        Path | None, typer.Option(help="Event for DispatcherFunction (default: events/manual-trigger.json).")
+    ] = None,
+    executor_event: Annotated[
+        Path | None,
+        typer.Option(help="Event for ExecutorFunction (default: events/executor-sqs-batch.json)."),
+    ] = None,
+    wheels: Annotated[
+        Path | None, typer.Option(help="The layer's wheels (default: the app's wheels/).")
+    ] = None,
+    template: TemplateOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Run DispatcherFunction, then ExecutorFunction, with `sam local invoke` in containers against
+    the local twin, and check what each left in its table. Exit code 4 (one `skipped` line) where
+    no Docker engine can run; docs/sam-local.md."""
+    from cronlane.errors import CronlaneError
+    from cronlane.local.sam_local import Options, sam_invoke
+
+    app = app_of(template, catalog)
+    options = Options(
+        app=app,
+        sam=sam,
+        docker_root=(docker_root or app.root / ".cronlane" / "docker").absolute(),
+        dispatcher_event=dispatcher_event or app.root / "events" / "manual-trigger.json",
+        executor_event=executor_event or app.root / "events" / "executor-sqs-batch.json",
+        wheels=wheels or app.root / "wheels",
+    )
+    refused: tuple[type[Exception], ...] = (CronlaneError, *startup_errors())
+    try:
+        code = sam_invoke(options, typer.echo)
+    except KeyboardInterrupt:
+        fail("sam-invoke interrupted (what it started is stopped)", code=130)
+    except refused as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"sam-invoke: {exc}")
+    if code:
+        raise typer.Exit(code)

@@ -716,11 +716,21 @@ def item_size(table_name: str, key: dict[str, Any]) -> int | None:
 # -------------------------------------------------------------------------------------------------
 
 _server: Any = None
+_more_servers: dict[str, Any] = {}  # address -> a server on the same port (``also_on``)
+LOOPBACK = "127.0.0.1"
 
 
-def moto_endpoint(port: int = 0) -> str:
-    """Start (once per process) a moto server on loopback, with the patches, and return its URL."""
+def moto_endpoint(port: int = 0, also_on: tuple[str, ...] = ()) -> str:
+    """Start (once per process) a moto server on loopback, with the patches, and return its URL.
+
+    ``also_on``: more addresses to answer on, with the same port and the same backends (moto's
+    backends and the patches are the process's, not a server's), e.g. the Docker bridge's gateway
+    that ``sam local invoke``'s containers reach the host at. Only named addresses: a wildcard
+    would expose the twin to every network the machine is on."""
     global _server
+    for address in also_on:
+        if address in ("0.0.0.0", "::", ""):
+            raise ValueError(f"moto server: refusing to listen on every address ({address!r})")
     if _server is None:
         import logging
 
@@ -728,10 +738,35 @@ def moto_endpoint(port: int = 0) -> str:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         install()
-        _server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        _server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
         _server.start()
     host, bound = _server.get_host_and_port()
+    for address in also_on:
+        if address != host and address not in _more_servers:
+            import socket
+
+            from moto.server import ThreadedMotoServer
+
+            # ThreadedMotoServer binds in its thread and would wait forever for a bind that
+            # failed there: an address that cannot be bound is an OSError here instead.
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((address, bound))
+            more = ThreadedMotoServer(ip_address=address, port=bound, verbose=False)
+            more.start()
+            _more_servers[address] = more
     return f"http://{host}:{bound}"
+
+
+def stop_moto_servers() -> None:
+    """Stop every moto server of the process (the next ``moto_endpoint`` starts a new one)."""
+    global _server
+    for more in _more_servers.values():
+        more.stop()
+    _more_servers.clear()
+    if _server is not None:
+        _server.stop()
+        _server = None
 
 
 def reset_moto(endpoint: str) -> None:

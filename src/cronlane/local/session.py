@@ -32,14 +32,17 @@ def local_runtime(
     stack_name: str = "local",
     parameters: dict[str, str] | None = None,
     port: int = 0,
+    also_on: tuple[str, ...] = (),
 ) -> Iterator[LocalRuntime]:
     """A fresh stack of the app's ``template.yaml`` on the process's moto server, and a runtime
     on it. ``template``: the app (or its template; default: the nearest ``template.yaml``), whose
     catalog module is ``catalog`` if given (the app-folder contract, ``cronlane.project``); the
-    stack's ``CatalogModule`` is set to it, so the functions load the same catalog."""
+    stack's ``CatalogModule`` is set to it, so the functions load the same catalog. The moto
+    server listens on loopback (``port``; 0: any free one), and also on the addresses in
+    ``also_on`` (``moto_endpoint``)."""
     app = template if isinstance(template, App) else find_app(template, catalog)
     app.activate()
-    endpoint = moto_endpoint(port)
+    endpoint = moto_endpoint(port, also_on)
     reset_moto(endpoint)
     set_process_env(endpoint)
     stack = create_stack(
