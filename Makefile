@@ -40,6 +40,8 @@ help:
 	@echo "make test    lint, type-check, sam validate --lint, cfn-lint, checkov, sam build, and every test"
 	@echo "make wheels  the framework's wheel (and its dependencies') for the example's layer"
 	@echo "make build   sam build of the example app (the deployable artifacts in $(EXAMPLE)/.aws-sam/)"
+	@echo "make sam-local  sam local invoke of both functions against the local twin (root, Docker;"
+	@echo "             in the example and in an app made by cronlane init)"
 	@echo "make chaos   the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 35 min);"
 	@echo "             make chaos PROFILE=aggressive: 150 runs with every fault far more often"
 	@echo "make bench   cost, makespan, hand-off, dispatch scale, cold start, idle wake-ups (benchmarks/)"
@@ -106,8 +108,9 @@ build: tools venv wheels
 	rm -rf $(EXAMPLE)/.aws-sam
 	cd $(EXAMPLE) && PATH="$(CURDIR)/$(BIN):$$PATH" PIP_NO_INDEX=1 PIP_FIND_LINKS="$(CURDIR)/$(WHEELS)" $(SAM) build
 
-pytest: venv
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+# The init tests run cronlane init (with these wheels), sam validate, sam build, cfn-lint and checkov.
+pytest: venv tools wheels
+	CRONLANE_WHEELS="$(CURDIR)/$(WHEELS)" $(BIN)/pytest -q -n 2 --dist loadgroup
 
 test: lint typecheck validate build sam-local pytest
 

@@ -21,8 +21,21 @@ sam-local-packages:
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; } \
 		>.tools/sam-local-apt.log 2>&1 || echo "make sam-local: could not install$$missing (.tools/sam-local-apt.log)"
 
+# Then the same in a new app made by `cronlane init` (in a scratch folder, removed after): what a
+# team gets works too. SAM_LOCAL_REQUIRED=1 (.ci/run sets it) makes a skip fail: CI here must run it.
+SAM_LOCAL_APP := $(CURDIR)/.tools/sam-local-app
+SAM_LOCAL_REQUIRED ?= 0
+
 sam-local: sam-local-packages tools venv wheels
 	@cd $(EXAMPLE) && rc=0 && $(CURDIR)/$(BIN)/cronlane local sam-invoke --sam $(SAM) \
 		--docker-root $(SAM_LOCAL_DOCKER) || rc=$$?; \
-	if [ $$rc -eq $(SAM_LOCAL_SKIPPED) ]; then echo "make sam-local: skipped, nothing was invoked"; \
-	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+	if [ $$rc -eq $(SAM_LOCAL_SKIPPED) ]; then \
+		echo "make sam-local: skipped, nothing was invoked"; \
+		if [ "$(SAM_LOCAL_REQUIRED)" = 1 ]; then echo "make sam-local: SAM_LOCAL_REQUIRED=1: a skip fails"; exit 1; fi; \
+		exit 0; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	rm -rf $(SAM_LOCAL_APP) && mkdir -p $(SAM_LOCAL_APP) && cd $(SAM_LOCAL_APP) \
+		&& $(CURDIR)/$(BIN)/cronlane init team-jobs --find-links $(CURDIR)/$(WHEELS) >/dev/null \
+		&& cd team-jobs && echo "in an app made by cronlane init:" \
+		&& $(CURDIR)/$(BIN)/cronlane local sam-invoke --sam $(SAM) --docker-root $(SAM_LOCAL_DOCKER) \
+		&& rm -rf $(SAM_LOCAL_APP)

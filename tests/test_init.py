@@ -142,10 +142,7 @@ def test_a_job_with_a_dependency_and_s3_access_and_a_zoned_schedule_are_one_decl
         "problem: schedule 'morning-report': no rule in template.yaml named ${AWS::StackName}-morning-report"
         in stale.stdout
     )
-    assert (
-        "the generated part 'job-permissions' is out of date (run: cronlane template)"
-        in stale.stdout
-    )
+    assert "the generated part 'job-permissions' is out of date (run: cronlane template)" in stale.stdout
     # WHEN cronlane template writes the template's parts
     check = run([CRONLANE, "template", "--check"], app)
     assert (check.returncode, check.stdout.strip()) == (

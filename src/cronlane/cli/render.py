@@ -94,12 +94,14 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
         )
     )
     clock_note = "virtual clock" if clock == "virtual" else f"real clock x{1 / time_scale:g}"
-    if report.makespan_s:
+    wall = f"{clock_note}; {report.wall_seconds or 0:.1f}s of wall time"
+    if report.makespan_s and work >= report.makespan_s:  # jobs ran side by side: say what it saved
         out.print(
             f"makespan {_span(report.makespan_s)} against {_span(work)} of job time back to back "
-            f"(the inline daemon): {work / report.makespan_s:.1f}x faster ({clock_note}; "
-            f"{report.wall_seconds or 0:.1f}s of wall time)"
+            f"(the inline daemon): {work / report.makespan_s:.1f}x faster ({wall})"
         )
+    elif report.makespan_s:  # a run too short or too serial for the comparison to mean anything
+        out.print(f"makespan {_span(report.makespan_s)} for {_span(work)} of job time ({wall})")
     out.print(Text(f"logs: {log_dir}/ (one file per Lambda environment)"))
 
 
