@@ -49,8 +49,8 @@ LogsOption = Annotated[Path | None, typer.Option(help="Folder for the environmen
 
 def _has_a_rule(app: Any, schedule: str) -> None:
     """A declared schedule the template does not fire cannot be run: said before a stack starts."""
-    from cronlane.cli.checks import RULE_NAME_PREFIX, schedules_with_a_rule
     from cronlane.local.stack import load_template
+    from cronlane.template.checks import RULE_NAME_PREFIX, schedules_with_a_rule
 
     try:
         fired = schedules_with_a_rule(load_template(app.template))
