@@ -299,3 +299,36 @@ def test_a_permission_must_name_actions_and_arns_without_wildcards() -> None:
         "never '*' or 'service:*')",
         "job 'j': permission resource '*' must be an ARN (arn:${AWS::Partition}:...); '*' is not granted to jobs",
     ]
+
+
+def test_two_schedules_that_would_share_a_template_event_are_named() -> None:
+    catalog = Catalog.build(
+        [Job("j", "tests.test_validate.takes_two", "g")],
+        [
+            Schedule("a-b", "rate(1 hour)", Selection.everything()),
+            Schedule("a_b", "rate(2 hours)", Selection.everything()),
+        ],
+    )
+    found = problems_of(render(TEXT, catalog), catalog)
+    assert "schedule 'a_b': its template event would be AB, as schedule 'a-b''s is: rename one" in found
+
+
+def test_a_rule_name_longer_than_eventbridge_allows_is_named_with_the_stack() -> None:
+    config = {
+        "prod": {
+            "global": {
+                "parameters": {"stack_name": "a-very-long-stack-name-for-the-nightly-jobs-of-the-team"}
+            }
+        }
+    }
+    found = problems_of(TEXT, samconfig=config)
+    assert (
+        "schedule 'morning': its rule would be named a-very-long-stack-name-for-the-nightly-jobs-of-the-team-morning in "
+        "samconfig.toml's [prod] stack, over EventBridge's 64 characters: shorten the schedule or the stack"
+    ) in found
+
+
+def test_a_crlf_template_keeps_its_line_ends_and_its_own_text() -> None:
+    crlf = TEXT.replace("\n", "\r\n")
+    stale = crlf.replace('Schedule: "cron(0 2 * * ? *)"', 'Schedule: "cron(0 3 * * ? *)"')
+    assert render(stale, CATALOG) == crlf

@@ -26,7 +26,7 @@ def template_command(
 
     app = app_of(template, catalog)
     declared = catalog_of(app)
-    text = app.template.read_text()
+    text = app.template.read_bytes().decode()  # as it is: CRLF line ends stay CRLF
     try:
         new = render(text, declared)
     except RegionError as exc:
@@ -41,7 +41,7 @@ def template_command(
     if new == text:
         typer.echo(f"{app.template.name}: up to date")
         return
-    app.template.write_text(new)
+    app.template.write_bytes(new.encode())
     changed = stale_parts(text, declared)
     typer.echo(f"{app.template.name}: wrote {', '.join(changed)}")
 

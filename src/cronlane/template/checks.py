@@ -18,13 +18,14 @@ from cronlane.declarations import LAMBDA_MAX_TIMEOUT_S, Catalog
 from cronlane.dispatch import MISSED_GRACE_S
 from cronlane.errors import CatalogNotFound
 from cronlane.template import iam
-from cronlane.template.generate import RULE_NAME, SCHEDULER_INPUT, stale_parts
+from cronlane.template.generate import RULE_NAME, SCHEDULER_INPUT, name_clashes, stale_parts
 from cronlane.template.regions import RegionError, find_regions
 
 if TYPE_CHECKING:
     from cronlane.project import App
 
 RULE_NAME_PREFIX = RULE_NAME
+RULE_NAME_MAX = 64  # an EventBridge rule's or a Scheduler schedule's name
 MARKERS_DOC = "docs/your-own-app.md#a-template-without-the-markers"
 SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")
 HANDLERS = {
@@ -397,6 +398,14 @@ def _agreement_problems(files: AppFiles, rules: dict[str, tuple[str, str | None]
     catalog = files.catalog
     if catalog is None:
         return problems
+    problems += name_clashes(catalog)
+    for env, stack in _stack_names(files.samconfig):
+        for name in catalog.schedules:
+            if len(stack) + 1 + len(name) > RULE_NAME_MAX:
+                problems.append(
+                    f"schedule '{name}': its rule would be named {stack}-{name} in samconfig.toml's [{env}] "
+                    f"stack, over EventBridge's {RULE_NAME_MAX} characters: shorten the schedule or the stack"
+                )
     try:
         marked = find_regions(files.text)
         stale = stale_parts(files.text, catalog)
@@ -431,6 +440,18 @@ def _agreement_problems(files: AppFiles, rules: dict[str, tuple[str, str | None]
                 f"template.yaml: rule {name} fires a schedule that is not declared (run: cronlane template)"
             )
     return problems
+
+
+def _stack_names(samconfig: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(environment, stack name) of each samconfig.toml environment that names its stack."""
+    found = []
+    for env, sections in (samconfig or {}).items():
+        if isinstance(sections, dict):
+            stack = (sections.get("global", {}).get("parameters", {}) or {}).get("stack_name")
+            stack = stack or (sections.get("deploy", {}).get("parameters", {}) or {}).get("stack_name")
+            if isinstance(stack, str):
+                found.append((env, stack))
+    return found
 
 
 def samconfig_problems(samconfig: dict[str, Any] | None, template: dict[str, Any]) -> list[str]:

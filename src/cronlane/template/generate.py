@@ -135,10 +135,15 @@ def permission_sid(job: Job, index: int) -> str:
 
 def permissions_part(catalog: Catalog) -> list[str]:
     statements: list[str] = []
+    sids: set[str] = set()
     for job in catalog.jobs.values():
         for index, permission in enumerate(job.permissions):
+            sid = permission_sid(job, index)
+            while sid in sids:  # my-job and my_job: a statement id is unique in its policy
+                sid += "X"
+            sids.add(sid)
             statements += [
-                f"      - Sid: {permission_sid(job, index)}",
+                f"      - Sid: {sid}",
                 "        Effect: Allow",
                 f"        Action: [{', '.join(_string(a) for a in permission.actions)}]",
                 "        Resource:",
@@ -164,12 +169,31 @@ def parts(catalog: Catalog) -> dict[str, list[str]]:
 
 
 def render(text: str, catalog: Catalog) -> str:
-    """``template.yaml``'s text with its generated parts made from ``catalog``."""
-    return replace_regions(text, parts(catalog))
+    """``template.yaml``'s text with its generated parts made from ``catalog`` (a file with
+    CRLF line ends keeps them)."""
+    crlf = "\r\n" in text
+    rendered = replace_regions(text.replace("\r\n", "\n"), parts(catalog))
+    return rendered.replace("\n", "\r\n") if crlf else rendered
+
+
+def name_clashes(catalog: Catalog) -> list[str]:
+    """Schedules whose names give the same logical id (``a-b`` and ``a_b`` are both ``AB``)."""
+    seen: dict[str, str] = {}
+    problems = []
+    for schedule in catalog.schedules.values():
+        event = event_name(schedule)
+        if event in seen:
+            problems.append(
+                f"schedule '{schedule.name}': its template event would be {event}, as schedule "
+                f"'{seen[event]}''s is: rename one"
+            )
+        seen.setdefault(event, schedule.name)
+    return problems
 
 
 def stale_parts(text: str, catalog: Catalog) -> list[str]:
     """The generated parts whose text is not what the catalog makes (or that are not marked)."""
+    text = text.replace("\r\n", "\n")
     regions = find_regions(text)
     wanted = parts(catalog)
     stale = []

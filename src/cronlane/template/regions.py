@@ -45,7 +45,7 @@ def end_line(name: str, indent: str) -> str:
 
 
 def find_regions(text: str) -> dict[str, Region]:
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").split("\n")
     found: dict[str, Region] = {}
     open_at: tuple[str, str, int] | None = None
     for index, line in enumerate(lines):
