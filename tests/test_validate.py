@@ -317,13 +317,13 @@ def test_a_rule_name_longer_than_eventbridge_allows_is_named_with_the_stack() ->
     config = {
         "prod": {
             "global": {
-                "parameters": {"stack_name": "a-very-long-stack-name-for-the-nightly-jobs-of-the-team"}
+                "parameters": {"stack_name": "a-stack-name-so-long-that-eventbridge-cannot-name-its-rules"}
             }
         }
     }
     found = problems_of(TEXT, samconfig=config)
     assert (
-        "schedule 'morning': its rule would be named a-very-long-stack-name-for-the-nightly-jobs-of-the-team-morning in "
+        "schedule 'morning': its rule would be named a-stack-name-so-long-that-eventbridge-cannot-name-its-rules-morning in "
         "samconfig.toml's [prod] stack, over EventBridge's 64 characters: shorten the schedule or the stack"
     ) in found
 
