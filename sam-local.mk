@@ -27,7 +27,7 @@ SAM_LOCAL_APP := $(CURDIR)/.tools/sam-local-app
 SAM_LOCAL_REQUIRED ?= 0
 
 sam-local: sam-local-packages tools venv wheels
-	@cd $(EXAMPLE) && rc=0 && $(CURDIR)/$(BIN)/cronlane local sam-invoke --sam $(SAM) \
+	@began=$$(date +%s); cd $(EXAMPLE) && rc=0 && $(CURDIR)/$(BIN)/cronlane local sam-invoke --sam $(SAM) \
 		--docker-root $(SAM_LOCAL_DOCKER) || rc=$$?; \
 	if [ $$rc -eq $(SAM_LOCAL_SKIPPED) ]; then \
 		echo "make sam-local: skipped, nothing was invoked"; \
@@ -38,4 +38,4 @@ sam-local: sam-local-packages tools venv wheels
 		&& $(CURDIR)/$(BIN)/cronlane init team-jobs --find-links $(CURDIR)/$(WHEELS) >/dev/null \
 		&& cd team-jobs && echo "in an app made by cronlane init:" \
 		&& $(CURDIR)/$(BIN)/cronlane local sam-invoke --sam $(SAM) --docker-root $(SAM_LOCAL_DOCKER) \
-		&& rm -rf $(SAM_LOCAL_APP)
+		&& rm -rf $(SAM_LOCAL_APP) && echo "make sam-local: $$(( $$(date +%s) - began )) s"
