@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -99,15 +100,18 @@ def test_cgroups_are_seen_as_v1_folders_or_a_v2_controllers_file(tmp_path: Path)
     assert cgroups_available(v2)
 
 
-def test_the_engine_keeps_everything_in_its_folder_and_leaves_the_firewall_alone(tmp_path: Path) -> None:
-    folder = EngineFolder(tmp_path / "docker")
-    command = dockerd_command("dockerd", folder, "overlay2")
-    assert f"--data-root={tmp_path / 'docker' / 'data'}" in command
-    assert f"--exec-root={tmp_path / 'docker' / 'exec'}" in command
-    assert f"--pidfile={tmp_path / 'docker' / 'dockerd.pid'}" in command
-    assert f"--host=unix://{tmp_path / 'docker' / 'docker.sock'}" in command
-    assert {"--iptables=false", "--ip-masq=false", "--storage-driver=overlay2"} <= set(command)
-    assert folder.problem() is None
+def test_the_engine_keeps_everything_in_its_folder_and_leaves_the_firewall_alone() -> None:
+    # a folder shallow enough for the engine's unix sockets (pytest's tmp_path may not be)
+    with tempfile.TemporaryDirectory(prefix="cl-") as scratch:
+        tmp_path = Path(scratch)
+        folder = EngineFolder(tmp_path / "docker")
+        command = dockerd_command("dockerd", folder, "overlay2")
+        assert f"--data-root={tmp_path / 'docker' / 'data'}" in command
+        assert f"--exec-root={tmp_path / 'docker' / 'exec'}" in command
+        assert f"--pidfile={tmp_path / 'docker' / 'dockerd.pid'}" in command
+        assert f"--host=unix://{tmp_path / 'docker' / 'docker.sock'}" in command
+        assert {"--iptables=false", "--ip-masq=false", "--storage-driver=overlay2"} <= set(command)
+        assert folder.problem() is None
 
 
 def test_a_folder_too_deep_for_unix_sockets_is_refused_before_dockerd_starts(tmp_path: Path) -> None:
