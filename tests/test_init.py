@@ -5,6 +5,7 @@ needs of them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -25,13 +26,14 @@ CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
 # The framework's dependencies' wheels, when make has them (else init downloads them, as a user's does).
 WHEELS = os.environ.get("CRONLANE_WHEELS")
 
+# One declaration each: a job that depends on helloJob, a job that writes to S3, a schedule in a zone.
 GROWN_JOBS = """
 JOBS += [
+    Job("afterHelloJob", "my_jobs.jobs.after_hello", "hello", ("helloJob",), timeout_s=60),
     Job(
         "reportJob",
         "my_jobs.jobs.report",
         "reports",
-        ("helloJob",),
         timeout_s=120,
         permissions=[Permission(("s3:PutObject",), ("arn:${AWS::Partition}:s3:::my-reports-${AWS::AccountId}/*",))],
     ),
@@ -40,7 +42,11 @@ SCHEDULES += [
     Schedule("morning-report", "cron(30 7 * * ? *)", Selection.of_groups("hello", "reports"), timezone="Europe/Berlin"),
 ]
 """
-REPORT_FUNCTION = """
+FUNCTIONS = """
+
+def after_hello(ctx: JobContext) -> dict[str, int]:
+    return {"followed": 1}
+
 
 def report(ctx: JobContext) -> dict[str, str]:
     return {"report": f"s3://my-reports/{ctx.scheduled_time.date().isoformat()}.csv"}
@@ -125,7 +131,7 @@ def test_sam_validates_and_builds_it_with_no_package_index(app: Path) -> None:
     assert (app / ".aws-sam" / "build" / "ExecutorFunction" / "my_jobs" / "jobs.py").is_file()
 
 
-def test_a_job_with_a_dependency_and_s3_access_and_a_zoned_schedule_are_one_declaration_each(
+def test_a_job_with_a_dependency_a_job_with_s3_access_and_a_zoned_schedule_are_one_declaration_each(
     app: Path,
 ) -> None:
     # GIVEN the app after the first tests, and two declarations and a function added to it
@@ -134,7 +140,7 @@ def test_a_job_with_a_dependency_and_s3_access_and_a_zoned_schedule_are_one_decl
         "import Catalog, Job, Param,", "import Catalog, Job, Param, Permission,"
     )
     catalog.write_text(text.replace("\nCATALOG = Catalog.build", GROWN_JOBS + "\nCATALOG = Catalog.build"))
-    jobs.write_text(jobs.read_text() + REPORT_FUNCTION)
+    jobs.write_text(jobs.read_text() + FUNCTIONS)
     # THEN validate says the template is behind, and how to bring it up to date
     stale = run([CRONLANE, "validate"], app)
     assert stale.returncode == 1
@@ -152,9 +158,19 @@ def test_a_job_with_a_dependency_and_s3_access_and_a_zoned_schedule_are_one_decl
     out = ok(run([CRONLANE, "template"], app))
     assert out.strip() == "template.yaml: wrote schedules, job-permissions"
     # THEN validate passes and the new schedule runs both jobs in order, in its zone
-    assert "0 problem(s); 2 jobs, 2 schedules checked" in ok(run([CRONLANE, "validate"], app))
-    out = ok(run([CRONLANE, "local", "run", "morning-report", "--clock", "virtual", "--json"], app))
-    assert '"status": "SUCCEEDED"' in out and '"name": "reportJob"' in out
+    assert "0 problem(s); 3 jobs, 2 schedules checked" in ok(run([CRONLANE, "validate"], app))
+    ran = json.loads(
+        ok(run([CRONLANE, "local", "run", "morning-report", "--clock", "virtual", "--json"], app))
+    )
+    assert ran["status"] == "SUCCEEDED"
+    jobs_run = {j["name"]: j for j in ran["jobs"]}
+    assert {n: j["status"] for n, j in jobs_run.items()} == dict.fromkeys(
+        ("helloJob", "afterHelloJob", "reportJob"), "SUCCEEDED"
+    )
+    assert jobs_run["afterHelloJob"]["started_at"] >= jobs_run["helloJob"]["finished_at"]
+    # and the app's own tests still pass with the new jobs in it
+    tests = run([sys.executable, "-m", "unittest", "discover", "-s", "tests", "-t", "."], app)
+    assert tests.returncode == 0, tests.stderr
     template = (app / "template.yaml").read_text()
     assert 'ScheduleExpressionTimezone: "Europe/Berlin"' in template
     assert '- !Sub "arn:${AWS::Partition}:s3:::my-reports-${AWS::AccountId}/*"' in template
@@ -184,3 +200,39 @@ def test_init_refuses_a_folder_that_is_not_empty(app: Path) -> None:
     done = run([CRONLANE, "init", app], app.parent)
     assert done.returncode == 2
     assert done.stderr.strip() == f"cronlane: {app} exists and is not an empty folder: init writes a new app"
+
+
+def test_validate_in_the_app_names_a_mistyped_function_path_in_one_line(app: Path) -> None:
+    catalog = app / "src" / "my_jobs" / "catalog.py"
+    text = catalog.read_text()
+    catalog.write_text(text.replace('"my_jobs.jobs.hello"', '"my_jobs.jobs.helo"'))
+    try:
+        done = run([CRONLANE, "validate"], app)
+    finally:
+        catalog.write_text(text)
+    assert done.returncode == 1
+    assert (
+        "problem: job 'helloJob': job function 'my_jobs.jobs.helo': 'my_jobs.jobs' has no 'helo': fix the path "
+        "in its Job(...) or the module"
+    ) in done.stdout.splitlines()
+    assert done.stderr == ""
+
+
+def test_init_refuses_a_package_that_would_shadow_another_and_leaves_nothing(tmp_path: Path) -> None:
+    for package in ("os", "boto3", "cronlane"):
+        done = run([CRONLANE, "init", tmp_path / package, "--package", package], tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (
+            f"cronlane: package '{package}' would shadow the module of that name (the standard library's, or "
+            "an installed one): pass --package"
+        )
+        assert not (tmp_path / package).exists()
+
+
+def test_a_failed_init_removes_what_it_wrote(tmp_path: Path) -> None:
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    done = run([CRONLANE, "init", tmp_path / "app", "--find-links", empty], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"cronlane: cannot download the framework's dependencies from {empty}: ")
+    assert not (tmp_path / "app").exists()

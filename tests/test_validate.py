@@ -39,7 +39,7 @@ def test_the_fixture_template_is_the_scaffolds_with_its_catalogs_parts() -> None
     # the framework's stack is written once (the scaffold); an app's file differs only in its
     # description, its catalog module and the parts generated from its catalog
     description = tuple(TEXT.split("Description: >-\n", 1)[1].split("\n\n", 1)[0].split("\n"))
-    assert render(render_template("fixture_jobs", description), CATALOG) == TEXT
+    assert render(render_template("fixture_jobs", description), CATALOG, CATALOG_MODULE) == TEXT
 
 
 BROKEN: list[tuple[str, Callable[[], str], str]] = [
@@ -127,7 +127,7 @@ BROKEN: list[tuple[str, Callable[[], str], str]] = [
     ),
     (
         "a CatalogModule default that is not the app's catalog",
-        lambda: changed("Default: fixture_jobs.catalog", "Default: other.catalog"),
+        lambda: changed('Default: "fixture_jobs.catalog"', 'Default: "other.catalog"'),
         "CatalogModule's Default is 'other.catalog' but the app's catalog is 'fixture_jobs.catalog'",
     ),
     (
@@ -192,6 +192,42 @@ BROKEN: list[tuple[str, Callable[[], str], str]] = [
             "  DispatcherRole:\n",
         ),
         "ReportsPolicy attaches a policy to ExecutorRole: for a job, declare it on the job",
+    ),
+    (
+        "a NotAction grant on the executor",
+        lambda: changed(
+            "              - Sid: DeadLetterFailedJobs\n",
+            "              - Sid: Everything\n                Effect: Allow\n                NotAction: iam:CreateUser\n"
+            '                Resource: "*"\n              - Sid: DeadLetterFailedJobs\n',
+        ),
+        "ExecutorRole policy executor: statement Everything uses NotAction, which grants everything else",
+    ),
+    (
+        "a grant on a parameter's ARN, not one of the stack's resources",
+        lambda: changed(
+            "                Resource: !GetAtt DeadLetterQueue.Arn\n",
+            "                Resource: !Ref KmsKeyArn\n",
+        ),
+        "statement ListAndReplayDeadLetters names {'Ref': 'KmsKeyArn'}, not one of this stack's resources",
+    ),
+    (
+        "a table that prod could delete",
+        lambda: changed(
+            "DeletionProtectionEnabled: !If [IsProd, true, false]", "DeletionProtectionEnabled: false"
+        ),
+        "RunsTable's DeletionProtectionEnabled must be !If [IsProd, true, false]",
+    ),
+    (
+        "traces that keep responses",
+        lambda: changed(
+            'POWERTOOLS_TRACER_CAPTURE_RESPONSE: "false"', 'POWERTOOLS_TRACER_CAPTURE_RESPONSE: "true"'
+        ),
+        'POWERTOOLS_TRACER_CAPTURE_RESPONSE must be "false"',
+    ),
+    (
+        "a log group kept one day",
+        lambda: changed("      RetentionInDays: !Ref LogRetentionDays\n", "      RetentionInDays: 1\n"),
+        "DispatcherLogGroup RetentionInDays must be !Ref LogRetentionDays",
     ),
     (
         "a wildcard action on the dispatcher",
@@ -267,11 +303,30 @@ def test_a_function_path_that_does_not_import_is_named_before_the_deploy() -> No
 def test_a_callable_with_the_wrong_signature_is_named() -> None:
     found = jobfunctions.problems(one_job("tests.test_validate.takes_two"))
     assert found == [
-        "job 'someJob': 'tests.test_validate.takes_two(ctx: 'JobContext', extra: 'int') -> 'None'' cannot be "
-        "called with one argument: a job function is def fn(ctx: JobContext) -> dict | None"
+        "job 'someJob': tests.test_validate.takes_two(ctx: 'JobContext', extra: 'int') -> 'None' cannot be "
+        "called with one argument, the context (a job function is def fn(ctx: JobContext) -> dict | None)"
     ]
     assert jobfunctions.problems(one_job("tests.test_validate.NOT_A_FUNCTION")) == [
-        "job 'someJob': 'tests.test_validate.NOT_A_FUNCTION' is not a function"
+        "job 'someJob': 'tests.test_validate.NOT_A_FUNCTION' is not a function: point the Job(...) at one"
+    ]
+
+
+async def an_async_job(ctx: JobContext) -> None:
+    raise RuntimeError("never awaited, so never raised")
+
+
+def a_generator_job(ctx: JobContext) -> Any:
+    yield ctx.params
+
+
+def test_an_async_or_generator_job_is_named_since_calling_it_would_not_run_it() -> None:
+    assert jobfunctions.problems(one_job("tests.test_validate.an_async_job")) == [
+        "job 'someJob': tests.test_validate.an_async_job is async: the executor calls it and does not "
+        "await it (a job function is def fn(ctx: JobContext) -> dict | None)"
+    ]
+    assert jobfunctions.problems(one_job("tests.test_validate.a_generator_job")) == [
+        "job 'someJob': tests.test_validate.a_generator_job is a generator: calling it would not run its "
+        "body (a job function is def fn(ctx: JobContext) -> dict | None)"
     ]
 
 
@@ -292,12 +347,18 @@ def test_every_fixture_job_function_imports_and_takes_a_context() -> None:
 def test_a_permission_must_name_actions_and_arns_without_wildcards() -> None:
     from cronlane.errors import CatalogError
 
+    resources = ("*", "arn:*", "arn:aws:s3:::*", "arn:${Bucket}:s3:::b/*", "arn:aws:s3:::reports/*")
     with pytest.raises(CatalogError) as raised:
-        Catalog.build([Job("j", "m.f", "g", permissions=(Permission(("s3:*",), ("*",)),))])
+        Catalog.build([Job("j", "m.f", "g", permissions=(Permission(("s3:*",), resources),))])
     assert raised.value.problems == [
         "job 'j': permission action 's3:*' must be 'service:Action' (a wildcard only inside the action's name, "
         "never '*' or 'service:*')",
-        "job 'j': permission resource '*' must be an ARN (arn:${AWS::Partition}:...); '*' is not granted to jobs",
+        "job 'j': permission resource '*' must be an ARN, arn:${AWS::Partition}:<service>:<region>:<account>:<resource>",
+        "job 'j': permission resource 'arn:*' must be an ARN, arn:${AWS::Partition}:<service>:<region>:<account>:<resource>",
+        "job 'j': permission resource 'arn:aws:s3:::*' grants every resource of the service: name them ('*' is "
+        "not granted to jobs)",
+        "job 'j': permission resource 'arn:${Bucket}:s3:::b/*' may use only ${AWS::Partition}, ${AWS::Region}, "
+        "${AWS::AccountId}, ${AWS::StackName} (CloudFormation fills them in)",
     ]
 
 
@@ -309,8 +370,20 @@ def test_two_schedules_that_would_share_a_template_event_are_named() -> None:
             Schedule("a_b", "rate(2 hours)", Selection.everything()),
         ],
     )
-    found = problems_of(render(TEXT, catalog), catalog)
-    assert "schedule 'a_b': its template event would be AB, as schedule 'a-b''s is: rename one" in found
+    found = problems_of(render(TEXT, catalog, CATALOG_MODULE), catalog)
+    assert (
+        "schedule 'a_b': its template resources (DispatcherFunctionAB, DispatcherFunctionABPermission) would "
+        "clash with schedule 'a-b''s: rename one"
+    ) in found
+    # SAM names a rule's permission <rule>Permission: a schedule named so would take its place
+    catalog = Catalog.build(
+        [Job("j", "tests.test_validate.takes_two", "g")],
+        [
+            Schedule("daily", "rate(1 day)", Selection.everything()),
+            Schedule("daily-permission", "rate(2 days)", Selection.everything()),
+        ],
+    )
+    assert any("schedule 'daily-permission': its template resources" in p for p in problems_of(TEXT, catalog))
 
 
 def test_a_rule_name_longer_than_eventbridge_allows_is_named_with_the_stack() -> None:
@@ -331,4 +404,4 @@ def test_a_rule_name_longer_than_eventbridge_allows_is_named_with_the_stack() ->
 def test_a_crlf_template_keeps_its_line_ends_and_its_own_text() -> None:
     crlf = TEXT.replace("\n", "\r\n")
     stale = crlf.replace('Schedule: "cron(0 2 * * ? *)"', 'Schedule: "cron(0 3 * * ? *)"')
-    assert render(stale, CATALOG) == crlf
+    assert render(stale, CATALOG, CATALOG_MODULE) == crlf

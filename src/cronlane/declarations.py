@@ -112,12 +112,33 @@ class Permission:
         if not self.resources:
             found.append(f"permission {', '.join(self.actions)} names no resources")
         for resource in self.resources:
-            if not resource.startswith("arn:"):
-                found.append(
-                    f"permission resource '{resource}' must be an ARN (arn:${{AWS::Partition}}:...); "
-                    "'*' is not granted to jobs"
-                )
+            problem = _arn_problem(resource)
+            if problem:
+                found.append(f"permission resource '{resource}' {problem}")
         return found
+
+
+# What CloudFormation fills in for a job's permission resource: only pseudo parameters, so the
+# grant does not depend on the template's other parts.
+ARN_SUBSTITUTIONS = ("${AWS::Partition}", "${AWS::Region}", "${AWS::AccountId}", "${AWS::StackName}")
+
+
+def _arn_problem(resource: str) -> str | None:
+    """Why ``resource`` is not a grantable ARN of a job's, or None: ``arn:partition:service:
+    region:account:resource``, the service named, a resource that is not everything (``*``)."""
+    rest = resource
+    for known in ARN_SUBSTITUTIONS:
+        rest = rest.replace(known, "x")
+    if "${" in rest:
+        return "may use only " + ", ".join(ARN_SUBSTITUTIONS) + " (CloudFormation fills them in)"
+    fields = rest.split(":", 5)  # the pseudo parameters hold colons of their own
+    if len(fields) < 6 or fields[0] != "arn":
+        return "must be an ARN, arn:${AWS::Partition}:<service>:<region>:<account>:<resource>"
+    if "*" in fields[1] or "*" in fields[2] or not fields[2]:
+        return "must name its partition and service (no wildcard there)"
+    if fields[5].strip("*/:") == "":
+        return "grants every resource of the service: name them ('*' is not granted to jobs)"
+    return None
 
 
 @dataclass(frozen=True)

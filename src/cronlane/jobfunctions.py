@@ -18,18 +18,41 @@ _READERS = ("get", "pop", "__getitem__")  # with a default, get and pop are opti
 
 
 def _resolve(job: Job) -> tuple[Callable[..., Any] | None, str | None]:
+    module = job.function.rpartition(".")[0]
     try:
         function = import_job_function(job.function)
     except ImportError as exc:
+        missing = getattr(exc.__cause__, "name", None)
+        if isinstance(exc.__cause__, ModuleNotFoundError) and missing and not module.startswith(missing):
+            # the job's module is there, but imports a package that is not installed
+            return None, (
+                f"job '{job.name}': {module} imports {missing}, which is not installed: add it to the "
+                "layer (docs/your-own-app.md#a-jobs-own-dependencies)"
+            )
         return None, f"job '{job.name}': {exc}: fix the path in its Job(...) or the module"
+    except SyntaxError as exc:
+        return (
+            None,
+            f"job '{job.name}': {module} does not compile: {exc.msg} (line {exc.lineno}): fix the module",
+        )
     except Exception as exc:  # the job's own module raised while it was imported
         return None, f"job '{job.name}': importing '{job.function}' raised {type(exc).__name__}: {exc}"
+    except SystemExit:  # a module that exits when imported
+        return None, f"job '{job.name}': importing '{job.function}' called sys.exit: fix the module"
     if not callable(function):
-        return None, f"job '{job.name}': '{job.function}' is not a function"
+        return None, f"job '{job.name}': '{job.function}' is not a function: point the Job(...) at one"
     return function, None
 
 
+SHAPE = "a job function is def fn(ctx: JobContext) -> dict | None"
+
+
 def _signature_problem(job: Job, function: Callable[..., Any]) -> str | None:
+    where = f"job '{job.name}': {job.function}"
+    if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+        return f"{where} is async: the executor calls it and does not await it ({SHAPE})"
+    if inspect.isgeneratorfunction(function):
+        return f"{where} is a generator: calling it would not run its body ({SHAPE})"
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
@@ -37,10 +60,7 @@ def _signature_problem(job: Job, function: Callable[..., Any]) -> str | None:
     try:
         signature.bind(object())
     except TypeError:
-        return (
-            f"job '{job.name}': '{job.function}{signature}' cannot be called with one argument: a job "
-            "function is def fn(ctx: JobContext) -> dict | None"
-        )
+        return f"{where}{signature} cannot be called with one argument, the context ({SHAPE})"
     return None
 
 

@@ -66,6 +66,8 @@ def load_catalog(module: str) -> Catalog:
     except Exception as exc:  # the app's own module raised while it was imported
         problem = f"catalog module '{module}' cannot be imported: {type(exc).__name__}: {exc}"
         raise CatalogNotFound([problem]) from None
+    except SystemExit:  # a module that exits when imported would end the command silently
+        raise CatalogNotFound([f"catalog module '{module}' called sys.exit while it was imported"]) from None
     if not isinstance(catalog, Catalog):
         raise CatalogNotFound([f"{module}.CATALOG is not a cronlane Catalog"])
     return catalog

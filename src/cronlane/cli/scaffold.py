@@ -3,6 +3,7 @@ parts of its ``template.yaml`` generated from its catalog)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -21,18 +22,27 @@ def template_command(
     """Write the parts of template.yaml that come from the catalog (schedules, the tick DLQ's
     policy, the jobs' permissions), between their cronlane:begin/end markers; the rest of the
     file is left as it is."""
-    from cronlane.template.generate import render, stale_parts
+    from cronlane.template.generate import name_clashes, render, stale_parts
     from cronlane.template.regions import RegionError
 
     app = app_of(template, catalog)
     declared = catalog_of(app)
-    text = app.template.read_bytes().decode()  # as it is: CRLF line ends stay CRLF
     try:
-        new = render(text, declared)
+        text = app.template.read_bytes().decode()  # as it is: CRLF line ends stay CRLF
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{app.template}: cannot be read as a template: {exc}")
+    clashes = name_clashes(declared)
+    if clashes:
+        fail(clashes[0])
+    try:
+        new = render(text, declared, app.catalog_module)
+        stale = stale_parts(text, declared, app.catalog_module)
     except RegionError as exc:
         fail(f"{app.template.name}: {exc}")
+    problem = _yaml_problem(new)
+    if problem:  # the user's part does not parse: writing would not make it a template
+        fail(f"{app.template}: cannot be read as a template: {problem}")
     if check:
-        stale = stale_parts(text, declared)
         if stale:
             typer.echo(f"{app.template.name}: out of date: {', '.join(stale)} (run: cronlane template)")
             raise typer.Exit(1)
@@ -42,8 +52,17 @@ def template_command(
         typer.echo(f"{app.template.name}: up to date")
         return
     app.template.write_bytes(new.encode())
-    changed = stale_parts(text, declared)
-    typer.echo(f"{app.template.name}: wrote {', '.join(changed)}")
+    typer.echo(f"{app.template.name}: wrote {', '.join(stale)}")
+
+
+def _yaml_problem(text: str) -> str | None:
+    from cronlane.local.stack import parse_template
+
+    try:
+        parse_template(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def init_command(
@@ -68,4 +87,5 @@ def init_command(
     except ScaffoldError as exc:
         fail(str(exc))
     typer.echo(f"created {created.root} (package {created.package}, schedule {created.schedule})")
-    typer.echo(f"next: cd {directory} && cronlane validate && cronlane local run {created.schedule}")
+    folder = shlex.quote(str(directory))
+    typer.echo(f"next: cd {folder} && cronlane validate && cronlane local run {created.schedule}")

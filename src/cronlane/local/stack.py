@@ -89,10 +89,30 @@ class StackInfo:
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    """Read a SAM/CloudFormation template, keeping ``!Ref``/``!Sub``/... as their long forms."""
+    """Read a SAM/CloudFormation template, keeping ``!Ref``/``!Sub``/... as their long forms. A file
+    that is not one (not UTF-8, not YAML, no mapping of sections) is a ``ValueError`` saying why."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_template(text)
+
+
+def parse_template(text: str) -> dict[str, Any]:
+    """A template's text as a document (``ValueError`` when it is not a template)."""
+    import yaml
     from samtranslator.yaml_helper import yaml_parse
 
-    return yaml_parse(path.read_text())  # type: ignore[no-any-return]
+    try:
+        document = yaml_parse(text)
+    except yaml.YAMLError as exc:
+        raise ValueError("not valid YAML: " + " ".join(str(exc).split())) from None
+    if not isinstance(document, dict):
+        raise ValueError("not a template (its top level is not a mapping)")
+    for section in ("Resources", "Parameters", "Outputs", "Globals", "Conditions"):
+        if section in document and not isinstance(document[section], dict):
+            raise ValueError(f"its {section} section is not a mapping")
+    return document
 
 
 def client_env(endpoint: str) -> dict[str, str]:

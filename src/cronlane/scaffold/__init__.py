@@ -10,8 +10,10 @@ framework code is copied into the app's sources.
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -24,7 +26,8 @@ from cronlane.errors import CronlaneError
 FILES = Path(__file__).parent / "files"
 SCHEDULE = "daily"  # the one schedule the new catalog declares
 PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
-STACK_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,100}$")
+# A stack name leaves room for "-prod-dispatcher" in a Lambda function's 64 characters.
+STACK_NAME_MAX = 40
 # What the layer's pip gets for Lambda (arm64, Python 3.13), as sam build asks for it.
 LAMBDA_PLATFORM = (
     "--only-binary=:all:",
@@ -66,8 +69,8 @@ def package_name(folder: Path) -> str:
 
 
 def render_template(package: str, description: tuple[str, ...] | None = None) -> str:
-    """The framework's ``template.yaml`` for an app whose catalog is ``<package>.catalog``, with
-    its generated parts empty (``cronlane.template.generate.render`` fills them)."""
+    """The framework's ``template.yaml`` for an app of ``package``, with its generated parts
+    empty (``cronlane.template.generate.render`` fills them)."""
     lines = description or tuple(line.format(package=package) for line in DESCRIPTION_LINES)
     text = (FILES / "template.yaml.tmpl").read_text()
     return text.replace("@@DESCRIPTION@@", "\n".join(lines)).replace(
@@ -108,11 +111,41 @@ def _download(wheels: Path, wheel: Path, find_links: Path | None, echo: Callable
     base = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels), *source]
     for label, extra in (("Lambda's arm64", list(LAMBDA_PLATFORM)), ("this machine", [])):
         echo(f"downloading the framework's dependencies for {label} into wheels/")
-        done = subprocess.run([*base, *extra, str(wheel)], capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run([*base, *extra, str(wheel)], capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise ScaffoldError(f"cannot run pip to download the framework's dependencies: {exc}") from None
+        if "No module named pip" in done.stderr:
+            raise ScaffoldError(
+                "this environment has no pip, which init uses to download the framework's dependencies "
+                "(python -m ensurepip, or pass --find-links with their wheels)"
+            )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
             where = f"from {find_links}" if find_links else "from the package index"
             raise ScaffoldError(f"cannot download the framework's dependencies {where}: {last}")
+
+
+def _package_problem(package: str) -> str | None:
+    """Why ``package`` cannot be the app's package, or None."""
+    if not PACKAGE_PATTERN.match(package) or keyword.iskeyword(package):
+        return (
+            f"package {package!r} is not a Python package name (lower case letters, digits, '_'): "
+            "pass --package"
+        )
+    if package in sys.stdlib_module_names or importlib.util.find_spec(package) is not None:
+        # on Lambda the app's src/ comes before the layer: it would hide the module of that name
+        return (
+            f"package {package!r} would shadow the module of that name (the standard library's, or "
+            "an installed one): pass --package"
+        )
+    return None
+
+
+def _stack_name(folder: str) -> str:
+    stack = re.sub(r"[^A-Za-z0-9-]+", "-", folder).strip("-") or "cronlane-app"
+    stack = stack if stack[0].isalpha() else f"app-{stack}"
+    return stack[:STACK_NAME_MAX]
 
 
 def create_app(
@@ -122,39 +155,60 @@ def create_app(
     find_links: Path | None = None,
     echo: Callable[[str], None] = lambda _: None,
 ) -> Created:
-    """Write a new application into ``directory`` (new, or empty) and return what was made."""
+    """Write a new application into ``directory`` (new, or empty) and return what was made. On a
+    failure, what it wrote is removed again (the folder too, if it made it)."""
+    began = time.perf_counter()
+    root = directory.resolve()
+    if root.exists() and not root.is_dir():
+        raise ScaffoldError(f"{directory} is a file: init writes a new app into a new or empty folder")
+    if root.exists() and any(root.iterdir()):
+        raise ScaffoldError(f"{directory} exists and is not an empty folder: init writes a new app")
+    package = package or package_name(root)
+    problem = _package_problem(package)
+    if problem:
+        raise ScaffoldError(problem)
+    if find_links is not None and not find_links.is_dir():
+        raise ScaffoldError(f"--find-links {find_links}: not a folder")
+    made = not root.exists()
+    try:
+        _create(root, package, find_links, echo)
+    except BaseException:
+        if made:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            for child in root.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+    return Created(root, package, SCHEDULE, time.perf_counter() - began)
+
+
+def _create(root: Path, package: str, find_links: Path | None, echo: Callable[[str], None]) -> None:
+    from cronlane import __version__
+    from cronlane.errors import CatalogError
     from cronlane.project import find_app
     from cronlane.scaffold.wheel import build_wheel
     from cronlane.template.generate import render
 
-    began = time.perf_counter()
-    root = directory.resolve()
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise ScaffoldError(f"{directory} exists and is not an empty folder: init writes a new app")
-    package = package or package_name(root)
-    if not PACKAGE_PATTERN.match(package) or keyword.iskeyword(package) or package == "cronlane":
-        raise ScaffoldError(
-            f"package {package!r} cannot be a Python package name (lower case, digits, '_'): pass --package"
-        )
-    stack = re.sub(r"[^A-Za-z0-9-]", "-", root.name).strip("-") or "cronlane-app"
-    stack = stack if STACK_PATTERN.match(stack) else f"app-{stack}"[:100]
-    if find_links is not None and not find_links.is_dir():
-        raise ScaffoldError(f"--find-links {find_links}: not a folder")
+    distribution = re.sub(r"[^A-Za-z0-9._-]+", "-", root.name).strip("-._") or "cronlane-app"
     tokens = {
         "PACKAGE": package,
-        "DISTRIBUTION": root.name,
-        "STACK": stack,
+        "DISTRIBUTION": distribution,
+        "STACK": _stack_name(root.name),
         "TICK_TIME": _latest_tick("cron(0 6 * * ? *)"),
+        "VERSION": __version__,
     }
     root.mkdir(parents=True, exist_ok=True)
     _write_files(root, package, tokens)
     (root / "template.yaml").write_text(render_template(package))
-    app = find_app(root / "template.yaml")
+    app = find_app(root / "template.yaml", env={})
+    try:
+        catalog = app.load_catalog(fresh=True)
+    except CatalogError as exc:
+        raise ScaffoldError(f"the new app's catalog does not load: {exc}") from None
     (root / "template.yaml").write_text(
-        render((root / "template.yaml").read_text(), app.load_catalog(fresh=True))
+        render((root / "template.yaml").read_text(), catalog, app.catalog_module)
     )
     wheels = root / "wheels"
     wheel = build_wheel(wheels)
     echo(f"wrote {wheel.relative_to(root)} (the framework, for the layer)")
     _download(wheels, wheel, find_links, echo)
-    return Created(root, package, SCHEDULE, time.perf_counter() - began)

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 RULE_NAME_PREFIX = RULE_NAME
 RULE_NAME_MAX = 64  # an EventBridge rule's or a Scheduler schedule's name
+# What the template names after the stack, and the longest name AWS takes for each.
+NAMED_AFTER_THE_STACK = (
+    ("the dispatcher function", "-dispatcher", 64),
+    ("the executor's log group's function", "-executor", 64),
+    ("the dead-letter queue", "-jobs-dlq.fifo", 80),
+    ("the runs' checks' schedule group", "-watchdog", 64),
+)
 MARKERS_DOC = "docs/your-own-app.md#a-template-without-the-markers"
 SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")
 HANDLERS = {
@@ -299,6 +306,22 @@ def _data_problems(template: dict[str, Any]) -> list[str]:
         problems.append("template.yaml: RunsTable must be encrypted with KMS (SSESpecification)")
     if table.get("PointInTimeRecoverySpecification") != {"PointInTimeRecoveryEnabled": True}:
         problems.append("template.yaml: RunsTable must have point-in-time recovery")
+    if table.get("DeletionProtectionEnabled") != {"Fn::If": ["IsProd", True, False]}:
+        problems.append(
+            "template.yaml: RunsTable's DeletionProtectionEnabled must be !If [IsProd, true, false]"
+        )
+    for name in ("DispatcherLogGroup", "ExecutorLogGroup"):
+        if _props(template, name).get("RetentionInDays") != {"Ref": "LogRetentionDays"}:
+            problems.append(f"template.yaml: {name} RetentionInDays must be !Ref LogRetentionDays")
+    variables = (template.get("Globals", {}).get("Function", {}).get("Environment") or {}).get(
+        "Variables"
+    ) or {}
+    for variable in ("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "POWERTOOLS_TRACER_CAPTURE_ERROR"):
+        if variables.get(variable) != "false":
+            problems.append(
+                f'template.yaml: {variable} must be "false": traces would keep responses and errors, '
+                "which may carry dead-letter bodies"
+            )
     return problems
 
 
@@ -346,6 +369,9 @@ def _observability_problems(template: dict[str, Any]) -> list[str]:
             problems.append(f"template.yaml: no alarm watches {name} (the framework's template has one)")
     if template.get("Globals", {}).get("Function", {}).get("Tracing") != "Active":
         problems.append("template.yaml: Globals Function Tracing must be Active (X-Ray records invocations)")
+    for name in HANDLERS:
+        if "Tracing" in _props(template, name):
+            problems.append(f"template.yaml: {name} sets its own Tracing: leave it to the Globals (Active)")
     return problems
 
 
@@ -389,17 +415,23 @@ def _timeout_problems(template: dict[str, Any], catalog: Catalog | None) -> list
 def _agreement_problems(files: AppFiles, rules: dict[str, tuple[str, str | None]]) -> list[str]:
     """The catalog and the template say the same: the generated parts, the schedules, the module."""
     problems = []
-    default = files.template.get("Parameters", {}).get("CatalogModule", {}).get("Default")
+    default = (files.template.get("Parameters", {}).get("CatalogModule") or {}).get("Default")
     if default != files.catalog_module:
         problems.append(
             f"template.yaml: CatalogModule's Default is {default!r} but the app's catalog is "
-            f"{files.catalog_module!r}: make them the same (sam deploy uses the template's)"
+            f"{files.catalog_module!r} (sam deploy uses the template's): run cronlane template"
         )
     catalog = files.catalog
     if catalog is None:
         return problems
     problems += name_clashes(catalog)
     for env, stack in _stack_names(files.samconfig):
+        for resource, suffix, limit in NAMED_AFTER_THE_STACK:
+            if len(stack) + len(suffix) > limit:
+                problems.append(
+                    f"samconfig.toml [{env}]: stack_name {stack} is too long: {resource} would be named "
+                    f"{stack}{suffix}, over {limit} characters"
+                )
         for name in catalog.schedules:
             if len(stack) + 1 + len(name) > RULE_NAME_MAX:
                 problems.append(
@@ -408,7 +440,7 @@ def _agreement_problems(files: AppFiles, rules: dict[str, tuple[str, str | None]
                 )
     try:
         marked = find_regions(files.text)
-        stale = stale_parts(files.text, catalog)
+        stale = stale_parts(files.text, catalog, files.catalog_module)
     except RegionError as exc:
         return [*problems, f"template.yaml: {exc}"]
     for name in stale:
@@ -460,6 +492,18 @@ def samconfig_problems(samconfig: dict[str, Any] | None, template: dict[str, Any
         return []
     problems = []
     parameters = template.get("Parameters", {})
+    stacks: dict[str, str] = {}
+    for env, stack in _stack_names(samconfig):
+        if stack in stacks:
+            problems.append(
+                f"samconfig.toml [{env}]: stack_name {stack} is [{stacks[stack]}]'s too: each environment "
+                "deploys a stack of its own"
+            )
+        stacks.setdefault(stack, env)
+    prod = samconfig.get("prod", {})
+    prod_deploy = (prod.get("deploy", {}).get("parameters", {}) or {}) if isinstance(prod, dict) else {}
+    if prod and prod_deploy.get("confirm_changeset") is not True:
+        problems.append("samconfig.toml [prod]: confirm_changeset must be true (a prod change is looked at)")
     for env, sections in samconfig.items():
         if not isinstance(sections, dict):
             continue
@@ -474,6 +518,11 @@ def samconfig_problems(samconfig: dict[str, Any] | None, template: dict[str, Any
                     f"samconfig.toml [{env}]: parameter_overrides sets {name}, which template.yaml lacks"
                 )
                 continue
+            if name == "Environment" and value != ("prod" if env == "prod" else "dev"):
+                problems.append(
+                    f"samconfig.toml [{env}]: Environment={value}: [prod] deploys Environment=prod, the "
+                    "others dev (it turns on the table's deletion protection)"
+                )
             allowed = parameters[name].get("AllowedValues")
             if allowed is not None and value not in [str(a) for a in allowed]:
                 problems.append(
@@ -506,17 +555,14 @@ def check_app(app: App) -> tuple[list[str], Catalog | None]:
 
     from cronlane import jobfunctions
     from cronlane.errors import CatalogError
+    from cronlane.local.stack import load_template
     from cronlane.project import AppError
 
     try:
+        document = load_template(app.template)
         text = app.template.read_text()
-        from samtranslator.yaml_helper import yaml_parse
-
-        document = yaml_parse(text)
     except (OSError, ValueError) as exc:
         raise AppError(f"{app.template}: cannot be read as a template: {exc}") from None
-    if not isinstance(document, dict):
-        raise AppError(f"{app.template}: is not a template (no mapping at its top)")
     samconfig_path = app.root / "samconfig.toml"
     try:
         samconfig = tomllib.loads(samconfig_path.read_text()) if samconfig_path.is_file() else None

@@ -15,10 +15,11 @@ import re
 from cronlane.declarations import Catalog, Job, Schedule
 from cronlane.template.regions import find_regions, replace_regions
 
+CATALOG_MODULE = "catalog-module"  # a parameter: CatalogModule, whose default is the app's catalog
 SCHEDULES = "schedules"  # in DispatcherFunction's Events
 TICK_POLICY = "tick-dead-letter-policy"  # a resource: TickDeadLetterQueuePolicy
 JOB_PERMISSIONS = "job-permissions"  # in ExecutorRole's Policies
-PARTS = (SCHEDULES, TICK_POLICY, JOB_PERMISSIONS)
+PARTS = (CATALOG_MODULE, SCHEDULES, TICK_POLICY, JOB_PERMISSIONS)
 
 # A tick EventBridge (or Scheduler) cannot deliver is retried this often for this long, then
 # parked in TickDeadLetterQueue. With the dispatcher's own event age (EventInvokeConfig) it stays
@@ -52,7 +53,9 @@ def rule_resource(schedule: Schedule) -> str:
 
 
 def _string(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a YAML double-quoted scalar
+    # a JSON string is a YAML double-quoted scalar; characters as they are (YAML has no
+    # surrogate pairs, so an emoji must not become two \u escapes)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _arn(value: str) -> str:
@@ -160,42 +163,63 @@ def permissions_part(catalog: Catalog) -> list[str]:
     ]
 
 
-def parts(catalog: Catalog) -> dict[str, list[str]]:
+def catalog_module_part(module: str) -> list[str]:
+    return [
+        "CatalogModule:",
+        "  Type: String",
+        f"  Default: {_string(module)}",
+        '  AllowedPattern: "^[A-Za-z_][A-Za-z0-9_]*(\\\\.[A-Za-z_][A-Za-z0-9_]*)*$"',
+        "  Description: >-",
+        "    The module in the functions' code (src/) that declares this stack's jobs and schedules (its",
+        "    CATALOG): the app's pyproject.toml names it. Another stack of the same code with another",
+        "    catalog keeps jobs that need different permissions apart.",
+    ]
+
+
+def parts(catalog: Catalog, module: str) -> dict[str, list[str]]:
+    """Each generated part's lines, from the catalog and the catalog module's name."""
     return {
+        CATALOG_MODULE: catalog_module_part(module),
         SCHEDULES: schedules_part(catalog),
         TICK_POLICY: tick_policy_part(catalog),
         JOB_PERMISSIONS: permissions_part(catalog),
     }
 
 
-def render(text: str, catalog: Catalog) -> str:
-    """``template.yaml``'s text with its generated parts made from ``catalog`` (a file with
-    CRLF line ends keeps them)."""
+def render(text: str, catalog: Catalog, module: str) -> str:
+    """``template.yaml``'s text with its generated parts made from ``catalog`` (whose module is
+    ``module``); a file with CRLF line ends keeps them."""
     crlf = "\r\n" in text
-    rendered = replace_regions(text.replace("\r\n", "\n"), parts(catalog))
+    rendered = replace_regions(text.replace("\r\n", "\n"), parts(catalog, module))
     return rendered.replace("\n", "\r\n") if crlf else rendered
 
 
 def name_clashes(catalog: Catalog) -> list[str]:
-    """Schedules whose names give the same logical id (``a-b`` and ``a_b`` are both ``AB``)."""
-    seen: dict[str, str] = {}
+    """Schedules whose template events would share a logical id: ``a-b`` and ``a_b`` are both
+    ``AB``, and SAM names a rule's permission ``<rule>Permission``, so ``daily-permission``'s
+    rule would be ``daily``'s permission."""
+    taken: dict[str, str] = {}
     problems = []
     for schedule in catalog.schedules.values():
-        event = event_name(schedule)
-        if event in seen:
+        ids = [rule_resource(schedule)]
+        if schedule.timezone is None:
+            ids.append(rule_resource(schedule) + "Permission")
+        clash = next((taken[i] for i in ids if i in taken), None)
+        if clash is not None:
             problems.append(
-                f"schedule '{schedule.name}': its template event would be {event}, as schedule "
-                f"'{seen[event]}''s is: rename one"
+                f"schedule '{schedule.name}': its template resources ({', '.join(ids)}) would clash with "
+                f"schedule '{clash}''s: rename one"
             )
-        seen.setdefault(event, schedule.name)
+        for logical_id in ids:
+            taken.setdefault(logical_id, schedule.name)
     return problems
 
 
-def stale_parts(text: str, catalog: Catalog) -> list[str]:
+def stale_parts(text: str, catalog: Catalog, module: str) -> list[str]:
     """The generated parts whose text is not what the catalog makes (or that are not marked)."""
     text = text.replace("\r\n", "\n")
     regions = find_regions(text)
-    wanted = parts(catalog)
+    wanted = parts(catalog, module)
     stale = []
     for name in PARTS:
         region = regions.get(name)

@@ -110,16 +110,32 @@ def _plain(resource: Any) -> str | None:
     return None
 
 
-def _stack_resource(resource: Any) -> bool:
-    """A Ref, a GetAtt, or a Sub of one of this stack's ARNs."""
-    if not isinstance(resource, dict):
+def _stack_resource(resource: Any, names: set[str]) -> bool:
+    """A Ref or a GetAtt of one of this stack's resources (``names``; not a parameter), or a Sub of
+    one of this stack's ARNs."""
+    if not isinstance(resource, dict) or len(resource) != 1:
         return False
     if "Fn::Sub" in resource:
         return str(resource["Fn::Sub"]) in STACK_ARNS
-    return set(resource) <= {"Ref", "Fn::GetAtt"}
+    if "Ref" in resource:
+        return resource["Ref"] in names
+    attribute = resource.get("Fn::GetAtt")
+    return isinstance(attribute, list) and bool(attribute) and attribute[0] in names
 
 
-def _framework_policy(role: str, name: str, document: dict[str, Any], where: str) -> list[str]:
+NEGATIONS = ("NotAction", "NotResource", "NotPrincipal")  # "everything but": never least privilege
+
+
+def _negation_problems(statement: dict[str, Any], where: str) -> list[str]:
+    return [
+        f"{where}: statement {statement.get('Sid', '?')} uses {key}, which grants everything else: name "
+        "the actions and resources"
+        for key in NEGATIONS
+        if key in statement
+    ]
+
+
+def _framework_policy(role: str, document: dict[str, Any], where: str, names: set[str]) -> list[str]:
     problems: list[str] = []
     expected = FRAMEWORK_GRANTS[role][1]
     actions: set[str] = set()
@@ -127,6 +143,7 @@ def _framework_policy(role: str, name: str, document: dict[str, Any], where: str
     for statement in statements(document):
         if statement.get("Effect") != "Allow":
             continue
+        problems += _negation_problems(statement, where)
         granted = {str(a) for a in as_list(statement.get("Action", []))}
         actions |= granted
         sid = statement.get("Sid", "?")
@@ -146,7 +163,7 @@ def _framework_policy(role: str, name: str, document: dict[str, Any], where: str
                 problems.append(f"{where}: statement {sid}: the KMS actions are only for the KmsKeyArn key")
             continue
         for resource in resources:
-            if not _stack_resource(resource):
+            if not _stack_resource(resource, names):
                 problems.append(
                     f"{where}: statement {sid} names {resource}, not one of this stack's resources: a job's "
                     f"grant goes elsewhere ({SUPPORTED_WAY})"
@@ -172,9 +189,12 @@ def _framework_policy(role: str, name: str, document: dict[str, Any], where: str
 
 
 def _jobs_policy(document: dict[str, Any], catalog: Catalog | None, where: str) -> list[str]:
-    declared = declared_statements(catalog) if catalog else []
+    if catalog is None:  # the declarations are wrong (named apart): nothing to compare with
+        return []
+    declared = declared_statements(catalog)
     problems = []
     for statement in statements(document):
+        problems += _negation_problems(statement, where)
         actions = frozenset(str(a) for a in as_list(statement.get("Action", [])))
         resources = frozenset(_plain(r) or repr(r) for r in as_list(statement.get("Resource", [])))
         if statement.get("Effect") == "Allow" and (actions, resources) not in declared:
@@ -208,7 +228,7 @@ def problems(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
         policies = {p.get("PolicyName"): p.get("PolicyDocument", {}) for p in props.get("Policies", [])}
         for name, document in policies.items():
             if name == policy_name:
-                found += _framework_policy(role, name, document, f"{where} policy {name}")
+                found += _framework_policy(role, document, f"{where} policy {name}", set(resources))
             elif name == JOBS_POLICY and role == "ExecutorRole":
                 found += _jobs_policy(document, catalog, f"{where} policy {name}")
             else:
