@@ -12,6 +12,7 @@ docs/architecture.md has the map.
 
 from cronlane.context import Continuation, JobContext
 from cronlane.declarations import Catalog, Job, Param, Permission, Schedule, Selection
+from cronlane.targets import LambdaTarget
 
 __version__ = "0.2.0"
 
@@ -20,6 +21,7 @@ __all__ = [
     "Continuation",
     "Job",
     "JobContext",
+    "LambdaTarget",
     "Param",
     "Permission",
     "Schedule",

@@ -47,6 +47,7 @@ class JobContext:
     cursor: Any = None  # the last checkpoint of this job-run (None: start from the beginning)
     continuation: int = 0  # how many continuations came before this invocation
     started_at: float = 0.0  # when this invocation of the job started, on ``clock``
+    handle: str | None = None  # where a job run elsewhere ran: a lambda target's request id
 
     def has_time_for(self, step_s: float) -> bool:
         """Whether one more step of ``step_s`` seconds still ends within 75% of this

@@ -152,7 +152,7 @@ class Job:
     """
 
     name: str
-    function: str
+    function: str  # or a target (cronlane.targets.LambdaTarget), kept here as its spec
     group: str
     depends_on: tuple[str, ...] = ()
     timeout_s: int = 300
@@ -169,6 +169,9 @@ class Job:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_rule", _as_enum(TriggerRule, self.trigger_rule))
+        spec = getattr(self.function, "spec", None)  # a target declared in place of a function
+        if isinstance(spec, str):
+            object.__setattr__(self, "function", spec)
         if isinstance(self.permissions, Permission):
             object.__setattr__(self, "permissions", (self.permissions,))
 
@@ -306,6 +309,7 @@ class Catalog:
         """Everything wrong with the declarations, each naming its place."""
         from cronlane.cron import CronError, check_timezone, parse_expression
         from cronlane.graph import find_cycle
+        from cronlane.targets import spec_problem
 
         problems: list[str] = []
         for job in self.jobs.values():
@@ -325,8 +329,9 @@ class Catalog:
                 problems.append(f"{where}: max_continuations must be within 0..{MAX_CONTINUATIONS}")
             if not isinstance(job.trigger_rule, TriggerRule):
                 problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not {_choices(TriggerRule)}")
-            if "." not in job.function:
-                problems.append(f"{where}: function '{job.function}' is not a dotted path")
+            target_problem = spec_problem(job.function)
+            if target_problem:
+                problems.append(f"{where}: {target_problem}")
             for permission in job.permissions:
                 problems.extend(f"{where}: {p}" for p in permission.problems())
             for dep in job.depends_on:

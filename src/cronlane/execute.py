@@ -47,6 +47,7 @@ from cronlane.ports import JobQueue, RunStore
 from cronlane.release import Releaser
 from cronlane.rules import Needs, failure_reach
 from cronlane.runs import RunCloser
+from cronlane.targets import PYTHON, TargetFailed, kind_of
 from cronlane.telemetry import NoTelemetry, Telemetry
 
 MAX_ERROR_CHARS = 2_000  # stored error text is cut to this size
@@ -74,6 +75,7 @@ class Outcome:
     ok: bool
     error: str | None = None
     result: Any = None
+    handle: str | None = None  # a target's handle (a lambda target's request id)
 
 
 def truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -262,6 +264,9 @@ class Executor:
             "duration_s": duration,
             "error": outcome.error,
         }
+        if kind_of(view.function) != PYTHON:  # where it ran, and its handle there
+            entry["target"] = kind_of(view.function)
+            entry["handle"] = outcome.handle
         # The job-run's duration is its work over every invocation: the continued ones too.
         duration = round(duration + sum(c.get("duration_s") or 0.0 for c in view.continuations), 3)
         self.telemetry.emit("JobDuration", duration, job=view.job)
@@ -334,13 +339,16 @@ class Executor:
             function = self.import_function(view.function)
             result = function(ctx)
         except JobTimeout as exc:
-            return Outcome(False, f"JobTimeout: {exc}")
+            return Outcome(False, f"JobTimeout: {exc}", handle=ctx.handle)
+        except TargetFailed as exc:  # the target said it failed: its own words
+            return Outcome(False, str(exc), handle=ctx.handle)
         except Exception as exc:  # the job's own failure, whatever it is, is an attempt failure
             tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            return Outcome(False, tail)
+            return Outcome(False, tail, handle=ctx.handle)
         if self.clock.now() > deadline:
-            return Outcome(False, f"JobTimeout: job '{view.job}' ran past its {view.timeout_s}s timeout")
-        return Outcome(True, result=result)
+            timeout = f"JobTimeout: job '{view.job}' ran past its {view.timeout_s}s timeout"
+            return Outcome(False, timeout, handle=ctx.handle)
+        return Outcome(True, result=result, handle=ctx.handle)
 
     # -- after the state write ----------------------------------------------------------------
 

@@ -399,6 +399,18 @@ class JobRunView:
     continuing: bool = False
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
 
+    @property
+    def target(self) -> str:
+        """Where the job runs: ``python`` or ``lambda`` (cronlane.targets)."""
+        from cronlane.targets import kind_of
+
+        return kind_of(self.function)
+
+    @property
+    def handle(self) -> str | None:
+        """Its last attempt's handle where it ran (a lambda target's request id), if any."""
+        return next((h["handle"] for h in reversed(self.history) if h.get("handle")), None)
+
 
 def waiting_view(graph: RunGraph, name: str, queued: bool = False) -> JobRunView:
     """A job-run that has no item yet, as its run's graph snapshot describes it: PENDING, or

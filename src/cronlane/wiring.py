@@ -256,5 +256,22 @@ def build_executor(log: Any, settings: Settings | None = None, clock: Clock | No
         log,
         telemetry,
         settings.history_ttl_days * 86_400,
+        import_function=_targets(settings),
         checks=_checks(settings, store),
     )
+
+
+def _targets(settings: Settings) -> Callable[[str], Callable[..., Any]]:
+    """What a job's spec runs: the app's function, or a lambda target invoked with one client
+    (made when a lambda target first runs)."""
+    from cronlane.execute import import_job_function
+    from cronlane.targets_aws import lambda_client, resolver
+
+    clients: list[Any] = []
+
+    def client() -> Any:
+        if not clients:
+            clients.append(lambda_client(settings.region))
+        return clients[0]
+
+    return resolver(import_job_function, settings.rule_prefix.removesuffix("-"), client)

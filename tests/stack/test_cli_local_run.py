@@ -52,8 +52,13 @@ def test_json_output_has_the_documented_shape(tmp_path: Path) -> None:
             "started_at",
             "finished_at",
             "continuations",
+            "error",
+            "target",
+            "handle",
         }
         assert job["continuations"] == []  # only a job longer than one invocation has some
+        # a Python job runs in the executor: it has no handle elsewhere
+        assert (job["error"], job["target"], job["handle"]) == (None, "python", None)
         assert job["status"] == "SUCCEEDED" and job["attempts"] == 1
         assert job["started_at"].endswith("Z") and job["finished_at"] > job["started_at"]
     ranking = next(j for j in data["jobs"] if j["name"] == "rank")

@@ -163,6 +163,8 @@ def print_run_tree(report: RunReport) -> None:
             text.append(f", continued {len(job.continuations)}x")
         if job.duration_s is not None:
             text.append(f" {_span(job.duration_s)}")
+        if job.target != "python":  # where it ran, and its handle there
+            text.append(f" [{job.target}{' ' + job.handle if job.handle else ''}]")
         if len(job.depends_on) > 1:
             text.append(f" (after {', '.join(job.depends_on)})")
         if job.reason:

@@ -59,6 +59,8 @@ def local_runtime(
         env_overrides=env_overrides,
         source_dirs=(app.source,),
     )
+    # a function that invokes another (the executor, a job's lambda target) is answered here
+    runtime.serve_invokes()
     try:
         yield runtime
     finally:
@@ -101,6 +103,9 @@ class RunReport:
                     "finished_at": iso(j.finished_at) if j.finished_at else None,
                     # the invocations that ended at a checkpoint (a job longer than one)
                     "continuations": j.continuations,
+                    "error": j.error,
+                    "target": j.target,
+                    "handle": j.handle,
                 }
                 for j in jobs
             ],

@@ -394,6 +394,7 @@ def _timeout_problems(template: dict[str, Any], catalog: Catalog | None) -> list
             f"({6 * executor_timeout}), as AWS recommends"
         )
     max_receives = _number((queue.get("RedrivePolicy") or {}).get("maxReceiveCount"), parameters)
+    problems += _target_problems(template, catalog, executor_timeout)
     for job in catalog.jobs.values() if catalog else ():
         where = f"job '{job.name}'"
         if job.timeout_s > executor_timeout:
@@ -408,6 +409,52 @@ def _timeout_problems(template: dict[str, Any], catalog: Catalog | None) -> list
             problems.append(
                 f"{where}: max_attempts {job.max_attempts} must be below the queue's maxReceiveCount "
                 f"{max_receives}, or SQS dead-letters the message before the last attempt"
+            )
+    return problems
+
+
+def _function_named(template: dict[str, Any], name: str) -> tuple[str, dict[str, Any]] | None:
+    """The template's function whose FunctionName is ``name`` (as written: a !Sub or a literal)."""
+    kinds = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+    for logical, resource in template.get("Resources", {}).items():
+        if isinstance(resource, dict) and resource.get("Type") in kinds:
+            declared = resource.get("Properties", {}).get("FunctionName")
+            if declared in ({"Fn::Sub": name}, name):
+                return logical, resource.get("Properties", {})
+    return None
+
+
+def _target_problems(template: dict[str, Any], catalog: Catalog | None, executor_timeout: int) -> list[str]:
+    """A lambda target is invoked synchronously: the job's timeout covers the function's, and the
+    executor's covers the job's with a margin to record the outcome."""
+    from cronlane.targets import LAMBDA, STACK_NAME, SYNC_MARGIN_S, kind_of, lambda_function
+
+    problems: list[str] = []
+    default_timeout = _number(template.get("Globals", {}).get("Function", {}).get("Timeout"), {}) or 3
+    for job in catalog.jobs.values() if catalog else ():
+        if kind_of(job.function) != LAMBDA:
+            continue
+        where = f"job '{job.name}'"
+        if job.timeout_s + SYNC_MARGIN_S > executor_timeout:
+            problems.append(
+                f"{where}: its lambda target is invoked synchronously: timeout_s {job.timeout_s} + "
+                f"{SYNC_MARGIN_S} s must fit in the executor's Timeout {executor_timeout}"
+            )
+        name = lambda_function(job.function)
+        found = _function_named(template, name)
+        if found is None:
+            if STACK_NAME in name:
+                problems.append(
+                    f'{where}: no function in template.yaml has FunctionName !Sub "{name}": add it, or name '
+                    "an existing function"
+                )
+            continue
+        logical, props = found
+        timeout = _number(props.get("Timeout"), template.get("Parameters", {})) or default_timeout
+        if timeout > job.timeout_s:
+            problems.append(
+                f"{where}: its function {logical} may run {timeout} s, longer than the job's timeout_s "
+                f"{job.timeout_s}: raise timeout_s or lower the function's Timeout"
             )
     return problems
 

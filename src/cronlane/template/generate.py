@@ -13,6 +13,7 @@ import json
 import re
 
 from cronlane.declarations import Catalog, Job, Schedule
+from cronlane.targets import LAMBDA, function_arn_sub, kind_of
 from cronlane.template.regions import find_regions, replace_regions
 
 CATALOG_MODULE = "catalog-module"  # a parameter: CatalogModule, whose default is the app's catalog
@@ -132,6 +133,10 @@ def tick_policy_part(catalog: Catalog) -> list[str]:
     ]
 
 
+def target_sid(job: Job) -> str:
+    return f"Invoke{logical_name(job.name)}"
+
+
 def permission_sid(job: Job, index: int) -> str:
     return f"{logical_name(job.name)}{index + 1}"
 
@@ -140,6 +145,14 @@ def permissions_part(catalog: Catalog) -> list[str]:
     statements: list[str] = []
     sids: set[str] = set()
     for job in catalog.jobs.values():
+        if kind_of(job.function) == LAMBDA:  # the executor invokes the job's function, that one only
+            statements += [
+                f"      - Sid: {target_sid(job)}",
+                "        Effect: Allow",
+                '        Action: ["lambda:InvokeFunction"]',
+                "        Resource:",
+                f"          - {_arn(function_arn_sub(job.function))}",
+            ]
         for index, permission in enumerate(job.permissions):
             sid = permission_sid(job, index)
             while sid in sids:  # my-job and my_job: a statement id is unique in its policy
@@ -153,7 +166,7 @@ def permissions_part(catalog: Catalog) -> list[str]:
                 *(f"          - {_arn(r)}" for r in permission.resources),
             ]
     if not statements:
-        return ["# no job declares permissions (Job(..., permissions=[Permission(...)]))"]
+        return ["# no job declares permissions (Job(..., permissions=[Permission(...)])) nor a lambda target"]
     return [
         "- PolicyName: jobs",
         "  PolicyDocument:",

@@ -93,12 +93,21 @@ def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def declared_statements(catalog: Catalog) -> list[tuple[frozenset[str], frozenset[str]]]:
-    """(actions, resources) of every permission the jobs declare, as the template writes them."""
-    return [
+    """(actions, resources) of every permission the jobs declare, and of the invoke of each lambda
+    target, as the template writes them."""
+    from cronlane.targets import LAMBDA, function_arn_sub, kind_of
+
+    found = [
         (frozenset(p.actions), frozenset(p.resources))
         for job in catalog.jobs.values()
         for p in job.permissions
     ]
+    found += [
+        (frozenset({"lambda:InvokeFunction"}), frozenset({function_arn_sub(job.function)}))
+        for job in catalog.jobs.values()
+        if kind_of(job.function) == LAMBDA
+    ]
+    return found
 
 
 def _plain(resource: Any) -> str | None:
