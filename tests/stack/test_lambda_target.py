@@ -28,7 +28,24 @@ def handler(event, context):
         raise RuntimeError(f"greeter refused attempt {event['attempt']}")
     return {"greeted": event["params"]["name"], "run": event["run_id"], "key": event["idempotency_key"]}
 '''
+NODE_HANDLER = """// a job the team already has in JavaScript, as a Lambda function
+exports.handler = async (event, context) => {
+  if (event.params.fail) throw new TypeError(`counter refused attempt ${event.attempt}`);
+  return { counted: event.params.name.length, node: process.version, request: context.awsRequestId };
+};
+"""
 FUNCTION = """
+  CounterFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub "${AWS::StackName}-counter"
+      Runtime: nodejs22.x
+      CodeUri: node/
+      Handler: index.handler
+      Timeout: 30
+      LoggingConfig:
+        LogGroup: !Ref ExecutorLogGroup
+
   GreeterFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -51,6 +68,14 @@ JOBS += [
         max_attempts=3,
         params={"name": Param("str", "lambda"), "fail_attempts": Param("int", 0, min=0)},
     ),
+    Job(
+        "countJob",
+        LambdaTarget("${AWS::StackName}-counter"),
+        "hello",
+        timeout_s=60,
+        max_attempts=2,
+        params={"name": Param("str", "node"), "fail": Param("bool", False)},
+    ),
 ]
 """
 
@@ -67,6 +92,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lambda") / "my-jobs"
     create_app(root, package="my_jobs", find_links=Path(WHEELS) if WHEELS else None)
     (root / "src" / "my_jobs" / "greeter.py").write_text(GREETER)
+    (root / "node").mkdir()
+    (root / "node" / "index.js").write_text(NODE_HANDLER)
     template = root / "template.yaml"
     text = template.read_text()
     template.write_text(text.replace("\n  ExecutorFunction:\n", FUNCTION + "  ExecutorFunction:\n", 1))
@@ -100,6 +127,20 @@ def test_the_target_runs_after_its_upstream_and_its_result_and_request_id_are_re
     assert jobs["greetJob"]["target"] == "lambda" and jobs["helloJob"]["target"] == "python"
     assert jobs["greetJob"]["handle"] and jobs["helloJob"]["handle"] is None
     assert jobs["greetJob"]["started_at"] >= jobs["helloJob"]["finished_at"]
+    assert jobs["countJob"]["status"] == "SUCCEEDED" and jobs["countJob"]["target"] == "lambda"
+
+
+def test_a_nodejs_function_runs_in_a_real_node_process(app: Path) -> None:
+    done = cli(app, "local", "run", "daily", "--clock", "virtual", "--json", "--param", "countJob.fail=true")
+    assert done.returncode == 1
+    count = {j["name"]: j for j in json.loads(done.stdout)["jobs"]}["countJob"]
+    # the handler's own TypeError, thrown in node, is the failed attempt's error, as on Lambda
+    assert (count["status"], count["attempts"]) == ("FAILED", 2)
+    assert count["error"] == "TypeError: counter refused attempt 2"
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    logs = "".join(p.read_text() for p in (app / ".cronlane" / "logs").rglob("CounterFunction*.log"))
+    assert "TypeError: counter refused attempt" in logs  # console.error of the real node process
+    assert node.startswith("v")
 
 
 def test_a_function_error_is_a_failed_attempt_with_its_message_and_the_job_retries(app: Path) -> None:

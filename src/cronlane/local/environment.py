@@ -20,6 +20,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from cronlane.local.node import NodeFailed, NodeHandler, is_node
+
 
 @dataclass(frozen=True)
 class EnvSpec:
@@ -33,6 +35,7 @@ class EnvSpec:
     memory_mb: int
     log_path: str
     clock: tuple[Any, ...]  # ("scaled", origin, scale, real_origin) or ("virtual", now)
+    runtime: str = "python3.13"  # a Python one runs in this process; nodejs in a node process
 
 
 class _ProxyClock:
@@ -80,6 +83,24 @@ class LambdaContext:
         return max(0, int((self._deadline - self._clock.now()) * 1000))
 
 
+class UnsupportedRuntime(RuntimeError):
+    """A function in a runtime the local runtime does not run."""
+
+
+def _load_handler(spec: EnvSpec, log: Any) -> Any:
+    """The function's handler, loaded once (its cold start): Python's in this process, a Node.js
+    function's in a node process (``cronlane.local.node``)."""
+    if is_node(spec.runtime):
+        return NodeHandler(spec.handler, spec.code_dir, spec.environment, log)
+    if not spec.runtime.startswith("python"):
+        raise UnsupportedRuntime(
+            f"{spec.function} has Runtime {spec.runtime}: the local runtime runs python3.x and nodejs "
+            "functions only"
+        )
+    module_name, _, attr = spec.handler.rpartition(".")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def serve(conn: Any, spec: EnvSpec) -> None:
     """The body of an environment process."""
     log = open(spec.log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
@@ -123,8 +144,7 @@ def serve(conn: Any, spec: EnvSpec) -> None:
     faults.install(crash_if_planned)
 
     started = time.perf_counter()
-    module_name, _, attr = spec.handler.rpartition(".")
-    handler = getattr(importlib.import_module(module_name), attr)
+    handler = _load_handler(spec, log)
     conn.send(("ready", time.perf_counter() - started))
 
     while True:
@@ -145,6 +165,8 @@ def serve(conn: Any, spec: EnvSpec) -> None:
         try:
             response = handler(event, context)
             error = None
+        except NodeFailed as exc:  # the Node.js runtime's own report of the function's error
+            response, error = None, exc.error
         except Exception as exc:  # reported like Lambda's function error
             response = None
             error = {

@@ -562,6 +562,7 @@ class LocalRuntime:
             memory_mb=info.memory_mb,
             log_path=str(log_path),
             clock=self.clock.spec(),
+            runtime=info.runtime,
         )
         parent, child = _ctx.Pipe()
         process = _ctx.Process(target=serve, args=(child, spec), daemon=True, name=f"{function}-{env_id}")

@@ -42,6 +42,7 @@ class FunctionInfo:
     environment: dict[str, str]
     code_dir: Path
     layer_dirs: tuple[Path, ...]
+    runtime: str = "python3.13"
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def describe(
             environment=dict(config.get("Environment", {}).get("Variables", {})),
             code_dir=(base / code_uri).resolve(),
             layer_dirs=_layer_dirs(base, template, logical_id),
+            runtime=str(config.get("Runtime") or "python3.13"),
         )
         by_name[config["FunctionName"]] = logical_id
         by_name[config["FunctionArn"]] = logical_id
