@@ -23,7 +23,12 @@ WHEELS = os.environ.get("CRONLANE_WHEELS")
 GREETER = '''"""A function of the app's own template, in any runtime: here Python."""
 
 
+import os
+
+
 def handler(event, context):
+    if event["params"].get("fail_while") and os.path.exists(event["params"]["fail_while"]):
+        raise RuntimeError("greeter is down")
     if event["params"].get("fail_attempts", 0) >= event["attempt"]:
         raise RuntimeError(f"greeter refused attempt {event['attempt']}")
     return {"greeted": event["params"]["name"], "run": event["run_id"], "key": event["idempotency_key"]}
@@ -66,7 +71,11 @@ JOBS += [
         ("helloJob",),
         timeout_s=120,
         max_attempts=3,
-        params={"name": Param("str", "lambda"), "fail_attempts": Param("int", 0, min=0)},
+        params={
+            "name": Param("str", "lambda"),
+            "fail_attempts": Param("int", 0, min=0),
+            "fail_while": Param("str", "", "fail while this file exists"),
+        },
     ),
     Job(
         "countJob",
@@ -175,3 +184,48 @@ def test_a_target_whose_function_is_not_in_the_template_is_named(app: Path) -> N
         "problem: job 'greetJob': no function in template.yaml has FunctionName !Sub "
         '"${AWS::StackName}-greter": add it, or name an existing function'
     ) in done.stdout.splitlines()
+
+
+def test_a_dead_lettered_lambda_target_is_replayed_once_its_function_works_again(
+    app: Path, tmp_path: Path
+) -> None:
+    import time
+
+    from cronlane.local.session import local_runtime, wait_for_run
+    from cronlane.model import JobStatus, RunStatus
+    from tests.conftest import act
+
+    outage = tmp_path / "outage"
+    outage.write_text("the greeter's backend is down")
+    with local_runtime(app / "template.yaml", start=time.time()) as runtime:
+        # GIVEN a run whose lambda target fails every attempt: its message is dead-lettered
+        act(
+            runtime,
+            action="trigger",
+            schedule="daily",
+            jobs=["greetJob"],
+            idempotency_key="outage",
+            parameters={"greetJob": {"fail_while": str(outage)}},
+        )
+        report = wait_for_run(runtime, "manual@outage")
+        greet = next(j for j in report.jobs if j.job == "greetJob")
+        assert report.run.status is RunStatus.FAILED
+        assert (greet.status, greet.attempts, greet.error) == (
+            JobStatus.FAILED,
+            3,
+            "RuntimeError: greeter is down",
+        )
+        assert [h["target"] for h in greet.history] == ["lambda"] * 3 and all(
+            h["handle"] for h in greet.history
+        )
+        [letter] = act(runtime, action="dlq-list")["messages"]
+        assert (letter["run_id"], letter["job"]) == ("manual@outage", "greetJob")
+        # WHEN the function works again and the dead letter is replayed
+        outage.unlink()
+        act(runtime, action="dlq-replay", job="greetJob")
+        report = wait_for_run(runtime, "manual@outage")
+        # THEN the job runs once more and the run succeeds
+        greet = next(j for j in report.jobs if j.job == "greetJob")
+        assert report.run.status is RunStatus.SUCCEEDED
+        assert greet.status is JobStatus.SUCCEEDED
+        assert act(runtime, action="dlq-list")["messages"] == []
