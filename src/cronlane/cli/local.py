@@ -39,9 +39,11 @@ def startup_errors() -> tuple[type[Exception], ...]:
     moto's CloudFormation refuses. One line and exit 2, like any other bad input. (Imported when
     an ``except`` asks: ``cronlane --version`` loads no boto3.)"""
     from cronlane.local.moto_patches import UnsupportedMoto
+    from cronlane.local.runtime import EnvironmentFailed
     from cronlane.local.stack import StackError
 
-    return (UnsupportedMoto, StackError)
+    # a function whose environment cannot start (an unsupported runtime, no node): its log says why
+    return (UnsupportedMoto, StackError, EnvironmentFailed)
 
 
 LogsOption = Annotated[Path | None, typer.Option(help="Folder for the environments' log files.")]
@@ -163,7 +165,7 @@ def local_run(
 
                 print_run(report, log_dir=log_dir, clock=clock.value, time_scale=time_scale)
     except startup_errors() as exc:
-        fail(str(exc))
+        fail(str(exc).splitlines()[0])
     if report.run.status.value != "SUCCEEDED":
         raise typer.Exit(1)
 
@@ -201,7 +203,7 @@ def local_simulate(
             except (RuntimeStalled, TimeoutError) as exc:
                 fail(f"the simulation stalled: {exc} (logs: {log_dir})", code=3)
     except startup_errors() as exc:
-        fail(str(exc))
+        fail(str(exc).splitlines()[0])
 
     def human() -> None:
         data = report.to_json()
@@ -262,7 +264,7 @@ def local_up(
             except KeyboardInterrupt:
                 typer.echo("stopping the twin")
     except startup_errors() as exc:
-        fail(str(exc))
+        fail(str(exc).splitlines()[0])
     except OSError as exc:
         fail(f"cannot start the twin on port {port}: {exc}")
 
