@@ -12,13 +12,15 @@ docs/architecture.md has the map.
 
 from cronlane.context import Continuation, JobContext
 from cronlane.declarations import Catalog, Job, Param, Permission, Schedule, Selection
-from cronlane.targets import LambdaTarget
+from cronlane.targets import CallbackTarget, EcsTarget, LambdaTarget
 
 __version__ = "0.2.0"
 
 __all__ = [
+    "CallbackTarget",
     "Catalog",
     "Continuation",
+    "EcsTarget",
     "Job",
     "JobContext",
     "LambdaTarget",

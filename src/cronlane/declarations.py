@@ -152,7 +152,7 @@ class Job:
     """
 
     name: str
-    function: str  # or a target (cronlane.targets.LambdaTarget), kept here as its spec
+    function: str  # or a target (cronlane.targets: LambdaTarget, EcsTarget...), kept as its spec
     group: str
     depends_on: tuple[str, ...] = ()
     timeout_s: int = 300
@@ -309,7 +309,7 @@ class Catalog:
         """Everything wrong with the declarations, each naming its place."""
         from cronlane.cron import CronError, check_timezone, parse_expression
         from cronlane.graph import find_cycle
-        from cronlane.targets import spec_problem
+        from cronlane.targets import max_timeout_s, spec_problem
 
         problems: list[str] = []
         for job in self.jobs.values():
@@ -318,11 +318,10 @@ class Catalog:
                 problems.append(f"{where}: name must match {NAME_PATTERN.pattern}")
             if not NAME_PATTERN.match(job.group):
                 problems.append(f"{where}: group '{job.group}' must match {NAME_PATTERN.pattern}")
-            if not 1 <= job.timeout_s <= LAMBDA_MAX_TIMEOUT_S:
-                problems.append(
-                    f"{where}: timeout_s {job.timeout_s} is outside 1..{LAMBDA_MAX_TIMEOUT_S} "
-                    "(Lambda's limit)"
-                )
+            longest = max_timeout_s(job.function)
+            if not 1 <= job.timeout_s <= longest:
+                limit = "Lambda's limit" if longest == LAMBDA_MAX_TIMEOUT_S else "a hand-off's limit"
+                problems.append(f"{where}: timeout_s {job.timeout_s} is outside 1..{longest} ({limit})")
             if job.max_attempts < 1:
                 problems.append(f"{where}: max_attempts must be at least 1")
             if not 0 <= job.max_continuations <= MAX_CONTINUATIONS:

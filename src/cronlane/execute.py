@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import importlib
 import json
+import math
 import random
 import traceback
 from collections.abc import Callable
@@ -38,16 +39,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from cronlane.clock import Clock, iso
-from cronlane.context import Continuation, JobTimeout, make_context
+from cronlane.context import Continuation, JobContext, JobTimeout, make_context
 from cronlane.errors import Conflict, CronlaneError, InvalidRequest, QueueError, StoreError
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
 from cronlane.model import JobMessage, JobRunView, JobStatus
-from cronlane.ports import JobQueue, RunStore
+from cronlane.ports import JobQueue, RunStore, Targets
 from cronlane.release import Releaser
 from cronlane.rules import Needs, failure_reach
 from cronlane.runs import RunCloser
-from cronlane.targets import PYTHON, TargetFailed, kind_of
+from cronlane.targets import (
+    HANDED_OFF,
+    PYTHON,
+    TIMER_SLACK_S,
+    HandOff,
+    TargetFailed,
+    heartbeat_of,
+    kind_of,
+)
 from cronlane.telemetry import NoTelemetry, Telemetry
 
 MAX_ERROR_CHARS = 2_000  # stored error text is cut to this size
@@ -68,6 +77,11 @@ INFRA_FAST_RECEIVES = 5
 
 class RetryLater(CronlaneError):
     """The attempt failed and will be retried: the record is reported as a batch item failure."""
+
+
+class HandedOff(RetryLater):
+    """The attempt runs on its target now: the message is reported as a batch item failure, so
+    it is not deleted but stays in flight, hidden until the attempt's lease ends (its timer)."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +143,10 @@ class Executor:
         rng: random.Random | None = None,
         import_function: Callable[[str], Callable[..., Any]] | None = None,
         telemetry: Telemetry | None = None,
+        targets: Targets | None = None,
     ) -> None:
         self.telemetry: Telemetry = telemetry or NoTelemetry()
+        self.targets: Targets = targets or NoTargets()
         self.closer = closer  # its close starts what waited for the run
         self.store = store
         self.queue = queue
@@ -243,15 +259,38 @@ class Executor:
             )
         else:
             self.log.info("job started", extra={"max_attempts": view.max_attempts})
+
+        def retry(delay: int, error: str) -> dict[str, Any]:
+            self.queue.delay(queue_arn, receipt_handle, delay)
+            raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
+
+        if kind_of(view.function) in HANDED_OFF:
+            outcome = self._hand_off(view, started, receipt_handle, queue_arn)
+            if outcome is None:
+                raise HandedOff(f"{view.job} attempt {view.attempts} runs on its {view.target} target")
+            return self.record(view, outcome, started, self.clock.now(), retry)
         outcome = self._run(view, started, remaining_s)
         crashpoint("executor.after_job", job=view.job, run_id=view.run_id)
-        finished = self.clock.now()
+        return self.record(view, outcome, started, self.clock.now(), retry)
+
+    def record(
+        self,
+        view: JobRunView,
+        outcome: Outcome,
+        started: float,
+        finished: float,
+        retry: Callable[[int, str], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Record an attempt's outcome: a continuation, a success (and release the dependents), a
+        failure retried after its backoff (``retry(delay, error)`` makes the message come back),
+        or a failure for good. The executor records the jobs it ran; ``cronlane.completion`` the
+        handed-off ones, when their completion comes."""
         duration = round(finished - started, 3)
         cursor = None
         if outcome.ok and isinstance(outcome.result, Continuation):
             cursor, problem = stored_cursor(view, outcome.result)
             if problem is not None:
-                outcome = Outcome(False, problem)
+                outcome = Outcome(False, problem, handle=outcome.handle)
         # The near-timeout alarm measures each invocation, so a job that continues in time
         # never trips it.
         self.telemetry.emit("JobTimeoutFraction", duration / view.timeout_s, job=view.job)
@@ -286,9 +325,64 @@ class Executor:
             self.store.retry_later(view, error, entry)
             self.log.warning("job attempt failed; will retry", extra={"error": error, "retry_in_s": delay})
             self.telemetry.emit("JobsRetried", 1, job=view.job)
-            self.queue.delay(queue_arn, receipt_handle, delay)
-            raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
-        return self._fail(view, message, body, error, entry, finished, duration)
+            return retry(delay, error)
+        message = JobMessage(view.run_id, view.job, view.generation)
+        return self._fail(view, message, message.body(), error, entry, finished, duration)
+
+    def _hand_off(
+        self, view: JobRunView, started: float, receipt_handle: str, queue_arn: str
+    ) -> Outcome | None:
+        """Start the attempt on its target and record it as handed off; None once it runs there
+        (the message stays in flight as its timer: ``HandedOff``), else the failed outcome (a
+        target that would not start it)."""
+        previous = view.hand_off
+        if previous is not None and previous.attempt < view.attempts:
+            # a lost attempt taken over: it must not go on beside the new one
+            self.targets.stop(view.function, previous.handle, "superseded by a new attempt")
+        ctx = self._context(view, started, started + view.timeout_s)
+        try:
+            begun = self.targets.start(view.function, ctx, view.generation)
+        except TargetFailed as exc:
+            return Outcome(False, str(exc))
+        hand_off = HandOff(
+            target=view.target,
+            handle=begun.handle,
+            attempt=view.attempts,
+            started_at=started,
+            deadline=started + view.timeout_s,
+            queue_arn=queue_arn,
+            receipt=receipt_handle,
+            heartbeat_s=heartbeat_of(view.function),
+            token_hash=begun.token_hash,
+        )
+        crashpoint("executor.after_start", job=view.job, run_id=view.run_id)
+        if not self.store.hand_off(view, hand_off):
+            self.targets.stop(view.function, begun.handle, "its attempt lost its lease")
+            self.log.warning("job started after losing its lease; the newer attempt decides")
+            return None
+        lease = hand_off.lease_until(started)
+        self.log.info(
+            "job handed off to its target",
+            extra={"target": view.target, "handle": begun.handle, "holds_until": iso(lease)},
+        )
+        self.telemetry.emit("JobsHandedOff", 1, job=view.job)
+        self.queue.delay(queue_arn, receipt_handle, math.ceil(lease - started) + TIMER_SLACK_S)
+        return None
+
+    def _context(self, view: JobRunView, started: float, deadline: float) -> JobContext:
+        return make_context(
+            run_id=view.run_id,
+            job=view.job,
+            schedule=view.schedule,
+            scheduled_time=view.scheduled_time,
+            params=dict(view.params),
+            attempt=view.attempts,
+            clock=self.clock,
+            deadline=deadline,
+            log=self.log,
+            cursor=view.checkpoint,
+            continuation=len(view.continuations),
+        )
 
     def _continue(
         self, view: JobRunView, step: Continuation, cursor: str, started: float, finished: float
@@ -322,19 +416,7 @@ class Executor:
         # The attempt ends at the job's timeout, or a little before the Lambda deadline so the
         # outcome can still be recorded, whichever comes first.
         deadline = min(started + view.timeout_s, started + max(remaining_s() - 10.0, 1.0))
-        ctx = make_context(
-            run_id=view.run_id,
-            job=view.job,
-            schedule=view.schedule,
-            scheduled_time=view.scheduled_time,
-            params=dict(view.params),
-            attempt=view.attempts,
-            clock=self.clock,
-            deadline=deadline,
-            log=self.log,
-            cursor=view.checkpoint,
-            continuation=len(view.continuations),
-        )
+        ctx = self._context(view, started, deadline)
         try:
             function = self.import_function(view.function)
             result = function(ctx)
@@ -484,6 +566,16 @@ class Executor:
         dedup = hashlib.sha256(f"poison|{message_id}|{body}".encode()).hexdigest()
         self.queue.dead_letter(body, dedup, error)
         return {"status": "dead-lettered", "error": error}
+
+
+class NoTargets:
+    """No ``ecs`` or ``callback`` targets here: starting one is a failed attempt that says so."""
+
+    def start(self, spec: str, ctx: Any, generation: int) -> Any:
+        raise TargetFailed(f"no {kind_of(spec)} targets are wired into this executor")
+
+    def stop(self, spec: str, handle: str, reason: str) -> None:
+        return None
 
 
 def import_job_function(path: str) -> Callable[..., Any]:

@@ -398,17 +398,24 @@ class JobRunView:
     continuations: list[dict[str, Any]] = field(default_factory=list)
     continuing: bool = False
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+    # A handed-off attempt (an ``ecs`` or ``callback`` target): a ``cronlane.targets.HandOff``.
+    hand_off: Any = None
+    # Completions that came for an attempt already given up, or twice: recorded, never counted.
+    late_completions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def target(self) -> str:
-        """Where the job runs: ``python`` or ``lambda`` (cronlane.targets)."""
+        """Where the job runs: ``python``, ``lambda``, ``ecs`` or ``callback`` (cronlane.targets)."""
         from cronlane.targets import kind_of
 
         return kind_of(self.function)
 
     @property
     def handle(self) -> str | None:
-        """Its last attempt's handle where it ran (a lambda target's request id), if any."""
+        """Its last attempt's handle where it ran (a lambda target's request id, a task ARN, a
+        token's id), if any: the running attempt's, else the last recorded one's."""
+        if self.hand_off is not None and self.hand_off.attempt == self.attempts:
+            return str(self.hand_off.handle)
         return next((h["handle"] for h in reversed(self.history) if h.get("handle")), None)
 
 

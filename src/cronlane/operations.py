@@ -26,13 +26,14 @@ Crash points stand between every two writes: ``operator.after_intent``, ``operat
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import replace
 from typing import Any
 
 from cronlane import watchdog
-from cronlane.clock import Clock
-from cronlane.errors import Conflict, InvalidRequest
+from cronlane.clock import Clock, iso
+from cronlane.errors import Conflict, InvalidRequest, QueueError
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
 from cronlane.model import (
@@ -45,7 +46,7 @@ from cronlane.model import (
     RunStatus,
     RunView,
 )
-from cronlane.ports import JobQueue, RunStore, Watchdog
+from cronlane.ports import JobQueue, RunStore, Targets, Watchdog
 from cronlane.release import Releaser
 from cronlane.rules import RESTARTABLE, blocker, runnable, skipped_below, starts_at_once
 from cronlane.runs import RunCloser
@@ -54,6 +55,12 @@ from cronlane.telemetry import Telemetry
 # The order a restart's steps are taken in: the vouched-for jobs first (their dependents read
 # them), then the jobs that wait, then the ones that start (a crash leaves the others untouched).
 STEP_ORDER = {JobStatus.SUCCEEDED: 0, JobStatus.PENDING: 1, JobStatus.QUEUED: 2}
+
+
+def handed_off(job: JobRunView) -> bool:
+    """RUNNING on its target (an ``ecs`` task, a ``callback`` worker), not in an executor."""
+    hand_off = job.hand_off
+    return job.status is JobStatus.RUNNING and hand_off is not None and hand_off.attempt == job.attempts
 
 
 class Operator:
@@ -67,7 +74,11 @@ class Operator:
         releaser: Releaser,
         closer: RunCloser,
         checks: Watchdog,
+        targets: Targets | None = None,
     ) -> None:
+        from cronlane.execute import NoTargets
+
+        self.targets: Targets = targets or NoTargets()
         self.store = store
         self.queue = queue
         self.clock = clock
@@ -95,8 +106,10 @@ class Operator:
     # -- cancel -------------------------------------------------------------------------------
 
     def cancel(self, run_id: str) -> dict[str, Any]:
-        """Queued and pending jobs do not start; running ones finish; the run ends CANCELLED.
-        Repeated (or by the watchdog) it finishes what a cancel that died left."""
+        """Queued and pending jobs do not start; running ones finish, but a handed-off one (an
+        ``ecs`` task, a ``callback`` worker's job) is cancelled at once, its task stopped (its
+        completion, if one still comes, is late and ignored); the run ends CANCELLED. Repeated
+        (or by the watchdog) it finishes what a cancel that died left."""
         run = self.settled_run(run_id)
         if run.status.terminal:
             return {"run_id": run_id, "status": run.status.value, "cancelled": 0}
@@ -113,8 +126,34 @@ class Operator:
                 if self.store.cancel_job(graph, job.job, now):
                     cancelled.append(job.job)
                 crashpoint("operator.after_cancel_job", run_id=run_id, job=job.job)
+            elif handed_off(job) and self._cancel_handed_off(job, graph, now):
+                cancelled.append(job.job)
         status = self.closer.close_if_complete(run_id) or run.status
         return {"run_id": run_id, "status": status.value, "cancelled": len(cancelled)}
+
+    def _cancel_handed_off(self, job: JobRunView, graph: RunGraph | None, now: float) -> bool:
+        """End a handed-off attempt as CANCELLED (one conditional write, counted on the run),
+        then stop its task and delete its timer (best effort: a timer left comes back and finds
+        the job-run ended)."""
+        hand_off = job.hand_off
+        began = hand_off.started_at
+        entry = {
+            "attempt": job.attempts,
+            "started_at": iso(began),
+            "finished_at": iso(now),
+            "duration_s": round(now - began, 3),
+            "error": "cancelled: the run was cancelled while it ran",
+            "target": hand_off.target,
+            "handle": hand_off.handle,
+        }
+        ended = self.store.finish(
+            job, JobStatus.CANCELLED, now, now - began, error=entry["error"], history_entry=entry, graph=graph
+        )
+        if ended:
+            self.targets.stop(job.function, hand_off.handle, "cronlane: the run was cancelled")
+            with contextlib.suppress(QueueError):
+                self.queue.delete_message(hand_off.queue_arn, hand_off.receipt)
+        return ended
 
     # -- rerun --------------------------------------------------------------------------------
 

@@ -177,6 +177,22 @@ class JobRunRecords(Protocol):
         """The attempt ends its invocation at a checkpoint: QUEUED to continue from ``cursor``."""
         ...
 
+    def hand_off(self, view: JobRunView, hand_off: Any) -> bool:
+        """The held attempt ``view`` runs elsewhere now: record its ``cronlane.targets.HandOff``
+        and hold the job-run until ``hand_off.lease_until(hand_off.started_at)``. False if the
+        attempt is not held any more."""
+        ...
+
+    def extend_lease(self, view: JobRunView, until: float) -> bool:
+        """A heartbeat of the handed-off attempt ``view``: it holds the job-run until ``until``.
+        False if the attempt is not held any more."""
+        ...
+
+    def record_late(self, run_id: str, job: str, entry: dict[str, Any]) -> bool:
+        """Keep a completion that came for an attempt already given up (or came twice) on the
+        job-run, never counted: False if there is no such job-run, or it keeps enough of them."""
+        ...
+
     def retry_later(self, view: JobRunView, error: str, history_entry: dict[str, Any]) -> bool:
         """Give a failed attempt back: QUEUED again, its error recorded."""
         ...
@@ -262,6 +278,19 @@ class Watchdog(Protocol):
         ...
 
 
+class Targets(Protocol):
+    """Where handed-off jobs run (``ecs`` tasks, ``callback`` workers; cronlane.targets)."""
+
+    def start(self, spec: str, ctx: Any, generation: int) -> Any:
+        """Start the job ``ctx`` describes on its target; a ``cronlane.targets.Started``. A
+        target that refuses raises ``cronlane.targets.TargetFailed`` (a failed attempt)."""
+        ...
+
+    def stop(self, spec: str, handle: str, reason: str) -> None:
+        """Stop a started attempt, best effort (an ECS task is stopped; a worker cannot be)."""
+        ...
+
+
 class JobQueue(Protocol):
     """The FIFO job queue and its dead-letter queue."""
 
@@ -288,4 +317,9 @@ class JobQueue(Protocol):
     def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         """Hide a received job message for ``seconds`` (a retry's backoff: FIFO queues have no
         per-message delay); it holds its whole message group meanwhile."""
+        ...
+
+    def delete_message(self, queue_arn: str, receipt_handle: str) -> None:
+        """Delete a received job message (a handed-off attempt's timer, once it completed); one
+        already gone is no error."""
         ...

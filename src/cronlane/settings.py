@@ -30,6 +30,9 @@ class Settings:
     watchdog_group: str = ""
     watchdog_target: str = ""
     watchdog_role: str = ""
+    # A Fargate ``ecs`` target that declares no network: these (the template's parameters).
+    task_subnets: tuple[str, ...] = ()
+    task_security_groups: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -48,7 +51,13 @@ class Settings:
             watchdog_group=env.get("WATCHDOG_GROUP", ""),
             watchdog_target=env.get("WATCHDOG_TARGET_ARN", ""),
             watchdog_role=env.get("WATCHDOG_ROLE_ARN", ""),
+            task_subnets=_listed(env.get("CRONLANE_TASK_SUBNETS", "")),
+            task_security_groups=_listed(env.get("CRONLANE_TASK_SECURITY_GROUPS", "")),
         )
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def load_catalog(module: str) -> Catalog:

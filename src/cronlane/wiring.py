@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cronlane.clock import Clock, default_clock
 from cronlane.declarations import Catalog
-from cronlane.ports import JobQueue, RunStore, Watchdog
+from cronlane.ports import JobQueue, RunStore, Targets, Watchdog
 from cronlane.queue.sqs import SqsJobQueue
 from cronlane.settings import Settings, load_catalog
 from cronlane.store.dynamodb import DynamoRunStore
@@ -29,6 +29,7 @@ from cronlane.telemetry import EmfTelemetry, NoTelemetry, Telemetry
 from cronlane.watchdog import NoWatchdog
 
 if TYPE_CHECKING:
+    from cronlane.completion import Completions
     from cronlane.dispatch import Dispatcher
     from cronlane.execute import Executor
     from cronlane.graphs import RunGraphs
@@ -149,6 +150,7 @@ def dispatcher_of(
     rule_prefix: str = "",
     history_ttl_s: int = 30 * 86_400,
     checks: Watchdog | None = None,
+    targets: Targets | None = None,
 ) -> Dispatcher:
     """The dispatcher's side: the dispatcher, the operator's actions, the DLQ replay and the
     watchdog's checks."""
@@ -160,7 +162,7 @@ def dispatcher_of(
     telemetry = telemetry or NoTelemetry()
     checks = checks or NoWatchdog()
     graphs, releaser, closer, starter = _shared(store, queue, clock, telemetry, checks, history_ttl_s)
-    operator = Operator(store, queue, clock, telemetry, graphs, releaser, closer, checks)
+    operator = Operator(store, queue, clock, telemetry, graphs, releaser, closer, checks, targets)
     closer.on_restart = operator.carry_out
     dead_letters = DeadLetters(store, queue, clock, graphs, releaser, operator)
     watch = RunWatch(store, queue, clock, telemetry, graphs, releaser, closer, starter, operator, checks)
@@ -190,6 +192,7 @@ def executor_of(
     import_function: Callable[[str], Callable[..., Any]] | None = None,
     rng: random.Random | None = None,
     checks: Watchdog | None = None,
+    targets: Targets | None = None,
 ) -> Executor:
     """The executor's side: the executor with its run-graph cache, releaser, closer and starter
     (the end of a run starts the schedule's buffered one)."""
@@ -200,7 +203,9 @@ def executor_of(
     checks = checks or NoWatchdog()
     graphs, releaser, closer, _ = _shared(store, queue, clock, telemetry, checks, history_ttl_s)
     # a job's end that finds an operator's restart left part done on its run carries it out
-    closer.on_restart = Operator(store, queue, clock, telemetry, graphs, releaser, closer, checks).carry_out
+    closer.on_restart = Operator(
+        store, queue, clock, telemetry, graphs, releaser, closer, checks, targets
+    ).carry_out
     return Executor(
         store=store,
         queue=queue,
@@ -212,6 +217,7 @@ def executor_of(
         rng=rng,
         import_function=import_function,
         telemetry=telemetry,
+        targets=targets,
     )
 
 
@@ -240,6 +246,7 @@ def build_dispatcher(settings: Settings | None = None, clock: Clock | None = Non
         settings.rule_prefix,
         settings.history_ttl_days * 86_400,
         _checks(settings, store),
+        _handed_off(settings, store),
     )
 
 
@@ -258,6 +265,44 @@ def build_executor(log: Any, settings: Settings | None = None, clock: Clock | No
         settings.history_ttl_days * 86_400,
         import_function=_targets(settings),
         checks=_checks(settings, store),
+        targets=_handed_off(settings, store),
+    )
+
+
+def build_completions(log: Any, settings: Settings | None = None, clock: Clock | None = None) -> Completions:
+    """The completion side (CompletionFunction, TaskEventsFunction): it records a handed-off
+    attempt's outcome as the executor records its own, so it is built on an executor."""
+    from cronlane.completion import Completions
+
+    settings = settings or Settings.from_env()
+    store = _store(settings)
+    queue = _queue(settings, store, on_first_use=True)
+    telemetry = EmfTelemetry(settings.metrics_namespace, "cronlane")
+    clock = clock or default_clock()
+    executor = executor_of(
+        store,
+        queue,
+        clock,
+        log,
+        telemetry,
+        settings.history_ttl_days * 86_400,
+        checks=_checks(settings, store),
+        targets=_handed_off(settings, store),
+    )
+    return Completions(store, queue, clock, log, executor, telemetry)
+
+
+def _handed_off(settings: Settings, store: DynamoRunStore) -> Targets:
+    """``ecs`` and ``callback`` targets: ECS and SQS clients from the store's session, made when
+    a target first needs one."""
+    from cronlane.targets_aws import AwsTargets
+
+    return AwsTargets(
+        settings.rule_prefix.removesuffix("-"),
+        ClientOnFirstUse(lambda: store.client("ecs")),
+        ClientOnFirstUse(lambda: store.client("sqs")),
+        settings.task_subnets,
+        settings.task_security_groups,
     )
 
 

@@ -120,6 +120,15 @@ class SqsJobQueue:
                 VisibilityTimeout=max(0, min(int(seconds), MAX_VISIBILITY_S)),
             )
 
+    def delete_message(self, queue_arn: str, receipt_handle: str) -> None:
+        url = self._url_of(queue_arn)
+        with sqs("deleting a message"):
+            try:
+                self.client.delete_message(QueueUrl=url, ReceiptHandle=receipt_handle)
+            except Exception as exc:  # a receipt no longer valid: the message is gone or came back
+                if "ReceiptHandleIsInvalid" not in str(exc) and "InvalidParameterValue" not in str(exc):
+                    raise
+
     def _url_of(self, queue_arn: str) -> str:
         name = queue_arn.rsplit(":", 1)[-1]
         if self.queue_url.endswith("/" + name):

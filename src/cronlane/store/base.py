@@ -5,7 +5,31 @@ gives), so a store implements only the write that ends a job-run that never star
 
 from __future__ import annotations
 
+from typing import Any
+
+from cronlane.clock import iso
 from cronlane.model import JobRunView, JobStatus, RunGraph, waiting_view
+
+LOST_ATTEMPT = (
+    "the executor stopped before recording an outcome (a crash, or the Lambda timeout); its lease expired"
+)
+MAX_LATE_COMPLETIONS = 20  # late completions kept on a job-run (more are counted, not kept)
+
+
+def lost_entry(held: JobRunView, now: float) -> dict[str, Any]:
+    """The history entry of an attempt whose lease ran out (it is taken over by a new one): an
+    executor that died, or a handed-off attempt that sent no completion or heartbeat in time."""
+    entry: dict[str, Any] = {
+        "attempt": held.attempts,
+        "started_at": iso(held.attempt_started_at) if held.attempt_started_at else None,
+        "finished_at": None,
+        "duration_s": None,
+        "error": LOST_ATTEMPT,
+    }
+    hand_off = held.hand_off
+    if hand_off is not None and hand_off.attempt == held.attempts:
+        entry.update(error=hand_off.lost_error(now), target=hand_off.target, handle=hand_off.handle)
+    return entry
 
 
 class StoreBase:

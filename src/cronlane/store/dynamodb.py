@@ -11,8 +11,8 @@ so the counter updates never write to them. Everything expires through ``expires
 
 from __future__ import annotations
 
-from cronlane.store.base import StoreBase
-from cronlane.store.dynamodb_job_runs import LOST_ATTEMPT, JobRunRecordsOnDynamo
+from cronlane.store.base import LOST_ATTEMPT, StoreBase
+from cronlane.store.dynamodb_job_runs import JobRunRecordsOnDynamo
 from cronlane.store.dynamodb_runs import RunRecordsOnDynamo
 
 __all__ = ["LOST_ATTEMPT", "DynamoRunStore"]

@@ -91,6 +91,8 @@ def run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their va
 
 
 def job_view(item: Any) -> JobRunView:
+    from cronlane.targets import HandOff
+
     return JobRunView(
         run_id=item.run_id,
         job=item.job,
@@ -122,4 +124,6 @@ def job_view(item: Any) -> JobRunView:
         max_continuations=int(
             item.max_continuations if item.max_continuations is not None else DEFAULT_MAX_CONTINUATIONS
         ),
+        hand_off=HandOff.from_json(item.hand_off),
+        late_completions=[json.loads(c) for c in (item.late_completions or [])],
     )

@@ -9,12 +9,13 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from cronlane.clock import iso
 from cronlane.model import DEFAULT_MAX_CONTINUATIONS, JobRunView, JobState, JobStatus, RunGraph
 from cronlane.sdk_errors import conditional, dynamodb
+from cronlane.store.base import MAX_LATE_COMPLETIONS, lost_entry
 from cronlane.store.dynamodb_base import DynamoTable, job_view
 from cronlane.store.items import JobRunItem, run_pk, update_without_reading
 
@@ -27,9 +28,6 @@ COUNTERS = {
     JobStatus.SKIPPED: "skipped",
     JobStatus.CANCELLED: "cancelled",
 }
-LOST_ATTEMPT = (
-    "the executor stopped before recording an outcome (a crash, or the Lambda timeout); its lease expired"
-)
 
 
 class JobRunRecordsOnDynamo(DynamoTable):
@@ -200,13 +198,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             or held.attempts >= held.max_attempts
         ):
             return None
-        lost = {
-            "attempt": held.attempts,
-            "started_at": iso(held.attempt_started_at) if held.attempt_started_at else None,
-            "finished_at": None,
-            "duration_s": None,
-            "error": LOST_ATTEMPT,
-        }
+        lost = lost_entry(held, now)
         takeover = (
             (JR.generation == generation)
             & (JR.attempts == held.attempts)
@@ -242,7 +234,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             actions.append(JR.error.set(error))
         if history_entry is not None:
             actions.append(JR.history.set(_history(view, history_entry)))
-        held = (JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts)
+        held = self._held_now(view)
         item = self._item(view.run_id, view.job)
         doing = f"finishing {view.job} of run {view.run_id}"
         if status is JobStatus.SUCCEEDED:  # nothing is read back: the caller knows what it wrote
@@ -287,9 +279,50 @@ class JobRunRecordsOnDynamo(DynamoTable):
             JR.lease_expires_at.remove(),
             JR.history.set(_history(view, history_entry)),
         ]
-        held = (JR.status == JobStatus.RUNNING.value) & (JR.attempts == view.attempts)
+        held = self._held_now(view)
         item = self._item(view.run_id, view.job)
         return self._update(item, actions, held, f"recording the failure of {view.job}")
+
+    def _held_now(self, view: JobRunView) -> Any:
+        JR = self.JobRun
+        return (
+            (JR.status == JobStatus.RUNNING.value)
+            & (JR.attempts == view.attempts)
+            & (JR.generation == view.generation)
+        )
+
+    def hand_off(self, view: JobRunView, hand_off: Any) -> bool:
+        JR = self.JobRun
+        actions: list[Action] = [
+            JR.hand_off.set(hand_off.to_json()),
+            JR.lease_expires_at.set(hand_off.lease_until(hand_off.started_at)),
+        ]
+        item = self._item(view.run_id, view.job)
+        return self._update(
+            item, actions, self._held_now(view), f"handing off {view.job} of run {view.run_id}"
+        )
+
+    def extend_lease(self, view: JobRunView, until: float) -> bool:
+        JR = self.JobRun
+        item = self._item(view.run_id, view.job)
+        held = self._held_now(view) & JR.hand_off.exists()
+        return self._update(
+            item,
+            [JR.lease_expires_at.set(until)],
+            held,
+            f"extending the lease of {view.job} of run {view.run_id}",
+        )
+
+    def record_late(self, run_id: str, job: str, entry: dict[str, Any]) -> bool:
+        JR = self.JobRun
+        item = self._item(run_id, job)
+        keeps = JR.pk.exists() & (
+            JR.late_completions.does_not_exist() | (size(JR.late_completions) < MAX_LATE_COMPLETIONS)
+        )
+        late = (JR.late_completions | []).append([json.dumps(entry, sort_keys=True)])
+        return self._update(
+            item, [JR.late_completions.set(late)], keeps, f"recording a late completion of {job}"
+        )
 
     def end_unstarted(
         self,

@@ -158,6 +158,9 @@ class JobRunItem(Model):
     continuations = ListAttribute(of=UnicodeAttribute, null=True)
     continuing = NumberAttribute(null=True)
     max_continuations = NumberAttribute(null=True)  # absent: the default
+    # A handed-off attempt (cronlane.targets.HandOff, as JSON) and the completions that came late.
+    hand_off = UnicodeAttribute(null=True)
+    late_completions = ListAttribute(of=UnicodeAttribute, null=True)
     expires_at = NumberAttribute()
 
 

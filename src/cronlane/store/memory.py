@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cronlane.clock import iso
 from cronlane.model import (
     SINKS_PER_SHARD,
     JobNode,
@@ -34,8 +33,7 @@ from cronlane.model import (
     sink_slots,
     waiting_view,
 )
-from cronlane.store.base import StoreBase
-from cronlane.store.dynamodb import LOST_ATTEMPT
+from cronlane.store.base import MAX_LATE_COMPLETIONS, StoreBase, lost_entry
 from cronlane.store.items import time_key
 
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
@@ -61,6 +59,7 @@ def _copy(view: JobRunView) -> JobRunView:
         history=[dict(h) for h in view.history],
         continuations=[dict(c) for c in view.continuations],
         checkpoint=json.loads(json.dumps(view.checkpoint)),
+        late_completions=[dict(c) for c in view.late_completions],
     )
 
 
@@ -435,21 +434,18 @@ class MemoryRunStore(StoreBase):
             expired = view.lease_expires_at is not None and view.lease_expires_at < now
             if view.status is not JobStatus.RUNNING or not expired or view.attempts >= view.max_attempts:
                 return None
-            view.history.append(
-                {
-                    "attempt": view.attempts,
-                    "started_at": iso(view.attempt_started_at) if view.attempt_started_at else None,
-                    "finished_at": None,
-                    "duration_s": None,
-                    "error": LOST_ATTEMPT,
-                }
-            )
+            view.history.append(lost_entry(view, now))
             self._run_attempt(view, now, lease_s, queued_at)
             return _copy(view)
 
     def _held(self, view: JobRunView) -> JobRunView | None:
         current = self._jobs.get(view.run_id, {}).get(view.job)
-        if current is None or current.status is not JobStatus.RUNNING or current.attempts != view.attempts:
+        if (
+            current is None
+            or current.status is not JobStatus.RUNNING
+            or current.attempts != view.attempts
+            or current.generation != view.generation
+        ):
             return None
         return current
 
@@ -490,6 +486,31 @@ class MemoryRunStore(StoreBase):
             )
             current.continuations.append(dict(entry))
             current.lease_expires_at, current.enqueued_at = None, now
+            return True
+
+    def hand_off(self, view: JobRunView, hand_off: Any) -> bool:
+        with self._lock:
+            current = self._held(view)
+            if current is None or current.generation != view.generation:
+                return False
+            current.hand_off = hand_off
+            current.lease_expires_at = hand_off.lease_until(hand_off.started_at)
+            return True
+
+    def extend_lease(self, view: JobRunView, until: float) -> bool:
+        with self._lock:
+            current = self._held(view)
+            if current is None or current.generation != view.generation or current.hand_off is None:
+                return False
+            current.lease_expires_at = until
+            return True
+
+    def record_late(self, run_id: str, job: str, entry: dict[str, Any]) -> bool:
+        with self._lock:
+            current = self._jobs.get(run_id, {}).get(job)
+            if current is None or len(current.late_completions) >= MAX_LATE_COMPLETIONS:
+                return False
+            current.late_completions.append(json.loads(json.dumps(entry, sort_keys=True)))
             return True
 
     def retry_later(self, view: JobRunView, error: str, history_entry: dict[str, Any]) -> bool:
