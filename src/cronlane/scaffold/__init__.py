@@ -68,11 +68,28 @@ def package_name(folder: Path) -> str:
     return f"app_{name}" if name[0].isdigit() else name
 
 
-def render_template(package: str, description: tuple[str, ...] | None = None) -> str:
+# The framework's template ends its resources with this comment: what follows, up to Outputs, is
+# the app's own (its targets' functions, task definitions and queues).
+APP_RESOURCES_MARK = "  # go below this line: cronlane template leaves them as they are.\n"
+OUTPUTS_MARK = "\n# " + "=" * 93 + "\n# Outputs"
+
+
+def app_resources(text: str) -> str:
+    """The app's own resources in its ``template.yaml`` (the text after the framework's)."""
+    if APP_RESOURCES_MARK not in text or OUTPUTS_MARK not in text:
+        return ""
+    after = text.split(APP_RESOURCES_MARK, 1)[1]
+    return after.split(OUTPUTS_MARK, 1)[0].split("\n", 1)[1] if "\n" in after else ""
+
+
+def render_template(package: str, description: tuple[str, ...] | None = None, resources: str = "") -> str:
     """The framework's ``template.yaml`` for an app of ``package``, with its generated parts
-    empty (``cronlane.template.generate.render`` fills them)."""
+    empty (``cronlane.template.generate.render`` fills them) and the app's own ``resources``."""
     lines = description or tuple(line.format(package=package) for line in DESCRIPTION_LINES)
     text = (FILES / "template.yaml.tmpl").read_text()
+    if resources:
+        head, tail = text.split(APP_RESOURCES_MARK, 1)
+        text = head + APP_RESOURCES_MARK + tail.split("\n", 1)[0] + "\n" + resources + tail.split("\n", 1)[1]
     return text.replace("@@DESCRIPTION@@", "\n".join(lines)).replace(
         "@@CATALOG_MODULE@@", f"{package}.catalog"
     )

@@ -32,12 +32,16 @@ NAMED_AFTER_THE_STACK = (
     ("the executor's log group's function", "-executor", 64),
     ("the dead-letter queue", "-jobs-dlq.fifo", 80),
     ("the runs' checks' schedule group", "-watchdog", 64),
+    ("the completion function", "-completion", 64),
+    ("the task events function", "-task-events", 64),
 )
 MARKERS_DOC = "docs/your-own-app.md#a-template-without-the-markers"
 SCHEDULER_INPUT_ATTRIBUTES = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>")
 HANDLERS = {
     "DispatcherFunction": "cronlane.handlers.dispatcher.lambda_handler",
     "ExecutorFunction": "cronlane.handlers.executor.lambda_handler",
+    "CompletionFunction": "cronlane.handlers.completion.lambda_handler",
+    "TaskEventsFunction": "cronlane.handlers.task_events.lambda_handler",
 }
 # What the handlers read from their environment (Globals), and what tools look up (Outputs).
 FUNCTION_ENVIRONMENT = (
@@ -59,6 +63,7 @@ OUTPUTS = (
     "DeadLetterQueueArn",
     "DispatcherFunctionName",
     "ExecutorFunctionName",
+    "CompletionFunctionName",
     "RulePrefix",
 )
 RUNTIME = "python3.13"
@@ -432,6 +437,7 @@ def _target_problems(template: dict[str, Any], catalog: Catalog | None, executor
     problems: list[str] = []
     default_timeout = _number(template.get("Globals", {}).get("Function", {}).get("Timeout"), {}) or 3
     for job in catalog.jobs.values() if catalog else ():
+        problems += _handed_off_problems(template, job)
         if kind_of(job.function) != LAMBDA:
             continue
         where = f"job '{job.name}'"
@@ -456,6 +462,61 @@ def _target_problems(template: dict[str, Any], catalog: Catalog | None, executor
                 f"{where}: its function {logical} may run {timeout} s, longer than the job's timeout_s "
                 f"{job.timeout_s}: raise timeout_s or lower the function's Timeout"
             )
+    return problems
+
+
+def _named(template: dict[str, Any], kind: str, key: str, name: str) -> dict[str, Any] | None:
+    """The properties of the template's resource of ``kind`` whose ``key`` is ``name``."""
+    for resource in (template.get("Resources") or {}).values():
+        if isinstance(resource, dict) and resource.get("Type") == kind:
+            props = resource.get("Properties") or {}
+            if props.get(key) in ({"Fn::Sub": name}, name):
+                return dict(props)
+    return None
+
+
+def _handed_off_problems(template: dict[str, Any], job: Any) -> list[str]:
+    """An ecs target's cluster, task definition and container, and a callback target's queue, are
+    in the template (or named by ARN), so the grants ``cronlane template`` writes fit them."""
+    from cronlane.targets import CALLBACK, ECS, STACK_NAME, callback_target, ecs_target, kind_of
+
+    where = f"job '{job.name}'"
+    kind = kind_of(job.function)
+    if kind == CALLBACK:
+        queue = callback_target(job.function).queue
+        if STACK_NAME in queue and _named(template, "AWS::SQS::Queue", "QueueName", queue) is None:
+            return [
+                f'{where}: no queue in template.yaml has QueueName !Sub "{queue}": add it (its worker reads it)'
+            ]
+        return []
+    if kind != ECS:
+        return []
+    target = ecs_target(job.function)
+    problems = []
+    if (
+        not target.cluster.startswith("arn:")
+        and _named(template, "AWS::ECS::Cluster", "ClusterName", target.cluster) is None
+    ):
+        problems.append(
+            f'{where}: no AWS::ECS::Cluster in template.yaml has ClusterName !Sub "{target.cluster}"'
+        )
+    if target.task_definition.startswith("arn:"):
+        return problems
+    definition = _named(template, "AWS::ECS::TaskDefinition", "Family", target.task_definition)
+    if definition is None:
+        return [
+            *problems,
+            f"{where}: no AWS::ECS::TaskDefinition in template.yaml has Family "
+            f'!Sub "{target.task_definition}"',
+        ]
+    containers = [c.get("Name") for c in definition.get("ContainerDefinitions") or [] if isinstance(c, dict)]
+    if target.container not in containers:
+        problems.append(
+            f"{where}: its task definition {target.task_definition} has no container '{target.container}' "
+            f"(it has {', '.join(str(c) for c in containers) or 'none'})"
+        )
+    if target.launch_type == "FARGATE" and definition.get("NetworkMode") not in (None, "awsvpc"):
+        problems.append(f"{where}: a Fargate task's NetworkMode must be awsvpc")
     return problems
 
 

@@ -1,7 +1,8 @@
 """What ``template.yaml`` needs from the catalog, generated from it: each schedule's rule (or, in
 a time zone, its EventBridge Scheduler schedule) with its retry policy, dead-letter config and
-Input; the tick dead-letter queue's policy, which names exactly the stack's rules; and the
-permissions jobs declare, as the executor role's ``jobs`` policy.
+Input; the tick dead-letter queue's policy, which names exactly the stack's rules; the
+permissions jobs declare and their targets need, as the executor role's ``jobs`` policy; and
+the dispatcher's ``targets`` policy (a cancel stops the ecs targets' tasks).
 
 ``cronlane template`` writes them between the markers of ``regions``; ``cronlane validate``
 fails when what is there is not what this module makes of the catalog.
@@ -11,16 +12,31 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from cronlane.declarations import Catalog, Job, Schedule
-from cronlane.targets import LAMBDA, function_arn_sub, kind_of
+from cronlane.targets import (
+    CALLBACK,
+    ECS,
+    LAMBDA,
+    EcsTarget,
+    callback_target,
+    cluster_arn_sub,
+    ecs_target,
+    function_arn_sub,
+    kind_of,
+    queue_arn_sub,
+    task_definition_arn_sub,
+    tasks_arn_sub,
+)
 from cronlane.template.regions import find_regions, replace_regions
 
 CATALOG_MODULE = "catalog-module"  # a parameter: CatalogModule, whose default is the app's catalog
 SCHEDULES = "schedules"  # in DispatcherFunction's Events
 TICK_POLICY = "tick-dead-letter-policy"  # a resource: TickDeadLetterQueuePolicy
 JOB_PERMISSIONS = "job-permissions"  # in ExecutorRole's Policies
-PARTS = (CATALOG_MODULE, SCHEDULES, TICK_POLICY, JOB_PERMISSIONS)
+CANCEL_PERMISSIONS = "cancel-permissions"  # in DispatcherRole's Policies
+PARTS = (CATALOG_MODULE, SCHEDULES, TICK_POLICY, JOB_PERMISSIONS, CANCEL_PERMISSIONS)
 
 # A tick EventBridge (or Scheduler) cannot deliver is retried this often for this long, then
 # parked in TickDeadLetterQueue. With the dispatcher's own event age (EventInvokeConfig) it stays
@@ -141,39 +157,161 @@ def permission_sid(job: Job, index: int) -> str:
     return f"{logical_name(job.name)}{index + 1}"
 
 
-def permissions_part(catalog: Catalog) -> list[str]:
-    statements: list[str] = []
+def _resource(arn: str) -> Any:
+    """An ARN as the parsed template holds it: a ``!Sub`` when CloudFormation fills it in."""
+    return {"Fn::Sub": arn} if "${" in arn else arn
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return f"!Sub {_string(value['Fn::Sub'])}"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "!GetAtt " + ".".join(value["Fn::GetAtt"])
+    if isinstance(value, dict) and "Ref" in value:
+        return f"!Ref {value['Ref']}"
+    return _string(str(value))
+
+
+def statement_lines(statement: dict[str, Any]) -> list[str]:
+    """One IAM statement (as the parsed template holds it) as the part's YAML lines."""
+    lines = [
+        f"- Sid: {statement['Sid']}",
+        "  Effect: Allow",
+        f"  Action: [{', '.join(_string(a) for a in statement['Action'])}]",
+        "  Resource:",
+        *(f"    - {_yaml(r)}" for r in statement["Resource"]),
+    ]
+    if statement.get("Condition"):
+        lines.append("  Condition:")
+        for operator, pairs in statement["Condition"].items():
+            lines.append(f"    {operator}:")
+            lines += [f"      {_string(key)}: {_yaml(value)}" for key, value in pairs.items()]
+    return lines
+
+
+def _task_definitions(template: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The template's ECS task definitions by family, as declared (``${AWS::StackName}`` kept)."""
+    found = {}
+    for resource in ((template or {}).get("Resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::ECS::TaskDefinition":
+            continue
+        family = (resource.get("Properties") or {}).get("Family")
+        if isinstance(family, dict):
+            family = family.get("Fn::Sub")
+        if isinstance(family, str):
+            found[family] = resource.get("Properties") or {}
+    return found
+
+
+def task_roles(target: EcsTarget, template: dict[str, Any] | None) -> list[Any]:
+    """The roles an ecs target's RunTask passes: its task and execution roles, from its task
+    definition in the template, else as the target declares them (``pass_roles``)."""
+    if target.pass_roles:
+        return [_resource(role) for role in target.pass_roles]
+    definition = _task_definitions(template).get(target.task_definition) or {}
+    return [definition[k] for k in ("TaskRoleArn", "ExecutionRoleArn") if definition.get(k)]
+
+
+def _on_cluster(target: EcsTarget) -> dict[str, Any]:
+    return {"ArnEquals": {"ecs:cluster": _resource(cluster_arn_sub(target))}}
+
+
+def stop_statement(sid: str, target: EcsTarget) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": ["ecs:StopTask"],
+        "Resource": [_resource(tasks_arn_sub(target))],
+        "Condition": _on_cluster(target),
+    }
+
+
+def target_statements(job: Job, template: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What the executor needs for the job's target, on exactly what the target names."""
+    name, kind = logical_name(job.name), kind_of(job.function)
+
+    def allow(sid: str, actions: list[str], resources: list[Any], **extra: Any) -> dict[str, Any]:
+        return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
+
+    if kind == LAMBDA:  # the executor invokes the job's function, that one only
+        function = _resource(function_arn_sub(job.function))
+        return [allow(target_sid(job), ["lambda:InvokeFunction"], [function])]
+    if kind == CALLBACK:
+        queue = _resource(queue_arn_sub(callback_target(job.function)))
+        return [allow(f"Send{name}Work", ["sqs:GetQueueUrl", "sqs:SendMessage"], [queue])]
+    if kind != ECS:
+        return []
+    target = ecs_target(job.function)
+    found = [
+        allow(
+            f"Run{name}Task",
+            ["ecs:RunTask"],
+            [_resource(task_definition_arn_sub(target))],
+            Condition=_on_cluster(target),
+        ),
+        stop_statement(f"Stop{name}Task", target),  # a lost attempt's task, before its retry
+    ]
+    roles = task_roles(target, template)
+    if roles:
+        passed = {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+        found.append(allow(f"Pass{name}Roles", ["iam:PassRole"], roles, Condition=passed))
+    return found
+
+
+def job_statements(catalog: Catalog, template: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """ExecutorRole's ``jobs`` policy: the jobs' targets' needs and their declared permissions."""
+    statements: list[dict[str, Any]] = []
     sids: set[str] = set()
     for job in catalog.jobs.values():
-        if kind_of(job.function) == LAMBDA:  # the executor invokes the job's function, that one only
-            statements += [
-                f"      - Sid: {target_sid(job)}",
-                "        Effect: Allow",
-                '        Action: ["lambda:InvokeFunction"]',
-                "        Resource:",
-                f"          - {_arn(function_arn_sub(job.function))}",
-            ]
+        statements += target_statements(job, template)
         for index, permission in enumerate(job.permissions):
             sid = permission_sid(job, index)
             while sid in sids:  # my-job and my_job: a statement id is unique in its policy
                 sid += "X"
             sids.add(sid)
-            statements += [
-                f"      - Sid: {sid}",
-                "        Effect: Allow",
-                f"        Action: [{', '.join(_string(a) for a in permission.actions)}]",
-                "        Resource:",
-                *(f"          - {_arn(r)}" for r in permission.resources),
-            ]
-    if not statements:
-        return ["# no job declares permissions (Job(..., permissions=[Permission(...)])) nor a lambda target"]
+            statements.append(
+                {
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Action": list(permission.actions),
+                    "Resource": [_resource(r) for r in permission.resources],
+                }
+            )
+    return statements
+
+
+def cancel_statements(catalog: Catalog) -> list[dict[str, Any]]:
+    """DispatcherRole's ``targets`` policy: a cancel stops the ecs targets' tasks, per cluster."""
+    clusters: dict[str, EcsTarget] = {}
+    for job in catalog.jobs.values():
+        if kind_of(job.function) == ECS:
+            target = ecs_target(job.function)
+            clusters.setdefault(target.cluster, target)
     return [
-        "- PolicyName: jobs",
-        "  PolicyDocument:",
-        '    Version: "2012-10-17"',
-        "    Statement:",
-        *statements,
+        stop_statement(f"StopTasksOf{logical_name(re.sub(r'[^A-Za-z0-9]+', '-', cluster))}", target)
+        for cluster, target in clusters.items()
     ]
+
+
+def _policy(name: str, statements: list[dict[str, Any]], empty: str) -> list[str]:
+    if not statements:
+        return [empty]
+    lines = ["- PolicyName: " + name, "  PolicyDocument:", '    Version: "2012-10-17"', "    Statement:"]
+    for statement in statements:
+        lines += [f"      {line}" for line in statement_lines(statement)]
+    return lines
+
+
+def permissions_part(catalog: Catalog, template: dict[str, Any] | None = None) -> list[str]:
+    return _policy(
+        "jobs",
+        job_statements(catalog, template),
+        "# no job declares permissions (Job(..., permissions=[Permission(...)])) nor a target that needs one",
+    )
+
+
+def cancel_part(catalog: Catalog) -> list[str]:
+    return _policy("targets", cancel_statements(catalog), "# no ecs target: a cancel has no task to stop")
 
 
 def catalog_module_part(module: str) -> list[str]:
@@ -189,21 +327,36 @@ def catalog_module_part(module: str) -> list[str]:
     ]
 
 
-def parts(catalog: Catalog, module: str) -> dict[str, list[str]]:
-    """Each generated part's lines, from the catalog and the catalog module's name."""
+def parts(catalog: Catalog, module: str, text: str | None = None) -> dict[str, list[str]]:
+    """Each generated part's lines, from the catalog, the catalog module's name and the template
+    (an ecs target's task definition there names the roles its RunTask passes)."""
     return {
         CATALOG_MODULE: catalog_module_part(module),
         SCHEDULES: schedules_part(catalog),
         TICK_POLICY: tick_policy_part(catalog),
-        JOB_PERMISSIONS: permissions_part(catalog),
+        JOB_PERMISSIONS: permissions_part(catalog, parsed(text)),
+        CANCEL_PERMISSIONS: cancel_part(catalog),
     }
+
+
+def parsed(text: str | None) -> dict[str, Any] | None:
+    """The template as CloudFormation reads it (short intrinsic forms expanded), or None."""
+    if text is None:
+        return None
+    from samtranslator.yaml_helper import yaml_parse
+
+    try:
+        data = yaml_parse(text)
+    except Exception:  # a template that does not parse: validate says so, by name
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def render(text: str, catalog: Catalog, module: str) -> str:
     """``template.yaml``'s text with its generated parts made from ``catalog`` (whose module is
     ``module``); a file with CRLF line ends keeps them."""
     crlf = "\r\n" in text
-    rendered = replace_regions(text.replace("\r\n", "\n"), parts(catalog, module))
+    rendered = replace_regions(text.replace("\r\n", "\n"), parts(catalog, module, text))
     return rendered.replace("\n", "\r\n") if crlf else rendered
 
 
@@ -232,7 +385,7 @@ def stale_parts(text: str, catalog: Catalog, module: str) -> list[str]:
     """The generated parts whose text is not what the catalog makes (or that are not marked)."""
     text = text.replace("\r\n", "\n")
     regions = find_regions(text)
-    wanted = parts(catalog, module)
+    wanted = parts(catalog, module, text)
     stale = []
     for name in PARTS:
         region = regions.get(name)

@@ -59,11 +59,30 @@ FRAMEWORK_GRANTS: dict[str, tuple[str, frozenset[str]]] = {
     ),
     # Scheduler invokes the dispatcher and parks undeliverable ticks
     "SchedulerRole": ("scheduler", frozenset({"lambda:InvokeFunction", "sqs:SendMessage"}) | KMS_ACTIONS),
+    # the completions record handed-off jobs' outcomes: releases, timers, dead letters
+    "CompletionRole": (
+        "completion",
+        SHARED_ACTIONS
+        | WATCHDOG_ACTIONS
+        | KMS_ACTIONS
+        | {"sqs:SendMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
+    ),
 }
-FUNCTION_ROLES = {"DispatcherFunction": "DispatcherRole", "ExecutorFunction": "ExecutorRole"}
-ASSUMED_BY = {"DispatcherRole": "lambda.amazonaws.com", "ExecutorRole": "lambda.amazonaws.com"}
-ASSUMED_BY["SchedulerRole"] = "scheduler.amazonaws.com"
-JOBS_POLICY = "jobs"  # ExecutorRole's policy of the jobs' declared permissions
+FUNCTION_ROLES = {
+    "DispatcherFunction": "DispatcherRole",
+    "ExecutorFunction": "ExecutorRole",
+    "CompletionFunction": "CompletionRole",
+    "TaskEventsFunction": "CompletionRole",
+}
+ASSUMED_BY = {
+    "DispatcherRole": "lambda.amazonaws.com",
+    "ExecutorRole": "lambda.amazonaws.com",
+    "CompletionRole": "lambda.amazonaws.com",
+    "SchedulerRole": "scheduler.amazonaws.com",
+}
+JOBS_POLICY = "jobs"  # ExecutorRole's policy of the jobs' declared permissions and targets' needs
+TARGETS_POLICY = "targets"  # DispatcherRole's: a cancel stops the ecs targets' tasks
+GENERATED_POLICIES = {"ExecutorRole": JOBS_POLICY, "DispatcherRole": TARGETS_POLICY}
 # ARNs built with Fn::Sub that still name only this stack's resources.
 STACK_ARNS = frozenset(
     {
@@ -92,22 +111,16 @@ def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def declared_statements(catalog: Catalog) -> list[tuple[frozenset[str], frozenset[str]]]:
-    """(actions, resources) of every permission the jobs declare, and of the invoke of each lambda
-    target, as the template writes them."""
-    from cronlane.targets import LAMBDA, function_arn_sub, kind_of
+def declared_statements(
+    catalog: Catalog, role: str = "ExecutorRole", template: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The statements ``cronlane template`` writes into ``role``'s generated policy: for the
+    executor, every permission the jobs declare and what their targets need (a lambda target's
+    invoke; an ecs target's RunTask, StopTask and PassRole; a callback target's send); for the
+    dispatcher, the ecs targets' StopTask."""
+    from cronlane.template.generate import cancel_statements, job_statements
 
-    found = [
-        (frozenset(p.actions), frozenset(p.resources))
-        for job in catalog.jobs.values()
-        for p in job.permissions
-    ]
-    found += [
-        (frozenset({"lambda:InvokeFunction"}), frozenset({function_arn_sub(job.function)}))
-        for job in catalog.jobs.values()
-        if kind_of(job.function) == LAMBDA
-    ]
-    return found
+    return job_statements(catalog, template) if role == "ExecutorRole" else cancel_statements(catalog)
 
 
 def _plain(resource: Any) -> str | None:
@@ -197,16 +210,26 @@ def _framework_policy(role: str, document: dict[str, Any], where: str, names: se
     return problems
 
 
-def _jobs_policy(document: dict[str, Any], catalog: Catalog | None, where: str) -> list[str]:
+def _normal(statement: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Sid": statement.get("Sid"),
+        "Effect": statement.get("Effect"),
+        "Action": [str(a) for a in as_list(statement.get("Action", []))],
+        "Resource": as_list(statement.get("Resource", [])),
+        "Condition": statement.get("Condition") or None,
+    }
+
+
+def _jobs_policy(
+    document: dict[str, Any], catalog: Catalog | None, where: str, role: str, template: dict[str, Any]
+) -> list[str]:
     if catalog is None:  # the declarations are wrong (named apart): nothing to compare with
         return []
-    declared = declared_statements(catalog)
+    declared = [_normal(s) for s in declared_statements(catalog, role, template)]
     problems = []
     for statement in statements(document):
         problems += _negation_problems(statement, where)
-        actions = frozenset(str(a) for a in as_list(statement.get("Action", [])))
-        resources = frozenset(_plain(r) or repr(r) for r in as_list(statement.get("Resource", [])))
-        if statement.get("Effect") == "Allow" and (actions, resources) not in declared:
+        if statement.get("Effect") == "Allow" and _normal(statement) not in declared:
             problems.append(
                 f"{where}: statement {statement.get('Sid', '?')} is not a job's declared permission "
                 "(run cronlane template, or declare it on the job)"
@@ -238,8 +261,8 @@ def problems(template: dict[str, Any], catalog: Catalog | None) -> list[str]:
         for name, document in policies.items():
             if name == policy_name:
                 found += _framework_policy(role, document, f"{where} policy {name}", set(resources))
-            elif name == JOBS_POLICY and role == "ExecutorRole":
-                found += _jobs_policy(document, catalog, f"{where} policy {name}")
+            elif name == GENERATED_POLICIES.get(role):
+                found += _jobs_policy(document, catalog, f"{where} policy {name}", role, template)
             else:
                 found.append(f"{where}: policy {name} is not cronlane's: for a job, {SUPPORTED_WAY}")
         if policy_name not in policies:

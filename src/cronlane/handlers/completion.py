@@ -1,0 +1,29 @@
+"""Completion Lambda: a callback worker's report (succeeded, failed or a heartbeat) in, the job's
+outcome recorded. It takes ``{"token", "status", "result"?, "error"?}`` and nothing else: no
+operator action (the dispatcher's) is reachable through it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from cronlane.completion import Report
+from cronlane.errors import InvalidRequest
+from cronlane.wiring import build_completions, make_tracer
+
+logger = Logger(service="cronlane-completion")
+tracer = make_tracer("cronlane-completion")
+completions = build_completions(logger)
+
+
+@logger.inject_lambda_context(log_event=False)  # the event holds the token: never logged
+@tracer.capture_lambda_handler
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        answer = completions.report(Report.parse(event))
+    except InvalidRequest as exc:  # answered with what is wrong (a retry cannot help), not raised
+        logger.warning("completion refused", extra={"error": str(exc)})
+        return {"error": str(exc)}
+    logger.info("completion", extra={"completion": answer})
+    return answer
