@@ -5,7 +5,8 @@
 - ``operate``: changing runs and schedules (``trigger``, ``cancel``, ``rerun``, ``mark``, ``pause``,
   ``resume``, ``backfill``);
 - ``dlq``: the dead-letter queue (``dlq list``, ``dlq replay``);
-- ``scaffold``: the application's own files (``init``, ``template``).
+- ``scaffold``: the application's own files (``init``, ``template``);
+- ``complete``: what a callback target's worker reports with (``complete``).
 
 What they share (one-line errors and exit codes, the app-folder contract, the stack or twin a
 command talks to) is in ``common``.
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from cronlane import __version__
-from cronlane.cli import inspect, operate, scaffold
+from cronlane.cli import complete, inspect, operate, scaffold
 from cronlane.cli.common import OneLineErrors
 from cronlane.cli.dlq import dlq_app
 from cronlane.cli.local import local_app
@@ -63,6 +64,7 @@ COMMANDS: dict[str, Any] = {
     "pause": operate.pause_command,
     "resume": operate.resume_command,
     "backfill": operate.backfill_command,
+    "complete": complete.complete_command,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)

@@ -486,7 +486,7 @@ def _handed_off_problems(template: dict[str, Any], job: Any) -> list[str]:
         queue = callback_target(job.function).queue
         if STACK_NAME in queue and _named(template, "AWS::SQS::Queue", "QueueName", queue) is None:
             return [
-                f'{where}: no queue in template.yaml has QueueName !Sub "{queue}": add it (its worker reads it)'
+                f'{where}: no queue in template.yaml has QueueName !Sub "{queue}": add it'
             ]
         return []
     if kind != ECS:
