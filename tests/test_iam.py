@@ -23,6 +23,7 @@ from tests.conftest import TEMPLATE
 DISPATCHER_ACTIONS = FRAMEWORK_GRANTS["DispatcherRole"][1] - KMS_ACTIONS
 EXECUTOR_ACTIONS = FRAMEWORK_GRANTS["ExecutorRole"][1] - KMS_ACTIONS
 SCHEDULER_ACTIONS = FRAMEWORK_GRANTS["SchedulerRole"][1] - KMS_ACTIONS
+COMPLETION_ACTIONS = FRAMEWORK_GRANTS["CompletionRole"][1] - KMS_ACTIONS
 DECLARED = {
     (a, r) for job in CATALOG.jobs.values() for p in job.permissions for a in p.actions for r in p.resources
 }
@@ -35,9 +36,8 @@ class _NoManagedPolicies:
         return {}
 
 
-@pytest.fixture(scope="module")
-def expanded() -> dict[str, Any]:
-    template = yaml_parse(TEMPLATE.read_text())
+def expand(text: str) -> dict[str, Any]:
+    template = yaml_parse(text)
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
@@ -46,6 +46,11 @@ def expanded() -> dict[str, Any]:
             props["ContentUri"] = "s3://bucket/layer.zip"
     with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": "us-east-1"}):  # for SAM's ARNs
         return transform(copy.deepcopy(template), {}, _NoManagedPolicies())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def expanded() -> dict[str, Any]:
+    return expand(TEMPLATE.read_text())
 
 
 def roles(expanded: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -106,18 +111,21 @@ def test_resource_star_only_where_aws_has_nothing_narrower(expanded: dict[str, A
 
 def test_each_function_has_exactly_the_actions_its_code_uses(expanded: dict[str, Any]) -> None:
     found = roles(expanded)
-    assert actions_of(found["DispatcherRole"]) == DISPATCHER_ACTIONS | KMS_ACTIONS
+    assert actions_of(found["DispatcherRole"], "dispatcher") == DISPATCHER_ACTIONS | KMS_ACTIONS
     assert actions_of(found["ExecutorRole"], "executor") == EXECUTOR_ACTIONS | KMS_ACTIONS
     assert actions_of(found["SchedulerRole"]) == SCHEDULER_ACTIONS | KMS_ACTIONS
     # the zoned schedule uses the declared role, not one SAM would generate
     schedule = expanded["Resources"]["DispatcherFunctionMorning"]["Properties"]
     assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
-    assert set(found) == {"DispatcherRole", "ExecutorRole", "SchedulerRole"}
+    assert actions_of(found["CompletionRole"]) == COMPLETION_ACTIONS | KMS_ACTIONS
+    assert set(found) == {"DispatcherRole", "ExecutorRole", "SchedulerRole", "CompletionRole"}
     functions = {
         k: r["Properties"] for k, r in expanded["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
     }
     assert functions["DispatcherFunction"]["Role"] == {"Fn::GetAtt": ["DispatcherRole", "Arn"]}
     assert functions["ExecutorFunction"]["Role"] == {"Fn::GetAtt": ["ExecutorRole", "Arn"]}
+    assert functions["CompletionFunction"]["Role"] == {"Fn::GetAtt": ["CompletionRole", "Arn"]}
+    assert functions["TaskEventsFunction"]["Role"] == {"Fn::GetAtt": ["CompletionRole", "Arn"]}
 
 
 def test_only_lambda_and_scheduler_may_assume_the_roles(expanded: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cronlane.cli.main import app
 from cronlane.declarations import Selection
 from cronlane.graph import plan_selection
+from cronlane.targets import kind_of
 from nightly_sync.catalog import CATALOG
 
 
@@ -37,9 +38,15 @@ def test_its_schedules_are_the_nightly_sync_the_hourly_feed_and_the_berlin_morni
     assert schedules["morning-notifications"].timezone == "Europe/Berlin"
 
 
-def test_the_40_minute_job_is_longer_than_a_lambda_invocation() -> None:
+def test_the_40_minute_job_runs_as_one_ecs_task_longer_than_a_lambda_invocation() -> None:
     job = CATALOG.jobs["recommendationModelJob"]
-    assert job.params["duration_s"].default > 900 >= job.timeout_s
+    assert kind_of(job.function) == "ecs"
+    assert job.timeout_s >= job.params["duration_s"].default > 900
+
+
+def test_the_daily_sync_has_a_job_of_every_target_kind() -> None:
+    kinds = {kind_of(job.function) for job in CATALOG.jobs.values()}
+    assert kinds == {"python", "lambda", "ecs", "callback"}
 
 
 def test_cronlane_validate_passes_on_the_app() -> None:
@@ -62,9 +69,11 @@ def test_every_tick_event_is_of_a_declared_schedule() -> None:
 def test_the_template_is_the_frameworks_with_this_catalogs_parts() -> None:
     # what the framework writes (cronlane init) and what cronlane template makes of the catalog:
     # nothing of the stack is written twice, only this app's description differs
-    from cronlane.scaffold import render_template
+    from cronlane.scaffold import app_resources, render_template
     from cronlane.template.generate import render
 
     text = APP.template.read_text()
     description = tuple(text.split("Description: >-\n", 1)[1].split("\n\n", 1)[0].split("\n"))
-    assert render(render_template("nightly_sync", description), CATALOG, APP.catalog_module) == text
+    ours = app_resources(text)  # the example's own: its targets' function, task and queue
+    assert "RecommendationModelTask:" in ours and "FeedPresortFunction:" in ours
+    assert render(render_template("nightly_sync", description, ours), CATALOG, APP.catalog_module) == text

@@ -23,8 +23,14 @@ def test_a_night_of_daily_full_sync_runs_every_job_once(tmp_path: Path) -> None:
     assert report.run.status is RunStatus.SUCCEEDED
     assert {j.job: j.status for j in report.jobs} == dict.fromkeys(CATALOG.jobs, JobStatus.SUCCEEDED)
     assert all(j.attempts == 1 for j in report.jobs)
-    long_job = next(j for j in report.jobs if j.job == "recommendationModelJob")
-    assert len(long_job.continuations) == 3  # 40 minutes in four invocations
+    # the three jobs that run elsewhere ran there, each recorded with its handle
+    by_name = {j.job: j for j in report.jobs}
+    long_job = by_name["recommendationModelJob"]
+    assert long_job.target == "ecs" and long_job.handle is not None and ":task/" in long_job.handle
+    assert long_job.continuations == [] and long_job.duration_s is not None and long_job.duration_s >= 2400
+    assert by_name["compatibilityJob"].target == "callback"
+    assert str(by_name["compatibilityJob"].handle).startswith("tok-")
+    assert by_name["feedPresortJob"].target == "lambda" and by_name["feedPresortJob"].handle
 
 
 def test_the_manual_trigger_event_runs_with_its_parameters(tmp_path: Path) -> None:

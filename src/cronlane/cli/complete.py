@@ -58,23 +58,52 @@ def complete_command(
         fail("complete: --failed needs --error saying what went wrong")
     if error is not None and not failed:
         fail("complete: --error goes with --failed")
-    report: dict[str, Any] = {"token": token, "status": chosen[0].removeprefix("--")}
+    value = None
     if result is not None:
         try:
-            report["result"] = json.loads(result)
+            value = json.loads(result)
         except json.JSONDecodeError as exc:
             fail(f"complete: --result is not JSON: {exc}")
-    if error is not None:
-        report["error"] = error
-    answer = _invoke(report, function, stack, local, port)
+    try:
+        answer = report(token, chosen[0].removeprefix("--"), value, error, function, stack, local, port)
+    except ReportFailed as exc:
+        fail(f"complete: {exc}")
     status = str(answer.get("status"))
     emit(answer, as_json, lambda: typer.echo(_said(answer)))
     if status == "ignored":
         raise typer.Exit(1)
 
 
+_CLIENTS: dict[tuple[str | None, str], Any] = {}  # a worker reports many times: one client
+
+
+class ReportFailed(Exception):
+    """The report was refused (``error``), or the completion function could not be reached."""
+
+
+def report(
+    token: str,
+    status: str,
+    result: Any = None,
+    error: str | None = None,
+    function: str | None = None,
+    stack: str | None = None,
+    local: bool = False,
+    port: int = DEFAULT_PORT,
+) -> dict[str, Any]:
+    """What ``cronlane complete`` does, for a worker written in Python to call in its own process:
+    the completion function's answer (``status`` ``ignored``: stop, the attempt was given up);
+    ``ReportFailed`` when it refused the report or could not be reached."""
+    event: dict[str, Any] = {"token": token, "status": status}
+    if result is not None:
+        event["result"] = result
+    if error is not None:
+        event["error"] = error
+    return _invoke(event, function, stack, local, port)
+
+
 def _invoke(
-    report: dict[str, Any], function: str | None, stack: str | None, local: bool, port: int
+    event: dict[str, Any], function: str | None, stack: str | None, local: bool, port: int
 ) -> dict[str, Any]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
@@ -85,21 +114,25 @@ def _invoke(
     if local:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    name = function or f"{LOCAL_STACK if local else (stack or default_stack_name())}-completion"
+    stack = LOCAL_STACK if local else (stack or os.environ.get("CRONLANE_STACK") or default_stack_name())
+    name = function or os.environ.get("CRONLANE_COMPLETION_FUNCTION") or f"{stack}-completion"
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
-        client = boto3.client("lambda", endpoint_url=endpoint, region_name=region)
-        response = client.invoke(FunctionName=name, Payload=json.dumps(report).encode())
+        client = _CLIENTS.get((endpoint, region)) or boto3.client(
+            "lambda", endpoint_url=endpoint, region_name=region
+        )
+        _CLIENTS[(endpoint, region)] = client
+        response = client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
     except (BotoCoreError, ClientError) as exc:
-        fail(f"complete: invoking {name} failed: {exc}")
+        raise ReportFailed(f"invoking {name} failed: {exc}") from None
     payload = json.loads(response["Payload"].read() or b"null")
     if response.get("FunctionError"):
         message = payload.get("errorMessage") if isinstance(payload, dict) else payload
-        fail(f"complete: {name} failed: {message}")
+        raise ReportFailed(f"{name} failed: {message}")
     if not isinstance(payload, dict):
-        fail(f"complete: {name} answered {payload!r}")
+        raise ReportFailed(f"{name} answered {payload!r}")
     if "error" in payload:
-        fail(f"complete: {payload['error']}")
+        raise ReportFailed(str(payload["error"]))
     return payload
 
 

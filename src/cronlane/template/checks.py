@@ -400,13 +400,16 @@ def _timeout_problems(template: dict[str, Any], catalog: Catalog | None) -> list
         )
     max_receives = _number((queue.get("RedrivePolicy") or {}).get("maxReceiveCount"), parameters)
     problems += _target_problems(template, catalog, executor_timeout)
+    from cronlane.targets import HANDED_OFF, kind_of
+
     for job in catalog.jobs.values() if catalog else ():
         where = f"job '{job.name}'"
-        if job.timeout_s > executor_timeout:
+        handed_off = kind_of(job.function) in HANDED_OFF  # runs elsewhere; its timer is its own
+        if job.timeout_s > executor_timeout and not handed_off:
             problems.append(
                 f"{where}: timeout_s {job.timeout_s} is above the executor's Timeout {executor_timeout}"
             )
-        if visibility is not None and job.timeout_s > visibility:
+        if visibility is not None and job.timeout_s > visibility and not handed_off:
             problems.append(
                 f"{where}: timeout_s {job.timeout_s} is above the queue's VisibilityTimeout {visibility}"
             )
@@ -485,9 +488,7 @@ def _handed_off_problems(template: dict[str, Any], job: Any) -> list[str]:
     if kind == CALLBACK:
         queue = callback_target(job.function).queue
         if STACK_NAME in queue and _named(template, "AWS::SQS::Queue", "QueueName", queue) is None:
-            return [
-                f'{where}: no queue in template.yaml has QueueName !Sub "{queue}": add it'
-            ]
+            return [f'{where}: no queue in template.yaml has QueueName !Sub "{queue}": add it']
         return []
     if kind != ECS:
         return []

@@ -29,6 +29,9 @@ from cronlane.targets import (
     task_definition_arn_sub,
     tasks_arn_sub,
 )
+from cronlane.targets import (
+    STACK_NAME as STACK,
+)
 from cronlane.template.regions import find_regions, replace_regions
 
 CATALOG_MODULE = "catalog-module"  # a parameter: CatalogModule, whose default is the app's catalog
@@ -288,7 +291,10 @@ def cancel_statements(catalog: Catalog) -> list[dict[str, Any]]:
             target = ecs_target(job.function)
             clusters.setdefault(target.cluster, target)
     return [
-        stop_statement(f"StopTasksOf{logical_name(re.sub(r'[^A-Za-z0-9]+', '-', cluster))}", target)
+        stop_statement(
+            f"StopTasksOf{logical_name(re.sub(r'[^A-Za-z0-9]+', '-', cluster.replace(STACK, 'stack')))}",
+            target,
+        )
         for cluster, target in clusters.items()
     ]
 

@@ -6,14 +6,25 @@ AWS access of its own). To add a schedule: add one ``Schedule(...)`` below. Then
 ``cronlane template``: it writes what template.yaml needs of them (the rules, the tick
 dead-letter queue's policy, the jobs' permissions); ``cronlane validate`` checks it all.
 
-Durations follow the user's analysis: jobs of 30 seconds to 6 minutes, and one of 40 minutes
-(``recommendationModelJob``, longer than a Lambda invocation: it checkpoints and continues).
+Durations follow the user's analysis: jobs of 30 seconds to 6 minutes, and one of 40 minutes.
+
+Most jobs are Python functions in this package, run by the executor. Three run where such work
+already lives (``cronlane.targets``), each declared here like any other job:
+
+- ``feedPresortJob``: a JavaScript Lambda function (``functions/feed-presort/``), a ``lambda`` target;
+- ``recommendationModelJob``: a 40-minute ECS task (``nightly_sync.targets.recommendation_model``
+  in its container), an ``ecs`` target: no checkpoints, no 15-minute limit;
+- ``compatibilityJob``: a service of the team's that takes work off its own queue and reports
+  back (``nightly_sync.targets.compatibility_worker``), a ``callback`` target.
+
+template.yaml declares the function, the task definition and the queue (below the framework's
+resources); ``cronlane template`` grants the executor exactly what each target needs.
 """
 
 from __future__ import annotations
 
-from cronlane import Catalog, Job, Schedule, Selection
-from cronlane.simulated import long_params, sim_params
+from cronlane import CallbackTarget, Catalog, EcsTarget, Job, LambdaTarget, Param, Schedule, Selection
+from cronlane.simulated import sim_params
 
 M, F, S, N = "matching", "feed", "search", "notifications"
 
@@ -39,13 +50,13 @@ JOBS = [
     ),
     Job(
         "compatibilityJob",
-        "nightly_sync.matching.compatibility",
+        CallbackTarget("${AWS::StackName}-compatibility-work", heartbeat_s=300),
         M,
         ("buildUserTraitsJob",),
-        timeout_s=400,
+        timeout_s=1200,
         max_attempts=3,
         params=sim_params(180, can_fail=True),
-        description="Compatibility reports (can be made to fail)",
+        description="Compatibility reports, by the team's compatibility service (can be made to fail)",
     ),
     Job(
         "mutualMatchJob",
@@ -77,22 +88,30 @@ JOBS = [
     ),
     Job(
         "recommendationModelJob",
-        "nightly_sync.matching.train_recommendation_model",
+        EcsTarget("${AWS::StackName}-jobs", "${AWS::StackName}-recommendation-model", "model"),
         M,
         ("buildUserTraitsJob",),
-        timeout_s=900,  # per invocation: the job checkpoints and continues, 40 minutes in all
-        params=long_params(2400, step_s=60),
-        description="Retrain the recommendation model (40 min: continues across Lambda invocations)",
+        timeout_s=3600,  # the whole 40-minute task, in one attempt
+        params={
+            **sim_params(2400),
+            "epochs": Param("int", 40, "training epochs", min=1),
+            "fail_attempts": Param("int", 0, "fail this many attempts before succeeding", min=0),
+        },
+        description="Retrain the recommendation model (40 min, an ECS task)",
     ),
     # -- feed ----------------------------------------------------------------------------------
     Job(
         "feedPresortJob",
-        "nightly_sync.feed.feed_presort",
+        LambdaTarget("${AWS::StackName}-feed-presort"),
         F,
         ("buildUserTraitsJob",),
-        timeout_s=450,
-        params=sim_params(200),
-        description="Pre-sort feeds",
+        timeout_s=300,  # the function's own Timeout: it is invoked synchronously
+        params={
+            "feeds": Param("int", 200, "feeds to pre-sort", min=1),
+            "items_per_feed": Param("int", 500, "candidates per feed", min=1),
+            "fail_attempts": Param("int", 0, "fail this many attempts before succeeding", min=0),
+        },
+        description="Pre-sort feeds (JavaScript, a Lambda function)",
     ),
     Job(
         "feedRankingJob",

@@ -8,11 +8,6 @@ from cronlane import JobContext
 from cronlane.simulated import simulate
 
 
-def feed_presort(ctx: JobContext) -> dict[str, Any]:
-    """Pre-sort each user's candidate feed by trait similarity."""
-    return simulate(ctx, table="feed_presort")
-
-
 def feed_ranking(ctx: JobContext) -> dict[str, Any]:
     """Rank the pre-sorted feed with the match scores."""
     return simulate(ctx, table="feed_rank")

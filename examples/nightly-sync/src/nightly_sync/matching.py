@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cronlane import Continuation, JobContext
-from cronlane.simulated import simulate, simulate_in_steps
+from cronlane import JobContext
+from cronlane.simulated import simulate
 
 
 def build_user_traits(ctx: JobContext) -> dict[str, Any]:
@@ -16,11 +16,6 @@ def build_user_traits(ctx: JobContext) -> dict[str, Any]:
 def match_score(ctx: JobContext) -> dict[str, Any]:
     """Score candidate pairs from the fresh trait vectors."""
     return simulate(ctx, table="match_scores")
-
-
-def compatibility(ctx: JobContext) -> dict[str, Any]:
-    """Compute compatibility reports from traits (can be made to fail: ``fail_attempts``)."""
-    return simulate(ctx, table="compatibility")
 
 
 def mutual_match(ctx: JobContext) -> dict[str, Any]:
@@ -37,9 +32,3 @@ def match_quality_report(ctx: JobContext) -> dict[str, Any]:
     """Summarise match acceptance rates for the product dashboard; runs even when an upstream
     failed (``trigger_rule="all_done"``), so the report says what is missing."""
     return simulate(ctx, report="match_quality")
-
-
-def train_recommendation_model(ctx: JobContext) -> dict[str, Any] | Continuation:
-    """Retrain the recommendation model on the day's interactions: about 40 minutes, longer than
-    one Lambda invocation, so it checkpoints (epochs done) and continues in the next one."""
-    return simulate_in_steps(ctx, model="recommendations")
