@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cronlane.clock import iso
+from cronlane.completion import Completions
 from cronlane.declarations import Catalog
 from cronlane.execute import RetryLater
+from cronlane.ports import Targets
 from cronlane.queue.memory import MemoryJobQueue
 from cronlane.store.memory import MemoryRunStore
 from cronlane.watchdog.memory import MemoryWatchdog
@@ -81,6 +83,7 @@ class InProcess:
         start: float,
         import_function: Callable[[str], Callable[..., Any]] | None = None,
         max_receive_count: int = 10,
+        targets: Targets | None = None,
     ) -> None:
         self.clock = VirtualClock(start)
         self.store = MemoryRunStore()
@@ -88,11 +91,25 @@ class InProcess:
         self.log = RecordingLog()
         self.checks = MemoryWatchdog()
         self.dispatcher = dispatcher_of(
-            catalog, self.store, self.queue, self.clock, rule_prefix=RULE_PREFIX, checks=self.checks
+            catalog,
+            self.store,
+            self.queue,
+            self.clock,
+            rule_prefix=RULE_PREFIX,
+            checks=self.checks,
+            targets=targets,
         )
         self.executor = executor_of(
-            self.store, self.queue, self.clock, self.log, import_function=import_function, checks=self.checks
+            self.store,
+            self.queue,
+            self.clock,
+            self.log,
+            import_function=import_function,
+            checks=self.checks,
+            targets=targets,
         )
+        # what the CompletionFunction and TaskEventsFunction run: handed-off jobs report here
+        self.completions = Completions(self.store, self.queue, self.clock, self.log, self.executor)
         self.handled = 0
         self.check_answers: list[dict[str, Any]] = []  # what each run's check that fired found
 
