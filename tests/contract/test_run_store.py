@@ -1114,3 +1114,58 @@ def test_a_reopened_backfill_run_gives_back_no_slot_it_did_not_take(store: RunSt
     # THEN the backfill still has one slot, not two: the second starts, the third waits
     assert store.start_buffered(views[1], T0 + 4)
     assert not store.start_buffered(views[2], T0 + 4)
+
+
+# -- handed-off attempts (ecs and callback targets) -------------------------------------------
+
+
+def hand_off_of(view: JobRunView, started: float, heartbeat_s: int | None = None) -> Any:
+    from cronlane.targets import HandOff
+
+    return HandOff(
+        target="callback",
+        handle="tok-0123456789abcdef",
+        attempt=view.attempts,
+        started_at=started,
+        deadline=started + 1200,
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:jobs.fifo",
+        receipt="receipt-1",
+        heartbeat_s=heartbeat_s,
+        token_hash="ab" * 32,
+    )
+
+
+def test_a_handed_off_attempt_holds_the_job_run_until_its_heartbeat_or_timeout(store: RunStore) -> None:
+    # GIVEN attempt 1 of a, handed off to a worker with a 120 s heartbeat
+    graph = created(store)
+    view = claimed(store, graph, "a", now=T0 + 10)
+    assert store.hand_off(view, hand_off_of(view, T0 + 10, heartbeat_s=120))
+    # THEN it is held until the heartbeat timeout, with its handle, and reads back so
+    held = written(store, "a")
+    assert held.lease_expires_at == T0 + 130 and held.handle == "tok-0123456789abcdef"
+    assert held.hand_off is not None and held.hand_off.token_hash == "ab" * 32
+    # WHEN a heartbeat comes THEN the lease moves
+    assert store.extend_lease(held, T0 + 250)
+    assert written(store, "a").lease_expires_at == T0 + 250
+    # WHEN it is lost (no heartbeat) THEN the next claim takes it over, naming the target's silence
+    again = store.claim(RUN, "a", 0, T0 + 251, LEASE_S, graph=graph)
+    assert again is not None and again.attempts == 2
+    lost = written(store, "a").history[0]
+    assert (lost["target"], lost["handle"]) == ("callback", "tok-0123456789abcdef")
+    assert "sent no heartbeat or completion for 120s" in lost["error"]
+    # AND the given-up attempt can neither extend nor hand off any more
+    assert store.extend_lease(held, T0 + 400) is False
+    assert store.hand_off(view, hand_off_of(view, T0 + 10)) is False
+
+
+def test_a_late_completion_is_kept_on_the_job_run_and_never_counted(store: RunStore) -> None:
+    graph = created(store)
+    view = claimed(store, graph, "a", now=T0 + 10)
+    assert store.finish(view, JobStatus.SUCCEEDED, T0 + 20, 10.0)
+    entry = {"handle": "tok-1", "attempt": 1, "reported": "succeeded", "ignored_because": "twice"}
+    assert store.record_late(RUN, "a", entry)
+    done = written(store, "a")
+    assert done.late_completions == [entry] and done.status is JobStatus.SUCCEEDED
+    assert counts(store) == (0, 0, 0, 0)
+    # a job-run that never started keeps none
+    assert store.record_late(RUN, "b", entry) is False
