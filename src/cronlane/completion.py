@@ -154,7 +154,7 @@ class Completions:
         # the timer moves with the lease: hidden until the new end, and a little more
         with contextlib.suppress(QueueError):  # the old end stands; its return sees the new lease
             self.queue.delay(hand_off.queue_arn, hand_off.receipt, math.ceil(until - now) + TIMER_SLACK_S)
-        self.telemetry.emit("Heartbeats", 1, job=view.job)
+        self.telemetry.emit("Heartbeats", 1)
         return {"job": view.job, "status": "RUNNING", "holds_until": iso(until)}
 
     # -- an ECS task's end --------------------------------------------------------------------
@@ -221,7 +221,7 @@ class Completions:
         if not retrying:
             with contextlib.suppress(QueueError):  # it comes back, finds the job ended, and goes
                 self.queue.delete_message(hand_off.queue_arn, hand_off.receipt)
-        self.telemetry.emit("Completions", 1, job=view.job)
+        self.telemetry.emit("Completions", 1, target=hand_off.target)
         return {**answer, "accepted": True}
 
     def _late(
@@ -245,7 +245,7 @@ class Completions:
             "ignored_because": why,
         }
         self.store.record_late(view.run_id, view.job, entry)
-        self.telemetry.emit("LateCompletions", 1, job=view.job)
+        self.telemetry.emit("LateCompletions", 1, target=target)
         self.log.warning(
             "late completion recorded and ignored",
             extra={"run_id": view.run_id, "job": view.job, "handle": handle, "reason": why},

@@ -314,7 +314,7 @@ class Executor:
                 self.log.warning("job finished after losing its lease; the newer attempt decides")
                 return {"job": view.job, "status": "superseded"}
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
-            self.telemetry.emit("JobsSucceeded", 1, job=view.job)
+            self.telemetry.emit("JobsSucceeded", 1, job=view.job, target=view.target)
             crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
             if self._release(view) or self._sink_ended(view):
                 self._close(view.run_id)
@@ -337,8 +337,12 @@ class Executor:
         target that would not start it)."""
         previous = view.hand_off
         if previous is not None and previous.attempt < view.attempts:
-            # a lost attempt taken over: it must not go on beside the new one
+            # a lost attempt taken over: it must not go on beside the new one; the near-timeout
+            # alarm sees how much of its timeout it used
             self.targets.stop(view.function, previous.handle, "superseded by a new attempt")
+            self.telemetry.emit("TargetsLost", 1, target=view.target)
+            used = (started - previous.started_at) / view.timeout_s
+            self.telemetry.emit("JobTimeoutFraction", used, job=view.job)
         ctx = self._context(view, started, started + view.timeout_s)
         try:
             begun = self.targets.start(view.function, ctx, view.generation)
@@ -365,7 +369,7 @@ class Executor:
             "job handed off to its target",
             extra={"target": view.target, "handle": begun.handle, "holds_until": iso(lease)},
         )
-        self.telemetry.emit("JobsHandedOff", 1, job=view.job)
+        self.telemetry.emit("JobsHandedOff", 1, target=view.target)
         self.queue.delay(queue_arn, receipt_handle, math.ceil(lease - started) + TIMER_SLACK_S)
         return None
 
@@ -464,7 +468,7 @@ class Executor:
         A crash after the state write is repaired by the redelivery, which finds it FAILED and
         does the rest (``_after_failure``)."""
         self.log.error("job failed after its last attempt", extra={"job": view.job, "error": error})
-        self.telemetry.emit("JobsFailed", 1, job=view.job)
+        self.telemetry.emit("JobsFailed", 1, job=view.job, target=view.target)
         self.queue.dead_letter(body, message.dedup_id(), error)
         graph = self.graphs.get(view.run_id)
         self.store.finish(

@@ -2,9 +2,10 @@
 
 ``METRICS`` is the one list of metric names: the emitting code, the dashboard and the alarms in
 ``template.yaml`` all use these names, and a test checks the template against this list both
-ways. Dimensions are ``Job`` (about as many values as there are jobs) or ``Schedule``; metrics that
-an alarm watches as a whole are also emitted with no dimension but the service, so one alarm
-covers every job without listing them.
+ways. Dimensions are ``Job`` (about as many values as there are jobs), ``Schedule`` or ``Target``
+(where a job ran: ``python``, ``lambda``, ``ecs`` or ``callback``); metrics that an alarm watches
+as a whole are also emitted with no dimension but the service, so one alarm covers every job
+without listing them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any, Protocol
 
 # name -> (unit, dimension sets). "" in a dimension set means "no dimension but the service".
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "JobsSucceeded": ("Count", ("Job", "")),
-    "JobsFailed": ("Count", ("Job", "")),
+    "JobsSucceeded": ("Count", ("Job", "", "Target")),
+    "JobsFailed": ("Count", ("Job", "", "Target")),
     "JobsRetried": ("Count", ("Job",)),
     "JobsSkipped": ("Count", ("Job",)),
     "JobsContinued": ("Count", ("Job",)),  # invocations that ended at a checkpoint
@@ -32,17 +33,26 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "MissedRuns": ("Count", ("Schedule", "")),
     "WatchdogIdle": ("Count", ("",)),  # a run's check that fired and found nothing to do
     "InfraRetries": ("Count", ("",)),  # a job message given back soon after an infrastructure error
+    # handed-off jobs (ecs and callback targets): started, completed, given up for no news, and
+    # completions that came for an attempt already given up (recorded, never counted)
+    "JobsHandedOff": ("Count", ("Target",)),
+    "Completions": ("Count", ("Target",)),
+    "TargetsLost": ("Count", ("Target", "")),
+    "LateCompletions": ("Count", ("Target", "")),
+    "Heartbeats": ("Count", ("",)),
 }
 
 
 class Telemetry(Protocol):
-    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "") -> None: ...
+    def emit(
+        self, name: str, value: float, *, job: str = "", schedule: str = "", target: str = ""
+    ) -> None: ...
 
 
 class NoTelemetry:
     """For tests and tools that do not report metrics."""
 
-    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "") -> None:
+    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "", target: str = "") -> None:
         return None
 
 
@@ -54,9 +64,9 @@ class EmfTelemetry:
         self.namespace = namespace
         self.service = service
 
-    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "") -> None:
+    def emit(self, name: str, value: float, *, job: str = "", schedule: str = "", target: str = "") -> None:
         unit, dimension_sets = METRICS[name]
-        values = {"Job": job, "Schedule": schedule}
+        values = {"Job": job, "Schedule": schedule, "Target": target}
         for dimension in dimension_sets:
             if dimension and not values[dimension]:
                 continue
