@@ -555,14 +555,23 @@ class Executor:
             "(a crash, or the Lambda timeout)"
         )
         began = view.attempt_started_at or now
-        entry = {
+        entry: dict[str, Any] = {
             "attempt": view.attempts,
             "started_at": iso(began),
             "finished_at": iso(now),
             "duration_s": round(now - began, 3),
             "error": error,
         }
-        return self._fail(view, message, body, error, entry, now, now - began)
+        hand_off = view.hand_off
+        if hand_off is not None and hand_off.attempt == view.attempts:
+            # its last attempt ran elsewhere and sent no news in time: stop it, say why
+            self.targets.stop(view.function, hand_off.handle, "given up: no completion in time")
+            self.telemetry.emit("TargetsLost", 1, target=view.target)
+            self.telemetry.emit(
+                "JobTimeoutFraction", (now - hand_off.started_at) / view.timeout_s, job=view.job
+            )
+            entry.update(error=hand_off.lost_error(now), target=hand_off.target, handle=hand_off.handle)
+        return self._fail(view, message, body, entry["error"], entry, now, now - began)
 
     def _poison(self, body: str, kind: str, detail: str, message_id: str) -> dict[str, Any]:
         error = truncate(f"{kind}: {detail}")
