@@ -55,9 +55,12 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
     run = report.run
     table = Table(title=Text(run.run_id))
     continued = any(j.continuations for j in report.jobs)
+    elsewhere = any(j.target != "python" for j in report.jobs)
     columns = ["job", "depends on", "status", "attempts", "started", "finished", "duration"]
     if continued:
         columns.insert(4, "continued")
+    if elsewhere:  # jobs that ran on a target: where, and their handle there (shortened)
+        columns.insert(3, "runs on")
     for column in columns:
         table.add_column(
             column, justify="right" if column in ("attempts", "continued", "duration") else "left"
@@ -78,6 +81,8 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
         ]
         if continued:
             cells.insert(4, f"{len(job.continuations)}x" if job.continuations else "-")
+        if elsewhere:
+            cells.insert(3, runs_on(job.target, job.handle))
         table.add_row(*cells)
     out.print(table)
     for job in jobs:
@@ -103,6 +108,17 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
     elif report.makespan_s:  # a run too short or too serial for the comparison to mean anything
         out.print(f"makespan {_span(report.makespan_s)} for {_span(work)} of job time ({wall})")
     out.print(Text(f"logs: {log_dir}/ (one file per Lambda environment)"))
+
+
+def runs_on(target: str, handle: str | None) -> str:
+    """``ecs 8c939ba4``: the target and the short form of its handle (a task ARN's id, a token's
+    id, a request id), or ``-`` for a job in the executor."""
+    if target == "python":
+        return "-"
+    if not handle:
+        return target
+    short = handle.rsplit("/", 1)[-1].removeprefix("tok-")[:8]
+    return f"{target} {short}"
 
 
 def tally(jobs: list[Any], job_count: int) -> str:
