@@ -33,9 +33,15 @@ PRICE = {
     "lambda_gb_s_arm64": 0.0000133334,
     "sfn_standard_transition": 25.0 / 1e6,
 }
-MEMORY_GB = {"DispatcherFunction": 0.5, "ExecutorFunction": 1.0}  # template.yaml's MemorySize
+# template.yaml's MemorySize (a lambda target's own function is the job's: not cronlane's cost)
+MEMORY_GB = {
+    "DispatcherFunction": 0.5,
+    "ExecutorFunction": 1.0,
+    "CompletionFunction": 0.5,
+    "TaskEventsFunction": 0.5,
+}
 INVOCATION_S = 0.010  # per invocation: parsing the event, logging, flushing metrics
-REQUEST_S = {"dynamodb": 0.008, "sqs": 0.015}  # per request the function makes, waited for
+REQUEST_S = {"dynamodb": 0.008, "sqs": 0.015, "other": 0.02}  # per request the function makes, waited for
 # The runs table's global secondary indexes: index hash key -> attributes it holds.
 INDEXES = {
     "gsi1pk": {"gsi1pk", "gsi1sk", "run_id", "schedule", "scheduled_time", "trigger", "status", "job_count"},
@@ -82,8 +88,9 @@ class Bill:
         self.requests[f"{record['who']} {record['service']}:{record['operation']}"] += 1
         if record["service"] == "sqs":
             self._sqs(record)
-        else:
+        elif record["service"] == "dynamodb":
             self._dynamodb(record)
+        # other services (Scheduler's one-time checks, ECS RunTask/StopTask) bill no request
 
     def _sqs(self, record: dict[str, Any]) -> None:
         payload = record["request_bytes"]
@@ -158,7 +165,7 @@ class Bill:
         for key, n in self.requests.items():
             who, call = key.split(" ", 1)
             if who in seconds:
-                seconds[who] += n * REQUEST_S[call.split(":", 1)[0]]
+                seconds[who] += n * REQUEST_S.get(call.split(":", 1)[0], REQUEST_S["other"])
         compute = sum(s * MEMORY_GB[f] * PRICE["lambda_gb_s_arm64"] for f, s in seconds.items())
         return {
             "dynamodb_writes": self.wru * PRICE["wru"],

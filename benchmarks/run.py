@@ -52,7 +52,7 @@ def met(name: str, value: float) -> bool:
 
 
 def main() -> None:
-    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan
+    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan, targets
     from cronlane.local.session import local_runtime
 
     began = time.perf_counter()
@@ -67,6 +67,7 @@ def main() -> None:
         ("cost", cost.run),
         ("makespan", makespan.run),
         ("handoff", handoff.run),
+        ("targets", targets.run),
         ("dispatch_10k", dispatch_scale.run),
         ("cold_start", lambda: _cold_start(cold_start, local_runtime)),
         ("idle_week", idle_week),
@@ -96,6 +97,12 @@ def main() -> None:
         target, comparison, unit = TARGETS[name]
         verdict = "met" if met(name, float(value)) else "NOT met"
         print(f"{name:<24} {value:>10} {unit:<3} target {comparison} {target:g}{unit}  {verdict}")
+    for kind, figures_of in results["targets"].items():
+        print(
+            f"target {kind:<9} hand-off {figures_of['handoff_median_ms']:>6} ms  overhead "
+            f"{figures_of['overhead_median_ms']:>6} ms  {figures_of['requests_per_job']:>5} requests/job  "
+            f"${figures_of['cost_per_million_jobs']} per million jobs"
+        )
     print(f"(all in {results['wall_s']} s; benchmarks/results.json, benchmarks/README.md)")
     print("bench: " + " ".join(f"{k}={v}" for k, v in figures.items()))
 

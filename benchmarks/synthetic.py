@@ -1,7 +1,9 @@
 """Synthetic catalogs for the benchmarks, chosen by the environment (the local runtime passes it
 to the functions): ``BENCH_GRAPH=layered`` (default) is ``BENCH_GRAPH_JOBS`` jobs in 10 levels,
 each with 1 to 3 upstreams from earlier levels (seed 11); ``BENCH_GRAPH=chain`` is a chain of
-``BENCH_GRAPH_JOBS`` no-op jobs. The schedules are the template's three, all selecting
+``BENCH_GRAPH_JOBS`` no-op jobs; ``BENCH_GRAPH=chain-<kind>`` a chain of jobs that do (almost)
+nothing on one target kind, ``lambda``, ``ecs`` or ``callback``, on the example app's own
+function, task definition and worker queue. The schedules are the template's three, all selecting
 everything, so a tick of ``daily-full-sync`` runs the whole graph."""
 
 from __future__ import annotations
@@ -10,8 +12,35 @@ import os
 import random
 from typing import Any
 
-from cronlane import Catalog, Job, JobContext, Schedule, Selection
+from cronlane import (
+    CallbackTarget,
+    Catalog,
+    EcsTarget,
+    Job,
+    JobContext,
+    LambdaTarget,
+    Param,
+    Schedule,
+    Selection,
+)
 from cronlane.simulated import sim_params
+
+# A job on each target kind, with the example's resources (template.yaml) and nothing to do.
+TARGETS: dict[str, tuple[Any, dict[str, Param]]] = {
+    "python": ("benchmarks.synthetic.noop", {}),
+    "lambda": (
+        LambdaTarget("${AWS::StackName}-feed-presort"),
+        {"feeds": Param("int", 1), "items_per_feed": Param("int", 10), "fail_attempts": Param("int", 0)},
+    ),
+    "ecs": (
+        EcsTarget("${AWS::StackName}-jobs", "${AWS::StackName}-recommendation-model", "model"),
+        {"duration_s": Param("float", 0.0), "epochs": Param("int", 1)},
+    ),
+    "callback": (
+        CallbackTarget("${AWS::StackName}-compatibility-work", heartbeat_s=300),
+        {"duration_s": Param("float", 0.0)},
+    ),
+}
 
 LEVELS = 10
 SEED = 11
@@ -47,7 +76,14 @@ def chain(jobs: int) -> dict[str, tuple[str, ...]]:
 
 
 def build(kind: str, jobs: int) -> Catalog:
-    graph = chain(jobs) if kind == "chain" else layered(jobs)
+    graph = chain(jobs) if kind.startswith("chain") else layered(jobs)
+    if kind.startswith("chain-"):
+        target, params = TARGETS[kind.removeprefix("chain-")]
+        declared = [
+            Job(name, target, "bench", upstreams, timeout_s=300, max_attempts=1, params=params)
+            for name, upstreams in graph.items()
+        ]
+        return Catalog.build(declared, _schedules())
     declared = [
         Job(
             name,
@@ -60,13 +96,16 @@ def build(kind: str, jobs: int) -> Catalog:
         )
         for name, upstreams in graph.items()
     ]
+    return Catalog.build(declared, _schedules())
+
+
+def _schedules() -> list[Schedule]:
     everything = Selection.everything()
-    schedules = [
+    return [
         Schedule("daily-full-sync", "cron(0 2 * * ? *)", everything, overlap="allow"),
         Schedule("hourly-feed", "cron(0 * * * ? *)", everything, overlap="allow"),
         Schedule("morning-notifications", "cron(0 8 * * ? *)", everything, timezone="Europe/Berlin"),
     ]
-    return Catalog.build(declared, schedules)
 
 
 CATALOG = build(os.environ.get("BENCH_GRAPH", "layered"), int(os.environ.get("BENCH_GRAPH_JOBS", "1000")))

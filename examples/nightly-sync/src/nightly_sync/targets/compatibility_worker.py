@@ -24,7 +24,9 @@ from cronlane import worker
 from cronlane.cli.complete import ReportFailed, report
 
 HEARTBEAT_S = 60.0  # the job's heartbeat_s is 300: four missed in a row before it is given up
-IDLE_S = 30.0
+# Seconds between two receives that found nothing (the local runtime answers a receive at once;
+# on AWS, a long poll would wait instead): the longest a new job waits for this worker.
+IDLE_S = float(os.environ.get("COMPATIBILITY_WORKER_IDLE_S", "10"))
 
 
 def say(token: str, status: str, **details: Any) -> bool:
