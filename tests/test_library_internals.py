@@ -94,3 +94,11 @@ def test_every_item_class_of_a_store_shares_one_client(monkeypatch: pytest.Monke
     items.share_client(bound)
     clients = {id(model._get_connection().connection._client) for model in bound.models}
     assert clients == {id(bound.connection.client)}
+
+
+def test_a_missing_ecs_target_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    monkeypatch.delattr(EC2ContainerServiceBackend, "stop_task")
+    missing = "moto.ecs.models:EC2ContainerServiceBackend.stop_task is missing"
+    assert any(p.startswith(missing) for p in moto_patches.self_check())

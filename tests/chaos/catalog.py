@@ -1,23 +1,44 @@
 """The chaos soak's catalog: the fixture app's job graph (the same groups, dependencies,
 attempts and trigger rules) and three jobs of the soak's own, each job running
-``tests.chaos.jobs.effect``, under the fixture's schedules. Runs of a schedule may overlap, so
-that ticks are never skipped and every run has work to lose. (The three extra jobs make a night
-21 jobs and 500 runs over 10,000 executions.)"""
+``tests.chaos.jobs.effect`` (on every target kind: a Lambda function, an ECS task and a callback
+worker, ``tests.chaos.targets``), under the fixture's schedules. Runs of a schedule may overlap, so
+that ticks are never skipped and every run has work to lose. (The six extra jobs make a night
+24 jobs and 500 runs over 10,000 executions.)"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from cronlane import Catalog, Job
+from cronlane import CallbackTarget, Catalog, EcsTarget, Job, LambdaTarget
 from fixture_jobs.catalog import JOBS, SCHEDULES
 
 EXTRA = [
     Job("soakRoot", "x.y", "soak"),
     Job("soakChild", "x.y", "soak", ("soakRoot", "merge")),
-    Job("soakSink", "x.y", "soak", ("soakChild",)),
+    Job("soakSink", "x.y", "soak", ("soakChild", "soakLambda", "soakTask", "soakCallback")),
 ]
 CHAOS_JOBS = [
     replace(job, function="tests.chaos.jobs.effect", params={}, timeout_s=300) for job in [*JOBS, *EXTRA]
+]
+# The same effect on every target kind (tests.chaos.targets: the soak's app declares them).
+CHAOS_JOBS += [
+    Job("soakLambda", LambdaTarget("${AWS::StackName}-chaos-effect"), "soak", ("soakRoot",), timeout_s=90),
+    Job(
+        "soakTask",
+        EcsTarget(
+            "${AWS::StackName}-chaos", "${AWS::StackName}-chaos-effect", "effect", subnets=("subnet-chaos",)
+        ),
+        "soak",
+        ("soakRoot",),
+        timeout_s=600,
+    ),
+    Job(
+        "soakCallback",
+        CallbackTarget("${AWS::StackName}-chaos-work", heartbeat_s=120),
+        "soak",
+        ("soakRoot",),
+        timeout_s=900,
+    ),
 ]
 # The soak fires ticks itself, 30 minutes apart, each for one schedule or the other: so every
 # schedule here fires every 30 minutes (the dispatcher refuses a tick that is not a fire time of

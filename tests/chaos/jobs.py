@@ -7,7 +7,8 @@ The ledger is an SQLite file shared by every simulated Lambda environment (``CHA
 - ``effects``: each commit of a job's effect. The job looks for its key when it starts and commits
   when it ends, as many real jobs do; the check and the commit are not one transaction, so two
   executions of one job-run that overlapped would both commit, and show as a double;
-- ``meta``: ``repaired`` is set by the soak once the permanent failures are "fixed".
+- ``meta``: ``repaired`` is set by the soak once the permanent failures are "fixed";
+- ``faults``: each fault a target job played (``tests.chaos.targets``), by kind.
 
 Failures are decided by a hash of the seed, the key and how many times the key was executed
 before, so a soak is repeatable and every execution is a fresh draw (an attempt after a replay
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS executions (
     started REAL, ended REAL, outcome TEXT);
 CREATE TABLE IF NOT EXISTS effects (key TEXT, execution INTEGER, committed_at REAL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS faults (kind TEXT, key TEXT, attempt INTEGER);
 CREATE INDEX IF NOT EXISTS effects_key ON effects (key);
 """
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import os
 import random
 import sqlite3
 import sys
@@ -52,6 +53,7 @@ from typing import Any
 from cronlane.local.session import local_runtime, store_of
 from cronlane.model import JobMessage, JobStatus, RunStatus, scheduled_run_id
 from tests.chaos.jobs import connect
+from tests.chaos.targets import chaos_app
 
 ROOT = Path(__file__).resolve().parents[2]
 START = 1795831200.0  # 2026-11-28T02:00:00Z
@@ -62,6 +64,9 @@ EXECUTOR_POINTS = [
     "executor.after_state_write",
     "executor.after_release",
     "executor.after_send",
+    "executor.after_start",  # a handed-off job's target started, before the hand-off is written
+    "completion.before_record",  # a worker's report or a task's end event, before it is recorded
+    "completion.after_record",  # recorded, before its timer (the queue message) is deleted
 ]
 DISPATCHER_POINTS = ["dispatcher.after_create", "dispatcher.after_job_runs", "dispatcher.after_enqueue_batch"]
 # A tick's dispatch before its run, a run's close. (The soak's runs overlap freely, so none is
@@ -177,6 +182,7 @@ def soak(
     work_dir: Path | None = None,
     progress: bool = False,
     profile: str = "default",
+    target_faults: float = 0.05,
 ) -> ChaosReport:
     """Fire ``runs`` ticks (plus duplicates), with faults, and check the outcome."""
     began = time.monotonic()
@@ -193,9 +199,14 @@ def soak(
         "CHAOS_TRANSIENT": str(transient_jobs),
         "CHAOS_PERMANENT": str(permanent_jobs),
         "POWERTOOLS_LOG_LEVEL": "WARNING",  # 10,000 jobs of INFO lines only cost time here
+        "CHAOS_TARGET_FAULTS": str(target_faults),
     }
+    # the tasks and the worker are processes of their own: they find the soak's modules, ledger
+    # and faults in the environment they inherit
+    os.environ.update({k: v for k, v in overrides.items() if k.startswith("CHAOS_")})
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     with local_runtime(
-        ROOT / "tests" / "fixture_app" / "template.yaml",
+        chaos_app(work) / "template.yaml",
         catalog="tests.chaos.catalog",
         clock="virtual",
         start=START,
@@ -229,6 +240,7 @@ def soak(
                 )
         report.ticks = len(ticks)
         rt.drain()
+        duplicate_task_events(rt, rng, report)
         check_dead_letters(rt, ticks, report)
         # The permanent failures are fixed; the operator replays the dead-letter queue, while
         # the faults go on and the replay itself is killed half way a few times, then reruns
@@ -254,6 +266,17 @@ def soak(
         db.close()
     report.wall_s = time.monotonic() - began
     return report
+
+
+def duplicate_task_events(rt: Any, rng: random.Random, report: ChaosReport) -> None:
+    """EventBridge delivers a stopped task's event again, long after: each is late and ignored."""
+    from cronlane.local.tasks import state_change_event
+
+    stopped = [task for task in rt.tasks.values() if task.last_status == "STOPPED"]
+    for task in rng.sample(stopped, min(len(stopped), max(1, len(stopped) // 10))):
+        rt.send_event(state_change_event(task))
+        report.faults["ecs end event delivered again (duplicate completion)"] += 1
+    rt.drain()
 
 
 def dead_letters(rt: Any) -> list[JobMessage]:
@@ -359,6 +382,8 @@ def check(rt: Any, db: sqlite3.Connection, ticks: list[tuple[str, float]], repor
         "WHERE outcome IN ('transient failure', 'permanent failure') GROUP BY outcome"
     ):
         report.faults[f"job {outcome}"] = count
+    for kind, count in db.execute("SELECT kind, COUNT(*) FROM faults GROUP BY kind"):
+        report.faults[kind] = count
     report.executions = db.execute("SELECT COUNT(*) FROM executions").fetchone()[0]
     effects = Counter(k for (k,) in db.execute("SELECT key FROM effects"))
     commits = dict(db.execute("SELECT key, MIN(committed_at) FROM effects GROUP BY key"))

@@ -65,6 +65,22 @@ class _ProxyClock:
         self._now = message[1]
 
 
+def _follow_invokes(clock: _ProxyClock) -> None:
+    """A Lambda Invoke this environment waits for (a lambda target's) lets virtual time move
+    (the function it invoked may sleep): the twin's answer says the time (``x-cronlane-clock``,
+    ``moto_patches.patch_lambda_invoke``), and this environment's clock moves to it."""
+    import boto3
+
+    def caught_up(http_response: Any = None, **_: Any) -> None:
+        said = getattr(http_response, "headers", {}).get("x-cronlane-clock")
+        if said:
+            clock.set(max(clock.now(), float(said)))
+
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("after-call.lambda.Invoke", caught_up)
+
+
 class LambdaContext:
     """What Lambda passes as ``context``; the remaining time follows the runtime's clock."""
 
@@ -118,6 +134,7 @@ def serve(conn: Any, spec: EnvSpec) -> None:
     clock: Any
     if spec.clock[0] == "virtual":
         clock = _ProxyClock(conn, spec.clock[1])
+        _follow_invokes(clock)
     else:
         clock = clock_module.ScaledClock(spec.clock[1], spec.clock[2], spec.clock[3])
     clock_module.install_default_clock(clock)

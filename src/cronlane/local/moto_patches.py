@@ -12,7 +12,8 @@ missing>`` when one of them is not as expected, instead of running on a patch th
 attaches.
 
 The runtime hands the patches what they need through ``Hooks`` (its clock, its wake-up signal,
-its Lambda Invoke, the transient errors and the request observer of a test or benchmark).
+its Lambda Invoke, its ECS tasks, the transient errors and the request observer of a test or
+benchmark).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +52,14 @@ class Hooks:
 
     clock: RuntimeClock | None = None
     wake: Callable[[], None] | None = None
-    invoke: Callable[[str, str], tuple[str, bool]] | None = None  # Lambda Invoke -> the runtime
+    # Lambda Invoke (function, body, the caller's User-Agent) -> the runtime
+    invoke: Callable[[str, str, str], tuple[str, bool]] | None = None
+    # ECS RunTask -> the runtime, with each task it made (patch_ecs_tasks); set: tasks are placed
+    # without container instances, and their records keep the status the runtime gives them.
+    run_task: Callable[[EcsTask], None] | None = None
+    # ECS StopTask -> the runtime, with the task's ARN and the reason given: the lastStatus its
+    # record keeps until its processes are gone, or None for a task the runtime does not run.
+    stop_task: Callable[[str, str | None], str | None] | None = None
     transient_errors: TransientErrors | None = None
     # When set: called with every DynamoDB and SQS request served (``LocalRuntime.observe_requests``).
     observer: Callable[[dict[str, Any]], None] | None = None
@@ -63,6 +72,34 @@ class Hooks:
     @classmethod
     def reset(cls) -> None:
         cls.clock = cls.wake = cls.invoke = cls.transient_errors = cls.observer = cls.index_lag = None
+        cls.run_task = cls.stop_task = None
+
+
+@dataclass(frozen=True)
+class EcsContainer:
+    """A container of a task RunTask made: its definition's name, image, essential flag and
+    environment (as moto's CloudFormation resolved it), and its ARN."""
+
+    name: str
+    arn: str
+    image: str | None = None
+    essential: bool = True
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class EcsTask:
+    """A task RunTask made on the twin, as the runtime sees it (``Hooks.run_task``)."""
+
+    arn: str
+    cluster_arn: str
+    task_definition_arn: str
+    family: str
+    group: str
+    launch_type: str
+    started_by: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    containers: tuple[EcsContainer, ...] = ()
 
 
 # -------------------------------------------------------------------------------------------------
@@ -102,6 +139,7 @@ def _resolve(path: str) -> Any:
     return target
 
 
+ECS_BACKEND = "moto.ecs.models:EC2ContainerServiceBackend"
 WAKE_ON = ("send_message", "send_message_batch", "change_message_visibility")  # patch_wake_on_send
 CALLABLES = (
     # the SQS clock (patch_sqs_clock)
@@ -147,7 +185,8 @@ CALLABLES = (
     PatchTarget("moto.dynamodb.models.table:Table.all_items", ("self",)),
     # the wake-up signal when a message may have become receivable (patch_wake_on_send)
     *(PatchTarget(f"moto.sqs.models:SQSBackend.{name}", ("self",)) for name in WAKE_ON),
-    # what the event source mapping calls (cronlane.local.event_source)
+    # what the event source mapping calls (cronlane.local.event_source); receive_message is also
+    # what answers a long poll at once (patch_short_polls)
     PatchTarget("moto.sqs.models:SQSBackend.get_queue", ("self", "queue_name")),
     PatchTarget(
         "moto.sqs.models:SQSBackend.receive_message",
@@ -162,6 +201,35 @@ CALLABLES = (
     ),
     PatchTarget("moto.sqs.models:SQSBackend.delete_message_batch", ("self", "queue_name", "receipts")),
     PatchTarget("moto.server:ThreadedMotoServer", ("ip_address", "port", "verbose")),
+    # ECS tasks run by the runtime (patch_ecs_tasks), and what CloudFormation creates them from
+    PatchTarget(
+        f"{ECS_BACKEND}.run_task",
+        (
+            "self",
+            "cluster_str",
+            "task_definition_str",
+            "count",
+            "overrides",
+            "started_by",
+            "tags",
+            "launch_type",
+            "networking_configuration",
+            "group",
+            "platform_version",
+            "capacity_provider_strategy",
+        ),
+    ),
+    PatchTarget(f"{ECS_BACKEND}.stop_task", ("self", "cluster_str", "task_str", "reason")),
+    PatchTarget(f"{ECS_BACKEND}.describe_task_definition", ("self", "task_definition_str")),
+    PatchTarget(f"{ECS_BACKEND}._calculate_task_resource_requirements", ("task_definition",)),
+    PatchTarget("moto.ecs.models:Container", ("task_def",)),
+    *(
+        PatchTarget(
+            f"moto.ecs.models:{model}.create_from_cloudformation_json",
+            ("resource_name", "cloudformation_json", "account_id", "region_name"),
+        )
+        for model in ("Cluster", "TaskDefinition")
+    ),
 )
 
 
@@ -208,6 +276,7 @@ def _object_problems() -> list[str]:
         if not hasattr(import_module("moto.dynamodb.models"), "dynamodb_backends"):
             problems.append("moto.dynamodb.models has no dynamodb_backends")
         problems += _scheduler_problems()
+        problems += _ecs_problems()
     except Exception as exc:  # building moto's objects the way 5.2 does failed: that is the finding
         problems.append(f"moto's objects cannot be built as in moto {TARGET}: {type(exc).__name__}: {exc}")
     return problems
@@ -232,6 +301,48 @@ def _scheduler_problems() -> list[str]:
             problems.append(f"moto.scheduler.models.Schedule has no attribute {name!r}")
     if getattr(schedule, "action_after_completion", None) != "DELETE":
         problems.append("moto.scheduler.models.Schedule does not keep ActionAfterCompletion")
+    return problems
+
+
+TASK_ATTRIBUTES = (
+    "id", "task_arn", "cluster_arn", "task_definition_arn", "group", "launch_type", "started_by",
+    "overrides", "containers", "last_status", "desired_status", "stopped_reason",
+)  # fmt: skip
+
+
+def _ecs_problems() -> list[str]:
+    """What ``patch_ecs_tasks`` reads and writes of moto's ECS backend, tasks and containers."""
+    from moto.ecs import models as ecs_models
+
+    problems = []
+    if not hasattr(ecs_models, "ecs_backends"):
+        problems.append("moto.ecs.models has no ecs_backends")
+    backend = ecs_models.EC2ContainerServiceBackend(REGION, ACCOUNT)
+    for name in ("tasks", "container_instances"):
+        if not isinstance(getattr(backend, name, None), dict):
+            problems.append(f"moto.ecs.models.EC2ContainerServiceBackend has no dict {name!r}")
+    cluster = ecs_models.Cluster("selfcheck", ACCOUNT, REGION)  # type: ignore[abstract]
+    containers = [{"name": "main", "image": "x"}]
+    definition = ecs_models.TaskDefinition("selfcheck", 1, containers, ACCOUNT, REGION)  # type: ignore[abstract]
+    for name in ("family", "arn", "container_definitions"):
+        if not hasattr(definition, name):
+            problems.append(f"moto.ecs.models.TaskDefinition has no attribute {name!r}")
+    task = ecs_models.Task(cluster, definition, None, {}, backend, "family:selfcheck")
+    for name in TASK_ATTRIBUTES:
+        if not hasattr(task, name):
+            problems.append(f"moto.ecs.models.Task has no attribute {name!r}")
+    if not isinstance(getattr(task, "_transitions", None), list):
+        problems.append("moto.ecs.models.Task has no list '_transitions' (its managed state)")
+    else:
+        task._transitions = []
+        task.last_status = "RUNNING"
+        task.advance()
+        if task.last_status != "RUNNING":
+            problems.append("moto.ecs.models.Task's status moves without transitions")
+    container = ecs_models.Container(definition)  # type: ignore[abstract]
+    for name in ("container_arn", "name", "image", "last_status", "exitCode", "environment"):
+        if not hasattr(container, name):
+            problems.append(f"moto.ecs.models.Container has no attribute {name!r}")
     return problems
 
 
@@ -271,6 +382,8 @@ def install() -> None:
     patch_fifo_dedup()
     patch_wake_on_send()
     patch_index_lag()
+    patch_short_polls()
+    patch_ecs_tasks()
     Hooks.installed = True
 
 
@@ -387,7 +500,9 @@ def patch_lambda_invoke() -> None:
     ) -> Any:
         if Hooks.invoke is None or headers.get("X-Amz-Invocation-Type") == "DryRun":
             return moto_invoke(self, function_name, qualifier, body, headers, response_headers)
-        payload, errored = Hooks.invoke(function_name, body or "{}")
+        payload, errored = Hooks.invoke(function_name, body or "{}", str(headers.get("User-Agent") or ""))
+        if Hooks.clock is not None:  # the caller's virtual clock moves to now (environment.py)
+            response_headers["x-cronlane-clock"] = repr(Hooks.clock.now())
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
         return payload.encode()
@@ -602,6 +717,206 @@ def _signalling(original: Callable[..., Any]) -> Callable[..., Any]:
     return signalled
 
 
+def patch_short_polls() -> None:
+    """moto 5.2.5: a long poll (``WaitTimeSeconds`` > 0) waits inside ``SQSBackend.receive_message``
+    until a message comes or its time is up, on the runtime's clock (patch_sqs_clock), while every
+    other request waits for it (patch_request_serving); on a virtual clock, which does not move
+    while a process waits in a request, it would never end. While the runtime runs, a receive is
+    answered at once, as a short poll: a worker sleeps with ``cronlane.worker.sleep`` between
+    empty receives (``cronlane.worker``)."""
+    from moto.sqs import models as sqs_models
+
+    original = sqs_models.SQSBackend.receive_message
+
+    @functools.wraps(original)  # the self-check, run again, still sees moto's parameters
+    def receive_message(
+        self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kwargs: Any
+    ) -> Any:
+        wait = 0 if Hooks.clock is not None else wait_seconds_timeout
+        return original(self, queue_name, count, wait, *args, **kwargs)
+
+    sqs_models.SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
+MEMORY_KEYS = ("memory", "memoryReservation", "Memory", "MemoryReservation")
+PLACED_AS_FARGATE = (None, "", "EC2", "EXTERNAL")  # launch types that need container instances
+
+
+def patch_ecs_tasks() -> None:
+    """moto 5.2.5: ``run_task`` only records a task (its status then moves one step each time it
+    is described), needs container instances for anything but Fargate, gives the task one
+    container (the first definition's), and counts its resources from each container's
+    ``memory``, failing on a container without one (a Fargate task's memory is the task's).
+
+    A container without memory counts none. While the runtime runs (``Hooks.run_task``): a task
+    that would need container instances, which the twin has none of, is placed as a Fargate one
+    (its launch type stays as asked), its record has one container per container definition and
+    keeps the status the runtime gives it (``record_ecs_task``: they are the runtime's
+    processes), and the runtime is told of it. StopTask tells the runtime (``Hooks.stop_task``),
+    and the task stays RUNNING until its processes are gone, as on ECS."""
+    from moto.ecs import models as ecs_models
+
+    backend = ecs_models.EC2ContainerServiceBackend
+    requirements = backend._calculate_task_resource_requirements
+
+    def task_requirements(task_definition: Any) -> Any:
+        saved = []
+        for definition in task_definition.container_definitions:
+            if all(definition.get(key) is None for key in MEMORY_KEYS):
+                saved.append((definition, "memory" in definition, definition.get("memory")))
+                definition["memory"] = 0
+        try:
+            return requirements(task_definition)
+        finally:
+            for definition, had, value in saved:
+                if had:
+                    definition["memory"] = value
+                else:
+                    del definition["memory"]
+
+    backend._calculate_task_resource_requirements = staticmethod(task_requirements)  # type: ignore[method-assign]
+    run, stop = backend.run_task, backend.stop_task
+    signature = inspect.signature(run)
+
+    @functools.wraps(run)  # the self-check, run again, still sees moto's parameters
+    def run_task(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hook = Hooks.run_task
+        if hook is None:
+            return run(self, *args, **kwargs)
+        call = signature.bind(self, *args, **kwargs)
+        asked = call.arguments.get("launch_type")
+        placed = (
+            asked in PLACED_AS_FARGATE
+            and not call.arguments.get("capacity_provider_strategy")
+            and not any(self.container_instances.values())
+        )
+        if placed:
+            call.arguments["launch_type"] = "FARGATE"
+        tasks = run(*call.args, **call.kwargs)
+        now = Hooks.clock.now() if Hooks.clock is not None else time.time()
+        for task in tasks:
+            if placed:
+                task.launch_type = asked or ""
+            definition = self.describe_task_definition(task.task_definition_arn)
+            _take_over(task, definition, now)
+            hook(_ecs_task(task, definition))
+        return tasks
+
+    @functools.wraps(stop)
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str | None) -> Any:
+        hook = Hooks.stop_task
+        found = _find_task(self, task_str) if hook is not None else None
+        before = (found.last_status, found.desired_status, found.stopped_reason) if found else None
+        task = stop(self, cluster_str, task_str, reason)  # type: ignore[arg-type]
+        keep = hook(task.task_arn, reason) if hook is not None else None
+        if keep == "STOPPED" and before is not None:  # stopped already: StopTask changes nothing
+            task.last_status, task.desired_status, task.stopped_reason = before
+        elif keep is not None:
+            task.last_status = keep
+        return task
+
+    backend.run_task = run_task  # type: ignore[method-assign]
+    backend.stop_task = stop_task  # type: ignore[method-assign]
+
+
+def _find_task(backend: Any, task_str: str) -> Any:
+    """The task ``task_str`` (an ARN or an id) names, found as moto's ``stop_task`` finds it."""
+    task_id = task_str.rsplit("/", 1)[-1]
+    for tasks in backend.tasks.values():
+        for arn, task in tasks.items():
+            if arn.endswith(task_id):
+                return task
+    return None
+
+
+def _take_over(task: Any, definition: Any, now: float) -> None:
+    """The runtime's task: a status that moves only when the runtime moves it, and a container
+    per container definition (moto makes the first one's only)."""
+    from moto.ecs.models import Container
+
+    task._transitions = []  # ManagedState: no transitions, the status stays as set
+    task.last_status = "PENDING"
+    task.created_at = datetime.fromtimestamp(now, UTC)
+    containers = []
+    for container_definition in definition.container_definitions:
+        container = Container(definition)  # type: ignore[abstract]
+        container.task_arn = task.task_arn
+        container.name = container_definition.get("name")
+        container.image = container_definition.get("image")
+        container.cpu = container_definition.get("cpu", 0)
+        container.memory = container_definition.get("memory")
+        container.environment = container_definition.get("environment")
+        container.command = container_definition.get("command")
+        container.exitCode = None  # type: ignore[assignment]
+        containers.append(container)
+    task.containers = containers
+
+
+def _ecs_task(task: Any, definition: Any) -> EcsTask:
+    containers = []
+    definitions = definition.container_definitions
+    for container, container_definition in zip(task.containers, definitions, strict=True):
+        environment = tuple(
+            (str(pair.get("name")), str(pair.get("value", "")))
+            for pair in container_definition.get("environment") or []
+        )
+        containers.append(
+            EcsContainer(
+                name=str(container.name),
+                arn=container.container_arn,
+                image=container.image,
+                essential=bool(container_definition.get("essential", True)),
+                environment=environment,
+            )
+        )
+    return EcsTask(
+        arn=task.task_arn,
+        cluster_arn=task.cluster_arn,
+        task_definition_arn=task.task_definition_arn,
+        family=definition.family,
+        group=task.group,
+        launch_type=task.launch_type,
+        started_by=task.started_by,
+        overrides=copy.deepcopy(task.overrides or {}),
+        containers=tuple(containers),
+    )
+
+
+def record_ecs_task(
+    task_arn: str,
+    last_status: str,
+    *,
+    times: dict[str, float] | None = None,
+    stop_code: str | None = None,
+    stopped_reason: str | None = None,
+    containers: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Write what the runtime's task is now into moto's record of it (what DescribeTasks shows):
+    its lastStatus, times (``created_at``, ``started_at``, ``stopping_at``, ``stopped_at``, on the
+    runtime's clock), stop code and reason, and each container's ``last_status``, ``exit_code``
+    and ``reason`` by name. A task moto no longer has (a reset) is left alone."""
+    from moto.ecs.models import ecs_backends
+
+    with Hooks.lock:
+        task = _find_task(ecs_backends[ACCOUNT][REGION], task_arn)
+        if task is None:
+            return
+        task.last_status = last_status
+        for name, at in (times or {}).items():
+            setattr(task, name, datetime.fromtimestamp(at, UTC))
+        if stop_code is not None:
+            task.desired_status = "STOPPED"
+            task.stop_code = stop_code
+        if stopped_reason is not None:
+            task.stopped_reason = stopped_reason
+        for container in task.containers:
+            state = (containers or {}).get(container.name, {})
+            container.last_status = state.get("last_status", container.last_status)
+            container.exitCode = state.get("exit_code", container.exitCode)
+            if state.get("reason") is not None:
+                container.reason = state["reason"]
+
+
 # -------------------------------------------------------------------------------------------------
 # Observing a served request (patch_request_serving)
 # -------------------------------------------------------------------------------------------------
@@ -666,10 +981,13 @@ SCHEDULE_OPERATIONS = {
 
 
 def operation_of(environ: Any) -> tuple[str, str] | None:
-    """(service, operation) of a DynamoDB, SQS or EventBridge Scheduler request; None for any other."""
+    """(service, operation) of a DynamoDB, SQS, ECS or EventBridge Scheduler request; None for
+    any other."""
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
     if target:
-        return ("dynamodb" if target.startswith("DynamoDB") else "sqs"), target.rpartition(".")[2]
+        prefix, _, operation = target.rpartition(".")
+        service = "dynamodb" if prefix.startswith("DynamoDB") else "sqs"
+        return ("ecs" if prefix.startswith("AmazonEC2ContainerService") else service), operation
     path = str(environ.get("PATH_INFO", ""))
     if path.startswith("/schedules/"):
         method = str(environ.get("REQUEST_METHOD", "GET"))

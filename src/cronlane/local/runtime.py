@@ -8,11 +8,15 @@
 - the event source mapping (``event_source``): up to the batch size is received, real SQS
   records are built, the executor handler is invoked, and only the successes are deleted;
 - several Lambda environments per function, each its own process with its own log file
-  (``environment``), and the faults a test injects (``faults``).
+  (``environment``), and the faults a test injects (``faults``);
+- the processes outside Lambda (``tasks``): an ECS RunTask on the twin runs the task's
+  containers as local processes, whose end is EventBridge's "ECS Task State Change" event to
+  the rules that match it, and each queue with a local worker gets its process.
 
 Virtual time is a conservative discrete-event simulation: it advances only when no environment
-is executing code, to the earliest of the next sleeping job's wake-up, the next tick, the next
-message becoming visible, a retry, or an invocation deadline. No real sleeping happens.
+and no outside process is executing code, to the earliest of the next sleeping job's wake-up,
+the next tick, the next message becoming visible, a retry, or an invocation deadline. No real
+sleeping happens.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import multiprocessing
 import os
 import queue
+import re
 import socket
 import threading
 import time
@@ -43,6 +48,7 @@ from cronlane.local.environment import EnvSpec, serve
 from cronlane.local.faults import Fault, TransientErrors
 from cronlane.local.moto_patches import ACCOUNT, Hooks, IndexLag, moto_endpoint, reset_moto
 from cronlane.local.stack import REGION, StackInfo, client_env
+from cronlane.local.tasks import OutsideProcesses, TaskRun, WorkerRun, pattern_matches
 
 __all__ = ["LocalRuntime", "RuntimeClock", "moto_endpoint", "reset_moto"]
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda's asynchronous invocation retries (two)
@@ -117,6 +123,9 @@ class Env:
     pending: Invocation | None = None
     init_s: float | None = None
     held_by: int | None = None  # the hold fault it waits at
+    # Lambda invocations it waits for (a lambda target invoked synchronously): while it waits it
+    # executes nothing, so a virtual clock may move (the function it waits for may sleep)
+    invoking: int = 0
 
 
 class LocalRuntime:
@@ -131,7 +140,10 @@ class LocalRuntime:
         log_dir: Path,
         env_overrides: dict[str, str] | None = None,
         source_dirs: tuple[Path, ...] = (),
+        workers: bool = True,
     ) -> None:
+        """``workers``: start the stack's local workers (``start_workers``) the first time the
+        runtime is driven (``run_until`` and what calls it), after whatever set its clock."""
         self.stack = stack
         self.source_dirs = source_dirs  # the app's source: on every environment's sys.path
         self.clock = RuntimeClock(clock, time.time() if start is None else start, time_scale)
@@ -155,7 +167,8 @@ class LocalRuntime:
         self._skip_deletes: list[dict[str, Any]] = []
         self._dirty = True  # the queue may have visible messages
         self.mappings_enabled = True  # False: like disabling the event source mapping
-        self._external: queue.Queue[tuple[Invocation, Future[Invocation]]] = queue.Queue()
+        # sync invocations from outside the loop (a Lambda Invoke on the twin), with what answers them
+        self._external: queue.Queue[tuple[Invocation, Callable[[Invocation], None]]] = queue.Queue()
         self._next_ticks: dict[str, float] = {}  # rule name -> next fire time (when ticking)
         self._alarms: list[float] = []  # times run_to waits for
         self.fires: list[tuple[str, float]] = []
@@ -165,8 +178,14 @@ class LocalRuntime:
         self._signal_r, self._signal_w = _ctx.Pipe(duplex=False)
         self._signal_lock = threading.Lock()
         self._signalled = False
+        self.outside = OutsideProcesses(
+            stack, self.clock, log_dir, self._wake, self.send_event, source_dirs=source_dirs
+        )
+        self._auto_workers = workers
         Hooks.clock = self.clock
         Hooks.wake = self._wake
+        Hooks.run_task = self.outside.on_run_task
+        Hooks.stop_task = self.outside.on_stop_task
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -197,13 +216,23 @@ class LocalRuntime:
         by running the function here, as Lambda would."""
         by_name = {info.name: logical for logical, info in self.stack.functions.items()}
 
-        def invoke(function_name: str, body: str) -> tuple[str, bool]:
+        def invoke(function_name: str, body: str, caller: str = "") -> tuple[str, bool]:
             logical = by_name.get(function_name.rsplit(":", 1)[-1])
             if logical is None:
                 return json.dumps({"errorMessage": f"no function {function_name}"}), True
             invocation = Invocation(logical, json.loads(body), "sync")
             done: Future[Invocation] = Future()
-            self._external.put((invocation, done))
+            waiting = self._caller_env(caller)
+            if waiting is not None:
+                waiting.invoking += 1  # back to 0 in the runtime's loop, as the answer is given
+
+                def answered(result: Invocation, env: Env = waiting) -> None:
+                    env.invoking -= 1
+                    done.set_result(result)
+
+                self._external.put((invocation, answered))
+            else:
+                self._external.put((invocation, done.set_result))
             self._wake()
             finished = done.result(timeout=3600)
             if finished.error is not None:
@@ -211,6 +240,40 @@ class LocalRuntime:
             return json.dumps(finished.response), False
 
         Hooks.invoke = invoke
+
+    def _caller_env(self, user_agent: str) -> Env | None:
+        """The environment a request came from (its SDK's app id is ``cronlane-env-<id>``)."""
+        found = re.search(r"cronlane-env-(\d+)", user_agent)
+        if found is None:
+            return None
+        return next((e for e in self.envs if e.id == int(found.group(1))), None)
+
+    def start_workers(self) -> None:
+        """Start the worker of every queue with ``Metadata: cronlane: local-worker`` (once; an
+        exited worker is started again after a backoff, until ``close``)."""
+        self.outside.start_workers()
+
+    @property
+    def workers(self) -> dict[str, WorkerRun]:
+        """The local workers, by their queue's logical id."""
+        return self.outside.workers
+
+    @property
+    def tasks(self) -> dict[str, TaskRun]:
+        """The ECS tasks RunTask started on this runtime, by task ARN."""
+        return self.outside.tasks
+
+    def send_event(self, event: dict[str, Any]) -> list[Invocation]:
+        """Put ``event`` on the default event bus: each rule of the stack whose pattern matches it
+        invokes its target asynchronously with it (or with the target's constant Input)."""
+        sent = []
+        for rule in self.stack.event_rules:
+            if pattern_matches(rule.pattern, event):
+                body = dict(json.loads(rule.target_input)) if rule.target_input is not None else event
+                sent.append(Invocation(rule.target_function, body, "async"))
+        self._waiting.extend(sent)
+        self._dirty = True
+        return sent
 
     def warm(self, function: str, count: int | None = None) -> None:
         """Start ``count`` environments of ``function`` (default: as many as it may use) and wait
@@ -367,17 +430,24 @@ class LocalRuntime:
         return invocation
 
     def run_until(self, condition: Callable[[], bool], limit_s: float = 86_400.0) -> None:
-        """Drive everything until ``condition()`` holds; ``limit_s`` is in clock seconds."""
+        """Drive everything until ``condition()`` holds; ``limit_s`` is in clock seconds. On a
+        virtual clock, a process outside Lambda that computes (an ECS task's, a worker's) holds
+        the clock, without a deadline: the condition is still looked at meanwhile."""
+        if self._auto_workers and not self.outside.workers_started:
+            self.start_workers()
         end = self.now() + limit_s
         while True:
-            progressed = self._start_waiting() | self._poll_mappings()
-            if self._running():
+            progressed = self.outside.tend() | self._start_waiting() | self._poll_mappings()
+            if self._environments_running():
                 self._collect(block=True)
                 continue
             if progressed:
                 continue
             if condition():
                 return
+            if self._running():  # outside processes compute: time stays until they sleep or end
+                self._collect(block=True)
+                continue
             if self.now() >= end:
                 raise TimeoutError(f"condition not met within {limit_s:.0f}s of clock time")
             self._idle(end)
@@ -425,6 +495,7 @@ class LocalRuntime:
         )
 
     def close(self) -> None:
+        self.outside.close()
         for env in self.envs:
             if env.state != "dead":
                 with contextlib.suppress(BrokenPipeError, OSError):
@@ -443,11 +514,16 @@ class LocalRuntime:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def _running(self) -> bool:
+    def _environments_running(self) -> bool:
         """Environments executing code now (in virtual time, time cannot move until they stop)."""
         if self.clock.virtual:
-            return any(e.state in ("running", "starting") for e in self.envs)
+            return any(e.state in ("running", "starting") and not e.invoking for e in self.envs)
         return False  # on the real clock, _idle waits for results with a timeout instead
+
+    def _running(self) -> bool:
+        """Environments or outside processes executing code now (in virtual time, time cannot
+        move until they stop)."""
+        return self._environments_running() or (self.clock.virtual and self.outside.busy())
 
     def _idle(self, end: float) -> None:
         """Nothing runs: wait (real clock) or jump (virtual clock) to the next thing that happens."""
@@ -477,10 +553,12 @@ class LocalRuntime:
         timers.append(self._next_visible())
         if self.checks_enabled:
             timers.append(checks.next_due(self.stack.schedule_groups))
+        timers += self.outside.timers()
         return timers
 
     def _on_time(self) -> None:
         now = self.now()
+        self.outside.on_time(now)
         for env in self.envs:
             if env.state == "sleeping" and env.wake_at is not None and env.wake_at <= now:
                 env.state, env.wake_at = "running", None
@@ -615,8 +693,8 @@ class LocalRuntime:
 
     def _start_waiting(self) -> bool:
         while not self._external.empty():
-            invocation, done = self._external.get()
-            invocation.on_done = done.set_result
+            invocation, answer = self._external.get()
+            invocation.on_done = answer
             self._waiting.append(invocation)
         started = False
         for invocation in list(self._waiting):

@@ -3,7 +3,20 @@
 The template is expanded with aws-sam-translator (moto has no SAM transform), code URIs are
 rewritten to placeholder objects in a moto S3 bucket, and the result is created as a stack on a
 moto server on loopback. Everything the runtime needs afterwards (functions, rules, event source
-mappings, outputs) is read back from the created stack, never from a second hand-written config.
+mappings, outputs, ECS task definitions, queues) is read back from the created stack, never from a
+second hand-written config. What only exists locally, the command an ECS container or a callback
+target's worker runs as on this machine, is the resource's ``Metadata`` in the template::
+
+    ReportTask:
+      Type: AWS::ECS::TaskDefinition
+      Metadata:
+        cronlane:
+          local-command: {report: "python -m my_jobs.report"}   # container name -> command line
+    WorkQueue:
+      Type: AWS::SQS::Queue
+      Metadata:
+        cronlane:
+          local-worker: "python -m my_jobs.worker"
 """
 
 from __future__ import annotations
@@ -60,6 +73,38 @@ class RuleInfo:
 
 
 @dataclass(frozen=True)
+class EventRuleInfo:
+    """An EventBridge rule with an event pattern (e.g. ECS's "ECS Task State Change" events) and a
+    function of the stack as its target."""
+
+    name: str
+    arn: str
+    pattern: dict[str, Any]
+    target_function: str  # logical id
+    target_input: str | None  # a constant Input replaces the event
+
+
+@dataclass(frozen=True)
+class TaskDefinitionInfo:
+    """An ``AWS::ECS::TaskDefinition`` of the template and the command each of its containers runs
+    as on the local runtime (``Metadata: cronlane: local-command: {container: command}``)."""
+
+    logical_id: str
+    arn: str
+    local_commands: dict[str, str]
+
+
+@dataclass(frozen=True)
+class WorkerQueueInfo:
+    """A queue of the template with a callback target's worker to start on the local runtime
+    (``Metadata: cronlane: local-worker: command``)."""
+
+    logical_id: str
+    url: str  # on the twin
+    command: str
+
+
+@dataclass(frozen=True)
 class MappingInfo:
     uuid: str
     queue_arn: str
@@ -81,6 +126,10 @@ class StackInfo:
     expanded: dict[str, Any] = field(repr=False, default_factory=dict)
     template_name: str = "template.yaml"
     schedule_groups: tuple[str, ...] = ()  # EventBridge Scheduler groups the stack owns (run checks)
+    event_rules: list[EventRuleInfo] = field(default_factory=list)
+    task_definitions: dict[str, TaskDefinitionInfo] = field(default_factory=dict)  # by ARN
+    worker_queues: list[WorkerQueueInfo] = field(default_factory=list)
+    template_dir: Path = Path()  # where local commands run
 
     def function_named(self, logical_id: str) -> FunctionInfo:
         return self.functions[logical_id]
@@ -263,13 +312,26 @@ def describe(
         by_name[config["FunctionName"]] = logical_id
         by_name[config["FunctionArn"]] = logical_id
     rules: list[RuleInfo] = []
+    event_rules: list[EventRuleInfo] = []
     for resource in resources:
         if resource["ResourceType"] != "AWS::Events::Rule":
             continue
         rule = events.describe_rule(Name=resource["PhysicalResourceId"])
         for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
             target_fn = by_name.get(target["Arn"]) or by_name.get(target["Arn"].rsplit(":", 1)[-1])
-            if target_fn is None or not rule.get("ScheduleExpression"):
+            if target_fn is None:
+                continue
+            if rule.get("EventPattern") and rule.get("State", "ENABLED") == "ENABLED":
+                event_rules.append(
+                    EventRuleInfo(
+                        name=rule["Name"],
+                        arn=rule["Arn"],
+                        pattern=dict(json.loads(rule["EventPattern"])),
+                        target_function=target_fn,
+                        target_input=target.get("Input"),
+                    )
+                )
+            if not rule.get("ScheduleExpression"):
                 continue
             rules.append(
                 RuleInfo(
@@ -305,9 +367,70 @@ def describe(
         # moto would otherwise try to run the function on every SendMessage (it needs Docker),
         # fail, and push messages to the DLQ unprocessed (docs/aws-facts.md: moto trap). We drive it.
         lam.update_event_source_mapping(UUID=physical_id, Enabled=False)
+    kinds = {r["LogicalResourceId"]: r["ResourceType"] for r in resources}
     return StackInfo(
-        stack_name, endpoint, outputs, functions, rules, mappings, expanded, template_path.name, groups
+        stack_name,
+        endpoint,
+        outputs,
+        functions,
+        rules,
+        mappings,
+        expanded,
+        template_path.name,
+        groups,
+        event_rules=event_rules,
+        task_definitions=_task_definitions(template, kinds, physical, template_path.name),
+        worker_queues=_worker_queues(template, kinds, physical, sqs, template_path.name),
+        template_dir=base,
     )
+
+
+def _local_metadata(template: dict[str, Any], logical_id: str, key: str) -> Any:
+    """``Metadata: cronlane: <key>`` of a resource of the template (None if it has none)."""
+    metadata = template["Resources"].get(logical_id, {}).get("Metadata")
+    cronlane = metadata.get("cronlane") if isinstance(metadata, dict) else None
+    return cronlane.get(key) if isinstance(cronlane, dict) else None
+
+
+def _task_definitions(
+    template: dict[str, Any], kinds: dict[str, str], physical: dict[str, Any], template_name: str
+) -> dict[str, TaskDefinitionInfo]:
+    """Each ECS task definition of the stack (by its ARN, moto's physical id) and its containers'
+    local commands."""
+    found = {}
+    for logical_id, kind in kinds.items():
+        if kind != "AWS::ECS::TaskDefinition":
+            continue
+        commands = _local_metadata(template, logical_id, "local-command") or {}
+        if not isinstance(commands, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in commands.items()
+        ):
+            raise StackError(
+                f"{logical_id} in {template_name}: Metadata cronlane local-command must map each "
+                "container's name to the command line it runs as locally"
+            )
+        arn = str(physical[logical_id])
+        found[arn] = TaskDefinitionInfo(logical_id, arn, dict(commands))
+    return found
+
+
+def _worker_queues(
+    template: dict[str, Any], kinds: dict[str, str], physical: dict[str, Any], sqs: Any, template_name: str
+) -> list[WorkerQueueInfo]:
+    """The queues of the stack that have a local worker, with their URLs on the twin."""
+    found = []
+    for logical_id, kind in kinds.items():
+        command = _local_metadata(template, logical_id, "local-worker")
+        if kind != "AWS::SQS::Queue" or command is None:
+            continue
+        if not isinstance(command, str) or not command.strip():
+            raise StackError(
+                f"{logical_id} in {template_name}: Metadata cronlane local-worker must be the command "
+                "line its worker runs as locally"
+            )
+        name = str(physical[logical_id]).rstrip("/").rsplit("/", 1)[-1]
+        found.append(WorkerQueueInfo(logical_id, sqs.get_queue_url(QueueName=name)["QueueUrl"], command))
+    return found
 
 
 def _schedule_groups(
