@@ -14,7 +14,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cronlane.targets import Target
 
 from cronlane.errors import CatalogError
 from cronlane.model import DEFAULT_MAX_CONTINUATIONS, CatchUp, Overlap, TriggerRule
@@ -152,7 +155,9 @@ class Job:
     """
 
     name: str
-    function: str  # or a target (cronlane.targets: LambdaTarget, EcsTarget...), kept as its spec
+    # a dotted path, or a target (cronlane.targets: LambdaTarget, EcsTarget, CallbackTarget), which
+    # __post_init__ keeps as its spec: a str from then on
+    function: str | Target
     group: str
     depends_on: tuple[str, ...] = ()
     timeout_s: int = 300
@@ -174,6 +179,11 @@ class Job:
             object.__setattr__(self, "function", spec)
         if isinstance(self.permissions, Permission):
             object.__setattr__(self, "permissions", (self.permissions,))
+
+    @property
+    def spec(self) -> str:
+        """Where the job runs, as one string (``package.module.fn``, ``lambda:<function>``...)."""
+        return self.function if isinstance(self.function, str) else self.function.spec
 
     def default_params(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
@@ -318,7 +328,7 @@ class Catalog:
                 problems.append(f"{where}: name must match {NAME_PATTERN.pattern}")
             if not NAME_PATTERN.match(job.group):
                 problems.append(f"{where}: group '{job.group}' must match {NAME_PATTERN.pattern}")
-            longest = max_timeout_s(job.function)
+            longest = max_timeout_s(job.spec)
             if not 1 <= job.timeout_s <= longest:
                 limit = "Lambda's limit" if longest == LAMBDA_MAX_TIMEOUT_S else "a hand-off's limit"
                 problems.append(f"{where}: timeout_s {job.timeout_s} is outside 1..{longest} ({limit})")
@@ -328,7 +338,7 @@ class Catalog:
                 problems.append(f"{where}: max_continuations must be within 0..{MAX_CONTINUATIONS}")
             if not isinstance(job.trigger_rule, TriggerRule):
                 problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not {_choices(TriggerRule)}")
-            target_problem = spec_problem(job.function)
+            target_problem = spec_problem(job.spec)
             if target_problem:
                 problems.append(f"{where}: {target_problem}")
             for permission in job.permissions:

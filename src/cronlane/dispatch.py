@@ -327,7 +327,7 @@ class Dispatcher:
             nodes[name] = JobNode(
                 name=name,
                 group=job.group,
-                function=job.function,
+                function=job.spec,
                 depends_on=plan.upstreams[name],
                 dependents=dependents,
                 timeout_s=job.timeout_s,

@@ -18,9 +18,9 @@ _READERS = ("get", "pop", "__getitem__")  # with a default, get and pop are opti
 
 
 def _resolve(job: Job) -> tuple[Callable[..., Any] | None, str | None]:
-    module = job.function.rpartition(".")[0]
+    module = job.spec.rpartition(".")[0]
     try:
-        function = import_job_function(job.function)
+        function = import_job_function(job.spec)
     except ImportError as exc:
         missing = getattr(exc.__cause__, "name", None)
         if isinstance(exc.__cause__, ModuleNotFoundError) and missing and not module.startswith(missing):
@@ -36,11 +36,11 @@ def _resolve(job: Job) -> tuple[Callable[..., Any] | None, str | None]:
             f"job '{job.name}': {module} does not compile: {exc.msg} (line {exc.lineno}): fix the module",
         )
     except Exception as exc:  # the job's own module raised while it was imported
-        return None, f"job '{job.name}': importing '{job.function}' raised {type(exc).__name__}: {exc}"
+        return None, f"job '{job.name}': importing '{job.spec}' raised {type(exc).__name__}: {exc}"
     except SystemExit:  # a module that exits when imported
-        return None, f"job '{job.name}': importing '{job.function}' called sys.exit: fix the module"
+        return None, f"job '{job.name}': importing '{job.spec}' called sys.exit: fix the module"
     if not callable(function):
-        return None, f"job '{job.name}': '{job.function}' is not a function: point the Job(...) at one"
+        return None, f"job '{job.name}': '{job.spec}' is not a function: point the Job(...) at one"
     return function, None
 
 
@@ -48,7 +48,7 @@ SHAPE = "a job function is def fn(ctx: JobContext) -> dict | None"
 
 
 def _signature_problem(job: Job, function: Callable[..., Any]) -> str | None:
-    where = f"job '{job.name}': {job.function}"
+    where = f"job '{job.name}': {job.spec}"
     if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
         return f"{where} is async: the executor calls it and does not await it ({SHAPE})"
     if inspect.isgeneratorfunction(function):
@@ -118,11 +118,11 @@ def problems(catalog: Catalog) -> list[str]:
 
     found: list[str] = []
     for job in catalog.jobs.values():
-        if kind_of(job.function) != PYTHON:  # it runs elsewhere (template.checks checks its target)
+        if kind_of(job.spec) != PYTHON:  # it runs elsewhere (template.checks checks its target)
             continue
         function, problem = _resolve(job)
         if function is None:
-            found.append(problem or f"job '{job.name}': '{job.function}' cannot be imported")
+            found.append(problem or f"job '{job.name}': '{job.spec}' cannot be imported")
             continue
         signature = _signature_problem(job, function)
         if signature:
@@ -132,7 +132,7 @@ def problems(catalog: Catalog) -> list[str]:
         for name in sorted((read or set()) - set(job.params)):
             declared = ", ".join(sorted(job.params)) or "none"
             found.append(
-                f"job '{job.name}': '{job.function}' reads ctx.params[{name!r}], which the job does not "
+                f"job '{job.name}': '{job.spec}' reads ctx.params[{name!r}], which the job does not "
                 f"declare (declared: {declared}): add params={{{name!r}: Param(...)}} to its Job(...)"
             )
     return found

@@ -147,6 +147,9 @@ class CallbackTarget:
         return _spec("callback:", fields)
 
 
+Target = LambdaTarget | EcsTarget | CallbackTarget  # what a Job's function may be, as declared
+
+
 def kind_of(spec: str) -> str:
     prefix = spec.split(":", 1)[0]
     return prefix if ":" in spec and prefix in (LAMBDA, ECS, CALLBACK) else PYTHON

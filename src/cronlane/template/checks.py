@@ -404,7 +404,7 @@ def _timeout_problems(template: dict[str, Any], catalog: Catalog | None) -> list
 
     for job in catalog.jobs.values() if catalog else ():
         where = f"job '{job.name}'"
-        handed_off = kind_of(job.function) in HANDED_OFF  # runs elsewhere; its timer is its own
+        handed_off = kind_of(job.spec) in HANDED_OFF  # runs elsewhere; its timer is its own
         if job.timeout_s > executor_timeout and not handed_off:
             problems.append(
                 f"{where}: timeout_s {job.timeout_s} is above the executor's Timeout {executor_timeout}"
@@ -441,7 +441,7 @@ def _target_problems(template: dict[str, Any], catalog: Catalog | None, executor
     default_timeout = _number(template.get("Globals", {}).get("Function", {}).get("Timeout"), {}) or 3
     for job in catalog.jobs.values() if catalog else ():
         problems += _handed_off_problems(template, job)
-        if kind_of(job.function) != LAMBDA:
+        if kind_of(job.spec) != LAMBDA:
             continue
         where = f"job '{job.name}'"
         if job.timeout_s + SYNC_MARGIN_S > executor_timeout:
@@ -449,7 +449,7 @@ def _target_problems(template: dict[str, Any], catalog: Catalog | None, executor
                 f"{where}: its lambda target is invoked synchronously: timeout_s {job.timeout_s} + "
                 f"{SYNC_MARGIN_S} s must fit in the executor's Timeout {executor_timeout}"
             )
-        name = lambda_function(job.function)
+        name = lambda_function(job.spec)
         found = _function_named(template, name)
         if found is None:
             if STACK_NAME in name:
@@ -484,15 +484,15 @@ def _handed_off_problems(template: dict[str, Any], job: Any) -> list[str]:
     from cronlane.targets import CALLBACK, ECS, STACK_NAME, callback_target, ecs_target, kind_of
 
     where = f"job '{job.name}'"
-    kind = kind_of(job.function)
+    kind = kind_of(job.spec)
     if kind == CALLBACK:
-        queue = callback_target(job.function).queue
+        queue = callback_target(job.spec).queue
         if STACK_NAME in queue and _named(template, "AWS::SQS::Queue", "QueueName", queue) is None:
             return [f'{where}: no queue in template.yaml has QueueName !Sub "{queue}": add it']
         return []
     if kind != ECS:
         return []
-    target = ecs_target(job.function)
+    target = ecs_target(job.spec)
     problems = []
     if (
         not target.cluster.startswith("arn:")

@@ -231,20 +231,20 @@ def stop_statement(sid: str, target: EcsTarget) -> dict[str, Any]:
 
 def target_statements(job: Job, template: dict[str, Any] | None) -> list[dict[str, Any]]:
     """What the executor needs for the job's target, on exactly what the target names."""
-    name, kind = logical_name(job.name), kind_of(job.function)
+    name, kind = logical_name(job.name), kind_of(job.spec)
 
     def allow(sid: str, actions: list[str], resources: list[Any], **extra: Any) -> dict[str, Any]:
         return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
     if kind == LAMBDA:  # the executor invokes the job's function, that one only
-        function = _resource(function_arn_sub(job.function))
+        function = _resource(function_arn_sub(job.spec))
         return [allow(target_sid(job), ["lambda:InvokeFunction"], [function])]
     if kind == CALLBACK:
-        queue = _resource(queue_arn_sub(callback_target(job.function)))
+        queue = _resource(queue_arn_sub(callback_target(job.spec)))
         return [allow(f"Send{name}Work", ["sqs:GetQueueUrl", "sqs:SendMessage"], [queue])]
     if kind != ECS:
         return []
-    target = ecs_target(job.function)
+    target = ecs_target(job.spec)
     found = [
         allow(
             f"Run{name}Task",
@@ -287,8 +287,8 @@ def cancel_statements(catalog: Catalog) -> list[dict[str, Any]]:
     """DispatcherRole's ``targets`` policy: a cancel stops the ecs targets' tasks, per cluster."""
     clusters: dict[str, EcsTarget] = {}
     for job in catalog.jobs.values():
-        if kind_of(job.function) == ECS:
-            target = ecs_target(job.function)
+        if kind_of(job.spec) == ECS:
+            target = ecs_target(job.spec)
             clusters.setdefault(target.cluster, target)
     return [
         stop_statement(
