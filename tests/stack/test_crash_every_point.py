@@ -268,6 +268,9 @@ POINTS_COVERED = {
     "dispatcher.after_missed_run",
     "dispatcher.after_backfill_run",
     "dlq.after_reopen",
+    # a handed-off job's completion: tests/stack/test_handed_off_targets.py
+    "completion.before_record",
+    "completion.after_record",
 }
 
 

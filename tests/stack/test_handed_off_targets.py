@@ -92,7 +92,7 @@ RESOURCES = """
     Metadata:
       cronlane:
         local-command:
-          train: python -m my_jobs.train
+          train: python -m far_jobs.train
     Properties:
       Family: !Sub "${AWS::StackName}-train"
       RequiresCompatibilities: [FARGATE]
@@ -119,7 +119,7 @@ RESOURCES = """
     Type: AWS::SQS::Queue
     Metadata:
       cronlane:
-        local-worker: python -m my_jobs.scorer
+        local-worker: python -m far_jobs.scorer
     Properties:
       QueueName: !Sub "${AWS::StackName}-score-work"
       VisibilityTimeout: 1800
@@ -169,12 +169,12 @@ def cli(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("handed-off") / "my-jobs"
-    create_app(root, package="my_jobs", find_links=Path(WHEELS) if WHEELS else None)
-    (root / "src" / "my_jobs" / "train.py").write_text(TASK)
-    (root / "src" / "my_jobs" / "scorer.py").write_text(WORKER)
+    create_app(root, package="far_jobs", find_links=Path(WHEELS) if WHEELS else None)
+    (root / "src" / "far_jobs" / "train.py").write_text(TASK)
+    (root / "src" / "far_jobs" / "scorer.py").write_text(WORKER)
     template = root / "template.yaml"
     template.write_text(template.read_text().replace(OUTPUTS_MARK, RESOURCES + OUTPUTS_MARK, 1))
-    catalog = root / "src" / "my_jobs" / "catalog.py"
+    catalog = root / "src" / "far_jobs" / "catalog.py"
     source = catalog.read_text().replace(
         "from cronlane import ", "from cronlane import CallbackTarget, EcsTarget, "
     )
@@ -385,3 +385,22 @@ def test_cronlane_complete_says_what_is_wrong_in_one_line(app: Path) -> None:
     )
     done = cli(app, "complete", "cl1.x.y", "--succeeded", "--result", "{nope")
     assert done.returncode == 2 and done.stderr.startswith("cronlane: complete: --result is not JSON")
+
+
+@pytest.mark.parametrize("point", ["completion.before_record", "completion.after_record"])
+def test_a_task_events_function_killed_while_recording_the_end_loses_nothing(app: Path, point: str) -> None:
+    # the function that records a task's end dies before, or after, its write: EventBridge's
+    # retry records it (or finds it recorded and ignores it), and the attempt's timer, when it
+    # comes back, finds the job ended and repeats its releases
+    from cronlane.local.session import local_runtime, wait_for_run
+    from cronlane.model import JobStatus, RunStatus
+
+    with local_runtime(app / "template.yaml", start=time.time()) as runtime:
+        run_id = trigger(runtime, f"crash-{point}", trainJob={"seconds": 60.0})
+        runtime.inject(point, job="trainJob")
+        report = wait_for_run(runtime, run_id)
+        runtime.drain()
+        train = jobs_of(report)["trainJob"]
+        assert [f.point for f in runtime.fired_faults] == [point]
+        assert report.run.status is RunStatus.SUCCEEDED
+        assert (train.status, train.attempts, len(train.history)) == (JobStatus.SUCCEEDED, 1, 1)
