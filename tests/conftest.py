@@ -5,6 +5,9 @@ app. Stack tests create its template.yaml on the local runtime (moto)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,3 +69,11 @@ def runtime(tmp_path: Path) -> Iterator[Any]:
         TEMPLATE, clock="virtual", start=START, executor_environments=6, log_dir=tmp_path / "logs"
     ) as rt:
         yield rt
+
+
+def app_cli(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``cronlane`` command run in the app's folder, as its user runs it (the app's
+    own pyproject.toml names its catalog: no CRONLANE_CATALOG from the test process)."""
+    env = {k: v for k, v in os.environ.items() if k != "CRONLANE_CATALOG"}
+    command = [str(Path(sys.executable).parent / "cronlane"), *args]
+    return subprocess.run(command, cwd=app, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,10 @@ from typing import Any
 import pytest
 
 from cronlane.scaffold import OUTPUTS_MARK, create_app
+from tests.conftest import app_cli as cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("handed-off")]
 
-CRONLANE = Path(sys.executable).parent / "cronlane"
 WHEELS = os.environ.get("CRONLANE_WHEELS")
 
 TASK = '''"""trainJob's container: it trains for `seconds` and exits with its code."""
@@ -159,13 +157,6 @@ JOBS += [
 """
 
 
-def cli(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CRONLANE_CATALOG"}
-    return subprocess.run(
-        [str(CRONLANE), *args], cwd=app, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("handed-off") / "my-jobs"
@@ -261,6 +252,10 @@ def test_a_task_past_its_timeout_is_stopped_and_retried(app: Path) -> None:
         # AND no task of it runs on: each was stopped when given up
         handles = [h["handle"] for h in train.history]
         assert len(set(handles)) == 2
+        # (the last StopTask was asked as the job failed: its process ends a moment after)
+        runtime.run_until(
+            lambda: all(runtime.tasks[arn].last_status == "STOPPED" for arn in handles), limit_s=60
+        )
         assert all(runtime.tasks[arn].last_status == "STOPPED" for arn in handles)
         assert all(runtime.tasks[arn].stop_code == "UserInitiated" for arn in handles)
         assert jobs_of(report)["scoreJob"].status is JobStatus.SKIPPED

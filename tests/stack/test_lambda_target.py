@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cronlane.scaffold import create_app
+from tests.conftest import app_cli as cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("lambda-target")]
 
-CRONLANE = Path(sys.executable).parent / "cronlane"
 WHEELS = os.environ.get("CRONLANE_WHEELS")
 
 GREETER = '''"""A function of the app's own template, in any runtime: here Python."""
@@ -87,13 +86,6 @@ JOBS += [
     ),
 ]
 """
-
-
-def cli(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CRONLANE_CATALOG"}
-    return subprocess.run(
-        [str(CRONLANE), *args], cwd=app, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
 
 
 @pytest.fixture(scope="module")
