@@ -2,15 +2,16 @@
 callback worker's report (succeeded, failed, or a heartbeat) and an ECS task's end.
 
 A completion is accepted only for the attempt that holds the job-run now: RUNNING, the same
-generation and attempt, and the same handle (the task's ARN; for a worker, a token whose hash
-is the one the attempt stored). It is then recorded as the executor records the jobs it runs
-(``Executor.record``: success and release, retry after the backoff, or failure for good), and
-the attempt's timer (its queue message, in flight since the hand-off) is deleted, or hidden
-for the retry's backoff. A completion of an attempt that was given up (timed out, lost its
-heartbeat, cancelled, superseded by a retry, a rerun or a replay), or one that comes twice, is
-*late*: recorded on the job-run (``late_completions``) and ignored, never counted. Anything
-else (a token cronlane did not issue, or one edited to name another run, job, generation or
-attempt) is refused.
+generation and attempt, and the same handle (the task's ARN, or none yet: a crash kept it from
+being recorded; for a worker, a token whose hash is the one the attempt stored). A success that
+comes after the attempt's timeout (and the moment its timer gives it up) is a timeout failure.
+It is then recorded as the executor records the jobs it runs (``Executor.record``: success and
+release, retry after the backoff, or failure for good), and the attempt's timer (its queue
+message, in flight since the hand-off) is deleted, or hidden for the retry's backoff. A
+completion of an attempt that was given up (timed out, lost its heartbeat, cancelled, superseded
+by a retry, a rerun or a replay), or one that comes twice, is *late*: recorded on the job-run
+(``late_completions``) and ignored, never counted. Anything else (a token cronlane did not
+issue, or one edited to name another run, job, generation or attempt) is refused.
 
 Order of effects and crashes: the outcome's write comes first (one conditional write: a second
 completion of the attempt loses it and is late), then the releases, then the timer's delete. A
@@ -23,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cronlane.clock import Clock, iso
@@ -41,6 +42,7 @@ from cronlane.targets import (
     ecs_target,
     exit_outcome,
     same_hash,
+    task_attempt,
     token_claims,
     token_hash,
     token_id,
@@ -162,39 +164,31 @@ class Completions:
     def task_stopped(self, detail: dict[str, Any]) -> dict[str, Any]:
         """An "ECS Task State Change" event's detail with ``lastStatus`` STOPPED."""
         task_arn = str(detail.get("taskArn") or "")
-        env = _overrides_environment(detail)
-        run_id, job = env.get("CRONLANE_RUN_ID"), env.get("CRONLANE_JOB")
-        if not task_arn or not run_id or not job:
-            return {"status": "ignored", "reason": "not a task cronlane started"}
-        try:
-            generation, attempt = (
-                int(env.get("CRONLANE_GENERATION", "")),
-                int(env.get("CRONLANE_ATTEMPT", "")),
-            )
-        except ValueError:
-            return {
-                "status": "ignored",
-                "reason": "the task's CRONLANE_GENERATION or CRONLANE_ATTEMPT is not a number",
-            }
-        view = self.store.get_job_run(run_id, job, include_waiting=False)
+        ran = task_attempt(detail)
+        if not task_arn or ran is None:
+            return {"status": "ignored", "reason": "not a task cronlane started (no CRONLANE_* environment)"}
+        view = self.store.get_job_run(ran.run_id, ran.job, include_waiting=False)
         if view is None:
-            return {"status": "ignored", "reason": f"run {run_id} has no started job '{job}'"}
+            return {"status": "ignored", "reason": f"run {ran.run_id} has no started job '{ran.job}'"}
         hand_off = view.hand_off
         if (
             hand_off is not None
             and view.status is JobStatus.RUNNING
-            and (view.generation, view.attempts) == (generation, attempt)
-            and hand_off.attempt == attempt
-            and hand_off.handle == task_arn
+            and (view.generation, view.attempts) == (ran.generation, ran.attempt)
+            and hand_off.attempt == ran.attempt
+            and hand_off.handle in (task_arn, "")  # "": its RunTask answer was lost to a crash
         ):
             ok, error = exit_outcome(detail, ecs_target(view.function).container)
+            hand_off = replace(hand_off, handle=task_arn)
             return self._complete(view, hand_off, Outcome(ok, error, None, task_arn))
+        unrecorded = {"", task_arn}
         known = (hand_off is not None and hand_off.handle == task_arn) or any(
-            entry.get("handle") == task_arn for entry in view.history
+            entry.get("handle") in unrecorded and entry.get("attempt") == ran.attempt
+            for entry in view.history
         )
         if not known:
-            return {"status": "ignored", "reason": f"task {task_arn} is not one of job '{job}'"}
-        return self._late(view, ECS, task_arn, generation, attempt, "stopped")
+            return {"status": "ignored", "reason": f"task {task_arn} is not one of job '{ran.job}'"}
+        return self._late(view, ECS, task_arn, ran.generation, ran.attempt, "stopped")
 
     # -- shared -------------------------------------------------------------------------------
 
@@ -213,8 +207,14 @@ class Completions:
             self.queue.delay(hand_off.queue_arn, hand_off.receipt, delay)
             return {"job": view.job, "status": "RETRYING", "retry_in_s": delay}
 
+        now = self.clock.now()
+        if outcome.ok and now > hand_off.deadline + TIMER_SLACK_S:
+            # past its timeout (and the moment its timer gives it up): failed, whatever it says
+            late_by = round(now - hand_off.deadline)
+            error = f"{hand_off.lost_error(now)}: its success came {late_by}s after"
+            outcome = Outcome(False, error, None, outcome.handle)
         crashpoint("completion.before_record", job=view.job, run_id=view.run_id)
-        answer = self.executor.record(view, outcome, hand_off.started_at, self.clock.now(), retry)
+        answer = self.executor.record(view, outcome, hand_off.started_at, now, retry)
         if answer.get("status") == "superseded":  # another completion was recorded first
             return self._late(view, hand_off.target, hand_off.handle, view.generation, view.attempts, "twice")
         crashpoint("completion.after_record", job=view.job, run_id=view.run_id)
@@ -251,18 +251,6 @@ class Completions:
             extra={"run_id": view.run_id, "job": view.job, "handle": handle, "reason": why},
         )
         return {"job": view.job, "status": "ignored", "late": True, "reason": why}
-
-
-def _overrides_environment(detail: dict[str, Any]) -> dict[str, str]:
-    """The CRONLANE_* variables RunTask gave the task's containers (the event carries them)."""
-    found: dict[str, str] = {}
-    given = detail.get("overrides")
-    overrides: dict[str, Any] = given if isinstance(given, dict) else {}
-    for container in overrides.get("containerOverrides") or []:
-        for pair in (container.get("environment") or []) if isinstance(container, dict) else []:
-            if isinstance(pair, dict) and str(pair.get("name", "")).startswith("CRONLANE_"):
-                found[str(pair["name"])] = str(pair.get("value", ""))
-    return found
 
 
 __all__ = ["Completions", "Report", "token_hash"]

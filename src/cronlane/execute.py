@@ -35,7 +35,7 @@ import math
 import random
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cronlane.clock import Clock, iso
@@ -56,6 +56,7 @@ from cronlane.targets import (
     TargetFailed,
     heartbeat_of,
     kind_of,
+    prepare,
 )
 from cronlane.telemetry import NoTelemetry, Telemetry
 
@@ -216,7 +217,7 @@ class Executor:
             continuation=message.continuation > 0,
         )
         if view is None:
-            return self._not_claimed(message, body, message_id)
+            return self._not_claimed(message, body, message_id, receipt_handle, queue_arn)
         if (view.attempts > 1 or view.continuations) and self._cancelling(view.run_id):
             # A retry, a re-claim after a crash or a continuation, in a run an operator
             # cancelled: do not start (a long job stops at its checkpoint).
@@ -332,38 +333,49 @@ class Executor:
     def _hand_off(
         self, view: JobRunView, started: float, receipt_handle: str, queue_arn: str
     ) -> Outcome | None:
-        """Start the attempt on its target and record it as handed off; None once it runs there
+        """Record the attempt as handed off, then start it on its target; None once it runs there
         (the message stays in flight as its timer: ``HandedOff``), else the failed outcome (a
-        target that would not start it)."""
+        target that would not start it). The record comes first, so a crash at any point leaves
+        an attempt its takeover can find and stop: a callback attempt's token is minted before
+        it is sent, an ecs task's ARN is recorded in a second write once RunTask answers."""
         previous = view.hand_off
-        if previous is not None and previous.attempt < view.attempts:
+        if previous is not None and previous.attempt < view.attempts and not _ended(view, previous.attempt):
             # a lost attempt taken over: it must not go on beside the new one; the near-timeout
             # alarm sees how much of its timeout it used
-            self.targets.stop(view.function, previous.handle, "superseded by a new attempt")
+            lost = previous.key(view.run_id, view.job, view.generation)
+            self.targets.stop(view.function, previous.handle, "superseded by a new attempt", lost)
             self.telemetry.emit("TargetsLost", 1, target=view.target)
             used = (started - previous.started_at) / view.timeout_s
             self.telemetry.emit("JobTimeoutFraction", used, job=view.job)
         ctx = self._context(view, started, started + view.timeout_s)
-        try:
-            begun = self.targets.start(view.function, ctx, view.generation)
-        except TargetFailed as exc:
-            return Outcome(False, str(exc))
+        prepared = prepare(view.function, view.run_id, view.job, view.generation, view.attempts)
         hand_off = HandOff(
             target=view.target,
-            handle=begun.handle,
+            handle=prepared.handle,
             attempt=view.attempts,
             started_at=started,
             deadline=started + view.timeout_s,
             queue_arn=queue_arn,
             receipt=receipt_handle,
             heartbeat_s=heartbeat_of(view.function),
-            token_hash=begun.token_hash,
+            token_hash=prepared.token_hash,
         )
-        crashpoint("executor.after_start", job=view.job, run_id=view.run_id)
         if not self.store.hand_off(view, hand_off):
-            self.targets.stop(view.function, begun.handle, "its attempt lost its lease")
-            self.log.warning("job started after losing its lease; the newer attempt decides")
+            self.log.warning("job lost its lease before it started; the newer attempt decides")
             return None
+        crashpoint("executor.before_start", job=view.job, run_id=view.run_id)
+        try:
+            begun = self.targets.start(view.function, ctx, view.generation, prepared)
+        except TargetFailed as exc:
+            return Outcome(False, str(exc), handle=prepared.handle or None)
+        crashpoint("executor.after_start", job=view.job, run_id=view.run_id)
+        if begun.handle != hand_off.handle:  # an ecs task's ARN, known now
+            hand_off = replace(hand_off, handle=begun.handle)
+            if not self.store.hand_off(view, hand_off):
+                key = hand_off.key(view.run_id, view.job, view.generation)
+                self.targets.stop(view.function, begun.handle, "its attempt lost its lease", key)
+                self.log.warning("job started after losing its lease; the newer attempt decides")
+                return None
         lease = hand_off.lease_until(started)
         self.log.info(
             "job handed off to its target",
@@ -508,7 +520,9 @@ class Executor:
 
     # -- messages that cannot be claimed ------------------------------------------------------
 
-    def _not_claimed(self, message: JobMessage, body: str, message_id: str) -> dict[str, Any]:
+    def _not_claimed(
+        self, message: JobMessage, body: str, message_id: str, receipt_handle: str, queue_arn: str
+    ) -> dict[str, Any]:
         view = self.store.get_job_run(message.run_id, message.job)
         if view is not None and message.generation != view.generation:
             # A message of another life of this job-run (before a rerun or a replay): the job-run
@@ -537,6 +551,11 @@ class Executor:
             self._after_failure(view.run_id, view.job)
         elif self._exhausted(view):
             return self._fail_exhausted(view, message, body)
+        elif (until := _held_elsewhere(view, self.clock.now())) is not None:
+            # a handed-off attempt's timer, back before its lease ended (the executor died before
+            # it hid it, or a heartbeat's delay failed): it stays the timer, hidden until then
+            self.queue.delay(queue_arn, receipt_handle, math.ceil(until - self.clock.now()) + TIMER_SLACK_S)
+            raise HandedOff(f"{view.job} attempt {view.attempts} still runs on its {view.target} target")
         self.log.info(
             "duplicate delivery ignored",
             extra={"run_id": view.run_id, "job": view.job, "status": view.status.value},
@@ -565,7 +584,8 @@ class Executor:
         hand_off = view.hand_off
         if hand_off is not None and hand_off.attempt == view.attempts:
             # its last attempt ran elsewhere and sent no news in time: stop it, say why
-            self.targets.stop(view.function, hand_off.handle, "given up: no completion in time")
+            key = hand_off.key(view.run_id, view.job, view.generation)
+            self.targets.stop(view.function, hand_off.handle, "given up: no completion in time", key)
             self.telemetry.emit("TargetsLost", 1, target=view.target)
             self.telemetry.emit(
                 "JobTimeoutFraction", (now - hand_off.started_at) / view.timeout_s, job=view.job
@@ -581,13 +601,27 @@ class Executor:
         return {"status": "dead-lettered", "error": error}
 
 
+def _held_elsewhere(view: JobRunView, now: float) -> float | None:
+    """Until when a handed-off attempt holds the job-run, if it does now."""
+    hand_off, lease = view.hand_off, view.lease_expires_at
+    if view.status is not JobStatus.RUNNING or hand_off is None or hand_off.attempt != view.attempts:
+        return None
+    return lease if lease is not None and lease > now else None
+
+
+def _ended(view: JobRunView, attempt: int) -> bool:
+    """The attempt's history entry says when it finished: it ended, and was not lost (a lost
+    attempt's entry, written by its takeover, has no end)."""
+    return any(e.get("attempt") == attempt and e.get("finished_at") for e in view.history)
+
+
 class NoTargets:
     """No ``ecs`` or ``callback`` targets here: starting one is a failed attempt that says so."""
 
-    def start(self, spec: str, ctx: Any, generation: int) -> Any:
+    def start(self, spec: str, ctx: Any, generation: int, prepared: Any) -> Any:
         raise TargetFailed(f"no {kind_of(spec)} targets are wired into this executor")
 
-    def stop(self, spec: str, handle: str, reason: str) -> None:
+    def stop(self, spec: str, handle: str, reason: str, attempt: Any) -> None:
         return None
 
 

@@ -150,7 +150,8 @@ class Operator:
             job, JobStatus.CANCELLED, now, now - began, error=entry["error"], history_entry=entry, graph=graph
         )
         if ended:
-            self.targets.stop(job.function, hand_off.handle, "cronlane: the run was cancelled")
+            key = hand_off.key(job.run_id, job.job, job.generation)
+            self.targets.stop(job.function, hand_off.handle, "cronlane: the run was cancelled", key)
             with contextlib.suppress(QueueError):
                 self.queue.delete_message(hand_off.queue_arn, hand_off.receipt)
         return ended

@@ -281,13 +281,17 @@ class Watchdog(Protocol):
 class Targets(Protocol):
     """Where handed-off jobs run (``ecs`` tasks, ``callback`` workers; cronlane.targets)."""
 
-    def start(self, spec: str, ctx: Any, generation: int) -> Any:
-        """Start the job ``ctx`` describes on its target; a ``cronlane.targets.Started``. A
-        target that refuses raises ``cronlane.targets.TargetFailed`` (a failed attempt)."""
+    def start(self, spec: str, ctx: Any, generation: int, prepared: Any) -> Any:
+        """Start the job ``ctx`` describes on its target, as ``prepared``
+        (``cronlane.targets.prepare``: a callback attempt's token) says; a
+        ``cronlane.targets.Started``. The same attempt started twice starts it once (RunTask's
+        client token). A target that refuses raises ``cronlane.targets.TargetFailed``."""
         ...
 
-    def stop(self, spec: str, handle: str, reason: str) -> None:
-        """Stop a started attempt, best effort (an ECS task is stopped; a worker cannot be)."""
+    def stop(self, spec: str, handle: str, reason: str, attempt: Any) -> None:
+        """Stop a started attempt, best effort (an ECS task is stopped; a worker cannot be). A
+        handle of "" is an ecs attempt whose task ARN was never recorded (a crash after RunTask):
+        its task is found by the attempt (``cronlane.targets.TokenClaims``) its environment names."""
         ...
 
 

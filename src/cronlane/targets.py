@@ -69,10 +69,22 @@ class TargetFailed(Exception):
 @dataclass(frozen=True)
 class Started:
     """A handed-off attempt, started: its handle (a task ARN, a token's id) and, for a callback
-    target, the hash of the token its worker holds."""
+    target, the hash of the token its worker holds. Before the start (``prepare``), a callback
+    attempt already has its token (``token``, never stored), so its handle; an ecs attempt's
+    handle is "" until RunTask answers."""
 
     handle: str
     token_hash: str | None = None
+    token: str | None = None
+
+
+def prepare(spec: str, run_id: str, job: str, generation: int, attempt: int) -> Started:
+    """What a handed-off attempt is known by before it starts, so the job-run records it before
+    anything runs: a callback attempt's token (minted here); nothing yet for an ecs task."""
+    if kind_of(spec) != CALLBACK:
+        return Started("")
+    token = new_token(TokenClaims(run_id, job, generation, attempt))
+    return Started(token_id(token), token_hash(token), token)
 
 
 def _spec(prefix: str, fields: dict[str, Any]) -> str:
@@ -288,6 +300,11 @@ def tasks_arn_sub(target: EcsTarget) -> str:
     return f"arn:${{AWS::Partition}}:ecs:${{AWS::Region}}:${{AWS::AccountId}}:task/{cluster}/*"
 
 
+def instances_arn_sub(target: EcsTarget) -> str:
+    """The cluster's container instances (ListTasks' resource, with the ``ecs:cluster`` key)."""
+    return tasks_arn_sub(target).replace(":task/", ":container-instance/")
+
+
 def queue_arn_sub(target: CallbackTarget) -> str:
     return f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{target.queue}"
 
@@ -400,7 +417,8 @@ class HandOff:
     """A handed-off attempt as the job-run records it: where it runs (``target``, ``handle``),
     how to check its completion (``token_hash``), when it ends without news (``deadline``, the
     attempt's timeout; ``heartbeat_s``), and its timer (the queue message: ``queue_arn``,
-    ``receipt``)."""
+    ``receipt``). It is recorded before the target starts; an ecs attempt's ``handle`` is ""
+    until RunTask has answered (a crash in between: ``Targets.stop`` finds the task)."""
 
     target: str
     handle: str
@@ -430,6 +448,10 @@ class HandOff:
             f"for {self.heartbeat_s}s"
         )
 
+    def key(self, run_id: str, job: str, generation: int) -> TokenClaims:
+        """The attempt this hand-off is, as a task's environment and a token name it."""
+        return TokenClaims(run_id, job, generation, self.attempt)
+
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
 
@@ -438,6 +460,30 @@ class HandOff:
         if not text:
             return None
         return cls(**json.loads(text))
+
+
+def overrides_environment(task: dict[str, Any]) -> dict[str, str]:
+    """The CRONLANE_* variables RunTask gave a task's containers, from a described task or an
+    "ECS Task State Change" event's detail (both carry its overrides)."""
+    found: dict[str, str] = {}
+    given = task.get("overrides")
+    overrides: dict[str, Any] = given if isinstance(given, dict) else {}
+    for container in overrides.get("containerOverrides") or []:
+        for pair in (container.get("environment") or []) if isinstance(container, dict) else []:
+            if isinstance(pair, dict) and str(pair.get("name", "")).startswith("CRONLANE_"):
+                found[str(pair["name"])] = str(pair.get("value", ""))
+    return found
+
+
+def task_attempt(task: dict[str, Any]) -> TokenClaims | None:
+    """The attempt a task cronlane started runs (its environment names it); None for another."""
+    env = overrides_environment(task)
+    run_id, job = env.get("CRONLANE_RUN_ID"), env.get("CRONLANE_JOB")
+    try:
+        generation, attempt = int(env.get("CRONLANE_GENERATION", "")), int(env.get("CRONLANE_ATTEMPT", ""))
+    except ValueError:
+        return None
+    return TokenClaims(run_id, job, generation, attempt) if run_id and job else None
 
 
 def exit_outcome(detail: dict[str, Any], container: str) -> tuple[bool, str | None]:

@@ -25,14 +25,13 @@ from cronlane.targets import (
     callback_target,
     ecs_target,
     kind_of,
-    new_token,
     payload,
     resolved,
     resolved_function,
     started_by,
+    task_attempt,
     task_environment,
     token_hash,
-    token_id,
 )
 
 MAX_SYNC_S = 900  # a Lambda function runs at most this long
@@ -101,23 +100,36 @@ class AwsTargets:
         self.subnets, self.security_groups = subnets, security_groups
         self._queue_urls: dict[str, str] = {}
 
-    def start(self, spec: str, ctx: JobContext, generation: int) -> Started:
+    def start(self, spec: str, ctx: JobContext, generation: int, prepared: Started) -> Started:
         if kind_of(spec) == ECS:
             return self._run_task(ecs_target(spec), ctx, generation)
-        if kind_of(spec) == CALLBACK:
-            return self._send_work(callback_target(spec), ctx, generation)
+        if kind_of(spec) == CALLBACK and prepared.token:
+            return self._send_work(callback_target(spec), ctx, prepared)
         raise TargetFailed(f"'{spec}' is not a handed-off target")
 
-    def stop(self, spec: str, handle: str, reason: str) -> None:
+    def stop(self, spec: str, handle: str, reason: str, attempt: TokenClaims) -> None:
         if kind_of(spec) != ECS:
             return  # a worker cannot be stopped: its late completion is ignored
         target = ecs_target(spec)
+        cluster = resolved(target.cluster, self.stack_name)
         try:
-            self.ecs.stop_task(
-                cluster=resolved(target.cluster, self.stack_name), task=handle, reason=reason[:255]
-            )
+            for task in [handle] if handle else self._tasks_of(cluster, attempt):
+                self.ecs.stop_task(cluster=cluster, task=task, reason=reason[:255])
         except Exception:  # best effort: a task already stopped, or gone
             return
+
+    def _tasks_of(self, cluster: str, attempt: TokenClaims) -> list[str]:
+        """The running tasks of the stack that run ``attempt`` (their environment says so): an
+        attempt whose RunTask answer was lost to a crash."""
+        found: list[str] = []
+        pages = self.ecs.get_paginator("list_tasks").paginate(
+            cluster=cluster, startedBy=started_by(self.stack_name)
+        )
+        for page in pages:  # at most 100 tasks a page, as many as one DescribeTasks takes
+            arns = page.get("taskArns") or []
+            described = self.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+            found += [str(t["taskArn"]) for t in described if task_attempt(t) == attempt]
+        return found
 
     def _run_task(self, target: EcsTarget, ctx: JobContext, generation: int) -> Started:
         environment = [{"name": k, "value": v} for k, v in task_environment(ctx, generation).items()]
@@ -157,8 +169,8 @@ class AwsTargets:
             )
         return Started(str(tasks[0]["taskArn"]))
 
-    def _send_work(self, target: CallbackTarget, ctx: JobContext, generation: int) -> Started:
-        token = new_token(TokenClaims(ctx.run_id, ctx.job, generation, ctx.attempt))
+    def _send_work(self, target: CallbackTarget, ctx: JobContext, prepared: Started) -> Started:
+        token = str(prepared.token)
         name = resolved(target.queue, self.stack_name)
         client = self.sqs
         try:
@@ -173,4 +185,4 @@ class AwsTargets:
             client.send_message(**request)
         except Exception as exc:  # the queue is missing or refuses: an attempt's failure
             raise TargetFailed(f"sending the job to callback queue '{name}' failed: {exc}"[:2000]) from None
-        return Started(token_id(token), token_hash(token))
+        return prepared

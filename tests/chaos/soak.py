@@ -64,7 +64,8 @@ EXECUTOR_POINTS = [
     "executor.after_state_write",
     "executor.after_release",
     "executor.after_send",
-    "executor.after_start",  # a handed-off job's target started, before the hand-off is written
+    "executor.before_start",  # a handed-off attempt recorded, its target not started
+    "executor.after_start",  # its target started, before an ecs task's ARN is recorded
     "completion.before_record",  # a worker's report or a task's end event, before it is recorded
     "completion.after_record",  # recorded, before its timer (the queue message) is deleted
 ]

@@ -399,3 +399,33 @@ def test_a_task_events_function_killed_while_recording_the_end_loses_nothing(app
         assert [f.point for f in runtime.fired_faults] == [point]
         assert report.run.status is RunStatus.SUCCEEDED
         assert (train.status, train.attempts, len(train.history)) == (JobStatus.SUCCEEDED, 1, 1)
+
+
+@pytest.mark.parametrize("seconds", [60.0, 8000.0])
+def test_an_executor_killed_after_runtask_leaves_no_task_unrecorded(app: Path, seconds: float) -> None:
+    # the executor dies after RunTask answered, before it recorded the task's ARN: a task that
+    # ends completes its attempt as usual (its end event names the attempt); one that hangs past
+    # its timeout is found (ListTasks, DescribeTasks) and stopped before the retry starts, when
+    # its message comes back (after the queue's 5400 s visibility timeout, not at its timeout)
+    from cronlane.local.session import local_runtime, wait_for_run
+    from cronlane.model import JobStatus, RunStatus
+
+    with local_runtime(app / "template.yaml", start=time.time()) as runtime:
+        runtime.inject("executor.after_start", job="trainJob")
+        run_id = trigger(runtime, f"crash-start-{int(seconds)}", trainJob={"seconds": seconds})
+        report = wait_for_run(runtime, run_id)
+        train = jobs_of(report)["trainJob"]
+        assert [f.point for f in runtime.fired_faults] == ["executor.after_start"]
+        arns = sorted(runtime.tasks)
+        if seconds < 3600:
+            assert report.run.status is RunStatus.SUCCEEDED
+            assert (train.status, train.attempts, len(arns)) == (JobStatus.SUCCEEDED, 1, 1)
+            assert train.history[-1]["handle"] == arns[0]
+            return
+        assert (train.status, train.attempts, len(arns)) == (JobStatus.FAILED, 2, 2), train.history
+        runtime.run_until(lambda: all(runtime.tasks[a].last_status == "STOPPED" for a in arns), limit_s=60)
+        # the unrecorded task was stopped when its attempt was taken over: never two at once
+        assert all(runtime.tasks[a].stop_code == "UserInitiated" for a in arns)
+        first, second = sorted(arns, key=lambda a: runtime.tasks[a].created_at)
+        assert runtime.tasks[first].stopped_reason == "superseded by a new attempt"
+        assert (runtime.tasks[first].stopping_at or 0) <= runtime.tasks[second].created_at

@@ -22,8 +22,8 @@ from cronlane.targets import (
     TokenClaims,
     exit_outcome,
     new_token,
+    task_attempt,
     token_claims,
-    token_hash,
     token_id,
 )
 
@@ -52,31 +52,49 @@ class FakeTargets:
         self.stopped: list[tuple[str, str]] = []
         self.refuse: str | None = None
 
-    def start(self, spec: str, ctx: Any, generation: int) -> Started:
+    def start(self, spec: str, ctx: Any, generation: int, prepared: Started) -> Started:
         from cronlane.targets import kind_of, task_environment
 
         if self.refuse:
             raise TargetFailed(self.refuse)
         n = len(self.started) + 1
         if kind_of(spec) == "callback":
-            token = new_token(TokenClaims(ctx.run_id, ctx.job, generation, ctx.attempt))
+            assert prepared.token  # minted, and its hash recorded, before the work is sent
+            token = prepared.token
             self.started.append(
                 Work(spec, ctx.run_id, ctx.job, generation, ctx.attempt, token_id(token), token)
             )
-            return Started(token_id(token), token_hash(token))
+            return prepared
         arn = TASK_ARN.format(n=n)
         env = task_environment(ctx, generation)
         self.started.append(Work(spec, ctx.run_id, ctx.job, generation, ctx.attempt, arn, environment=env))
         return Started(arn)
 
-    def stop(self, spec: str, handle: str, reason: str) -> None:
-        self.stopped.append((handle, reason))
+    def stop(self, spec: str, handle: str, reason: str, attempt: TokenClaims) -> None:
+        if handle:
+            self.stopped.append((handle, reason))
+            return
+        # an attempt whose task ARN was never recorded: found by what its environment names
+        for work in self.started:
+            if work.environment and task_attempt(stopped(work, 0)) == attempt:
+                self.stopped.append((work.handle, reason))
+
+    def running(self) -> list[str]:
+        """The tasks started and not stopped."""
+        gone = {handle for handle, _ in self.stopped}
+        return [w.handle for w in self.started if w.environment and w.handle not in gone]
 
 
-def catalog(heartbeat_s: int | None = 120) -> Catalog:
+def catalog(heartbeat_s: int | None = 120, train_timeout_s: int = 3600) -> Catalog:
     return Catalog.build(
         [
-            Job("trainJob", EcsTarget("jobs", "model", "model"), "ml", timeout_s=3600, max_attempts=2),
+            Job(
+                "trainJob",
+                EcsTarget("jobs", "model", "model"),
+                "ml",
+                timeout_s=train_timeout_s,
+                max_attempts=2,
+            ),
             Job(
                 "scoreJob",
                 CallbackTarget("score-work", heartbeat_s=heartbeat_s),
@@ -300,3 +318,121 @@ def test_handed_off_jobs_may_run_longer_than_lambda_and_a_heartbeat_is_at_least_
         "job 'beat': callback target's heartbeat_s must be a whole number of seconds, at least 10",
         "job 'ecs': ecs target's launch_type 'SPOT' is not FARGATE, EC2, EXTERNAL",
     ]
+
+
+class Crash(BaseException):
+    """The executor's process dies here (a Lambda timeout, an out-of-memory kill)."""
+
+
+def crash_once_at(point: str, job: str) -> Any:
+    from cronlane import faults
+
+    fired: list[str] = []
+
+    def hook(name: str, where: dict[str, Any]) -> None:
+        if name == point and where.get("job") == job and not fired:
+            fired.append(name)
+            raise Crash(name)
+
+    faults.install(hook)
+    return fired
+
+
+@pytest.fixture
+def no_crash_hook() -> Any:
+    from cronlane import faults
+
+    yield
+    faults.install(None)
+
+
+def crashed_pipeline(point: str, job: str, train_timeout_s: int = 3600) -> tuple[InProcess, FakeTargets, str]:
+    targets = FakeTargets()
+    world = InProcess(catalog(train_timeout_s=train_timeout_s), START, targets=targets)
+    run_id = world.tick("nightly", START)["run_id"]
+    fired = crash_once_at(point, job)
+    with pytest.raises(Crash):
+        world.drain(until=START + 1)
+    assert fired == [point]
+    return world, targets, run_id
+
+
+@pytest.mark.usefixtures("no_crash_hook")
+def test_an_executor_that_dies_after_runtask_leaves_a_task_its_retry_finds_and_stops() -> None:
+    # a 3-hour task: its timeout is longer than the queue's visibility timeout (90 minutes here)
+    world, targets, run_id = crashed_pipeline("executor.after_start", "trainJob", train_timeout_s=10_800)
+    # the task runs, but the executor died before recording its ARN; the job-run holds
+    assert targets.running() == [TASK_ARN.format(n=1)]
+    assert job(world, run_id, "trainJob").handle == ""
+    world.drain(until=START + 6000)  # the message came back before the lease ended: kept as the timer
+    assert job(world, run_id, "trainJob").attempts == 1 and len(targets.started) == 1
+    assert world.queue.next_visible() == pytest.approx(START + 10_805, abs=2)
+    world.drain(until=START + 10_900)  # no event: the timeout passed, the retry took over
+    train = job(world, run_id, "trainJob")
+    assert train.attempts == 2 and train.handle == TASK_ARN.format(n=2)
+    assert (TASK_ARN.format(n=1), "superseded by a new attempt") in targets.stopped
+    assert targets.running() == [TASK_ARN.format(n=2)]  # never two tasks of one job-run at once
+
+
+@pytest.mark.usefixtures("no_crash_hook")
+def test_the_end_of_a_task_whose_arn_was_never_recorded_completes_its_attempt() -> None:
+    world, targets, run_id = crashed_pipeline("executor.after_start", "trainJob")
+    world.clock.advance_to(START + 1800)
+    answer = world.completions.task_stopped(stopped(targets.started[0], 0))
+    assert answer["status"] == "SUCCEEDED" and answer["accepted"]
+    train = job(world, run_id, "trainJob")
+    assert train.attempts == 1 and train.history[-1]["handle"] == TASK_ARN.format(n=1)
+    world.drain(until=START + 1801)
+    assert job(world, run_id, "scoreJob").status is JobStatus.RUNNING  # released
+
+
+@pytest.mark.usefixtures("no_crash_hook")
+def test_a_worker_sent_its_token_by_an_executor_that_then_died_reports_as_usual() -> None:
+    targets = FakeTargets()
+    world = InProcess(catalog(), START, targets=targets)
+    run_id = world.tick("nightly", START)["run_id"]
+    world.drain(until=START + 1)
+    world.completions.task_stopped(stopped(targets.started[0], 0))
+    crash_once_at("executor.after_start", "scoreJob")
+    with pytest.raises(Crash):
+        world.drain(until=START + 10)
+    work = targets.started[1]
+    assert world.completions.report(Report(work.token or "", "heartbeat"))["status"] == "RUNNING"
+    assert world.completions.report(Report(work.token or "", "succeeded"))["status"] == "SUCCEEDED"
+    world.drain()
+    assert world.store.get_run(run_id).status is RunStatus.SUCCEEDED  # type: ignore[union-attr]
+    assert job(world, run_id, "scoreJob").attempts == 1
+
+
+@pytest.mark.usefixtures("no_crash_hook")
+def test_a_callback_attempt_recorded_but_never_sent_is_given_up_and_retried() -> None:
+    targets = FakeTargets()
+    world = InProcess(catalog(heartbeat_s=120), START, targets=targets)
+    run_id = world.tick("nightly", START)["run_id"]
+    world.drain(until=START + 1)
+    world.completions.task_stopped(stopped(targets.started[0], 0))
+    crash_once_at("executor.before_start", "scoreJob")
+    with pytest.raises(Crash):
+        world.drain(until=START + 10)
+    assert [w.job for w in targets.started] == ["trainJob"]  # no worker got the job
+    world.drain(until=START + 5500)  # the message comes back after the visibility timeout
+    score = job(world, run_id, "scoreJob")
+    assert score.attempts == 2 and score.history[0]["error"].startswith("callback attempt 1 (tok-")
+    assert targets.started[-1].job == "scoreJob" and targets.started[-1].attempt == 2
+
+
+def test_a_retry_after_a_failed_task_is_not_counted_as_a_lost_one() -> None:
+    world, targets, run_id = pipeline()
+    world.completions.task_stopped(stopped(targets.started[0], 1))
+    world.drain(until=START + 300)
+    assert job(world, run_id, "trainJob").attempts == 2
+    assert targets.stopped == []  # the first task ended by itself: nothing to stop
+
+
+def test_a_success_that_comes_after_the_timeout_is_a_timeout_failure() -> None:
+    world, targets, run_id = pipeline()
+    world.clock.advance_to(START + 3700)  # past the 3600 s timeout; its timer not handled yet
+    answer = world.completions.task_stopped(stopped(targets.started[0], 0))
+    assert answer["status"] == "RETRYING"
+    train = job(world, run_id, "trainJob")
+    assert "did not complete within its 3600s timeout: its success came" in train.history[0]["error"]

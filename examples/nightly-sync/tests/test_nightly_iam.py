@@ -51,6 +51,7 @@ def test_the_executors_target_grants_are_exactly_the_catalogs_targets() -> None:
     region = "${AWS::Region}:${AWS::AccountId}"
     cluster = {"ArnEquals": {"ecs:cluster": sub(f"ecs:{region}:cluster/${{AWS::StackName}}-jobs")}}
     tasks = [sub(f"ecs:{region}:task/${{AWS::StackName}}-jobs/*")]
+    instances = [sub(f"ecs:{region}:container-instance/${{AWS::StackName}}-jobs/*")]
     grants = {s["Sid"]: s for s in statements(found["ExecutorRole"], "jobs")}
     assert {sid: (s["Action"], s["Resource"], s.get("Condition")) for sid, s in grants.items()} == {
         "InvokeFeedPresortJob": (
@@ -63,7 +64,8 @@ def test_the_executors_target_grants_are_exactly_the_catalogs_targets() -> None:
             [sub(f"ecs:{region}:task-definition/${{AWS::StackName}}-recommendation-model:*")],
             cluster,
         ),
-        "StopRecommendationModelJobTask": (["ecs:StopTask"], tasks, cluster),
+        "StopRecommendationModelJobTask": (["ecs:DescribeTasks", "ecs:StopTask"], tasks, cluster),
+        "FindRecommendationModelJobTask": (["ecs:ListTasks"], instances, cluster),
         "PassRecommendationModelJobRoles": (
             ["iam:PassRole"],
             [
@@ -80,7 +82,8 @@ def test_the_executors_target_grants_are_exactly_the_catalogs_targets() -> None:
     }
     cancel = statements(found["DispatcherRole"], "targets")
     assert [(s["Action"], s["Resource"], s["Condition"]) for s in cancel] == [
-        (["ecs:StopTask"], tasks, cluster)
+        (["ecs:DescribeTasks", "ecs:StopTask"], tasks, cluster),
+        (["ecs:ListTasks"], instances, cluster),
     ]
     # the completion side holds no target grant: it records, it never starts or stops work
     completion = {

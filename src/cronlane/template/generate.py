@@ -24,6 +24,7 @@ from cronlane.targets import (
     cluster_arn_sub,
     ecs_target,
     function_arn_sub,
+    instances_arn_sub,
     kind_of,
     queue_arn_sub,
     task_definition_arn_sub,
@@ -219,14 +220,27 @@ def _on_cluster(target: EcsTarget) -> dict[str, Any]:
     return {"ArnEquals": {"ecs:cluster": _resource(cluster_arn_sub(target))}}
 
 
-def stop_statement(sid: str, target: EcsTarget) -> dict[str, Any]:
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Action": ["ecs:StopTask"],
-        "Resource": [_resource(tasks_arn_sub(target))],
-        "Condition": _on_cluster(target),
-    }
+def stop_statements(stop_sid: str, find_sid: str, target: EcsTarget) -> list[dict[str, Any]]:
+    """StopTask on the cluster's tasks; and, for an attempt whose task ARN a crash kept from
+    being recorded, ListTasks and DescribeTasks to find it (``AwsTargets.stop``)."""
+    on_cluster = _on_cluster(target)
+    tasks = [_resource(tasks_arn_sub(target))]
+    return [
+        {
+            "Sid": stop_sid,
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
+            "Resource": tasks,
+            "Condition": on_cluster,
+        },
+        {
+            "Sid": find_sid,
+            "Effect": "Allow",
+            "Action": ["ecs:ListTasks"],
+            "Resource": [_resource(instances_arn_sub(target))],
+            "Condition": on_cluster,
+        },
+    ]
 
 
 def target_statements(job: Job, template: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -252,7 +266,8 @@ def target_statements(job: Job, template: dict[str, Any] | None) -> list[dict[st
             [_resource(task_definition_arn_sub(target))],
             Condition=_on_cluster(target),
         ),
-        stop_statement(f"Stop{name}Task", target),  # a lost attempt's task, before its retry
+        # a lost attempt's task, before its retry
+        *stop_statements(f"Stop{name}Task", f"Find{name}Task", target),
     ]
     roles = task_roles(target, template)
     if roles:
@@ -290,13 +305,11 @@ def cancel_statements(catalog: Catalog) -> list[dict[str, Any]]:
         if kind_of(job.spec) == ECS:
             target = ecs_target(job.spec)
             clusters.setdefault(target.cluster, target)
-    return [
-        stop_statement(
-            f"StopTasksOf{logical_name(re.sub(r'[^A-Za-z0-9]+', '-', cluster.replace(STACK, 'stack')))}",
-            target,
-        )
-        for cluster, target in clusters.items()
-    ]
+    found: list[dict[str, Any]] = []
+    for cluster, target in clusters.items():
+        name = logical_name(re.sub(r"[^A-Za-z0-9]+", "-", cluster.replace(STACK, "stack")))
+        found += stop_statements(f"StopTasksOf{name}", f"FindTasksOf{name}", target)
+    return found
 
 
 def _policy(name: str, statements: list[dict[str, Any]], empty: str) -> list[str]:
