@@ -121,7 +121,7 @@ demo: venv
 # The chaos soak (tests/chaos/soak.py); its last line is the verdict. A smaller one runs in make test.
 PROFILE ?= default
 chaos: venv
-	$(BIN)/python -m tests.chaos.soak --profile $(PROFILE)
+	PYTHONPATH=$(CURDIR)/$(FIXTURE)/src $(BIN)/python -m tests.chaos.soak --profile $(PROFILE)
 
 # The benchmarks (benchmarks/README.md); the last line is the figures, each beside its target above it.
 bench: venv
