@@ -22,7 +22,6 @@ the releases (as a redelivered message does) before it is deleted.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +32,7 @@ from cronlane.execute import Executor, Outcome, truncate
 from cronlane.faults import crashpoint
 from cronlane.model import JobRunView, JobStatus
 from cronlane.ports import JobQueue, RunStore
+from cronlane.results import BadResult, as_json
 from cronlane.targets import (
     CALLBACK,
     ECS,
@@ -50,7 +50,6 @@ from cronlane.targets import (
 from cronlane.telemetry import NoTelemetry, Telemetry
 
 REPORTS = ("succeeded", "failed", "heartbeat")
-MAX_RESULT_CHARS = 32_000
 
 
 @dataclass(frozen=True)
@@ -85,13 +84,9 @@ class Report:
             raise InvalidRequest("a completion's 'error' must be text")
         result = event.get("result")
         try:
-            size = len(json.dumps(result, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest(f"a completion's 'result' must be JSON: {exc}") from None
-        if size > MAX_RESULT_CHARS:
-            raise InvalidRequest(
-                f"a completion's 'result' is {size} characters as JSON; at most {MAX_RESULT_CHARS}"
-            )
+            as_json(result)  # refused here, so the worker is told
+        except BadResult as exc:
+            raise InvalidRequest(f"a completion's 'result' cannot be kept: it is {exc}") from None
         return cls(token, status, result, error)
 
 

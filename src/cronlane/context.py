@@ -9,6 +9,7 @@ attempt count, and a retry after a failure resumes from the last checkpoint too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,8 @@ class JobContext:
     continuation: int = 0  # how many continuations came before this invocation
     started_at: float = 0.0  # when this invocation of the job started, on ``clock``
     handle: str | None = None  # where a job run elsewhere ran: a lambda target's request id
+    # the upstreams' results by name (cronlane.results: who has one); read when first looked at
+    upstream_results: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def has_time_for(self, step_s: float) -> bool:
         """Whether one more step of ``step_s`` seconds still ends within 75% of this
@@ -89,6 +92,7 @@ def make_context(
     log: Any = None,
     cursor: Any = None,
     continuation: int = 0,
+    upstream_results: Mapping[str, Any] | None = None,
 ) -> JobContext:
     return JobContext(
         run_id=run_id,
@@ -104,4 +108,5 @@ def make_context(
         cursor=cursor,
         continuation=continuation,
         started_at=clock.now(),
+        upstream_results=upstream_results if upstream_results is not None else {},
     )

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cronlane import results
 from cronlane.clock import Clock, iso
 from cronlane.context import Continuation, JobContext, JobTimeout, make_context
 from cronlane.errors import Conflict, CronlaneError, InvalidRequest, QueueError, StoreError
@@ -297,6 +298,12 @@ class Executor:
         self.telemetry.emit("JobTimeoutFraction", duration / view.timeout_s, job=view.job)
         if outcome.ok and isinstance(outcome.result, Continuation) and cursor is not None:
             return self._continue(view, outcome.result, cursor, started, finished)
+        result = None
+        if outcome.ok:
+            try:
+                result = results.encode(view.job, outcome.result)
+            except results.BadResult as exc:  # a failed attempt that says what was wrong
+                outcome = Outcome(False, str(exc), handle=outcome.handle)
         entry: dict[str, Any] = {
             "attempt": view.attempts,
             "started_at": iso(started),
@@ -311,7 +318,11 @@ class Executor:
         duration = round(duration + sum(c.get("duration_s") or 0.0 for c in view.continuations), 3)
         self.telemetry.emit("JobDuration", duration, job=view.job)
         if outcome.ok:
-            if not self.store.finish(view, JobStatus.SUCCEEDED, finished, duration, history_entry=entry):
+            graph = self.graphs.get(view.run_id) if result is not None else None  # the result's expiry
+            ended = self.store.finish(
+                view, JobStatus.SUCCEEDED, finished, duration, history_entry=entry, graph=graph, result=result
+            )
+            if not ended:
                 self.log.warning("job finished after losing its lease; the newer attempt decides")
                 return {"job": view.job, "status": "superseded"}
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
@@ -398,6 +409,9 @@ class Executor:
             log=self.log,
             cursor=view.checkpoint,
             continuation=len(view.continuations),
+            upstream_results=results.UpstreamResults(
+                lambda: self.store.upstream_results(view.run_id, view.depends_on) if view.depends_on else {}
+            ),
         )
 
     def _continue(

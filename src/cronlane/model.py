@@ -402,6 +402,8 @@ class JobRunView:
     hand_off: Any = None
     # Completions that came for an attempt already given up, or twice: recorded, never counted.
     late_completions: list[dict[str, Any]] = field(default_factory=list)
+    # Which life and attempt's success left a result (cronlane.results), if one did.
+    result_key: str | None = None
 
     @property
     def target(self) -> str:

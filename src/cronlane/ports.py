@@ -167,10 +167,21 @@ class JobRunRecords(Protocol):
         error: str | None = None,
         history_entry: dict[str, Any] | None = None,
         graph: RunGraph | None = None,
+        result: str | None = None,
     ) -> bool:
         """Record a terminal status for the attempt ``view`` holds; False if it no longer holds the
         job-run. Anything but a success is counted on the run (and a sink in its shard) in the
-        same write."""
+        same write. A success's ``result`` (JSON text, ``cronlane.results``) is put in its own
+        item first (``graph`` gives its expiry), and the success records which attempt wrote it."""
+        ...
+
+    def results(self, run_id: str, jobs: Sequence[JobRunView]) -> dict[str, Any]:
+        """The results of those of ``jobs`` (job-runs of the run) that succeeded with one, by name:
+        only a result their success recorded (``cronlane.results``)."""
+        ...
+
+    def upstream_results(self, run_id: str, jobs: Sequence[str]) -> dict[str, Any]:
+        """The results of the run's job-runs ``jobs`` (a job's upstreams), as ``results``."""
         ...
 
     def checkpoint(self, view: JobRunView, cursor: str, entry: dict[str, Any], now: float) -> bool:

@@ -62,4 +62,4 @@ def simulate(ctx: JobContext, **summary: Any) -> dict[str, Any]:
         ctx.sleep(duration / 2)
         raise SimulatedFailure(f"{ctx.job}: simulated outage on attempt {ctx.attempt}")
     ctx.sleep(duration)
-    return {"simulated_s": duration, "for": ctx.scheduled_time.date().isoformat(), **summary}
+    return {**summary, "for": ctx.scheduled_time.date().isoformat()}

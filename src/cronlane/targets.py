@@ -320,6 +320,7 @@ def payload(ctx: JobContext) -> dict[str, Any]:
         "attempt": ctx.attempt,
         "idempotency_key": ctx.idempotency_key,
         "deadline": iso(ctx.deadline),
+        "upstream_results": dict(ctx.upstream_results),  # cronlane.results: who has one
     }
 
 

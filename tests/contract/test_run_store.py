@@ -1169,3 +1169,40 @@ def test_a_late_completion_is_kept_on_the_job_run_and_never_counted(store: RunSt
     assert counts(store) == (0, 0, 0, 0)
     # a job-run that never started keeps none
     assert store.record_late(RUN, "b", entry) is False
+
+
+# -- results (cronlane.results) ----------------------------------------------------------------
+
+
+def test_a_success_keeps_its_result_and_only_the_attempt_that_succeeded_counts(store: RunStore) -> None:
+    # GIVEN a's attempt 1 lost (its executor died), attempt 2 succeeding with a result
+    graph = created(store)
+    first = claimed(store, graph, "a", now=T0 + 10)
+    second = store.claim(RUN, "a", 0, after_lease(first), LEASE_S, graph=graph)
+    assert second is not None and second.attempts == 2
+    assert store.finish(second, JobStatus.SUCCEEDED, T0 + 2000, 5.0, graph=graph, result='{"rows":7}')
+    # THEN the run's results and a's dependents see it
+    jobs = store.job_runs(RUN)
+    assert store.results(RUN, jobs) == {"a": {"rows": 7}}
+    assert store.upstream_results(RUN, ["a", "b"]) == {"a": {"rows": 7}}
+    # AND the attempt that lost its lease cannot leave one
+    assert not store.finish(first, JobStatus.SUCCEEDED, T0 + 2001, 5.0, graph=graph, result='{"rows":1}')
+    assert store.results(RUN, store.job_runs(RUN)) == {"a": {"rows": 7}}
+
+
+def test_a_new_life_or_a_mark_leaves_no_result_of_the_old_one(store: RunStore) -> None:
+    graph = created(store)
+    view = claimed(store, graph, "a")
+    assert store.finish(view, JobStatus.SUCCEEDED, T0 + 20, 5.0, graph=graph, result='{"rows":7}')
+    # WHEN an operator restarts it (a rerun or a replay: a new life) THEN its result is gone
+    assert store.reset_job(written(store, "a"), JobStatus.QUEUED, now=T0 + 100, graph=graph)
+    assert store.upstream_results(RUN, ["a"]) == {}
+    # AND the new life's success without a result leaves none either
+    again = claimed(store, graph, "a", now=T0 + 110, generation=1)
+    assert store.finish(again, JobStatus.SUCCEEDED, T0 + 120, 5.0, graph=graph)
+    assert store.upstream_results(RUN, ["a"]) == {}
+    # AND a failed job marked succeeded by an operator has none
+    b = claimed(store, graph, "b", now=T0 + 130)
+    assert store.finish(b, JobStatus.FAILED, T0 + 140, 1.0, error="boom", graph=graph)
+    assert store.reset_job(written(store, "b"), JobStatus.SUCCEEDED, now=T0 + 150, graph=graph)
+    assert store.results(RUN, store.job_runs(RUN)) == {}

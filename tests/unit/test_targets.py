@@ -49,6 +49,7 @@ def test_the_payload_carries_what_the_function_needs_to_run_the_job_once() -> No
         idempotency_key="daily@2026-12-02T06:00:00Z/rankJob",
         clock=SystemClock(),
         deadline=1796191200.0,
+        upstream_results={"scoreJob": {"scored": 12}},
     )
     assert payload(ctx) == {
         "run_id": "daily@2026-12-02T06:00:00Z",
@@ -58,6 +59,7 @@ def test_the_payload_carries_what_the_function_needs_to_run_the_job_once() -> No
         "params": {"size": 3},
         "attempt": 2,
         "idempotency_key": "daily@2026-12-02T06:00:00Z/rankJob",
+        "upstream_results": {"scoreJob": {"scored": 12}},
         "deadline": "2026-12-02T06:00:00Z",
     }
 

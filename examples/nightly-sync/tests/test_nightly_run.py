@@ -31,6 +31,14 @@ def test_a_night_of_daily_full_sync_runs_every_job_once(tmp_path: Path) -> None:
     assert by_name["compatibilityJob"].target == "callback"
     assert str(by_name["compatibilityJob"].handle).startswith("tok-")
     assert by_name["feedPresortJob"].target == "lambda" and by_name["feedPresortJob"].handle
+    # every job but the Fargate task (its exit code is its outcome) returned a result, and the
+    # dependents counted from their upstreams' results: python, lambda and callback alike
+    results = report.results
+    assert set(results) == set(CATALOG.jobs) - {"recommendationModelJob"}
+    assert results["buildUserTraitsJob"]["users"] == 48_000
+    assert results["matchScoreJob"]["pairs_scored"] == 48_000 * 25
+    assert results["feedRankingJob"]["items_ranked"] == results["feedPresortJob"]["items_sorted"] > 0
+    assert results["mutualMatchJob"]["compatibility_reports"] == results["compatibilityJob"]["reports"] > 0
 
 
 def test_the_manual_trigger_event_runs_with_its_parameters(tmp_path: Path) -> None:

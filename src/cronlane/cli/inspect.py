@@ -248,7 +248,7 @@ def run_command(
         run = store.get_run(run_id)
         if run is None:
             fail(f"no run {run_id} in {target.description} (see `cronlane runs`)")
-        report = RunReport(run, store.job_runs(run_id, roots_sent=run.status is RunStatus.RUNNING))
+        report = RunReport.read(store, run, roots_sent=run.status is RunStatus.RUNNING)
     except CronlaneError as exc:
         fail(f"{target.description}: {exc}")
     if gantt is not None:
@@ -259,10 +259,6 @@ def run_command(
         except OSError as exc:
             fail(f"cannot write the timeline to {gantt}: {exc.strerror or exc}")
     data = report.to_json()
-    by_name = {j.job: j for j in report.jobs}
-    for job in data["jobs"]:
-        view = by_name[job["name"]]
-        job.update({"duration_s": view.duration_s, "error": view.error, "reason": view.reason})
     data.update(run_summary(run) | {"jobs": data["jobs"]})
 
     def human() -> None:

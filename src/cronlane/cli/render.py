@@ -61,9 +61,15 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
         columns.insert(4, "continued")
     if elsewhere:  # jobs that ran on a target: where, and their handle there (shortened)
         columns.insert(3, "runs on")
+    if report.results:  # what the jobs returned (``--json`` has it whole)
+        columns.append("result")
     for column in columns:
         table.add_column(
-            column, justify="right" if column in ("attempts", "continued", "duration") else "left"
+            column,
+            justify="right" if column in ("attempts", "continued", "duration") else "left",
+            no_wrap=column in ("job", "result"),
+            max_width=36 if column == "result" else None,
+            overflow="ellipsis",
         )
     jobs = sorted(report.jobs, key=lambda j: (j.started_at or float("inf"), j.job))
     for job in jobs:
@@ -83,6 +89,8 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
             cells.insert(4, f"{len(job.continuations)}x" if job.continuations else "-")
         if elsewhere:
             cells.insert(3, runs_on(job.target, job.handle))
+        if report.results:
+            cells.append(result_line(report.results[job.job], 40) if job.job in report.results else "-")
         table.add_row(*cells)
     out.print(table)
     for job in jobs:
@@ -143,6 +151,20 @@ def continuation_line(step: dict[str, Any]) -> str:
     return text
 
 
+def result_line(result: object, limit: int = 120) -> str:
+    """A job's result on one line (``run --json`` has it whole): an object's numbers first, as
+    ``name=value``, then its other fields; anything else as JSON."""
+    import json
+
+    if isinstance(result, dict):
+        numbers = [k for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+        rest = sorted(k for k in result if k not in numbers)
+        text = " ".join(f"{k}={json.dumps(result[k])}" for k in [*sorted(numbers), *rest])
+    else:
+        text = json.dumps(result, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def print_runs(rows: list[dict[str, object]], where: str) -> None:
     out = console()
     table = Table(title=Text(f"runs on {where}"))
@@ -187,6 +209,8 @@ def print_run_tree(report: RunReport) -> None:
             text.append(f" - {job.reason}")
         if job.error and job.status.value != "SUCCEEDED":
             text.append(" - ").append(job.error[:160], style="red")
+        if name in report.results:
+            text.append(" -> ").append(result_line(report.results[name]), style="cyan")
         return text
 
     from cronlane.graph import resolve

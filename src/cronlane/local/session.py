@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,19 @@ def latest_fire_time(expression: str, now: float, timezone: str | None = None) -
 
 @dataclass
 class RunReport:
+    """A run and its job-runs, as ``cronlane run`` and ``local run`` report it (``results``: the
+    jobs' results by name, ``cronlane.results``)."""
+
     run: RunView
     jobs: list[JobRunView]
     wall_seconds: float | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, store: Any, run: RunView, roots_sent: bool = False) -> RunReport:
+        """The run's report from its store: its job-runs, then the results they recorded."""
+        jobs = store.job_runs(run.run_id, roots_sent=roots_sent)
+        return cls(run, jobs, results=store.results(run.run_id, jobs))
 
     def to_json(self) -> dict[str, Any]:
         order = {name: i for i, name in enumerate(sorted(j.job for j in self.jobs))}
@@ -103,7 +113,10 @@ class RunReport:
                     "finished_at": iso(j.finished_at) if j.finished_at else None,
                     # the invocations that ended at a checkpoint (a job longer than one)
                     "continuations": j.continuations,
+                    "duration_s": j.duration_s,
                     "error": j.error,
+                    "reason": j.reason,
+                    "result": self.results.get(j.job),
                     "target": j.target,
                     "handle": j.handle,
                 }
@@ -128,7 +141,7 @@ def wait_for_run(runtime: LocalRuntime, run_id: str, limit_s: float = 7 * 86_400
     runtime.run_until(finished, limit_s=limit_s)
     run = store.get_run(run_id)
     assert run is not None
-    return RunReport(run, store.job_runs(run_id))
+    return RunReport.read(store, run)
 
 
 def run_schedule_once(runtime: LocalRuntime, schedule: str, scheduled_time: float) -> RunReport:

@@ -126,4 +126,5 @@ def job_view(item: Any) -> JobRunView:
         ),
         hand_off=HandOff.from_json(item.hand_off),
         late_completions=[json.loads(c) for c in (item.late_completions or [])],
+        result_key=item.result_key,
     )

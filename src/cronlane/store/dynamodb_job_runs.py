@@ -14,6 +14,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from cronlane.model import DEFAULT_MAX_CONTINUATIONS, JobRunView, JobState, JobStatus, RunGraph
+from cronlane.results import result_key
 from cronlane.sdk_errors import conditional, dynamodb
 from cronlane.store.base import MAX_LATE_COMPLETIONS, lost_entry
 from cronlane.store.dynamodb_base import DynamoTable, job_view
@@ -219,10 +220,12 @@ class JobRunRecordsOnDynamo(DynamoTable):
         error: str | None = None,
         history_entry: dict[str, Any] | None = None,
         graph: RunGraph | None = None,
+        result: str | None = None,
     ) -> bool:
         """A success is one conditional write: nothing on the run counts it (the dependents'
-        releases read it; a sink's end is counted next, in its shard: ``mark_sink``). Any other
-        outcome is counted on the run, and a sink's in its shard, in the same transaction."""
+        releases read it; a sink's end is counted next, in its shard: ``mark_sink``); a result is
+        put first, in its own item. Any other outcome is counted on the run, and a sink's in its
+        shard, in the same transaction."""
         JR = self.JobRun
         actions: list[Action] = [
             JR.status.set(status.value),
@@ -230,6 +233,11 @@ class JobRunRecordsOnDynamo(DynamoTable):
             JR.duration_s.set(round(duration_s, 3)),
             JR.lease_expires_at.remove(),
         ]
+        if status is JobStatus.SUCCEEDED:
+            key = result_key(view.generation, view.attempts)
+            if result is not None:
+                self._put_result(view, key, result, graph)
+            actions.append(JR.result_key.set(key) if result is not None else JR.result_key.remove())
         if error is not None:
             actions.append(JR.error.set(error))
         if history_entry is not None:
@@ -252,6 +260,31 @@ class JobRunRecordsOnDynamo(DynamoTable):
                     )
 
         return conditional(doing, write)
+
+    def _put_result(self, view: JobRunView, key: str, result: str, graph: RunGraph | None) -> None:
+        expires = graph.expires_at if graph is not None else int(view.scheduled_time) + 90 * 86_400
+        # one item per life and attempt: an attempt that lost its lease (its success write will
+        # fail) cannot overwrite the result of the one that holds the job-run
+        item = self.items.Result(run_pk(view.run_id), f"RESULT#{view.job}#{key}", key=key, data=result)
+        item.expires_at = expires
+        dynamodb(f"storing the result of {view.job} of run {view.run_id}", item.save)
+
+    def results(self, run_id: str, jobs: Sequence[JobRunView]) -> dict[str, Any]:
+        wanted = {j.job: j.result_key for j in jobs if j.status is JobStatus.SUCCEEDED and j.result_key}
+        if not wanted:
+            return {}
+        R = self.items.Result
+        sort_keys = {f"RESULT#{job}#{key}": job for job, key in wanted.items()}
+        keys = [(run_pk(run_id), sk) for sk in sorted(sort_keys)]
+        found = dynamodb(
+            f"reading the results of run {run_id}",
+            lambda: list(R.batch_get(keys, consistent_read=True)),
+        )
+        return {sort_keys[i.sk]: json.loads(i.data) for i in found if i.sk in sort_keys}
+
+    def upstream_results(self, run_id: str, jobs: Sequence[str]) -> dict[str, Any]:
+        views = [v for v in (self.written_job_run(run_id, j) for j in jobs) if v is not None]
+        return self.results(run_id, views)
 
     def checkpoint(self, view: JobRunView, cursor: str, entry: dict[str, Any], now: float) -> bool:
         JR = self.JobRun
@@ -382,10 +415,12 @@ class JobRunRecordsOnDynamo(DynamoTable):
             JR.generation.add(1),
             JR.error.remove(),
             JR.lease_expires_at.remove(),
-            # a new life starts from the beginning, not from the last one's checkpoint
+            # a new life starts from the beginning, not from the last one's checkpoint, and a
+            # marked success has no result
             JR.checkpoint.remove(),
             JR.continuations.remove(),
             JR.continuing.remove(),
+            JR.result_key.remove(),
         ]
         if status is JobStatus.SUCCEEDED:
             actions += [

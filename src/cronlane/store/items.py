@@ -8,6 +8,7 @@ docs/state.md:
 | graph     | ``RUN#<run id>`` | ``GRAPH#<n>``  | -                                                     |
 | job-run   | ``RUN#<run id>`` | ``JOB#<job>``  | -                                                     |
 | sinks     | ``RUN#<run id>`` | ``SINKS#<n>``  | -                                                     |
+| result    | ``RUN#<run id>`` | ``RESULT#<job>#<life>.<attempt>`` | -                                  |
 | schedule  | ``SCHEDULE#<n>`` | ``STATE``      | -                                                     |
 | watch     | ``SCHEDULE#<n>`` | ``WATCH``      | -                                                     |
 | waiting   | ``SCHEDULE#<n>`` | ``BUFFERED``   | -                                                     |
@@ -161,6 +162,18 @@ class JobRunItem(Model):
     # A handed-off attempt (cronlane.targets.HandOff, as JSON) and the completions that came late.
     hand_off = UnicodeAttribute(null=True)
     late_completions = ListAttribute(of=UnicodeAttribute, null=True)
+    result_key = UnicodeAttribute(null=True)  # the life and attempt whose RESULT# item counts
+    expires_at = NumberAttribute()
+
+
+class ResultItem(Model):
+    """A job's result (cronlane.results): an item of its own, so the job-run item, which the
+    releases read, stays small."""
+
+    pk = UnicodeAttribute(hash_key=True)  # RUN#<run id>
+    sk = UnicodeAttribute(range_key=True)  # RESULT#<job>#<result_key>
+    key = UnicodeAttribute()  # result_key: the life and attempt that wrote it
+    data = UnicodeAttribute()  # the result, as JSON
     expires_at = NumberAttribute()
 
 
@@ -221,11 +234,21 @@ class Items:
     Schedule: type[ScheduleItem]
     Watch: type[WatchItem]
     Waiting: type[WaitingItem]
+    Result: type[ResultItem]
     connection: Connection
 
     @property
     def models(self) -> tuple[type[Model], ...]:
-        return (self.Run, self.Graph, self.JobRun, self.Shard, self.Schedule, self.Watch, self.Waiting)
+        return (
+            self.Run,
+            self.Graph,
+            self.JobRun,
+            self.Shard,
+            self.Schedule,
+            self.Watch,
+            self.Waiting,
+            self.Result,
+        )
 
 
 def bind(table: str, region: str | None) -> Items:
@@ -241,6 +264,7 @@ def bind(table: str, region: str | None) -> Items:
         Schedule=bound(ScheduleItem),
         Watch=bound(WatchItem),
         Waiting=bound(WaitingItem),
+        Result=bound(ResultItem),
         connection=Connection(region=region),
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from cronlane.model import (
     sink_slots,
     waiting_view,
 )
+from cronlane.results import result_key
 from cronlane.store.base import MAX_LATE_COMPLETIONS, StoreBase, lost_entry
 from cronlane.store.items import time_key
 
@@ -69,6 +70,7 @@ class MemoryRunStore(StoreBase):
         self._runs: dict[str, _Run] = {}
         self._graphs: dict[str, RunGraph] = {}
         self._jobs: dict[str, dict[str, JobRunView]] = {}
+        self._results: dict[tuple[str, str], tuple[str, str]] = {}  # (run, job) -> (result_key, JSON)
         self._shards: dict[tuple[str, int], _Shard] = {}
         self._by_schedule: dict[str, list[tuple[str, str]]] = {}  # schedule -> sorted (time key, run id)
         self._paused: dict[str, tuple[bool, str | None]] = {}
@@ -458,11 +460,17 @@ class MemoryRunStore(StoreBase):
         error: str | None = None,
         history_entry: dict[str, Any] | None = None,
         graph: RunGraph | None = None,
+        result: str | None = None,
     ) -> bool:
         with self._lock:
             current = self._held(view)
             if current is None:
                 return False
+            if status is JobStatus.SUCCEEDED:
+                key = result_key(view.generation, view.attempts)
+                if result is not None:
+                    self._results[(view.run_id, view.job)] = (key, result)
+                current.result_key = key if result is not None else None
             current.status, current.finished_at = status, now
             current.duration_s, current.lease_expires_at = round(duration_s, 3), None
             if error is not None:
@@ -473,6 +481,21 @@ class MemoryRunStore(StoreBase):
                 self._count(view.run_id, status, 1)
                 self._sink(graph, view.job, ended=True)
             return True
+
+    def results(self, run_id: str, jobs: Sequence[JobRunView]) -> dict[str, Any]:
+        with self._lock:
+            found = {}
+            for job in jobs:
+                kept = self._results.get((run_id, job.job))
+                recorded = job.status is JobStatus.SUCCEEDED and job.result_key is not None
+                if recorded and kept is not None and kept[0] == job.result_key:
+                    found[job.job] = json.loads(kept[1])
+            return found
+
+    def upstream_results(self, run_id: str, jobs: Sequence[str]) -> dict[str, Any]:
+        with self._lock:
+            views = [v for v in (self._jobs.get(run_id, {}).get(j) for j in jobs) if v is not None]
+            return self.results(run_id, views)
 
     def checkpoint(self, view: JobRunView, cursor: str, entry: dict[str, Any], now: float) -> bool:
         with self._lock:
@@ -567,7 +590,7 @@ class MemoryRunStore(StoreBase):
                 return False
             old = current.status
             current.status, current.generation = status, current.generation + 1
-            current.error = current.lease_expires_at = current.checkpoint = None
+            current.error = current.lease_expires_at = current.checkpoint = current.result_key = None
             current.continuations, current.continuing = [], False
             if status is JobStatus.SUCCEEDED:
                 current.reason, current.finished_at = reason or "marked succeeded by an operator", now or 0

@@ -56,7 +56,7 @@ def work(job: dict[str, Any]) -> bool:
             return False  # given up meanwhile: another attempt has the job
     if failing:
         return say(token, "failed", error=f"compatibility worker: simulated failure on attempt {attempt}")
-    result = {"table": "compatibility", "reports": int(duration * 10), "simulated_s": duration}
+    result = {"table": "compatibility", "reports": int(duration * 10)}
     return say(token, "succeeded", result=result)
 
 
