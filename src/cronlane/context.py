@@ -9,6 +9,8 @@ attempt count, and a retry after a failure resumes from the last checkpoint too.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,6 +81,18 @@ class JobContext:
         self.clock.sleep(seconds)
 
 
+def idempotency_key(run_id: str, job: str, params: dict[str, Any], dispatched: dict[str, Any] | None) -> str:
+    """``<run id>/<job>``: the same for every attempt, retry, rerun and replay of the job in the
+    run, so a job that writes with it never does the same work twice. A rerun with new parameters
+    (``params`` differ from those the run was ``dispatched`` with) asks for different work: its
+    key ends with ``/p`` and 8 hex digits of its parameters."""
+    key = f"{run_id}/{job}"
+    if dispatched is None or params == dispatched:
+        return key
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{key}/p{digest}"
+
+
 def make_context(
     *,
     run_id: str,
@@ -93,6 +107,7 @@ def make_context(
     cursor: Any = None,
     continuation: int = 0,
     upstream_results: Mapping[str, Any] | None = None,
+    dispatched_params: dict[str, Any] | None = None,
 ) -> JobContext:
     return JobContext(
         run_id=run_id,
@@ -101,7 +116,7 @@ def make_context(
         scheduled_time=datetime.fromtimestamp(scheduled_time, tz=UTC),
         params=params,
         attempt=attempt,
-        idempotency_key=f"{run_id}/{job}",
+        idempotency_key=idempotency_key(run_id, job, params, dispatched_params),
         clock=clock,
         deadline=deadline,
         log=log,

@@ -190,6 +190,10 @@ class Job:
 
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with ``given``; an undeclared name or a wrong type is an error."""
+        return {**self.default_params(), **self.coerce_params(given)}
+
+    def coerce_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``given`` converted to the declared types; an undeclared name or a wrong type is an error."""
         unknown = sorted(set(given) - set(self.params))
         if unknown:
             declared = ", ".join(sorted(self.params)) or "none"
@@ -197,10 +201,7 @@ class Job:
                 f"job '{self.name}' has no parameter {', '.join(repr(u) for u in unknown)} "
                 f"(declared: {declared})"
             )
-        values = self.default_params()
-        for key, value in given.items():
-            values[key] = self.params[key].coerce(key, value)
-        return values
+        return {key: self.params[key].coerce(key, value) for key, value in given.items()}
 
 
 @dataclass(frozen=True)

@@ -163,10 +163,34 @@ class Dispatcher:
         if action.action == "cancel":
             return operator.cancel(action.run_id)
         if action.action == "rerun":
-            return operator.rerun(action.run_id, action.failed_only)
+            overrides, named = self._new_params(action.parameters)
+            return operator.rerun(action.run_id, action.failed_only, overrides, named)
         if not action.job:
             raise InvalidRequest("field 'job': mark names the job an operator vouches for")
         return operator.mark_succeeded(action.run_id, action.job)
+
+    def _new_params(self, given: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """A rerun's new parameter values, converted to each job's declared types: ``{job:
+        values}``, and the jobs named (``"*"``: every job that declares the name)."""
+        overrides: dict[str, dict[str, Any]] = {}
+        for name, values in given.items():
+            if name == "*":
+                for key, value in values.items():
+                    declaring = [j for j in self.catalog.jobs.values() if key in j.params]
+                    if not declaring:
+                        raise InvalidRequest(f"parameters: no job declares a parameter '{key}'")
+                    for job in declaring:
+                        overrides.setdefault(job.name, {})[key] = value
+            elif name not in self.catalog.jobs:
+                raise InvalidRequest(f"parameters: no job '{name}' in the catalog")
+        for name, values in given.items():  # a job named overrides what "*" gave it
+            if name != "*":
+                overrides.setdefault(name, {}).update(values)
+        try:
+            converted = {n: self.catalog.jobs[n].coerce_params(v) for n, v in overrides.items()}
+        except ValueError as exc:
+            raise InvalidRequest(f"parameters: {exc}") from None
+        return converted, {n for n in given if n != "*"}
 
     def backfill(self, action: BackfillAction) -> dict[str, Any]:
         """The runs of the schedule's fire times in [from, to] that do not exist yet, keyed by

@@ -110,6 +110,8 @@ class RunAction:
     run_id: str
     failed_only: bool = False  # rerun: only the failed, skipped and cancelled jobs
     job: str | None = None  # mark: the job an operator vouches for
+    # rerun: new parameter values, {job: {name: value}}; "*" for every rerun job that declares it
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,7 @@ def _models() -> dict[str, type[BaseModel]]:
         run_id: str = Field(min_length=1, max_length=RUN_ID_MAX)
         failed_only: bool = False
         job: str | None = Field(default=None, max_length=NAME_MAX)
+        parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     class ScheduleAction(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -409,10 +409,19 @@ class Executor:
             log=self.log,
             cursor=view.checkpoint,
             continuation=len(view.continuations),
+            dispatched_params=self._dispatched_params(view),
             upstream_results=results.UpstreamResults(
                 lambda: self.store.upstream_results(view.run_id, view.depends_on) if view.depends_on else {}
             ),
         )
+
+    def _dispatched_params(self, view: JobRunView) -> dict[str, Any] | None:
+        """The parameters the run gave the job when it was dispatched (a rerun may change them)."""
+        if view.generation == 0:
+            return None  # its first life runs with them
+        graph = self.graphs.get(view.run_id)
+        node = graph.nodes.get(view.job) if graph is not None else None
+        return dict(node.params) if node is not None else None
 
     def _continue(
         self, view: JobRunView, step: Continuation, cursor: str, started: float, finished: float

@@ -297,15 +297,18 @@ class Restart:
     action: str
     at: float
     steps: dict[str, RestartStep]
+    # a rerun's new parameters: each named job's values in its new life (the run's, overridden)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         steps = {
             name: {"from": s.from_status.value, "generation": s.generation, "to": s.to.value}
             for name, s in sorted(self.steps.items())
         }
-        return json.dumps(
-            {"id": self.id, "action": self.action, "at": self.at, "steps": steps}, sort_keys=True
-        )
+        data: dict[str, Any] = {"id": self.id, "action": self.action, "at": self.at, "steps": steps}
+        if self.params:
+            data["params"] = self.params
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Restart:
@@ -314,7 +317,7 @@ class Restart:
             name: RestartStep(JobStatus(s["from"]), int(s["generation"]), JobStatus(s["to"]))
             for name, s in data["steps"].items()
         }
-        return cls(str(data["id"]), str(data["action"]), float(data["at"]), steps)
+        return cls(str(data["id"]), str(data["action"]), float(data["at"]), steps, data.get("params") or {})
 
 
 @dataclass
@@ -355,6 +358,8 @@ class RunView:
     # A backfill run that holds one of its backfill's slots (taken as it started, given back as
     # it closes; a run an operator reopens runs without one, so the count stays exact).
     holds_slot: bool = False
+    # Parameters an operator changed since: one entry per rerun with new values ({"at", "params"}).
+    overrides: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def terminal_count(self) -> int:

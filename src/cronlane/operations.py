@@ -158,11 +158,19 @@ class Operator:
 
     # -- rerun --------------------------------------------------------------------------------
 
-    def rerun(self, run_id: str, failed_only: bool) -> dict[str, Any]:
+    def rerun(
+        self,
+        run_id: str,
+        failed_only: bool,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        named: set[str] | None = None,
+    ) -> dict[str, Any]:
         """A new attempt, in the same run, of the jobs that did not succeed: failed, skipped and
         cancelled ones; with ``failed_only``, the failed ones and the jobs skipped because of
         them (cancelled ones stay cancelled). Succeeded jobs are not run again. The jobs get a new
-        generation, so their new messages are not taken for duplicates of the old ones."""
+        generation, so their new messages are not taken for duplicates of the old ones.
+        ``overrides`` (converted values by job) replace the run's values of the jobs it reruns;
+        a job ``named`` there that it does not rerun is an error."""
         pending = self._pending(run_id)
         run = self.settled_run(run_id)
         if pending is not None and pending.action == "rerun":
@@ -182,9 +190,17 @@ class Operator:
         else:
             chosen = {n for n, j in jobs.items() if j.status in RESTARTABLE}
         chosen, stuck = self.can_run(run_id, jobs, chosen, set())
+        left_out = sorted((named or set()) - chosen)
+        if left_out:
+            said = ", ".join(
+                f"'{n}' ({jobs[n].status.value})" if n in jobs else f"'{n}' (not in the run)"
+                for n in left_out
+            )
+            raise InvalidRequest(f"parameters name jobs this rerun does not run: {said}")
         if not chosen:
             return {"run_id": run_id, "status": run.status.value, "rerun": [], "not_rerun": stuck}
-        return self.restart("rerun", run, jobs, chosen, {}, stuck)
+        params = {n: {**jobs[n].params, **v} for n, v in (overrides or {}).items() if n in chosen and v}
+        return self.restart("rerun", run, jobs, chosen, {}, stuck, params=params)
 
     # -- mark ---------------------------------------------------------------------------------
 
@@ -235,6 +251,7 @@ class Operator:
         chosen: set[str],
         vouched: dict[str, JobRunView],
         not_rerun: dict[str, str] | None = None,
+        params: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Restart ``chosen`` (and vouch for ``vouched``) in ``run``: the restart is written on the
         run, reopening it, then carried out (see the module's docstring)."""
@@ -248,7 +265,7 @@ class Operator:
             to = JobStatus.QUEUED if starts else JobStatus.PENDING
             steps[name] = RestartStep(jobs[name].status, jobs[name].generation, to)
         now = self.clock.now()
-        restart = Restart(uuid.uuid4().hex, action, now, steps)
+        restart = Restart(uuid.uuid4().hex, action, now, steps, params or {})
         # Checked once the request can no longer be running, in case it dies part way.
         self.checks.arm(run.run_id, now + watchdog.RESTART_CHECK_S)
         if not self.store.begin_restart(run.run_id, restart, now):
@@ -287,7 +304,9 @@ class Operator:
             if view is None:
                 continue
             if view.status is step.from_status and view.generation == step.generation:
-                if not self.store.reset_job(view, step.to, now=now, graph=graph):
+                if not self.store.reset_job(
+                    view, step.to, now=now, graph=graph, params=restart.params.get(name)
+                ):
                     raise Conflict(f"job '{name}' changed while being restarted; try again")
                 crashpoint("operator.after_reset", run_id=run_id, job=name)
                 view = replace(view, status=step.to, generation=step.generation + 1)

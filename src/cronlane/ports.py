@@ -223,10 +223,12 @@ class JobRunRecords(Protocol):
         reason: str | None = None,
         now: float | None = None,
         graph: RunGraph | None = None,
+        params: dict[str, Any] | None = None,
     ) -> bool:
         """A new life in the same run: a new generation, no attempts, ``status`` (PENDING, QUEUED,
         or SUCCEEDED when an operator vouches for it), the run's counters moved, all in one write;
-        False if the job-run is no longer as ``view`` saw it."""
+        False if the job-run is no longer as ``view`` saw it. ``params``: the new life's values
+        (a rerun with new parameters)."""
         ...
 
     def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:

@@ -116,8 +116,9 @@ def app_catalog(template: Path | None = None, catalog: str | None = None) -> Cat
 
 
 def parse_params(values: list[str], run_jobs: dict[str, Job] | None = None) -> dict[str, dict[str, Any]]:
-    """``JOB.KEY=VALUE`` (one job) or ``KEY=VALUE`` (every job of the run that declares KEY)
-    options into ``{job: {key: value}}``. Values stay strings: each job's declared parameter
+    """``JOB.KEY=VALUE`` (one job) or ``KEY=VALUE`` (every job of the run that declares KEY;
+    without ``run_jobs``, ``"*"``, for the dispatcher to find them) options into
+    ``{job: {key: value}}``. Values stay strings: each job's declared parameter
     types decide (the dispatcher checks them; ``check_params`` checks them here first)."""
     out: dict[str, dict[str, Any]] = {}
     for value in values:
@@ -125,8 +126,8 @@ def parse_params(values: list[str], run_jobs: dict[str, Job] | None = None) -> d
         job, dot, key = target.rpartition(".")
         if not eq or not key or (dot and not job):
             fail(f"--param {value!r}: expected KEY=VALUE or JOB.KEY=VALUE")
-        if dot:
-            out.setdefault(job, {})[key] = raw
+        if dot or run_jobs is None:  # no jobs to look in: "*", every job that declares it
+            out.setdefault(job if dot else "*", {})[key] = raw
             continue
         declaring = [name for name, declared in (run_jobs or {}).items() if key in declared.params]
         if not declaring:

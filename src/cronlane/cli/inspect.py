@@ -185,6 +185,8 @@ def run_summary(run: Any) -> dict[str, Any]:
         "skipped": run.skipped,
         "cancelled": run.cancelled,
         "reason": run.reason,
+        "parameters": run.parameters,  # the trigger's, by job
+        "overrides": run.overrides,  # reruns with new parameters
     }
 
 

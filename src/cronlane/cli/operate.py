@@ -98,6 +98,13 @@ def rerun_command(
         bool,
         typer.Option("--failed-only", help="Only the failed jobs and those skipped because of them."),
     ] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="New values for the jobs it reruns: KEY=VALUE (each one that declares KEY) or "
+            "JOB.KEY=VALUE; recorded on the run. The jobs get a new idempotency key."
+        ),
+    ] = None,
     yes: YesOption = False,
     as_json: JsonOption = False,
     stack: StackOption = None,
@@ -110,9 +117,12 @@ def rerun_command(
         if failed_only
         else "its failed, skipped and cancelled jobs"
     )
+    event: dict[str, Any] = {"action": "rerun", "run_id": run_id, "failed_only": failed_only}
+    if param:
+        event["parameters"] = parse_params(param)
     act(
         target_of(stack, local, port),
-        {"action": "rerun", "run_id": run_id, "failed_only": failed_only},
+        event,
         as_json,
         lambda r: (
             f"run {r['run_id']}: {r['status']}; rerunning {', '.join(r['rerun']) or 'nothing'}"

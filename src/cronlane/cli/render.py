@@ -165,6 +165,17 @@ def result_line(result: object, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def params_line(params: dict[str, Any]) -> str:
+    """``{job: {key: value}}`` as ``job.key=value ...``."""
+    import json
+
+    return " ".join(
+        f"{job}.{k}={json.dumps(v)}"
+        for job, values in sorted(params.items())
+        for k, v in sorted(values.items())
+    )
+
+
 def print_runs(rows: list[dict[str, object]], where: str) -> None:
     out = console()
     table = Table(title=Text(f"runs on {where}"))
@@ -225,3 +236,8 @@ def print_run_tree(report: RunReport) -> None:
             nodes[name].add(Text(continuation_line(step), style="dim"))
     out.print(root)
     out.print(Text(tally(report.jobs, run.job_count)))
+    if run.parameters:
+        out.print(Text(f"parameters: {params_line(run.parameters)}"))
+    for override in run.overrides:  # reruns with new parameters
+        when, changed = _time(override.get("at")), params_line(override.get("params") or {})
+        out.print(Text(f"{override.get('action', 'rerun')} at {when} with {changed}"))

@@ -87,6 +87,7 @@ def run_view(item: Any) -> RunView:  # Any: PynamoDB attributes read as their va
         reopened=int(item.reopened or 0),
         restart=Restart.from_json(item.restart) if item.restart else None,
         holds_slot=bool(item.slot),
+        overrides=[json.loads(o) for o in (item.overrides or [])],
     )
 
 

@@ -402,6 +402,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         reason: str | None = None,
         now: float | None = None,
         graph: RunGraph | None = None,
+        params: dict[str, Any] | None = None,
     ) -> bool:
         """A waiting job-run with no item yet (marked by an operator) gets its item from ``graph``."""
         if graph is not None and view.job not in graph.nodes:
@@ -422,6 +423,8 @@ class JobRunRecordsOnDynamo(DynamoTable):
             JR.continuing.remove(),
             JR.result_key.remove(),
         ]
+        if params is not None:
+            actions.append(JR.params.set(json.dumps(params, sort_keys=True)))
         if status is JobStatus.SUCCEEDED:
             actions += [
                 JR.reason.set(reason or "marked succeeded by an operator"),

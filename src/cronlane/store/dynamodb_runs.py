@@ -240,6 +240,10 @@ class RunRecordsOnDynamo(DynamoTable):
 
     def begin_restart(self, run_id: str, restart: Restart, now: float) -> bool:
         Run = self.Run
+        recorded = []
+        if restart.params:  # a rerun with new parameters: kept on the run for good
+            entry = json.dumps({"at": restart.at, "action": restart.action, "params": restart.params})
+            recorded = [Run.overrides.set((Run.overrides | []).append([entry]))]
         return conditional(
             f"reopening run {run_id} for an operator's {restart.action}",
             lambda: Run(run_pk(run_id), "RUN").update(
@@ -247,6 +251,7 @@ class RunRecordsOnDynamo(DynamoTable):
                     *self._reopening(),
                     Run.restart.set(restart.to_json()),
                     Run.restart_id.set(restart.id),
+                    *recorded,
                 ],
                 condition=Run.status.is_in(*(s.value for s in REOPENABLE)) & Run.restart_id.does_not_exist(),
             ),

@@ -100,6 +100,7 @@ class RunItem(Model):
     reopened = NumberAttribute(null=True)  # how many times (absent: never)
     restart = UnicodeAttribute(null=True)  # an operator's restart under way (model.Restart, JSON)
     restart_id = UnicodeAttribute(null=True)  # its id, for the condition that ends it
+    overrides = ListAttribute(of=UnicodeAttribute, null=True)  # reruns with new parameters (JSON each)
     slot = NumberAttribute(null=True)  # 1 while a backfill run holds one of its backfill's slots
     created_at = NumberAttribute()
     started_at = NumberAttribute(null=True)

@@ -224,6 +224,12 @@ class MemoryRunStore(StoreBase):
             view.status, view.finished_at, view.cancel_requested_at = RunStatus.RUNNING, None, None
             view.touched, view.restart = True, restart
             view.reopened += 1
+            if restart.params:  # a rerun with new parameters: kept on the run for good
+                view.overrides.append(
+                    json.loads(
+                        json.dumps({"at": restart.at, "action": restart.action, "params": restart.params})
+                    )
+                )
             return True
 
     def end_restart(self, run_id: str, restart_id: str) -> bool:
@@ -575,6 +581,7 @@ class MemoryRunStore(StoreBase):
         reason: str | None = None,
         now: float | None = None,
         graph: RunGraph | None = None,
+        params: dict[str, Any] | None = None,
     ) -> bool:
         if graph is not None and view.job not in graph.nodes:
             return False  # not a job of the run
@@ -592,6 +599,8 @@ class MemoryRunStore(StoreBase):
             current.status, current.generation = status, current.generation + 1
             current.error = current.lease_expires_at = current.checkpoint = current.result_key = None
             current.continuations, current.continuing = [], False
+            if params is not None:
+                current.params = json.loads(json.dumps(params))
             if status is JobStatus.SUCCEEDED:
                 current.reason, current.finished_at = reason or "marked succeeded by an operator", now or 0
             else:
