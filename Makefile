@@ -42,7 +42,7 @@ help:
 	@echo "make build   sam build of the example app (the deployable artifacts in $(EXAMPLE)/.aws-sam/)"
 	@echo "make sam-local  sam local invoke of both functions against the local twin (root, Docker;"
 	@echo "             in the example and in an app made by cronlane init)"
-	@echo "make chaos   the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 35 min);"
+	@echo "make chaos   the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 85 min here);"
 	@echo "             make chaos PROFILE=aggressive: 150 runs with every fault far more often"
 	@echo "make bench   cost, makespan, hand-off, dispatch scale, cold start, idle wake-ups (benchmarks/)"
 
