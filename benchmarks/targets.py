@@ -21,13 +21,13 @@ from __future__ import annotations
 import itertools
 import os
 import statistics
-import time
 from collections import Counter
 from typing import Any
 
 from benchmarks import EXAMPLE_TEMPLATE
 from benchmarks.billing import Bill
-from cronlane.local.session import local_runtime, store_of, wait_for_run
+from benchmarks.handoff import run_chain
+from cronlane.local.session import local_runtime, store_of
 
 KINDS = ("python", "lambda", "ecs", "callback")
 LINKS = 8
@@ -50,13 +50,7 @@ def run(links: int = LINKS) -> dict[str, Any]:
             runtime.warm("DispatcherFunction", 1)
             before = len(runtime.invocations)
             runtime.observe_requests(bill.observe)
-            event = {
-                "action": "trigger",
-                "schedule": "daily-full-sync",
-                "idempotency_key": f"{kind}-{time.time_ns()}",
-            }
-            run_id = runtime.invoke("DispatcherFunction", event).response["run_id"]
-            report = wait_for_run(runtime, run_id, limit_s=900)
+            run_id, report = run_chain(runtime, kind, limit_s=900)
             runtime.observe_requests(None)
             invocations = Counter(i.function for i in runtime.invocations[before:])
             jobs = sorted(store_of(runtime).job_runs(run_id), key=lambda j: j.job)

@@ -52,11 +52,17 @@ def test_json_output_has_the_documented_shape(tmp_path: Path) -> None:
             "started_at",
             "finished_at",
             "continuations",
+            "duration_s",
             "error",
+            "reason",
+            "result",
             "target",
             "handle",
         }
         assert job["continuations"] == []  # only a job longer than one invocation has some
+        # what run --json says of a job: its duration, why it did not run (none did), its result
+        assert job["duration_s"] >= 0 and job["reason"] is None
+        assert job["result"] is None or isinstance(job["result"], dict)
         # a Python job runs in the executor: it has no handle elsewhere
         assert (job["error"], job["target"], job["handle"]) == (None, "python", None)
         assert job["status"] == "SUCCEEDED" and job["attempts"] == 1
