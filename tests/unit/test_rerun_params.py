@@ -80,14 +80,14 @@ def test_a_rerun_without_new_parameters_keeps_the_idempotency_key() -> None:
     ],
 )
 def test_bad_new_parameters_are_refused_and_nothing_is_rerun(parameters: dict[str, Any], said: str) -> None:
-    world, seen, run_id = pipeline()
+    world, _seen, run_id = pipeline()
     answer = world.act(action="rerun", run_id=run_id, parameters=parameters)
     assert said in answer["error"]
     assert world.store.get_run(run_id).status is RunStatus.FAILED  # type: ignore[union-attr]
 
 
 def test_new_parameters_for_a_job_the_rerun_does_not_run_are_refused() -> None:
-    world, seen, run_id = pipeline()
+    world, _seen, run_id = pipeline()
     world.act(action="rerun", run_id=run_id, parameters={"load": {"source": "replica"}})
     world.drain()
     with pytest.raises(InvalidRequest, match="does not run: 'load' \\(SUCCEEDED\\)"):
