@@ -386,16 +386,22 @@ def test_the_end_of_a_task_whose_arn_was_never_recorded_completes_its_attempt() 
     assert job(world, run_id, "scoreJob").status is JobStatus.RUNNING  # released
 
 
-@pytest.mark.usefixtures("no_crash_hook")
-def test_a_worker_sent_its_token_by_an_executor_that_then_died_reports_as_usual() -> None:
+def worker_crashed_at(point: str) -> tuple[InProcess, FakeTargets, str]:
+    """trainJob's task ends; the executor handing scoreJob to its worker dies at ``point``."""
     targets = FakeTargets()
-    world = InProcess(catalog(), START, targets=targets)
+    world = InProcess(catalog(heartbeat_s=120), START, targets=targets)
     run_id = world.tick("nightly", START)["run_id"]
     world.drain(until=START + 1)
     world.completions.task_stopped(stopped(targets.started[0], 0))
-    crash_once_at("executor.after_start", "scoreJob")
+    crash_once_at(point, "scoreJob")
     with pytest.raises(Crash):
         world.drain(until=START + 10)
+    return world, targets, run_id
+
+
+@pytest.mark.usefixtures("no_crash_hook")
+def test_a_worker_sent_its_token_by_an_executor_that_then_died_reports_as_usual() -> None:
+    world, targets, run_id = worker_crashed_at("executor.after_start")
     work = targets.started[1]
     assert world.completions.report(Report(work.token or "", "heartbeat"))["status"] == "RUNNING"
     assert world.completions.report(Report(work.token or "", "succeeded"))["status"] == "SUCCEEDED"
@@ -406,14 +412,7 @@ def test_a_worker_sent_its_token_by_an_executor_that_then_died_reports_as_usual(
 
 @pytest.mark.usefixtures("no_crash_hook")
 def test_a_callback_attempt_recorded_but_never_sent_is_given_up_and_retried() -> None:
-    targets = FakeTargets()
-    world = InProcess(catalog(heartbeat_s=120), START, targets=targets)
-    run_id = world.tick("nightly", START)["run_id"]
-    world.drain(until=START + 1)
-    world.completions.task_stopped(stopped(targets.started[0], 0))
-    crash_once_at("executor.before_start", "scoreJob")
-    with pytest.raises(Crash):
-        world.drain(until=START + 10)
+    world, targets, run_id = worker_crashed_at("executor.before_start")
     assert [w.job for w in targets.started] == ["trainJob"]  # no worker got the job
     world.drain(until=START + 5500)  # the message comes back after the visibility timeout
     score = job(world, run_id, "scoreJob")
