@@ -67,7 +67,7 @@ def met(name: str, value: float) -> bool:
 
 
 def main() -> None:
-    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan, targets
+    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan, overlap, targets
     from cronlane.local.session import local_runtime
 
     began = time.perf_counter()
@@ -83,6 +83,7 @@ def main() -> None:
         ("makespan", makespan.run),
         ("handoff", handoff.run),
         ("targets", targets.run),
+        ("overlap", overlap.run),
         ("dispatch_10k", dispatch_scale.run),
         ("cold_start", lambda: _cold_start(cold_start, local_runtime)),
         ("idle_week", idle_week),
@@ -118,6 +119,12 @@ def main() -> None:
             f"{figures_of['overhead_median_ms']:>6} ms  {figures_of['requests_per_job']:>5} requests/job  "
             f"${figures_of['cost_per_million_jobs']} per million jobs"
         )
+    for lanes in (1, 2):
+        o = results["overlap"][f"max_concurrent_{lanes}"]
+        print(
+            f"two overlapping daily-full-sync runs, max_concurrent={lanes}: {o['first_min']} and "
+            f"{o['second_min']} min (alone: {results['overlap']['alone_min']} min; slowdown {o['slowdown']}x)"
+        )
     print(f"(all in {results['wall_s']} s; benchmarks/results.json, benchmarks/README.md)")
     print("bench: " + " ".join(f"{k}={v}" for k, v in figures.items()))
 
@@ -141,6 +148,29 @@ def write_table(results: dict[str, Any]) -> None:
         target, comparison, unit = TARGETS[name]
         verdict = "yes" if results["targets_met"][name] else "no"
         rows.append(f"| {name} | {value}{unit} | {comparison} {target:g}{unit} | {verdict} |")
+    rows += [
+        "",
+        "Per job target (`benchmarks/targets.py`):",
+        "",
+        "| target | hand-off median | overhead median | requests per job | $ per million jobs |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, f in results["targets"].items():
+        rows.append(
+            f"| {kind} | {f['handoff_median_ms']} ms | {f['overhead_median_ms']} ms | "
+            f"{f['requests_per_job']} | {f['cost_per_million_jobs']} |"
+        )
+    o = results["overlap"]
+    rows += [
+        "",
+        f"Two overlapping `daily-full-sync` runs (`benchmarks/overlap.py`; alone: {o['alone_min']} min):",
+        "",
+        "| every job's max_concurrent | first run | second run | slowdown |",
+        "|---|---|---|---|",
+    ]
+    for lanes in (1, 2):
+        f = o[f"max_concurrent_{lanes}"]
+        rows.append(f"| {lanes} | {f['first_min']} min | {f['second_min']} min | {f['slowdown']}x |")
     table = "\n".join(rows)
     for readme in (HERE / "README.md", HERE.parent / "docs" / "performance.md"):
         text = readme.read_text()

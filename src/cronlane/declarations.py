@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cronlane.targets import Target
 
 from cronlane.errors import CatalogError
+from cronlane.lanes import MAX_CONCURRENT
 from cronlane.model import DEFAULT_MAX_CONTINUATIONS, CatchUp, Overlap, TriggerRule
 
 # MessageGroupId allows 128 characters of alphanumerics and punctuation; a job name is a group id.
@@ -171,6 +172,9 @@ class Job:
     # IAM grants the job needs (an S3 bucket it reads, a service it calls): written into the
     # executor's role by ``cronlane template``, nowhere else.
     permissions: tuple[Permission, ...] = ()
+    # How many executions of the job may run at once across runs (each in its own run; one
+    # job-run never runs twice at once). 1: one at a time, a later run's waits (cronlane.lanes).
+    max_concurrent: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_rule", _as_enum(TriggerRule, self.trigger_rule))
@@ -337,6 +341,12 @@ class Catalog:
                 problems.append(f"{where}: max_attempts must be at least 1")
             if not 0 <= job.max_continuations <= MAX_CONTINUATIONS:
                 problems.append(f"{where}: max_continuations must be within 0..{MAX_CONTINUATIONS}")
+            if (
+                not isinstance(job.max_concurrent, int)
+                or isinstance(job.max_concurrent, bool)
+                or not 1 <= job.max_concurrent <= MAX_CONCURRENT
+            ):
+                problems.append(f"{where}: max_concurrent must be a whole number within 1..{MAX_CONCURRENT}")
             if not isinstance(job.trigger_rule, TriggerRule):
                 problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not {_choices(TriggerRule)}")
             target_problem = spec_problem(job.spec)

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cronlane import watchdog
+from cronlane import lanes, watchdog
 from cronlane.clock import Clock, iso
 from cronlane.cron import RateExpression, parse_expression
 from cronlane.declarations import Catalog, Schedule, Selection
@@ -467,6 +467,9 @@ class Dispatcher:
         self.checks.arm(run.run_id, watchdog.due(status, self.clock.now(), run.nodes, run.deadline_at))
 
     def _new_run(self, request: DispatchRequest, nodes: dict[str, JobNode]) -> NewRun:
+        limits = {name: self.catalog.jobs[name].max_concurrent for name in nodes}
+        if lanes.needs_number(limits):
+            nodes = lanes.assign(nodes, limits, self.store.take_lane_number())
         now = self.clock.now()
         return NewRun(
             run_id=request.run_id,

@@ -338,7 +338,7 @@ class Executor:
             self.log.warning("job attempt failed; will retry", extra={"error": error, "retry_in_s": delay})
             self.telemetry.emit("JobsRetried", 1, job=view.job)
             return retry(delay, error)
-        message = JobMessage(view.run_id, view.job, view.generation)
+        message = JobMessage(view.run_id, view.job, view.generation, lane=view.lane)
         return self._fail(view, message, message.body(), error, entry, finished, duration)
 
     def _hand_off(
@@ -448,7 +448,9 @@ class Executor:
         )
         self.telemetry.emit("JobsContinued", 1, job=view.job)
         crashpoint("executor.after_checkpoint", job=view.job, run_id=view.run_id)
-        self.queue.send([JobMessage(view.run_id, view.job, view.generation, continuation=number)])
+        self.queue.send(
+            [JobMessage(view.run_id, view.job, view.generation, continuation=number, lane=view.lane)]
+        )
         return {"job": view.job, "status": "CONTINUED", "continuation": number}
 
     def _run(self, view: JobRunView, started: float, remaining_s: Callable[[], float]) -> Outcome:

@@ -111,11 +111,23 @@ class JobMessage:
     # When the job became ready (epoch seconds): the claim records it as the job-run's
     # ``enqueued_at`` when nothing did before (a dependent is released without a write).
     queued_at: float | None = field(default=None, compare=False)
+    # Which of the job's lanes (message groups) carries it: 0 unless the job declares
+    # ``max_concurrent`` above 1 (cronlane.lanes).
+    lane: int = 0
+
+    @property
+    def group(self) -> str:
+        """The message group: one lane of the job (cronlane.lanes)."""
+        from cronlane.lanes import group_of
+
+        return group_of(self.job, self.lane)
 
     def body(self) -> str:
         data: dict[str, Any] = {"run_id": self.run_id, "job": self.job, "generation": self.generation}
         if self.continuation:
             data["continuation"] = self.continuation
+        if self.lane:
+            data["lane"] = self.lane
         if self.queued_at is not None:
             data["queued_at"] = round(self.queued_at, 3)
         return json.dumps(data)
@@ -151,7 +163,12 @@ class JobMessage:
             not isinstance(queued_at, int | float) or isinstance(queued_at, bool) or not 0 <= queued_at < 1e12
         ):
             raise InvalidRequest("message body: 'queued_at' must be a time in seconds since the epoch")
-        return cls(run_id, job, generation, continuation, float(queued_at) if queued_at is not None else None)
+        lane = data.get("lane", 0)
+        if not isinstance(lane, int) or isinstance(lane, bool) or lane < 0:
+            raise InvalidRequest("message body: 'lane' must be a non-negative integer")
+        return cls(
+            run_id, job, generation, continuation, float(queued_at) if queued_at is not None else None, lane
+        )
 
 
 @dataclass(frozen=True)
@@ -169,6 +186,10 @@ class JobNode:
     dependent_fan_in: tuple[int, ...] = ()  # how many upstreams each dependent waits for
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+    # The job's lane in this run, and each dependent's (cronlane.lanes): 0 and () unless a job
+    # declares ``max_concurrent`` above 1.
+    lane: int = 0
+    dependent_lanes: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -184,6 +205,10 @@ class JobNode:
         }
         if self.max_continuations != DEFAULT_MAX_CONTINUATIONS:
             data["max_continuations"] = self.max_continuations
+        if self.lane:
+            data["lane"] = self.lane
+        if any(self.dependent_lanes):
+            data["dependent_lanes"] = list(self.dependent_lanes)
         return data
 
     @classmethod
@@ -200,6 +225,8 @@ class JobNode:
             dependent_fan_in=tuple(data.get("dependent_fan_in") or ()),
             trigger_rule=TriggerRule(data.get("trigger_rule") or TriggerRule.ALL_SUCCESS),
             max_continuations=int(data.get("max_continuations", DEFAULT_MAX_CONTINUATIONS)),
+            lane=int(data.get("lane", 0)),
+            dependent_lanes=tuple(int(n) for n in data.get("dependent_lanes") or ()),
         )
 
 
@@ -409,6 +436,15 @@ class JobRunView:
     late_completions: list[dict[str, Any]] = field(default_factory=list)
     # Which life and attempt's success left a result (cronlane.results), if one did.
     result_key: str | None = None
+    # Its lane and its dependents' (JobNode.lane, cronlane.lanes).
+    lane: int = 0
+    dependent_lanes: tuple[int, ...] = ()
+
+    def lane_of(self, dependent: str) -> int:
+        """The lane of one of its dependents in this run."""
+        if not any(self.dependent_lanes):
+            return 0
+        return dict(zip(self.dependents, self.dependent_lanes, strict=False)).get(dependent, 0)
 
     @property
     def target(self) -> str:
@@ -448,6 +484,8 @@ def waiting_view(graph: RunGraph, name: str, queued: bool = False) -> JobRunView
         schedule=graph.schedule,
         scheduled_time=graph.scheduled_time,
         max_continuations=node.max_continuations,
+        lane=node.lane,
+        dependent_lanes=node.dependent_lanes,
     )
 
 

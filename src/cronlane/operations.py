@@ -313,7 +313,7 @@ class Operator:
             if view.generation != step.generation + 1:
                 continue  # moved on another way since the restart read it: nothing to do for it
             if step.to is JobStatus.QUEUED and view.status is JobStatus.QUEUED:
-                ready.append(JobMessage(run_id, name, view.generation))
+                ready.append(JobMessage(run_id, name, view.generation, lane=view.lane))
         vouched = [n for n, s in restart.steps.items() if s.to is JobStatus.SUCCEEDED]
         for name in vouched:
             # dependents still waiting (not restarted) start if this was their last upstream

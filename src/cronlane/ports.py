@@ -105,6 +105,10 @@ class RunRecords(Protocol):
         """Note that the run's missed deadline was reported; False if it already was."""
         ...
 
+    def take_lane_number(self) -> int:
+        """The next number of one counter for all runs (cronlane.lanes): 1, 2, 3..."""
+        ...
+
     def mark_sink(self, graph: RunGraph, job: str) -> bool:
         """Count the end of the sink ``job`` (again is harmless); True if that filled its shard."""
         ...

@@ -67,7 +67,7 @@ class Releaser:
         if len(fan_in) == len(names) and all(count == 1 for count in fan_in):
             # ``view`` is each one's only upstream: no graph needed (its rule cannot matter: a
             # success is done under both)
-            needs = {name: Needs((view.job,), TriggerRule.ALL_SUCCESS) for name in names}
+            needs = {name: Needs((view.job,), TriggerRule.ALL_SUCCESS, view.lane_of(name)) for name in names}
         else:
             needs = self.graphs.needs_of(view.run_id, names)
         return self.send(self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now))
@@ -92,7 +92,9 @@ class Releaser:
             return Ready((), ended)
         decision = decide(finished, outcome, done, {**states, **self.store.states(run_id, done)})
         crashpoint("executor.after_release", job=finished, run_id=run_id)
-        messages = tuple(JobMessage(run_id, job, gen, queued_at=now) for job, gen in decision.ready)
+        messages = tuple(
+            JobMessage(run_id, job, gen, queued_at=now, lane=needs[job].lane) for job, gen in decision.ready
+        )
         return Ready(messages, ended or decision.ended)
 
     def send(self, ready: Ready) -> bool:

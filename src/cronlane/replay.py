@@ -180,7 +180,7 @@ class DeadLetters:
                 # Replayed, rerun or marked since: this letter is out of date. A replay that died
                 # before reopening the run or sending left the job QUEUED: finish those steps.
                 if view.status is JobStatus.QUEUED:
-                    resend.append(JobMessage(run.run_id, view.job, view.generation))
+                    resend.append(JobMessage(run.run_id, view.job, view.generation, lane=view.lane))
                 letter.outcome = f"out of date (the job is {view.status.value} now): deleted"
                 done.append(letter)
             elif view.status is JobStatus.FAILED or abandoned(view, now):

@@ -50,10 +50,11 @@ class Needs:
 
     upstreams: tuple[str, ...]
     trigger_rule: TriggerRule
+    lane: int = 0  # the job's lane in the run (cronlane.lanes): where its message goes
 
     @classmethod
     def of(cls, node: JobNode) -> Needs:
-        return cls(node.depends_on, node.trigger_rule)
+        return cls(node.depends_on, node.trigger_rule, node.lane)
 
 
 def _statuses(

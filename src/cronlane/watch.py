@@ -137,7 +137,7 @@ class RunWatch:
         # gone too (the redrive policy moved it to the dead-letter queue). Its message, sent
         # again, is claimed as a new attempt (or fails the job, its attempts spent).
         lost = [
-            JobMessage(run_id, j.job, j.generation)
+            JobMessage(run_id, j.job, j.generation, lane=j.lane)
             for j in jobs
             if j.status is JobStatus.RUNNING and (j.lease_expires_at or now) < quiet_since
         ]

@@ -60,6 +60,20 @@ def test_messages_of_different_groups_are_delivered_together(queue: QueueDriver)
     assert sorted(received(queue), key=lambda m: m.job) == sent
 
 
+def test_the_lanes_of_one_job_are_groups_of_their_own(queue: QueueDriver) -> None:
+    # GIVEN two runs' messages of job a in lane 0 and a third run's in lane 1 (max_concurrent=2)
+    first, second, other = JobMessage(RUN_1, "a"), JobMessage(RUN_2, "a"), JobMessage(RUN_3, "a", lane=1)
+    queue.queue.send([first, second, other])
+    # WHEN the first is in flight
+    in_flight = queue.receive(limit=1)
+    assert [d.message for d in in_flight] == [first]
+    # THEN lane 1's message comes, with its lane, while lane 0's next waits for the first
+    assert [(m.run_id, m.lane) for m in received(queue)] == [(RUN_3, 1)]
+    assert received(queue) == []
+    queue.delete(in_flight[0])
+    assert received(queue) == [second]
+
+
 # -- 2. visibility --------------------------------------------------------------------------------
 
 

@@ -213,6 +213,22 @@ def test_the_graph_snapshot_round_trips(store: RunStore) -> None:
     assert store.load_run_graph("no-such-run") is None
 
 
+def test_lane_numbers_count_up_and_a_graph_keeps_its_lanes(store: RunStore) -> None:
+    # GIVEN the counter of the runs' lane numbers
+    numbers = [store.take_lane_number() for _ in range(3)]
+    # THEN it counts up one at a time
+    assert numbers == list(range(numbers[0], numbers[0] + 3))
+    # and a run's graph keeps each job's lane and its dependents', and job-runs carry them
+    nodes = diamond()
+    nodes["a"] = replace(nodes["a"], lane=1, dependent_lanes=(1, 0))
+    nodes["b"] = replace(nodes["b"], lane=1)
+    assert store.create_run(new_run(nodes=nodes))
+    graph = store.load_run_graph(RUN)
+    assert graph is not None and graph.nodes == nodes
+    claimed = store.claim(RUN, "a", 0, T0, LEASE_S, graph=graph)
+    assert claimed is not None and (claimed.lane, claimed.lane_of(nodes["a"].dependents[0])) == (1, 1)
+
+
 def test_get_run_shows_what_the_run_was_created_with(store: RunStore) -> None:
     # GIVEN a manual run with parameters, a deadline and a fingerprint
     run = new_run(

@@ -160,7 +160,7 @@ class MemoryJobQueue:
     def send(self, messages: Sequence[JobMessage]) -> None:
         with self._lock:
             for m in messages:
-                self.jobs.send(m.body(), m.job, m.dedup_id())
+                self.jobs.send(m.body(), m.group, m.dedup_id())
 
     def dead_letter(self, body: str, dedup_id: str, error: str) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ class SqsJobQueue:
                 {
                     "Id": str(i),
                     "MessageBody": m.body(),
-                    "MessageGroupId": m.job,
+                    "MessageGroupId": m.group,
                     "MessageDeduplicationId": m.dedup_id(),
                 }
                 for i, m in enumerate(chunk)

@@ -99,6 +99,8 @@ class JobRunRecordsOnDynamo(DynamoTable):
                 node.max_continuations if node.max_continuations != DEFAULT_MAX_CONTINUATIONS else None
             ),
             params=json.dumps(node.params, sort_keys=True),
+            lane=node.lane or None,
+            dependent_lanes=list(node.dependent_lanes) if any(node.dependent_lanes) else None,
             expires_at=run.expires_at,
         )
 

@@ -24,7 +24,7 @@ from cronlane.model import (
 )
 from cronlane.sdk_errors import conditional, dynamodb
 from cronlane.store.dynamodb_base import DynamoTable, run_view
-from cronlane.store.items import run_pk, time_key
+from cronlane.store.items import COUNTER_PK, LANES_SK, run_pk, time_key
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
@@ -276,6 +276,12 @@ class RunRecordsOnDynamo(DynamoTable):
                 condition=Run.deadline_reported.does_not_exist() & Run.pk.exists(),
             ),
         )
+
+    def take_lane_number(self) -> int:
+        Counter = self.items.Counter
+        item = Counter(COUNTER_PK, LANES_SK)
+        dynamodb("taking a lane number", lambda: item.update(actions=[Counter.value.add(1)]))
+        return int(item.value)
 
     def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
         ids = dynamodb(

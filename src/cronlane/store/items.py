@@ -13,6 +13,7 @@ docs/state.md:
 | watch     | ``SCHEDULE#<n>`` | ``WATCH``      | -                                                     |
 | waiting   | ``SCHEDULE#<n>`` | ``BUFFERED``   | -                                                     |
 | slots     | ``SCHEDULE#<n>`` | ``BACKFILL``   | -                                                     |
+| counter   | ``CRONLANE``     | ``LANES``      | -                                                     |
 
 This is also the only module that touches PynamoDB's private parts, in two places (``share_client``
 and ``update_without_reading``); ``check_pynamodb`` says whether they are still there, and a test
@@ -164,6 +165,9 @@ class JobRunItem(Model):
     hand_off = UnicodeAttribute(null=True)
     late_completions = ListAttribute(of=UnicodeAttribute, null=True)
     result_key = UnicodeAttribute(null=True)  # the life and attempt whose RESULT# item counts
+    # Its lane and its dependents' (cronlane.lanes); absent: 0 and none.
+    lane = NumberAttribute(null=True)
+    dependent_lanes = ListAttribute(of=NumberAttribute, null=True)
     expires_at = NumberAttribute()
 
 
@@ -224,6 +228,19 @@ class WaitingItem(Model):
     active = NumberAttribute(default=0)
 
 
+COUNTER_PK = "CRONLANE"
+LANES_SK = "LANES"  # the runs' lane numbers (cronlane.lanes)
+
+
+class CounterItem(Model):
+    """A counter for the whole table: ``LANES`` numbers the runs that have a job with more than
+    one lane."""
+
+    pk = UnicodeAttribute(hash_key=True)  # CRONLANE
+    sk = UnicodeAttribute(range_key=True)  # LANES
+    value = NumberAttribute(default=0)
+
+
 @dataclass(frozen=True)
 class Items:
     """The item classes bound to one table (its name is known only at run time, from the stack)."""
@@ -236,6 +253,7 @@ class Items:
     Watch: type[WatchItem]
     Waiting: type[WaitingItem]
     Result: type[ResultItem]
+    Counter: type[CounterItem]
     connection: Connection
 
     @property
@@ -249,6 +267,7 @@ class Items:
             self.Watch,
             self.Waiting,
             self.Result,
+            self.Counter,
         )
 
 
@@ -266,6 +285,7 @@ def bind(table: str, region: str | None) -> Items:
         Watch=bound(WatchItem),
         Waiting=bound(WaitingItem),
         Result=bound(ResultItem),
+        Counter=bound(CounterItem),
         connection=Connection(region=region),
     )
 

@@ -76,6 +76,7 @@ class MemoryRunStore(StoreBase):
         self._paused: dict[str, tuple[bool, str | None]] = {}
         self._watches: dict[str, tuple[str, float, float]] = {}  # definition, since, checked until
         self._backfill_slots: dict[str, int] = {}  # schedule -> its active backfill runs
+        self._lane_numbers = 0
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -247,6 +248,11 @@ class MemoryRunStore(StoreBase):
                 return False
             found.deadline_reported = now
             return True
+
+    def take_lane_number(self) -> int:
+        with self._lock:
+            self._lane_numbers += 1
+            return self._lane_numbers
 
     def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
         with self._lock:

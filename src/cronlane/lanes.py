@@ -1,0 +1,54 @@
+"""Lanes: how many executions of one job may run at once, across runs (``Job.max_concurrent``).
+
+A lane is a message group of the FIFO job queue. SQS hands out nothing more of a group while
+one of its messages is in flight or hidden, and a job's message stays so for the whole of its
+execution wherever it runs: the executor holds it while a Python or lambda job runs, a backoff
+hides it until the retry, and a handed-off attempt (``ecs``, ``callback``) keeps it as its timer
+until the completion, the timeout, the cancel or the lease's end deletes it or lets it come
+back. So a lane is a slot that is given back on every end, and a job with ``max_concurrent=N``
+has N lanes: ``<job>`` (lane 0, the only one of a job with the default of 1) and ``<job>#1`` to
+``<job>#<N-1>``.
+
+Every message of one job-run goes to the same lane (its first, a retry, a continuation, a
+replay, a rerun), so the queue keeps one job-run to one execution at a time as it always did,
+and the claim still refuses a second.
+
+Which lane a run's job takes: each run that has a job with more than one lane takes a number
+from one counter (``RunRecords.take_lane_number``, one write per such run and none otherwise),
+and its job takes lane ``number % max_concurrent``. Two runs that overlap have consecutive
+numbers, so with ``max_concurrent=2`` their executions of every job run side by side; a third
+shares a lane with the first and waits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from cronlane.model import JobNode
+
+MAX_CONCURRENT = 100  # lanes per job; a group id is at most 128 characters, a job name 80
+
+
+def group_of(job: str, lane: int) -> str:
+    """The message group of ``job``'s lane ``lane``."""
+    return job if lane == 0 else f"{job}#{lane}"
+
+
+def needs_number(limits: Mapping[str, int]) -> bool:
+    """Whether a run of these jobs (name -> ``max_concurrent``) takes a lane number."""
+    return any(limit > 1 for limit in limits.values())
+
+
+def assign(nodes: Mapping[str, JobNode], limits: Mapping[str, int], number: int) -> dict[str, JobNode]:
+    """The run's graph snapshot with each job's lane and its dependents', for the run's lane
+    ``number``."""
+    lanes = {name: number % max(limits.get(name, 1), 1) for name in nodes}
+    return {
+        name: replace(
+            node,
+            lane=lanes[name],
+            dependent_lanes=tuple(lanes.get(d, 0) for d in node.dependents),
+        )
+        for name, node in nodes.items()
+    }
