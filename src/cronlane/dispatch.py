@@ -413,9 +413,7 @@ class Dispatcher:
                 self._arm(new, RunStatus.BUFFERED)
                 self.store.create_run(new, status=RunStatus.BUFFERED, reason="catch-up of a missed fire time")
             else:
-                self.store.create_run(
-                    self._new_run(run_request, {}), status=RunStatus.SKIPPED, reason=skipped
-                )
+                self._record_skipped(run_request, skipped)
             crashpoint("dispatcher.after_missed_run", run_id=run_request.run_id)
         if any(skipped is None for skipped in plan.values()):
             # the tick's own run counts as known: the index may not list it yet
@@ -501,8 +499,16 @@ class Dispatcher:
     def _skip_tick(self, request: DispatchRequest, reason: str) -> DispatchResult:
         """Record the tick as a SKIPPED run with its reason. The run id is the tick's, so the
         tick is never caught up later."""
-        self.store.create_run(self._new_run(request, {}), status=RunStatus.SKIPPED, reason=reason)
+        self._record_skipped(request, reason)
         return DispatchResult(request.run_id, RunStatus.SKIPPED, True, 0, 0)
+
+    def _record_skipped(self, request: DispatchRequest, reason: str) -> None:
+        """A SKIPPED run of no jobs for a fire time that does not run, and its run event."""
+        created = self.store.create_run(self._new_run(request, {}), status=RunStatus.SKIPPED, reason=reason)
+        if created and self.closer.announcer.enabled:
+            skipped = self.store.get_run(request.run_id)
+            if skipped is not None:
+                self.closer.announcer.run_ended(skipped)
 
     def _again(self, request: DispatchRequest, existing: RunView) -> DispatchResult:
         """A second delivery of a tick (or a repeated key): the run exists already."""

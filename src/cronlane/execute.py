@@ -44,7 +44,7 @@ from cronlane.context import Continuation, JobContext, JobTimeout, make_context
 from cronlane.errors import Conflict, CronlaneError, InvalidRequest, QueueError, StoreError
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
-from cronlane.model import JobMessage, JobRunView, JobStatus
+from cronlane.model import JobMessage, JobRunView, JobStatus, ended_view
 from cronlane.ports import JobQueue, RunStore, Targets
 from cronlane.release import Releaser
 from cronlane.rules import Needs, failure_reach
@@ -328,6 +328,7 @@ class Executor:
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
             self.telemetry.emit("JobsSucceeded", 1, job=view.job, target=view.target)
             crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
+            self._announce(view, JobStatus.SUCCEEDED, finished, duration, entry)
             if self._release(view) or self._sink_ended(view):
                 self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.SUCCEEDED.value}
@@ -508,12 +509,34 @@ class Executor:
         self.telemetry.emit("JobsFailed", 1, job=view.job, target=view.target)
         self.queue.dead_letter(body, message.dedup_id(), error)
         graph = self.graphs.get(view.run_id)
-        self.store.finish(
+        ended = self.store.finish(
             view, JobStatus.FAILED, finished, duration, error=error, history_entry=entry, graph=graph
         )
         crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
+        if ended:
+            self._announce(view, JobStatus.FAILED, finished, duration, entry, error)
         self._after_failure(view.run_id, view.job)
         return {"job": view.job, "status": JobStatus.FAILED.value}
+
+    def _announce(
+        self,
+        view: JobRunView,
+        status: JobStatus,
+        finished: float,
+        duration: float,
+        entry: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """Publish the job-run's end (cronlane.run_events), as its write left it."""
+        ended = replace(
+            view,
+            status=status,
+            finished_at=finished,
+            duration_s=duration,
+            error=error,
+            history=[*view.history, entry],
+        )
+        self.closer.announcer.jobs_ended([ended])
 
     def _after_failure(self, run_id: str, failed_job: str) -> None:
         """Skip what the failure blocks (``rules.failure_reach``), release the ``all_done`` jobs
@@ -521,9 +544,14 @@ class Executor:
         graph = self.graphs.get(run_id)
         if graph is not None and failed_job in graph.nodes:
             reach = failure_reach(graph.nodes, failed_job)
+            skipped = []
             for name, cause in reach.skipped:
-                if self.store.skip(graph, name, f"upstream {cause} failed", self.clock.now()):
+                reason = f"upstream {cause} failed"
+                now = self.clock.now()
+                if self.store.skip(graph, name, reason, now):
                     self.telemetry.emit("JobsSkipped", 1, job=name)
+                    skipped.append(ended_view(graph, name, JobStatus.SKIPPED, now, reason=reason))
+            self.closer.announcer.jobs_ended(skipped)
             # The failed job and the skipped ones are terminal now: read the rest and send.
             waiting = {name: Needs.of(graph.nodes[name]) for name in reach.all_done}
             self.releaser.send(

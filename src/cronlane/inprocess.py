@@ -23,6 +23,7 @@ from cronlane.declarations import Catalog
 from cronlane.execute import RetryLater
 from cronlane.ports import Targets
 from cronlane.queue.memory import MemoryJobQueue
+from cronlane.run_events import Announcer, MemoryRunEvents
 from cronlane.store.memory import MemoryRunStore
 from cronlane.watchdog.memory import MemoryWatchdog
 from cronlane.wiring import dispatcher_of, executor_of
@@ -90,6 +91,9 @@ class InProcess:
         self.queue = MemoryJobQueue(self.clock, max_receive_count=max_receive_count)
         self.log = RecordingLog()
         self.checks = MemoryWatchdog()
+        # the run events published (cronlane.run_events), in order
+        self.events = MemoryRunEvents()
+        announcer = Announcer(self.events, RULE_PREFIX.removesuffix("-"))
         self.dispatcher = dispatcher_of(
             catalog,
             self.store,
@@ -98,6 +102,7 @@ class InProcess:
             rule_prefix=RULE_PREFIX,
             checks=self.checks,
             targets=targets,
+            announcer=announcer,
         )
         self.executor = executor_of(
             self.store,
@@ -107,6 +112,7 @@ class InProcess:
             import_function=import_function,
             checks=self.checks,
             targets=targets,
+            announcer=announcer,
         )
         # what the CompletionFunction and TaskEventsFunction run: handed-off jobs report here
         self.completions = Completions(self.store, self.queue, self.clock, self.log, self.executor)

@@ -489,6 +489,15 @@ def waiting_view(graph: RunGraph, name: str, queued: bool = False) -> JobRunView
     )
 
 
+def ended_view(
+    graph: RunGraph, name: str, status: JobStatus, now: float, reason: str | None = None
+) -> JobRunView:
+    """A job-run that ended without running (skipped, cancelled, marked), as its write left it."""
+    view = waiting_view(graph, name)
+    view.status, view.finished_at, view.reason = status, now, reason
+    return view
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A message on the dead-letter queue, as received (it stays there until deleted)."""

@@ -45,6 +45,7 @@ from cronlane.model import (
     RunGraph,
     RunStatus,
     RunView,
+    ended_view,
 )
 from cronlane.ports import JobQueue, RunStore, Targets, Watchdog
 from cronlane.release import Releaser
@@ -124,10 +125,11 @@ class Operator:
         for job in self.store.job_runs(run_id):
             if graph is not None and job.status in (JobStatus.PENDING, JobStatus.QUEUED):
                 if self.store.cancel_job(graph, job.job, now):
-                    cancelled.append(job.job)
+                    cancelled.append(ended_view(graph, job.job, JobStatus.CANCELLED, now))
                 crashpoint("operator.after_cancel_job", run_id=run_id, job=job.job)
             elif handed_off(job) and self._cancel_handed_off(job, graph, now):
-                cancelled.append(job.job)
+                cancelled.append(replace(job, status=JobStatus.CANCELLED, finished_at=now))
+        self.closer.announcer.jobs_ended(cancelled)
         status = self.closer.close_if_complete(run_id) or run.status
         return {"run_id": run_id, "status": status.value, "cancelled": len(cancelled)}
 
@@ -310,6 +312,9 @@ class Operator:
                     raise Conflict(f"job '{name}' changed while being restarted; try again")
                 crashpoint("operator.after_reset", run_id=run_id, job=name)
                 view = replace(view, status=step.to, generation=step.generation + 1)
+                if step.to is JobStatus.SUCCEEDED:  # an operator vouched for it: an end too
+                    marked = replace(view, finished_at=now, reason="marked succeeded by an operator")
+                    self.closer.announcer.jobs_ended([marked])
             if view.generation != step.generation + 1:
                 continue  # moved on another way since the restart read it: nothing to do for it
             if step.to is JobStatus.QUEUED and view.status is JobStatus.QUEUED:
@@ -356,8 +361,12 @@ class Operator:
         left = list(waiting)
         while blocked := [(name, u) for name in left if (u := blocked_by(name)) is not None]:
             for name, upstream in blocked:
-                if self.store.skip(graph, name, f"upstream {upstream} is {status[upstream].value}", now):
+                reason = f"upstream {upstream} is {status[upstream].value}"
+                if self.store.skip(graph, name, reason, now):
                     self.telemetry.emit("JobsSkipped", 1, job=name)
+                    self.closer.announcer.jobs_ended(
+                        [ended_view(graph, name, JobStatus.SKIPPED, now, reason=reason)]
+                    )
                 status[name] = JobStatus.SKIPPED
                 left.remove(name)
         return left

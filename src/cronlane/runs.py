@@ -25,6 +25,7 @@ from cronlane.errors import Conflict, StoreError
 from cronlane.faults import crashpoint
 from cronlane.model import JobStatus, Restart, RunCounts, RunStatus, RunView
 from cronlane.ports import RunStore, Watchdog
+from cronlane.run_events import Announcer
 from cronlane.telemetry import Telemetry
 
 CLOSE_TRIES = 5  # a close that keeps losing to other writers gives up (the next one closes it)
@@ -58,11 +59,21 @@ def final_counts(store: RunStore, run: RunView) -> RunCounts | None:
 
 
 class RunCloser:
-    def __init__(self, store: RunStore, clock: Clock, telemetry: Telemetry, watchdog: Watchdog) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        clock: Clock,
+        telemetry: Telemetry,
+        watchdog: Watchdog,
+        announcer: Announcer | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.telemetry = telemetry
         self.watchdog = watchdog
+        # the run events (cronlane.run_events): the closer publishes a run's end and its missed
+        # deadline; the executor and the operator publish the job-runs' ends through it too
+        self.announcer = announcer or Announcer()
         # what waited for a run to end (its schedule's buffered run): set by the composition root
         self.on_closed: Callable[[RunView], None] | None = None
         # what carries out an operator's restart left on a run (``Operator.carry_out``, which
@@ -135,6 +146,7 @@ class RunCloser:
         elif run.status is RunStatus.FAILED:
             self.telemetry.emit("RunsFailed", 1, schedule=run.schedule)
         self.telemetry.emit("RunDuration", now - (run.created_at or now), schedule=run.schedule)
+        self.announcer.run_ended(run)
         self.report_if_late(run)
 
     def report_if_late(self, run: RunView) -> bool:
@@ -143,5 +155,6 @@ class RunCloser:
         late = run.deadline_at is not None and now > run.deadline_at
         if late and self.store.mark_deadline_reported(run.run_id, now):
             self.telemetry.emit("RunsOverDeadline", 1, schedule=run.schedule)
+            self.announcer.deadline_missed(run, now)
             return True
         return False

@@ -33,6 +33,8 @@ class Settings:
     # A Fargate ``ecs`` target that declares no network: these (the template's parameters).
     task_subnets: tuple[str, ...] = ()
     task_security_groups: tuple[str, ...] = ()
+    # The EventBridge bus the run events go to (cronlane.run_events); "": none are published.
+    event_bus: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -53,6 +55,7 @@ class Settings:
             watchdog_role=env.get("WATCHDOG_ROLE_ARN", ""),
             task_subnets=_listed(env.get("CRONLANE_TASK_SUBNETS", "")),
             task_security_groups=_listed(env.get("CRONLANE_TASK_SECURITY_GROUPS", "")),
+            event_bus=env.get("EVENT_BUS_NAME", ""),
         )
 
 

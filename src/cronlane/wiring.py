@@ -23,6 +23,7 @@ from cronlane.clock import Clock, default_clock
 from cronlane.declarations import Catalog
 from cronlane.ports import JobQueue, RunStore, Targets, Watchdog
 from cronlane.queue.sqs import SqsJobQueue
+from cronlane.run_events import Announcer
 from cronlane.settings import Settings, load_catalog
 from cronlane.store.dynamodb import DynamoRunStore
 from cronlane.telemetry import EmfTelemetry, NoTelemetry, Telemetry
@@ -125,6 +126,7 @@ def _shared(
     telemetry: Telemetry,
     checks: Watchdog,
     history_ttl_s: int,
+    announcer: Announcer | None = None,
 ) -> tuple[RunGraphs, Releaser, RunCloser, RunStarter]:
     """What both sides share: one run-graph cache, one releaser, one closer and one starter (the
     closer starts what waited for a run through the starter)."""
@@ -135,7 +137,7 @@ def _shared(
 
     graphs = RunGraphs(store)
     releaser = Releaser(store, queue, graphs)
-    closer = RunCloser(store, clock, telemetry, checks)
+    closer = RunCloser(store, clock, telemetry, checks, announcer)
     starter = RunStarter(store, queue, clock, telemetry, history_ttl_s, closer, checks)
     closer.on_closed = starter.on_run_closed
     return graphs, releaser, closer, starter
@@ -151,6 +153,7 @@ def dispatcher_of(
     history_ttl_s: int = 30 * 86_400,
     checks: Watchdog | None = None,
     targets: Targets | None = None,
+    announcer: Announcer | None = None,
 ) -> Dispatcher:
     """The dispatcher's side: the dispatcher, the operator's actions, the DLQ replay and the
     watchdog's checks."""
@@ -161,7 +164,9 @@ def dispatcher_of(
 
     telemetry = telemetry or NoTelemetry()
     checks = checks or NoWatchdog()
-    graphs, releaser, closer, starter = _shared(store, queue, clock, telemetry, checks, history_ttl_s)
+    graphs, releaser, closer, starter = _shared(
+        store, queue, clock, telemetry, checks, history_ttl_s, announcer
+    )
     operator = Operator(store, queue, clock, telemetry, graphs, releaser, closer, checks, targets)
     closer.on_restart = operator.carry_out
     dead_letters = DeadLetters(store, queue, clock, graphs, releaser, operator)
@@ -193,6 +198,7 @@ def executor_of(
     rng: random.Random | None = None,
     checks: Watchdog | None = None,
     targets: Targets | None = None,
+    announcer: Announcer | None = None,
 ) -> Executor:
     """The executor's side: the executor with its run-graph cache, releaser, closer and starter
     (the end of a run starts the schedule's buffered one)."""
@@ -201,7 +207,7 @@ def executor_of(
 
     telemetry = telemetry or NoTelemetry()
     checks = checks or NoWatchdog()
-    graphs, releaser, closer, _ = _shared(store, queue, clock, telemetry, checks, history_ttl_s)
+    graphs, releaser, closer, _ = _shared(store, queue, clock, telemetry, checks, history_ttl_s, announcer)
     # a job's end that finds an operator's restart left part done on its run carries it out
     closer.on_restart = Operator(
         store, queue, clock, telemetry, graphs, releaser, closer, checks, targets
@@ -247,6 +253,7 @@ def build_dispatcher(settings: Settings | None = None, clock: Clock | None = Non
         settings.history_ttl_days * 86_400,
         _checks(settings, store),
         _handed_off(settings, store),
+        _announcer(settings, store),
     )
 
 
@@ -266,6 +273,7 @@ def build_executor(log: Any, settings: Settings | None = None, clock: Clock | No
         import_function=_targets(settings),
         checks=_checks(settings, store),
         targets=_handed_off(settings, store),
+        announcer=_announcer(settings, store),
     )
 
 
@@ -288,8 +296,21 @@ def build_completions(log: Any, settings: Settings | None = None, clock: Clock |
         settings.history_ttl_days * 86_400,
         checks=_checks(settings, store),
         targets=_handed_off(settings, store),
+        announcer=_announcer(settings, store),
     )
     return Completions(store, queue, clock, log, executor, telemetry)
+
+
+def _announcer(settings: Settings, store: DynamoRunStore) -> Announcer:
+    """The run events (cronlane.run_events) on the stack's bus, its client made when the first
+    is published; none when the function's environment names no bus."""
+    stack = settings.rule_prefix.removesuffix("-")
+    if not settings.event_bus:
+        return Announcer(stack=stack)
+    from cronlane.publish import EventBridgeRunEvents
+
+    client = ClientOnFirstUse(lambda: store.client("events"))
+    return Announcer(EventBridgeRunEvents(client, settings.event_bus), stack)
 
 
 def _handed_off(settings: Settings, store: DynamoRunStore) -> Targets:

@@ -96,3 +96,29 @@ def test_an_unknown_schedule_is_named(tmp_path: Path) -> None:
 def test_a_bad_param_option_is_named(tmp_path: Path) -> None:
     code, output = local_run(tmp_path, "nightly", "--param", "oops")
     assert code == 2 and "expected KEY=VALUE or JOB.KEY=VALUE" in output
+
+
+def test_events_are_printed_as_json_lines_on_stderr_and_stdout_stays_the_runs_json(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "local", "run", "hourly", "--json", "--events", "--at", "2026-11-28T03:00:00Z",
+            "--clock", "virtual", "--template", str(TEMPLATE), "--logs", str(tmp_path / "logs"),
+            "--environments", "4",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert {e["source"] for e in events} == {"cronlane"}
+    jobs = {e["detail"]["job"]: e["detail"] for e in events if e["detail-type"] == "Job Run Ended"}
+    assert set(jobs) == {j["name"] for j in run["jobs"]}
+    assert all(d["status"] == "SUCCEEDED" and d["run_id"] == run["run_id"] for d in jobs.values())
+    ended = [e for e in events if e["detail-type"] == "Run Ended"]
+    assert len(ended) == 1 and events[-1] is ended[0]  # the run's end comes last
+    detail = ended[0]["detail"]
+    assert (detail["status"], detail["schedule"], detail["scheduled_time"]) == (
+        "SUCCEEDED", "hourly", "2026-11-28T03:00:00Z",
+    )  # fmt: skip
+    assert detail["counts"]["succeeded"] == len(run["jobs"]) and detail["stack"]
+    assert set(ended[0]) >= {"version", "id", "detail-type", "source", "account", "time", "region", "detail"}

@@ -75,6 +75,12 @@ def _positive(time_scale: float) -> float:
 def local_run(
     schedule: Annotated[str, typer.Argument(help="The schedule to run once, e.g. nightly.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events", help="Print the run's events (EventBridge, source cronlane) as JSON lines on stderr."
+        ),
+    ] = False,
     clock: Annotated[ClockMode, typer.Option(help="'real' (scaled wall time) or 'virtual' (no waiting).")] = (
         ClockMode.REAL
     ),
@@ -158,6 +164,10 @@ def local_run(
             except (RuntimeStalled, TimeoutError) as exc:
                 fail(f"run {run_id} did not finish: {exc} (logs: {log_dir})", code=3)
             report.wall_seconds = time.perf_counter() - wall
+            if events:
+                runtime.drain()  # the invocation that closed the run publishes its end last
+                for event in runtime.events_of(run_id):
+                    typer.echo(json.dumps(event, sort_keys=True), err=True)
             if as_json:
                 typer.echo(json.dumps(report.to_json(), indent=2))
             else:

@@ -26,6 +26,7 @@ import io
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,9 @@ class Hooks:
     observer: Callable[[dict[str, Any]], None] | None = None
     # When set: global secondary indexes show each item as it was this long ago (patch_index_lag).
     index_lag: IndexLag | None = None
+    # EventBridge PutEvents -> the runtime, with the entries (moto keeps no record of an event
+    # that no rule of its own matches): answered here, each entry accepted.
+    put_events: Callable[[list[dict[str, Any]]], None] | None = None
     # Held while moto serves a request: the server's, and the event source mapping's own calls.
     lock = threading.Lock()
     installed = False
@@ -72,7 +76,7 @@ class Hooks:
     @classmethod
     def reset(cls) -> None:
         cls.clock = cls.wake = cls.invoke = cls.transient_errors = cls.observer = cls.index_lag = None
-        cls.run_task = cls.stop_task = None
+        cls.run_task = cls.stop_task = cls.put_events = None
 
 
 @dataclass(frozen=True)
@@ -436,6 +440,8 @@ def patch_request_serving() -> None:
         path = str(environ.get("PATH_INFO", ""))
         if "/functions/" in path and path.endswith("/invocations"):
             return serve(self, environ, start_response)
+        if Hooks.put_events is not None and environ.get("HTTP_X_AMZ_TARGET") == "AWSEvents.PutEvents":
+            return _put_events(Hooks.put_events, environ, start_response)
         with Hooks.lock:
             errors = Hooks.transient_errors
             failure = errors.decide(environ) if errors is not None else None
@@ -917,6 +923,22 @@ def record_ecs_task(
                 container.reason = state["reason"]
 
 
+def _put_events(
+    record: Callable[[list[dict[str, Any]]], None], environ: Any, start_response: Any
+) -> list[bytes]:
+    """Answer a PutEvents for the runtime: its entries go to ``record``, each accepted."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        entries = list(json.loads(raw or b"{}").get("Entries") or [])
+    except (ValueError, AttributeError):
+        entries = []
+    record(entries)
+    answer = {"FailedEntryCount": 0, "Entries": [{"EventId": uuid.uuid4().hex} for _ in entries]}
+    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+    return [json.dumps(answer).encode()]
+
+
 # -------------------------------------------------------------------------------------------------
 # Observing a served request (patch_request_serving)
 # -------------------------------------------------------------------------------------------------
@@ -986,7 +1008,9 @@ def operation_of(environ: Any) -> tuple[str, str] | None:
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
     if target:
         prefix, _, operation = target.rpartition(".")
-        service = "dynamodb" if prefix.startswith("DynamoDB") else "sqs"
+        service = (
+            "dynamodb" if prefix.startswith("DynamoDB") else "events" if prefix == "AWSEvents" else "sqs"
+        )
         return ("ecs" if prefix.startswith("AmazonEC2ContainerService") else service), operation
     path = str(environ.get("PATH_INFO", ""))
     if path.startswith("/schedules/"):

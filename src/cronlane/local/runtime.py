@@ -186,6 +186,40 @@ class LocalRuntime:
         Hooks.wake = self._wake
         Hooks.run_task = self.outside.on_run_task
         Hooks.stop_task = self.outside.on_stop_task
+        # the run events the functions published (cronlane.run_events), as EventBridge delivers
+        # each to a rule's target, in order
+        self.run_events: list[dict[str, Any]] = []
+        self._events_lock = threading.Lock()
+        Hooks.put_events = self._put_events
+
+    def _put_events(self, entries: list[dict[str, Any]]) -> None:
+        now = self.clock.now()
+        events = []
+        for entry in entries:
+            try:
+                detail = json.loads(entry.get("Detail") or "{}")
+            except ValueError:
+                detail = {}
+            events.append(
+                {
+                    "version": "0",
+                    "id": uuid.uuid4().hex,
+                    "detail-type": entry.get("DetailType", ""),
+                    "source": entry.get("Source", ""),
+                    "account": ACCOUNT,
+                    "time": iso(int(now)),
+                    "region": REGION,
+                    "resources": list(entry.get("Resources") or []),
+                    "detail": detail,
+                }
+            )
+        with self._events_lock:
+            self.run_events.extend(events)
+
+    def events_of(self, run_id: str) -> list[dict[str, Any]]:
+        """The run events published so far about ``run_id``."""
+        with self._events_lock:
+            return [e for e in self.run_events if e["detail"].get("run_id") == run_id]
 
     # -- public API ---------------------------------------------------------------------------
 

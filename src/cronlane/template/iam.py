@@ -25,6 +25,7 @@ SHARED_ACTIONS = frozenset(
         "dynamodb:Query",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        "events:PutEvents",  # the run events (cronlane.run_events), as source cronlane only
     }
 )
 # Both arm, move and delete the runs' one-time checks, naming the scheduler role as theirs.
@@ -89,6 +90,8 @@ STACK_ARNS = frozenset(
         "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${WatchdogGroup}/*",
         "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dispatcher",
         "${RunsTable.Arn}/index/*",
+        # the account's default bus, for the run events: granted with an events:source condition
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default",
     }
 )
 SUPPORTED_WAY = (
