@@ -32,6 +32,7 @@ PRICE = {
     "lambda_request": 0.20 / 1e6,
     "lambda_gb_s_arm64": 0.0000133334,
     "sfn_standard_transition": 25.0 / 1e6,
+    "eventbridge_event": 1.00 / 1e6,  # custom events put (PutEvents), per 64 KB entry
 }
 # template.yaml's MemorySize (a lambda target's own function is the job's: not cronlane's cost)
 MEMORY_GB = {
@@ -77,6 +78,7 @@ class Bill:
     wru: float = 0.0
     rru: float = 0.0
     sqs_requests: int = 0
+    events: int = 0  # run events put (PutEvents entries)
     requests: Counter[str] = field(default_factory=Counter)  # "who service:operation" -> count
     failed_conditions: int = 0
 
@@ -90,6 +92,8 @@ class Bill:
             self._sqs(record)
         elif record["service"] == "dynamodb":
             self._dynamodb(record)
+        elif record["service"] == "events":  # the run events (cronlane.run_events)
+            self.events += len(record["request"].get("Entries") or [])
         # other services (Scheduler's one-time checks, ECS RunTask/StopTask) bill no request
 
     def _sqs(self, record: dict[str, Any]) -> None:
@@ -173,6 +177,7 @@ class Bill:
             "sqs": self.sqs_requests * PRICE["sqs_fifo_request"],
             "lambda_requests": sum(lambda_invocations.values()) * PRICE["lambda_request"],
             "lambda_compute_estimate": compute,
+            "eventbridge_events": self.events * PRICE["eventbridge_event"],
         }
 
 

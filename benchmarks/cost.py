@@ -52,6 +52,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         "dynamodb_write_units": round(bill.wru, 1),
         "dynamodb_read_units": round(bill.rru, 1),
         "sqs_requests": bill.sqs_requests,
+        "run_events": bill.events,
         "lambda_invocations": dict(invocations),
         "failed_conditional_writes": bill.failed_conditions,
         "per_job": {

@@ -2,7 +2,8 @@
 twice at once (two manual triggers a minute apart: a rerun or a backfill during the nightly),
 with every job's ``max_concurrent`` at 1 (the default: one lane per job, the second run's jobs
 wait for the first's) and at 2 (``benchmarks.lanes``). On the local runtime's virtual clock
-with 8 executor environments, so the figures are the runs' own times, not this machine's.
+with 8 executor environments, so the figures are the runs' own times, not this machine's (the
+example's callback worker waits 120 s between empty receives here: ``benchmarks.worker_idle``).
 
 Figures (minutes of the runs' clock): ``alone_min``, the run by itself; for each setting,
 ``first_min`` and ``second_min``, each run's trigger to its end, and ``second_first_start_min``,
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import EXAMPLE_TEMPLATE
+from benchmarks import EXAMPLE_TEMPLATE, worker_idle
 
 START = 1795831200.0  # 2026-11-28T02:00:00Z
 APART_S = 60.0
@@ -36,13 +37,16 @@ def run() -> dict[str, Any]:
 def _overlapping(lanes: int) -> dict[str, Any]:
     from cronlane.local.session import local_runtime, wait_for_run
 
-    with local_runtime(
-        EXAMPLE_TEMPLATE,
-        clock="virtual",
-        start=START,
-        executor_environments=8,
-        env_overrides=environment(lanes),
-    ) as runtime:
+    with (
+        worker_idle(120),
+        local_runtime(
+            EXAMPLE_TEMPLATE,
+            clock="virtual",
+            start=START,
+            executor_environments=8,
+            env_overrides=environment(lanes),
+        ) as runtime,
+    ):
         alone = _trigger(runtime, f"alone-{lanes}")
         alone_report = wait_for_run(runtime, alone)
         began = runtime.clock.now()

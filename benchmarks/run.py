@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import EXAMPLE_TEMPLATE
+from benchmarks import EXAMPLE_TEMPLATE, worker_idle
 
 HERE = Path(__file__).resolve().parent
 START = 1795831200.0 - 2 * 3600  # 2026-11-28T00:00:00Z
-WORKER_IDLE = "COMPATIBILITY_WORKER_IDLE_S"  # the example's callback worker: seconds between empty receives
 
 # figure -> (target, how it compares, unit)
 TARGETS: dict[str, tuple[float, str, str]] = {
@@ -42,22 +41,11 @@ def idle_week() -> dict[str, Any]:
 
     CATALOG = find_app(EXAMPLE_TEMPLATE).load_catalog()
 
-    # The example's callback worker polls its queue between jobs, every 10 s by default: on the
-    # virtual clock each empty receive is a step of the clock (60,480 of them in a week, most of
-    # this benchmark's time). It is not a Lambda wake-up either way; 120 s between empty
-    # receives is still well inside its job's 300 s heartbeat timeout.
-    before = os.environ.get(WORKER_IDLE)
-    os.environ[WORKER_IDLE] = "120"
-    try:
-        with local_runtime(
-            EXAMPLE_TEMPLATE, clock="virtual", start=START, executor_environments=8
-        ) as runtime:
-            report = simulate(runtime, 7, START, list(CATALOG.schedules))
-    finally:
-        if before is None:
-            os.environ.pop(WORKER_IDLE, None)
-        else:
-            os.environ[WORKER_IDLE] = before
+    with (
+        worker_idle(120),
+        local_runtime(EXAMPLE_TEMPLATE, clock="virtual", start=START, executor_environments=8) as runtime,
+    ):
+        report = simulate(runtime, 7, START, list(CATALOG.schedules))
     return report.to_json()
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cronlane import lanes, watchdog
+from cronlane.audit import Said, entry_for, split_audit
 from cronlane.clock import Clock, iso
 from cronlane.cron import RateExpression, parse_expression
 from cronlane.declarations import Catalog, Schedule, Selection
@@ -123,7 +124,7 @@ class Dispatcher:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def handle(self, event: Any) -> dict[str, Any]:
+    def handle(self, event: Any, request_id: str | None = None) -> dict[str, Any]:
         """Entry point for the Lambda handler: parse, then dispatch (or perform an operator's
         action).
 
@@ -135,16 +136,36 @@ class Dispatcher:
         """
         is_action = isinstance(event, dict) and "action" in event
         try:
+            said = None
+            if is_action:
+                event, said = split_audit(event)
             parsed = parse_dispatch_event(event)
             if isinstance(parsed, BackfillAction):
-                return self.backfill(parsed)
-            if isinstance(parsed, RunAction | ScheduleAction | DlqAction):
-                return self.act(parsed)
-            return self.dispatch(self.request_for(parsed)).to_dict()
+                result = self.backfill(parsed)
+            elif isinstance(parsed, RunAction | ScheduleAction | DlqAction):
+                result = self.act(parsed)
+            else:
+                result = self.dispatch(self.request_for(parsed)).to_dict()
         except (InvalidRequest, CatalogError) as exc:
             if not is_action:
                 self.telemetry.emit("TicksRejected", 1)
             return {"error": str(exc)}
+        if said is not None:
+            self._audit(event, result, said, request_id)
+        return result
+
+    def _audit(
+        self, event: dict[str, Any], result: dict[str, Any], said: Said, request_id: str | None
+    ) -> None:
+        """Record the operator's action it carried out (cronlane.audit)."""
+        now = self.clock.now()
+        entry = entry_for(event, result, said, now, request_id)
+        if entry is None:
+            return
+        if entry.run_id is not None and entry.schedule is None:  # the run's, for audit --schedule
+            run = self.store.get_run(entry.run_id)
+            entry = replace(entry, schedule=run.schedule if run is not None else None)
+        self.store.record_audit(entry, int(now + self.history_ttl_s))
 
     def act(self, action: RunAction | ScheduleAction | DlqAction) -> dict[str, Any]:
         operator = self.operator

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from cronlane.audit import AuditEntry
 from cronlane.model import (
     DeadLetter,
     JobMessage,
@@ -279,7 +280,19 @@ class ScheduleRecords(Protocol):
         ...
 
 
-class RunStore(RunRecords, JobRunRecords, ScheduleRecords, Protocol):
+class AuditRecords(Protocol):
+    """The operators' actions (cronlane.audit), kept as long as the runs."""
+
+    def record_audit(self, entry: AuditEntry, expires_at: int) -> None: ...
+
+    def audit_entries(
+        self, since: float, run_id: str | None = None, schedule: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
+        """The entries from ``since`` on, oldest first: of one run or one schedule if named."""
+        ...
+
+
+class RunStore(RunRecords, JobRunRecords, ScheduleRecords, AuditRecords, Protocol):
     """Everything cronlane keeps about runs (one DynamoDB table on AWS)."""
 
 

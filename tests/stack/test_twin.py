@@ -160,7 +160,10 @@ def test_cancel_then_rerun_on_the_twin(twin: str) -> None:
     durations = {"presort": 300, "freshness": 100, "trending": 250}  # under timeouts
     slow = [a for j, d in durations.items() for a in ("--param", f"{j}.duration_s={d}")]
     cli("trigger", "hourly", "--key", "twin-cancel", *slow, "--local", "--port", twin)
-    cancelled = cli("cancel", "manual@twin-cancel", "--yes", "--json", "--local", "--port", twin)
+    cancelled = cli(
+        "cancel", "manual@twin-cancel", "--yes", "--json", "--reason", "INC-7: wrong data",
+        "--local", "--port", twin,
+    )  # fmt: skip
     assert cancelled.returncode == 0, cancelled.stderr
     assert set(json.loads(cancelled.stdout)) == {"run_id", "status", "cancelled"}
     run = wait_terminal_or_cancelled(twin, "manual@twin-cancel")
@@ -326,3 +329,25 @@ def test_ctrl_c_stops_the_twin_cleanly(tmp_path: Path) -> None:
         process.kill()
     assert process.returncode == 0
     assert "stopping the twin" in rest and "Traceback" not in rest
+
+
+def test_the_audit_trail_names_who_did_what_and_why_and_run_shows_its_own(twin: str) -> None:
+    key = f"twin-audit-{time.time_ns()}"
+    started = cli(
+        "trigger", "hourly", "--key", key, "--reason", "checking the feed", "--local", "--port", twin
+    )
+    assert started.returncode == 0, started.stderr
+    cli("cancel", f"manual@{key}", "--yes", "--reason", "not needed after all", "--local", "--port", twin)
+    trail = cli("audit", "--json", "--local", "--port", twin)
+    assert trail.returncode == 0, trail.stderr
+    mine = [a for a in json.loads(trail.stdout)["actions"] if a["run_id"] == f"manual@{key}"]
+    assert [(a["action"], a["reason"]) for a in mine] == [
+        ("trigger", "checking the feed"), ("cancel", "not needed after all"),
+    ]  # fmt: skip
+    assert all(a["actor"].endswith("(local twin)") and a["at"].endswith("Z") for a in mine)
+    shown = cli("run", f"manual@{key}", "--json", "--local", "--port", twin)
+    assert [a["action"] for a in json.loads(shown.stdout)["audit"]] == ["trigger", "cancel"]
+    text = cli("audit", "--schedule", "hourly", "--local", "--port", twin).stdout
+    assert f"cancel     manual@{key}  by " in text and "not needed after all" in text
+    bad = cli("audit", "--since", "yesterday", "--local", "--port", twin)
+    assert bad.returncode == 2 and "--since 'yesterday' is not an ISO-8601 time" in bad.stderr

@@ -177,10 +177,45 @@ def target_of(stack: str | None, local: bool, port: int) -> Target:
         fail(str(exc))
 
 
-def invoke_dispatcher(target: Target, event: dict[str, Any]) -> dict[str, Any]:
-    """An operator's request, performed by the dispatcher function (its role, its code)."""
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why: recorded with the action in the audit trail (cronlane audit)."),
+]
+
+
+def actor_of(target: Target) -> str:
+    """Who is asking, for the audit trail: on AWS the caller's identity as STS names it (the
+    principal the dispatcher's Invoke is made with), on the local twin the machine's user."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown user"
+    from cronlane.cli.target import LOCAL_STACK
+
+    if target.stack == LOCAL_STACK:
+        return f"{user} (local twin)"
     from botocore.exceptions import BotoCoreError, ClientError
 
+    try:
+        return str(target.client("sts").get_caller_identity()["Arn"])
+    except (BotoCoreError, ClientError, KeyError):
+        return f"{user} (no STS identity)"
+
+
+def invoke_dispatcher(target: Target, event: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    """An operator's request, performed by the dispatcher function (its role, its code). An
+    action (not a read, not a dry run) carries who asks and why, for the audit trail."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cronlane.audit import AUDITED
+
+    if event.get("action") in AUDITED and not event.get("dry_run"):
+        said = {"actor": actor_of(target)}
+        if reason:
+            said["reason"] = reason
+        event = {**event, "audit": said}
     try:
         response = target.client("lambda").invoke(
             FunctionName=target.outputs["DispatcherFunctionName"], Payload=json.dumps(event).encode()
@@ -203,12 +238,13 @@ def act(
     say: Callable[[dict[str, Any]], str],
     ask: str | None = None,
     yes: bool = False,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """An operator's request: asked first when ``ask`` (unless ``yes``), performed by the
     dispatcher, and its answer shown (``say`` is the human line; ``--json`` the answer itself)."""
     if ask is not None:
         confirm(f"{ask} on {target.description}?", yes)
-    result = invoke_dispatcher(target, event)
+    result = invoke_dispatcher(target, event, reason)
     emit(result, as_json, lambda: typer.echo(say(result)))
     return result
 

@@ -11,6 +11,7 @@ from cronlane.cli.common import (
     JsonOption,
     LocalOption,
     PortOption,
+    ReasonOption,
     StackOption,
     YesOption,
     confirm,
@@ -65,6 +66,7 @@ def dlq_replay_command(
     stack: StackOption = None,
     local: LocalOption = False,
     port: PortOption = DEFAULT_PORT,
+    reason: ReasonOption = None,
 ) -> None:
     """Put dead-lettered jobs back: the run reopens, the job-run is reset and queued again, and
     the jobs it skipped run after it succeeds. A message is deleted only once it was re-sent."""
@@ -83,12 +85,12 @@ def dlq_replay_command(
         confirm(f"Replay the dead letters of {which} on {target.description}?", yes)
     event = {"action": "dlq-replay", "run_id": run_id, "job": job, "all": every, "dry_run": dry_run}
     event = {k: v for k, v in event.items() if v not in (None, False)}
-    result = invoke_dispatcher(target, event)
+    result = invoke_dispatcher(target, event, reason)
     # One call looks at up to 500 letters; more are replayed by calling again (a dry run cannot
     # page: it changes nothing, so it would see the same letters again).
     messages, replayed = list(result["messages"]), int(result["replayed"])
     while not dry_run and result["more"] and result["replayed"]:
-        result = invoke_dispatcher(target, event)
+        result = invoke_dispatcher(target, event, reason)
         messages += result["messages"]
         replayed += int(result["replayed"])
     result = {**result, "replayed": replayed, "messages": messages}

@@ -262,12 +262,71 @@ def run_command(
             fail(f"cannot write the timeline to {gantt}: {exc.strerror or exc}")
     data = report.to_json()
     data.update(run_summary(run) | {"jobs": data["jobs"]})
+    try:
+        actions = store.audit_entries((run.created_at or run.scheduled_time) - 1, run_id=run_id)
+    except CronlaneError as exc:
+        fail(f"{target.description}: {exc}")
+    data["audit"] = [entry.to_json() for entry in actions]
 
     def human() -> None:
         from cronlane.cli.render import print_run_tree
 
         print_run_tree(report)
+        for entry in data["audit"]:
+            typer.echo(audit_line(entry))
         if gantt is not None:
             typer.echo(f"timeline written to {gantt}")
 
     emit(data, as_json, human)
+
+
+def audit_line(entry: dict[str, Any]) -> str:
+    """One operator's action, as ``cronlane run`` and ``cronlane audit`` show it."""
+    on = entry["run_id"] or entry["schedule"] or "-"
+    why = f" - {entry['reason']}" if entry["reason"] else ""
+    done = ", ".join(f"{k}={v}" for k, v in entry["detail"].items() if v not in (None, [], ""))
+    return f"{entry['at']}  {entry['action']:<10} {on}  by {entry['actor']}{why}" + (
+        f"  ({done})" if done else ""
+    )
+
+
+def audit_command(
+    schedule: Annotated[
+        str | None, typer.Option(help="Only the actions on this schedule or its runs.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="From this time on (ISO; UTC unless it names a zone); default: the last 7 days."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many actions.")] = 200,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    local: LocalOption = False,
+    port: PortOption = DEFAULT_PORT,
+) -> None:
+    """The audit trail: who triggered, cancelled, reran, marked, paused, resumed, backfilled or
+    replayed what, when and why, oldest first."""
+    import time as _time
+
+    from cronlane.clock import parse_iso
+    from cronlane.errors import CronlaneError
+
+    try:
+        start = parse_iso(since) if since else _time.time() - 7 * 86_400
+    except ValueError as exc:
+        fail(f"--since {since!r} is not an ISO-8601 time with a zone ({exc})")
+    target = target_of(stack, local, port)
+    store = target.store()
+    try:
+        entries = store.audit_entries(start, schedule=schedule, limit=limit)
+    except CronlaneError as exc:
+        fail(f"{target.description}: {exc}")
+    shown = [e.to_json() for e in entries[:limit]]
+
+    def human() -> None:
+        if not shown:
+            typer.echo("no operator actions in that time")
+        for entry in shown:
+            typer.echo(audit_line(entry))
+
+    emit({"actions": shown}, as_json, human)

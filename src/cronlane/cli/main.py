@@ -57,6 +57,7 @@ COMMANDS: dict[str, Any] = {
     "plan": inspect.plan_command,
     "runs": inspect.runs_command,
     "run": inspect.run_command,
+    "audit": inspect.audit_command,
     "trigger": operate.trigger_command,
     "cancel": operate.cancel_command,
     "rerun": operate.rerun_command,

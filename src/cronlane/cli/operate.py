@@ -14,6 +14,7 @@ from cronlane.cli.common import (
     JsonOption,
     LocalOption,
     PortOption,
+    ReasonOption,
     StackOption,
     TemplateOption,
     YesOption,
@@ -47,6 +48,7 @@ def trigger_command(
     port: PortOption = DEFAULT_PORT,
     template: TemplateOption = None,
     catalog: CatalogOption = None,
+    reason: ReasonOption = None,
 ) -> None:
     """Start a run of SCHEDULE now, through the dispatcher function."""
     chosen = [j.strip() for j in jobs.split(",") if j.strip()] if jobs else None
@@ -64,7 +66,7 @@ def trigger_command(
     if key:
         event["idempotency_key"] = key
     target = target_of(stack, local, port)
-    result = invoke_dispatcher(target, event)
+    result = invoke_dispatcher(target, event, reason)
 
     def human() -> None:
         verb = "started" if result.get("created") else "already exists:"
@@ -80,6 +82,7 @@ def cancel_command(
     stack: StackOption = None,
     local: LocalOption = False,
     port: PortOption = DEFAULT_PORT,
+    reason: ReasonOption = None,
 ) -> None:
     """Cancel a run: queued jobs do not start, running ones finish, the run ends CANCELLED."""
     act(
@@ -89,6 +92,7 @@ def cancel_command(
         lambda r: f"run {r['run_id']}: {r['status']} ({r['cancelled']} job(s) will not start)",
         ask=f"Cancel run {run_id}",
         yes=yes,
+        reason=reason,
     )
 
 
@@ -110,6 +114,7 @@ def rerun_command(
     stack: StackOption = None,
     local: LocalOption = False,
     port: PortOption = DEFAULT_PORT,
+    reason: ReasonOption = None,
 ) -> None:
     """A new attempt of a finished run's jobs, in the same run."""
     which = (
@@ -130,6 +135,7 @@ def rerun_command(
         ),
         ask=f"Rerun {which} of {run_id}",
         yes=yes,
+        reason=reason,
     )
 
 
@@ -147,6 +153,7 @@ def mark_command(
     stack: StackOption = None,
     local: LocalOption = False,
     port: PortOption = DEFAULT_PORT,
+    reason: ReasonOption = None,
 ) -> None:
     """Mark a job SUCCEEDED (you vouch for it); its dependents proceed."""
     if not succeeded:
@@ -159,12 +166,15 @@ def mark_command(
             f"{job} marked SUCCEEDED in {r['run_id']} ({r['status']}); "
             f"released again: {', '.join(r['rerun']) or 'none'}" + _not_rerun(r)
         ),
+        reason=reason,
     )
 
 
 def pause_command(
     schedule: Annotated[str, typer.Argument(help="The schedule to pause.")],
-    reason: Annotated[str | None, typer.Option(help="Why; recorded on each skipped tick.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why; recorded on each skipped tick and in the audit trail.")
+    ] = None,
     as_json: JsonOption = False,
     stack: StackOption = None,
     local: LocalOption = False,
@@ -174,7 +184,13 @@ def pause_command(
     event: dict[str, Any] = {"action": "pause", "schedule": schedule}
     if reason:
         event["reason"] = reason
-    act(target_of(stack, local, port), event, as_json, lambda r: f"{schedule} paused ({r['reason']})")
+    act(
+        target_of(stack, local, port),
+        event,
+        as_json,
+        lambda r: f"{schedule} paused ({r['reason']})",
+        reason=reason,
+    )
 
 
 def resume_command(
@@ -183,10 +199,11 @@ def resume_command(
     stack: StackOption = None,
     local: LocalOption = False,
     port: PortOption = DEFAULT_PORT,
+    reason: ReasonOption = None,
 ) -> None:
     """Resume a paused schedule from its next tick."""
     event = {"action": "resume", "schedule": schedule}
-    act(target_of(stack, local, port), event, as_json, lambda r: f"{schedule} resumed")
+    act(target_of(stack, local, port), event, as_json, lambda r: f"{schedule} resumed", reason=reason)
 
 
 def backfill_command(
@@ -200,6 +217,7 @@ def backfill_command(
     stack: StackOption = None,
     local: LocalOption = False,
     port: PortOption = DEFAULT_PORT,
+    reason: ReasonOption = None,
 ) -> None:
     """Runs for SCHEDULE's past fire times in [--from, --to], each keyed by its fire time (a
     second backfill creates nothing new), at most --max-active at once; jobs get that fire time."""
@@ -214,7 +232,7 @@ def backfill_command(
         "max_active": max_active,
         "dry_run": dry_run,
     }
-    result = invoke_dispatcher(target, event)
+    result = invoke_dispatcher(target, event, reason)
 
     def human() -> None:
         verb = "would create" if dry_run else "created"

@@ -440,8 +440,15 @@ def patch_request_serving() -> None:
         path = str(environ.get("PATH_INFO", ""))
         if "/functions/" in path and path.endswith("/invocations"):
             return serve(self, environ, start_response)
-        if Hooks.put_events is not None and environ.get("HTTP_X_AMZ_TARGET") == "AWSEvents.PutEvents":
-            return _put_events(Hooks.put_events, environ, start_response)
+        record = Hooks.put_events
+        if record is not None and environ.get("HTTP_X_AMZ_TARGET") == "AWSEvents.PutEvents":
+
+            def answer(app: Any, environ: Any, start_response: Any) -> list[bytes]:
+                return _put_events(record, environ, start_response)
+
+            if Hooks.observer is not None:
+                return _observed(Hooks.observer, answer, self, environ, start_response)
+            return answer(self, environ, start_response)
         with Hooks.lock:
             errors = Hooks.transient_errors
             failure = errors.decide(environ) if errors is not None else None

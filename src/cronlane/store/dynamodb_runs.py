@@ -4,12 +4,15 @@ a schedule's pause and missed-run watch (``ports.RunRecords``, ``ports.ScheduleR
 from __future__ import annotations
 
 import json
+import uuid
 import zlib
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from cronlane.audit import AuditEntry
 from cronlane.model import (
     SINKS_PER_SHARD,
     JobNode,
@@ -24,7 +27,7 @@ from cronlane.model import (
 )
 from cronlane.sdk_errors import conditional, dynamodb
 from cronlane.store.dynamodb_base import DynamoTable, run_view
-from cronlane.store.items import COUNTER_PK, LANES_SK, run_pk, time_key
+from cronlane.store.items import AUDIT_PK, COUNTER_PK, LANES_SK, run_pk, time_key
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
@@ -276,6 +279,57 @@ class RunRecordsOnDynamo(DynamoTable):
                 condition=Run.deadline_reported.does_not_exist() & Run.pk.exists(),
             ),
         )
+
+    def record_audit(self, entry: AuditEntry, expires_at: int) -> None:
+        whole = datetime.fromtimestamp(entry.at, tz=UTC)
+        sk = f"{whole:%Y-%m-%dT%H:%M:%S}.{whole.microsecond // 1000:03d}Z#{uuid.uuid4().hex[:12]}"
+        item = self.items.Audit(
+            AUDIT_PK,
+            sk,
+            at=entry.at,
+            action=entry.action,
+            actor=entry.actor,
+            reason=entry.reason,
+            run_id=entry.run_id,
+            schedule=entry.schedule,
+            detail=json.dumps(entry.detail, sort_keys=True, default=str),
+            request_id=entry.request_id,
+            expires_at=expires_at,
+        )
+        dynamodb("recording an operator's action", item.save)
+
+    def audit_entries(
+        self, since: float, run_id: str | None = None, schedule: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
+        A = self.items.Audit
+        start = datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        found: list[AuditEntry] = []
+
+        def read() -> None:
+            for item in A.query(AUDIT_PK, A.sk >= start, consistent_read=True):
+                if item.at < since:
+                    continue
+                if (run_id is not None and item.run_id != run_id) or (
+                    schedule is not None and item.schedule != schedule
+                ):
+                    continue
+                found.append(
+                    AuditEntry(
+                        at=float(item.at),
+                        action=item.action,
+                        actor=item.actor,
+                        reason=item.reason,
+                        run_id=item.run_id,
+                        schedule=item.schedule,
+                        detail=json.loads(item.detail or "{}"),
+                        request_id=item.request_id,
+                    )
+                )
+                if len(found) >= limit:
+                    return
+
+        dynamodb("reading the audit trail", read)
+        return found
 
     def take_lane_number(self) -> int:
         Counter = self.items.Counter

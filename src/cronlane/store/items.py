@@ -14,6 +14,7 @@ docs/state.md:
 | waiting   | ``SCHEDULE#<n>`` | ``BUFFERED``   | -                                                     |
 | slots     | ``SCHEDULE#<n>`` | ``BACKFILL``   | -                                                     |
 | counter   | ``CRONLANE``     | ``LANES``      | -                                                     |
+| audit     | ``AUDIT``        | ``<time>#<id>``| -                                                     |
 
 This is also the only module that touches PynamoDB's private parts, in two places (``share_client``
 and ``update_without_reading``); ``check_pynamodb`` says whether they are still there, and a test
@@ -241,6 +242,26 @@ class CounterItem(Model):
     value = NumberAttribute(default=0)
 
 
+AUDIT_PK = "AUDIT"
+
+
+class AuditItem(Model):
+    """An operator's action (cronlane.audit): one partition for all (actions are rare), sorted
+    by time."""
+
+    pk = UnicodeAttribute(hash_key=True)  # AUDIT
+    sk = UnicodeAttribute(range_key=True)  # <ISO time to the millisecond>#<random id>
+    at = NumberAttribute()
+    action = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    run_id = UnicodeAttribute(null=True)
+    schedule = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(default="{}")  # JSON
+    request_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
 @dataclass(frozen=True)
 class Items:
     """The item classes bound to one table (its name is known only at run time, from the stack)."""
@@ -254,6 +275,7 @@ class Items:
     Waiting: type[WaitingItem]
     Result: type[ResultItem]
     Counter: type[CounterItem]
+    Audit: type[AuditItem]
     connection: Connection
 
     @property
@@ -268,6 +290,7 @@ class Items:
             self.Waiting,
             self.Result,
             self.Counter,
+            self.Audit,
         )
 
 
@@ -286,6 +309,7 @@ def bind(table: str, region: str | None) -> Items:
         Waiting=bound(WaitingItem),
         Result=bound(ResultItem),
         Counter=bound(CounterItem),
+        Audit=bound(AuditItem),
         connection=Connection(region=region),
     )
 

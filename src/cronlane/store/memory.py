@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cronlane.audit import AuditEntry
 from cronlane.model import (
     SINKS_PER_SHARD,
     JobNode,
@@ -77,6 +78,7 @@ class MemoryRunStore(StoreBase):
         self._watches: dict[str, tuple[str, float, float]] = {}  # definition, since, checked until
         self._backfill_slots: dict[str, int] = {}  # schedule -> its active backfill runs
         self._lane_numbers = 0
+        self._audit: list[AuditEntry] = []
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -248,6 +250,24 @@ class MemoryRunStore(StoreBase):
                 return False
             found.deadline_reported = now
             return True
+
+    def record_audit(self, entry: AuditEntry, expires_at: int) -> None:
+        with self._lock:
+            self._audit.append(entry)
+            self._audit.sort(key=lambda e: e.at)
+
+    def audit_entries(
+        self, since: float, run_id: str | None = None, schedule: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
+        with self._lock:
+            found = [
+                e
+                for e in self._audit
+                if e.at >= since
+                and (run_id is None or e.run_id == run_id)
+                and (schedule is None or e.schedule == schedule)
+            ]
+        return found[:limit]
 
     def take_lane_number(self) -> int:
         with self._lock:
