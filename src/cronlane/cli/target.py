@@ -92,6 +92,11 @@ def connect(stack: str | None, local: bool, port: int = DEFAULT_PORT) -> Target:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     if "TableName" not in outputs:
         raise TargetError(f"{description}: stack {name} has no TableName output; is it a cronlane stack?")
+    from cronlane.versions import refusal
+
+    problem = refusal(outputs.get("CronlaneVersion"))
+    if problem is not None:
+        raise TargetError(f"{description}: {problem}")
     return Target(description, name, endpoint, outputs, region)
 
 

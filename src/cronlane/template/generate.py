@@ -33,14 +33,15 @@ from cronlane.targets import (
 from cronlane.targets import (
     STACK_NAME as STACK,
 )
-from cronlane.template.regions import find_regions, replace_regions
+from cronlane.template.regions import BEGIN, begin_line, end_line, find_regions, replace_regions
 
 CATALOG_MODULE = "catalog-module"  # a parameter: CatalogModule, whose default is the app's catalog
 SCHEDULES = "schedules"  # in DispatcherFunction's Events
 TICK_POLICY = "tick-dead-letter-policy"  # a resource: TickDeadLetterQueuePolicy
 JOB_PERMISSIONS = "job-permissions"  # in ExecutorRole's Policies
 CANCEL_PERMISSIONS = "cancel-permissions"  # in DispatcherRole's Policies
-PARTS = (CATALOG_MODULE, SCHEDULES, TICK_POLICY, JOB_PERMISSIONS, CANCEL_PERMISSIONS)
+VERSION = "version"  # an output: CronlaneVersion, what the CLI checks before it acts on the stack
+PARTS = (CATALOG_MODULE, SCHEDULES, TICK_POLICY, JOB_PERMISSIONS, CANCEL_PERMISSIONS, VERSION)
 
 # A tick EventBridge (or Scheduler) cannot deliver is retried this often for this long, then
 # parked in TickDeadLetterQueue. With the dispatcher's own event age (EventInvokeConfig) it stays
@@ -346,6 +347,39 @@ def catalog_module_part(module: str) -> list[str]:
     ]
 
 
+def version_part() -> list[str]:
+    """The stack's ``CronlaneVersion`` output: the framework version its template was made with
+    (``cronlane.versions`` says which stacks a CLI acts on)."""
+    from cronlane import __version__
+
+    return [
+        "CronlaneVersion:",
+        "  Description: The cronlane version this stack was made with (the CLI checks it before acting)",
+        f'  Value: "{__version__}"',
+    ]
+
+
+def with_version_part(text: str) -> str:
+    """``text`` with the ``version`` part's markers at the end of its Outputs (added once: a
+    template made before the part existed gets it from ``cronlane template``)."""
+    if re.search(rf"^[ ]*# {BEGIN} {VERSION}\b", text, re.MULTILINE):
+        return text
+    lines = text.split("\n")
+    markers = [begin_line(VERSION, "  "), end_line(VERSION, "  ")]
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "Outputs:"), None)
+    if start is None:
+        while lines and lines[-1] == "":
+            lines.pop()
+        return "\n".join([*lines, "", "Outputs:", *markers, ""])
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith((" ", "#"))):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1  # after the block's last line, before the blank lines that close it
+    lines[end:end] = markers
+    return "\n".join(lines)
+
+
 def parts(catalog: Catalog, module: str, text: str | None = None) -> dict[str, list[str]]:
     """Each generated part's lines, from the catalog, the catalog module's name and the template
     (an ecs target's task definition there names the roles its RunTask passes)."""
@@ -355,6 +389,7 @@ def parts(catalog: Catalog, module: str, text: str | None = None) -> dict[str, l
         TICK_POLICY: tick_policy_part(catalog),
         JOB_PERMISSIONS: permissions_part(catalog, parsed(text)),
         CANCEL_PERMISSIONS: cancel_part(catalog),
+        VERSION: version_part(),
     }
 
 
@@ -375,7 +410,8 @@ def render(text: str, catalog: Catalog, module: str) -> str:
     """``template.yaml``'s text with its generated parts made from ``catalog`` (whose module is
     ``module``); a file with CRLF line ends keeps them."""
     crlf = "\r\n" in text
-    rendered = replace_regions(text.replace("\r\n", "\n"), parts(catalog, module, text))
+    plain = with_version_part(text.replace("\r\n", "\n"))
+    rendered = replace_regions(plain, parts(catalog, module, text))
     return rendered.replace("\n", "\r\n") if crlf else rendered
 
 

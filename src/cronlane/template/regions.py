@@ -55,7 +55,10 @@ def find_regions(text: str) -> dict[str, Region]:
         name, indent = match["name"], match["indent"]
         if match["kind"] == BEGIN:
             if open_at is not None:
-                raise RegionError(f"line {index + 1}: '{BEGIN} {name}' inside the part '{open_at[0]}'")
+                raise RegionError(
+                    f"line {open_at[2] + 1}: '{BEGIN} {open_at[0]}' has no '{END} {open_at[0]}' "
+                    f"before '{BEGIN} {name}' (line {index + 1})"
+                )
             if name in found:
                 raise RegionError(f"line {index + 1}: the part '{name}' is marked twice")
             open_at = (name, indent, index)
