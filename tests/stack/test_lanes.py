@@ -34,8 +34,8 @@ JOBS += [
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lanes") / "my-jobs"
-    create_app(root, package="my_jobs", find_links=Path(WHEELS) if WHEELS else None)
-    catalog = root / "src" / "my_jobs" / "catalog.py"
+    create_app(root, package="lane_jobs", find_links=Path(WHEELS) if WHEELS else None)
+    catalog = root / "src" / "lane_jobs" / "catalog.py"
     catalog.write_text(
         catalog.read_text().replace("\nCATALOG = Catalog.build", JOBS + "\nCATALOG = Catalog.build")
     )

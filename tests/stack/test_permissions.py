@@ -26,6 +26,7 @@ NEEDS = {
     # a run's check names the scheduler role it runs as: the caller must be allowed to pass it
     "CreateSchedule": {"scheduler:CreateSchedule", "iam:PassRole"},
     "UpdateSchedule": {"scheduler:UpdateSchedule", "iam:PassRole"},
+    "PutEvents": {"events:PutEvents"},  # the run events
 }
 SQS_OPERATIONS = {"SendMessage", "ReceiveMessage", "ChangeMessageVisibility", "DeleteMessage", "GetQueueUrl"}
 
