@@ -103,3 +103,45 @@ def test_the_cli_refuses_a_stack_of_a_version_it_cannot_handle_in_one_line(
         assert lines[0].startswith("cronlane: stack from-the-future at http://")
         assert ": it was made with cronlane 9.1.0; " in lines[0]
         assert f"this CLI is cronlane {__version__}" in lines[0]
+
+
+class _Payload:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def read(self) -> bytes:
+        return self.body
+
+
+class _Lambda:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+
+    def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, object]:
+        self.sent.append(json.loads(Payload))
+        return {"Payload": _Payload(b'{"schedule": "nightly", "paused": true, "reason": "r"}')}
+
+
+def test_a_stack_from_before_the_audit_trail_gets_its_actions_without_the_audit_field() -> None:
+    from cronlane.cli.common import invoke_dispatcher
+    from cronlane.cli.target import LOCAL_STACK, Target
+
+    for outputs, audited in (({}, False), ({"CronlaneVersion": __version__}, True)):
+        fake = _Lambda()
+
+        class Stack(Target):
+            lambda_client = fake
+
+            def client(self, service: str) -> object:
+                return self.lambda_client
+
+        stack = Stack(
+            "the local twin", LOCAL_STACK, None, {"DispatcherFunctionName": "d", **outputs}, "us-east-1"
+        )
+        invoke_dispatcher(stack, {"action": "pause", "schedule": "nightly"}, "why")
+        # an older dispatcher forbids fields it does not know: it would refuse every action
+        assert ("audit" in fake.sent[0]) is audited
+        if audited:
+            said = fake.sent[0]["audit"]
+            assert isinstance(said, dict) and said["reason"] == "why"
+            assert str(said["actor"]).endswith("(local twin)")

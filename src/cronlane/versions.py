@@ -37,3 +37,10 @@ def refusal(stack_version: str | None, ours: str = __version__) -> str | None:
         else "upgrade the stack (cronlane template, then sam deploy)"
     )
     return f"it was made with cronlane {theirs}; this CLI is cronlane {ours}, for stacks of {handled}: {fix}"
+
+
+def takes_audit(stack_version: str | None) -> bool:
+    """Whether the stack's dispatcher accepts an action's ``audit`` field (cronlane.audit): a
+    stack that names its version was made with the audit trail; one from before refuses the
+    field, so its actions are sent without it (and recorded nowhere)."""
+    return stack_version is not None

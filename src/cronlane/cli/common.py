@@ -210,8 +210,10 @@ def invoke_dispatcher(target: Target, event: dict[str, Any], reason: str | None 
     from botocore.exceptions import BotoCoreError, ClientError
 
     from cronlane.audit import AUDITED
+    from cronlane.versions import takes_audit
 
-    if event.get("action") in AUDITED and not event.get("dry_run"):
+    audited = event.get("action") in AUDITED and not event.get("dry_run")
+    if audited and takes_audit(target.outputs.get("CronlaneVersion")):
         said = {"actor": actor_of(target)}
         if reason:
             said["reason"] = reason

@@ -281,11 +281,9 @@ class RunRecordsOnDynamo(DynamoTable):
         )
 
     def record_audit(self, entry: AuditEntry, expires_at: int) -> None:
-        whole = datetime.fromtimestamp(entry.at, tz=UTC)
-        sk = f"{whole:%Y-%m-%dT%H:%M:%S}.{whole.microsecond // 1000:03d}Z#{uuid.uuid4().hex[:12]}"
         item = self.items.Audit(
             AUDIT_PK,
-            sk,
+            time_key(entry.at, uuid.uuid4().hex[:12]),  # in time order, as a schedule's runs
             at=entry.at,
             action=entry.action,
             actor=entry.actor,
