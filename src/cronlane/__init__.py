@@ -14,7 +14,7 @@ from cronlane.context import Continuation, JobContext
 from cronlane.declarations import Catalog, Job, Param, Permission, Schedule, Selection
 from cronlane.targets import CallbackTarget, EcsTarget, LambdaTarget
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "CallbackTarget",

@@ -487,8 +487,9 @@ class Dispatcher:
 
     def _new_run(self, request: DispatchRequest, nodes: dict[str, JobNode]) -> NewRun:
         limits = {name: self.catalog.jobs[name].max_concurrent for name in nodes}
-        if lanes.needs_number(limits):
-            nodes = lanes.assign(nodes, limits, self.store.take_lane_number())
+        laned = lanes.laned(limits)
+        if laned:
+            nodes = lanes.assign(nodes, limits, self.store.take_lane_numbers(laned))
         now = self.clock.now()
         return NewRun(
             run_id=request.run_id,

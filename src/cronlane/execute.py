@@ -44,7 +44,7 @@ from cronlane.context import Continuation, JobContext, JobTimeout, make_context
 from cronlane.errors import Conflict, CronlaneError, InvalidRequest, QueueError, StoreError
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
-from cronlane.model import JobMessage, JobRunView, JobStatus, ended_view
+from cronlane.model import RUN_CANCELLED, JobMessage, JobRunView, JobStatus, ended_view
 from cronlane.ports import JobQueue, RunStore, Targets
 from cronlane.release import Releaser
 from cronlane.rules import Needs, failure_reach
@@ -222,7 +222,8 @@ class Executor:
         if (view.attempts > 1 or view.continuations) and self._cancelling(view.run_id):
             # A retry, a re-claim after a crash or a continuation, in a run an operator
             # cancelled: do not start (a long job stops at its checkpoint).
-            self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error="run cancelled", graph=graph)
+            if self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error=RUN_CANCELLED, graph=graph):
+                self._announce(view, JobStatus.CANCELLED, now, 0.0, None, RUN_CANCELLED)
             self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.CANCELLED.value}
         self.log.append_keys(
@@ -328,8 +329,11 @@ class Executor:
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
             self.telemetry.emit("JobsSucceeded", 1, job=view.job, target=view.target)
             crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
+            closing = self._release(view) or self._sink_ended(view)
+            # published after the release: the event is off the hand-off's path (a dependent
+            # waits on its send, not on this), and before the run's own end
             self._announce(view, JobStatus.SUCCEEDED, finished, duration, entry)
-            if self._release(view) or self._sink_ended(view):
+            if closing:
                 self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.SUCCEEDED.value}
         error = truncate(outcome.error or "failed")
@@ -524,17 +528,18 @@ class Executor:
         status: JobStatus,
         finished: float,
         duration: float,
-        entry: dict[str, Any],
+        entry: dict[str, Any] | None,
         error: str | None = None,
     ) -> None:
-        """Publish the job-run's end (cronlane.run_events), as its write left it."""
+        """Publish the job-run's end (cronlane.run_events), as its write left it (``entry``: the
+        attempt it added to the history, None when it ended without running)."""
         ended = replace(
             view,
             status=status,
             finished_at=finished,
             duration_s=duration,
             error=error,
-            history=[*view.history, entry],
+            history=[*view.history, entry] if entry is not None else view.history,
         )
         self.closer.announcer.jobs_ended([ended])
 

@@ -13,11 +13,14 @@ Every message of one job-run goes to the same lane (its first, a retry, a contin
 replay, a rerun), so the queue keeps one job-run to one execution at a time as it always did,
 and the claim still refuses a second.
 
-Which lane a run's job takes: each run that has a job with more than one lane takes a number
-from one counter (``RunRecords.take_lane_number``, one write per such run and none otherwise),
-and its job takes lane ``number % max_concurrent``. Two runs that overlap have consecutive
-numbers, so with ``max_concurrent=2`` their executions of every job run side by side; a third
-shares a lane with the first and waits for it.
+Which lane a run's job takes: each job with more than one lane has a counter, and a run takes
+the next number of each of its jobs' counters (``RunRecords.take_lane_numbers``: all in one
+write per run that has such a job, none otherwise); its job takes lane ``number %
+max_concurrent``. So consecutive runs of a job take its lanes in turn whatever other runs do in
+between (runs of other jobs take nothing from its counter): with ``max_concurrent=2`` two
+overlapping runs' executions of it run side by side. The turn is not the load: a third
+overlapping run takes the first's lane and waits for it, even if the second's frees first. A
+rerun, a resume or a replay stays in the lanes its run took.
 """
 
 from __future__ import annotations
@@ -35,15 +38,18 @@ def group_of(job: str, lane: int) -> str:
     return job if lane == 0 else f"{job}#{lane}"
 
 
-def needs_number(limits: Mapping[str, int]) -> bool:
-    """Whether a run of these jobs (name -> ``max_concurrent``) takes a lane number."""
-    return any(limit > 1 for limit in limits.values())
+def laned(limits: Mapping[str, int]) -> list[str]:
+    """The jobs of a run (name -> ``max_concurrent``) that take a lane number: those with more
+    than one lane."""
+    return sorted(name for name, limit in limits.items() if limit > 1)
 
 
-def assign(nodes: Mapping[str, JobNode], limits: Mapping[str, int], number: int) -> dict[str, JobNode]:
-    """The run's graph snapshot with each job's lane and its dependents', for the run's lane
-    ``number``."""
-    lanes = {name: number % max(limits.get(name, 1), 1) for name in nodes}
+def assign(
+    nodes: Mapping[str, JobNode], limits: Mapping[str, int], numbers: Mapping[str, int]
+) -> dict[str, JobNode]:
+    """The run's graph snapshot with each job's lane and its dependents', from the lane
+    ``numbers`` the run took for its jobs with more than one (the others are in lane 0)."""
+    lanes = {name: numbers.get(name, 0) % max(limits.get(name, 1), 1) for name in nodes}
     return {
         name: replace(
             node,

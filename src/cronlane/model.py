@@ -489,6 +489,10 @@ def waiting_view(graph: RunGraph, name: str, queued: bool = False) -> JobRunView
     )
 
 
+RUN_CANCELLED = "run cancelled"  # why a job-run of a cancelled run did not start, or run again
+CANCELLED_WHILE_RUNNING = "cancelled: the run was cancelled while it ran"  # a handed-off attempt's
+
+
 def ended_view(
     graph: RunGraph, name: str, status: JobStatus, now: float, reason: str | None = None
 ) -> JobRunView:

@@ -37,6 +37,8 @@ from cronlane.errors import Conflict, InvalidRequest, QueueError
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
 from cronlane.model import (
+    CANCELLED_WHILE_RUNNING,
+    RUN_CANCELLED,
     JobMessage,
     JobRunView,
     JobStatus,
@@ -124,11 +126,17 @@ class Operator:
         cancelled = []
         for job in self.store.job_runs(run_id):
             if graph is not None and job.status in (JobStatus.PENDING, JobStatus.QUEUED):
+                # the events say what the writes left: a queued retry keeps its attempts
                 if self.store.cancel_job(graph, job.job, now):
-                    cancelled.append(ended_view(graph, job.job, JobStatus.CANCELLED, now))
+                    cancelled.append(
+                        replace(job, status=JobStatus.CANCELLED, finished_at=now, reason=RUN_CANCELLED)
+                    )
                 crashpoint("operator.after_cancel_job", run_id=run_id, job=job.job)
             elif handed_off(job) and self._cancel_handed_off(job, graph, now):
-                cancelled.append(replace(job, status=JobStatus.CANCELLED, finished_at=now))
+                ended = replace(
+                    job, status=JobStatus.CANCELLED, finished_at=now, error=CANCELLED_WHILE_RUNNING
+                )
+                cancelled.append(ended)
         self.closer.announcer.jobs_ended(cancelled)
         status = self.closer.close_if_complete(run_id) or run.status
         return {"run_id": run_id, "status": status.value, "cancelled": len(cancelled)}
@@ -144,7 +152,7 @@ class Operator:
             "started_at": iso(began),
             "finished_at": iso(now),
             "duration_s": round(now - began, 3),
-            "error": "cancelled: the run was cancelled while it ran",
+            "error": CANCELLED_WHILE_RUNNING,
             "target": hand_off.target,
             "handle": hand_off.handle,
         }
@@ -313,7 +321,10 @@ class Operator:
                 crashpoint("operator.after_reset", run_id=run_id, job=name)
                 view = replace(view, status=step.to, generation=step.generation + 1)
                 if step.to is JobStatus.SUCCEEDED:  # an operator vouched for it: an end too
-                    marked = replace(view, finished_at=now, reason="marked succeeded by an operator")
+                    # as the reset left the item: its error gone, its attempts kept
+                    marked = replace(
+                        view, finished_at=now, error=None, reason="marked succeeded by an operator"
+                    )
                     self.closer.announcer.jobs_ended([marked])
             if view.generation != step.generation + 1:
                 continue  # moved on another way since the restart read it: nothing to do for it

@@ -16,7 +16,7 @@ Conventions of every store and queue:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from cronlane.audit import AuditEntry
@@ -106,8 +106,9 @@ class RunRecords(Protocol):
         """Note that the run's missed deadline was reported; False if it already was."""
         ...
 
-    def take_lane_number(self) -> int:
-        """The next number of one counter for all runs (cronlane.lanes): 1, 2, 3..."""
+    def take_lane_numbers(self, jobs: Collection[str]) -> dict[str, int]:
+        """The next number of each job's counter (cronlane.lanes: 1, 2, 3... per job), all in one
+        write."""
         ...
 
     def mark_sink(self, graph: RunGraph, job: str) -> bool:
@@ -288,7 +289,8 @@ class AuditRecords(Protocol):
     def audit_entries(
         self, since: float, run_id: str | None = None, schedule: str | None = None, limit: int = 1000
     ) -> list[AuditEntry]:
-        """The entries from ``since`` on, oldest first: of one run or one schedule if named."""
+        """The latest ``limit`` entries from ``since`` on, oldest first: of one run or one
+        schedule if named."""
         ...
 
 

@@ -213,11 +213,14 @@ def test_the_graph_snapshot_round_trips(store: RunStore) -> None:
     assert store.load_run_graph("no-such-run") is None
 
 
-def test_lane_numbers_count_up_and_a_graph_keeps_its_lanes(store: RunStore) -> None:
-    # GIVEN the counter of the runs' lane numbers
-    numbers = [store.take_lane_number() for _ in range(3)]
-    # THEN it counts up one at a time
-    assert numbers == list(range(numbers[0], numbers[0] + 3))
+def test_lane_numbers_count_up_per_job_and_a_graph_keeps_its_lanes(store: RunStore) -> None:
+    # GIVEN each job's counter of lane numbers, taken by runs of different jobs in turn
+    first = store.take_lane_numbers(["a", "b"])
+    between = store.take_lane_numbers(["c"])
+    second = store.take_lane_numbers(["b", "a"])
+    # THEN each job's counter counts up one at a time, and a run of other jobs takes none of it
+    assert first == {"a": 1, "b": 1} and between == {"c": 1} and second == {"a": 2, "b": 2}
+    assert store.take_lane_numbers([]) == {}
     # and a run's graph keeps each job's lane and its dependents', and job-runs carry them
     nodes = diamond()
     nodes["a"] = replace(nodes["a"], lane=1, dependent_lanes=(1, 0))
@@ -1222,3 +1225,33 @@ def test_a_new_life_or_a_mark_leaves_no_result_of_the_old_one(store: RunStore) -
     assert store.finish(b, JobStatus.FAILED, T0 + 140, 1.0, error="boom", graph=graph)
     assert store.reset_job(written(store, "b"), JobStatus.SUCCEEDED, now=T0 + 150, graph=graph)
     assert store.results(RUN, store.job_runs(RUN)) == {}
+
+
+def test_the_audit_trail_reads_the_latest_entries_and_a_runs_own_alone(store: RunStore) -> None:
+    from cronlane.audit import AuditEntry
+
+    # GIVEN a run (its items in its partition), and actions on it, on another run and on its
+    # schedule, a minute apart
+    assert store.create_run(new_run(nodes=diamond()))
+    other = "nightly@2026-11-29T02:00:00Z"
+    said = [
+        AuditEntry(T0 + 60 * i, action, "alice", run_id=run_id, schedule="nightly")
+        for i, (action, run_id) in enumerate(
+            [("trigger", RUN), ("pause", None), ("trigger", other), ("cancel", RUN), ("rerun", RUN)]
+        )
+    ]
+    for entry in said:
+        store.record_audit(entry, EXPIRES_AT)
+    # THEN the run's own are read, oldest first, and nothing of the other run or the schedule
+    assert [e.action for e in store.audit_entries(T0 - 1, run_id=RUN)] == ["trigger", "cancel", "rerun"]
+    assert store.audit_entries(T0 - 1, run_id=RUN)[0] == said[0]
+    # with a limit, the latest ones (still oldest first); from a time on, only what is later
+    assert [e.at for e in store.audit_entries(T0 - 1, limit=2)] == [T0 + 180, T0 + 240]
+    assert [e.action for e in store.audit_entries(T0 + 90, schedule="nightly")] == [
+        "trigger",
+        "cancel",
+        "rerun",
+    ]
+    assert [e.action for e in store.audit_entries(T0 + 150, run_id=RUN, limit=1)] == ["rerun"]
+    # and a run's other items are not read as actions
+    assert store.audit_entries(T0 - 1, run_id=other) == [said[2]]

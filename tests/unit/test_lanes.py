@@ -17,7 +17,7 @@ from cronlane.inprocess import InProcess
 from cronlane.lanes import assign, group_of
 from cronlane.model import JobMessage, JobNode, JobStatus, RunStatus
 from cronlane.simulated import sim_params
-from tests.unit.test_handed_off import START, FakeTargets, stopped
+from tests.unit.test_handed_off import START, Crash, FakeTargets, crash_once_at, no_crash_hook, stopped  # noqa: F401
 
 SIM = "cronlane.simulated.simulate"
 WAITING = (JobStatus.PENDING, JobStatus.QUEUED)  # a job-run whose message waits in its lane
@@ -76,8 +76,8 @@ def test_a_lane_is_a_message_group_and_each_run_takes_the_next_lane() -> None:
         "a": JobNode("a", "g", SIM, (), ("b",), 60, 1),
         "b": JobNode("b", "g", SIM, ("a",), (), 60, 1),
     }
-    lanes = assign(nodes, {"a": 2, "b": 3}, 7)
-    assert (lanes["a"].lane, lanes["b"].lane, lanes["a"].dependent_lanes) == (1, 1, (1,))
+    lanes = assign(nodes, {"a": 2, "b": 3}, {"a": 7, "b": 5})
+    assert (lanes["a"].lane, lanes["b"].lane, lanes["a"].dependent_lanes) == (1, 2, (2,))
     assert (
         JobMessage("r", "a", lane=1).group == "a#1"
         and JobMessage.parse(JobMessage("r", "a", lane=1).body()).lane == 1
@@ -191,3 +191,47 @@ def test_two_runs_python_jobs_are_in_two_lanes_and_a_dependent_takes_its_own_job
         for r in runs
     ]  # type: ignore[union-attr]
     assert lanes == [(1, 0), (0, 0)]  # afterJob declares one lane: both runs' wait for it in turn
+
+
+def test_a_task_that_runs_past_its_timeout_gives_its_slot_back_when_it_fails() -> None:
+    world, targets = world_of(1)
+    first, second = trigger(world, "a", "taskJob"), trigger(world, "b", "taskJob")
+    world.drain(until=START + 60)
+    assert at_work(world, targets, "taskJob") == [first]
+    world.drain(until=START + 3700)  # no end event within the 3600 s timeout: stopped, retried
+    assert [(w.run_id, w.attempt) for w in targets.started][:2] == [(first, 1), (first, 2)]
+    assert status(world, second, "taskJob") in WAITING  # the retry kept the lane
+    world.drain(until=START + 3 * 3700 + 600)  # every attempt times out; the last fails for good
+    assert status(world, first, "taskJob") is JobStatus.FAILED
+    assert second in at_work(world, targets, "taskJob")
+    (failed,) = [e.detail for e in world.events.published if e.detail.get("status") == "FAILED"][:1]
+    assert failed["job"] == "taskJob" and "3600s timeout" in failed["error"]
+
+
+@pytest.mark.usefixtures("no_crash_hook")
+def test_an_executor_that_dies_holds_the_slot_until_its_lease_ends_and_the_take_over_finishes() -> None:
+    world, _ = world_of(1)
+    first, second = trigger(world, "a", "loadJob"), trigger(world, "b", "loadJob")
+    crash_once_at("executor.after_claim", "loadJob")  # the first run's executor dies as it starts
+    with pytest.raises(Crash):
+        world.drain(until=START + 1)
+    world.drain()
+    jobs = [world.store.get_job_run(r, "loadJob") for r in (first, second)]
+    assert [j.status for j in jobs] == [JobStatus.SUCCEEDED] * 2  # type: ignore[union-attr]
+    lost, waited = jobs
+    assert lost.attempts == 2 and "lease expired" in lost.history[0]["error"]  # type: ignore[union-attr]
+    # the second run's execution started only once the taken-over one had finished
+    assert waited.started_at >= lost.finished_at  # type: ignore[union-attr,operator]
+
+
+def test_a_cancelled_callback_job_gives_its_slot_back_and_publishes_its_cancelled_end() -> None:
+    world, targets = world_of(1)
+    first, second = trigger(world, "a", "workJob"), trigger(world, "b", "workJob")
+    world.drain(until=START + 60)
+    assert at_work(world, targets, "workJob") == [first]
+    world.act(action="cancel", run_id=first)
+    world.drain(until=START + 120)
+    assert at_work(world, targets, "workJob") == [second]
+    ended = [e.detail for e in world.events.published if e.detail.get("job") == "workJob"]
+    assert [(e["run_id"], e["status"], e["attempts"]) for e in ended] == [(first, "CANCELLED", 1)]
+    assert ended[0]["error"] == "cancelled: the run was cancelled while it ran" and ended[0]["handle"]

@@ -12,6 +12,7 @@ from cronlane import Catalog, Job, Param, Schedule, Selection
 from cronlane.inprocess import InProcess
 from cronlane.publish import EventBridgeRunEvents
 from cronlane.run_events import DEADLINE_MISSED, DETAIL_TYPES, JOB_RUN_ENDED, RUN_ENDED, RunEvent
+from tests.unit.test_handed_off import Crash, crash_once_at, no_crash_hook  # noqa: F401 (a fixture)
 
 START = 1_800_000_000.0 - 8 * 3600 + 2 * 3600  # 2027-01-15T02:00:00Z: a fire time
 RUN_FIELDS = {"stack", "run_id", "schedule", "scheduled_time"}
@@ -116,6 +117,52 @@ def test_a_skipped_tick_publishes_a_skipped_run() -> None:
     (skipped,) = [e["detail"] for e in published(w, RUN_ENDED)]
     assert (skipped["status"], skipped["scheduled_time"]) == ("SKIPPED", "2027-01-15T02:01:00Z")
     assert skipped["reason"] and skipped["counts"]["jobs"] == 0
+
+
+def test_a_failed_job_marked_succeeded_publishes_its_marked_end_without_its_error() -> None:
+    w = world()
+    failing = {"load": {"fail": True}}
+    run_id = w.act(action="trigger", schedule="nightly", idempotency_key="k", parameters=failing)["run_id"]
+    w.drain()
+    assert [e["detail"]["status"] for e in published(w, RUN_ENDED)] == ["FAILED"]
+    w.act(action="mark", run_id=run_id, job="load")
+    w.drain()
+    marked, index = [e["detail"] for e in published(w, JOB_RUN_ENDED)][-2:]
+    assert (marked["job"], marked["status"], marked["error"]) == ("load", "SUCCEEDED", None)
+    assert marked["reason"] == "marked succeeded by an operator" and marked["attempts"] == 2
+    assert (index["job"], index["status"]) == ("index", "SUCCEEDED")  # the dependent ran after it
+    assert [e["detail"]["status"] for e in published(w, RUN_ENDED)] == ["FAILED", "SUCCEEDED"]
+
+
+def test_a_cancelled_retry_publishes_its_end_with_the_attempt_it_had() -> None:
+    w = world()
+    failing = {"load": {"fail": True}}
+    run_id = w.act(action="trigger", schedule="nightly", idempotency_key="k", parameters=failing)["run_id"]
+    w.drain(until=START + 61)  # load's first attempt failed; its retry waits out the backoff
+    assert w.store.get_job_run(run_id, "load").attempts == 1  # type: ignore[union-attr]
+    w.act(action="cancel", run_id=run_id)
+    w.drain()
+    jobs = {e["detail"]["job"]: e["detail"] for e in published(w, JOB_RUN_ENDED)}
+    # the queued retry is cancelled as it was: its first attempt and error kept
+    load = jobs["load"]
+    assert (load["status"], load["reason"], load["attempts"]) == ("CANCELLED", "run cancelled", 1)
+    assert load["error"] == "RuntimeError: load broke" and load["started_at"] == "2027-01-15T02:00:00Z"
+    assert (jobs["index"]["status"], jobs["index"]["attempts"]) == ("CANCELLED", 0)
+    assert [e["detail"]["status"] for e in published(w, RUN_ENDED)] == ["CANCELLED"]
+
+
+@pytest.mark.usefixtures("no_crash_hook")
+def test_a_job_taken_over_in_a_cancelled_run_publishes_its_cancelled_end() -> None:
+    w = world()
+    run_id = w.tick("nightly", START)["run_id"]
+    crash_once_at("executor.after_claim", "load")  # the executor dies as load starts
+    with pytest.raises(Crash):
+        w.drain(until=START + 1)
+    w.act(action="cancel", run_id=run_id)  # load is RUNNING (its lease held): it is left to end
+    w.drain()  # its message comes back once the lease is over; the take-over does not start it
+    jobs = {e["detail"]["job"]: e["detail"] for e in published(w, JOB_RUN_ENDED)}
+    assert (jobs["load"]["status"], jobs["load"]["error"]) == ("CANCELLED", "run cancelled")
+    assert [e["detail"]["status"] for e in published(w, RUN_ENDED)] == ["CANCELLED"]
 
 
 class FakeEventBridge:

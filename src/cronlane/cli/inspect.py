@@ -298,14 +298,17 @@ def audit_command(
         str | None,
         typer.Option(help="From this time on (ISO; UTC unless it names a zone); default: the last 7 days."),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many actions.")] = 200,
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, help="At most this many actions: the latest ones.")
+    ] = 200,
     as_json: JsonOption = False,
     stack: StackOption = None,
     local: LocalOption = False,
     port: PortOption = DEFAULT_PORT,
 ) -> None:
     """The audit trail: who triggered, cancelled, reran, marked, paused, resumed, backfilled or
-    replayed what, when and why, oldest first."""
+    replayed what, when and why, oldest first. With more than --limit, the latest are shown and
+    a note on stderr says so (``truncated`` in --json)."""
     import time as _time
 
     from cronlane.clock import parse_iso
@@ -318,15 +321,22 @@ def audit_command(
     target = target_of(stack, local, port)
     store = target.store()
     try:
-        entries = store.audit_entries(start, schedule=schedule, limit=limit)
+        entries = store.audit_entries(start, schedule=schedule, limit=limit + 1)
     except CronlaneError as exc:
         fail(f"{target.description}: {exc}")
-    shown = [e.to_json() for e in entries[:limit]]
+    truncated = len(entries) > limit
+    shown = [e.to_json() for e in entries[-limit:]]
 
     def human() -> None:
         if not shown:
             typer.echo("no operator actions in that time")
         for entry in shown:
             typer.echo(audit_line(entry))
+        if truncated:
+            typer.echo(
+                f"cronlane: the latest {limit} actions are shown; older ones in that time are not"
+                " (--since later, or a larger --limit)",
+                err=True,
+            )
 
-    emit({"actions": shown}, as_json, human)
+    emit({"actions": shown, "truncated": truncated}, as_json, human)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from cronlane.clock import iso
-from cronlane.model import JobRunView, JobStatus, RunGraph, waiting_view
+from cronlane.model import RUN_CANCELLED, JobRunView, JobStatus, RunGraph, waiting_view
 
 LOST_ATTEMPT = (
     "the executor stopped before recording an outcome (a crash, or the Lambda timeout); its lease expired"
@@ -55,7 +55,7 @@ class StoreBase:
 
     def cancel_job(self, graph: RunGraph, job: str, now: float) -> bool:
         waiting = (JobStatus.PENDING, JobStatus.QUEUED)
-        return self.end_unstarted(graph, job, JobStatus.CANCELLED, "run cancelled", waiting, now)
+        return self.end_unstarted(graph, job, JobStatus.CANCELLED, RUN_CANCELLED, waiting, now)
 
     def written_job_runs(self, run_id: str) -> list[JobRunView]:
         raise NotImplementedError

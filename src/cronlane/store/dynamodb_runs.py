@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 import zlib
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from cronlane.model import (
 )
 from cronlane.sdk_errors import conditional, dynamodb
 from cronlane.store.dynamodb_base import DynamoTable, run_view
-from cronlane.store.items import AUDIT_PK, COUNTER_PK, LANES_SK, run_pk, time_key
+from cronlane.store.items import AUDIT_PK, AUDIT_SK_PREFIX, COUNTER_PK, LANES_SK, count_up, run_pk, time_key
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
@@ -281,20 +282,35 @@ class RunRecordsOnDynamo(DynamoTable):
         )
 
     def record_audit(self, entry: AuditEntry, expires_at: int) -> None:
-        item = self.items.Audit(
-            AUDIT_PK,
-            time_key(entry.at, uuid.uuid4().hex[:12]),  # in time order, as a schedule's runs
-            at=entry.at,
-            action=entry.action,
-            actor=entry.actor,
-            reason=entry.reason,
-            run_id=entry.run_id,
-            schedule=entry.schedule,
-            detail=json.dumps(entry.detail, sort_keys=True, default=str),
-            request_id=entry.request_id,
-            expires_at=expires_at,
-        )
-        dynamodb("recording an operator's action", item.save)
+        key = time_key(entry.at, uuid.uuid4().hex[:12])  # in time order, as a schedule's runs
+        fields: dict[str, Any] = {
+            "at": entry.at,
+            "action": entry.action,
+            "actor": entry.actor,
+            "reason": entry.reason,
+            "run_id": entry.run_id,
+            "schedule": entry.schedule,
+            "detail": json.dumps(entry.detail, sort_keys=True, default=str),
+            "request_id": entry.request_id,
+            "expires_at": expires_at,
+        }
+        A = self.items.Audit
+        # one in the trail of all actions, and an action on a run also in the run's partition,
+        # so that the run's are read without reading the others (both in one transaction, which
+        # the dispatcher's role already grants: actions are rare, their doubled units no matter)
+        items = [A(AUDIT_PK, key, **fields)]
+        if entry.run_id is not None:
+            items.append(A(run_pk(entry.run_id), f"{AUDIT_SK_PREFIX}{key}", **fields))
+
+        def write() -> None:
+            if len(items) == 1:
+                items[0].save()
+                return
+            with TransactWrite(connection=self.items.connection) as tx:
+                for item in items:
+                    tx.save(item)
+
+        dynamodb("recording an operator's action", write)
 
     def audit_entries(
         self, since: float, run_id: str | None = None, schedule: str | None = None, limit: int = 1000
@@ -302,14 +318,15 @@ class RunRecordsOnDynamo(DynamoTable):
         A = self.items.Audit
         start = datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
         found: list[AuditEntry] = []
+        # a run's actions from its partition; the others newest first, from the trail of all
+        pk, prefix = (run_pk(run_id), AUDIT_SK_PREFIX) if run_id is not None else (AUDIT_PK, "")
 
         def read() -> None:
-            for item in A.query(AUDIT_PK, A.sk >= start, consistent_read=True):
+            within = A.sk.between(prefix + start, prefix + "~")  # "~": after every time
+            for item in A.query(pk, within, consistent_read=True, scan_index_forward=False):
                 if item.at < since:
-                    continue
-                if (run_id is not None and item.run_id != run_id) or (
-                    schedule is not None and item.schedule != schedule
-                ):
+                    break
+                if schedule is not None and item.schedule != schedule:
                     continue
                 found.append(
                     AuditEntry(
@@ -327,13 +344,17 @@ class RunRecordsOnDynamo(DynamoTable):
                     return
 
         dynamodb("reading the audit trail", read)
-        return found
+        return found[::-1]
 
-    def take_lane_number(self) -> int:
-        Counter = self.items.Counter
-        item = Counter(COUNTER_PK, LANES_SK)
-        dynamodb("taking a lane number", lambda: item.update(actions=[Counter.value.add(1)]))
-        return int(item.value)
+    def take_lane_numbers(self, jobs: Collection[str]) -> dict[str, int]:
+        # one UpdateItem of the counters' item, one attribute per job (``lane <job>``), asking
+        # back only what it changed
+        names = sorted(set(jobs))
+        if not names:
+            return {}
+        item = self.items.Counter(COUNTER_PK, LANES_SK)
+        counted = dynamodb("taking lane numbers", lambda: count_up(item, [f"lane {name}" for name in names]))
+        return {name: counted[f"lane {name}"] for name in names}
 
     def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
         ids = dynamodb(

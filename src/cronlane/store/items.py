@@ -38,6 +38,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.expressions.operand import Path
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -234,23 +235,24 @@ LANES_SK = "LANES"  # the runs' lane numbers (cronlane.lanes)
 
 
 class CounterItem(Model):
-    """A counter for the whole table: ``LANES`` numbers the runs that have a job with more than
-    one lane."""
+    """Counters for the whole table: ``LANES`` holds one per job with more than one lane (an
+    attribute ``lane <job>`` each, not declared here: ``count_up``), that numbers the runs of it
+    (cronlane.lanes)."""
 
     pk = UnicodeAttribute(hash_key=True)  # CRONLANE
     sk = UnicodeAttribute(range_key=True)  # LANES
-    value = NumberAttribute(default=0)
 
 
 AUDIT_PK = "AUDIT"
+AUDIT_SK_PREFIX = "AUDIT#"  # an action on a run, in the run's partition too
 
 
 class AuditItem(Model):
     """An operator's action (cronlane.audit): one partition for all (actions are rare), sorted
-    by time."""
+    by time; an action on a run has a copy in the run's partition."""
 
-    pk = UnicodeAttribute(hash_key=True)  # AUDIT
-    sk = UnicodeAttribute(range_key=True)  # <ISO time to the millisecond>#<random id>
+    pk = UnicodeAttribute(hash_key=True)  # AUDIT, or RUN#<run id>
+    sk = UnicodeAttribute(range_key=True)  # [AUDIT#]<ISO time to the millisecond>#<random id>
     at = NumberAttribute()
     action = UnicodeAttribute()
     actor = UnicodeAttribute()
@@ -346,6 +348,19 @@ def update_without_reading(item: Model, actions: list[Any], condition: Any) -> N
         condition=condition,
         return_values="NONE",
     )
+
+
+def count_up(item: Model, attributes: list[str]) -> dict[str, int]:
+    """Add one to each of the item's number ``attributes`` (named at run time, so not declared on
+    its model), in one ``UpdateItem`` that asks back only what it changed: their new values."""
+    answer = item._get_connection().update_item(
+        item.pk,  # type: ignore[attr-defined]
+        item.sk,  # type: ignore[attr-defined]
+        actions=[Path([name]).add(1) for name in attributes],
+        return_values="UPDATED_NEW",
+    )
+    changed = answer.get("Attributes", {})
+    return {name: int(changed[name]["N"]) for name in attributes}
 
 
 def check_pynamodb() -> list[str]:

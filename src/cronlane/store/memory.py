@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,7 +77,7 @@ class MemoryRunStore(StoreBase):
         self._paused: dict[str, tuple[bool, str | None]] = {}
         self._watches: dict[str, tuple[str, float, float]] = {}  # definition, since, checked until
         self._backfill_slots: dict[str, int] = {}  # schedule -> its active backfill runs
-        self._lane_numbers = 0
+        self._lane_numbers: dict[str, int] = {}
         self._audit: list[AuditEntry] = []
 
     # -- runs ---------------------------------------------------------------------------------
@@ -267,12 +267,13 @@ class MemoryRunStore(StoreBase):
                 and (run_id is None or e.run_id == run_id)
                 and (schedule is None or e.schedule == schedule)
             ]
-        return found[:limit]
+        return found[-limit:]
 
-    def take_lane_number(self) -> int:
+    def take_lane_numbers(self, jobs: Collection[str]) -> dict[str, int]:
         with self._lock:
-            self._lane_numbers += 1
-            return self._lane_numbers
+            for name in set(jobs):
+                self._lane_numbers[name] = self._lane_numbers.get(name, 0) + 1
+            return {name: self._lane_numbers[name] for name in set(jobs)}
 
     def runs_of_schedule(self, schedule: str, limit: int = 20) -> list[RunView]:
         with self._lock:
