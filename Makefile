@@ -33,7 +33,7 @@ CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv wheels tools lint typecheck format validate build unit stack pytest test demo chaos bench clean
+.PHONY: help venv wheels tools browser lint typecheck format validate build unit stack pytest test demo chaos bench clean
 
 help:
 	@echo "make demo    run daily-full-sync of the example app on the embedded default (moto, this machine)"
@@ -81,6 +81,13 @@ $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 
 tools: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
+# The browser the UI's tests and benchmark drive (Playwright, from the dev extras, drives it):
+# Debian's Chromium, installed if it is not there (as root, or with sudo).
+browser:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -109,7 +116,7 @@ build: tools venv wheels
 	cd $(EXAMPLE) && PATH="$(CURDIR)/$(BIN):$$PATH" PIP_NO_INDEX=1 PIP_FIND_LINKS="$(CURDIR)/$(WHEELS)" $(SAM) build
 
 # The init tests run cronlane init (with these wheels), sam validate, sam build, cfn-lint and checkov.
-pytest: venv tools wheels
+pytest: venv tools wheels browser
 	CRONLANE_WHEELS="$(CURDIR)/$(WHEELS)" $(BIN)/pytest -q -n 2 --dist loadgroup
 
 test: lint typecheck validate build sam-local pytest
@@ -124,7 +131,7 @@ chaos: venv
 	PYTHONPATH=$(CURDIR)/$(FIXTURE)/src $(BIN)/python -m tests.chaos.soak --profile $(PROFILE)
 
 # The benchmarks (benchmarks/README.md); the last line is the figures, each beside its target above it.
-bench: venv
+bench: venv browser
 	$(BIN)/python -m benchmarks.run
 
 include sam-local.mk

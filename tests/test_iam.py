@@ -118,7 +118,18 @@ def test_each_function_has_exactly_the_actions_its_code_uses(expanded: dict[str,
     schedule = expanded["Resources"]["DispatcherFunctionMorning"]["Properties"]
     assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
     assert actions_of(found["CompletionRole"]) == COMPLETION_ACTIONS | KMS_ACTIONS
-    assert set(found) == {"DispatcherRole", "ExecutorRole", "SchedulerRole", "CompletionRole"}
+    # the dashboard's widget only reads the table
+    assert actions_of(found["WidgetRole"]) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "kms:Decrypt",
+    }
+    assert set(found) == {"DispatcherRole", "ExecutorRole", "SchedulerRole", "CompletionRole", "WidgetRole"}
     functions = {
         k: r["Properties"] for k, r in expanded["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
     }
@@ -126,6 +137,7 @@ def test_each_function_has_exactly_the_actions_its_code_uses(expanded: dict[str,
     assert functions["ExecutorFunction"]["Role"] == {"Fn::GetAtt": ["ExecutorRole", "Arn"]}
     assert functions["CompletionFunction"]["Role"] == {"Fn::GetAtt": ["CompletionRole", "Arn"]}
     assert functions["TaskEventsFunction"]["Role"] == {"Fn::GetAtt": ["CompletionRole", "Arn"]}
+    assert functions["DashboardWidgetFunction"]["Role"] == {"Fn::GetAtt": ["WidgetRole", "Arn"]}
 
 
 def test_only_lambda_and_scheduler_may_assume_the_roles(expanded: dict[str, Any]) -> None:

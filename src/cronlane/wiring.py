@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from cronlane.release import Releaser
     from cronlane.runs import RunCloser
     from cronlane.starting import RunStarter
+    from cronlane.ui.source import Reader
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -341,3 +342,11 @@ def _targets(settings: Settings) -> Callable[[str], Callable[..., Any]]:
         return clients[0]
 
     return resolver(import_job_function, settings.rule_prefix.removesuffix("-"), client)
+
+
+def build_reader(settings: Settings | None = None) -> Reader:
+    """The dashboard widget's reads: the table (its role grants nothing else) and the catalog."""
+    from cronlane.ui.source import Reader
+
+    settings = settings or Settings.from_env()
+    return Reader(_store(settings), load_catalog(settings.catalog_module))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cronlane.clock import iso
+from cronlane.template.iam import FRAMEWORK_GRANTS
 from tests.conftest import START
 from tests.test_iam import DISPATCHER_ACTIONS, EXECUTOR_ACTIONS
 
@@ -74,7 +75,14 @@ def test_every_call_the_functions_make_is_granted_by_their_roles(runtime: Any) -
     )
     runtime.invoke("DispatcherFunction", runtime.scheduled_event("morning", START + 5 * 3600))
     runtime.drain()
-    granted = {"DispatcherFunction": DISPATCHER_ACTIONS, "ExecutorFunction": EXECUTOR_ACTIONS}
+    # the dashboard's widget draws the runs above
+    drawn = runtime.invoke("DashboardWidgetFunction", {"widgetContext": {"dashboardName": "local"}})
+    assert drawn.error is None and "Latest run:" in drawn.response, drawn.error
+    granted = {
+        "DispatcherFunction": DISPATCHER_ACTIONS,
+        "ExecutorFunction": EXECUTOR_ACTIONS,
+        "DashboardWidgetFunction": FRAMEWORK_GRANTS["WidgetRole"][1],
+    }
     calls = seen()
     assert {f for f, _ in calls} == set(granted), calls
     for function, operation in sorted(calls):
@@ -90,5 +98,5 @@ def test_every_call_the_functions_make_is_granted_by_their_roles(runtime: Any) -
     } <= operations
     # both arm and disarm runs' checks (the dispatcher as it creates a run, the executor as it
     # closes one and starts the buffered one)
-    for function in granted:
+    for function in ("DispatcherFunction", "ExecutorFunction"):
         assert {(function, "CreateSchedule"), (function, "DeleteSchedule")} <= calls, function

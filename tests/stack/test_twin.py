@@ -102,8 +102,19 @@ def test_trigger_runs_and_run_on_the_twin(twin: str, tmp_path: Path) -> None:
     drawn = cli("run", "manual@twin-1", "--gantt", str(page), "--local", "--port", twin)
     assert drawn.returncode == 0, drawn.stderr
     text = page.read_text()
-    assert text.count('class="bar"') == 6 and text.count('data-status="SUCCEEDED"') == 6
+    assert text.count('class="row"') == 6 and text.count('data-status="SUCCEEDED"') == 6
     assert text.count('class="dep"') == 4  # ranking<-presort, cache<-ranking, dedup<-ranking, dedup<-trending
+    assert text.count('class="tick"') >= 3 and 'data-kind="attempt"' in text
+    # the same Gantt as an SVG and a PNG, by the file's extension; any other is refused
+    for name, starts in (("run.svg", b"<?xml"), ("run.png", b"\x89PNG")):
+        drawn = cli("run", "manual@twin-1", "--gantt", str(tmp_path / name), "--local", "--port", twin)
+        assert drawn.returncode == 0, drawn.stderr
+        assert (tmp_path / name).read_bytes().startswith(starts)
+    refused = cli("run", "manual@twin-1", "--gantt", str(tmp_path / "run.pdf"), "--local", "--port", twin)
+    assert refused.returncode == 2 and "the file's extension says what to write: .html, .svg or .png" in (
+        refused.stderr
+    )
+    assert not (tmp_path / "run.pdf").exists()
 
 
 def test_bad_requests_to_the_twin_are_one_clear_line(twin: str) -> None:

@@ -204,9 +204,14 @@ def actor_of(target: Target) -> str:
         return f"{user} (no STS identity)"
 
 
-def invoke_dispatcher(target: Target, event: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-    """An operator's request, performed by the dispatcher function (its role, its code). An
-    action (not a read, not a dry run) carries who asks and why, for the audit trail."""
+class DispatcherRefused(Exception):
+    """The dispatcher could not be invoked, failed, or refused the request: one line."""
+
+
+def request_dispatcher(target: Target, event: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    """An operator's request, performed by the dispatcher function (its role, its code): its
+    answer, or ``DispatcherRefused``. An action (not a read, not a dry run) carries who asks and
+    why, for the audit trail."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from cronlane.audit import AUDITED
@@ -223,14 +228,22 @@ def invoke_dispatcher(target: Target, event: dict[str, Any], reason: str | None 
             FunctionName=target.outputs["DispatcherFunctionName"], Payload=json.dumps(event).encode()
         )
     except (BotoCoreError, ClientError) as exc:
-        fail(f"{target.description}: invoking the dispatcher failed: {exc}")
+        raise DispatcherRefused(f"{target.description}: invoking the dispatcher failed: {exc}") from None
     payload = json.loads(response["Payload"].read() or b"null")
     if response.get("FunctionError"):
         message = payload.get("errorMessage") if isinstance(payload, dict) else payload
-        fail(f"the dispatcher failed: {message}")
+        raise DispatcherRefused(f"the dispatcher failed: {message}")
     if isinstance(payload, dict) and "error" in payload:
-        fail(f"the dispatcher refused it: {payload['error']}")
+        raise DispatcherRefused(f"the dispatcher refused it: {payload['error']}")
     return dict(payload)
+
+
+def invoke_dispatcher(target: Target, event: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    """``request_dispatcher``, its refusal one line on stderr and exit code 2."""
+    try:
+        return request_dispatcher(target, event, reason)
+    except DispatcherRefused as exc:
+        fail(str(exc))
 
 
 def act(

@@ -233,7 +233,10 @@ def runs_command(
 
 def run_command(
     run_id: Annotated[str, typer.Argument(help="The run, e.g. nightly@2026-11-28T02:00:00Z.")],
-    gantt: Annotated[Path | None, typer.Option(help="Write a timeline of the run to this HTML file.")] = None,
+    gantt: Annotated[
+        Path | None,
+        typer.Option(help="Write the run's Gantt to this file: .html, .svg or .png by its extension."),
+    ] = None,
     as_json: JsonOption = False,
     stack: StackOption = None,
     local: LocalOption = False,
@@ -244,6 +247,12 @@ def run_command(
     from cronlane.local.session import RunReport
     from cronlane.model import RunStatus
 
+    if gantt is not None:
+        from cronlane.cli.gantt import format_problem
+
+        problem = format_problem(gantt)
+        if problem is not None:
+            fail(problem)
     target = target_of(stack, local, port)
     store = target.store()
     try:
@@ -254,10 +263,10 @@ def run_command(
     except CronlaneError as exc:
         fail(f"{target.description}: {exc}")
     if gantt is not None:
-        from cronlane.cli.gantt import render
+        from cronlane.cli import gantt as pictures
 
         try:
-            gantt.write_text(render(report.run, report.jobs))
+            pictures.write(gantt, report.run, report.jobs, time.time())
         except OSError as exc:
             fail(f"cannot write the timeline to {gantt}: {exc.strerror or exc}")
     data = report.to_json()

@@ -5,6 +5,7 @@
 - ``operate``: changing runs and schedules (``trigger``, ``cancel``, ``rerun``, ``mark``, ``pause``,
   ``resume``, ``backfill``);
 - ``dlq``: the dead-letter queue (``dlq list``, ``dlq replay``);
+- ``logs``: a job's log lines (``logs``); ``ui``: the web application (``ui``);
 - ``scaffold``: the application's own files (``init``, ``template``);
 - ``complete``: what a callback target's worker reports with (``complete``).
 
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from cronlane import __version__
-from cronlane.cli import complete, inspect, operate, scaffold
+from cronlane.cli import complete, inspect, logs, operate, scaffold, ui
 from cronlane.cli.common import OneLineErrors
 from cronlane.cli.dlq import dlq_app
 from cronlane.cli.local import local_app
@@ -58,6 +59,8 @@ COMMANDS: dict[str, Any] = {
     "runs": inspect.runs_command,
     "run": inspect.run_command,
     "audit": inspect.audit_command,
+    "logs": logs.logs_command,
+    "ui": ui.ui_command,
     "trigger": operate.trigger_command,
     "cancel": operate.cancel_command,
     "rerun": operate.rerun_command,

@@ -7,7 +7,6 @@ it is. Only cronlane's own labels are styled.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from cronlane.timeline import tally
 
 if TYPE_CHECKING:
     from cronlane.local.session import RunReport
@@ -127,16 +128,6 @@ def runs_on(target: str, handle: str | None) -> str:
         return target
     short = handle.rsplit("/", 1)[-1].removeprefix("tok-")[:8]
     return f"{target} {short}"
-
-
-def tally(jobs: list[Any], job_count: int) -> str:
-    """The outcomes counted from the job-runs themselves: while a run goes on, its record counts
-    only the successes of its sinks (the run's counters are exact once it is closed)."""
-    n = Counter(j.status.value for j in jobs)
-    return (
-        f"{n['SUCCEEDED']} succeeded, {n['FAILED']} failed, {n['SKIPPED']} skipped, "
-        f"{n['CANCELLED']} cancelled of {job_count}"
-    )
 
 
 def continuation_line(step: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -42,6 +42,7 @@ class Target:
     endpoint: str | None
     outputs: dict[str, str]
     region: str
+    tags: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         import boto3
@@ -97,7 +98,8 @@ def connect(stack: str | None, local: bool, port: int = DEFAULT_PORT) -> Target:
     problem = refusal(outputs.get("CronlaneVersion"))
     if problem is not None:
         raise TargetError(f"{description}: {problem}")
-    return Target(description, name, endpoint, outputs, region)
+    tags = {t["Key"]: t["Value"] for t in stacks[0].get("Tags", [])}
+    return Target(description, name, endpoint, outputs, region, tags)
 
 
 def past_durations(store: RunStore, schedule: str, jobs: list[str], runs: int = 5) -> dict[str, float]:

@@ -13,6 +13,7 @@ Protocol on the pipe (parent -> child): ("invoke", request_id, event, clock, dea
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import time
@@ -117,6 +118,21 @@ def _load_handler(spec: EnvSpec, log: Any) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def _stamp_records_with(clock: Any) -> None:
+    """Time every log record by the runtime's clock, as on AWS a record is timed by the one clock
+    there is: a twin with a scaled clock then writes the run's times into its logs, and
+    ``cronlane logs`` shows them beside the run's."""
+    make = logging.getLogRecordFactory()
+
+    def stamped(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        now = clock.now()
+        record.created, record.msecs = now, (now % 1) * 1000
+        return record
+
+    logging.setLogRecordFactory(stamped)
+
+
 def serve(conn: Any, spec: EnvSpec) -> None:
     """The body of an environment process."""
     log = open(spec.log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
@@ -138,6 +154,7 @@ def serve(conn: Any, spec: EnvSpec) -> None:
     else:
         clock = clock_module.ScaledClock(spec.clock[1], spec.clock[2], spec.clock[3])
     clock_module.install_default_clock(clock)
+    _stamp_records_with(clock)
 
     active_faults: list[dict[str, Any]] = []
 

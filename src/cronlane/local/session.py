@@ -12,7 +12,7 @@ from typing import Any
 from cronlane.clock import iso
 from cronlane.cron import parse_expression
 from cronlane.local.runtime import LocalRuntime, moto_endpoint, reset_moto
-from cronlane.local.stack import REGION, create_stack, set_process_env
+from cronlane.local.stack import REGION, TWIN_LOGS_TAG, create_stack, set_process_env
 from cronlane.model import JobRunView, RunView, scheduled_run_id
 from cronlane.project import App, find_app
 from cronlane.store.dynamodb import DynamoRunStore
@@ -45,10 +45,15 @@ def local_runtime(
     endpoint = moto_endpoint(port, also_on)
     reset_moto(endpoint)
     set_process_env(endpoint)
-    stack = create_stack(
-        app.template, endpoint, stack_name, {"CatalogModule": app.catalog_module, **(parameters or {})}
-    )
     logs = log_dir or Path(tempfile.mkdtemp(prefix="cronlane-logs-"))
+    stack = create_stack(
+        app.template,
+        endpoint,
+        stack_name,
+        {"CatalogModule": app.catalog_module, **(parameters or {})},
+        # where `cronlane logs --local` and `cronlane ui --local` find the functions' logs
+        tags={TWIN_LOGS_TAG: str(logs.absolute())},
+    )
     runtime = LocalRuntime(
         stack,
         clock=clock,

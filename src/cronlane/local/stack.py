@@ -194,11 +194,15 @@ def expand(template: dict[str, Any], endpoint: str) -> dict[str, Any]:
         raise StackError(f"aws-sam-translator could not expand the template: {exc}") from exc
 
 
+TWIN_LOGS_TAG = "cronlane:twin-logs"  # the stack's tag naming the twin's log folder
+
+
 def create_stack(
     template_path: Path,
     endpoint: str,
     stack_name: str = "local",
     parameters: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> StackInfo:
     quiet_unsupported_resources()
     template = load_template(template_path)
@@ -223,6 +227,7 @@ def create_stack(
             TemplateBody=json.dumps(expanded),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
         )
     except Exception as exc:
         raise StackError(f"creating the stack in moto failed: {exc}") from exc

@@ -68,17 +68,35 @@ FRAMEWORK_GRANTS: dict[str, tuple[str, frozenset[str]]] = {
         | KMS_ACTIONS
         | {"sqs:SendMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
     ),
+    # the dashboard's widget reads the table and changes nothing
+    "WidgetRole": (
+        "widget",
+        frozenset(
+            {
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "kms:Decrypt",
+            }
+        ),
+    ),
 }
 FUNCTION_ROLES = {
     "DispatcherFunction": "DispatcherRole",
     "ExecutorFunction": "ExecutorRole",
     "CompletionFunction": "CompletionRole",
     "TaskEventsFunction": "CompletionRole",
+    "DashboardWidgetFunction": "WidgetRole",
 }
 ASSUMED_BY = {
     "DispatcherRole": "lambda.amazonaws.com",
     "ExecutorRole": "lambda.amazonaws.com",
     "CompletionRole": "lambda.amazonaws.com",
+    "WidgetRole": "lambda.amazonaws.com",
     "SchedulerRole": "scheduler.amazonaws.com",
 }
 JOBS_POLICY = "jobs"  # ExecutorRole's policy of the jobs' declared permissions and targets' needs

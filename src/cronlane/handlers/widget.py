@@ -1,0 +1,32 @@
+"""Dashboard widget Lambda: a CloudWatch custom widget that draws the schedules' recent runs as a
+grid (runs x jobs, coloured by status) and the latest run's Gantt, the same as ``cronlane ui``
+shows, from the table, with a read-only role. CloudWatch calls it with ``widgetContext`` and
+shows the HTML it returns; ``describe`` asks what it is."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from cronlane.wiring import build_reader
+
+logger = Logger(service="cronlane-widget")
+reader = build_reader()
+
+DESCRIPTION = """### cronlane runs
+The schedules' recent runs (a column per run, a row per job, coloured by status) and the latest
+run's Gantt. Parameters: `runs` (how many runs per schedule, default 8)."""
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: Any, context: Any) -> str:
+    from cronlane.ui.render import widget_html
+
+    if isinstance(event, dict) and event.get("describe"):
+        return DESCRIPTION
+    params = event.get("params") if isinstance(event, dict) else None
+    runs = params.get("runs", 8) if isinstance(params, dict) else 8
+    runs = runs if isinstance(runs, int) and 1 <= runs <= 30 else 8
+    return widget_html(reader.schedules(runs=runs), reader.latest_run(), time.time())

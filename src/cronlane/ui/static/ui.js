@@ -1,0 +1,21 @@
+// Short polling: a page showing something still going asks for itself again every few seconds
+// and swaps its <main> in; it stops once the page says nothing is going (no data-poll).
+(function () {
+  const main = document.querySelector("main[data-poll]");
+  if (!main) return;
+  const every = Number(main.dataset.poll) || 3000;
+  async function tick() {
+    try {
+      const answer = await fetch(location.pathname + location.search, { cache: "no-store" });
+      if (answer.ok) {
+        const fresh = new DOMParser().parseFromString(await answer.text(), "text/html").querySelector("main");
+        if (fresh) {
+          main.innerHTML = fresh.innerHTML;
+          if (!fresh.hasAttribute("data-poll")) { main.removeAttribute("data-poll"); return; }
+        }
+      }
+    } catch (e) { /* the server is away a moment: try again */ }
+    setTimeout(tick, every);
+  }
+  setTimeout(tick, every);
+})();
