@@ -55,7 +55,7 @@ def met(name: str, value: float) -> bool:
 
 
 def main() -> None:
-    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan, overlap, targets
+    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan, overlap, targets, ui
     from cronlane.local.session import local_runtime
 
     began = time.perf_counter()
@@ -75,6 +75,7 @@ def main() -> None:
         ("dispatch_10k", dispatch_scale.run),
         ("cold_start", lambda: _cold_start(cold_start, local_runtime)),
         ("idle_week", idle_week),
+        ("ui", ui.run),
     ]
     for name, step in steps:
         t = time.perf_counter()
@@ -113,6 +114,12 @@ def main() -> None:
             f"two overlapping daily-full-sync runs, max_concurrent={lanes}: {o['first_min']} and "
             f"{o['second_min']} min (alone: {results['overlap']['alone_min']} min; slowdown {o['slowdown']}x)"
         )
+    u = results["ui"]
+    print(
+        f"cronlane ui page loads: schedules {u['schedules_page_ms']} ms, a run "
+        f"{u['showcase_run_page_ms']} ms; with a 200-job run: its page {u['run_page_200_jobs_ms']} ms, "
+        f"schedules {u['schedules_page_200_jobs_ms']} ms"
+    )
     print(f"(all in {results['wall_s']} s; benchmarks/results.json, benchmarks/README.md)")
     print("bench: " + " ".join(f"{k}={v}" for k, v in figures.items()))
 
@@ -159,6 +166,18 @@ def write_table(results: dict[str, Any]) -> None:
     for lanes in (1, 2):
         f = o[f"max_concurrent_{lanes}"]
         rows.append(f"| {lanes} | {f['first_min']} min | {f['second_min']} min | {f['slowdown']}x |")
+    u = results["ui"]
+    rows += [
+        "",
+        "`cronlane ui` page loads in Chromium, navigation to load event (`benchmarks/ui.py`):",
+        "",
+        "| page | load |",
+        "|---|---|",
+        f"| schedules (the showcase nightly, two runs, and an hourly run) | {u['schedules_page_ms']} ms |",
+        f"| a run of 10 jobs (the showcase) | {u['showcase_run_page_ms']} ms |",
+        f"| a run of 200 jobs | {u['run_page_200_jobs_ms']} ms |",
+        f"| schedules, with that 200-job run | {u['schedules_page_200_jobs_ms']} ms |",
+    ]
     table = "\n".join(rows)
     for readme in (HERE / "README.md", HERE.parent / "docs" / "performance.md"):
         text = readme.read_text()

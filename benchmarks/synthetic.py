@@ -1,7 +1,8 @@
 """Synthetic catalogs for the benchmarks, chosen by the environment (the local runtime passes it
 to the functions): ``BENCH_GRAPH=layered`` (default) is ``BENCH_GRAPH_JOBS`` jobs in 10 levels,
 each with 1 to 3 upstreams from earlier levels (seed 11); ``BENCH_GRAPH=chain`` is a chain of
-``BENCH_GRAPH_JOBS`` no-op jobs; ``BENCH_GRAPH=chain-<kind>`` a chain of jobs that do (almost)
+``BENCH_GRAPH_JOBS`` no-op jobs; ``BENCH_GRAPH=showcase`` the small nightly of the README's
+pictures (``showcase``); ``BENCH_GRAPH=chain-<kind>`` a chain of jobs that do (almost)
 nothing on one target kind, ``lambda``, ``ecs`` or ``callback``, on the example app's own
 function, task definition and worker queue. The schedules are the template's three, all selecting
 everything, so a tick of ``daily-full-sync`` runs the whole graph."""
@@ -23,7 +24,7 @@ from cronlane import (
     Schedule,
     Selection,
 )
-from cronlane.simulated import sim_params
+from cronlane.simulated import long_params, sim_params
 
 # A job on each target kind, with the example's resources (template.yaml) and nothing to do.
 TARGETS: dict[str, tuple[Any, dict[str, Param]]] = {
@@ -75,7 +76,30 @@ def chain(jobs: int) -> dict[str, tuple[str, ...]]:
     return {name: ((names[i - 1],) if i else ()) for i, name in enumerate(names)}
 
 
+def showcase() -> Catalog:
+    """A small nightly with what a Gantt must show: a job retried after a failed attempt
+    (``loadProfilesJob``, when triggered with ``fail_attempts=1``), a 40-minute job that continues
+    in 15-minute invocations (``trainModelJob``), and a failure (``validateDataJob``, with
+    ``fail_attempts`` at least 2) that skips its dependents while an ``all_done`` report runs."""
+    work, steps = "cronlane.simulated.simulate", "cronlane.simulated.simulate_in_steps"
+    declared = [
+        Job("loadEventsJob", work, "demo", (), timeout_s=600, params=sim_params(240)),
+        Job("loadProfilesJob", work, "demo", (), timeout_s=600, params=sim_params(180, can_fail=True)),
+        Job("buildFeaturesJob", work, "demo", ("loadEventsJob", "loadProfilesJob"), params=sim_params(300)),
+        Job("trainModelJob", steps, "demo", ("buildFeaturesJob",), timeout_s=900, params=long_params(2400, 60)),
+        Job("scoreJob", work, "demo", ("buildFeaturesJob",), params=sim_params(200)),
+        Job("indexJob", work, "demo", ("scoreJob",), params=sim_params(150)),
+        Job("validateDataJob", work, "demo", ("loadEventsJob",), max_attempts=2, params=sim_params(120, True)),
+        Job("publishJob", work, "demo", ("validateDataJob", "trainModelJob"), params=sim_params(60)),
+        Job("notifyJob", work, "demo", ("publishJob",), params=sim_params(30)),
+        Job("reportJob", work, "demo", ("validateDataJob",), params=sim_params(45), trigger_rule="all_done"),
+    ]
+    return Catalog.build(declared, _schedules())
+
+
 def build(kind: str, jobs: int) -> Catalog:
+    if kind == "showcase":
+        return showcase()
     graph = chain(jobs) if kind.startswith("chain") else layered(jobs)
     if kind.startswith("chain-"):
         target, params = TARGETS[kind.removeprefix("chain-")]

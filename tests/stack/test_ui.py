@@ -261,7 +261,9 @@ def test_the_widget_draws_the_runs_grid_and_the_latest_gantt(world: dict[str, An
         aws_access_key_id="local", aws_secret_access_key="local",
     )  # fmt: skip
     name = "local-widget"  # FunctionName: ${AWS::StackName}-widget
-    event = {"widgetContext": {"dashboardName": "local", "width": 1200, "height": 600}, "params": {"runs": 5}}
+    # as the console calls it: the widget's params as keys of the event, and in its context
+    context = {"dashboardName": "local", "width": 1200, "height": 600, "params": {"runs": 5}}
+    event = {"runs": 5, "widgetContext": context}
     answer = client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
     assert "FunctionError" not in answer, answer["Payload"].read()
     html = json.loads(answer["Payload"].read())

@@ -17,7 +17,7 @@ reader = build_reader()
 
 DESCRIPTION = """### cronlane runs
 The schedules' recent runs (a column per run, a row per job, coloured by status) and the latest
-run's Gantt. Parameters: `runs` (how many runs per schedule, default 8)."""
+run's Gantt. Parameter: `runs`, how many runs per schedule (1 to 30, default 8)."""
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -26,7 +26,7 @@ def lambda_handler(event: Any, context: Any) -> str:
 
     if isinstance(event, dict) and event.get("describe"):
         return DESCRIPTION
-    params = event.get("params") if isinstance(event, dict) else None
-    runs = params.get("runs", 8) if isinstance(params, dict) else 8
-    runs = runs if isinstance(runs, int) and 1 <= runs <= 30 else 8
+    # the widget's params come as keys of the event itself (and again in widgetContext.params)
+    runs = event.get("runs", 8) if isinstance(event, dict) else 8
+    runs = runs if isinstance(runs, int) and not isinstance(runs, bool) and 1 <= runs <= 30 else 8
     return widget_html(reader.schedules(runs=runs), reader.latest_run(), time.time())
