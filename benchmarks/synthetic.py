@@ -86,10 +86,14 @@ def showcase() -> Catalog:
         Job("loadEventsJob", work, "demo", (), timeout_s=600, params=sim_params(240)),
         Job("loadProfilesJob", work, "demo", (), timeout_s=600, params=sim_params(180, can_fail=True)),
         Job("buildFeaturesJob", work, "demo", ("loadEventsJob", "loadProfilesJob"), params=sim_params(300)),
-        Job("trainModelJob", steps, "demo", ("buildFeaturesJob",), timeout_s=900, params=long_params(2400, 60)),
+        Job(
+            "trainModelJob", steps, "demo", ("buildFeaturesJob",), timeout_s=900, params=long_params(2400, 60)
+        ),
         Job("scoreJob", work, "demo", ("buildFeaturesJob",), params=sim_params(200)),
         Job("indexJob", work, "demo", ("scoreJob",), params=sim_params(150)),
-        Job("validateDataJob", work, "demo", ("loadEventsJob",), max_attempts=2, params=sim_params(120, True)),
+        Job(
+            "validateDataJob", work, "demo", ("loadEventsJob",), max_attempts=2, params=sim_params(120, True)
+        ),
         Job("publishJob", work, "demo", ("validateDataJob", "trainModelJob"), params=sim_params(60)),
         Job("notifyJob", work, "demo", ("publishJob",), params=sim_params(30)),
         Job("reportJob", work, "demo", ("validateDataJob",), params=sim_params(45), trigger_rule="all_done"),

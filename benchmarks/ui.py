@@ -77,7 +77,11 @@ def load_ms(page: Any, url: str, loads: int = LOADS) -> float:
 def _run(runtime: Any, schedule: str, params: dict[str, Any] | None = None) -> str:
     from cronlane.local.session import wait_for_run
 
-    event = {"action": "trigger", "schedule": schedule, "idempotency_key": f"ui-{time.time_ns()}"}
+    event: dict[str, Any] = {
+        "action": "trigger",
+        "schedule": schedule,
+        "idempotency_key": f"ui-{time.time_ns()}",
+    }
     if params:
         event["parameters"] = params
     run_id = str(runtime.invoke("DispatcherFunction", event).response["run_id"])

@@ -512,3 +512,25 @@ class DeadLetter:
     error: str  # what put it there; "" for a message the queue's redrive policy moved
     dead_lettered_at: float | None = None
     receive_count: int = 0
+
+
+def run_summary(run: RunView) -> dict[str, Any]:
+    """A run as `cronlane runs`, `run --json` and the pages of `cronlane ui` show it."""
+    return {
+        "run_id": run.run_id,
+        "schedule": run.schedule,
+        "status": run.status.value,
+        "trigger": str(run.trigger),
+        "scheduled_time": iso(run.scheduled_time),
+        "started_at": iso(run.started_at) if run.started_at else None,
+        "finished_at": iso(run.finished_at) if run.finished_at else None,
+        "job_count": run.job_count,
+        # while a run goes on, its record counts only the successes of its sinks
+        "succeeded": run.succeeded if run.status.terminal else None,
+        "failed": run.failed,
+        "skipped": run.skipped,
+        "cancelled": run.cancelled,
+        "reason": run.reason,
+        "parameters": run.parameters,  # the trigger's, by job
+        "overrides": run.overrides,  # reruns with new parameters
+    }

@@ -167,29 +167,6 @@ def plan_command(
     emit(data, as_json, human)
 
 
-def run_summary(run: Any) -> dict[str, Any]:
-    from cronlane.clock import iso
-
-    return {
-        "run_id": run.run_id,
-        "schedule": run.schedule,
-        "status": run.status.value,
-        "trigger": str(run.trigger),
-        "scheduled_time": iso(run.scheduled_time),
-        "started_at": iso(run.started_at) if run.started_at else None,
-        "finished_at": iso(run.finished_at) if run.finished_at else None,
-        "job_count": run.job_count,
-        # while a run goes on, its record counts only the successes of its sinks
-        "succeeded": run.succeeded if run.status.terminal else None,
-        "failed": run.failed,
-        "skipped": run.skipped,
-        "cancelled": run.cancelled,
-        "reason": run.reason,
-        "parameters": run.parameters,  # the trigger's, by job
-        "overrides": run.overrides,  # reruns with new parameters
-    }
-
-
 def runs_command(
     schedule: Annotated[str | None, typer.Option(help="Only this schedule's runs.")] = None,
     status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
@@ -221,6 +198,8 @@ def runs_command(
     if status is not None:
         runs = [r for r in runs if r.status.value == status.upper()]
     runs = sorted(runs, key=lambda r: (r.scheduled_time, r.created_at or 0), reverse=True)[:limit]
+    from cronlane.model import run_summary
+
     rows = [run_summary(r) for r in runs]
 
     def human() -> None:
@@ -270,6 +249,8 @@ def run_command(
         except OSError as exc:
             fail(f"cannot write the timeline to {gantt}: {exc.strerror or exc}")
     data = report.to_json()
+    from cronlane.model import run_summary
+
     data.update(run_summary(run) | {"jobs": data["jobs"]})
     try:
         actions = store.audit_entries((run.created_at or run.scheduled_time) - 1, run_id=run_id)

@@ -10,10 +10,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from cronlane.ui.render import environment, widget_html
 from cronlane.wiring import build_reader
 
 logger = Logger(service="cronlane-widget")
 reader = build_reader()
+environment()  # the templates' environment, made during the init phase
 
 DESCRIPTION = """### cronlane runs
 The schedules' recent runs (a column per run, a row per job, coloured by status) and the latest
@@ -22,8 +24,6 @@ run's Gantt. Parameter: `runs`, how many runs per schedule (1 to 30, default 8).
 
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: Any, context: Any) -> str:
-    from cronlane.ui.render import widget_html
-
     if isinstance(event, dict) and event.get("describe"):
         return DESCRIPTION
     # the widget's params come as keys of the event itself (and again in widgetContext.params)

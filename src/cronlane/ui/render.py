@@ -154,22 +154,11 @@ def gantt_svg(run: RunView, jobs: list[JobRunView], now: float) -> str:
 
 
 def run_facts(run: RunView, jobs: list[JobRunView]) -> dict[str, Any]:
-    """What the head of a run's page says."""
-    from cronlane.clock import iso
+    """What the head of a run's page says: the run as ``cronlane run --json`` has it, and the
+    counts from its job-runs."""
+    from cronlane.model import run_summary
 
-    return {
-        "run_id": run.run_id,
-        "schedule": run.schedule,
-        "status": run.status.value,
-        "trigger": str(run.trigger),
-        "scheduled_time": iso(run.scheduled_time),
-        "started_at": iso(run.started_at) if run.started_at else None,
-        "finished_at": iso(run.finished_at) if run.finished_at else None,
-        "parameters": run.parameters,
-        "overrides": run.overrides,
-        "tally": timeline.tally(jobs, run.job_count),
-        "reason": run.reason,
-    }
+    return {**run_summary(run), "tally": timeline.tally(jobs, run.job_count)}
 
 
 def gantt_page(run: RunView, jobs: list[JobRunView], now: float) -> str:

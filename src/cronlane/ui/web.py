@@ -162,7 +162,7 @@ def create_app(source: Source, port: int, allow_actions: bool = False, token: st
         except LogsUnavailable as exc:
             lines, problem = [], str(exc)
         return render_template(
-            "logs.html",
+            "logs_lines.html" if request.args.get("partial") == "1" else "logs.html",
             run_id=run_id,
             job=job,
             attempt=attempt,

@@ -1,3 +1,16 @@
+// A job's panel: its log lines, read when the panel's "log lines" is opened (the same lines as
+// its logs page and `cronlane logs`).
+document.addEventListener("toggle", async (event) => {
+  const details = event.target;
+  if (!(details instanceof HTMLDetailsElement) || !details.open || !details.dataset.src || details.dataset.read) return;
+  details.dataset.read = "1";
+  try {
+    const answer = await fetch(details.dataset.src, { cache: "no-store" });
+    const fresh = new DOMParser().parseFromString(await answer.text(), "text/html").querySelector("pre.logs");
+    if (fresh) details.querySelector("pre.logs").replaceWith(fresh);
+  } catch (e) { details.querySelector("pre.logs").textContent = "the logs could not be read"; }
+}, true);
+
 // Short polling: a page showing something still going asks for itself again every few seconds
 // and swaps its <main> in; it stops once the page says nothing is going (no data-poll).
 (function () {
