@@ -137,6 +137,16 @@ def test_the_schedules_page_shows_the_runs_and_leads_to_the_gantt_and_the_logs(
     assert hourly_run.get_attribute("data-status") == "SUCCEEDED"
     # no action is offered without --allow-actions
     assert page.locator("text=Trigger now").count() == 0
+    # the dead-letter queue is read only when asked: then check's letter is there
+    page.goto(world["read_only"] + "/dlq")
+    assert page.locator("tr.letter").count() == 0
+    page.locator("button.read-dlq").click()
+    page.wait_for_load_state()
+    letter = page.locator("tr.letter", has_text=world["failed"])
+    assert (
+        letter.count() == 1 and "check" in letter.inner_text() and "simulated outage" in letter.inner_text()
+    )
+    page.goto(world["read_only"] + "/")
     # a cell leads to the run's page, at the job
     failed_cell.click()
     page.wait_for_load_state()
@@ -195,6 +205,12 @@ def test_another_site_cannot_drive_the_actions(world: dict[str, Any], browser: A
         ({"Origin": base}, 403),  # the right origin without this process's token
         ({"Origin": base, "Host": "evil.example:80"}, 421),  # a DNS name rebound to loopback
     ]
+    # nor can another site's page make it read: the browser says where a request comes from
+    for path in ("/dlq", f"/runs/{world['failed']}/logs/check"):
+        request = urllib.request.Request(base + path, headers={"Sec-Fetch-Site": "cross-site"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 403, path
     for headers, code in cases:
         request = urllib.request.Request(base + "/actions/rerun", data=form, headers=headers, method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:

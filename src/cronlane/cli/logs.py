@@ -3,6 +3,7 @@ from the stack's executor log group through Logs Insights, or from the twin's lo
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -39,10 +40,15 @@ class LogsUnavailable(Exception):
 def read_job_logs(target: Target, run: RunView, job: str | None, attempt: int | None) -> list[LogLine]:
     """The lines of ``run`` (one job, one attempt), oldest first: the twin's files, or Logs
     Insights over the executor's log group."""
+    from cronlane.cli.target import LOCAL_STACK
     from cronlane.local.stack import TWIN_LOGS_TAG
 
-    folder = target.tags.get(TWIN_LOGS_TAG)
-    if folder is not None:
+    folder = target.tags.get(TWIN_LOGS_TAG) if target.stack == LOCAL_STACK else None
+    if target.stack == LOCAL_STACK:
+        if folder is None:
+            raise LogsUnavailable(
+                f"{target.description} names no log folder (start it with `cronlane local up`)"
+            )
         if not Path(folder).is_dir():
             raise LogsUnavailable(f"the twin's log folder {folder} is gone")
         return read_files(Path(folder), run.run_id, job, attempt)
@@ -69,6 +75,8 @@ def _insights(target: Target, run: RunView, job: str | None, attempt: int | None
             if answer["status"] in ("Complete", "Failed", "Cancelled", "Timeout"):
                 break
             if waited > QUERY_WAIT_S:
+                with contextlib.suppress(BotoCoreError, ClientError):
+                    logs.stop_query(queryId=query)  # not left running (and billed) for nothing
                 raise LogsUnavailable(f"the Logs Insights query on {group} took over {QUERY_WAIT_S:.0f}s")
             time.sleep(0.5)
             waited += 0.5
@@ -134,17 +142,24 @@ def logs_command(
 
 
 def _follow(target: Target, run_id: str, job: str | None, read: Callable[[], list[LogLine]]) -> None:
-    """Print lines as they come, until the job-run (or the run) has ended and its last lines are out."""
+    """Print lines as they come, until the job-run (or the run) has ended and its last lines are
+    out: a line is printed once (a late one with an earlier time too), and the reads go on for a
+    grace period after the end, as CloudWatch takes seconds to have a line."""
     store = target.store()
-    shown = 0
-    pause = 1.0 if target.endpoint else 5.0  # Logs Insights is billed by the data scanned
+    shown: set[tuple[float, str, int | None, str]] = set()
+    local = target.endpoint is not None
+    pause = 1.0 if local else 5.0  # Logs Insights is billed by the data scanned
+    grace = 2.0 if local else 30.0
+    ended_at: float | None = None
     while True:
-        ended = _ended(store, run_id, job)
-        found = read()
-        for line in found[shown:]:
-            typer.echo(line.text() if job else f"{line.record.get('job', '-')}  {line.text()}")
-        shown = max(shown, len(found))
-        if ended:
+        if ended_at is None and _ended(store, run_id, job):
+            ended_at = time.monotonic()
+        for line in read():
+            key = (line.at, line.message, line.attempt, str(line.record.get("job")))
+            if key not in shown:
+                shown.add(key)
+                typer.echo(line.text() if job else f"{line.record.get('job', '-')}  {line.text()}")
+        if ended_at is not None and time.monotonic() - ended_at >= grace:
             return
         time.sleep(pause)
 

@@ -115,9 +115,11 @@ def gantt_model(line: timeline.Timeline) -> dict[str, Any]:
             )
         why = row.reason or (row.error if row.status == "FAILED" else None) or ""
         room = int((STATUS_WIDTH - 12) / CHAR_PX) - len(row.status) - 1  # characters that fit
+        fits = int((g.label_width - 16) / CHAR_PX)  # characters of a name the label column holds
         rows.append(
             {
                 "job": row.job,
+                "name": row.job if len(row.job) <= fits else row.job[: fits - 1] + "…",
                 "status": row.status,
                 "why": why,
                 "why_short": why if len(why) <= room else why[: max(room - 1, 0)] + "…",

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from cronlane.clock import iso
 from cronlane.cron import parse_expression
@@ -29,6 +31,15 @@ def run_href(run_id: str, job: str | None = None) -> str:
     """``/runs/<run id>`` (the id as it is: ``@`` and ``:`` stay), ``#<job>`` for a job."""
     path = "/runs/" + quote(run_id, safe="@:+=,")
     return f"{path}#{quote(job, safe='')}" if job else path
+
+
+def fire_time(at: float, zone: str | None) -> str:
+    """A fire time as the schedule's zone reads it, with UTC beside it (``2026-12-04 08:00 CET
+    (07:00Z)``), or in UTC for a schedule with no zone."""
+    if zone is None:
+        return iso(at)
+    local = datetime.fromtimestamp(at, tz=ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M %Z} ({datetime.fromtimestamp(at, tz=UTC):%H:%MZ})"
 
 
 @dataclass
@@ -107,7 +118,7 @@ class Reader:
                 expression=schedule.expression,
                 timezone=schedule.timezone or "UTC",
                 description=schedule.description,
-                next_fires=[iso(t) for t in fires],
+                next_fires=[fire_time(t, schedule.timezone) for t in fires],
                 paused=self.store.paused_reason(schedule.name),
                 jobs=list(order),
             )

@@ -28,6 +28,7 @@ from cronlane.ui import render
 from cronlane.ui.source import ActionRefused, Source, run_href
 
 POLL_MS = 3000
+LOGS_POLL_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,17 @@ def create_app(source: Source, port: int, allow_actions: bool = False, token: st
     def same_machine_only() -> Response | None:
         if request.host not in hosts:  # a DNS name rebound to loopback is another Host
             return Response(f"cronlane ui answers only {', '.join(sorted(hosts))}", 421)
+        # a request another site's page makes the browser send (an <img>, a form, a fetch), even
+        # a GET: some reads cost (a Logs Insights query) or receive (the dead-letter queue)
+        if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+            return Response("cronlane ui: a request from another site's page", 403)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in origins:
+            return Response("cronlane ui: a request from another site's page", 403)
         if request.method not in ("GET", "HEAD"):
-            if request.headers.get("Origin") not in origins:
-                return Response("cronlane ui: an action must come from its own pages", 403)
-            if not allow_actions:
+            if origin is None:
+                return Response("cronlane ui: a change must come from its own pages", 403)
+            if request.path != "/dlq" and not allow_actions:  # reading the DLQ is a POST too
                 return Response("cronlane ui was started without --allow-actions", 403)
             if not secrets.compare_digest(request.form.get("token", ""), secret):
                 return Response("cronlane ui: this page's token is not this server's (reload it)", 403)
@@ -111,6 +119,7 @@ def create_app(source: Source, port: int, allow_actions: bool = False, token: st
             "frame-ancestors 'none'"
         )
         response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -155,7 +164,10 @@ def create_app(source: Source, port: int, allow_actions: bool = False, token: st
         page = source.run(run_id)
         if page is None or job not in {j.job for j in page.jobs}:
             abort(404, f"no job {job} in run {run_id}")
-        attempt = request.args.get("attempt", type=int)
+        given = request.args.get("attempt")
+        attempt = int(given) if given and given.isdigit() and int(given) >= 1 else None
+        if given and attempt is None:
+            abort(400, f"attempt {given!r}: a whole number from 1")
         view = next(j for j in page.jobs if j.job == job)
         try:
             lines, problem = source.logs(page.run, job, attempt), None
@@ -169,13 +181,14 @@ def create_app(source: Source, port: int, allow_actions: bool = False, token: st
             attempts=list(range(1, view.attempts + 1)),
             lines=lines,
             problem=problem,
-            poll=POLL_MS if not view.status.terminal else None,
+            # each read of a stack's logs is a Logs Insights query: not more often than the CLI
+            poll=LOGS_POLL_MS if not view.status.terminal else None,
         )
 
-    @app.get("/dlq")
+    @app.route("/dlq", methods=["GET", "POST"])
     def dlq() -> str:
         letters, problem = None, None
-        if request.args.get("read") == "1":  # only when asked: listing receives the messages
+        if request.method == "POST":  # only when asked (a POST with the token): listing receives
             try:
                 letters = source.dead_letters()
             except ActionRefused as exc:
@@ -208,11 +221,23 @@ def create_app(source: Source, port: int, allow_actions: bool = False, token: st
         if name in ("pause", "resume"):
             return redirect("/", 303)
         if name == "dlq-replay":
-            return redirect("/dlq?read=1", 303)
+            return redirect("/dlq", 303)
         return redirect(run_href(given["run_id"], given.get("job") or None), 303)
 
+    @app.errorhandler(400)
     @app.errorhandler(404)
-    def not_found(error: Any) -> tuple[str, int]:
-        return render_template("error.html", message=getattr(error, "description", "not found")), 404
+    def refused(error: Any) -> tuple[str, int]:
+        return render_template("error.html", message=getattr(error, "description", "not found")), error.code
+
+    @app.errorhandler(Exception)
+    def failed(error: Exception) -> tuple[str, int]:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(error, HTTPException):
+            return render_template("error.html", message=error.description), error.code or 500
+        # the stack or the twin could not be read (credentials, the network): one line, no trace
+        first = (str(error).splitlines() or [""])[0]
+        message = f"{source.description}: {type(error).__name__}: {first}"
+        return render_template("error.html", message=message), 502
 
     return app

@@ -23,7 +23,12 @@ document.addEventListener("toggle", async (event) => {
       if (answer.ok) {
         const fresh = new DOMParser().parseFromString(await answer.text(), "text/html").querySelector("main");
         if (fresh) {
+          // the log panels a reader opened stay open, and read their lines again
+          const open = [...main.querySelectorAll("details[open][data-src]")].map((d) => d.dataset.src);
           main.innerHTML = fresh.innerHTML;
+          for (const d of main.querySelectorAll("details[data-src]")) {
+            if (open.includes(d.dataset.src)) d.open = true;
+          }
           if (!fresh.hasAttribute("data-poll")) { main.removeAttribute("data-poll"); return; }
         }
       }
