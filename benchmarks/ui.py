@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks import EXAMPLE_TEMPLATE
+from benchmarks import EXAMPLE_TEMPLATE, worker_idle
 
 START = 1795831200.0 - 2 * 3600  # 2026-11-28T00:00:00Z
 LOADS = 5
@@ -98,7 +98,8 @@ def run(screenshots: Path | None = None) -> dict[str, Any]:
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     figures: dict[str, Any] = {}
-    with sync_playwright() as playwright:
+    # the example's callback worker, idle here, would step the virtual clock at every empty receive
+    with worker_idle(120), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         # the showcase nightly, twice (a grid of runs), and an hourly run beside it
@@ -151,16 +152,17 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
 
 
-def in_a_process_of_its_own() -> dict[str, Any]:
-    """``run`` in a fresh interpreter (what ``make bench`` calls): the browser and two runtimes
-    start from nothing, whatever the steps before left in this process."""
+def in_a_process_of_its_own(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``run`` in a fresh interpreter (what ``make bench`` calls), with ``env`` (the environment
+    ``make bench`` started with): the browser and two runtimes start from nothing, whatever the
+    steps before left in this process and its environment."""
     import subprocess
     import sys
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "ui.json"
-        subprocess.run([sys.executable, "-m", "benchmarks.ui", "--out", str(out)], check=True)
+        subprocess.run([sys.executable, "-m", "benchmarks.ui", "--out", str(out)], check=True, env=env)
         return dict(json.loads(out.read_text()))
 
 
