@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from benchmarks import EXAMPLE_TEMPLATE
@@ -41,6 +42,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         assert report.run.status.value == "SUCCEEDED", report.run.status
         graph = store_of(runtime).load_run_graph(report.run.run_id)
         levels = _levels(graph.nodes if graph is not None else {})
+        emitted = emf_emitted(runtime.log_dir)
     dollars = bill.dollars(invocations)
     per_run = sum(dollars.values())
     cronlane = per_run / jobs * 1e6
@@ -65,8 +67,36 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         "sfn_standard_per_million_jobs": round(sfn, 2),
         "sfn_ratio": round(sfn / cronlane, 2),
         "requests": dict(sorted(bill.requests.items())),
+        # what the functions logged: the distinct metric series their EMF documents create (each
+        # billed per metric-month), the documents, and the bytes of every log line, per job
+        "metric_series": len(emitted["series"]),
+        "emf_documents_per_job": round(emitted["documents"] / jobs, 2),
+        "log_bytes_per_job": round(emitted["bytes"] / jobs),
         "wall_s": round(time.perf_counter() - wall, 1),
     }
+
+
+def emf_emitted(log_dir: Path) -> dict[str, Any]:
+    """The EMF documents in the functions' log files: the distinct series (metric name with one
+    set of dimension values) they create, how many documents, and the bytes of all lines."""
+    series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    documents = size = 0
+    for path in log_dir.glob("*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            size += len(line.encode()) + 1
+            if not line.startswith('{"_aws"') and '"_aws"' not in line[:200]:
+                continue
+            try:
+                document = json.loads(line)
+            except ValueError:
+                continue
+            documents += 1
+            for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
+                for dimensions in directive.get("Dimensions", []):
+                    values = tuple(sorted((d, str(document.get(d))) for d in dimensions))
+                    for metric in directive.get("Metrics", []):
+                        series.add((metric["Name"], values))
+    return {"series": series, "documents": documents, "bytes": size}
 
 
 def _levels(graph: dict[str, Any]) -> int:
@@ -94,6 +124,7 @@ def run() -> dict[str, Any]:
         "synthetic_1000": synthetic,
         "esm_polling_per_month": round(esm_polling_per_month(), 2),
         "cost_per_million_jobs": synthetic["cost_per_million_jobs"],
+        "metric_series": synthetic["metric_series"],
         "sfn_ratio": synthetic["sfn_ratio"],
     }
 

@@ -128,6 +128,9 @@ def test_sam_validates_and_builds_it_with_no_package_index(app: Path) -> None:
     ok(run(["make", "build", f"SAM={sam}", f"PYTHON={sys.executable}"], app))
     layer = app / ".aws-sam" / "build" / "CoreLayer" / "python"
     assert (layer / "cronlane" / "handlers" / "executor.py").is_file()
+    # the layer ships its bytecode (unchecked-hash: the flags word of a .pyc is 0b01)
+    pyc = layer / "cronlane" / "handlers" / "__pycache__" / "executor.cpython-313.pyc"
+    assert pyc.is_file() and pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00"
     assert (app / ".aws-sam" / "build" / "ExecutorFunction" / "my_jobs" / "jobs.py").is_file()
 
 

@@ -43,6 +43,14 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def metric_series(jobs: int, schedules: int, targets: int) -> int:
+    """How many distinct metric series (each one billed per metric-month) a stack with this many
+    jobs, schedules and job targets in use creates with ``METRICS``: one per metric and value of
+    its dimension, one for each service-wide series."""
+    values = {"": 1, "Job": jobs, "Schedule": schedules, "Target": targets}
+    return sum(values[dimension] for _, dimensions in METRICS.values() for dimension in dimensions)
+
+
 class Telemetry(Protocol):
     def emit(
         self, name: str, value: float, *, job: str = "", schedule: str = "", target: str = ""

@@ -67,6 +67,7 @@ OUTPUTS = (
     "RulePrefix",
 )
 RUNTIME = "python3.13"
+LAYER_BUILD = "makefile"  # layer/Makefile (the scaffold's): the wheels, then their bytecode
 FOURTEEN_DAYS_S = 1_209_600  # SQS's longest retention: a dead letter waits that long for a replay
 FIFO_BATCH_MAX = 10  # an event source mapping on a FIFO queue takes at most 10 per batch
 TICK_DLQ = {"Arn": {"Fn::GetAtt": ["TickDeadLetterQueue", "Arn"]}}
@@ -266,8 +267,11 @@ def _function_problems(template: dict[str, Any]) -> list[str]:
     if variables.get("HISTORY_TTL_DAYS") not in (None, {"Ref": "HistoryRetentionDays"}):
         problems.append("template.yaml: HISTORY_TTL_DAYS must be !Ref HistoryRetentionDays")
     layer = template.get("Resources", {}).get("CoreLayer", {})
-    if (layer.get("Metadata") or {}).get("BuildMethod") != RUNTIME:
-        problems.append(f"template.yaml: CoreLayer must be built by SAM for {RUNTIME} (Metadata BuildMethod)")
+    if (layer.get("Metadata") or {}).get("BuildMethod") != LAYER_BUILD:
+        problems.append(
+            f"template.yaml: CoreLayer must be built by its layer/Makefile (Metadata BuildMethod: "
+            f"{LAYER_BUILD}): it installs the wheels for {RUNTIME} and compiles their bytecode"
+        )
     for name, handler in HANDLERS.items():
         props = _props(template, name)
         if not props:
