@@ -100,9 +100,11 @@ def test_the_executor_reports_batch_item_failures(template: dict[str, Any]) -> N
     assert event["BatchSize"] <= 10  # FIFO event source mappings take at most 10
 
 
-def test_the_layer_is_built_by_sam_for_python313(template: dict[str, Any]) -> None:
+def test_the_layer_is_built_by_its_makefile_for_python313_on_arm64(template: dict[str, Any]) -> None:
     layer = template["Resources"]["CoreLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    # layer/Makefile: the wheels for python3.13 on arm64, and their bytecode (tests/test_layer_build.py)
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert template["Globals"]["Function"]["Runtime"] == "python3.13"
     assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
 
