@@ -131,7 +131,7 @@ chaos: venv
 	PYTHONPATH=$(CURDIR)/$(FIXTURE)/src $(BIN)/python -m tests.chaos.soak --profile $(PROFILE)
 
 # The benchmarks (benchmarks/README.md); the last line is the figures, each beside its target above it.
-bench: venv browser
+bench: venv browser wheels
 	$(BIN)/python -m benchmarks.run
 
 include sam-local.mk
