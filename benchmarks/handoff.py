@@ -101,11 +101,16 @@ def _claims(record: dict[str, Any], job: str) -> bool:
     return record["operation"] == "UpdateItem" and "attempt_started_at" in _names_of(record)
 
 
-def _after_send(records: list[dict[str, Any]], release: int, event: dict[str, Any]) -> bool:
-    """Whether the PutEvents ``event`` came after the upstream's send (the first
-    SendMessageBatch after its finish): off the hand-off's path."""
+def _on_the_path(records: list[dict[str, Any]], release: int, event: dict[str, Any], upstream: str) -> bool:
+    """Whether the PutEvents ``event`` is on the hand-off's path: the upstream's own end event,
+    made before its send (the dependent waits for that send). Another job's event, or the
+    upstream's made after its send, runs beside the hand-off."""
+    entries = event["request"].get("Entries") or []
+    jobs = {json.loads(e.get("Detail") or "{}").get("job") for e in entries}
+    if upstream not in jobs:
+        return False
     send = next((r for r in records[release + 1 :] if r["operation"] == "SendMessageBatch"), None)
-    return send is not None and event["began"] >= send["ended"]
+    return send is None or event["began"] < send["ended"]
 
 
 def _requests_per_handoff(records: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
@@ -123,16 +128,17 @@ def _requests_per_handoff(records: list[dict[str, Any]], names: list[str]) -> di
         claim = next(i for i, r in enumerate(records) if i > release and _claims(r, dependent))
         # The requests the hand-off waits on. Not the benchmark reading the table, not the
         # mapping's empty polls, not the mapping deleting the upstream's own message once its
-        # invocation returned, and not the upstream's run event (its PutEvents, made after the
-        # send): those run beside the hand-off, not in it, and whether they fall inside the
-        # window depends only on timing (the count must not). The events are counted in the bill.
+        # invocation returned, and no run event but the upstream's own made before its send
+        # (``_on_the_path``; it is published after the send): those run beside the hand-off,
+        # not in it, and whether they fall inside the window depends only on timing (the count
+        # must not). The events are counted in the bill.
         path = [
             r
             for r in records[release + 1 : claim + 1]
             if not (r["who"] == "runtime" and r["service"] == "dynamodb")
             and not (r["operation"] == "ReceiveMessage" and b'"Messages"' not in r["response"])
             and not (r["who"] == "runtime" and r["operation"] == "DeleteMessageBatch")
-            and not (r["operation"] == "PutEvents" and _after_send(records, release, r))
+            and not (r["operation"] == "PutEvents" and not _on_the_path(records, release, r, upstream))
         ]
         counts.append(len(path))
         for r in path:

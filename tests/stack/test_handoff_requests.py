@@ -25,6 +25,7 @@ def test_a_hand_off_makes_the_four_requests_it_always_made() -> None:
         "sqs:ReceiveMessage",
         "dynamodb:PutItem",
     }
+    # no job's end event is on the path: each is published after its job's send
     assert "events:PutEvents" not in by_operation
     # the run events were published all the same: one per job-run and one for the run
     assert figures["run_events"] == 7
