@@ -15,6 +15,7 @@ from benchmarks import EXAMPLE_TEMPLATE
 from benchmarks.billing import PRICE, Bill, esm_polling_per_month
 from cronlane.local.session import local_runtime, store_of, wait_for_run
 from cronlane.model import scheduled_run_id
+from cronlane.telemetry import Series, series_of
 
 START = 1795831200.0  # 2026-11-28T02:00:00Z, a fire time of daily-full-sync
 
@@ -70,6 +71,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         # what the functions logged: the distinct metric series their EMF documents create (each
         # billed per metric-month), the documents, and the bytes of every log line, per job
         "metric_series": len(emitted["series"]),
+        "emf_documents": emitted["documents"],
         "emf_documents_per_job": round(emitted["documents"] / jobs, 2),
         "log_bytes_per_job": round(emitted["bytes"] / jobs),
         "wall_s": round(time.perf_counter() - wall, 1),
@@ -79,23 +81,19 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
 def emf_emitted(log_dir: Path) -> dict[str, Any]:
     """The EMF documents in the functions' log files: the distinct series (metric name with one
     set of dimension values) they create, how many documents, and the bytes of all lines."""
-    series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    series: set[Series] = set()
     documents = size = 0
     for path in log_dir.glob("*.log"):
         for line in path.read_text(errors="replace").splitlines():
             size += len(line.encode()) + 1
-            if not line.startswith('{"_aws"') and '"_aws"' not in line[:200]:
+            if '"_aws"' not in line[:200]:
                 continue
             try:
                 document = json.loads(line)
             except ValueError:
                 continue
             documents += 1
-            for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
-                for dimensions in directive.get("Dimensions", []):
-                    values = tuple(sorted((d, str(document.get(d))) for d in dimensions))
-                    for metric in directive.get("Metrics", []):
-                        series.add((metric["Name"], values))
+            series |= series_of(document)
     return {"series": series, "documents": documents, "bytes": size}
 
 

@@ -1,7 +1,8 @@
 """Synthetic catalogs for the benchmarks, chosen by the environment (the local runtime passes it
 to the functions): ``BENCH_GRAPH=layered`` (default) is ``BENCH_GRAPH_JOBS`` jobs in 10 levels,
 each with 1 to 3 upstreams from earlier levels (seed 11); ``BENCH_GRAPH=chain`` is a chain of
-``BENCH_GRAPH_JOBS`` no-op jobs; ``BENCH_GRAPH=showcase`` the small nightly of the README's
+``BENCH_GRAPH_JOBS`` no-op jobs (``BENCH_METRICS``: names of jobs and schedules declared with
+``metrics=True``, comma-separated); ``BENCH_GRAPH=showcase`` the small nightly of the README's
 pictures (``showcase``); ``BENCH_GRAPH=chain-<kind>`` a chain of jobs that do (almost)
 nothing on one target kind, ``lambda``, ``ecs`` or ``callback``, on the example app's own
 function, task definition and worker queue. The schedules are the template's three, all selecting
@@ -9,6 +10,7 @@ everything, so a tick of ``daily-full-sync`` runs the whole graph."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from typing import Any
@@ -136,4 +138,16 @@ def _schedules() -> list[Schedule]:
     ]
 
 
-CATALOG = build(os.environ.get("BENCH_GRAPH", "layered"), int(os.environ.get("BENCH_GRAPH_JOBS", "1000")))
+def with_metrics(catalog: Catalog, names: set[str]) -> Catalog:
+    """The catalog with these jobs and schedules declared with ``metrics=True``."""
+    jobs = [dataclasses.replace(j, metrics=True) if j.name in names else j for j in catalog.jobs.values()]
+    schedules = [
+        dataclasses.replace(s, metrics=True) if s.name in names else s for s in catalog.schedules.values()
+    ]
+    return Catalog.build(jobs, schedules)
+
+
+CATALOG = with_metrics(
+    build(os.environ.get("BENCH_GRAPH", "layered"), int(os.environ.get("BENCH_GRAPH_JOBS", "1000"))),
+    {n for n in os.environ.get("BENCH_METRICS", "").split(",") if n},
+)

@@ -136,9 +136,22 @@ BROKEN: list[tuple[str, Callable[[], str], str]] = [
         "template.yaml: RunOverDeadlineAlarm watches RunsLate, which cronlane never emits",
     ),
     (
-        "X-Ray off",
-        lambda: changed("    Tracing: Active\n", "    Tracing: PassThrough\n"),
-        "Globals Function Tracing must be Active",
+        "X-Ray left to an unknown mode",
+        lambda: changed("    Tracing: !Ref TracingMode\n", "    Tracing: Sometimes\n"),
+        "Globals Function Tracing must be !Ref TracingMode, Active or PassThrough",
+    ),
+    (
+        "the dashboard searching a series per job that is never emitted",
+        lambda: changed(
+            "SEARCH('{${NS},service} MetricName=\\\"JobDuration\\\"', 'p50', 3600)",
+            "SEARCH('{${NS},service,Target} MetricName=\\\"JobDuration\\\"', 'p50', 3600)",
+        ),
+        "template.yaml: Dashboard searches JobDuration by Target, which cronlane never emits",
+    ),
+    (
+        "a Logs Insights widget reading a field no document carries",
+        lambda: changed("sum(JobsSkipped) as skipped", "sum(JobsSkip) as skipped"),
+        "template.yaml: Dashboard shows JobsSkip, which cronlane never emits",
     ),
     (
         "a schedule missing from the template",

@@ -175,6 +175,9 @@ class Job:
     # How many executions of the job may run at once across runs (each in its own run; one
     # job-run never runs twice at once). 1: one at a time, a later run's waits (cronlane.lanes).
     max_concurrent: int = 1
+    # Metric series of its own (a ``Job`` dimension on its figures, cronlane.telemetry): about
+    # nine more series, each billed per month. Off: its figures are in the logs (Logs Insights).
+    metrics: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_rule", _as_enum(TriggerRule, self.trigger_rule))
@@ -267,6 +270,9 @@ class Schedule:
     # within ``catch_up_window_s`` of the tick that noticed; runs behind the active one.
     catch_up: CatchUp | str = CatchUp.NONE
     catch_up_window_s: int = 86_400
+    # Metric series of its own (a ``Schedule`` dimension on its runs' figures, cronlane.telemetry):
+    # five more series, each billed per month. Off: its runs' figures are in the logs.
+    metrics: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overlap", _as_enum(Overlap, self.overlap))

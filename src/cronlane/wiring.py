@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cronlane.clock import Clock, default_clock
 from cronlane.declarations import Catalog
+from cronlane.errors import CatalogError, CatalogNotFound
 from cronlane.ports import JobQueue, RunStore, Targets, Watchdog
 from cronlane.queue.sqs import SqsJobQueue
 from cronlane.run_events import Announcer
 from cronlane.settings import Settings, load_catalog
 from cronlane.store.dynamodb import DynamoRunStore
-from cronlane.telemetry import EmfTelemetry, NoTelemetry, Telemetry
+from cronlane.telemetry import Detail, EmfTelemetry, NoTelemetry, Telemetry
 from cronlane.watchdog import NoWatchdog
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def build_dispatcher(settings: Settings | None = None, clock: Clock | None = Non
         store,
         _queue(settings, store),
         clock or default_clock(),
-        EmfTelemetry(settings.metrics_namespace, "cronlane"),
+        _telemetry(settings),
         settings.rule_prefix,
         settings.history_ttl_days * 86_400,
         _checks(settings, store),
@@ -263,7 +264,7 @@ def build_executor(log: Any, settings: Settings | None = None, clock: Clock | No
     store = _store(settings)
     # A job's run sends a message only to release a dependent, retry, continue or dead-letter.
     queue = _queue(settings, store, on_first_use=True)
-    telemetry = EmfTelemetry(settings.metrics_namespace, "cronlane")
+    telemetry = _telemetry(settings)
     return executor_of(
         store,
         queue,
@@ -286,7 +287,7 @@ def build_completions(log: Any, settings: Settings | None = None, clock: Clock |
     settings = settings or Settings.from_env()
     store = _store(settings)
     queue = _queue(settings, store, on_first_use=True)
-    telemetry = EmfTelemetry(settings.metrics_namespace, "cronlane")
+    telemetry = _telemetry(settings)
     clock = clock or default_clock()
     executor = executor_of(
         store,
@@ -300,6 +301,23 @@ def build_completions(log: Any, settings: Settings | None = None, clock: Clock |
         announcer=_announcer(settings, store),
     )
     return Completions(store, queue, clock, log, executor, telemetry)
+
+
+def _telemetry(settings: Settings) -> EmfTelemetry:
+    """The functions' metrics; the jobs and schedules with series of their own are read from the
+    app's catalog when a figure first needs them (the executor loads no catalog otherwise)."""
+
+    def detail() -> Detail:
+        try:
+            catalog = load_catalog(settings.catalog_module)
+        except (CatalogError, CatalogNotFound):  # the dispatcher says what is wrong; metrics go on
+            return Detail()
+        return Detail(
+            jobs=frozenset(n for n, j in catalog.jobs.items() if j.metrics),
+            schedules=frozenset(n for n, s in catalog.schedules.items() if s.metrics),
+        )
+
+    return EmfTelemetry(settings.metrics_namespace, "cronlane", detail)
 
 
 def _announcer(settings: Settings, store: DynamoRunStore) -> Announcer:

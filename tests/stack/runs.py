@@ -56,11 +56,22 @@ def dies_then(rt: Any, how: str, event: dict[str, Any]) -> None:
     rt.drain()
 
 
+def emf_values(records: list[dict[str, Any]], name: str, **fields: str) -> list[float]:
+    """The values of metric ``name`` in the EMF documents whose plain fields (``job``,
+    ``schedule``) are ``fields``: one document holds a figure once, or a list when repeated."""
+    found: list[float] = []
+    for record in records:
+        if "_aws" in record and name in record and all(record.get(k) == v for k, v in fields.items()):
+            value = record[name]
+            found += value if isinstance(value, list) else [value]
+    return found
+
+
 def metrics_of(rt: Any, schedule: str) -> dict[str, float]:
     """The run metrics (EMF) the functions emitted for ``schedule``."""
     totals: dict[str, float] = {"RunsSucceeded": 0, "RunsFailed": 0}
     for record in log_records(rt.log_dir):
-        if "_aws" not in record or record.get("Schedule") != schedule:
+        if "_aws" not in record or record.get("schedule") != schedule:
             continue
         for name in totals:
             value = record.get(name)

@@ -13,6 +13,7 @@ from cronlane.clock import iso
 from cronlane.local.session import store_of, wait_for_run
 from cronlane.model import JobStatus, RunStatus
 from tests.conftest import START, log_records
+from tests.stack.runs import emf_values
 
 pytestmark = pytest.mark.stack
 LONG = "train"
@@ -65,9 +66,9 @@ def test_a_40_minute_job_is_one_job_run_over_several_invocations(runtime: Any) -
     assert all(c["attempt"] == 1 for c in job.continuations)
     # the near-timeout alarm measures each invocation: it never saw 80% (and JobsContinued is 3)
     records = log_records(runtime.log_dir)
-    fractions = [v for r in records if r.get("Job") == LONG for v in r.get("JobTimeoutFraction", [])]
+    fractions = emf_values(records, "JobTimeoutFraction", job=LONG)
     assert len(fractions) == 4 and max(fractions) < 0.8
-    assert sum(v for r in records if r.get("Job") == LONG for v in r.get("JobsContinued", [])) == 3
+    assert sum(emf_values(records, "JobsContinued", job=LONG)) == 3
     # `cronlane run --json` lists the continuations with the job
     listed = next(j for j in report.to_json()["jobs"] if j["name"] == LONG)
     assert [c["continuation"] for c in listed["continuations"]] == [1, 2, 3]

@@ -13,7 +13,7 @@ from cronlane.clock import iso
 from cronlane.local.session import store_of
 from cronlane.model import RunStatus, Trigger, scheduled_run_id
 from tests.conftest import START, log_records
-from tests.stack.runs import INDEX_LAG_S, tick_while_hung
+from tests.stack.runs import INDEX_LAG_S, emf_values, tick_while_hung
 
 pytestmark = pytest.mark.stack
 HOUR, DAY = 3600.0, 86_400.0
@@ -34,7 +34,7 @@ def tick(runtime: Any, schedule: str, at: float) -> None:
 def missed_metrics(runtime: Any) -> list[float]:
     """The MissedRuns counts the dispatcher emitted (EMF, per schedule)."""
     records = log_records(runtime.log_dir)
-    return [v for r in records if "MissedRuns" in r and "Schedule" in r for v in r["MissedRuns"]]
+    return [v for r in records if "schedule" in r for v in emf_values([r], "MissedRuns")]
 
 
 def test_missed_hours_are_noticed_and_only_the_latest_is_caught_up(runtime: Any) -> None:
@@ -155,7 +155,7 @@ def test_catch_up_runs_have_no_deadline_and_a_tick_waits_behind_them_rather_than
     # the one run reported over its deadline is day 4's, which waited behind them; the
     # catch-up runs, hung for a day, never were
     records = log_records(runtime.log_dir)
-    late = [r for r in records if "RunsOverDeadline" in r and r.get("Schedule") == "nightly"]
+    late = [r for r in records if "RunsOverDeadline" in r and r.get("schedule") == "nightly"]
     assert len(late) == 1
     day_four = store.get_run(scheduled_run_id("nightly", START + 4 * DAY))
     assert day_four.deadline_at is not None and day_four.finished_at > day_four.deadline_at

@@ -267,10 +267,10 @@ def test_a_run_past_its_deadline_is_reported_while_it_is_still_going(rt: Any) ->
     rt.run_to(START + 1800 + 120)
     # THEN its check reported it over its deadline (the alarm's metric) while it still runs
     assert store.get_run(one).status is RunStatus.RUNNING
-    late = [r for r in log_records(rt.log_dir) if "RunsOverDeadline" in r and r.get("Schedule") == "hourly"]
+    late = [r for r in log_records(rt.log_dir) if "RunsOverDeadline" in r and r.get("schedule") == "hourly"]
     assert len(late) == 1 and rt.check_fires
     # AND once it goes on and ends, it is not reported again
     rt.mappings_enabled = True
     assert wait_for_run(rt, one).run.status is RunStatus.SUCCEEDED
-    late = [r for r in log_records(rt.log_dir) if "RunsOverDeadline" in r and r.get("Schedule") == "hourly"]
+    late = [r for r in log_records(rt.log_dir) if "RunsOverDeadline" in r and r.get("schedule") == "hourly"]
     assert len(late) == 1

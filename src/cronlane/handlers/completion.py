@@ -25,5 +25,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     except InvalidRequest as exc:  # answered with what is wrong (a retry cannot help), not raised
         logger.warning("completion refused", extra={"error": str(exc)})
         return {"error": str(exc)}
+    finally:
+        completions.telemetry.flush()  # one EMF document per job at most (cronlane.telemetry)
     logger.info("completion", extra={"completion": answer})
     return answer

@@ -17,7 +17,10 @@ dispatcher = build_dispatcher()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = dispatcher.handle(event, getattr(context, "aws_request_id", None))
+    try:
+        result = dispatcher.handle(event, getattr(context, "aws_request_id", None))
+    finally:
+        dispatcher.telemetry.flush()  # one EMF document per job at most (cronlane.telemetry)
     if "error" in result:  # bad input is answered with what is wrong, not raised (a retry cannot help)
         # The event's shape, not its values: a trigger's parameters may hold what must not be logged.
         logger.error("event refused", extra={"error": result["error"], "event": event_shape(event)})

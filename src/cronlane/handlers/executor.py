@@ -19,14 +19,17 @@ executor = build_executor(logger)
 def record_handler(record: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
     # MessageGroupId is the job name: traces can be searched by job.
     tracer.put_annotation(key="job", value=record["attributes"].get("MessageGroupId") or "")
-    return executor.handle_message(
-        body=record["body"],
-        receipt_handle=record["receiptHandle"],
-        queue_arn=record["eventSourceARN"],
-        remaining_s=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
-        message_id=record["messageId"],
-        receive_count=int(record["attributes"].get("ApproximateReceiveCount") or 1),
-    )
+    try:
+        return executor.handle_message(
+            body=record["body"],
+            receipt_handle=record["receiptHandle"],
+            queue_arn=record["eventSourceARN"],
+            remaining_s=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
+            message_id=record["messageId"],
+            receive_count=int(record["attributes"].get("ApproximateReceiveCount") or 1),
+        )
+    finally:
+        executor.telemetry.flush()  # one EMF document per job at most (cronlane.telemetry)
 
 
 def process_fifo_batch(records: list[dict[str, Any]], context: Any) -> dict[str, Any]:

@@ -25,6 +25,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     ):
         logger.warning("not a stopped ECS task's event: ignored")
         return {"status": "ignored", "reason": "not an ECS Task State Change event with lastStatus STOPPED"}
-    answer = completions.task_stopped(detail)
+    try:
+        answer = completions.task_stopped(detail)
+    finally:
+        completions.telemetry.flush()  # one EMF document per job at most (cronlane.telemetry)
     logger.info("task event", extra={"task": detail.get("taskArn"), "completion": answer})
     return answer

@@ -350,12 +350,33 @@ def _own_alarm_metrics(template: dict[str, Any]) -> list[tuple[str, dict[str, An
     return found
 
 
-def dashboard_metrics(template: dict[str, Any]) -> set[str]:
-    """The cronlane-namespace metric names the dashboard's SEARCH expressions name."""
+def _dashboard_text(template: dict[str, Any]) -> str:
     body = _props(template, "Dashboard").get("DashboardBody", {})
     substituted = isinstance(body, dict) and isinstance(body.get("Fn::Sub"), list)
-    text = body["Fn::Sub"][0] if substituted else str(body)
+    return str(body["Fn::Sub"][0] if substituted else body)
+
+
+def dashboard_metrics(template: dict[str, Any]) -> set[str]:
+    """The cronlane-namespace metric names the dashboard's SEARCH expressions name."""
+    text = _dashboard_text(template)
     return set(re.findall(r"SEARCH\('\{\$\{NS\}[^}]*\} MetricName=\\\"(\w+)\\\"", text))
+
+
+def dashboard_searches(template: dict[str, Any]) -> set[tuple[tuple[str, ...], str]]:
+    """(dimensions, metric name) of each of the dashboard's SEARCH expressions on cronlane's metrics."""
+    text = _dashboard_text(template)
+    found = re.findall(r"SEARCH\('\{\$\{NS\},([^}]*)\} MetricName=\\\"(\w+)\\\"", text)
+    return {(tuple(d.strip() for d in dimensions.split(",")), name) for dimensions, name in found}
+
+
+def dashboard_log_fields(template: dict[str, Any]) -> set[str]:
+    """The metric names the dashboard's Logs Insights queries read (as fields of the EMF documents)."""
+    text = _dashboard_text(template)
+    queries = re.findall(r'"query": "((?:[^"\\]|\\.)*)"', text)
+    return {name for query in queries for name in re.findall(r"\b(?:sum|max|min|avg|pct)\(([A-Z]\w+)", query)}
+
+
+TRACING = ({"Ref": "TracingMode"}, "Active", "PassThrough")  # the X-Ray parameter, or a fixed mode
 
 
 def _observability_problems(template: dict[str, Any]) -> list[str]:
@@ -369,18 +390,28 @@ def _observability_problems(template: dict[str, Any]) -> list[str]:
         watched.add(name)
         if name not in METRICS:
             problems.append(f"template.yaml: {alarm} watches {name}, which cronlane never emits")
-        elif metric.get("Dimensions") != SERVICE_WIDE or "" not in METRICS[name][1]:
+        elif metric.get("Dimensions") != SERVICE_WIDE:
             problems.append(f"template.yaml: {alarm} must watch {name}'s service-wide series (service)")
-    for name in sorted(dashboard_metrics(template) - set(METRICS)):
+    for name in sorted((dashboard_metrics(template) | dashboard_log_fields(template)) - set(METRICS)):
         problems.append(f"template.yaml: Dashboard shows {name}, which cronlane never emits")
+    for dimensions, name in sorted(dashboard_searches(template)):
+        extra = [d for d in dimensions if d != "service"]
+        if name in METRICS and any(d not in METRICS[name][1] for d in extra):
+            problems.append(
+                f"template.yaml: Dashboard searches {name} by {', '.join(extra)}, which cronlane never emits"
+            )
     for name in REQUIRED_ALARMS:
         if name not in watched:
             problems.append(f"template.yaml: no alarm watches {name} (the framework's template has one)")
-    if template.get("Globals", {}).get("Function", {}).get("Tracing") != "Active":
-        problems.append("template.yaml: Globals Function Tracing must be Active (X-Ray records invocations)")
+    if template.get("Globals", {}).get("Function", {}).get("Tracing") not in TRACING:
+        problems.append(
+            "template.yaml: Globals Function Tracing must be !Ref TracingMode, Active or PassThrough"
+        )
     for name in HANDLERS:
         if "Tracing" in _props(template, name):
-            problems.append(f"template.yaml: {name} sets its own Tracing: leave it to the Globals (Active)")
+            problems.append(
+                f"template.yaml: {name} sets its own Tracing: leave it to the Globals (TracingMode)"
+            )
     return problems
 
 

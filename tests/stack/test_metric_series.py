@@ -1,0 +1,32 @@
+"""The metric series a stack creates do not grow with its jobs: the functions' own EMF output on
+the local runtime, for two graphs of different sizes (what ``make bench`` counts as
+``metric_series``), with one document per job; a job declared with ``metrics=True`` adds its own
+series and no other job's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks import cost
+from benchmarks.synthetic import environment
+from cronlane.telemetry import SERIES_BOUND
+
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("metric_series")]
+
+
+def measured(jobs: int, opted_in: str = "") -> dict[str, Any]:
+    return cost.measure({**environment("layered", jobs), "BENCH_METRICS": opted_in}, f"{jobs} jobs")
+
+
+def test_series_stay_bounded_and_each_job_writes_one_document() -> None:
+    small, large = measured(30), measured(150)
+    assert small["metric_series"] == large["metric_series"], "five times the jobs, the same series"
+    assert large["metric_series"] <= SERIES_BOUND <= 50
+    for figures in (small, large):
+        # one document per job, and one for the run's own figures when it ends
+        assert figures["jobs"] <= figures["emf_documents"] <= figures["jobs"] + 2, figures
+    detailed = measured(30, opted_in="job00003,daily-full-sync")
+    # the five figures of the job's success and the two of its schedule's run get series of their own
+    assert detailed["metric_series"] - small["metric_series"] == 5 + 2
