@@ -5,7 +5,8 @@ project's AWS facts, us-east-1). What is counted, per request:
   units (at least 1), even when its condition fails; a transactional write counts double; a
   write that changes what a global secondary index holds (a new item with the index's key, or a
   change to a projected attribute) adds one unit per index. A read is billed in 4 KB units of
-  what it returns (a query also counts the items its filter dropped, at 100 bytes each, which
+  the stored items it reads, whatever its projection returns (the local runtime looks up each
+  item's stored size; a query also counts the items its filter dropped, at 100 bytes each, which
   overstates the by-schedule index's entries), halved when eventually consistent.
 - SQS FIFO: every request, one per 64 KB of its payload.
 - Lambda: every invocation; and an estimate of the billed duration of cronlane's own code (a
@@ -128,10 +129,15 @@ class Bill:
             return
         response = json.loads(record["response"] or b"{}")
         consistent = 1.0 if request.get("ConsistentRead") else 0.5
+        # a read is billed on the stored item, not on what its projection returned
+        stored = [size for _, size in record.get("read") or []]
         if operation == "GetItem":
-            self.rru += consistent * max(1, math.ceil(wire_size(response.get("Item", {})) / 4096))
+            size = stored[0] if stored and stored[0] is not None else wire_size(response.get("Item", {}))
+            self.rru += consistent * max(1, math.ceil(size / 4096))
         elif operation in ("Query", "Scan"):
-            read = sum(wire_size(i) for i in response.get("Items", []))
+            returned = response.get("Items", [])
+            sizes = stored if len(stored) == len(returned) else [None] * len(returned)
+            read = sum(s if s is not None else wire_size(i) for s, i in zip(sizes, returned, strict=True))
             read += 100 * max(0, int(response.get("ScannedCount", 0)) - int(response.get("Count", 0)))
             self.rru += consistent * max(1, math.ceil(read / 4096))
         elif operation == "BatchGetItem":
@@ -139,12 +145,19 @@ class Bill:
             # the minimum; ConsistentRead is given per table; unprocessed keys were not read
             returned = response.get("Responses", {})
             unprocessed = response.get("UnprocessedKeys", {})
+            sizes_of: dict[str, list[int]] = {}
+            for table, found in record.get("read") or []:
+                if found is not None:
+                    sizes_of.setdefault(table, []).append(int(found))
             for table, wanted in (request.get("RequestItems") or {}).items():
                 per_unit = 1.0 if wanted.get("ConsistentRead") else 0.5
                 items = returned.get(table, [])
                 missing = len(wanted.get("Keys", [])) - len(items)
                 missing -= len((unprocessed.get(table) or {}).get("Keys", []))
-                self.rru += sum(per_unit * max(1, math.ceil(wire_size(i) / 4096)) for i in items)
+                batch = sizes_of.get(table, [])
+                if len(batch) != len(items):  # no stored sizes (or unprocessed keys): what came back
+                    batch = [wire_size(i) for i in items]
+                self.rru += sum(per_unit * max(1, math.ceil(b / 4096)) for b in batch)
                 self.rru += per_unit * max(0, missing)
 
     @staticmethod

@@ -535,3 +535,14 @@ def test_an_overhead_budget_longer_than_a_second_is_found() -> None:
     # four 100 s jobs on two environments: 200 + 2o <= 1.10 x 200, o <= 10 s
     durations, upstreams = independent(dict.fromkeys("abcd", 100.0))
     assert overhead_budget_s(durations, upstreams, 2, 1.10) == pytest.approx(10.0, abs=0.001)
+
+
+def test_a_read_is_billed_on_the_stored_item_not_on_what_its_projection_returned() -> None:
+    # a 100-byte projection of a 9 KB item, read strongly: three 4 KB units, as DynamoDB bills it
+    projected = get_item(100, consistent=True) | {"read": [(TABLE, 9 * KB)]}
+    assert bill_of(projected).rru == 3.0
+    body = {"Responses": {TABLE: [item_of(100), item_of(100)]}, "UnprocessedKeys": {}}
+    request = {"RequestItems": {TABLE: {"Keys": [key("JOB#a"), key("JOB#b")]}}}
+    batch = record("BatchGetItem", request=request, response=json.dumps(body).encode())
+    batch["read"] = [(TABLE, 5 * KB), (TABLE, 100)]
+    assert bill_of(batch).rru == 1.5  # 8 KB and 4 KB, eventually consistent

@@ -978,6 +978,7 @@ def _observed(
         return start_response(code, headers, *rest)
 
     body = b"".join(serve(app, environ, remember))
+    read = read_sizes(operation, request, body) if service == "dynamodb" else []
     who = agent.rpartition("app/")[2].split(" ")[0] if "exec-env/AWS_Lambda" in agent else "runtime"
     observer(
         {
@@ -994,6 +995,9 @@ def _observed(
                 {"table": table, "before": size, "after": item_size(table, key), "put": put}
                 for (table, key, put), size in zip(keys, before, strict=True)
             ],
+            # the stored size of each item a read returned (DynamoDB bills a read on it, whatever
+            # its projection returned), or None for a key with no item
+            "read": read,
         }
     )
     return [body]
@@ -1043,6 +1047,29 @@ def item_keys(target: str, request: dict[str, Any]) -> list[tuple[str, dict[str,
         for table, entries in request.get("RequestItems", {}).items():
             writes += [(table, next(iter(entry.values()))) for entry in entries]
     return [(table, op.get("Key") or op.get("Item") or {}, op.get("Item")) for table, op in writes]
+
+
+def read_sizes(operation: str, request: dict[str, Any], response: bytes) -> list[tuple[str, int | None]]:
+    """(table, stored size) of each item a GetItem or BatchGetItem asked for and of each item a
+    Query returned (looked up by its key attributes, when its projection returned them)."""
+    if operation == "GetItem":
+        return [
+            (request.get("TableName", ""), item_size(request.get("TableName", ""), request.get("Key") or {}))
+        ]
+    if operation == "BatchGetItem":
+        return [
+            (table, item_size(table, key))
+            for table, wanted in (request.get("RequestItems") or {}).items()
+            for key in wanted.get("Keys", [])
+        ]
+    if operation != "Query":
+        return []
+    try:
+        items = json.loads(response or b"{}").get("Items", [])
+    except ValueError:
+        return []
+    table = request.get("TableName", "")
+    return [(table, item_size(table, item)) for item in items]
 
 
 def item_size(table_name: str, key: dict[str, Any]) -> int | None:
