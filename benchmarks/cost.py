@@ -18,6 +18,7 @@ from cronlane.model import scheduled_run_id
 from cronlane.telemetry import Series, series_of
 
 START = 1795831200.0  # 2026-11-28T02:00:00Z, a fire time of daily-full-sync
+SCHEDULE = "daily-full-sync"  # the schedule each measured run is a tick of
 
 
 def sfn_transitions(jobs: int, levels: int) -> int:
@@ -34,8 +35,8 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
     ) as runtime:
         before = len(runtime.invocations)
         runtime.observe_requests(bill.observe)
-        runtime.fire("daily-full-sync", START)
-        report = wait_for_run(runtime, scheduled_run_id("daily-full-sync", START))
+        runtime.fire(SCHEDULE, START)
+        report = wait_for_run(runtime, scheduled_run_id(SCHEDULE, START))
         runtime.drain()
         runtime.observe_requests(None)
         invocations = Counter(i.function for i in runtime.invocations[before:])

@@ -27,6 +27,6 @@ def test_series_stay_bounded_and_each_job_writes_one_document() -> None:
     for figures in (small, large):
         # one document per job, and one for the run's own figures when it ends
         assert figures["jobs"] <= figures["emf_documents"] <= figures["jobs"] + 2, figures
-    detailed = measured(30, opted_in="job00003,daily-full-sync")
+    detailed = measured(30, opted_in=f"job00003,{cost.SCHEDULE}")
     # the five figures of the job's success and the two of its schedule's run get series of their own
     assert detailed["metric_series"] - small["metric_series"] == 5 + 2
