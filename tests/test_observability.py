@@ -272,3 +272,17 @@ def test_without_the_sdk_the_handlers_decorators_change_nothing() -> None:
     assert tracer.capture_lambda_handler(handler) is handler
     assert tracer.capture_method(handler) is handler
     assert tracer.put_annotation(key="job", value="rank") is None
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_metrics_on_a_job_or_a_schedule_must_be_true_or_false(bad: Any) -> None:
+    from cronlane import Catalog, Job, Schedule, Selection
+    from cronlane.errors import CatalogError
+
+    with pytest.raises(CatalogError) as refused:
+        Catalog.build(
+            [Job("loadJob", "cronlane.simulated.simulate", "g", metrics=bad)],
+            [Schedule("nightly", "cron(0 2 * * ? *)", Selection.everything(), metrics=bad)],
+        )
+    assert "job 'loadJob': metrics must be True or False" in str(refused.value)
+    assert "schedule 'nightly': metrics must be True or False" in str(refused.value)

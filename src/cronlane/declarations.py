@@ -353,6 +353,8 @@ class Catalog:
                 or not 1 <= job.max_concurrent <= MAX_CONCURRENT
             ):
                 problems.append(f"{where}: max_concurrent must be a whole number within 1..{MAX_CONCURRENT}")
+            if not isinstance(job.metrics, bool):
+                problems.append(f"{where}: metrics must be True or False")
             if not isinstance(job.trigger_rule, TriggerRule):
                 problems.append(f"{where}: trigger_rule '{job.trigger_rule}' is not {_choices(TriggerRule)}")
             target_problem = spec_problem(job.spec)
@@ -400,4 +402,6 @@ class Catalog:
                     problems.append(f"{where}: {exc}")
             if schedule.deadline_s is not None and schedule.deadline_s <= 0:
                 problems.append(f"{where}: deadline_s must be positive")
+            if not isinstance(schedule.metrics, bool):
+                problems.append(f"{where}: metrics must be True or False")
         return problems

@@ -200,10 +200,10 @@ class EmfTelemetry:
                 body[dimension] = value
         for name, values in pending.values.items():
             # counts add up (the dashboards and alarms sum them); other figures keep each value
-            if METRICS[name][0] == "Count" or len(values) == 1:
-                body[name] = sum(values) if METRICS[name][0] == "Count" else values[0]
+            if METRICS[name][0] == "Count":
+                body[name] = sum(values)
             else:
-                body[name] = values
+                body[name] = values[0] if len(values) == 1 else values
         return body
 
     def detail(self) -> Detail:

@@ -358,15 +358,16 @@ def _dashboard_text(template: dict[str, Any]) -> str:
 
 def dashboard_metrics(template: dict[str, Any]) -> set[str]:
     """The cronlane-namespace metric names the dashboard's SEARCH expressions name."""
-    text = _dashboard_text(template)
-    return set(re.findall(r"SEARCH\('\{\$\{NS\}[^}]*\} MetricName=\\\"(\w+)\\\"", text))
+    return {name for _, name in dashboard_searches(template)}
 
 
 def dashboard_searches(template: dict[str, Any]) -> set[tuple[tuple[str, ...], str]]:
     """(dimensions, metric name) of each of the dashboard's SEARCH expressions on cronlane's metrics."""
     text = _dashboard_text(template)
-    found = re.findall(r"SEARCH\('\{\$\{NS\},([^}]*)\} MetricName=\\\"(\w+)\\\"", text)
-    return {(tuple(d.strip() for d in dimensions.split(",")), name) for dimensions, name in found}
+    found = re.findall(r"SEARCH\('\{\$\{NS\}((?:,[^}]*)?)\} MetricName=\\\"(\w+)\\\"", text)
+    return {
+        (tuple(d.strip() for d in dimensions.split(",") if d.strip()), name) for dimensions, name in found
+    }
 
 
 def dashboard_log_fields(template: dict[str, Any]) -> set[str]:
