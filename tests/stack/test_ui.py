@@ -34,13 +34,30 @@ def start(args: list[str], ready: str) -> subprocess.Popen[str]:
     )
     assert process.stdout is not None
     deadline = time.time() + 90
+    said = []
     for line in process.stdout:
         if ready in line:
             return process
+        said.append(line)
         if time.time() > deadline:
             break
     process.kill()
-    raise AssertionError(f"{args[0]} did not start")
+    raise AssertionError(f"{args[0]} did not start: {''.join(said)[-2000:]}")
+
+
+def start_ui(port: str, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """``cronlane ui`` on a free port; another one if something took it between the choice and
+    the ui's own check (the ui refuses a port in use, which is right: the test chooses again)."""
+    for _ in range(3):
+        ui_port = free_port()
+        try:
+            return start(
+                ["ui", "--local", "--port", port, "--ui-port", str(ui_port), *extra], "cronlane ui on"
+            ), ui_port
+        except AssertionError as exc:
+            if "cannot serve on" not in str(exc):
+                raise
+    raise AssertionError("no free port for cronlane ui in three tries")
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -81,14 +98,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             [(j["name"], j["started_at"], j["status"]) for j in failed["jobs"]],
             failed["parameters"],
         )
-        read_only, actions = free_port(), free_port()
-        for ui_port, extra in ((read_only, []), (actions, ["--allow-actions"])):
-            servers.append(
-                start(
-                    ["ui", "--local", "--port", port, "--ui-port", str(ui_port), *extra],
-                    "cronlane ui on",
-                )
-            )
+        read_only_server, read_only = start_ui(port)
+        servers.append(read_only_server)
+        actions_server, actions = start_ui(port, "--allow-actions")
+        servers.append(actions_server)
         yield {
             "port": port,
             "ok": ok["run_id"],
