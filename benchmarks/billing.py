@@ -34,6 +34,16 @@ PRICE = {
     "lambda_gb_s_arm64": 0.0000133334,
     "sfn_standard_transition": 25.0 / 1e6,
     "eventbridge_event": 1.00 / 1e6,  # custom events put (PutEvents), per 64 KB entry
+    # the all-in bill's (benchmarks.all_in)
+    "scheduler_invocation": 1.00 / 1e6,  # EventBridge Scheduler, per invocation (a tick)
+    "metric_month": 0.30,  # a custom metric series, per month (the first 10,000 series' tier)
+    "alarm_metric_month": 0.10,  # a standard-resolution alarm's metric, per month
+    "dashboard_month": 3.00,  # a dashboard, per month
+    "log_ingest_gb": 0.50,  # CloudWatch Logs, standard class, per GB ingested
+    "log_storage_gb_month": 0.03,  # and per GB stored a month
+    "xray_trace": 5.00 / 1e6,  # a trace recorded
+    "sfn_express_request": 1.00 / 1e6,  # an Express execution
+    "sfn_express_gb_s": 0.00001667,  # its duration, per GB-second (the first tier)
 }
 # template.yaml's MemorySize (a lambda target's own function is the job's: not cronlane's cost)
 MEMORY_GB = {

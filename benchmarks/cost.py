@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import EXAMPLE_TEMPLATE
-from benchmarks.billing import PRICE, Bill, esm_polling_per_month
+from benchmarks.all_in import line_bytes, platform_lines
+from benchmarks.billing import MEMORY_GB, PRICE, Bill, esm_polling_per_month
 from cronlane.local.session import local_runtime, store_of, wait_for_run
 from cronlane.model import scheduled_run_id
 from cronlane.telemetry import Series, series_of
@@ -43,8 +44,11 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         jobs = len(report.jobs)
         assert report.run.status.value == "SUCCEEDED", report.run.status
         graph = store_of(runtime).load_run_graph(report.run.run_id)
-        levels = _levels(graph.nodes if graph is not None else {})
+        depth = _depths(graph.nodes if graph is not None else {})
+        levels = max(depth.values())
         emitted = emf_emitted(runtime.log_dir)
+        environments = Counter(env.function for env in runtime.envs)
+        platform = platform_log_bytes(runtime, runtime.invocations[before:], environments)
     dollars = bill.dollars(invocations)
     per_run = sum(dollars.values())
     cronlane = per_run / jobs * 1e6
@@ -53,6 +57,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         "graph": label,
         "jobs": jobs,
         "levels": levels,
+        "level_sizes": [list(depth.values()).count(n) for n in range(1, levels + 1)],
         "dynamodb_write_units": round(bill.wru, 1),
         "dynamodb_read_units": round(bill.rru, 1),
         "sqs_requests": bill.sqs_requests,
@@ -75,6 +80,10 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         "emf_documents": emitted["documents"],
         "emf_documents_per_job": round(emitted["documents"] / jobs, 2),
         "log_bytes_per_job": round(emitted["bytes"] / jobs),
+        "log_bytes_by_function": emitted["bytes_by_function"],
+        # Lambda's own lines (START, END, REPORT; INIT_START once per environment)
+        "platform_log_bytes": platform,
+        "environments": dict(environments),  # each one a cold start
         "wall_s": round(time.perf_counter() - wall, 1),
     }
 
@@ -84,9 +93,12 @@ def emf_emitted(log_dir: Path) -> dict[str, Any]:
     set of dimension values) they create, how many documents, and the bytes of all lines."""
     series: set[Series] = set()
     documents = size = 0
+    by_function: Counter[str] = Counter()
     for path in log_dir.glob("*.log"):
+        function = path.stem.rsplit("-", 1)[0]  # the runtime's <function>-<environment>.log
         for line in path.read_text(errors="replace").splitlines():
             size += len(line.encode()) + 1
+            by_function[function] += len(line.encode()) + 1
             if '"_aws"' not in line[:200]:
                 continue
             try:
@@ -95,10 +107,28 @@ def emf_emitted(log_dir: Path) -> dict[str, Any]:
                 continue
             documents += 1
             series |= series_of(document)
-    return {"series": series, "documents": documents, "bytes": size}
+    return {"series": series, "documents": documents, "bytes": size, "bytes_by_function": dict(by_function)}
 
 
-def _levels(graph: dict[str, Any]) -> int:
+def platform_log_bytes(runtime: Any, invocations: list[Any], environments: Counter[str]) -> int:
+    """The bytes of Lambda's own lines for these invocations of cronlane's functions (a lambda
+    target's function is the job's), the first of each environment with its init."""
+    cold = Counter({f: n for f, n in environments.items() if f in MEMORY_GB})
+    size = 0
+    for invocation in invocations:
+        if invocation.function not in MEMORY_GB:
+            continue
+        memory = runtime.stack.functions[invocation.function].memory_mb
+        took = ((invocation.finished_at or 0.0) - (invocation.started_at or 0.0)) * 1000
+        first = cold[invocation.function] > 0
+        cold[invocation.function] -= 1
+        init_ms = 400.0 if first else None  # only the line's length is counted
+        size += line_bytes(platform_lines(invocation.request_id, max(took, 0.0), memory, init_ms))
+    return size
+
+
+def _depths(graph: dict[str, Any]) -> dict[str, int]:
+    """Each job's dependency level (1: no upstream in the run)."""
     depth: dict[str, int] = {}
 
     def level(name: str) -> int:
@@ -107,7 +137,9 @@ def _levels(graph: dict[str, Any]) -> int:
             depth[name] = 1 + max((level(u) for u in ups), default=0)
         return depth[name]
 
-    return max(level(n) for n in graph)
+    for name in graph:
+        level(name)
+    return depth
 
 
 def run() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from benchmarks import cost
+from benchmarks.billing import MEMORY_GB
 from benchmarks.synthetic import environment
 from cronlane.telemetry import SERIES_BOUND
 
@@ -27,6 +28,19 @@ def test_series_stay_bounded_and_each_job_writes_one_document() -> None:
     for figures in (small, large):
         # one document per job, and one for the run's own figures when it ends
         assert figures["jobs"] <= figures["emf_documents"] <= figures["jobs"] + 2, figures
+        # the log bill's inputs: what each function wrote, and Lambda's lines for each of
+        # cronlane's invocations (about 250 bytes each, and INIT_START once per environment)
+        invoked = sum(n for f, n in figures["lambda_invocations"].items() if f in MEMORY_GB)
+        assert (
+            200 * invoked
+            < figures["platform_log_bytes"]
+            < 300 * invoked + 300 * sum(figures["environments"].values())
+        )
+        assert set(figures["log_bytes_by_function"]) >= {"DispatcherFunction", "ExecutorFunction"}
+        assert sum(figures["level_sizes"]) == figures["jobs"]
+    # the executor's own lines grow with the jobs (a few hundred bytes each), not with anything else
+    per_job = [f["log_bytes_by_function"]["ExecutorFunction"] / f["jobs"] for f in (small, large)]
+    assert 0.8 < per_job[1] / per_job[0] < 1.25, per_job
     detailed = measured(30, opted_in=f"job00003,{cost.SCHEDULE}")
     # the five figures of the job's success and the two of its schedule's run get series of their own
     assert detailed["metric_series"] - small["metric_series"] == 5 + 2
