@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger
 
 from cronlane.completion import Report
 from cronlane.errors import InvalidRequest
+from cronlane.handlers import with_lambda_context
 from cronlane.wiring import build_completions, make_tracer
 
 logger = Logger(service="cronlane-completion")
@@ -17,7 +18,7 @@ tracer = make_tracer("cronlane-completion")
 completions = build_completions(logger)
 
 
-@logger.inject_lambda_context(log_event=False)  # the event holds the token: never logged
+@with_lambda_context(logger)
 @tracer.capture_lambda_handler
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     try:

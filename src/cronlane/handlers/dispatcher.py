@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from cronlane.handlers import with_lambda_context
 from cronlane.wiring import build_dispatcher, make_tracer
 
 logger = Logger(service="cronlane-dispatcher")
@@ -14,7 +15,7 @@ tracer = make_tracer("cronlane-dispatcher")  # Powertools Tracer only when SDK t
 dispatcher = build_dispatcher()
 
 
-@logger.inject_lambda_context(log_event=False)
+@with_lambda_context(logger)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 
 from cronlane.events import check_sqs_event
 from cronlane.execute import RetryLater
+from cronlane.handlers import with_lambda_context
 from cronlane.wiring import build_executor, make_tracer
 
 logger = Logger(service="cronlane-executor")
@@ -64,7 +65,7 @@ def process_fifo_batch(records: list[dict[str, Any]], context: Any) -> dict[str,
     return {"batchItemFailures": failures}
 
 
-@logger.inject_lambda_context(log_event=False)
+@with_lambda_context(logger)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # The batch itself must be an SQS event (the shape of Powertools Parser's SqsModel); a record's

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from cronlane.handlers import with_lambda_context
 from cronlane.wiring import build_completions, make_tracer
 
 logger = Logger(service="cronlane-task-events")
@@ -14,7 +15,7 @@ tracer = make_tracer("cronlane-task-events")
 completions = build_completions(logger)
 
 
-@logger.inject_lambda_context(log_event=False)
+@with_lambda_context(logger)
 @tracer.capture_lambda_handler
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     detail = event.get("detail") if isinstance(event, dict) else None

@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from cronlane.handlers import with_lambda_context
 from cronlane.ui.render import environment, widget_html
 from cronlane.wiring import build_reader
 
@@ -22,7 +23,7 @@ The schedules' recent runs (a column per run, a row per job, coloured by status)
 run's Gantt. Parameter: `runs`, how many runs per schedule (1 to 30, default 8)."""
 
 
-@logger.inject_lambda_context(log_event=False)
+@with_lambda_context(logger)
 def lambda_handler(event: Any, context: Any) -> str:
     if isinstance(event, dict) and event.get("describe"):
         return DESCRIPTION

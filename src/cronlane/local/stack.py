@@ -188,6 +188,9 @@ def expand(template: dict[str, Any], endpoint: str) -> dict[str, Any]:
         elif resource.get("Type") == "AWS::Serverless::LayerVersion":
             props["ContentUri"] = f"s3://{ARTIFACT_BUCKET}/{logical_id}.zip"
     iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
+    # The translator counts what it expanded for its own telemetry, which nothing here publishes:
+    # at exit it says so ("There are unpublished metrics"), a warning about nothing of the user's.
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
     try:
         return transform(tpl, {}, ManagedPolicyLoader(iam))  # type: ignore[no-any-return]
     except Exception as exc:
