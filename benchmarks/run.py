@@ -84,6 +84,7 @@ def all_in(results: dict[str, Any]) -> dict[str, Any]:
         "jobs_per_month": bill.JOBS_PER_MONTH,
         "example_app_jobs_per_month": example_month,
         "example_app_at_its_volume": bill.at_volume(example_bill, example_month),
+        "example_app_per_month": round(bill.at_volume(example_bill, example_month) * example_month / 1e6, 2),
         "cost_all_in_per_million_jobs": total,
         "sfn_ratio_all_in": round(sfn["standard_per_million_jobs"] / total, 2),
         "sfn_express_ratio_all_in": round(sfn["distributed_express"]["per_million_jobs"] / total, 2),
@@ -225,8 +226,9 @@ def write_table(results: dict[str, Any]) -> None:
         "",
         f"The example app's own volume is {a['example_app_jobs_per_month']:,} jobs a month: its "
         f"`daily-full-sync`, all-in with the fixed costs spread over that, is "
-        f"${a['example_app_at_its_volume']} per million jobs "
-        f"(${a['example_daily_full_sync']['cost_all_in_per_million_jobs']} at {a['jobs_per_month']:,}).",
+        f"${a['example_app_at_its_volume']} per million jobs, ${a['example_app_per_month']} a month "
+        f"(${a['example_daily_full_sync']['cost_all_in_per_million_jobs']} per million at "
+        f"{a['jobs_per_month']:,} jobs a month).",
     ]
     rows += [
         "",
