@@ -546,3 +546,23 @@ def test_a_read_is_billed_on_the_stored_item_not_on_what_its_projection_returned
     batch = record("BatchGetItem", request=request, response=json.dumps(body).encode())
     batch["read"] = [(TABLE, 5 * KB), (TABLE, 100)]
     assert bill_of(batch).rru == 1.5  # 8 KB and 4 KB, eventually consistent
+
+
+# ---------------------------------------------------------------------------------------------
+# The hand-off projected onto AWS
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_aws_hand_off_is_its_requests_at_in_region_latencies_and_lambda_s_delivery() -> None:
+    from benchmarks.handoff import aws_projection_ms
+
+    path = {
+        "dynamodb:GetItem": 1.0,
+        "sqs:SendMessageBatch": 1.0,
+        "sqs:ReceiveMessage": 1.0,  # the mapping's: its delivery is the 28 ms
+        "dynamodb:PutItem": 1.0,
+        "dynamodb:Query": 0.5,
+    }
+    assert aws_projection_ms(path) == pytest.approx(28 + 8 + 15 + 8 + 4)
+    # a request less on the path is its latency less
+    assert aws_projection_ms({**path, "dynamodb:GetItem": 0.0}) == pytest.approx(28 + 15 + 8 + 4)
