@@ -486,6 +486,18 @@ def test_jobs_ready_at_the_same_time_are_taken_in_declaration_order() -> None:
     assert list_schedule_s(*independent({"p": 2.0, "q": 1.0, "r": 3.0}), 2) == 4.0
 
 
+def test_critical_path_first_takes_the_ready_job_with_the_longest_way_to_the_end() -> None:
+    # two environments, four jobs ready or not: long and other (6 s each), head (1 s) -> tail (6 s)
+    durations = {"long": 6.0, "other": 6.0, "head": 1.0, "tail": 6.0}
+    upstreams: dict[str, tuple[str, ...]] = {"long": (), "other": (), "head": (), "tail": ("head",)}
+    # in the order they were declared: long and other at 0, head at 6, tail at 7, the end at 13
+    assert list_schedule_s(durations, upstreams, 2) == 13.0
+    # head first (7 s to the end) with long; other when head ends, tail when long does: 12
+    assert list_schedule_s(durations, upstreams, 2, critical_path_first=True) == 12.0
+    # the critical path (head, tail: 7 s) and the work (19 s over 2) bound it at 9.5 either way
+    assert critical_path_s(durations, upstreams) == 7.0
+
+
 def test_jobs_that_end_together_release_their_dependents_before_any_is_taken() -> None:
     # a and b (1 s) end together at 1: x1, x2 (1 s each) and y1 (5 s) are all ready then, and
     # are taken in declaration order: x1 and x2 from 1 to 2, y1 from 2 to 7
