@@ -10,6 +10,9 @@ cronlane, per million jobs, from one measured run (``benchmarks.cost.measure``):
 - **logs**: the bytes each function wrote (its log files on the twin), plus Lambda's own
   ``INIT_START``/``START``/``END``/``REPORT`` lines per environment and invocation, ingested at
   $0.50 per GB and stored (uncompressed: an upper bound) for the log groups' retention;
+- **DynamoDB storage**: the bytes the table holds after the run (items and index entries, each
+  with DynamoDB's 100 bytes of overhead), kept until TTL removes them (``HistoryRetentionDays``),
+  at $0.25 per GB-month, and point-in-time recovery's $0.20 on the same size when it is on;
 - **X-Ray**: nothing at the template's default (``TracingMode`` ``PassThrough``: no invocation is
   sampled); with ``Active`` Lambda samples the first invocation each second and 5% of the rest,
   per function, at $5 per million traces (``xray_active``, beside);
@@ -27,6 +30,11 @@ is a Distributed Map per dependency level, whose items are batched into Express 
 Express request and its duration in 64 MB; Express keeps no history, so its logging is ``ALL``.
 What it gives up is in ``EXPRESS_GIVES_UP``.
 
+Not counted: Logs Insights queries (billed per GB scanned, when someone looks), the free tier,
+CloudWatch's hourly proration of a series that is not written all month (both make the fixed
+costs smaller), and KMS requests for the table's AWS-managed key (DynamoDB caches its data keys:
+a few requests an hour).
+
 The Step Functions log events are built in the shape Step Functions writes them (without
 execution data) and their bytes counted; they are an estimate, as the Lambda lines are."""
 
@@ -39,6 +47,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from benchmarks.billing import MEMORY_GB, PRICE, esm_polling_per_month
+from cronlane.telemetry import SERIES_BOUND
 
 JOBS_PER_MONTH = 30_000_000  # the volume the fixed monthly costs are spread over
 SECONDS_PER_MONTH = 30 * 86_400
@@ -49,7 +58,8 @@ EXPRESS_BATCH = 40  # jobs per Express child (the inline Map's concurrency limit
 LAMBDA_INVOKE_S = 0.03  # a synchronous invocation's round trip, which an Express child waits for
 XRAY_RESERVOIR_PER_S, XRAY_RATE = 1.0, 0.05  # Lambda's fixed sampling with Active tracing
 EXPRESS_GIVES_UP = (
-    "an Express workflow runs 5 minutes at most: a job of 30 to 40 minutes cannot run in one",
+    "an Express workflow runs 5 minutes at most: the example's 6-minute jobs and its 40-minute ECS "
+    "task cannot run in one, and a child runs as long as its slowest job",
     "Express runs at least once: a child (a batch of jobs) may run twice",
     "no execution history: what ran is only in the ALL-level logs (billed here)",
     "a batch fails and retries as one child, and waits for its slowest job",
@@ -105,9 +115,27 @@ def dashboards(template: Mapping[str, Any]) -> int:
     )
 
 
-def retention_days(template: Mapping[str, Any]) -> int:
-    value = template.get("Parameters", {}).get("LogRetentionDays", {}).get("Default", 30)
-    return int(value)
+def retention_days(template: Mapping[str, Any], parameter: str = "LogRetentionDays") -> int:
+    """A retention parameter's default (the log groups', or the table's ``HistoryRetentionDays``)."""
+    return int(template.get("Parameters", {}).get(parameter, {}).get("Default", 30))
+
+
+def storage_dollars(size: float, template: Mapping[str, Any]) -> float:
+    """Keeping ``size`` bytes in the table until TTL removes them (deletes by TTL are free), with
+    point-in-time recovery on the same size when the table has it."""
+    table = next(
+        (
+            r
+            for r in template.get("Resources", {}).values()
+            if isinstance(r, dict) and r.get("Type") == "AWS::DynamoDB::Table"
+        ),
+        {},
+    )
+    recovery = table.get("Properties", {}).get("PointInTimeRecoverySpecification", {})
+    price = PRICE["dynamodb_storage_gb_month"]
+    if recovery.get("PointInTimeRecoveryEnabled") in (True, "true"):
+        price += PRICE["dynamodb_pitr_gb_month"]
+    return size / GB * price * retention_days(template, "HistoryRetentionDays") / 30
 
 
 def tracing_mode(template: Mapping[str, Any]) -> str:
@@ -162,6 +190,7 @@ def cronlane(
         "orchestration": measured["cost_per_million_jobs"],
         "lambda_init": init * per_million,
         "logs": log_dollars(log_bytes, retention_days(template)) * per_million,
+        "dynamodb_storage": storage_dollars(measured["stored_bytes_per_job"], template) * 1e6,
         "xray": 0.0,  # PassThrough: no invocation is sampled (set below for Active)
         "scheduler_tick": PRICE["scheduler_invocation"] * per_million,
         **{k: v / JOBS_PER_MONTH * 1e6 for k, v in fixed.items()},
@@ -173,8 +202,13 @@ def cronlane(
     return {
         "dollars_per_million_jobs": {k: round(v, 3) for k, v in items.items()},
         "cost_all_in_per_million_jobs": round(total, 2),
-        "log_bytes_per_job": round(log_bytes / jobs),
+        "log_bytes_per_job_with_lambda_lines": round(log_bytes / jobs),
         "fixed_per_month": {k: round(v, 2) for k, v in fixed.items()},
+        # a month of runs also writes the failure, retry and skip series, and a target kind's own:
+        # at most SERIES_BOUND, whatever the app declares
+        "metric_series_at_bound_per_million_jobs": round(
+            SERIES_BOUND * PRICE["metric_month"] / JOBS_PER_MONTH * 1e6, 3
+        ),
         "xray_active_per_million_jobs": round(xray_active, 3),
         "tracing": tracing_mode(template),
         "cost_all_in_with_xray_active": round(total - items["xray"] + xray_active, 2),
@@ -300,7 +334,8 @@ def step_functions(
         children = express_children(sizes, batch)
         # the parent: a start, a Distributed Map state per level, an end, and a transition per child
         parent = (2 + levels + children) * PRICE["sfn_standard_transition"]
-        seconds = children * max(EXPRESS_MIN_S, LAMBDA_INVOKE_S + job_s)
+        # billed in 100 ms steps, rounded up (ceil of a float: a hair under, for 0.1 x 3 and the like)
+        seconds = children * EXPRESS_MIN_S * math.ceil((LAMBDA_INVOKE_S + job_s) / EXPRESS_MIN_S - 1e-9)
         child = (
             children * PRICE["sfn_express_request"] + seconds * EXPRESS_MEMORY_GB * PRICE["sfn_express_gb_s"]
         )

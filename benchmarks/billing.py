@@ -39,6 +39,8 @@ PRICE = {
     "metric_month": 0.30,  # a custom metric series, per month (the first 10,000 series' tier)
     "alarm_metric_month": 0.10,  # a standard-resolution alarm's metric, per month
     "dashboard_month": 3.00,  # a dashboard, per month
+    "dynamodb_storage_gb_month": 0.25,  # a table's items, per GB-month (standard table class)
+    "dynamodb_pitr_gb_month": 0.20,  # point-in-time recovery, on the table's size
     "log_ingest_gb": 0.50,  # CloudWatch Logs, standard class, per GB ingested
     "log_storage_gb_month": 0.03,  # and per GB stored a month
     "xray_trace": 5.00 / 1e6,  # a trace recorded

@@ -13,7 +13,7 @@ from typing import Any
 
 from benchmarks import EXAMPLE_TEMPLATE
 from benchmarks.all_in import line_bytes, platform_lines
-from benchmarks.billing import MEMORY_GB, PRICE, Bill, esm_polling_per_month
+from benchmarks.billing import INDEXES, MEMORY_GB, PRICE, Bill, esm_polling_per_month, wire_size
 from cronlane.local.session import local_runtime, store_of, wait_for_run
 from cronlane.model import scheduled_run_id
 from cronlane.telemetry import Series, series_of
@@ -48,6 +48,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         levels = max(depth.values())
         emitted = emf_emitted(runtime.log_dir)
         environments = Counter(env.function for env in runtime.envs)
+        stored = stored_bytes(runtime)
         platform = platform_log_bytes(runtime, runtime.invocations[before:], environments)
     dollars = bill.dollars(invocations)
     per_run = sum(dollars.values())
@@ -84,6 +85,8 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         # Lambda's own lines (START, END, REPORT; INIT_START once per environment)
         "platform_log_bytes": platform,
         "environments": dict(environments),  # each one a cold start
+        # what the table holds after the run (its items and index entries, 100 bytes each on top)
+        "stored_bytes_per_job": round(stored / jobs),
         "wall_s": round(time.perf_counter() - wall, 1),
     }
 
@@ -108,6 +111,30 @@ def emf_emitted(log_dir: Path) -> dict[str, Any]:
             documents += 1
             series |= series_of(document)
     return {"series": series, "documents": documents, "bytes": size, "bytes_by_function": dict(by_function)}
+
+
+def stored_bytes(runtime: Any) -> int:
+    """The bytes DynamoDB bills storage for in the stack's table: each item's size and 100 bytes
+    of overhead, and the same for each entry of the by-schedule index (its projected attributes)."""
+    import boto3
+
+    from cronlane.local.stack import LOCAL_CREDENTIALS, REGION
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=runtime.stack.endpoint,
+        region_name=REGION,
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    total = 0
+    for page in client.get_paginator("scan").paginate(TableName=runtime.stack.outputs["TableName"]):
+        for item in page["Items"]:
+            total += wire_size(item) + 100
+            for key, projected in INDEXES.items():
+                if key in item:
+                    total += wire_size({k: v for k, v in item.items() if k in projected | {"pk", "sk"}}) + 100
+    return total
 
 
 def platform_log_bytes(runtime: Any, invocations: list[Any], environments: Counter[str]) -> int:

@@ -38,6 +38,8 @@ def test_series_stay_bounded_and_each_job_writes_one_document() -> None:
         )
         assert set(figures["log_bytes_by_function"]) >= {"DispatcherFunction", "ExecutorFunction"}
         assert sum(figures["level_sizes"]) == figures["jobs"]
+        # what the table keeps per job: its job-run, its result and its share of the run's items
+        assert 200 < figures["stored_bytes_per_job"] < 4000, figures["stored_bytes_per_job"]
     # the executor's own lines grow with the jobs (a few hundred bytes each), not with anything else
     per_job = [f["log_bytes_by_function"]["ExecutorFunction"] / f["jobs"] for f in (small, large)]
     assert 0.8 < per_job[1] / per_job[0] < 1.25, per_job

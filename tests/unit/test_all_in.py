@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from benchmarks import EXAMPLE_TEMPLATE, all_in
 from benchmarks.billing import PRICE, esm_polling_per_month
-from benchmarks.cost import emf_emitted
+from benchmarks.cost import emf_emitted, platform_log_bytes
 from cronlane.local.stack import load_template
 
 TEMPLATE = load_template(EXAMPLE_TEMPLATE)
@@ -35,6 +38,7 @@ def measured(**changes: Any) -> dict[str, Any]:
         "environments": {},
         "log_bytes_by_function": {},
         "platform_log_bytes": 0,
+        "stored_bytes_per_job": 0,
     }
     return {**run, **changes}
 
@@ -94,6 +98,25 @@ def test_lambda_writes_start_end_and_report_per_invocation_and_init_start_once()
     assert 200 < all_in.line_bytes(warm) < 300
 
 
+def test_the_run_s_lambda_lines_are_counted_per_invocation_with_init_once_per_environment() -> None:
+    runtime = SimpleNamespace(
+        stack=SimpleNamespace(functions={"ExecutorFunction": SimpleNamespace(memory_mb=1024)})
+    )
+
+    def call(function: str, n: int) -> Any:
+        return SimpleNamespace(
+            function=function, request_id=str(uuid.UUID(int=n)), started_at=0.0, finished_at=0.05
+        )
+
+    calls = [call("ExecutorFunction", n) for n in range(3)] + [call("FeedPresortFunction", 9)]
+    environments = Counter({"ExecutorFunction": 2, "FeedPresortFunction": 1})
+    request = str(uuid.UUID(int=0))
+    cold = all_in.line_bytes(all_in.platform_lines(request, 50.0, 1024, 400.0))
+    warm = all_in.line_bytes(all_in.platform_lines(request, 50.0, 1024, None))
+    # two environments started (two with INIT_START), three invocations; a job's own function is the job's
+    assert platform_log_bytes(runtime, calls, environments) == 2 * cold + warm
+
+
 def test_a_gigabyte_of_logs_costs_its_ingestion_and_its_month_of_storage() -> None:
     assert all_in.log_dollars(1e9, 30) == pytest.approx(0.50 + 0.03)
     assert all_in.log_dollars(1e9, 90) == pytest.approx(0.50 + 0.09)
@@ -145,7 +168,7 @@ def test_each_cold_start_is_billed_its_init_time_at_the_function_s_memory() -> N
 
 
 def test_the_template_s_alarms_and_dashboard_are_fixed_monthly_costs() -> None:
-    # one alarm on a metric, one on the math of two: three alarm metrics; one dashboard
+    # nine alarms, one of them on the math of two metrics: ten alarm metrics; one dashboard
     assert all_in.alarm_metrics(TEMPLATE) == 10
     assert all_in.dashboards(TEMPLATE) == 1
     fixed = all_in.fixed_monthly(8, TEMPLATE)
@@ -166,14 +189,39 @@ def test_the_fixed_costs_weigh_more_per_job_at_a_smaller_volume() -> None:
     assert all_in.at_volume(bill, 5000) == pytest.approx(at_30m - fixed / 30 + fixed / 5000 * 1e6, abs=0.01)
 
 
-def test_the_all_in_cost_is_the_orchestration_plus_every_item() -> None:
-    bill = all_in.cronlane(
-        measured(metric_series=8, platform_log_bytes=10**6), TEMPLATE, {"ExecutorFunction": 400.0}
+def test_the_all_in_cost_adds_each_item_to_the_orchestration() -> None:
+    run = measured(
+        metric_series=8,
+        environments={"ExecutorFunction": 8},
+        log_bytes_by_function={"ExecutorFunction": 1_000_000},
+        platform_log_bytes=250_000,
+        stored_bytes_per_job=1_000,
     )
-    assert bill["dollars_per_million_jobs"]["orchestration"] == 5.0
-    assert bill["cost_all_in_per_million_jobs"] == pytest.approx(
-        sum(bill["dollars_per_million_jobs"].values()), abs=0.01
-    )
+    bill = all_in.cronlane(run, TEMPLATE, {"ExecutorFunction": 400.0})
+    worked = {
+        "orchestration": 5.0,
+        "lambda_init": 8 * 0.4 * 1.0 * 0.0000133334 / 1000 * 1e6,  # 0.0427
+        "logs": 1250 * 1e6 / 1e9 * (0.50 + 0.03),  # 0.6625
+        "dynamodb_storage": 1000 * 1e6 / 1e9 * (0.25 + 0.20),  # kept 30 days, PITR on: 0.45
+        "xray": 0.0,
+        "scheduler_tick": 1.0 / 1000,  # one tick for the run's 1,000 jobs
+        "metric_series": 8 * 0.30 / 30,
+        "alarms": 10 * 0.10 / 30,
+        "dashboards": 3.00 / 30,
+        "esm_polls": 5 * 3 * 60 * 24 * 30 * 0.50 / 1e6 / 30,
+    }
+    assert bill["dollars_per_million_jobs"] == pytest.approx(worked, abs=1e-3)
+    assert bill["cost_all_in_per_million_jobs"] == pytest.approx(6.38, abs=0.01)
+
+
+def test_what_the_table_keeps_is_billed_for_the_history_it_is_kept_and_its_recovery() -> None:
+    kept = copy.deepcopy(TEMPLATE)
+    assert all_in.storage_dollars(1e9, kept) == pytest.approx(0.25 + 0.20)  # 30 days, PITR on
+    kept["Parameters"]["HistoryRetentionDays"]["Default"] = 90
+    assert all_in.storage_dollars(1e9, kept) == pytest.approx(3 * (0.25 + 0.20))
+    table = next(r for r in kept["Resources"].values() if r.get("Type") == "AWS::DynamoDB::Table")
+    table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] = False
+    assert all_in.storage_dollars(1e9, kept) == pytest.approx(3 * 0.25)
 
 
 # -- Step Functions -------------------------------------------------------------------------------
@@ -210,9 +258,24 @@ def test_the_express_variant_batches_jobs_into_children_and_each_child_is_a_tran
     assert any("5 minutes" in reason for reason in sfn["distributed_express_gives_up"])
 
 
+def test_the_express_variant_pays_for_its_all_level_logs() -> None:
+    sizes = [500, 500]
+    sfn = all_in.step_functions(measured(level_sizes=sizes), TEMPLATE)
+    children = all_in.express_children(sizes, 40)  # 13 a level
+    parent = (2 + 2 + children) * 25e-6
+    child = children * (1e-6 + 0.1 * 0.0625 * 0.00001667)
+    jobs = 1000 * 0.20e-6 + all_in.log_dollars(all_in._jobs_lambda_lines(1000), 30)
+    logs = all_in.log_dollars(all_in.express_log_bytes(sizes, 40), 30)
+    fixed = (10 * 0.10 + 3.00) / 30e6
+    worked = (parent + child + jobs + logs) * 1e3 + fixed * 1e6
+    assert sfn["distributed_express"]["per_million_jobs"] == pytest.approx(worked, abs=0.01)
+    # its logs are about half of it: a job's seven events at ALL, about 1.2 KB
+    assert logs * 1e3 > 0.4 * worked
+
+
 def test_an_express_child_is_billed_for_the_time_its_jobs_run() -> None:
     quick = all_in.step_functions(measured(), TEMPLATE, job_s=0.0)
     slow = all_in.step_functions(measured(), TEMPLATE, job_s=60.0)
     more = slow["distributed_express"]["per_million_jobs"] - quick["distributed_express"]["per_million_jobs"]
-    # 26 children of 64 MB waiting a minute longer each, over 1,000 jobs
-    assert more == pytest.approx(26 * 59.93 * 0.0625 * 0.00001667 / 1000 * 1e6, abs=0.02)
+    # 26 children of 64 MB waiting a minute longer each (60.1 s billed in 100 ms steps, not 0.1 s)
+    assert more == pytest.approx(26 * 60.0 * 0.0625 * 0.00001667 / 1000 * 1e6, abs=0.02)

@@ -558,6 +558,13 @@ def test_a_read_is_billed_on_the_stored_item_not_on_what_its_projection_returned
     batch = record("BatchGetItem", request=request, response=json.dumps(body).encode())
     batch["read"] = [(TABLE, 5 * KB), (TABLE, 100)]
     assert bill_of(batch).rru == 1.5  # 8 KB and 4 KB, eventually consistent
+    # a query's projection of three items returns little; the stored items add up to 9 KB
+    body = {"Items": [item_of(50)] * 3, "Count": 3, "ScannedCount": 3}
+    query = record(
+        "Query", request={"TableName": TABLE, "ConsistentRead": True}, response=json.dumps(body).encode()
+    )
+    query["read"] = [(TABLE, 3 * KB)] * 3
+    assert bill_of(query).rru == 3.0  # 9 KB in all: three 4 KB units, strongly consistent
 
 
 # ---------------------------------------------------------------------------------------------

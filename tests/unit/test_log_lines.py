@@ -41,3 +41,19 @@ def test_each_line_names_its_request_and_none_repeats_what_the_log_group_says() 
     for line in lines:
         assert not {"function_name", "function_arn", "function_memory_size"} & set(line), line
     assert "secret" not in out.getvalue()  # the event is never logged
+
+
+def test_a_line_names_its_x_ray_trace_only_when_the_invocation_is_traced(monkeypatch: Any) -> None:
+    out = io.StringIO()
+    logger = Logger(service="cronlane-test-trace", logger_handler=logging.StreamHandler(out))
+
+    @with_lambda_context(logger)
+    def handler(event: Any, _: Any) -> None:
+        logger.info("job started")
+
+    root = "1-67890abc-0123456789abcdef01234567"
+    for sampled in ("0", "1", "0"):
+        monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent=53995c3f42cd8ad8;Sampled={sampled}")
+        handler({}, context(f"r{sampled}"))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line.get("xray_trace_id") for line in lines] == [None, root, None]

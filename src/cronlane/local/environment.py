@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import secrets
 import sys
 import time
 import traceback
@@ -133,6 +134,13 @@ def _stamp_records_with(clock: Any) -> None:
     logging.setLogRecordFactory(stamped)
 
 
+def trace_header() -> str:
+    """The X-Ray header Lambda gives each invocation (``_X_AMZN_TRACE_ID``), here never sampled:
+    as Lambda's with PassThrough tracing and no sampled header from the caller."""
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
+
+
 def serve(conn: Any, spec: EnvSpec) -> None:
     """The body of an environment process."""
     log = open(spec.log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
@@ -196,6 +204,7 @@ def serve(conn: Any, spec: EnvSpec) -> None:
         else:  # the runtime may restart its scaled clock (after warming environments up)
             clock.origin, clock.scale, clock.real_origin = clock_spec[1:]
         context = LambdaContext(spec, request_id, deadline, clock)
+        os.environ["_X_AMZN_TRACE_ID"] = trace_header()  # Lambda sets one for every invocation
         try:
             response = handler(event, context)
             error = None
