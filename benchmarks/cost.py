@@ -48,7 +48,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         levels = max(depth.values())
         emitted = emf_emitted(runtime.log_dir)
         environments = Counter(env.function for env in runtime.envs)
-        stored = stored_bytes(runtime)
+        stored, largest = stored_bytes(runtime)
         platform = platform_log_bytes(runtime, runtime.invocations[before:], environments)
     dollars = bill.dollars(invocations)
     per_run = sum(dollars.values())
@@ -87,6 +87,7 @@ def measure(overrides: dict[str, str] | None, label: str) -> dict[str, Any]:
         "environments": dict(environments),  # each one a cold start
         # what the table holds after the run (its items and index entries, 100 bytes each on top)
         "stored_bytes_per_job": round(stored / jobs),
+        "largest_item_bytes": largest,  # DynamoDB refuses an item over 400 KB
         "wall_s": round(time.perf_counter() - wall, 1),
     }
 
@@ -113,9 +114,10 @@ def emf_emitted(log_dir: Path) -> dict[str, Any]:
     return {"series": series, "documents": documents, "bytes": size, "bytes_by_function": dict(by_function)}
 
 
-def stored_bytes(runtime: Any) -> int:
-    """The bytes DynamoDB bills storage for in the stack's table: each item's size and 100 bytes
-    of overhead, and the same for each entry of the by-schedule index (its projected attributes)."""
+def stored_bytes(runtime: Any) -> tuple[int, int]:
+    """The bytes DynamoDB bills storage for in the stack's table (each item's size and 100 bytes
+    of overhead, and the same for each entry of the by-schedule index: its projected
+    attributes), and the size of the largest item."""
     import boto3
 
     from cronlane.local.stack import LOCAL_CREDENTIALS, REGION
@@ -127,14 +129,15 @@ def stored_bytes(runtime: Any) -> int:
         aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
-    total = 0
+    total = largest = 0
     for page in client.get_paginator("scan").paginate(TableName=runtime.stack.outputs["TableName"]):
         for item in page["Items"]:
+            largest = max(largest, wire_size(item))
             total += wire_size(item) + 100
             for key, projected in INDEXES.items():
                 if key in item:
                     total += wire_size({k: v for k, v in item.items() if k in projected | {"pk", "sk"}}) + 100
-    return total
+    return total, largest
 
 
 def platform_log_bytes(runtime: Any, invocations: list[Any], environments: Counter[str]) -> int:

@@ -93,7 +93,7 @@ def all_in(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan, overlap, targets, ui
+    from benchmarks import cold_start, cost, dispatch_scale, handoff, makespan, overlap, targets, ui, width
     from cronlane.local.session import local_runtime
 
     began = time.perf_counter()
@@ -111,6 +111,7 @@ def main() -> None:
         ("targets", targets.run),
         ("overlap", overlap.run),
         ("dispatch_10k", dispatch_scale.run),
+        ("width", width.run),
         ("cold_start", lambda: _cold_start(cold_start, local_runtime)),
         ("idle_week", idle_week),
         ("ui", lambda: ui.in_a_process_of_its_own(STARTED_WITH)),
@@ -160,6 +161,11 @@ def main() -> None:
         print(
             f"two overlapping daily-full-sync runs, max_concurrent={lanes}: {o['first_min']} and "
             f"{o['second_min']} min (alone: {results['overlap']['alone_min']} min; slowdown {o['slowdown']}x)"
+        )
+    for graph, w in results["width"].items():
+        print(
+            f"{graph:<12} {w['reads_per_job']:>8} read units/job  {w['writes_per_job']:>6} write units/job  "
+            f"largest item {w['largest_item_bytes']} bytes"
         )
     u = results["ui"]
     print(
@@ -255,6 +261,19 @@ def write_table(results: dict[str, Any]) -> None:
     for lanes in (1, 2):
         f = o[f"max_concurrent_{lanes}"]
         rows.append(f"| {lanes} | {f['first_min']} min | {f['second_min']} min | {f['slowdown']}x |")
+    rows += [
+        "",
+        "One wide join (`fanin`: a job waiting for all the others) and one wide fork (`fanout`), "
+        "`benchmarks/width.py`:",
+        "",
+        "| graph | jobs | read units per job | write units per job | largest item | $ per million jobs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for graph, w in results["width"].items():
+        rows.append(
+            f"| {graph} | {w['jobs']} | {w['reads_per_job']} | {w['writes_per_job']} | "
+            f"{w['largest_item_bytes']} bytes | {w['cost_per_million_jobs']} |"
+        )
     u = results["ui"]
     rows += [
         "",

@@ -2,7 +2,9 @@
 to the functions): ``BENCH_GRAPH=layered`` (default) is ``BENCH_GRAPH_JOBS`` jobs in 10 levels,
 each with 1 to 3 upstreams from earlier levels (seed 11); ``BENCH_GRAPH=chain`` is a chain of
 ``BENCH_GRAPH_JOBS`` no-op jobs (``BENCH_METRICS``: names of jobs and schedules declared with
-``metrics=True``, comma-separated); ``BENCH_GRAPH=showcase`` the small nightly of the README's
+``metrics=True``, comma-separated); ``BENCH_GRAPH=fanin`` is ``BENCH_GRAPH_JOBS`` jobs and one
+that depends on them all, ``fanout`` one job and ``BENCH_GRAPH_JOBS`` that depend on it;
+``BENCH_GRAPH=showcase`` the small nightly of the README's
 pictures (``showcase``); ``BENCH_GRAPH=chain-<kind>`` a chain of jobs that do (almost)
 nothing on one target kind, ``lambda``, ``ecs`` or ``callback``, on the example app's own
 function, task definition and worker queue. The schedules are the template's three, all selecting
@@ -78,6 +80,20 @@ def chain(jobs: int) -> dict[str, tuple[str, ...]]:
     return {name: ((names[i - 1],) if i else ()) for i, name in enumerate(names)}
 
 
+def fan_in(width: int) -> dict[str, tuple[str, ...]]:
+    """``width`` independent jobs and one that waits for them all."""
+    names = [f"up{i:05d}" for i in range(width)]
+    return {**dict.fromkeys(names, ()), "sink": tuple(names)}
+
+
+def fan_out(width: int) -> dict[str, tuple[str, ...]]:
+    """One job that ``width`` jobs wait for."""
+    return {"hub": (), **{f"down{i:05d}": ("hub",) for i in range(width)}}
+
+
+GRAPHS = {"layered": layered, "chain": chain, "fanin": fan_in, "fanout": fan_out}
+
+
 def showcase() -> Catalog:
     """A small nightly with what a Gantt must show: a job retried after a failed attempt
     (``loadProfilesJob``, when triggered with ``fail_attempts=1``), a 40-minute job that continues
@@ -106,7 +122,7 @@ def showcase() -> Catalog:
 def build(kind: str, jobs: int) -> Catalog:
     if kind == "showcase":
         return showcase()
-    graph = chain(jobs) if kind.startswith("chain") else layered(jobs)
+    graph = GRAPHS[kind.partition("-")[0]](jobs)
     if kind.startswith("chain-"):
         target, params = TARGETS[kind.removeprefix("chain-")]
         declared = [
