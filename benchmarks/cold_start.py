@@ -264,19 +264,11 @@ def run(runtime: Any, repeats: int = 5) -> dict[str, Any]:
 
 
 def _run(runtime: Any, repeats: int, layers: dict[str, Path]) -> dict[str, Any]:
-    import boto3
-
-    from cronlane.local.stack import LOCAL_CREDENTIALS, REGION
+    from cronlane.local.stack import local_client
 
     table = runtime.stack.outputs["TableName"]
     mapping = next(m for m in runtime.stack.mappings if m.function == EXECUTOR)
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=runtime.stack.endpoint,
-        region_name=REGION,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    sqs = local_client("sqs", runtime.stack.endpoint)
     envs = {f: _child_env(runtime, f) for f in (DISPATCHER, EXECUTOR)}
     job, parameters = _trigger_job(runtime)
     names = ("dispatcher", "baseline_dispatcher", "executor", "baseline_executor")

@@ -118,17 +118,9 @@ def stored_bytes(runtime: Any) -> tuple[int, int]:
     """The bytes DynamoDB bills storage for in the stack's table (each item's size and 100 bytes
     of overhead, and the same for each entry of the by-schedule index: its projected
     attributes), and the size of the largest item."""
-    import boto3
+    from cronlane.local.stack import local_client
 
-    from cronlane.local.stack import LOCAL_CREDENTIALS, REGION
-
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=runtime.stack.endpoint,
-        region_name=REGION,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = local_client("dynamodb", runtime.stack.endpoint)
     total = largest = 0
     for page in client.get_paginator("scan").paginate(TableName=runtime.stack.outputs["TableName"]):
         for item in page["Items"]:

@@ -165,6 +165,18 @@ def parse_template(text: str) -> dict[str, Any]:
     return document
 
 
+def local_client(service: Any, endpoint: str) -> Any:
+    """A boto3 client of the local moto server, with the local runtime's credentials (``service``:
+    a service name; typed Any, as boto3-stubs' overloads take only literal names)."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def client_env(endpoint: str) -> dict[str, str]:
     """Environment that points boto3 and PynamoDB at the local endpoint."""
     return {
