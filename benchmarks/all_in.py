@@ -97,22 +97,22 @@ def log_dollars(size: float, retention_days: int) -> float:
     return size / GB * (PRICE["log_ingest_gb"] + PRICE["log_storage_gb_month"] * months)
 
 
+def _properties(template: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The properties of each of the template's resources of type ``kind``."""
+    resources = template.get("Resources", {}).values()
+    return [r.get("Properties", {}) for r in resources if isinstance(r, dict) and r.get("Type") == kind]
+
+
 def alarm_metrics(template: Mapping[str, Any]) -> int:
     """The metrics the template's alarms watch (each billed per month; math on two metrics is two)."""
-    count = 0
-    for resource in template.get("Resources", {}).values():
-        if isinstance(resource, dict) and resource.get("Type") == "AWS::CloudWatch::Alarm":
-            props = resource.get("Properties", {})
-            count += 1 if "MetricName" in props else sum("MetricStat" in m for m in props.get("Metrics", []))
-    return count
+    return sum(
+        1 if "MetricName" in props else sum("MetricStat" in m for m in props.get("Metrics", []))
+        for props in _properties(template, "AWS::CloudWatch::Alarm")
+    )
 
 
 def dashboards(template: Mapping[str, Any]) -> int:
-    return sum(
-        1
-        for r in template.get("Resources", {}).values()
-        if isinstance(r, dict) and r.get("Type") == "AWS::CloudWatch::Dashboard"
-    )
+    return len(_properties(template, "AWS::CloudWatch::Dashboard"))
 
 
 def retention_days(template: Mapping[str, Any], parameter: str = "LogRetentionDays") -> int:
@@ -123,15 +123,8 @@ def retention_days(template: Mapping[str, Any], parameter: str = "LogRetentionDa
 def storage_dollars(size: float, template: Mapping[str, Any]) -> float:
     """Keeping ``size`` bytes in the table until TTL removes them (deletes by TTL are free), with
     point-in-time recovery on the same size when the table has it."""
-    table = next(
-        (
-            r
-            for r in template.get("Resources", {}).values()
-            if isinstance(r, dict) and r.get("Type") == "AWS::DynamoDB::Table"
-        ),
-        {},
-    )
-    recovery = table.get("Properties", {}).get("PointInTimeRecoverySpecification", {})
+    table = next(iter(_properties(template, "AWS::DynamoDB::Table")), {})
+    recovery = table.get("PointInTimeRecoverySpecification", {})
     price = PRICE["dynamodb_storage_gb_month"]
     if recovery.get("PointInTimeRecoveryEnabled") in (True, "true"):
         price += PRICE["dynamodb_pitr_gb_month"]
@@ -186,18 +179,18 @@ def cronlane(
     written = {f: n for f, n in measured["log_bytes_by_function"].items() if f in MEMORY_GB}
     log_bytes = sum(written.values()) + measured["platform_log_bytes"]
     fixed = fixed_monthly(measured["metric_series"], template)
+    invocations_per_job = {f: n / jobs for f, n in measured["lambda_invocations"].items() if f in MEMORY_GB}
+    xray_active = xray_active_per_million_jobs(invocations_per_job)
     items = {
         "orchestration": measured["cost_per_million_jobs"],
         "lambda_init": init * per_million,
         "logs": log_dollars(log_bytes, retention_days(template)) * per_million,
         "dynamodb_storage": storage_dollars(measured["stored_bytes_per_job"], template) * 1e6,
-        "xray": 0.0,  # PassThrough: no invocation is sampled (set below for Active)
+        # PassThrough (the default) samples no invocation: no trace is recorded
+        "xray": xray_active if tracing_mode(template) == "Active" else 0.0,
         "scheduler_tick": PRICE["scheduler_invocation"] * per_million,
         **{k: v / JOBS_PER_MONTH * 1e6 for k, v in fixed.items()},
     }
-    invocations_per_job = {f: n / jobs for f, n in measured["lambda_invocations"].items() if f in MEMORY_GB}
-    xray_active = xray_active_per_million_jobs(invocations_per_job)
-    items["xray"] = xray_active if tracing_mode(template) == "Active" else 0.0
     total = sum(items.values())
     return {
         "dollars_per_million_jobs": {k: round(v, 3) for k, v in items.items()},

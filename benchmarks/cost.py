@@ -96,12 +96,11 @@ def emf_emitted(log_dir: Path) -> dict[str, Any]:
     """The EMF documents in the functions' log files: the distinct series (metric name with one
     set of dimension values) they create, how many documents, and the bytes of all lines."""
     series: set[Series] = set()
-    documents = size = 0
+    documents = 0
     by_function: Counter[str] = Counter()
     for path in log_dir.glob("*.log"):
         function = path.stem.rsplit("-", 1)[0]  # the runtime's <function>-<environment>.log
         for line in path.read_text(errors="replace").splitlines():
-            size += len(line.encode()) + 1
             by_function[function] += len(line.encode()) + 1
             if '"_aws"' not in line[:200]:
                 continue
@@ -111,6 +110,7 @@ def emf_emitted(log_dir: Path) -> dict[str, Any]:
                 continue
             documents += 1
             series |= series_of(document)
+    size = sum(by_function.values())
     return {"series": series, "documents": documents, "bytes": size, "bytes_by_function": dict(by_function)}
 
 
@@ -124,8 +124,9 @@ def stored_bytes(runtime: Any) -> tuple[int, int]:
     total = largest = 0
     for page in client.get_paginator("scan").paginate(TableName=runtime.stack.outputs["TableName"]):
         for item in page["Items"]:
-            largest = max(largest, wire_size(item))
-            total += wire_size(item) + 100
+            size = wire_size(item)
+            largest = max(largest, size)
+            total += size + 100
             for key, projected in INDEXES.items():
                 if key in item:
                     total += wire_size({k: v for k, v in item.items() if k in projected | {"pk", "sk"}}) + 100
