@@ -154,6 +154,14 @@ def _schedules() -> list[Schedule]:
     ]
 
 
+def noop_jobs(catalog: Catalog) -> Catalog:
+    """The catalog with every job doing nothing (``noop``)."""
+    jobs = [
+        dataclasses.replace(j, function="benchmarks.synthetic.noop", params={}) for j in catalog.jobs.values()
+    ]
+    return Catalog.build(jobs, list(catalog.schedules.values()))
+
+
 def with_metrics(catalog: Catalog, names: set[str]) -> Catalog:
     """The catalog with these jobs and schedules declared with ``metrics=True``."""
     jobs = [dataclasses.replace(j, metrics=True) if j.name in names else j for j in catalog.jobs.values()]

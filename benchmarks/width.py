@@ -1,30 +1,65 @@
-"""Width: what one wide join and one wide fork cost per job, on the local runtime, billed as AWS
-bills them (``benchmarks.cost.measure``): a job waiting for ``width`` upstreams (fan-in) and a
-job that ``width`` jobs wait for (fan-out), at each width of ``WIDTHS``.
+"""Width: what one wide join and one wide fork cost per job, billed as AWS bills them: a job
+waiting for ``width`` upstreams (fan-in) and a job that ``width`` jobs wait for (fan-out).
 
-Reported per graph: read and write units per job, and the largest item the table holds (a
-DynamoDB item may not exceed 400 KB). A release reads the status of the dependent's other
-upstreams, so a fan-in of n costs about n²/2 reads in all: the figures show how far from linear
-the design is (issue 21 asks for at most 5 read units per job at a fan-in of 5,000). Widths of
-5,000 take too long on moto (12.5 million read units for the fan-in): they are for the in-memory
-store's scale run, not measured here."""
+Reported per graph: read and write units per job, and the largest job-run item (a DynamoDB item
+may not exceed 400 KB). Widths of ``STACK_WIDTHS`` run on the local runtime, billed from the
+requests themselves (``benchmarks.cost.measure``); widths of ``MODEL_WIDTHS`` take too long on
+moto and run on the in-memory store billed as DynamoDB would bill it (``modelled``,
+``cronlane.store.metered``, which ``tests/stack/test_width.py`` holds to the stack's bill).
+A wide job is joined (``cronlane.joins``) and keeps its lists in the graph snapshot
+(``model.LISTS_KEPT``): the figures should not grow with the width."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from benchmarks import cost
 
-WIDTHS = (50, 500)
+STACK_WIDTHS = (50, 500)
+MODEL_WIDTHS = (5000,)
 
 
-def run(widths: tuple[int, ...] = WIDTHS) -> dict[str, Any]:
+def modelled(kind: str, width: int) -> dict[str, Any]:
+    """The synthetic graph on the metered in-memory store: units per job and the largest job-run
+    item, from one run. Its jobs do nothing: the in-process world runs one job at a time, and a
+    second of work each would stretch the run past its check (which reads the whole run), as a
+    concurrent deployment would not."""
+    from benchmarks.synthetic import build, noop_jobs
+    from cronlane.inprocess import InProcess
+    from cronlane.store.capacity import Capacity
+    from cronlane.store.metered import MeteredStore
+
+    wall = time.perf_counter()
+    w = InProcess(
+        noop_jobs(build(kind, width)), cost.START, store=lambda clock: MeteredStore(Capacity(clock.now))
+    )
+    run_id = str(w.tick(cost.SCHEDULE, cost.START)["run_id"])
+    w.drain(limit=10 * width + 1000)
+    store: MeteredStore = w.store  # type: ignore[assignment]
+    run = store.get_run(run_id)
+    assert run is not None and run.status.value == "SUCCEEDED", run
+    jobs = run.job_count
+    return {
+        "jobs": jobs,
+        "reads_per_job": round(store.capacity.rru / jobs, 2),
+        "writes_per_job": round(store.capacity.wru / jobs, 2),
+        "largest_item_bytes": max(store.job_size(run_id, v.job) for v in store.written_job_runs(run_id)),
+        "cost_per_million_jobs": None,  # the model bills DynamoDB only
+        "wall_s": round(time.perf_counter() - wall, 1),
+        "where": "in-memory model",
+    }
+
+
+def run(
+    stack_widths: tuple[int, ...] = STACK_WIDTHS, model_widths: tuple[int, ...] = MODEL_WIDTHS
+) -> dict[str, Any]:
     from benchmarks.synthetic import environment  # not at import: see benchmarks/handoff.py
 
     figures: dict[str, Any] = {}
     for kind in ("fanin", "fanout"):
-        for width in widths:
+        for width in stack_widths:
             measured = cost.measure(environment(kind, width), f"{kind} {width}")
             jobs = measured["jobs"]
             figures[f"{kind}_{width}"] = {
@@ -34,7 +69,10 @@ def run(widths: tuple[int, ...] = WIDTHS) -> dict[str, Any]:
                 "largest_item_bytes": measured["largest_item_bytes"],
                 "cost_per_million_jobs": measured["cost_per_million_jobs"],
                 "wall_s": measured["wall_s"],
+                "where": "stack",
             }
+        for width in model_widths:
+            figures[f"{kind}_{width}"] = modelled(kind, width)
     return figures
 
 

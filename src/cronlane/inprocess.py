@@ -85,9 +85,11 @@ class InProcess:
         import_function: Callable[[str], Callable[..., Any]] | None = None,
         max_receive_count: int = 10,
         targets: Targets | None = None,
+        store: Callable[[VirtualClock], MemoryRunStore] | None = None,
     ) -> None:
         self.clock = VirtualClock(start)
-        self.store = MemoryRunStore()
+        # ``store``: makes the store on the clock (a ``MeteredStore`` bills it as DynamoDB would)
+        self.store = store(self.clock) if store is not None else MemoryRunStore()
         self.queue = MemoryJobQueue(self.clock, max_receive_count=max_receive_count)
         self.log = RecordingLog()
         self.checks = MemoryWatchdog()

@@ -230,6 +230,17 @@ class JobNode:
         )
 
 
+# A job-run's item carries the names of its upstreams and dependents (and their fan-in and
+# lanes) up to this many of each; a wider job's item leaves them to the run's graph snapshot,
+# so that no item grows with the width of the graph (DynamoDB bills a write per KB of the item,
+# and refuses one over 400 KB).
+LISTS_KEPT = 50
+
+
+def lists_kept(depends_on: tuple[str, ...], dependents: tuple[str, ...]) -> bool:
+    return len(depends_on) <= LISTS_KEPT and len(dependents) <= LISTS_KEPT
+
+
 SINKS_PER_SHARD = 100  # a sink-shard item holds at most this many sink numbers (well under 1 KB)
 
 

@@ -241,6 +241,14 @@ class JobRunRecords(Protocol):
         """The status and generation of each named job-run that has a record."""
         ...
 
+    def join(
+        self, run_id: str, job: str, shard: int | None, numbers: set[int], size: int, expires_at: int
+    ) -> bool:
+        """Add ``numbers`` to one of ``job``'s join sets (``cronlane.joins``): its shard
+        ``shard``, or its top set (None), which holds ``size`` numbers when full; again is
+        harmless. True if the set is full now. Kept until ``expires_at``, as the run is."""
+        ...
+
     def written_job_runs(self, run_id: str) -> list[JobRunView]:
         """The run's job-runs that have a record."""
         ...

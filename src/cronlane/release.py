@@ -18,6 +18,11 @@ things keep the reads down:
 - SUCCEEDED is final (no operator action takes a succeeded job-run back: a rerun restarts only
   failed, skipped and cancelled ones), so a process remembers, per run, the upstreams it saw
   succeed, and does not read them again.
+
+A job with many upstreams is joined instead (``cronlane.joins``): each success adds itself to
+the job's join sets, one write, and only the one that fills them reads the upstreams. Until then
+the release cannot tell whether the joined job had ended (skipped by a failure) and says it may
+have: the run's close is checked (two small reads), as when a dependent is seen ended.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cronlane import joins
 from cronlane.faults import crashpoint
 from cronlane.graphs import GRAPHS_KEPT, RunGraphs
 from cronlane.model import JobMessage, JobRunView, JobState, JobStatus, TriggerRule
@@ -79,6 +85,19 @@ class Releaser:
         ``outcome``), then the jobs whose upstreams are all done, and decide."""
         if not needs:
             return Ready((), False)
+        joined = {name: need for name, need in needs.items() if joins.joined(need)}
+        unfilled: set[str] = set()
+        if finished is not None and outcome is JobStatus.SUCCEEDED:
+            unfilled = {
+                name
+                for name, need in joined.items()
+                if finished in need.upstreams and not self._join(run_id, name, need, {finished})
+            }
+            if unfilled:
+                needs = {name: need for name, need in needs.items() if name not in unfilled}
+                if not needs:
+                    crashpoint("executor.after_release", job=finished, run_id=run_id)
+                    return Ready((), True)
         seen = self._seen_succeeded(run_id)
         if finished is not None and outcome is JobStatus.SUCCEEDED:
             seen.add(finished)
@@ -86,7 +105,12 @@ class Releaser:
         states = self.store.states(run_id, upstreams - seen) if upstreams - seen else {}
         seen.update(u for u, state in states.items() if state.status is JobStatus.SUCCEEDED)
         states.update(dict.fromkeys(upstreams & seen, SEEN_SUCCEEDED))
+        if finished is None:  # a fresh look: count in the join sets the successes it saw
+            for name, need in joined.items():
+                if succeeded := {u for u in need.upstreams if u in seen}:
+                    self._join(run_id, name, need, succeeded)
         done, ended = done_waiting(finished, outcome, needs, states)
+        ended = ended or bool(unfilled)
         if not done:
             crashpoint("executor.after_release", job=finished, run_id=run_id)
             return Ready((), ended)
@@ -96,6 +120,22 @@ class Releaser:
             JobMessage(run_id, job, gen, queued_at=now, lane=needs[job].lane) for job, gen in decision.ready
         )
         return Ready(messages, ended or decision.ended)
+
+    def _join(self, run_id: str, job: str, need: Needs, members: set[str]) -> bool:
+        """Add ``members`` (upstreams of ``job`` that succeeded) to the job's join sets; True if
+        that filled them all (every upstream has succeeded at least once)."""
+        graph = self.graphs.get(run_id)
+        expires_at = graph.expires_at if graph is not None else 0
+        grouped = joins.members_by_shard(job, need, members)
+        filled = {
+            shard.number
+            for shard, numbers in grouped.items()
+            if self.store.join(run_id, job, shard.number, numbers, shard.size, expires_at)
+        }
+        shards = next(iter(grouped)).shards if grouped else 0
+        if shards <= 1 or not filled:
+            return bool(filled)
+        return self.store.join(run_id, job, None, filled, shards, expires_at)
 
     def send(self, ready: Ready) -> bool:
         if ready.messages:

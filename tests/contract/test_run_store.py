@@ -9,6 +9,7 @@ from typing import Any
 
 from cronlane.clock import iso
 from cronlane.model import (
+    LISTS_KEPT,
     JobNode,
     JobRunView,
     JobState,
@@ -947,6 +948,39 @@ def test_sinks_are_counted_in_shards_of_a_hundred(store: RunStore) -> None:
     marks = [store.mark_sink(graph, f"s{i:03d}") for i in range(100)]
     assert marks == [False] * 99 + [True]
     assert store.sinks_finished(RUN, 101) is True
+
+
+def test_a_join_set_is_full_once_it_holds_its_size_and_adding_again_is_harmless(store: RunStore) -> None:
+    # GIVEN a run with a job of many upstreams
+    graph = created(store, new_run(nodes=fan_out(3)))
+    # WHEN its upstreams' numbers come one by one into a shard of three, one twice
+    adds = [store.join(RUN, "j", 0, {n}, 3, graph.expires_at) for n in (0, 0, 1)]
+    # THEN the shard is not full until the third
+    assert adds == [False, False, False]
+    assert store.join(RUN, "j", 0, {2}, 3, graph.expires_at) is True
+    assert store.join(RUN, "j", 0, {1}, 3, graph.expires_at) is True  # again: still full
+    # AND another shard, the top set and another job's sets are their own
+    assert store.join(RUN, "j", 1, {100}, 2, graph.expires_at) is False
+    assert store.join(RUN, "j", None, {0}, 2, graph.expires_at) is False
+    assert store.join(RUN, "j", None, {1}, 2, graph.expires_at) is True
+    assert store.join(RUN, "k", 0, {0, 1}, 3, graph.expires_at) is False
+    # AND several numbers may come in one add
+    assert store.join(RUN, "k", 0, {2, 1}, 3, graph.expires_at) is True
+
+
+def test_a_wide_job_reads_back_whole_though_its_lists_are_left_to_the_graph(store: RunStore) -> None:
+    # GIVEN a run whose root has more dependents than an item keeps (model.LISTS_KEPT)
+    graph = created(store, new_run(nodes=fan_out(LISTS_KEPT + 10)))
+    # WHEN the root is claimed, and read back alone and with the run's job-runs
+    view = claimed(store, graph, "root")
+    alone = store.get_job_run(RUN, "root")
+    listed = {v.job: v for v in store.job_runs(RUN, include_waiting=False)}["root"]
+    # THEN each has its dependents, their fan-in and lanes, as the graph has them
+    node = graph.nodes["root"]
+    for read in (view, alone, listed):
+        assert read is not None
+        assert read.dependents == node.dependents and len(read.dependents) == LISTS_KEPT + 10
+        assert read.dependent_fan_in == node.dependent_fan_in
 
 
 # -- 12. reading job-runs -------------------------------------------------------------------------

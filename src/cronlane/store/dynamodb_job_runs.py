@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from cronlane.model import DEFAULT_MAX_CONTINUATIONS, JobRunView, JobState, JobStatus, RunGraph
+from cronlane.model import (
+    DEFAULT_MAX_CONTINUATIONS,
+    JobRunView,
+    JobState,
+    JobStatus,
+    RunGraph,
+    lists_kept,
+)
 from cronlane.results import result_key
 from cronlane.sdk_errors import conditional, dynamodb
 from cronlane.store.base import MAX_LATE_COMPLETIONS, lost_entry
@@ -36,12 +44,12 @@ class JobRunRecordsOnDynamo(DynamoTable):
 
     def written_job_runs(self, run_id: str) -> list[JobRunView]:
         JR = self.JobRun
-        return dynamodb(
+        items = dynamodb(
             f"reading jobs of run {run_id}",
-            lambda: [
-                job_view(i) for i in JR.query(run_pk(run_id), JR.sk.startswith("JOB#"), consistent_read=True)
-            ],
+            lambda: list(JR.query(run_pk(run_id), JR.sk.startswith("JOB#"), consistent_read=True)),
         )
+        graph = self.load_run_graph(run_id) if any(i.in_graph for i in items) else None
+        return [self._view(i, graph) for i in items]
 
     def written_job_run(self, run_id: str, job: str) -> JobRunView | None:
         item = dynamodb(
@@ -49,7 +57,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             lambda: self.JobRun.get(run_pk(run_id), f"JOB#{job}", consistent_read=True),
             None,
         )
-        return None if item is None else job_view(item)
+        return None if item is None else self._view(item)
 
     def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
         """Strongly consistent reads of just the status and generation, 100 keys per
@@ -71,6 +79,37 @@ class JobRunRecordsOnDynamo(DynamoTable):
             )
         return {i.job: JobState(JobStatus(i.status), int(i.generation or 0)) for i in items}
 
+    def join(
+        self, run_id: str, job: str, shard: int | None, numbers: set[int], size: int, expires_at: int
+    ) -> bool:
+        S = self.items.Shard
+        item = S(run_pk(run_id), f"JOIN#{job}" if shard is None else f"JOIN#{job}#{shard:04d}")
+        actions: list[Action] = [S.done.add(numbers), S.size.set(size), S.expires_at.set(expires_at)]
+        dynamodb(f"counting upstreams of {job} in run {run_id} done", lambda: item.update(actions=actions))
+        return len(item.done or ()) >= size
+
+    def load_run_graph(self, run_id: str) -> RunGraph | None:  # the runs' half reads it
+        raise NotImplementedError
+
+    def _view(self, item: JobRunItem, graph: RunGraph | None = None) -> JobRunView:
+        """The job-run an item holds; a wide job's lists come from the graph snapshot (``graph``
+        if it is the run's, else read)."""
+        view = job_view(item)
+        if not item.in_graph:
+            return view
+        if graph is None or graph.run_id != view.run_id:
+            graph = self.load_run_graph(view.run_id)
+        node = graph.nodes.get(view.job) if graph is not None else None
+        if node is None:
+            return view
+        return replace(
+            view,
+            depends_on=node.depends_on,
+            dependents=node.dependents,
+            dependent_fan_in=node.dependent_fan_in,
+            dependent_lanes=node.dependent_lanes,
+        )
+
     # -- job-runs: writes ---------------------------------------------------------------------
 
     def _item(self, run_id: str, job: str) -> JobRunItem:
@@ -80,6 +119,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         """A whole job-run item, from the run's graph snapshot: RUNNING for a first claim, or the
         unchanging attributes a skip, a cancel or a mark sets (``_written``)."""
         node = run.nodes[name]
+        kept = lists_kept(node.depends_on, node.dependents)  # else: in the graph snapshot only
         return self.JobRun(
             run_pk(run.run_id),
             f"JOB#{name}",
@@ -90,9 +130,9 @@ class JobRunRecordsOnDynamo(DynamoTable):
             scheduled_time=run.scheduled_time,
             status=status.value,
             function=node.function,
-            depends_on=list(node.depends_on),
-            dependents=list(node.dependents),
-            dependent_fan_in=list(node.dependent_fan_in),
+            depends_on=list(node.depends_on) if kept else [],
+            dependents=list(node.dependents) if kept else [],
+            dependent_fan_in=list(node.dependent_fan_in) if kept else [],
             timeout_s=node.timeout_s,
             max_attempts=node.max_attempts,
             max_continuations=(
@@ -100,7 +140,8 @@ class JobRunRecordsOnDynamo(DynamoTable):
             ),
             params=json.dumps(node.params, sort_keys=True),
             lane=node.lane or None,
-            dependent_lanes=list(node.dependent_lanes) if any(node.dependent_lanes) else None,
+            dependent_lanes=list(node.dependent_lanes) if kept and any(node.dependent_lanes) else None,
+            in_graph=None if kept else 1,
             expires_at=run.expires_at,
         )
 
@@ -156,7 +197,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         )
         continuing = f"continuing {job} of run {run_id}"
         if continuation and self._update(item, resume, waiting, continuing):
-            return job_view(item)
+            return self._view(item, graph)
         node = graph.nodes.get(job) if graph is not None else None
         if graph is not None and node is not None and generation == 0 and not continuation:
             # A job-run's first claim: it has no item yet, so it is put whole (one write, as the
@@ -167,7 +208,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             if conditional(
                 f"claiming {job} of run {run_id}", lambda: new.save(condition=JR.pk.does_not_exist())
             ):
-                return job_view(new)
+                return self._view(new, graph)
             # It exists (a retry, a continuation, a duplicate): the update below decides.
         claim_actions: list[Action] = [
             JR.status.set(JobStatus.RUNNING.value),
@@ -185,11 +226,11 @@ class JobRunRecordsOnDynamo(DynamoTable):
             & JR.continuing.does_not_exist()
         )
         if self._update(item, claim_actions, queued, f"claiming {job} of run {run_id}"):
-            return job_view(item)
+            return self._view(item, graph)
         held = self.written_job_run(run_id, job)
         if held is not None and held.continuing and held.generation == generation:
             if not continuation and self._update(item, resume, waiting, continuing):
-                return job_view(item)
+                return self._view(item, graph)
             return None
         # Not QUEUED: an attempt whose executor died (RUNNING, lease expired) may be taken over.
         if (
@@ -210,7 +251,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         )
         actions = [*claim_actions, JR.history.set((JR.history | []).append([json.dumps(lost)]))]
         if self._update(item, actions, takeover, f"re-claiming {job} of run {run_id}"):
-            return job_view(item)
+            return self._view(item, graph)
         return None
 
     def finish(

@@ -170,6 +170,8 @@ class JobRunItem(Model):
     # Its lane and its dependents' (cronlane.lanes); absent: 0 and none.
     lane = NumberAttribute(null=True)
     dependent_lanes = ListAttribute(of=NumberAttribute, null=True)
+    # 1: a wide job (model.lists_kept): the four lists above are in the graph snapshot only
+    in_graph = NumberAttribute(null=True)
     expires_at = NumberAttribute()
 
 

@@ -73,6 +73,7 @@ class MemoryRunStore(StoreBase):
         self._jobs: dict[str, dict[str, JobRunView]] = {}
         self._results: dict[tuple[str, str], tuple[str, str]] = {}  # (run, job) -> (result_key, JSON)
         self._shards: dict[tuple[str, int], _Shard] = {}
+        self._joins: dict[tuple[str, str, int | None], set[int]] = {}  # (run, job, shard) -> numbers
         self._by_schedule: dict[str, list[tuple[str, str]]] = {}  # schedule -> sorted (time key, run id)
         self._paused: dict[str, tuple[bool, str | None]] = {}
         self._watches: dict[str, tuple[str, float, float]] = {}  # definition, since, checked until
@@ -370,6 +371,14 @@ class MemoryRunStore(StoreBase):
                 for name in set(jobs)
                 if name in written
             }
+
+    def join(
+        self, run_id: str, job: str, shard: int | None, numbers: set[int], size: int, expires_at: int
+    ) -> bool:
+        with self._lock:
+            joined = self._joins.setdefault((run_id, job, shard), set())
+            joined.update(numbers)
+            return len(joined) >= size
 
     # -- job-runs: writes ---------------------------------------------------------------------
 
