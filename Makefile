@@ -33,7 +33,7 @@ CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv wheels tools browser lint typecheck format validate build unit stack pytest test demo chaos bench clean
+.PHONY: help venv wheels tools browser lint typecheck format validate build unit stack pytest test demo chaos bench scale clean
 
 help:
 	@echo "make demo    run daily-full-sync of the example app on the embedded default (moto, this machine)"
@@ -45,6 +45,7 @@ help:
 	@echo "make chaos   the chaos soak: 500 runs, >= 10,000 job executions, with faults (about 85 min here);"
 	@echo "             make chaos PROFILE=aggressive: 150 runs with every fault far more often"
 	@echo "make bench   cost, makespan, hand-off, dispatch scale, cold start, idle wake-ups (benchmarks/)"
+	@echo "make scale   one simulated day of a million jobs against AWS's quotas (benchmarks/scale.py)"
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.13 not found (install it, or: make PYTHON=/path/to/python3.13)"; exit 1; }
@@ -133,6 +134,11 @@ chaos: venv
 # The benchmarks (benchmarks/README.md); the last line is the figures, each beside its target above it.
 bench: venv browser wheels
 	$(BIN)/python -m benchmarks.run
+
+# One simulated day of a million jobs against AWS's quotas (benchmarks/scale.py); the last line is
+# the figures, and it fails if a quota would throttle.
+scale: venv
+	$(BIN)/python -m benchmarks.scale
 
 include sam-local.mk
 

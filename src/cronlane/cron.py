@@ -54,18 +54,27 @@ class RateExpression:
     seconds: int
 
     def fire_times(
-        self, after: float, count: int, timezone: str | None = None, anchor: float = 0.0
+        self,
+        after: float,
+        count: int,
+        timezone: str | None = None,
+        anchor: float = 0.0,
+        until: float | None = None,
     ) -> list[float]:
         """Fire times strictly after ``after``. A rate rule fires every period from when it was
         created; ``anchor`` is that moment (the epoch when unknown). A rate is a period of real
         time, the same in every zone: ``timezone`` is only checked."""
         _zone(timezone)
         start = anchor + ((after - anchor) // self.seconds + 1) * self.seconds
-        return [start + i * self.seconds for i in range(count)]
+        times = [start + i * self.seconds for i in range(count)]
+        return times if until is None else [t for t in times if t <= until]
 
     def latest_at_or_before(self, when: float, timezone: str | None = None, anchor: float = 0.0) -> float:
         _zone(timezone)
         return anchor + ((when - anchor) // self.seconds) * self.seconds
+
+
+UNTIL_SLACK_S = 3 * 3600.0  # more than any DST shift: a local time's instant is never that far back
 
 
 @dataclass(frozen=True)
@@ -89,8 +98,12 @@ class CronExpression:
                 return False
         return not (self.last_dow is not None and dt.day + 7 <= month_len)
 
-    def fire_times(self, after: float, count: int, timezone: str | None = None) -> list[float]:
-        """The next ``count`` fire times strictly after ``after`` (UTC epoch seconds).
+    def fire_times(
+        self, after: float, count: int, timezone: str | None = None, until: float | None = None
+    ) -> list[float]:
+        """The next ``count`` fire times strictly after ``after`` (UTC epoch seconds), and with
+        ``until`` none later than that (the walk stops there: a tick's missed-run check looks
+        back minutes, not ``count`` fire times ahead).
 
         With ``timezone`` (IANA) the fields are local wall-clock times there, with EventBridge
         Scheduler's DST rules: a local time that does not exist (the spring-forward gap) does not
@@ -116,9 +129,11 @@ class CronExpression:
                 it = croniter(self.unix, datetime(min(later), 1, 1) - timedelta(seconds=1))
                 continue
             when = _instant(local, zone)
+            if when is not None and until is not None and when > until + UNTIL_SLACK_S:
+                break  # local times only go forward: past ``until`` by more than a DST shift
             if when is not None and when > after and self._matches(local):
                 out.append(when)
-        return out
+        return out if until is None else [t for t in out if t <= until]
 
     def latest_at_or_before(self, when: float, timezone: str | None = None) -> float | None:
         zone = _zone(timezone)

@@ -9,6 +9,7 @@ is out of date.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -311,7 +312,15 @@ class Catalog:
 
     @property
     def groups(self) -> set[str]:
-        return {job.group for job in self.jobs.values()}
+        return set(self.members)
+
+    @functools.cached_property
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """Each group's jobs (a tick's selection reads them, whatever the catalog's size)."""
+        grouped: dict[str, list[str]] = {}
+        for name, job in self.jobs.items():
+            grouped.setdefault(job.group, []).append(name)
+        return {group: tuple(names) for group, names in grouped.items()}
 
     def job(self, name: str) -> Job:
         try:

@@ -411,7 +411,7 @@ class Dispatcher:
         last = self.store.checked_until(schedule.name, definition, request.scheduled_time)
         if last is None or until <= last:
             return
-        times = [t for t in expression.fire_times(last, MAX_MISSED, schedule.timezone) if t <= until]
+        times = expression.fire_times(last, MAX_MISSED, schedule.timezone, until=until)
         missed = [t for t in times if self.store.get_run(scheduled_run_id(schedule.name, t)) is None]
         if missed:
             self._catch_up(request, tick, missed)

@@ -53,7 +53,7 @@ def select(catalog: Catalog, selection: Selection, include_upstreams: bool = Fal
         for group in selection.groups:
             if group not in known_groups:
                 problems.append(f"unknown group '{group}' (known: {', '.join(sorted(known_groups))})")
-            chosen.update(n for n, j in catalog.jobs.items() if j.group == group)
+            chosen.update(catalog.members.get(group, ()))
         for name in selection.jobs:
             if name not in catalog.jobs:
                 problems.append(f"unknown job '{name}'")
@@ -149,4 +149,4 @@ def resolve(graph: Mapping[str, Iterable[str]], names: Iterable[str]) -> Plan:
 
 def plan_selection(catalog: Catalog, selection: Selection, include_upstreams: bool = False) -> Plan:
     names = select(catalog, selection, include_upstreams)
-    return resolve({n: j.depends_on for n, j in catalog.jobs.items()}, names)
+    return resolve({n: catalog.jobs[n].depends_on for n in names if n in catalog.jobs}, names)

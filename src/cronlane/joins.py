@@ -25,6 +25,7 @@ that do not release; they keep the reading release.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from cronlane.model import TriggerRule
@@ -50,16 +51,26 @@ class JoinShard:
 
 
 def shard_of(job: str, width: int, position: int) -> JoinShard:
-    """The shard that counts the upstream at ``position`` of the ``width`` upstreams of ``job``."""
-    number = position // JOIN_SHARD
-    return JoinShard(job, number, min(JOIN_SHARD, width - number * JOIN_SHARD), -(-width // JOIN_SHARD))
+    """The shard that counts the upstream at ``position`` of the ``width`` upstreams of ``job``:
+    dealt out in turn, so that upstreams that finish one after another (in their order, as a
+    queue hands them out) write to different shards, on different partition keys of a large run
+    (cronlane.store.keys)."""
+    shards = -(-width // JOIN_SHARD)
+    number = position % shards
+    return JoinShard(job, number, len(range(number, width, shards)), shards)
 
 
 def members_by_shard(job: str, need: Needs, upstreams: set[str]) -> dict[JoinShard, set[int]]:
     """The numbers of ``upstreams`` (all of them upstreams of ``job``), grouped by their shard."""
     grouped: dict[JoinShard, set[int]] = {}
     width = len(need.upstreams)
-    for position, name in enumerate(need.upstreams):
-        if name in upstreams:
-            grouped.setdefault(shard_of(job, width, position), set()).add(position)
+    places = _positions(need.upstreams)
+    for name in upstreams:
+        position = places[name]
+        grouped.setdefault(shard_of(job, width, position), set()).add(position)
     return grouped
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(upstreams: tuple[str, ...]) -> dict[str, int]:
+    return {name: position for position, name in enumerate(upstreams)}

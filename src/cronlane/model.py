@@ -254,9 +254,18 @@ class SinkSlot:
     size: int
 
 
-def sink_slots(nodes: dict[str, JobNode]) -> dict[str, SinkSlot]:
+def sink_slots(nodes: dict[str, JobNode], interleaved: bool = False) -> dict[str, SinkSlot]:
+    """Each sink's shard: the run's sorted sinks in blocks of ``SINKS_PER_SHARD``, or with
+    ``interleaved`` (a spread run: cronlane.store.keys) dealt out in turn, so that sinks that end
+    one after another count on different shards, and so on different partition keys."""
     sinks = sorted(name for name, node in nodes.items() if not node.dependents)
     total = len(sinks)
+    if interleaved and total > SINKS_PER_SHARD:
+        shards = -(-total // SINKS_PER_SHARD)
+        return {
+            name: SinkSlot(i % shards, i, len(range(i % shards, total, shards)))
+            for i, name in enumerate(sinks)
+        }
     return {
         name: SinkSlot(
             i // SINKS_PER_SHARD, i, min(SINKS_PER_SHARD, total - (i // SINKS_PER_SHARD) * SINKS_PER_SHARD)
@@ -276,6 +285,7 @@ class RunGraph:
     scheduled_time: float
     expires_at: int
     slots: dict[str, SinkSlot] = field(default_factory=dict)  # the sinks, where each is counted
+    spread: int = 1  # the partition keys its job-runs are spread over (cronlane.store.keys)
 
 
 @dataclass(frozen=True)

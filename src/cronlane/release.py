@@ -21,8 +21,8 @@ things keep the reads down:
 
 A job with many upstreams is joined instead (``cronlane.joins``): each success adds itself to
 the job's join sets, one write, and only the one that fills them reads the upstreams. Until then
-the release cannot tell whether the joined job had ended (skipped by a failure) and says it may
-have: the run's close is checked (two small reads), as when a dependent is seen ended.
+it reads the joined job's own state (one read unit: a wide job's item leaves its lists to the
+graph snapshot), to tell the run it may be closing if that job had ended (skipped by a failure).
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class Releaser:
             return Ready((), False)
         joined = {name: need for name, need in needs.items() if joins.joined(need)}
         unfilled: set[str] = set()
+        blocked = False
         if finished is not None and outcome is JobStatus.SUCCEEDED:
             unfilled = {
                 name
@@ -94,10 +95,13 @@ class Releaser:
                 if finished in need.upstreams and not self._join(run_id, name, need, {finished})
             }
             if unfilled:
+                # a joined job that is not ready may have ended (skipped by a failure above it):
+                # its own state says (its item is small: its lists are in the graph snapshot)
+                blocked = any(s.status.terminal for s in self.store.states(run_id, unfilled).values())
                 needs = {name: need for name, need in needs.items() if name not in unfilled}
                 if not needs:
                     crashpoint("executor.after_release", job=finished, run_id=run_id)
-                    return Ready((), True)
+                    return Ready((), blocked)
         seen = self._seen_succeeded(run_id)
         if finished is not None and outcome is JobStatus.SUCCEEDED:
             seen.add(finished)
@@ -110,7 +114,7 @@ class Releaser:
                 if succeeded := {u for u in need.upstreams if u in seen}:
                     self._join(run_id, name, need, succeeded)
         done, ended = done_waiting(finished, outcome, needs, states)
-        ended = ended or bool(unfilled)
+        ended = ended or blocked
         if not done:
             crashpoint("executor.after_release", job=finished, run_id=run_id)
             return Ready((), ended)

@@ -983,6 +983,39 @@ def test_a_wide_job_reads_back_whole_though_its_lists_are_left_to_the_graph(stor
         assert read.dependent_fan_in == node.dependent_fan_in
 
 
+def test_a_run_of_more_than_200_jobs_reads_and_counts_the_same_though_spread(store: RunStore) -> None:
+    # GIVEN a run of 301 jobs (over store.keys.SPREAD_FROM: its items spread over keys)
+    width = 300
+    graph = created(store, new_run(nodes=fan_out(width)))
+    assert graph.spread > 1
+    # WHEN its root and three sinks run, one fails, and the others are skipped
+    root = claimed(store, graph, "root")
+    assert store.finish(root, JobStatus.SUCCEEDED, T0 + 20, 1.0, graph=graph, result='{"rows": 3}')
+    for name in ("s000", "s001"):
+        assert store.finish(claimed(store, graph, name), JobStatus.SUCCEEDED, T0 + 30, 1.0, graph=graph)
+        store.mark_sink(graph, name)
+    assert store.finish(claimed(store, graph, "s002"), JobStatus.FAILED, T0 + 30, 1.0, error="x", graph=graph)
+    for i in range(3, width):
+        assert store.skip(graph, f"s{i:03d}", "upstream failed", T0 + 40)
+    # THEN each job-run reads back where it was written, alone, listed and by state
+    assert written(store, "s001").status is JobStatus.SUCCEEDED
+    listed = store.job_runs(RUN, include_waiting=False)
+    assert len(listed) == width + 1 and {v.job for v in listed} == set(graph.nodes)
+    states = store.states(RUN, ["root", "s002", "s299", "s150"])
+    assert {j: s.status for j, s in states.items()} == {
+        "root": JobStatus.SUCCEEDED,
+        "s002": JobStatus.FAILED,
+        "s299": JobStatus.SKIPPED,
+        "s150": JobStatus.SKIPPED,
+    }
+    assert store.upstream_results(RUN, ["root"]) == {"root": {"rows": 3}}
+    # AND the run's counters and its sinks' shards saw every end
+    assert counts(store) == (0, 1, width - 3, 0)
+    assert store.sinks_finished(RUN, width) is True
+    # AND a join set is kept as in any run
+    assert store.join(RUN, "s100", 0, {0, 1}, 2, graph.expires_at) is True
+
+
 # -- 12. reading job-runs -------------------------------------------------------------------------
 
 

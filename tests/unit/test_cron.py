@@ -207,3 +207,18 @@ def test_the_latest_fire_time_respects_the_zone() -> None:
 def test_an_unknown_zone_is_named() -> None:
     with pytest.raises(CronError, match="'Mars/Olympus' is not an IANA zone"):
         parse_expression("cron(0 9 * * ? *)").fire_times(0, 1, "Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("expression", "zone"),
+    [("cron(0/5 * * * ? *)", None), ("cron(30 1 * * ? *)", "Europe/Berlin"), ("rate(7 minutes)", None)],
+)
+def test_fire_times_up_to_a_moment_are_those_of_the_long_walk_up_to_it(
+    expression: str, zone: str | None
+) -> None:
+    # across the autumn change of Berlin's clocks (2026-10-25), a day and a half of fire times
+    parsed = parse_expression(expression)
+    after, until = parse_iso("2026-10-24T12:00:00Z"), parse_iso("2026-10-26T00:00:00Z")
+    walked = [t for t in parsed.fire_times(after, 500, zone) if t <= until]
+    assert parsed.fire_times(after, 500, zone, until=until) == walked
+    assert walked and all(after < t <= until for t in walked)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 READ_UNIT = 4096  # bytes per read unit (a strongly consistent read; eventually consistent: half)
 WRITE_UNIT = 1024  # bytes per write unit
+TABLE = "*"  # the whole table, in the peaks
 
 
 def item_size(value: Any) -> int:
@@ -25,36 +27,54 @@ def item_size(value: Any) -> int:
     names and strings in UTF-8 bytes, a number about a byte per two digits plus one, a list or
     map 3 bytes plus a byte per element, null and booleans a byte; empty attributes are not
     stored."""
-    if value is None or isinstance(value, bool):
+    kind = type(value)
+    if kind is str:
+        return len(value.encode()) if not value.isascii() else len(value)
+    if value is None or kind is bool:
         return 1
+    if kind is int or kind is float:
+        digits = len(repr(value).lstrip("-").replace(".", "").lstrip("0")) or 1
+        return (digits + 1) // 2 + 1
     if isinstance(value, enum.Enum):
         return item_size(value.value)
-    if isinstance(value, str):
-        return len(value.encode())
+    if kind is list or kind is tuple:
+        return 3 + sum(1 + item_size(v) for v in value)
+    if isinstance(value, Mapping):
+        return sum(len(str(k)) + item_size(v) for k, v in value.items() if _stored(v))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names: tuple[str, ...] = _field_names(kind)  # type: ignore[arg-type]
+        total = 0
+        for name in names:
+            attribute = getattr(value, name)
+            if _stored(attribute):
+                total += len(name) + item_size(attribute)
+        return total
+    if isinstance(value, set | frozenset):
+        return sum(item_size(v) for v in value)
     if isinstance(value, bytes):
         return len(value)
     if isinstance(value, int | float):
-        digits = len(repr(value).lstrip("-").replace(".", "").lstrip("0")) or 1
-        return (digits + 1) // 2 + 1
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return sum(len(str(k)) + item_size(v) for k, v in value.items() if _stored(v))
-    if isinstance(value, set | frozenset):
-        return sum(item_size(v) for v in value)
-    if isinstance(value, list | tuple):
-        return 3 + sum(1 + item_size(v) for v in value)
+        return item_size(float(value))
     return len(str(value))
 
 
+@functools.cache
+def _field_names(kind: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind))
+
+
 def _stored(value: Any) -> bool:
-    empty = isinstance(value, str | bytes | list | tuple | dict | set | frozenset) and len(value) == 0
-    return value is not None and not empty
+    if value is None:
+        return False
+    if type(value) in (str, list, tuple, dict, set, frozenset, bytes):
+        return len(value) > 0
+    return True
 
 
 class Capacity:
-    """Read and write units consumed, in all, per partition key, and per partition key and
-    second of ``now`` (the busiest second of each key is what its partition must sustain)."""
+    """Read and write units consumed, in all, per partition key, and in the busiest second of
+    each partition key and of the table (what a partition, or the table's on-demand quota, must
+    sustain). Seconds are those of ``now``, which must not go back."""
 
     def __init__(self, now: Callable[[], float] | None = None) -> None:
         self.now = now
@@ -62,7 +82,14 @@ class Capacity:
         self.wru = 0.0
         self.reads: defaultdict[str, float] = defaultdict(float)  # partition key -> read units
         self.writes: defaultdict[str, float] = defaultdict(float)
-        self.per_second: defaultdict[tuple[str, str, int], float] = defaultdict(float)  # (kind, key, s)
+        # (kind, key) -> the most units in one second; TABLE: the whole table's
+        self.peaks: defaultdict[tuple[str, str], float] = defaultdict(float)
+        self._second: dict[tuple[str, str], tuple[int, float]] = {}  # (kind, key) -> (second, units)
+        # the table's units in each second, by kind (``read``, ``write``)
+        self.table_seconds: dict[str, defaultdict[int, float]] = {
+            "read": defaultdict(float),
+            "write": defaultdict(float),
+        }
 
     def read(self, key: str, size: int, consistent: bool = True) -> None:
         units = math.ceil(max(size, 1) / READ_UNIT) * (1.0 if consistent else 0.5)
@@ -77,14 +104,24 @@ class Capacity:
         self._tick("write", key, units)
 
     def _tick(self, kind: str, key: str, units: float) -> None:
-        if self.now is not None:
-            self.per_second[(kind, key, int(self.now()))] += units
+        if self.now is None:
+            return
+        second = int(self.now())
+        self.table_seconds[kind][second] += units
+        for where in ((kind, key), (kind, TABLE)):
+            at, so_far = self._second.get(where, (second, 0.0))
+            so_far = so_far + units if at == second else units
+            self._second[where] = (second, so_far)
+            self.peaks[where] = max(self.peaks[where], so_far)
 
     def peak(self, kind: str) -> tuple[float, str]:
         """The most units of ``kind`` (``read`` or ``write``) one partition key took in one
         second, and that key."""
         best: tuple[float, str] = (0.0, "")
-        for (k, key, _), units in self.per_second.items():
-            if k == kind and units > best[0]:
+        for (k, key), units in self.peaks.items():
+            if k == kind and key != TABLE and units > best[0]:
                 best = (units, key)
         return best
+
+    def table_peak(self, kind: str) -> float:
+        return self.peaks.get((kind, TABLE), 0.0)

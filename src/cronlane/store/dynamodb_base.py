@@ -4,6 +4,7 @@ client for all of them; the sink shards; and the reading of an item into a view.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
 
 from pynamodb.expressions.update import Action
@@ -19,7 +20,10 @@ from cronlane.model import (
     Trigger,
 )
 from cronlane.sdk_errors import dynamodb
+from cronlane.store import keys
 from cronlane.store.items import Items, SinkShardItem, bind, run_pk, share_client
+
+SPREADS_KEPT = 256  # runs whose spread a process remembers
 
 
 class DynamoTable:
@@ -30,6 +34,34 @@ class DynamoTable:
         self.items: Items = bind(table, region)
         self.Run = self.items.Run
         self.JobRun = self.items.JobRun
+        self._spreads: OrderedDict[str, int] = OrderedDict()  # run -> its spread (store.keys)
+
+    # -- where a run's items are: its spread, known once per process ----------------------------
+
+    def note_spread(self, run_id: str, spread: int) -> None:
+        self._spreads[run_id] = spread
+        self._spreads.move_to_end(run_id)
+        while len(self._spreads) > SPREADS_KEPT:
+            self._spreads.popitem(last=False)
+
+    def spread(self, run_id: str) -> int:
+        """The run's spread: as created or loaded in this process, else read off its record."""
+        known = self._spreads.get(run_id)
+        if known is None:
+            item = dynamodb(
+                f"reading run {run_id}",
+                lambda: self.Run.get(
+                    run_pk(run_id), "RUN", consistent_read=True, attributes_to_get=["spread"]
+                ),
+                None,
+            )
+            known = int(item.spread or 1) if item is not None else 1
+            if item is not None:
+                self.note_spread(run_id, known)
+        return known
+
+    def job_pk(self, run_id: str, job: str) -> str:
+        return keys.job_pk(run_id, job, self.spread(run_id))
 
     def connect(self) -> None:
         """Create the SDK client now, in a Lambda's init phase rather than in the first claim: one
@@ -45,7 +77,8 @@ class DynamoTable:
     # -- sink shards: where a sink's end is counted ---------------------------------------------
 
     def _shard(self, run_id: str, slot: SinkSlot) -> SinkShardItem:
-        return self.items.Shard(run_pk(run_id), f"SINKS#{slot.shard:04d}")
+        pk = keys.sink_pk(run_id, slot.shard, self.spread(run_id))
+        return self.items.Shard(pk, f"SINKS#{slot.shard:04d}")
 
     def _sink_actions(self, slot: SinkSlot, expires_at: int, ended: bool) -> list[Action]:
         S = self.items.Shard

@@ -24,6 +24,7 @@ from cronlane.model import (
 )
 from cronlane.results import result_key
 from cronlane.sdk_errors import conditional, dynamodb
+from cronlane.store import keys
 from cronlane.store.base import MAX_LATE_COMPLETIONS, lost_entry
 from cronlane.store.dynamodb_base import DynamoTable, job_view
 from cronlane.store.items import JobRunItem, run_pk, update_without_reading
@@ -46,7 +47,11 @@ class JobRunRecordsOnDynamo(DynamoTable):
         JR = self.JobRun
         items = dynamodb(
             f"reading jobs of run {run_id}",
-            lambda: list(JR.query(run_pk(run_id), JR.sk.startswith("JOB#"), consistent_read=True)),
+            lambda: [
+                item
+                for pk in keys.spread_pks(run_id, self.spread(run_id))
+                for item in JR.query(pk, JR.sk.startswith("JOB#"), consistent_read=True)
+            ],
         )
         graph = self.load_run_graph(run_id) if any(i.in_graph for i in items) else None
         return [self._view(i, graph) for i in items]
@@ -54,7 +59,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
     def written_job_run(self, run_id: str, job: str) -> JobRunView | None:
         item = dynamodb(
             f"reading job {job} of run {run_id}",
-            lambda: self.JobRun.get(run_pk(run_id), f"JOB#{job}", consistent_read=True),
+            lambda: self.JobRun.get(self.job_pk(run_id, job), f"JOB#{job}", consistent_read=True),
             None,
         )
         return None if item is None else self._view(item)
@@ -62,20 +67,21 @@ class JobRunRecordsOnDynamo(DynamoTable):
     def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
         """Strongly consistent reads of just the status and generation, 100 keys per
         ``BatchGetItem`` (one key: a ``GetItem``, lighter: a chain's hand-off)."""
-        keys = [(run_pk(run_id), f"JOB#{job}") for job in sorted(set(jobs))]
-        if not keys:
+        wanted_keys = [(self.job_pk(run_id, job), f"JOB#{job}") for job in sorted(set(jobs))]
+        if not wanted_keys:
             return {}
         JR = self.JobRun
         wanted = ["job", "status", "generation"]
         doing = f"reading the state of jobs of run {run_id}"
-        if len(keys) == 1:
+        if len(wanted_keys) == 1:
             one = dynamodb(
-                doing, lambda: JR.get(*keys[0], consistent_read=True, attributes_to_get=wanted), None
+                doing, lambda: JR.get(*wanted_keys[0], consistent_read=True, attributes_to_get=wanted), None
             )
             items = [] if one is None else [one]
         else:
             items = dynamodb(
-                doing, lambda: list(JR.batch_get(keys, consistent_read=True, attributes_to_get=wanted))
+                doing,
+                lambda: list(JR.batch_get(wanted_keys, consistent_read=True, attributes_to_get=wanted)),
             )
         return {i.job: JobState(JobStatus(i.status), int(i.generation or 0)) for i in items}
 
@@ -83,7 +89,8 @@ class JobRunRecordsOnDynamo(DynamoTable):
         self, run_id: str, job: str, shard: int | None, numbers: set[int], size: int, expires_at: int
     ) -> bool:
         S = self.items.Shard
-        item = S(run_pk(run_id), f"JOIN#{job}" if shard is None else f"JOIN#{job}#{shard:04d}")
+        pk = keys.join_pk(run_id, job, shard, self.spread(run_id))
+        item = S(pk, f"JOIN#{job}" if shard is None else f"JOIN#{job}#{shard:04d}")
         actions: list[Action] = [S.done.add(numbers), S.size.set(size), S.expires_at.set(expires_at)]
         dynamodb(f"counting upstreams of {job} in run {run_id} done", lambda: item.update(actions=actions))
         return len(item.done or ()) >= size
@@ -113,7 +120,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
     # -- job-runs: writes ---------------------------------------------------------------------
 
     def _item(self, run_id: str, job: str) -> JobRunItem:
-        return self.JobRun(run_pk(run_id), f"JOB#{job}")
+        return self.JobRun(self.job_pk(run_id, job), f"JOB#{job}")
 
     def _new_job_run(self, run: RunGraph, name: str, status: JobStatus) -> JobRunItem:
         """A whole job-run item, from the run's graph snapshot: RUNNING for a first claim, or the
@@ -121,7 +128,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         node = run.nodes[name]
         kept = lists_kept(node.depends_on, node.dependents)  # else: in the graph snapshot only
         return self.JobRun(
-            run_pk(run.run_id),
+            keys.job_pk(run.run_id, name, run.spread),
             f"JOB#{name}",
             run_id=run.run_id,
             job=name,
@@ -308,7 +315,8 @@ class JobRunRecordsOnDynamo(DynamoTable):
         expires = graph.expires_at if graph is not None else int(view.scheduled_time) + 90 * 86_400
         # one item per life and attempt: an attempt that lost its lease (its success write will
         # fail) cannot overwrite the result of the one that holds the job-run
-        item = self.items.Result(run_pk(view.run_id), f"RESULT#{view.job}#{key}", key=key, data=result)
+        pk = self.job_pk(view.run_id, view.job)
+        item = self.items.Result(pk, f"RESULT#{view.job}#{key}", key=key, data=result)
         item.expires_at = expires
         dynamodb(f"storing the result of {view.job} of run {view.run_id}", item.save)
 
@@ -318,10 +326,10 @@ class JobRunRecordsOnDynamo(DynamoTable):
             return {}
         R = self.items.Result
         sort_keys = {f"RESULT#{job}#{key}": job for job, key in wanted.items()}
-        keys = [(run_pk(run_id), sk) for sk in sorted(sort_keys)]
+        wanted_keys = [(self.job_pk(run_id, sort_keys[sk]), sk) for sk in sorted(sort_keys)]
         found = dynamodb(
             f"reading the results of run {run_id}",
-            lambda: list(R.batch_get(keys, consistent_read=True)),
+            lambda: list(R.batch_get(wanted_keys, consistent_read=True)),
         )
         return {sort_keys[i.sk]: json.loads(i.data) for i in found if i.sk in sort_keys}
 

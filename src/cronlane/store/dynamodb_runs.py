@@ -29,6 +29,7 @@ from cronlane.model import (
 from cronlane.sdk_errors import conditional, dynamodb
 from cronlane.store.dynamodb_base import DynamoTable, run_view
 from cronlane.store.items import AUDIT_PK, AUDIT_SK_PREFIX, COUNTER_PK, LANES_SK, count_up, run_pk, time_key
+from cronlane.store.keys import sink_pk, spread_of
 
 GRAPH_CHUNK = 350_000  # bytes of compressed snapshot per item (DynamoDB items are at most 400 KB)
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
@@ -45,6 +46,7 @@ class RunRecordsOnDynamo(DynamoTable):
         replace_skipped: bool = False,
     ) -> bool:
         Run, Graph = self.Run, self.items.Graph
+        spread = spread_of(len(run.nodes))
         item = Run(
             run_pk(run.run_id),
             "RUN",
@@ -65,6 +67,7 @@ class RunRecordsOnDynamo(DynamoTable):
             gsi1pk=f"SCHEDULE#{run.schedule}",
             gsi1sk=time_key(run.scheduled_time, run.run_id),
             active_pk=f"SCHEDULE#{run.schedule}" if status.active else None,
+            spread=spread if spread > 1 else None,
             expires_at=run.expires_at,
         )
         blob = zlib.compress(json.dumps({n: node.to_dict() for n, node in run.nodes.items()}).encode())
@@ -88,12 +91,16 @@ class RunRecordsOnDynamo(DynamoTable):
                         data=chunk,
                         schedule=run.schedule,
                         scheduled_time=run.scheduled_time,
+                        spread=spread if spread > 1 else None,
                         expires_at=run.expires_at,
                     )
                     # a replaced run's (empty) graph is overwritten; the run's claim guards both
                     tx.save(graph, condition=None if replace_skipped else Graph.pk.does_not_exist())
 
-        return conditional(f"creating run {run.run_id}", write)
+        created = conditional(f"creating run {run.run_id}", write)
+        if created:
+            self.note_spread(run.run_id, spread)
+        return created
 
     def load_run_graph(self, run_id: str) -> RunGraph | None:
         Graph = self.items.Graph
@@ -108,13 +115,16 @@ class RunRecordsOnDynamo(DynamoTable):
         data = json.loads(zlib.decompress(blob)) if blob else {}
         first = items[0]
         nodes = {name: JobNode.from_dict(name, d) for name, d in data.items()}
+        spread = int(first.spread or 1)
+        self.note_spread(run_id, spread)
         return RunGraph(
             run_id=run_id,
             nodes=nodes,
             schedule=first.schedule or "",
             scheduled_time=float(first.scheduled_time or 0.0),
             expires_at=int(first.expires_at),
-            slots=sink_slots(nodes),
+            slots=sink_slots(nodes, interleaved=spread > 1),
+            spread=spread,
         )
 
     def get_run(self, run_id: str) -> RunView | None:
@@ -432,7 +442,8 @@ class RunRecordsOnDynamo(DynamoTable):
         shards = -(-sink_count // SINKS_PER_SHARD)
         if shards == 0:
             return True
-        keys = [(run_pk(run_id), f"SINKS#{k:04d}") for k in range(shards)]
+        spread = self.spread(run_id)
+        keys = [(sink_pk(run_id, k, spread), f"SINKS#{k:04d}") for k in range(shards)]
         items = dynamodb(
             f"reading the sinks of run {run_id}",
             lambda: list(self.items.Shard.batch_get(keys, consistent_read=True)),

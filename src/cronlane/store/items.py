@@ -42,12 +42,10 @@ from pynamodb.expressions.operand import Path
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from cronlane.store.keys import run_pk  # noqa: F401  (the stores' modules import it from here)
+
 TARGET = "6.1.0"  # the PynamoDB version the private access below was written against
 CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def run_pk(run_id: str) -> str:
-    return f"RUN#{run_id}"
 
 
 def time_key(scheduled_time: float, run_id: str) -> str:
@@ -118,6 +116,7 @@ class RunItem(Model):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     active_pk = UnicodeAttribute(null=True)  # SCHEDULE#<name> while the run is active, else absent
+    spread = NumberAttribute(null=True)  # the keys its job-runs spread over (store.keys; absent: 1)
     expires_at = NumberAttribute()
 
 
@@ -127,6 +126,7 @@ class GraphItem(Model):
     data = BinaryAttribute(legacy_encoding=False)
     schedule = UnicodeAttribute(null=True)
     scheduled_time = NumberAttribute(null=True)
+    spread = NumberAttribute(null=True)  # as the run's
     expires_at = NumberAttribute()
 
 

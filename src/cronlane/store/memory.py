@@ -37,6 +37,7 @@ from cronlane.model import (
 from cronlane.results import result_key
 from cronlane.store.base import MAX_LATE_COMPLETIONS, StoreBase, lost_entry
 from cronlane.store.items import time_key
+from cronlane.store.keys import spread_of
 
 REOPENABLE = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING)
 
@@ -121,7 +122,13 @@ class MemoryRunStore(StoreBase):
                 for n, node in run.nodes.items()
             }
             self._graphs[run.run_id] = RunGraph(
-                run.run_id, nodes, run.schedule, run.scheduled_time, run.expires_at, sink_slots(nodes)
+                run.run_id,
+                nodes,
+                run.schedule,
+                run.scheduled_time,
+                run.expires_at,
+                sink_slots(nodes, interleaved=spread_of(len(nodes)) > 1),
+                spread_of(len(nodes)),
             )
             if existing is None:
                 key = (time_key(run.scheduled_time, run.run_id), run.run_id)

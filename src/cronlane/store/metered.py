@@ -16,19 +16,17 @@ import json
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
-from cronlane.model import JobStatus, lists_kept
+from cronlane.model import JobRunView, JobStatus, lists_kept
+from cronlane.store import keys
 from cronlane.store.capacity import Capacity, item_size
+from cronlane.store.keys import run_pk as _run
 from cronlane.store.memory import MemoryRunStore
 
 AUDIT, LANES = "AUDIT", "CRONLANE"
 SMALL = 100  # bytes: a schedule's state, a sink or join shard, a lane counter
-
-
-def _run(run_id: str) -> str:
-    return f"RUN#{run_id}"
 
 
 def _schedule(name: str) -> str:
@@ -37,12 +35,41 @@ def _schedule(name: str) -> str:
 
 Cost = Callable[["MeteredStore", dict[str, Any], Any], None]
 
+# What the DynamoDB item keeps as JSON text (``store.items.JobRunItem``): one string, or a list of
+# strings, one per entry.
+JSON_TEXT = frozenset({"params", "checkpoint", "hand_off"})
+JSON_LIST = frozenset({"history", "continuations", "late_completions"})
+_JOB_FIELDS = tuple(f.name for f in fields(JobRunView))
+
+
+def _json(value: Any) -> int:
+    return len(json.dumps(value, default=str))
+
+
+def job_item_size(view: JobRunView) -> int:
+    """A job-run item's size as the DynamoDB store writes it (its JSON attributes as text)."""
+    size = 0
+    for name in _JOB_FIELDS:
+        value = getattr(view, name)
+        if value is None or value is False or (isinstance(value, str | tuple | list | dict) and not value):
+            continue
+        if name in JSON_TEXT:
+            size += len(name) + _json(value)
+        elif name in JSON_LIST:
+            size += len(name) + 3 + sum(1 + _json(entry) for entry in value)
+        else:
+            size += len(name) + item_size(value)
+    return size
+
 
 class MeteredStore(MemoryRunStore):
     def __init__(self, capacity: Capacity | None = None) -> None:
         super().__init__()
         self.capacity = capacity or Capacity()
         self._graph_bytes: dict[str, int] = {}
+        # each item's size as its last write left it (items change only in the metered writes)
+        self._sizes: dict[tuple[str, str], int] = {}
+        self._run_sizes: dict[str, int] = {}
 
     # -- item sizes -----------------------------------------------------------------------------
 
@@ -53,12 +80,16 @@ class MeteredStore(MemoryRunStore):
             return 0
         if not lists_kept(view.depends_on, view.dependents):  # left to the graph snapshot
             view = replace(view, depends_on=(), dependents=(), dependent_fan_in=(), dependent_lanes=())
-        return item_size(view)
+        return job_item_size(view)
 
-    def run_size(self, run_id: str) -> int:
+    def run_size(self, run_id: str, written: bool = True) -> int:
+        """The run item's size: measured again after a write, else as the last write left it."""
+        if not written and run_id in self._run_sizes:
+            return self._run_sizes[run_id]
         with self._lock:
             found = self._runs.get(run_id)
-            return item_size(found.view) if found is not None else 0
+            size = self._run_sizes[run_id] = item_size(found.view) if found is not None else 0
+            return size
 
     def graph_size(self, run_id: str) -> int:
         """The compressed snapshot's bytes, as the DynamoDB store keeps it (in 350 KB items)."""
@@ -69,18 +100,36 @@ class MeteredStore(MemoryRunStore):
             self._graph_bytes[run_id] = len(blob)
         return self._graph_bytes[run_id]
 
+    # -- where: the partition keys (store.keys) ----------------------------------------------------
+
+    def spread(self, run_id: str) -> int:
+        graph = self._graphs.get(run_id)
+        return graph.spread if graph is not None else 1
+
+    def job_key(self, run_id: str, job: str) -> str:
+        return keys.job_pk(run_id, job, self.spread(run_id))
+
     # -- charges ----------------------------------------------------------------------------------
 
     def read_job(self, run_id: str, job: str) -> None:
-        self.capacity.read(_run(run_id), self.job_size(run_id, job))
+        size = self._sizes.get((run_id, job))
+        self.capacity.read(self.job_key(run_id, job), self.job_size(run_id, job) if size is None else size)
 
     def write_job(self, run_id: str, job: str, with_run: bool = False) -> None:
-        size = self.job_size(run_id, job)
+        size = self._sizes[(run_id, job)] = self.job_size(run_id, job)
         if with_run:  # a transaction with the run's counters
-            self.capacity.write(_run(run_id), size, transaction=True)
+            self.capacity.write(self.job_key(run_id, job), size, transaction=True)
             self.capacity.write(_run(run_id), self.run_size(run_id), transaction=True)
         else:
-            self.capacity.write(_run(run_id), size)
+            self.capacity.write(self.job_key(run_id, job), size)
+
+    def forget(self, run_id: str) -> None:
+        """Drop what is kept of a run that is over but its record (a long simulation's memory)."""
+        with self._lock:
+            for job in self._jobs.pop(run_id, {}):
+                self._sizes.pop((run_id, job), None)
+            self._graphs.pop(run_id, None)
+            self._graph_bytes.pop(run_id, None)
 
     def query(self, key: str, sizes: list[int], consistent: bool = True) -> None:
         self.capacity.read(key, sum(sizes), consistent)
@@ -101,7 +150,7 @@ def _run_write(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
 
 
 def _run_read(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
-    store.capacity.read(_run(a["run_id"]), store.run_size(a["run_id"]))
+    store.capacity.read(_run(a["run_id"]), store.run_size(a["run_id"], written=False))
 
 
 def _graph_read(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
@@ -113,7 +162,12 @@ def _job_read(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
 
 
 def _jobs_query(store: MeteredStore, a: dict[str, Any], views: Any) -> None:
-    store.query(_run(a["run_id"]), [item_size(v) for v in views])
+    run_id = a["run_id"]
+    by_key: dict[str, list[int]] = {pk: [] for pk in keys.spread_pks(run_id, store.spread(run_id))}
+    for view in views:  # one query a key
+        by_key.setdefault(store.job_key(run_id, view.job), []).append(job_item_size(view))
+    for pk, sizes in by_key.items():
+        store.query(pk, sizes)
 
 
 def _states(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
@@ -133,7 +187,7 @@ def _claim(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
 def _finish(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
     view = a["view"]
     if a.get("result") is not None:  # put first, in its own item
-        store.capacity.write(_run(view.run_id), len(a["result"].encode()) + SMALL)
+        store.capacity.write(store.job_key(view.run_id, view.job), len(a["result"].encode()) + SMALL)
     counted = a["status"] is not JobStatus.SUCCEEDED  # any other outcome is counted on the run
     store.write_job(view.run_id, view.job, with_run=counted)
 
@@ -148,8 +202,8 @@ def _reset(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
 
 
 def _results(store: MeteredStore, a: dict[str, Any], found: Any) -> None:
-    for value in (found or {}).values():
-        store.capacity.read(_run(a["run_id"]), len(json.dumps(value).encode()) + SMALL)
+    for job, value in (found or {}).items():
+        store.capacity.read(store.job_key(a["run_id"], job), len(json.dumps(value).encode()) + SMALL)
 
 
 def _small(key: Callable[[dict[str, Any]], str], write: bool) -> Cost:
@@ -160,8 +214,21 @@ def _small(key: Callable[[dict[str, Any]], str], write: bool) -> Cost:
 
 
 def _sinks_finished(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
-    for _shard in range(-(-a["sink_count"] // 100)):
-        store.capacity.read(_run(a["run_id"]), SMALL)
+    run_id = a["run_id"]
+    for shard in range(-(-a["sink_count"] // 100)):
+        store.capacity.read(keys.sink_pk(run_id, shard, store.spread(run_id)), SMALL)
+
+
+def _mark_sink(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
+    graph, job = a["graph"], a["job"]
+    slot = graph.slots.get(job)
+    if slot is not None:
+        store.capacity.write(keys.sink_pk(graph.run_id, slot.shard, store.spread(graph.run_id)), SMALL)
+
+
+def _join(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
+    run_id = a["run_id"]
+    store.capacity.write(keys.join_pk(run_id, a["job"], a["shard"], store.spread(run_id)), SMALL)
 
 
 def _index_query(store: MeteredStore, a: dict[str, Any], runs: Any) -> None:
@@ -186,9 +253,9 @@ COSTS: dict[str, Cost] = {
     "begin_restart": _run_write,
     "end_restart": _run_write,
     "mark_deadline_reported": _run_write,
-    "mark_sink": _small(lambda a: _run(a["graph"].run_id), write=True),
+    "mark_sink": _mark_sink,
     "sinks_finished": _sinks_finished,
-    "join": _small(lambda a: _run(a["run_id"]), write=True),
+    "join": _join,
     "runs_of_schedule": _index_query,
     "active_runs": _index_query,
     "buffered_runs": _index_query,
@@ -220,14 +287,15 @@ COSTS: dict[str, Cost] = {
 
 def _metered(name: str, cost: Cost) -> Callable[..., Any]:
     method = getattr(MemoryRunStore, name)
-    signature = inspect.signature(method)
+    parameters = list(inspect.signature(method).parameters.values())[1:]
+    names = [p.name for p in parameters]
+    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
     @functools.wraps(method)
     def metered(self: MeteredStore, *args: Any, **kwargs: Any) -> Any:
         result = method(self, *args, **kwargs)
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        cost(self, bound.arguments, result)
+        arguments = {**defaults, **dict(zip(names, args, strict=False)), **kwargs}
+        cost(self, arguments, result)
         return result
 
     return metered
