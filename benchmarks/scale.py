@@ -422,6 +422,7 @@ class World:
         self.peak_running = 0
         self.running_per_second: Counter[int] = Counter()  # the most invocations at once, per second
         self.ticks_per_second: Counter[int] = Counter()
+        self.progress: Callable[[World], None] | None = None  # called every simulated hour
 
     def tick(self, schedule: str, at: float) -> None:
         self.ticks += 1
@@ -536,6 +537,8 @@ class World:
             if self.clock.now() - last_prune > 3600:
                 self.prune()
                 last_prune = self.clock.now()
+                if self.progress is not None:
+                    self.progress(self)
 
     def prune(self) -> None:
         """Forget the job-runs of runs that are over (the table keeps them; the model need not)."""
@@ -555,6 +558,13 @@ def part(day: Day, index: int, parts: int, quotas: Quotas = QUOTAS) -> dict[str,
     began = time.perf_counter()
     catalog, durations, ticks = catalog_of(day, index, parts)
     world = World(catalog, durations, max(1, day.concurrency // parts), day.overhead_s)
+    if day.hours >= 6:  # a long day says how far it is, on stderr
+        world.progress = lambda w: print(
+            f"  part {index + 1}/{parts}: {(w.clock.now() - DAY_START) / 3600:.0f} h simulated, "
+            f"{w.jobs} jobs, {time.perf_counter() - began:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     world.run(ticks, DAY_START + day.hours * 3600)
     c = world.capacity
     # each partition key's busiest second, for those that came near a quota (the rest need not
