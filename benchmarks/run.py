@@ -271,7 +271,7 @@ def write_table(results: dict[str, Any]) -> None:
         "One wide join (`fanin`: a job waiting for all the others) and one wide fork (`fanout`), "
         "`benchmarks/width.py`:",
         "",
-        "| graph | jobs | read units per job | write units per job | largest job-run item | "
+        "| graph | jobs | read units per job | write units per job | largest item | "
         "$ per million jobs | measured on |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from cronlane import Catalog, Job, Schedule, Selection
-from cronlane.clock import iso
 from cronlane.graphs import GRAPHS_KEPT
+from cronlane.inprocess import VirtualClock, deliver, scheduled_event
 from cronlane.model import CatchUp, DeadLetter, JobMessage, Overlap
 from cronlane.store.capacity import TABLE, Capacity
 from cronlane.store.metered import MeteredStore
@@ -76,7 +76,6 @@ PARTITION_WCU = 1_000
 PARTITION_RCU = 3_000
 TABLE_UNITS = 40_000
 
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:scale-jobs.fifo"
 RULE_PREFIX = "scale-"
 
 
@@ -207,20 +206,6 @@ def _times(first: float, every: int, end: float) -> list[float]:
 # -- the model -----------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self._now = now
-
-    def now(self) -> float:
-        return self._now
-
-    def sleep(self, seconds: float) -> None:
-        self._now += max(0.0, seconds)
-
-    def advance_to(self, when: float) -> None:
-        self._now = max(self._now, when)
-
-
 class CountingLog:
     def __init__(self) -> None:
         self.lines: Counter[str] = Counter()
@@ -282,7 +267,7 @@ class FifoQueue:
     """SQS FIFO as the model needs it, in O(log n) a message: a group's messages in order, one of
     them out at a time, deduplication ids kept 5 minutes; requests counted per second."""
 
-    def __init__(self, clock: Clock, requests: Requests) -> None:
+    def __init__(self, clock: VirtualClock, requests: Requests) -> None:
         self.clock = clock
         self.requests = requests
         self.groups: dict[str, deque[_Message]] = {}
@@ -374,7 +359,7 @@ class World:
         from cronlane.watchdog.memory import MemoryWatchdog
         from cronlane.wiring import dispatcher_of, executor_of
 
-        self.clock = Clock(DAY_START)
+        self.clock = VirtualClock(DAY_START)
         self.capacity = Capacity(self.clock.now)
         self.store = MeteredStore(self.capacity)
         self.requests = Requests()
@@ -427,19 +412,7 @@ class World:
     def tick(self, schedule: str, at: float) -> None:
         self.ticks += 1
         self.ticks_per_second[int(at)] += 1
-        self.dispatcher.handle(
-            {
-                "version": "0",
-                "id": f"tick-{schedule}-{at}",
-                "detail-type": "Scheduled Event",
-                "source": "aws.events",
-                "account": "123456789012",
-                "time": iso(int(at)),
-                "region": "us-east-1",
-                "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{RULE_PREFIX}{schedule}"],
-                "detail": {},
-            }
-        )
+        self.dispatcher.handle(scheduled_event(schedule, at, RULE_PREFIX))
 
     def _environment(self, run_id: str) -> int:
         """A warm environment if one is free, else a new one; the run's graph snapshot is read
@@ -488,22 +461,9 @@ class World:
     def finish(self) -> None:
         _, _, message, env = heapq.heappop(self.running)
         self.free_envs.append(env)
-        from cronlane.execute import RetryLater
-
-        deadline = self.clock.now() + 900
-        try:
-            self.executor.handle_message(
-                body=message.body,
-                receipt_handle=message.receipt,
-                queue_arn=QUEUE_ARN,
-                remaining_s=lambda: deadline - self.clock.now(),
-                message_id=message.id,
-                receive_count=1,
-            )
-        except RetryLater:
-            return
-        self.jobs += 1
-        self.queue.delete(message.receipt)
+        if deliver(self.executor, self.clock, message.body, message.receipt, message.id, 1):
+            self.jobs += 1
+            self.queue.delete(message.receipt)
 
     def run(self, ticks: list[tuple[float, str]], end: float) -> None:
         pending = deque(ticks)

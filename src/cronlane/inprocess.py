@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cronlane.clock import iso
+from cronlane.clock import Clock, iso
 from cronlane.completion import Completions
 from cronlane.declarations import Catalog
-from cronlane.execute import RetryLater
+from cronlane.execute import Executor, RetryLater
 from cronlane.ports import Targets
 from cronlane.queue.memory import MemoryJobQueue
 from cronlane.run_events import Announcer, MemoryRunEvents
@@ -31,6 +31,42 @@ from cronlane.wiring import dispatcher_of, executor_of
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:inprocess-jobs.fifo"
 RULE_PREFIX = "inprocess-"
 EXECUTOR_TIMEOUT_S = 900.0
+
+
+def scheduled_event(schedule: str, at: float, rule_prefix: str = RULE_PREFIX) -> dict[str, Any]:
+    """The Scheduled Event the schedule's EventBridge rule sends for fire time ``at``."""
+    return {
+        "version": "0",
+        "id": f"tick-{schedule}-{at}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": iso(int(at)),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule_prefix}{schedule}"],
+        "detail": {},
+    }
+
+
+def deliver(
+    executor: Executor, clock: Clock, body: str, receipt: str, message_id: str, receive_count: int
+) -> bool:
+    """Hand one message to the executor as the event source mapping does, with the Lambda
+    timeout's remaining time on ``clock``; False if the executor asked for it back later (a
+    retry's backoff: the message is not to be deleted)."""
+    deadline = clock.now() + EXECUTOR_TIMEOUT_S
+    try:
+        executor.handle_message(
+            body=body,
+            receipt_handle=receipt,
+            queue_arn=QUEUE_ARN,
+            remaining_s=lambda: deadline - clock.now(),
+            message_id=message_id,
+            receive_count=receive_count,
+        )
+    except RetryLater:
+        return False
+    return True
 
 
 class VirtualClock:
@@ -124,19 +160,7 @@ class InProcess:
     def tick(self, schedule: str, at: float) -> dict[str, Any]:
         """The schedule's rule fires for fire time ``at`` (the clock moves there first)."""
         self.clock.advance_to(at)
-        return self.dispatcher.handle(
-            {
-                "version": "0",
-                "id": f"tick-{schedule}-{at}",
-                "detail-type": "Scheduled Event",
-                "source": "aws.events",
-                "account": "123456789012",
-                "time": iso(int(at)),
-                "region": "us-east-1",
-                "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{RULE_PREFIX}{schedule}"],
-                "detail": {},
-            }
-        )
+        return self.dispatcher.handle(scheduled_event(schedule, at))
 
     def act(self, **event: Any) -> dict[str, Any]:
         """An operator's action or a manual trigger, as the CLI sends it."""
@@ -148,21 +172,19 @@ class InProcess:
         if not received:
             return False
         message = received[0]
-        deadline = self.clock.now() + EXECUTOR_TIMEOUT_S
         try:
-            self.executor.handle_message(
-                body=message.body,
-                receipt_handle=message.receipt_handle,
-                queue_arn=QUEUE_ARN,
-                remaining_s=lambda: deadline - self.clock.now(),
-                message_id=message.message_id,
-                receive_count=message.receive_count,
+            done = deliver(
+                self.executor,
+                self.clock,
+                message.body,
+                message.receipt_handle,
+                message.message_id,
+                message.receive_count,
             )
-        except RetryLater:
-            return True  # its visibility is its backoff: it comes back then
         finally:
             self.handled += 1
-        self.queue.delete(message.receipt_handle)
+        if done:  # else its visibility is its backoff: it comes back then
+            self.queue.delete(message.receipt_handle)
         return True
 
     def fire_due_checks(self) -> int:
