@@ -35,9 +35,16 @@ The model (``World``):
 - The day runs in two processes, half the schedules each (their runs, schedules and partition
   keys do not meet); their per-second series add up, and each has half the concurrency.
 
-The telemetry is a counting sink, the log a counter. What is left out: Lambda's scaling rate
-(1,000 environments per 10 s per function) and the mapping's ramp-up, cold starts, failures and
-retries (the chaos soak covers those), and the dispatcher's own concurrency beyond one second.
+The telemetry is a counting sink, the log a counter. Each environment reads a run's graph
+snapshot the first time it serves the run (it keeps ``GRAPHS_KEPT``); the mapping starts at
+``ESM_START`` invocations and adds ``ESM_STEP_PER_S`` a second while messages wait. What is left
+out, or only approximated: each process has half the concurrency and its own ramp (so a burst in
+one half cannot borrow the other's, and the ramp is twice as fast in all), Lambda's
+per-function scaling rate beside the mapping's, cold starts, failures, skips and retries (the
+chaos soak has those; their writes on the run's own record are not measured here), operators'
+actions and replays, a new on-demand table's starting throughput (4,000 write and 12,000 read
+units a second until it has seen more), the dispatcher's own concurrency beyond one second, and
+what ``cronlane.store.metered`` approximates (docs in that module).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from cronlane.faults import crashpoint
 from cronlane.graphs import GRAPHS_KEPT, RunGraphs
 from cronlane.model import JobMessage, JobRunView, JobState, JobStatus, TriggerRule
 from cronlane.ports import JobQueue, JobRunRecords
-from cronlane.rules import Needs, decide, done_waiting
+from cronlane.rules import NOT_WRITTEN, Needs, decide, done_waiting
 
 SEEN_SUCCEEDED = JobState(JobStatus.SUCCEEDED, 0)  # an upstream remembered as succeeded
 
@@ -109,10 +109,20 @@ class Releaser:
         states = self.store.states(run_id, upstreams - seen) if upstreams - seen else {}
         seen.update(u for u, state in states.items() if state.status is JobStatus.SUCCEEDED)
         states.update(dict.fromkeys(upstreams & seen, SEEN_SUCCEEDED))
-        if finished is None:  # a fresh look: count in the join sets the successes it saw
-            for name, need in joined.items():
-                if succeeded := {u for u in need.upstreams if u in seen}:
-                    self._join(run_id, name, need, succeeded)
+        if finished is None:
+            # A fresh look counts in the join sets the successes it saw. Its read came before
+            # its add: an upstream that added itself in between saw the sets short and stopped,
+            # so if this add fills them, the upstreams are read again, after it.
+            filled = {
+                name
+                for name, need in joined.items()
+                if (succeeded := {u for u in need.upstreams if u in seen})
+                and self._join(run_id, name, need, succeeded)
+            }
+            again = {u for name in filled for u in needs[name].upstreams} - seen
+            if again:
+                states.update(self.store.states(run_id, again))
+                seen.update(u for u in again if states.get(u, NOT_WRITTEN).status is JobStatus.SUCCEEDED)
         done, ended = done_waiting(finished, outcome, needs, states)
         ended = ended or blocked
         if not done:

@@ -5,6 +5,7 @@ wide join still ends right when an upstream fails, is rerun, or its executor die
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -139,7 +140,9 @@ def test_an_executor_that_dies_around_a_join_leaves_the_wide_join_to_the_redeliv
     join written, the messages not deleted): the redelivered messages join again, and the join
     runs once, after every upstream."""
     w = world(fan_in(250))
-    dying = {"up00099", "up00199", "up00249", "up00000"}  # fills of shards, the last, the first
+    # 250 upstreams dealt out to 3 shards in turn: the last three to finish fill them (and the
+    # last one the top set); and the first, whose add fills nothing
+    dying = {"up00247", "up00248", "up00249", "up00000"}
 
     def hook(name: str, where: dict[str, Any]) -> None:
         if name == point and where.get("job") in dying:
@@ -167,3 +170,42 @@ def test_item_size_follows_dynamodb_rules() -> None:
     assert item_size({"pk": "RUN#a", "n": 12345, "flag": True, "none": None}) == 2 + 5 + 1 + 4 + 4 + 1
     assert item_size({"l": ["ab", "c"]}) == 1 + 3 + (1 + 2) + (1 + 1)
     assert item_size({"empty": []}) == 0  # an empty attribute is not stored
+
+
+def test_a_fresh_look_that_fills_the_join_sets_reads_the_upstreams_again() -> None:
+    """A fresh look (here an operator's mark of a failed upstream, which releases with a read of
+    every upstream first) adds after it read: an upstream that succeeded in between stopped at
+    the sets it found short, so the look that fills them must read again, or the join waits for
+    the run's check."""
+    failing = {"up00000"}
+    w = world(fan_in(20), failing=failing)
+    run_id = str(w.tick("nightly", START)["run_id"])
+    # every upstream but the failed one and the last has run; the last is held back
+    while (
+        w.store.get_job_run(run_id, "up00018") is None
+        or not w.store.get_job_run(run_id, "up00018").status.terminal
+    ):  # type: ignore[union-attr]
+        assert w.step()
+    releaser = w.dispatcher.operator.releaser  # type: ignore[attr-defined]
+    real_states = releaser.store.states
+    raced = []
+
+    def states_then_last_succeeds(run: str, jobs: Any) -> Any:
+        jobs = set(jobs)
+        read = real_states(run, jobs)
+        # the release's own read of the upstreams (not the operator's check for blocked jobs)
+        if not raced and "up00019" in jobs and sys._getframe(1).f_code.co_name == "ready":
+            raced.append(True)
+            w.drain(limit=1_000)  # up00019 runs and releases between this read and the add
+        return read
+
+    releaser.store.states = states_then_last_succeeds
+    try:
+        answer = w.act(action="mark", run_id=run_id, job="up00000")
+        assert "error" not in answer, answer
+    finally:
+        releaser.store.states = real_states
+    w.drain(limit=1_000)
+    assert raced
+    join = w.store.get_job_run(run_id, "join")
+    assert join is not None and join.status is JobStatus.SUCCEEDED

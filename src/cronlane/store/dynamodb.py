@@ -5,7 +5,8 @@ condition, which is how idempotency shows itself, is a return value.
 
 Access patterns: the runs of a schedule, newest first (query by-schedule descending); its active
 runs, oldest first (query active-by-schedule, a sparse index of the runs not over); the jobs of a
-run (query pk, sk begins_with ``JOB#``). Both indexes project only a run's identity and status,
+run (query pk, sk begins_with ``JOB#``, on each of the run's keys when it is spread:
+``store.keys``). Both indexes project only a run's identity and status,
 so the counter updates never write to them. Everything expires through ``expires_at``.
 """
 

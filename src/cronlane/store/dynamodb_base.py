@@ -51,12 +51,12 @@ class DynamoTable:
             item = dynamodb(
                 f"reading run {run_id}",
                 lambda: self.Run.get(
-                    run_pk(run_id), "RUN", consistent_read=True, attributes_to_get=["spread"]
+                    run_pk(run_id), "RUN", consistent_read=True, attributes_to_get=["spread", "job_count"]
                 ),
                 None,
             )
             known = int(item.spread or 1) if item is not None else 1
-            if item is not None:
+            if item is not None and item.job_count:  # a skipped run of no jobs may yet be replaced
                 self.note_spread(run_id, known)
         return known
 

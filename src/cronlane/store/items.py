@@ -6,15 +6,18 @@ docs/state.md:
 | run       | ``RUN#<run id>`` | ``RUN``        | by-schedule: ``SCHEDULE#<name>`` / ``<time>#<run id>`` |
 |           |                  |                | active-by-schedule (only while active): the same keys |
 | graph     | ``RUN#<run id>`` | ``GRAPH#<n>``  | -                                                     |
-| job-run   | ``RUN#<run id>`` | ``JOB#<job>``  | -                                                     |
-| sinks     | ``RUN#<run id>`` | ``SINKS#<n>``  | -                                                     |
-| result    | ``RUN#<run id>`` | ``RESULT#<job>#<life>.<attempt>`` | -                                  |
+| job-run   | ``RUN#<run id>``(*)| ``JOB#<job>``  | -                                                     |
+| sinks     | ``RUN#<run id>``(*)| ``SINKS#<n>``  | -                                                     |
+| join      | ``RUN#<run id>``(*)| ``JOIN#<job>#<n>``, ``JOIN#<job>`` | -                                  |
+| result    | ``RUN#<run id>``(*)| ``RESULT#<job>#<life>.<attempt>`` | -                                  |
 | schedule  | ``SCHEDULE#<n>`` | ``STATE``      | -                                                     |
 | watch     | ``SCHEDULE#<n>`` | ``WATCH``      | -                                                     |
 | waiting   | ``SCHEDULE#<n>`` | ``BUFFERED``   | -                                                     |
 | slots     | ``SCHEDULE#<n>`` | ``BACKFILL``   | -                                                     |
 | counter   | ``CRONLANE``     | ``LANES``      | -                                                     |
 | audit     | ``AUDIT``        | ``<time>#<id>``| -                                                     |
+
+(*) or, in a run of more than 200 jobs, one of ``RUN#<run id>#<k>`` (``store.keys``: the spread).
 
 This is also the only module that touches PynamoDB's private parts, in two places (``share_client``
 and ``update_without_reading``); ``check_pynamodb`` says whether they are still there, and a test

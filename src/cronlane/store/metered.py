@@ -5,7 +5,11 @@ bill (``tests/stack/test_width.py``).
 
 What each method costs is one entry of ``COSTS``; a method a store calls inside another (a
 ``job_runs`` reads the written job-runs, then the graph) is charged as each of them, as the
-DynamoDB store makes each request.
+DynamoDB store makes each request. Left out or approximated: an item's size before a write (the
+size after it is billed), the sink shard written in the same transaction as a failure, a skip or
+a reset, a first claim that finds the item there and updates it (billed as one write), the
+indexes' writes, the run record read when a process does not know a run's spread yet, and the
+graph snapshot read for a wide job-run's lists.
 """
 
 from __future__ import annotations
