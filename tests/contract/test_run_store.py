@@ -25,7 +25,9 @@ from cronlane.model import (
     sink_slots,
 )
 from cronlane.ports import RunStore
-from cronlane.store.dynamodb import LOST_ATTEMPT
+from cronlane.store import keys
+from cronlane.store.dynamodb import LOST_ATTEMPT, DynamoRunStore
+from cronlane.store.items import run_pk
 
 T0 = 1795831200.0  # 2026-11-28T02:00:00Z
 DAY = 86400.0
@@ -1014,6 +1016,12 @@ def test_a_run_of_more_than_200_jobs_reads_and_counts_the_same_though_spread(sto
     assert store.sinks_finished(RUN, width) is True
     # AND a join set is kept as in any run
     assert store.join(RUN, "s100", 0, {0, 1}, 2, graph.expires_at) is True
+    if isinstance(store, DynamoRunStore):  # AND on DynamoDB, no job-run is under the run's own key
+        JR = store.JobRun
+        assert JR.count(run_pk(RUN), JR.sk.startswith("JOB#"), consistent_read=True) == 0
+        assert JR.get(keys.job_pk(RUN, "s001", graph.spread), "JOB#s001", consistent_read=True).job == "s001"
+        spread = {k for k in keys.spread_pks(RUN, graph.spread) if JR.count(k, JR.sk.startswith("JOB#")) > 0}
+        assert len(spread) == graph.spread  # 301 job-runs over all ten keys
 
 
 # -- 12. reading job-runs -------------------------------------------------------------------------

@@ -42,3 +42,21 @@ def test_the_in_memory_bill_is_within_a_quarter_of_the_stacks(
         model,
         per_job,
     )
+
+
+SPREAD_WIDTH = (
+    250  # a run of 251 jobs: spread over ten keys (store.keys), a join of three shards and a top set
+)
+
+
+@pytest.mark.parametrize("kind", ["fanin", "fanout"])
+def test_a_spread_run_succeeds_on_the_stack_at_a_bounded_cost_per_job(kind: str) -> None:
+    measured = cost.measure(environment(kind, SPREAD_WIDTH), f"{kind} {SPREAD_WIDTH}")  # asserts SUCCEEDED
+    assert measured["jobs"] == SPREAD_WIDTH + 1
+    per_job = measured["per_job"]
+    assert per_job["dynamodb_read_units"] <= 5 and per_job["dynamodb_write_units"] <= 5, per_job
+    model = modelled(kind, SPREAD_WIDTH)
+    assert model["writes_per_job"] == pytest.approx(per_job["dynamodb_write_units"], rel=0.25), (
+        model,
+        per_job,
+    )
