@@ -74,6 +74,9 @@ class MeteredStore(MemoryRunStore):
         # each item's size as its last write left it (items change only in the metered writes)
         self._sizes: dict[tuple[str, str], int] = {}
         self._run_sizes: dict[str, int] = {}
+        # False: whoever drives the store bills the graph snapshot's reads itself (make scale
+        # bills one per execution environment, not one per this process's cache)
+        self.bill_graph_reads = True
 
     # -- item sizes -----------------------------------------------------------------------------
 
@@ -158,7 +161,8 @@ def _run_read(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
 
 
 def _graph_read(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
-    store.capacity.read(_run(a["run_id"]), store.graph_size(a["run_id"]))
+    if store.bill_graph_reads:
+        store.capacity.read(_run(a["run_id"]), store.graph_size(a["run_id"]))
 
 
 def _job_read(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
@@ -169,7 +173,7 @@ def _jobs_query(store: MeteredStore, a: dict[str, Any], views: Any) -> None:
     run_id = a["run_id"]
     by_key: dict[str, list[int]] = {pk: [] for pk in keys.spread_pks(run_id, store.spread(run_id))}
     for view in views:  # one query a key
-        by_key.setdefault(store.job_key(run_id, view.job), []).append(job_item_size(view))
+        by_key.setdefault(store.job_key(run_id, view.job), []).append(store.job_size(run_id, view.job))
     for pk, sizes in by_key.items():
         store.query(pk, sizes)
 
