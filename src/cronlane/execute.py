@@ -11,9 +11,10 @@ Order of effects for one message, and what a crash at each point leaves behind:
    in the same transaction) - a crash after it leaves a finished job whose dependents were not
    released: the redelivered message finds it SUCCEEDED and releases them (without running the
    job again).
-4. the release reads the dependents' other upstreams, then the dependents whose upstreams are
-   all done (``cronlane.release``: nothing is written, so a repeat changes nothing), and sends
-   the messages of those still waiting.
+4. the release reads the dependents' other upstreams and sends the messages of the dependents
+   whose upstreams are all done (``cronlane.release``: nothing is written, so a repeat changes
+   nothing). Right after the state write it does not read those dependents: their claim checks
+   they still wait. A repeated release (a redelivery) reads them and sends only those waiting.
 5. a sink (or a job whose release saw a dependent that had already ended) closes the run if every
    job is terminal.
 
@@ -47,7 +48,7 @@ from cronlane.graphs import RunGraphs
 from cronlane.model import RUN_CANCELLED, JobMessage, JobRunView, JobStatus, ended_view
 from cronlane.ports import JobQueue, RunStore, Targets
 from cronlane.release import Releaser
-from cronlane.rules import Needs, failure_reach
+from cronlane.rules import WAITING, Needs, failure_reach
 from cronlane.runs import RunCloser
 from cronlane.targets import (
     HANDED_OFF,
@@ -218,7 +219,7 @@ class Executor:
             continuation=message.continuation > 0,
         )
         if view is None:
-            return self._not_claimed(message, body, message_id, receipt_handle, queue_arn)
+            return self._not_claimed(message, body, message_id, receipt_handle, queue_arn, remaining_s)
         if (view.attempts > 1 or view.continuations) and self._cancelling(view.run_id):
             # A retry, a re-claim after a crash or a continuation, in a run an operator
             # cancelled: do not start (a long job stops at its checkpoint).
@@ -329,7 +330,7 @@ class Executor:
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
             self.telemetry.emit("JobsSucceeded", 1, job=view.job, target=view.target)
             crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
-            closing = self._release(view) or self._sink_ended(view)
+            closing = self._release(view, unread=True) or self._sink_ended(view)
             # published after the release: the event is off the hand-off's path (a dependent
             # waits on its send, not on this), and before the run's own end
             self._announce(view, JobStatus.SUCCEEDED, finished, duration, entry)
@@ -485,10 +486,13 @@ class Executor:
         run = self.store.get_run(run_id)
         return run is not None and run.cancel_requested_at is not None
 
-    def _release(self, view: JobRunView) -> bool:
+    def _release(self, view: JobRunView, unread: bool = False) -> bool:
         """Send the dependents that ``view``'s success made ready; True if one had already ended
-        (the run may be closing: a sink was skipped or the run cancelled)."""
-        ended = self.releaser.release(view, self.clock.now())
+        (the run may be closing: a sink was skipped or the run cancelled). ``unread``: right
+        after the success's write, the dependents are sent without being read; a repeated
+        release (a redelivery) reads them, so that one late repeat does not send again a whole
+        graph below it that has already run."""
+        ended = self.releaser.release(view, self.clock.now(), unread)
         crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
         return ended
 
@@ -579,9 +583,25 @@ class Executor:
     # -- messages that cannot be claimed ------------------------------------------------------
 
     def _not_claimed(
-        self, message: JobMessage, body: str, message_id: str, receipt_handle: str, queue_arn: str
+        self,
+        message: JobMessage,
+        body: str,
+        message_id: str,
+        receipt_handle: str,
+        queue_arn: str,
+        remaining_s: Callable[[], float],
     ) -> dict[str, Any]:
         view = self.store.get_job_run(message.run_id, message.job)
+        if (
+            view is not None
+            and message.current
+            and message.generation != view.generation
+            and view.status in WAITING
+        ):
+            # sent unread by a release (its upstreams all succeeded): a later generation of the
+            # job-run waits, so this message starts that one
+            again = replace(message, generation=view.generation, current=False)
+            return self._handle(again.body(), receipt_handle, queue_arn, remaining_s, message_id)
         if view is not None and message.generation != view.generation:
             # A message of another life of this job-run (before a rerun or a replay): the job-run
             # it names is gone, and the current one has its own message.
@@ -607,6 +627,10 @@ class Executor:
             self._close(view.run_id)
         elif view.status is JobStatus.FAILED:
             self._after_failure(view.run_id, view.job)
+        elif view.status.terminal and message.current:
+            # skipped or cancelled before its unread release came: the release did not see it
+            # ended, so the run may be closing
+            self._close(view.run_id)
         elif self._exhausted(view):
             return self._fail_exhausted(view, message, body)
         elif (until := _held_elsewhere(view, self.clock.now())) is not None:

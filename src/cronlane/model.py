@@ -114,6 +114,10 @@ class JobMessage:
     # Which of the job's lanes (message groups) carries it: 0 unless the job declares
     # ``max_concurrent`` above 1 (cronlane.lanes).
     lane: int = 0
+    # Sent by a release that did not read the job (cronlane.release): its upstreams had all
+    # succeeded, which is final, so whichever generation the job-run is in, if it waits it may
+    # start. ``generation`` is then 0; a claim that finds a later one waiting takes that one.
+    current: bool = False
 
     @property
     def group(self) -> str:
@@ -130,6 +134,8 @@ class JobMessage:
             data["lane"] = self.lane
         if self.queued_at is not None:
             data["queued_at"] = round(self.queued_at, 3)
+        if self.current:
+            data["current"] = True
         return json.dumps(data)
 
     def dedup_id(self) -> str:
@@ -166,9 +172,11 @@ class JobMessage:
         lane = data.get("lane", 0)
         if not isinstance(lane, int) or isinstance(lane, bool) or lane < 0:
             raise InvalidRequest("message body: 'lane' must be a non-negative integer")
-        return cls(
-            run_id, job, generation, continuation, float(queued_at) if queued_at is not None else None, lane
-        )
+        current = data.get("current", False)
+        if not isinstance(current, bool):
+            raise InvalidRequest("message body: 'current' must be true or false")
+        at = float(queued_at) if queued_at is not None else None
+        return cls(run_id, job, generation, continuation, at, lane, current)
 
 
 @dataclass(frozen=True)

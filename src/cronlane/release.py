@@ -4,6 +4,13 @@
 A release writes nothing. The finished job's own state write comes first; then the release
 reads, strongly consistently, the status of the dependents' other upstreams, and then of the
 dependents whose upstreams are all done, and sends the message of each of those still waiting.
+Right after a success's write it does not read the ``all_success`` dependents whose upstreams
+all succeeded: SUCCEEDED is final, so such a job may start in whichever generation it waits, and
+its claim's condition already checks that it waits (the message says ``current``: a claim that
+finds a later generation waiting takes that one; one that finds the job running or ended drops
+it, and closes the run if it had been skipped or cancelled). A repeated release (a redelivery,
+a fresh look) reads them, so that a late repeat does not send again the jobs below it that
+have already run, and theirs below them.
 When two upstreams of one job finish at once, each writes before it reads the other, so at least
 one of them sees both done (both may: the second message carries the same deduplication id, and
 the claim keeps the job to one execution whatever arrives). A release repeated after a crash
@@ -66,9 +73,10 @@ class Releaser:
             self._succeeded.move_to_end(run_id)
         return seen
 
-    def release(self, view: JobRunView, now: float) -> bool:
+    def release(self, view: JobRunView, now: float, unread: bool = False) -> bool:
         """Send the messages of the dependents that the success of ``view`` made ready; True if
-        one of them had already ended."""
+        one of them had already ended. ``unread``: the release right after the success's own
+        write, which sends its ``all_success`` dependents without reading them."""
         names, fan_in = view.dependents, view.dependent_fan_in
         if len(fan_in) == len(names) and all(count == 1 for count in fan_in):
             # ``view`` is each one's only upstream: no graph needed (its rule cannot matter: a
@@ -76,13 +84,21 @@ class Releaser:
             needs = {name: Needs((view.job,), TriggerRule.ALL_SUCCESS, view.lane_of(name)) for name in names}
         else:
             needs = self.graphs.needs_of(view.run_id, names)
-        return self.send(self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now))
+        return self.send(self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now, unread))
 
     def ready(
-        self, run_id: str, finished: str | None, outcome: JobStatus, needs: Mapping[str, Needs], now: float
+        self,
+        run_id: str,
+        finished: str | None,
+        outcome: JobStatus,
+        needs: Mapping[str, Needs],
+        now: float,
+        unread: bool = False,
     ) -> Ready:
         """Read the upstreams of the jobs in ``needs`` but ``finished`` (which ended in
-        ``outcome``), then the jobs whose upstreams are all done, and decide."""
+        ``outcome``), then the jobs whose upstreams are all done, and decide. ``unread``: the
+        ``all_success`` jobs whose upstreams all succeeded are sent without being read (their
+        claim checks that they still wait)."""
         if not needs:
             return Ready((), False)
         joined = {name: need for name, need in needs.items() if joins.joined(need)}
@@ -125,15 +141,29 @@ class Releaser:
                 seen.update(u for u in again if states.get(u, NOT_WRITTEN).status is JobStatus.SUCCEEDED)
         done, ended = done_waiting(finished, outcome, needs, states)
         ended = ended or blocked
+        sent: tuple[JobMessage, ...] = ()
+        if unread:
+            # Every upstream of these succeeded, and SUCCEEDED is final: whatever generation the
+            # job-run is in, if it still waits it may start, and the claim checks that it waits.
+            # So it is not read here (one read and one request less on the hand-off); a message
+            # that finds it running, ended or gone ahead is dropped by its claim.
+            sent = tuple(
+                JobMessage(run_id, name, 0, queued_at=now, lane=need.lane, current=True)
+                for name, need in sorted(done.items())
+                if need.trigger_rule is TriggerRule.ALL_SUCCESS
+            )
+            done = {
+                name: need for name, need in done.items() if need.trigger_rule is not TriggerRule.ALL_SUCCESS
+            }
         if not done:
             crashpoint("executor.after_release", job=finished, run_id=run_id)
-            return Ready((), ended)
+            return Ready(sent, ended)
         decision = decide(finished, outcome, done, {**states, **self.store.states(run_id, done)})
         crashpoint("executor.after_release", job=finished, run_id=run_id)
         messages = tuple(
             JobMessage(run_id, job, gen, queued_at=now, lane=needs[job].lane) for job, gen in decision.ready
         )
-        return Ready(messages, ended or decision.ended)
+        return Ready(sent + messages, ended or decision.ended)
 
     def _join(self, run_id: str, job: str, need: Needs, members: set[str]) -> bool:
         """Add ``members`` (upstreams of ``job`` that succeeded) to the job's join sets; True if

@@ -1,0 +1,135 @@
+"""The release right after a success sends its ``all_success`` dependents without reading them
+(``cronlane.release``): the claim's condition checks that they still wait. These are the cases
+where the read used to decide something: a dependent in a later generation (a rerun), one
+cancelled meanwhile, one already running, and a repeated release, which still reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from cronlane import Catalog, Job, Schedule, Selection
+from cronlane.inprocess import InProcess
+from cronlane.model import JobMessage, JobState, JobStatus, RunStatus
+
+START = 1_800_000_000.0 - 8 * 3600 + 2 * 3600  # 2027-01-15T02:00:00Z: a fire time
+
+
+class Recorder:
+    """Which job-runs the releases read, through the store's ``states``."""
+
+    def __init__(self, w: InProcess) -> None:
+        self.keys: list[str] = []
+        states = w.store.states
+
+        def recording(run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
+            wanted = list(jobs)
+            self.keys.extend(wanted)
+            return states(run_id, wanted)
+
+        w.store.states = recording  # type: ignore[method-assign]
+
+
+def world(graph: dict[str, tuple[str, ...]], behaviour: dict[str, Any] | None = None) -> InProcess:
+    """The graph's jobs on one schedule; ``behaviour[name](ctx)`` runs as the job (else nothing)."""
+    ran: list[str] = []
+
+    def function(spec: str) -> Any:
+        name = spec.rsplit(".", 1)[1]
+
+        def run(ctx: Any) -> None:
+            ran.append(name)
+            if behaviour and name in behaviour:
+                behaviour[name](ctx)
+
+        return run
+
+    jobs = [Job(n, f"app.jobs.{n}", "g", ups, max_attempts=1) for n, ups in graph.items()]
+    catalog = Catalog.build(jobs, [Schedule("nightly", "cron(0 2 * * ? *)", Selection.everything())])
+    w = InProcess(catalog, START, import_function=function)
+    w.ran = ran  # type: ignore[attr-defined]
+    return w
+
+
+def run_once(w: InProcess) -> str:
+    run_id = str(w.tick("nightly", START)["run_id"])
+    w.drain()
+    return run_id
+
+
+def test_a_chain_hands_off_without_reading_a_dependent() -> None:
+    w = world({"a": (), "b": ("a",), "c": ("b",), "d": ("c",)})
+    reads = Recorder(w)
+    run_id = run_once(w)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert w.ran == ["a", "b", "c", "d"]  # type: ignore[attr-defined]
+    # each job's only upstream is the one that just finished: nothing is read to release it
+    assert reads.keys == []
+
+
+def test_a_fan_in_reads_the_other_upstreams_but_not_the_dependent() -> None:
+    w = world({"a": (), "b": (), "join": ("a", "b")})
+    reads = Recorder(w)
+    run_once(w)
+    assert w.ran.count("join") == 1  # type: ignore[attr-defined]
+    assert "join" not in reads.keys and set(reads.keys) <= {"a", "b"}
+
+
+def test_a_rerun_dependent_in_a_later_generation_is_started_by_the_unread_release() -> None:
+    down = {"a": True}
+
+    def a(ctx: Any) -> None:
+        if down["a"]:
+            raise RuntimeError("a is down")
+
+    w = world({"a": (), "b": ("a",)}, {"a": a})
+    run_id = run_once(w)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.FAILED
+    down["a"] = False
+    w.act(action="rerun", run_id=run_id)  # a and b come back in generation 1
+    w.drain()
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    b = w.store.get_job_run(run_id, "b")
+    assert b is not None and b.status is JobStatus.SUCCEEDED and b.generation == 1
+    assert w.ran == ["a", "a", "b"]  # type: ignore[attr-defined]
+
+
+def test_a_run_cancelled_while_its_last_job_runs_closes_when_that_job_succeeds() -> None:
+    worlds: list[InProcess] = []
+
+    def a(ctx: Any) -> None:
+        worlds[0].act(action="cancel", run_id=ctx.run_id)  # b, waiting, is cancelled; a finishes
+
+    w = world({"a": (), "b": ("a",)}, {"a": a})
+    worlds.append(w)
+    run_id = run_once(w)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.CANCELLED
+    b = w.store.get_job_run(run_id, "b")
+    assert b is not None and b.status is JobStatus.CANCELLED
+    assert w.ran == ["a"]  # type: ignore[attr-defined]
+
+
+def test_an_unread_message_for_a_job_that_already_ran_runs_nothing_and_sends_nothing_again() -> None:
+    w = world({"a": (), "b": ("a",), "c": ("b",)})
+    run_id = run_once(w)
+    # a late duplicate of b's unread release (past SQS's 5-minute dedup window)
+    w.clock.advance_to(w.clock.now() + 600)
+    w.queue.send([JobMessage(run_id, "b", 0, queued_at=w.clock.now(), current=True)])
+    reads = Recorder(w)
+    w.drain()
+    assert w.handled == 4
+    assert w.ran == ["a", "b", "c"]  # type: ignore[attr-defined]
+    # b's release is repeated, reading c (succeeded): c is not sent again
+    assert reads.keys == ["c"]
+    assert w.queue.next_visible() is None
+
+
+def test_the_message_says_current_and_reads_back_the_same() -> None:
+    message = JobMessage("r", "b", 0, queued_at=5.0, current=True)
+    assert JobMessage.parse(message.body()) == message
+    assert '"current": true' in message.body()
+    assert "current" not in JobMessage("r", "b", 2).body()
