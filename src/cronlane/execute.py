@@ -592,16 +592,13 @@ class Executor:
         remaining_s: Callable[[], float],
     ) -> dict[str, Any]:
         view = self.store.get_job_run(message.run_id, message.job)
-        if (
-            view is not None
-            and message.current
-            and message.generation != view.generation
-            and view.status in WAITING
-        ):
-            # sent unread by a release (its upstreams all succeeded): a later generation of the
-            # job-run waits, so this message starts that one
-            again = replace(message, generation=view.generation, current=False)
-            return self._handle(again.body(), receipt_handle, queue_arn, remaining_s, message_id)
+        if view is not None and message.current and message.generation != view.generation:
+            # sent unread by a release (its upstreams all succeeded), to a later generation
+            if view.status in WAITING:  # it waits: this message starts it
+                again = replace(message, generation=view.generation, current=False)
+                return self._handle(again.body(), receipt_handle, queue_arn, remaining_s, message_id)
+            if view.status.terminal:  # it ended another way (marked, cancelled): the run may be over
+                self._close(view.run_id)
         if view is not None and message.generation != view.generation:
             # A message of another life of this job-run (before a rerun or a replay): the job-run
             # it names is gone, and the current one has its own message.

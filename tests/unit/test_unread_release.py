@@ -133,3 +133,21 @@ def test_the_message_says_current_and_reads_back_the_same() -> None:
     assert JobMessage.parse(message.body()) == message
     assert '"current": true' in message.body()
     assert "current" not in JobMessage("r", "b", 2).body()
+
+
+def test_a_dependent_marked_succeeded_while_its_upstream_ran_lets_the_run_close() -> None:
+    worlds: list[InProcess] = []
+
+    def a(ctx: Any) -> None:
+        # cancelled while a runs, then b vouched for: b is SUCCEEDED in generation 1
+        worlds[0].act(action="cancel", run_id=ctx.run_id)
+        worlds[0].act(action="mark", run_id=ctx.run_id, job="b")
+
+    w = world({"a": (), "b": ("a",)}, {"a": a})
+    worlds.append(w)
+    run_id = run_once(w)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    b = w.store.get_job_run(run_id, "b")
+    assert b is not None and b.status is JobStatus.SUCCEEDED and b.generation == 1
+    assert w.ran == ["a"]  # type: ignore[attr-defined]
