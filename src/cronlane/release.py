@@ -78,9 +78,11 @@ class Releaser:
         one of them had already ended. ``unread``: the release right after the success's own
         write, which sends its ``all_success`` dependents without reading them."""
         names, fan_in = view.dependents, view.dependent_fan_in
-        if len(fan_in) == len(names) and all(count == 1 for count in fan_in):
-            # ``view`` is each one's only upstream: no graph needed (its rule cannot matter: a
-            # success is done under both)
+        if not unread and len(fan_in) == len(names) and all(count == 1 for count in fan_in):
+            # ``view`` is each one's only upstream: no graph needed (its rule cannot matter to
+            # a release that reads: a success is done under both). An unread release needs the
+            # rules from the snapshot, which the executor read for the claim: an ``all_done``
+            # job may have run already, after its upstream had failed, and its read says so.
             needs = {name: Needs((view.job,), TriggerRule.ALL_SUCCESS, view.lane_of(name)) for name in names}
         else:
             needs = self.graphs.needs_of(view.run_id, names)

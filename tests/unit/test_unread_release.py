@@ -30,8 +30,13 @@ class Recorder:
         w.store.states = recording  # type: ignore[method-assign]
 
 
-def world(graph: dict[str, tuple[str, ...]], behaviour: dict[str, Any] | None = None) -> InProcess:
-    """The graph's jobs on one schedule; ``behaviour[name](ctx)`` runs as the job (else nothing)."""
+def world(
+    graph: dict[str, tuple[str, ...]],
+    behaviour: dict[str, Any] | None = None,
+    rules: dict[str, str] | None = None,
+) -> InProcess:
+    """The graph's jobs on one schedule; ``behaviour[name](ctx)`` runs as the job (else nothing);
+    ``rules``: trigger rules other than ``all_success``."""
     ran: list[str] = []
 
     def function(spec: str) -> Any:
@@ -44,7 +49,11 @@ def world(graph: dict[str, tuple[str, ...]], behaviour: dict[str, Any] | None = 
 
         return run
 
-    jobs = [Job(n, f"app.jobs.{n}", "g", ups, max_attempts=1) for n, ups in graph.items()]
+    rule = rules or {}
+    jobs = [
+        Job(n, f"app.jobs.{n}", "g", ups, max_attempts=1, trigger_rule=rule.get(n, "all_success"))
+        for n, ups in graph.items()
+    ]
     catalog = Catalog.build(jobs, [Schedule("nightly", "cron(0 2 * * ? *)", Selection.everything())])
     w = InProcess(catalog, START, import_function=function)
     w.ran = ran  # type: ignore[attr-defined]
@@ -151,3 +160,25 @@ def test_a_dependent_marked_succeeded_while_its_upstream_ran_lets_the_run_close(
     b = w.store.get_job_run(run_id, "b")
     assert b is not None and b.status is JobStatus.SUCCEEDED and b.generation == 1
     assert w.ran == ["a"]  # type: ignore[attr-defined]
+
+
+def test_an_all_done_job_that_ran_after_a_failure_is_read_so_the_marked_run_closes() -> None:
+    down = {"check": True}
+
+    def check(ctx: Any) -> None:
+        if down["check"]:
+            raise RuntimeError("check is down")
+
+    # summary runs whatever merge's outcome: it runs after check failed and merge was skipped
+    graph: dict[str, tuple[str, ...]] = {"check": (), "merge": ("check",), "summary": ("merge",)}
+    w = world(graph, {"check": check}, rules={"summary": "all_done"})
+    run_id = run_once(w)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.FAILED
+    # an operator vouches for check (within SQS's dedup window of summary's first message):
+    # merge runs; its release must see summary ended, or nothing closes the run
+    w.act(action="mark", run_id=run_id, job="check")
+    w.drain()
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED, run
+    assert w.ran == ["check", "summary", "merge"]  # type: ignore[attr-defined]
