@@ -57,6 +57,7 @@ JOBS = [
         timeout_s=60,
         max_attempts=1,
         params=sim_params(DURATIONS[name]),
+        expected_s=DURATIONS[name],  # what it takes: ready jobs go in critical-path order
         description=f"level {LEVEL_OF[name]}, {DURATIONS[name] * 1000:.0f} ms of simulated work",
     )
     for name in DURATIONS

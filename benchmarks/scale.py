@@ -395,7 +395,7 @@ class World:
         self.running: list[tuple[float, int, _Message, int]] = []  # (finishes at, seq, message, env)
         # The mapping's concurrency now: 5 at first, up to 300 more a minute while messages
         # wait, back down to what runs when none do (Lambda's documented scaling for SQS).
-        self.allowed = float(ESM_START)
+        self.allowed = float(min(ESM_START, concurrency))
         self.allowed_at = DAY_START
         self.backlogged = False
         # Execution environments: the warm ones free (most recently used last), and the runs
@@ -451,7 +451,7 @@ class World:
             message = self.queue.receive()
             if message is None:  # nothing waits: the mapping scales back to what runs
                 self.backlogged = False
-                self.allowed = max(float(ESM_START), float(len(self.running)))
+                self.allowed = max(float(min(ESM_START, self.concurrency)), float(len(self.running)))
                 break
             body = json.loads(message.body)
             env = self._environment(body["run_id"])

@@ -28,6 +28,9 @@ from cronlane.model import DEFAULT_MAX_CONTINUATIONS, CatchUp, Overlap, TriggerR
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
 LAMBDA_MAX_TIMEOUT_S = 900  # Lambda's hard limit (docs/aws-facts.md: Lambda)
 MAX_CONTINUATIONS = 500  # each is listed on the job-run's item, which DynamoDB caps at 400 KB
+MAX_EXPECTED_S = (
+    7 * 24 * 3600
+)  # a job's declared expected duration: at most a week (a continued job's whole work)
 PARAM_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
@@ -179,6 +182,10 @@ class Job:
     # Metric series of its own (a ``Job`` dimension on its figures, cronlane.telemetry): about
     # nine more series, each billed per month. Off: its figures are in the logs (Logs Insights).
     metrics: bool = False
+    # How long the job usually takes, in seconds: when several jobs are ready at once, the one
+    # with the longest path still ahead goes first (cronlane.priority). Unset: what it took in
+    # its schedule's last run.
+    expected_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_rule", _as_enum(TriggerRule, self.trigger_rule))
@@ -274,6 +281,10 @@ class Schedule:
     # Metric series of its own (a ``Schedule`` dimension on its runs' figures, cronlane.telemetry):
     # five more series, each billed per month. Off: its runs' figures are in the logs.
     metrics: bool = False
+    # How long the job usually takes, in seconds: when several jobs are ready at once, the one
+    # with the longest path still ahead goes first (cronlane.priority). Unset: what it took in
+    # its schedule's last run.
+    expected_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overlap", _as_enum(Overlap, self.overlap))
@@ -362,6 +373,12 @@ class Catalog:
                 or not 1 <= job.max_concurrent <= MAX_CONCURRENT
             ):
                 problems.append(f"{where}: max_concurrent must be a whole number within 1..{MAX_CONCURRENT}")
+            if job.expected_s is not None and (
+                not isinstance(job.expected_s, int | float)
+                or isinstance(job.expected_s, bool)
+                or not 0 < job.expected_s <= MAX_EXPECTED_S
+            ):
+                problems.append(f"{where}: expected_s must be a number of seconds within 0..{MAX_EXPECTED_S}")
             if not isinstance(job.metrics, bool):
                 problems.append(f"{where}: metrics must be True or False")
             if not isinstance(job.trigger_rule, TriggerRule):

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cronlane import lanes, watchdog
+from cronlane import lanes, priority, watchdog
 from cronlane.audit import Said, entry_for, split_audit
 from cronlane.clock import Clock, iso
 from cronlane.cron import RateExpression, parse_expression
@@ -37,6 +37,7 @@ from cronlane.model import (
     MANUAL_SCHEDULE,
     CatchUp,
     JobNode,
+    JobStatus,
     NewRun,
     Overlap,
     RunStatus,
@@ -59,6 +60,8 @@ MISSED_GRACE_S = 3_900.0  # a tick may arrive this late (the rules retry for an 
 MAX_MISSED = 500  # fire times one missed-run check looks at
 MAX_BACKFILL = 1_000  # fire times one backfill request may create
 ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no dispatch of a tick takes longer
+HISTORY_RUNS = 2  # a schedule's latest runs looked at for the jobs' last durations (cronlane.priority)
+HISTORY_FRESH_S = 6 * 3600.0  # a warm dispatcher reads them again after this
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class Dispatcher:
         self.checks = checks
         self.rule_prefix = rule_prefix
         self.history_ttl_s = history_ttl_s
+        # schedule -> (when read, each job's duration in its last run): kept by a warm dispatcher
+        self._measured_at: dict[str, tuple[float, dict[str, float]]] = {}
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -384,7 +389,29 @@ class Dispatcher:
             )
         if not nodes:
             raise CatalogError([f"schedule '{request.schedule}' selects no jobs"])
-        return nodes
+        declared = {name: self.catalog.jobs[name].expected_s for name in nodes}
+        measured = self._measured(request.schedule) if None in declared.values() else {}
+        durations = priority.expected_durations(nodes, declared, measured)
+        rank = priority.ranks(plan.order, plan.dependents, durations)
+        return {name: replace(node, rank=rank[name]) for name, node in nodes.items()}
+
+    def _measured(self, schedule: str) -> dict[str, float]:
+        """What each job took in the schedule's last run that ended having run jobs (the runs'
+        by-schedule index, then that run's job-runs), read again after ``HISTORY_FRESH_S``."""
+        now = self.clock.now()
+        kept = self._measured_at.get(schedule)
+        if kept is not None and now - kept[0] < HISTORY_FRESH_S:
+            return kept[1]
+        for run in self.store.runs_of_schedule(schedule, limit=HISTORY_RUNS):
+            if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+                took = {
+                    view.job: view.duration_s
+                    for view in self.store.written_job_runs(run.run_id)
+                    if view.status is JobStatus.SUCCEEDED and view.duration_s is not None
+                }
+                self._measured_at[schedule] = (now, took)
+                return took
+        return {}
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
         result = self._dispatch(request)

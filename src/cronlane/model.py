@@ -198,6 +198,9 @@ class JobNode:
     # declares ``max_concurrent`` above 1.
     lane: int = 0
     dependent_lanes: tuple[int, ...] = ()
+    # The longest path still ahead of the job, in seconds (cronlane.priority): ready jobs sent
+    # together go highest first. 0 in a snapshot taken before ranks were.
+    rank: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -217,6 +220,8 @@ class JobNode:
             data["lane"] = self.lane
         if any(self.dependent_lanes):
             data["dependent_lanes"] = list(self.dependent_lanes)
+        if self.rank:
+            data["rank"] = self.rank
         return data
 
     @classmethod
@@ -235,6 +240,7 @@ class JobNode:
             max_continuations=int(data.get("max_continuations", DEFAULT_MAX_CONTINUATIONS)),
             lane=int(data.get("lane", 0)),
             dependent_lanes=tuple(int(n) for n in data.get("dependent_lanes") or ()),
+            rank=float(data.get("rank", 0.0)),
         )
 
 

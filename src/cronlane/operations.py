@@ -243,7 +243,7 @@ class Operator:
         self.checks.arm(run_id, now + watchdog.RESTART_CHECK_S)
         self.store.reopen_run(run_id, now)
         crashpoint("dlq.after_reopen", run_id=run_id)
-        self.queue.send(messages)
+        self.releaser.send_messages(run_id, messages)
 
     # -- restarts -----------------------------------------------------------------------------
 
@@ -345,8 +345,7 @@ class Operator:
         if waiting:
             needs = self.graphs.needs_of(run_id, waiting)
             ready += self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, now).messages
-        if ready:
-            self.queue.send(ready)
+        self.releaser.send_messages(run_id, ready)
         crashpoint("operator.after_send", run_id=run_id)
         self.store.end_restart(run_id, restart.id)
         crashpoint("operator.after_restart", run_id=run_id)

@@ -35,10 +35,10 @@ graph snapshot), to tell the run it may be closing if that job had ended (skippe
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cronlane import joins
+from cronlane import joins, priority
 from cronlane.faults import crashpoint
 from cronlane.graphs import GRAPHS_KEPT, RunGraphs
 from cronlane.model import JobMessage, JobRunView, JobState, JobStatus, TriggerRule
@@ -185,5 +185,14 @@ class Releaser:
 
     def send(self, ready: Ready) -> bool:
         if ready.messages:
-            self.queue.send(list(ready.messages))
+            self.send_messages(ready.messages[0].run_id, ready.messages)
         return ready.ended
+
+    def send_messages(self, run_id: str, messages: Sequence[JobMessage]) -> None:
+        """Send messages of one run, the job with the longest path ahead first (cronlane.priority:
+        the ranks are in the run's graph snapshot, which whoever sends has already read)."""
+        if len(messages) > 1:
+            graph = self.graphs.get(run_id)
+            messages = priority.by_rank(messages, graph.nodes if graph is not None else {})
+        if messages:
+            self.queue.send(list(messages))

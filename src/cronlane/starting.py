@@ -20,7 +20,7 @@ not what either relies on).
 
 from __future__ import annotations
 
-from cronlane import watchdog
+from cronlane import priority, watchdog
 from cronlane.clock import Clock
 from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
@@ -68,7 +68,10 @@ class RunStarter:
         # Before the first send. (Named when the roots' job-runs were written here; the chaos
         # soak's figures use the name.)
         crashpoint("dispatcher.after_job_runs", run_id=run.run_id)
-        messages = [JobMessage(run.run_id, n, queued_at=now, lane=run.nodes[n].lane) for n in to_send]
+        # the root with the longest path ahead first (cronlane.priority)
+        messages = priority.by_rank(
+            [JobMessage(run.run_id, n, queued_at=now, lane=run.nodes[n].lane) for n in to_send], run.nodes
+        )
         for start in range(0, len(messages), 10):
             self.queue.send(messages[start : start + 10])
             crashpoint("dispatcher.after_enqueue_batch", run_id=run.run_id, sent=start + 10)

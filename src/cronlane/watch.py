@@ -132,7 +132,6 @@ class RunWatch:
         ]
         needs = self.graphs.needs_of(run_id, waiting)
         ready = self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, now)
-        self.releaser.send(ready)
         # A job left RUNNING whose lease ran out long ago: its executor died and its message is
         # gone too (the redrive policy moved it to the dead-letter queue). Its message, sent
         # again, is claimed as a new attempt (or fails the job, its attempts spent).
@@ -141,6 +140,5 @@ class RunWatch:
             for j in jobs
             if j.status is JobStatus.RUNNING and (j.lease_expires_at or now) < quiet_since
         ]
-        if lost:
-            self.queue.send(lost)
+        self.releaser.send_messages(run_id, [*ready.messages, *lost])
         return sorted([m.job for m in ready.messages] + [m.job for m in lost])

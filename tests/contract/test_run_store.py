@@ -198,6 +198,10 @@ def test_the_graph_snapshot_round_trips(store: RunStore) -> None:
     nodes = diamond(rule=TriggerRule.ALL_DONE)
     nodes["b"] = replace(nodes["b"], params={"deep": {"list": [1, 2.5, "x"], "flag": True}})
     nodes["c"] = replace(nodes["c"], max_continuations=5)
+    # each job's rank, the path ahead of it (cronlane.priority), in seconds
+    nodes = {
+        name: replace(n, rank=r) for (name, n), r in zip(nodes.items(), (12.5, 7.25, 3.0, 0.125), strict=True)
+    }
     assert store.create_run(new_run(nodes=nodes))
     # WHEN its graph snapshot is read
     graph = store.load_run_graph(RUN)
@@ -205,6 +209,7 @@ def test_the_graph_snapshot_round_trips(store: RunStore) -> None:
     assert graph is not None
     assert graph.nodes == nodes
     assert graph.nodes["d"].trigger_rule is TriggerRule.ALL_DONE
+    assert [graph.nodes[n].rank for n in "abcd"] == [12.5, 7.25, 3.0, 0.125]
     assert graph.slots == sink_slots(nodes)
     assert set(graph.slots) == {"d"}
     assert (graph.run_id, graph.schedule, graph.scheduled_time, graph.expires_at) == (

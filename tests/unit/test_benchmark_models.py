@@ -13,7 +13,13 @@ import pytest
 
 from benchmarks import layered
 from benchmarks.billing import Bill, esm_polling_per_month
-from benchmarks.makespan import critical_path_s, list_schedule_s, overhead_budget_s
+from benchmarks.makespan import (
+    CRITICAL_PATH,
+    RANKED_SENDS,
+    critical_path_s,
+    list_schedule_s,
+    overhead_budget_s,
+)
 from cronlane.local.moto_patches import item_keys as _item_keys
 
 KB = 1024
@@ -486,6 +492,26 @@ def test_jobs_ready_at_the_same_time_are_taken_in_declaration_order() -> None:
     assert list_schedule_s(*independent({"p": 2.0, "q": 1.0, "r": 3.0}), 2) == 4.0
 
 
+def test_ranked_sends_order_only_the_jobs_ready_at_one_moment() -> None:
+    # a (1 s) -> b (1 s) -> c (1 s); long (1 s) -> tail (4 s); x (1 s): two environments
+    durations = {"a": 1.0, "b": 1.0, "c": 1.0, "x": 1.0, "long": 1.0, "tail": 4.0}
+    upstreams: dict[str, tuple[str, ...]] = {
+        "a": (),
+        "b": ("a",),
+        "c": ("b",),
+        "x": (),
+        "long": (),
+        "tail": ("long",),
+    }
+    # declared order: a and x at 0, b and long at 1, c and tail at 2: the end at 6
+    assert list_schedule_s(durations, upstreams, 2) == 6.0
+    # ranked at 0: long (5 s ahead) and a (3 s), x (1 s) waits; at 1 x (queued since 0) and
+    # tail (4 s ahead, before b, ready with it); b and c after x: the end at 5, as when the
+    # ready job with the longest way to the end always goes first
+    assert list_schedule_s(durations, upstreams, 2, order_by=RANKED_SENDS) == 5.0
+    assert list_schedule_s(durations, upstreams, 2, order_by=CRITICAL_PATH) == 5.0
+
+
 def test_critical_path_first_takes_the_ready_job_with_the_longest_way_to_the_end() -> None:
     # two environments, four jobs ready or not: long and other (6 s each), head (1 s) -> tail (6 s)
     durations = {"long": 6.0, "other": 6.0, "head": 1.0, "tail": 6.0}
@@ -493,7 +519,9 @@ def test_critical_path_first_takes_the_ready_job_with_the_longest_way_to_the_end
     # in the order they were declared: long and other at 0, head at 6, tail at 7, the end at 13
     assert list_schedule_s(durations, upstreams, 2) == 13.0
     # head first (7 s to the end) with long; other when head ends, tail when long does: 12
-    assert list_schedule_s(durations, upstreams, 2, critical_path_first=True) == 12.0
+    assert list_schedule_s(durations, upstreams, 2, order_by=CRITICAL_PATH) == 12.0
+    # all three are ready at 0: sent in rank order, head goes first too
+    assert list_schedule_s(durations, upstreams, 2, order_by=RANKED_SENDS) == 12.0
     # the critical path (head, tail: 7 s) and the work (19 s over 2) bound it at 9.5 either way
     assert critical_path_s(durations, upstreams) == 7.0
 

@@ -14,6 +14,15 @@ def test_a_timeout_above_lambdas_limit_is_refused() -> None:
         Catalog.build([Job("a", "m.f", "g", timeout_s=901)])
 
 
+@pytest.mark.parametrize("expected", [0, -5, "10", True, float("inf"), 8 * 24 * 3600])
+def test_an_expected_duration_must_be_seconds_within_a_week(expected: object) -> None:
+    with pytest.raises(
+        CatalogError, match=r"job 'a': expected_s must be a number of seconds within 0..604800"
+    ):
+        Catalog.build([Job("a", "m.f", "g", expected_s=expected)])  # type: ignore[arg-type]
+    assert Catalog.build([Job("a", "m.f", "g", expected_s=90.5)]).jobs["a"].expected_s == 90.5
+
+
 def test_bad_names_and_attempts_are_refused_with_their_place() -> None:
     with pytest.raises(CatalogError) as err:
         Catalog.build([Job("bad name", "m.f", "g"), Job("b", "nodots", "g", max_attempts=0)])
