@@ -469,8 +469,10 @@ class JobRunView:
     hand_off: Any = None
     # Completions that came for an attempt already given up, or twice: recorded, never counted.
     late_completions: list[dict[str, Any]] = field(default_factory=list)
-    # Which life and attempt's success left a result (cronlane.results), if one did.
+    # Which life and attempt's success left a result (cronlane.results), if one did, and the
+    # result itself (JSON) when it is small enough to be kept on the item (``results.inline``).
     result_key: str | None = None
+    result: str | None = None
     # Its lane and its dependents' (JobNode.lane, cronlane.lanes).
     lane: int = 0
     dependent_lanes: tuple[int, ...] = ()

@@ -4,10 +4,13 @@ worker's ``--result``), kept for its dependents and for whoever looks at the run
 - A result is any JSON value of at most ``MAX_RESULT_CHARS`` characters as JSON; ``None`` (a job
   that returns nothing) is no result. A larger one, or one that is not JSON, fails the attempt
   with an error that names the job.
-- It is stored in an item of its own (``RESULT#<job>#<life>.<attempt>`` in the run's partition),
-  written just before the job-run's success, which records which life and attempt wrote it
-  (``result_key``): a result left by an attempt that died or lost its lease before its success,
-  or by an earlier life of the job-run, is never read.
+- A result of at most ``INLINE_CHARS`` characters as JSON is kept on the job-run's item, in the
+  success's own write (the item stays within the one write unit of 1 KB for most jobs, and the
+  dependents that read the job-run read the result with it). A larger one is stored in an item
+  of its own (``RESULT#<job>#<life>.<attempt>`` in the run's partition), written just before
+  the job-run's success, which records which life and attempt wrote it (``result_key``): a
+  result left by an attempt that died or lost its lease before its success, or by an earlier
+  life of the job-run, is never read.
 - A dependent reads its upstreams' results as ``ctx.upstream_results[name]`` (read from the table
   the first time it is looked at; a ``lambda`` or ``callback`` target gets them in its payload).
   An upstream has an entry only if it succeeded in this run by running and returned something:
@@ -24,6 +27,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 MAX_RESULT_CHARS = 32_000
+INLINE_CHARS = 300  # a result this small is kept on the job-run's item, in its success's write
+
+
+def inline(text: str) -> bool:
+    """Whether a result (its JSON text) is kept on the job-run's item rather than in its own."""
+    return len(text) <= INLINE_CHARS
 
 
 class BadResult(ValueError):

@@ -7,6 +7,8 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from cronlane.clock import iso
 from cronlane.model import (
     LISTS_KEPT,
@@ -25,6 +27,7 @@ from cronlane.model import (
     sink_slots,
 )
 from cronlane.ports import RunStore
+from cronlane.results import INLINE_CHARS
 from cronlane.store import keys
 from cronlane.store.dynamodb import LOST_ATTEMPT, DynamoRunStore
 from cronlane.store.items import run_pk
@@ -1287,6 +1290,29 @@ def test_a_success_keeps_its_result_and_only_the_attempt_that_succeeded_counts(s
     # AND the attempt that lost its lease cannot leave one
     assert not store.finish(first, JobStatus.SUCCEEDED, T0 + 2001, 5.0, graph=graph, result='{"rows":1}')
     assert store.results(RUN, store.job_runs(RUN)) == {"a": {"rows": 7}}
+
+
+@pytest.mark.parametrize("chars", [1, INLINE_CHARS - 9, INLINE_CHARS - 8, 20_000])
+def test_a_result_small_or_large_reads_back_and_a_new_life_reads_only_its_own(
+    store: RunStore, chars: int
+) -> None:
+    # GIVEN a's success with a result of about ``chars`` characters (inline up to INLINE_CHARS)
+    graph = created(store)
+    text = json.dumps({"s": "x" * chars}, separators=(",", ":"))
+    assert len(text) == chars + 8
+    view = claimed(store, graph, "a")
+    assert store.finish(view, JobStatus.SUCCEEDED, T0 + 20, 5.0, graph=graph, result=text)
+    # THEN it reads back whole, from the run's job-runs and as an upstream's
+    assert store.results(RUN, store.job_runs(RUN)) == {"a": {"s": "x" * chars}}
+    assert store.upstream_results(RUN, ["a"]) == {"a": {"s": "x" * chars}}
+    assert (written(store, "a").result is not None) is (len(text) <= INLINE_CHARS)
+    # AND after a restart, the new life's own result (of the other kind) is the one read
+    assert store.reset_job(written(store, "a"), JobStatus.QUEUED, now=T0 + 100, graph=graph)
+    assert written(store, "a").result is None
+    other = '{"small":1}' if len(text) > INLINE_CHARS else json.dumps({"big": "y" * 5000})
+    again = claimed(store, graph, "a", now=T0 + 110, generation=1)
+    assert store.finish(again, JobStatus.SUCCEEDED, T0 + 120, 5.0, graph=graph, result=other)
+    assert store.upstream_results(RUN, ["a"]) == {"a": json.loads(other)}
 
 
 def test_a_new_life_or_a_mark_leaves_no_result_of_the_old_one(store: RunStore) -> None:

@@ -161,6 +161,7 @@ def job_view(item: Any) -> JobRunView:
         hand_off=HandOff.from_json(item.hand_off),
         late_completions=[json.loads(c) for c in (item.late_completions or [])],
         result_key=item.result_key,
+        result=item.result,
         lane=int(item.lane or 0),
         dependent_lanes=tuple(int(n) for n in (item.dependent_lanes or ())),
     )

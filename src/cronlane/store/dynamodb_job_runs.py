@@ -22,7 +22,7 @@ from cronlane.model import (
     RunGraph,
     lists_kept,
 )
-from cronlane.results import result_key
+from cronlane.results import inline, result_key
 from cronlane.sdk_errors import conditional, dynamodb
 from cronlane.store import keys
 from cronlane.store.base import MAX_LATE_COMPLETIONS, lost_entry
@@ -273,9 +273,9 @@ class JobRunRecordsOnDynamo(DynamoTable):
         result: str | None = None,
     ) -> bool:
         """A success is one conditional write: nothing on the run counts it (the dependents'
-        releases read it; a sink's end is counted next, in its shard: ``mark_sink``); a result is
-        put first, in its own item. Any other outcome is counted on the run, and a sink's in its
-        shard, in the same transaction."""
+        releases read it; a sink's end is counted next, in its shard: ``mark_sink``); a small
+        result is set in the same write, a larger one put first, in its own item. Any other
+        outcome is counted on the run, and a sink's in its shard, in the same transaction."""
         JR = self.JobRun
         actions: list[Action] = [
             JR.status.set(status.value),
@@ -285,9 +285,11 @@ class JobRunRecordsOnDynamo(DynamoTable):
         ]
         if status is JobStatus.SUCCEEDED:
             key = result_key(view.generation, view.attempts)
-            if result is not None:
+            if result is not None and not inline(result):
                 self._put_result(view, key, result, graph)
             actions.append(JR.result_key.set(key) if result is not None else JR.result_key.remove())
+            small = result if result is not None and inline(result) else None
+            actions.append(JR.result.set(small) if small is not None else JR.result.remove())
         if error is not None:
             actions.append(JR.error.set(error))
         if history_entry is not None:
@@ -321,9 +323,11 @@ class JobRunRecordsOnDynamo(DynamoTable):
         dynamodb(f"storing the result of {view.job} of run {view.run_id}", item.save)
 
     def results(self, run_id: str, jobs: Sequence[JobRunView]) -> dict[str, Any]:
-        wanted = {j.job: j.result_key for j in jobs if j.status is JobStatus.SUCCEEDED and j.result_key}
+        done = [j for j in jobs if j.status is JobStatus.SUCCEEDED and j.result_key]
+        kept = {j.job: json.loads(j.result) for j in done if j.result is not None}  # on the item
+        wanted = {j.job: j.result_key for j in done if j.result is None}
         if not wanted:
-            return {}
+            return kept
         R = self.items.Result
         sort_keys = {f"RESULT#{job}#{key}": job for job, key in wanted.items()}
         wanted_keys = [(self.job_pk(run_id, sort_keys[sk]), sk) for sk in sorted(sort_keys)]
@@ -331,7 +335,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             f"reading the results of run {run_id}",
             lambda: list(R.batch_get(wanted_keys, consistent_read=True)),
         )
-        return {sort_keys[i.sk]: json.loads(i.data) for i in found if i.sk in sort_keys}
+        return kept | {sort_keys[i.sk]: json.loads(i.data) for i in found if i.sk in sort_keys}
 
     def upstream_results(self, run_id: str, jobs: Sequence[str]) -> dict[str, Any]:
         views = [v for v in (self.written_job_run(run_id, j) for j in jobs) if v is not None]
@@ -473,6 +477,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             JR.continuations.remove(),
             JR.continuing.remove(),
             JR.result_key.remove(),
+            JR.result.remove(),
         ]
         if params is not None:
             actions.append(JR.params.set(json.dumps(params, sort_keys=True)))

@@ -170,6 +170,7 @@ class JobRunItem(Model):
     hand_off = UnicodeAttribute(null=True)
     late_completions = ListAttribute(of=UnicodeAttribute, null=True)
     result_key = UnicodeAttribute(null=True)  # the life and attempt whose RESULT# item counts
+    result = UnicodeAttribute(null=True)  # a small result, kept here (results.inline): no RESULT# item
     # Its lane and its dependents' (cronlane.lanes); absent: 0 and none.
     lane = NumberAttribute(null=True)
     dependent_lanes = ListAttribute(of=NumberAttribute, null=True)
@@ -179,8 +180,8 @@ class JobRunItem(Model):
 
 
 class ResultItem(Model):
-    """A job's result (cronlane.results): an item of its own, so the job-run item, which the
-    releases read, stays small."""
+    """A job's result larger than ``results.INLINE_CHARS`` (cronlane.results): an item of its
+    own, so the job-run item, which the releases read, stays small."""
 
     pk = UnicodeAttribute(hash_key=True)  # RUN#<run id>
     sk = UnicodeAttribute(range_key=True)  # RESULT#<job>#<result_key>

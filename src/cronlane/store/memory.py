@@ -34,7 +34,7 @@ from cronlane.model import (
     sink_slots,
     waiting_view,
 )
-from cronlane.results import result_key
+from cronlane.results import inline, result_key
 from cronlane.store.base import MAX_LATE_COMPLETIONS, StoreBase, lost_entry
 from cronlane.store.items import time_key
 from cronlane.store.keys import spread_of
@@ -520,6 +520,7 @@ class MemoryRunStore(StoreBase):
                 if result is not None:
                     self._results[(view.run_id, view.job)] = (key, result)
                 current.result_key = key if result is not None else None
+                current.result = result if result is not None and inline(result) else None
             current.status, current.finished_at = status, now
             current.duration_s, current.lease_expires_at = round(duration_s, 3), None
             if error is not None:
@@ -641,6 +642,7 @@ class MemoryRunStore(StoreBase):
             old = current.status
             current.status, current.generation = status, current.generation + 1
             current.error = current.lease_expires_at = current.checkpoint = current.result_key = None
+            current.result = None
             current.continuations, current.continuing = [], False
             if params is not None:
                 current.params = json.loads(json.dumps(params))

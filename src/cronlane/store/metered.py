@@ -24,6 +24,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from cronlane.model import JobRunView, JobStatus, lists_kept
+from cronlane.results import inline
 from cronlane.store import keys
 from cronlane.store.capacity import Capacity, item_size
 from cronlane.store.keys import run_pk as _run
@@ -194,7 +195,7 @@ def _claim(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
 
 def _finish(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
     view = a["view"]
-    if a.get("result") is not None:  # put first, in its own item
+    if a.get("result") is not None and not inline(a["result"]):  # put first, in its own item
         store.capacity.write(store.job_key(view.run_id, view.job), len(a["result"].encode()) + SMALL)
     counted = a["status"] is not JobStatus.SUCCEEDED  # any other outcome is counted on the run
     store.write_job(view.run_id, view.job, with_run=counted)
@@ -210,8 +211,15 @@ def _reset(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
 
 
 def _results(store: MeteredStore, a: dict[str, Any], found: Any) -> None:
+    on_items = {view.job for view in a["jobs"] if view.result is not None}  # read with their job-runs
     for job, value in (found or {}).items():
-        store.capacity.read(store.job_key(a["run_id"], job), len(json.dumps(value).encode()) + SMALL)
+        if job not in on_items:
+            store.capacity.read(store.job_key(a["run_id"], job), len(json.dumps(value).encode()) + SMALL)
+
+
+def _upstream_results(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
+    for job in a["jobs"]:  # each upstream's job-run, then (billed by ``results``) its result item
+        store.read_job(a["run_id"], job)
 
 
 def _small(key: Callable[[dict[str, Any]], str], write: bool) -> Cost:
@@ -289,7 +297,7 @@ COSTS: dict[str, Cost] = {
     "end_unstarted": _end_unstarted,
     "reset_job": _reset,
     "results": _results,
-    "upstream_results": _results,
+    "upstream_results": _upstream_results,
 }
 
 
