@@ -20,7 +20,7 @@ from cronlane.audit import Said, entry_for, split_audit
 from cronlane.clock import Clock, iso
 from cronlane.cron import RateExpression, parse_expression
 from cronlane.declarations import Catalog, Schedule, Selection
-from cronlane.errors import CatalogError, Conflict, InvalidRequest
+from cronlane.errors import CatalogError, Conflict, InvalidRequest, StoreError
 from cronlane.events import (
     BackfillAction,
     DlqAction,
@@ -62,6 +62,7 @@ MAX_BACKFILL = 1_000  # fire times one backfill request may create
 ABANDONED_AFTER_S = 300.0  # the dispatcher's timeout: no dispatch of a tick takes longer
 HISTORY_RUNS = 2  # a schedule's latest runs looked at for the jobs' last durations (cronlane.priority)
 HISTORY_FRESH_S = 6 * 3600.0  # a warm dispatcher reads them again after this
+HISTORY_MAX_JOBS = 200  # a last run of more jobs (spread over keys) is not read for durations
 
 
 @dataclass(frozen=True)
@@ -402,16 +403,21 @@ class Dispatcher:
         kept = self._measured_at.get(schedule)
         if kept is not None and now - kept[0] < HISTORY_FRESH_S:
             return kept[1]
-        for run in self.store.runs_of_schedule(schedule, limit=HISTORY_RUNS):
-            if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
-                took = {
-                    view.job: view.duration_s
-                    for view in self.store.written_job_runs(run.run_id)
-                    if view.status is JobStatus.SUCCEEDED and view.duration_s is not None
-                }
-                self._measured_at[schedule] = (now, took)
-                return took
-        return {}
+        took: dict[str, float] = {}
+        try:
+            for run in self.store.runs_of_schedule(schedule, limit=HISTORY_RUNS):
+                if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+                    if run.job_count <= HISTORY_MAX_JOBS:  # a larger run orders by its declarations
+                        took = {
+                            view.job: view.duration_s
+                            for view in self.store.written_job_runs(run.run_id)
+                            if view.status is JobStatus.SUCCEEDED and view.duration_s is not None
+                        }
+                    self._measured_at[schedule] = (now, took)
+                    break
+        except StoreError:  # only a hint for the order: the run goes ahead without it
+            return {}
+        return took
 
     def dispatch(self, request: DispatchRequest) -> DispatchResult:
         result = self._dispatch(request)

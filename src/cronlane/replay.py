@@ -176,7 +176,12 @@ class DeadLetters:
             assert message is not None
             view = jobs[message.job]
             letter.job_run = view
-            if view.generation > message.generation or view.status is JobStatus.SUCCEEDED:
+            waits_now = view.status in (JobStatus.PENDING, JobStatus.QUEUED)
+            if message.current and waits_now and view.generation != message.generation:
+                # sent unread by a release (cronlane.release): it stands for the job in whichever
+                # generation waits, so it is read again as a release would, not taken for old
+                released.append(letter)
+            elif view.generation > message.generation or view.status is JobStatus.SUCCEEDED:
                 # Replayed, rerun or marked since: this letter is out of date. A replay that died
                 # before reopening the run or sending left the job QUEUED: finish those steps.
                 if view.status is JobStatus.QUEUED:

@@ -89,10 +89,16 @@ class RunWatch:
         elif run is not None and run.status is RunStatus.RUNNING:
             if self.closer.report_if_late(run):
                 found.append("past its deadline: reported")
-            resent = self._resend_ready(run_id)
+            resent, running = self._resend_ready(run_id)
             if resent:
                 found.append("waiting with its upstreams done, sent again: " + ", ".join(resent))
-            self.closer.close(run)
+            operated = run.touched or run.cancel_requested_at is not None
+            if self.closer.close(run) is RunStatus.RUNNING and running and operated:
+                # An operator cancelled or marked jobs of this run while others ran: the release
+                # of the last of those does not read the jobs it sends (cronlane.release), so the
+                # run's close may wait for that message, behind another run's execution of the
+                # same job. Look again soon rather than at the run's healthy bound.
+                self.checks.arm(run_id, self.clock.now() + watchdog.MIN_CHECK_S)
         run = self.store.get_run(run_id)
         status = run.status if run is not None else None
         if not found:
@@ -114,14 +120,14 @@ class RunWatch:
         self.starter.start_oldest_buffered(schedule)
         return ["buffered with nothing active ahead of it: the oldest buffered run started"]
 
-    def _resend_ready(self, run_id: str) -> list[str]:
+    def _resend_ready(self, run_id: str) -> tuple[list[str], bool]:
         """Send again the jobs that wait with their upstreams done and whose message must be
         lost: never started, or quiet since their last claim for longer than any message of
         theirs stays hidden (one waiting out a retry's backoff, or continuing from a checkpoint,
-        has its message on the way)."""
+        has its message on the way); and whether a job of the run is running."""
         graph = self.graphs.get(run_id)
         if graph is None:
-            return []
+            return [], False
         now = self.clock.now()
         quiet_since = now - QUIET_S
         jobs = self.store.job_runs(run_id)
@@ -141,4 +147,5 @@ class RunWatch:
             if j.status is JobStatus.RUNNING and (j.lease_expires_at or now) < quiet_since
         ]
         self.releaser.send_messages(run_id, [*ready.messages, *lost])
-        return sorted([m.job for m in ready.messages] + [m.job for m in lost])
+        running = any(j.status is JobStatus.RUNNING for j in jobs)
+        return sorted([m.job for m in ready.messages] + [m.job for m in lost]), running

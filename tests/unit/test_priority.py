@@ -101,3 +101,44 @@ def test_without_declared_durations_the_last_run_s_decide() -> None:
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED, RunStatus.SUCCEEDED]
     graph = w.store.load_run_graph(runs[0].run_id)
     assert graph is not None and graph.nodes["long"].rank == 6.0 and graph.nodes["x"].rank == 3.0
+
+
+def wide_world(jobs: int) -> InProcess:
+    catalog = Catalog.build([Job(f"j{i:03d}", f"app.jobs.j{i:03d}", "g", ()) for i in range(jobs)], [HOURLY])
+    return InProcess(catalog, scale.DAY_START, import_function=lambda spec: lambda ctx: None)
+
+
+def test_a_last_run_of_more_than_200_jobs_is_not_read_for_durations() -> None:
+    for jobs, read_expected in ((200, True), (201, False)):
+        w = wide_world(jobs)
+        w.tick("hourly", scale.DAY_START + 1800)
+        w.drain()
+        read: list[str] = []
+        written = w.store.written_job_runs
+
+        def counting(run_id: str, written: Any = written, read: list[str] = read) -> Any:
+            read.append(run_id)
+            return written(run_id)
+
+        w.store.written_job_runs = counting  # type: ignore[method-assign]
+        w.tick("hourly", scale.DAY_START + 5400)
+        assert bool(read) is read_expected, (jobs, read)
+
+
+def test_a_failed_read_of_the_last_run_does_not_fail_the_tick() -> None:
+    from cronlane.errors import StoreError
+
+    w = wide_world(3)
+    w.tick("hourly", scale.DAY_START + 1800)
+    w.drain()
+
+    def failing(run_id: str) -> Any:
+        raise StoreError("throttled")
+
+    w.store.written_job_runs = failing  # type: ignore[method-assign]
+    answer = w.tick("hourly", scale.DAY_START + 5400)  # the ranks are a hint: the run goes ahead
+    assert answer["created"] is True, answer
+    w.store.written_job_runs = type(w.store).written_job_runs.__get__(w.store)  # type: ignore[method-assign]
+    w.drain()
+    runs = w.store.runs_of_schedule("hourly")
+    assert [r.status for r in runs] == [RunStatus.SUCCEEDED, RunStatus.SUCCEEDED]

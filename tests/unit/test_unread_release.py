@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cronlane import Catalog, Job, Schedule, Selection
+from cronlane.errors import StoreError
 from cronlane.inprocess import InProcess
 from cronlane.model import JobMessage, JobState, JobStatus, RunStatus
 
@@ -34,6 +35,7 @@ def world(
     graph: dict[str, tuple[str, ...]],
     behaviour: dict[str, Any] | None = None,
     rules: dict[str, str] | None = None,
+    max_receive_count: int = 10,
 ) -> InProcess:
     """The graph's jobs on one schedule; ``behaviour[name](ctx)`` runs as the job (else nothing);
     ``rules``: trigger rules other than ``all_success``."""
@@ -55,7 +57,7 @@ def world(
         for n, ups in graph.items()
     ]
     catalog = Catalog.build(jobs, [Schedule("nightly", "cron(0 2 * * ? *)", Selection.everything())])
-    w = InProcess(catalog, START, import_function=function)
+    w = InProcess(catalog, START, import_function=function, max_receive_count=max_receive_count)
     w.ran = ran  # type: ignore[attr-defined]
     return w
 
@@ -182,3 +184,62 @@ def test_an_all_done_job_that_ran_after_a_failure_is_read_so_the_marked_run_clos
     run = w.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.SUCCEEDED, run
     assert w.ran == ["check", "summary", "merge"]  # type: ignore[attr-defined]
+
+
+def test_a_dead_lettered_unread_message_of_a_rerun_job_is_replayed_not_dropped() -> None:
+    state = {"down": True, "outage": False}
+
+    def a(ctx: Any) -> None:
+        if state["down"]:
+            raise RuntimeError("a is down")
+
+    w = world({"a": (), "b": ("a",)}, {"a": a}, max_receive_count=2)
+    claim = w.store.claim
+
+    def flaky(run_id: str, job: str, *args: Any, **kwargs: Any) -> Any:
+        if job == "b" and state["outage"]:
+            raise StoreError("throttled")
+        return claim(run_id, job, *args, **kwargs)
+
+    w.store.claim = flaky  # type: ignore[method-assign]
+    run_id = run_once(w)
+    state["down"], state["outage"] = False, True
+    w.act(action="rerun", run_id=run_id)  # a and b in generation 1: a QUEUED, b PENDING
+    t0 = w.clock.now()
+    # a succeeds and sends b unread (generation 0, current); b's claims fail until its message
+    # is dead-lettered
+    w.drain(until=t0 + 200)
+    b = w.store.get_job_run(run_id, "b")
+    assert b is not None and b.status is JobStatus.PENDING and b.generation == 1
+    letters = [JobMessage.parse(letter.body) for letter in w.queue.peek_dead_letters(10, 0)]
+    assert any(m.job == "b" and m.current for m in letters), letters
+    state["outage"] = False
+    w.checks.disarm(run_id)  # the replay's own doing, not the run's check
+    w.clock.advance_to(w.clock.now() + 400)  # past SQS's 5-minute dedup window
+    answer = w.act(action="dlq-replay", run_id=run_id)
+    w.drain(until=w.clock.now() + 200)  # before any check the replay arms could fire
+    b = w.store.get_job_run(run_id, "b")
+    assert b is not None and b.status is JobStatus.SUCCEEDED and b.generation == 1, answer
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+
+
+def test_a_cancelled_run_whose_jobs_still_run_is_checked_again_within_five_minutes() -> None:
+    # the last job's release does not read the job it sends, whose message may wait behind
+    # another run's execution of that job: the run's check comes back soon, not at its bound
+    worlds: list[InProcess] = []
+    seen: dict[str, float] = {}
+
+    def a(ctx: Any) -> None:
+        w = worlds[0]
+        w.act(action="cancel", run_id=ctx.run_id)
+        w.clock.advance_to(w.clock.now() + 400)  # the cancel's own check falls due, a still runs
+        assert w.fire_due_checks() == 1
+        seen["now"], seen["due"] = w.clock.now(), w.checks.armed[ctx.run_id]
+
+    w = world({"a": (), "b": ("a",)}, {"a": a})
+    worlds.append(w)
+    run_id = run_once(w)
+    assert seen["due"] - seen["now"] <= 300.0, seen
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.CANCELLED
