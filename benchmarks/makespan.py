@@ -34,8 +34,10 @@ Figures (times in seconds unless the name says ms):
   ``zero_overhead_ratio_ranked_sends``: the same model with the jobs that become ready at one
   moment taken longest path to the graph's end first (cronlane sends them in that order:
   ``cronlane.priority``); ``zero_overhead_ratio_critical_path``: when a free environment always
-  takes the ready job with the longest path (what holding back the jobs beyond the free
-  concurrency would reach).
+  takes the ready job with the longest path (what a run whose width is the concurrency,
+  ``Schedule(max_parallel=...)``, reaches with no overhead: ``cronlane.places``). ``make bench``
+  runs the graph twice: as declared, and with that width (``benchmarks.layered_held``:
+  ``makespan_ratio_held``).
 - ``inline_s = total_work_s``: the same jobs one after another in one process (the analysis's
   inline daemon, with no overhead); ``speedup_vs_inline = inline_s / makespan_s``.
 
@@ -181,7 +183,9 @@ def _count_requests(runtime: LocalRuntime) -> Callable[[], list[tuple[str, str]]
     return lambda: list(seen)
 
 
-def run(environments: int = 8) -> dict[str, Any]:
+def run(environments: int = 8, catalog: str = "benchmarks.layered") -> dict[str, Any]:
+    """The run of ``daily-full-sync`` on ``environments``; ``catalog``: ``benchmarks.layered``,
+    or ``benchmarks.layered_held``, where the run has a width of 8 (cronlane.places)."""
     from cronlane.local.session import latest_fire_time, local_runtime, wait_for_run
     from cronlane.model import JobStatus, scheduled_run_id
 
@@ -197,7 +201,7 @@ def run(environments: int = 8) -> dict[str, Any]:
         clock="real",
         time_scale=1.0,
         executor_environments=environments,
-        env_overrides={"CRONLANE_CATALOG": "benchmarks.layered"},
+        env_overrides={"CRONLANE_CATALOG": catalog},
         parameters={"ExecutorMaxConcurrency": str(environments)},
     ) as runtime:
         setup_s = time.perf_counter() - began

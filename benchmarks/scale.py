@@ -65,7 +65,7 @@ from typing import Any
 from cronlane import Catalog, Job, Schedule, Selection
 from cronlane.graphs import GRAPHS_KEPT
 from cronlane.inprocess import RecordingLog, VirtualClock, deliver, scheduled_event
-from cronlane.model import CatchUp, DeadLetter, JobMessage, Overlap
+from cronlane.model import CatchUp, DeadLetter, JobMessage, Overlap, RunStatus
 from cronlane.store.capacity import TABLE, Capacity
 from cronlane.store.metered import MeteredStore
 
@@ -508,6 +508,18 @@ class World:
         over = [run_id for run_id, run in self.store._runs.items() if run.view.status.terminal]
         for run_id in over:
             self.store.forget(run_id)
+
+
+def one_run_s(catalog: Catalog, durations: dict[str, float], concurrency: int, schedule: str) -> float:
+    """One fire of ``schedule`` through the model with no overhead: its fire time to its run's end
+    (the tests of the order of ready jobs use it)."""
+    world = World(catalog, durations, concurrency=concurrency, overhead_s=0.0)
+    fire = DAY_START + 1800
+    world.run([(fire, schedule)], end=fire + 3600)
+    (run,) = world.store.runs_of_schedule(schedule)
+    if run.status is not RunStatus.SUCCEEDED or run.finished_at is None:
+        raise AssertionError(f"the run of {schedule} ended {run.status.value}")
+    return run.finished_at - fire
 
 
 def _noop(ctx: Any) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from cronlane.errors import CatalogError
 from cronlane.lanes import MAX_CONCURRENT
 from cronlane.model import DEFAULT_MAX_CONTINUATIONS, CatchUp, Overlap, TriggerRule
+from cronlane.places import MAX_PARALLEL
 
 # MessageGroupId allows 128 characters of alphanumerics and punctuation; a job name is a group id.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
@@ -281,10 +282,11 @@ class Schedule:
     # Metric series of its own (a ``Schedule`` dimension on its runs' figures, cronlane.telemetry):
     # five more series, each billed per month. Off: its runs' figures are in the logs.
     metrics: bool = False
-    # How long the job usually takes, in seconds: when several jobs are ready at once, the one
-    # with the longest path still ahead goes first (cronlane.priority). Unset: what it took in
-    # its schedule's last run.
-    expected_s: float | None = None
+    # The width of its runs: at most this many of a run's jobs queued or running at once; the
+    # ready ones beyond wait in the run, and the one with the longest path still ahead takes the
+    # next free place (cronlane.places: a read and a write more per job). None: every ready job
+    # is sent at once, longest path first.
+    max_parallel: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overlap", _as_enum(Overlap, self.overlap))
@@ -430,4 +432,10 @@ class Catalog:
                 problems.append(f"{where}: deadline_s must be positive")
             if not isinstance(schedule.metrics, bool):
                 problems.append(f"{where}: metrics must be True or False")
+            if schedule.max_parallel is not None and (
+                not isinstance(schedule.max_parallel, int)
+                or isinstance(schedule.max_parallel, bool)
+                or not 1 <= schedule.max_parallel <= MAX_PARALLEL
+            ):
+                problems.append(f"{where}: max_parallel must be a whole number within 1..{MAX_PARALLEL}")
         return problems

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cronlane import lanes, priority, watchdog
+from cronlane import lanes, places, priority, watchdog
 from cronlane.audit import Said, entry_for, split_audit
 from cronlane.clock import Clock, iso
 from cronlane.cron import RateExpression, parse_expression
@@ -77,6 +77,7 @@ class DispatchRequest:
     fingerprint: str = ""  # what a manual trigger asked for; a reused key must ask the same
     deadline_s: int | None = None
     overlap: Overlap = Overlap.ALLOW
+    max_parallel: int | None = None  # the schedule's width (cronlane.places)
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,7 @@ class Dispatcher:
             parameters={},
             deadline_s=schedule.deadline_s,
             overlap=Overlap(schedule.overlap),
+            max_parallel=schedule.max_parallel,
         )
 
     def _manual(self, event: ManualTrigger) -> DispatchRequest:
@@ -327,11 +329,11 @@ class Dispatcher:
         if event.jobs is not None and not event.jobs:
             raise InvalidRequest("field 'jobs': the list is empty")
         include_upstreams = False
-        deadline_s = None
+        deadline_s = max_parallel = None
         if event.schedule is not None:
             schedule = self.catalog.schedule(event.schedule)
             include_upstreams = schedule.include_upstreams
-            deadline_s = schedule.deadline_s
+            deadline_s, max_parallel = schedule.deadline_s, schedule.max_parallel
             selection = Selection.of_jobs(*event.jobs) if event.jobs else schedule.selection
             name = schedule.name
         else:
@@ -355,6 +357,7 @@ class Dispatcher:
             parameters=event.parameters,
             fingerprint=hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest(),
             deadline_s=deadline_s,
+            max_parallel=max_parallel,
         )
 
     # -- the run ------------------------------------------------------------------------------
@@ -390,6 +393,13 @@ class Dispatcher:
             )
         if not nodes:
             raise CatalogError([f"schedule '{request.schedule}' selects no jobs"])
+        if request.max_parallel and len(nodes) > places.MAX_JOBS:
+            raise CatalogError(
+                [
+                    f"schedule '{request.schedule}': a run with max_parallel has at most "
+                    f"{places.MAX_JOBS} jobs, and this one has {len(nodes)}"
+                ]
+            )
         declared = {name: self.catalog.jobs[name].expected_s for name in nodes}
         measured = self._measured(request.schedule) if None in declared.values() else {}
         durations = priority.expected_durations(nodes, declared, measured)
@@ -537,6 +547,7 @@ class Dispatcher:
             deadline_at=(
                 request.scheduled_time + request.deadline_s if request.deadline_s is not None else None
             ),
+            max_parallel=request.max_parallel,
         )
 
     def _buffered(self, run_id: str, schedule: str) -> DispatchResult:

@@ -225,6 +225,7 @@ class Executor:
             # cancelled: do not start (a long job stops at its checkpoint).
             if self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error=RUN_CANCELLED, graph=graph):
                 self._announce(view, JobStatus.CANCELLED, now, 0.0, None, RUN_CANCELLED)
+            self.releaser.ended(view.run_id, view.job)
             self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.CANCELLED.value}
         self.log.append_keys(
@@ -563,9 +564,8 @@ class Executor:
             self.closer.announcer.jobs_ended(skipped)
             # The failed job and the skipped ones are terminal now: read the rest and send.
             waiting = {name: Needs.of(graph.nodes[name]) for name in reach.all_done}
-            self.releaser.send(
-                self.releaser.ready(run_id, failed_job, JobStatus.FAILED, waiting, self.clock.now())
-            )
+            ready = self.releaser.ready(run_id, failed_job, JobStatus.FAILED, waiting, self.clock.now())
+            self.releaser.send(ready, run_id, ended=(failed_job,))
         self._close(run_id)
 
     def _sink_ended(self, view: JobRunView) -> bool:
@@ -592,6 +592,10 @@ class Executor:
         remaining_s: Callable[[], float],
     ) -> dict[str, Any]:
         view = self.store.get_job_run(message.run_id, message.job)
+        if view is not None and view.status in (JobStatus.SKIPPED, JobStatus.CANCELLED):
+            # it ended without running while its message was on the way: in a run with a width,
+            # the place that message held goes to the next waiting job (cronlane.places)
+            self.releaser.ended(view.run_id, view.job)
         if view is not None and message.current and message.generation != view.generation:
             # sent unread by a release (its upstreams all succeeded), to a later generation
             if view.status in WAITING:  # it waits: this message starts it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -300,6 +301,52 @@ class RunGraph:
     expires_at: int
     slots: dict[str, SinkSlot] = field(default_factory=dict)  # the sinks, where each is counted
     spread: int = 1  # the partition keys its job-runs are spread over (cronlane.store.keys)
+    max_parallel: int | None = None  # its width: jobs sent and not ended at once (cronlane.places)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A ready job of a run with a width waiting for a place (cronlane.places): the generation
+    and ``current`` its message will carry."""
+
+    generation: int = 0
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class PlacesRecord:
+    """A run's places as stored: who holds one (job -> generation sent), who waits, the version."""
+
+    placed: Mapping[str, int] = field(default_factory=dict)
+    waiting: Mapping[str, Waiting] = field(default_factory=dict)
+    version: int = 0
+
+    def to_json(self) -> str:
+        """Compact (the item is read and written at every end): a job as its name, ``@<n>`` after
+        it for a generation above 0, ``!`` for a waiting job's ``current`` (a job name has neither
+        character)."""
+        placed = [_token(job, gen) for job, gen in sorted(self.placed.items())]
+        waiting = [_token(job, w.generation) + "!" * w.current for job, w in sorted(self.waiting.items())]
+        return json.dumps({"p": placed, "w": waiting}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str, version: int) -> PlacesRecord:
+        data = json.loads(text)
+        placed = dict(_untoken(t) for t in data.get("p", []))
+        waiting = {}
+        for t in data.get("w", []):
+            job, gen = _untoken(t.rstrip("!"))
+            waiting[job] = Waiting(gen, t.endswith("!"))
+        return cls(placed, waiting, version)
+
+
+def _token(job: str, generation: int) -> str:
+    return f"{job}@{generation}" if generation else job
+
+
+def _untoken(token: str) -> tuple[str, int]:
+    job, _, gen = token.partition("@")
+    return job, int(gen or 0)
 
 
 @dataclass(frozen=True)
@@ -317,6 +364,7 @@ class NewRun:
     fingerprint: str = ""
     deadline_at: float | None = None
     max_active: int | None = None
+    max_parallel: int | None = None  # its schedule's width (cronlane.places)
 
     @property
     def sink_count(self) -> int:

@@ -345,7 +345,7 @@ class Operator:
         if waiting:
             needs = self.graphs.needs_of(run_id, waiting)
             ready += self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, now).messages
-        self.releaser.send_messages(run_id, ready)
+        self.releaser.send_messages(run_id, ready, ended=vouched)  # a vouched job's place is free
         crashpoint("operator.after_send", run_id=run_id)
         self.store.end_restart(run_id, restart.id)
         crashpoint("operator.after_restart", run_id=run_id)

@@ -27,6 +27,7 @@ from cronlane.model import (
     JobState,
     JobStatus,
     NewRun,
+    PlacesRecord,
     Restart,
     RunCounts,
     RunGraph,
@@ -109,6 +110,16 @@ class RunRecords(Protocol):
     def take_lane_numbers(self, jobs: Collection[str]) -> dict[str, int]:
         """The next number of each job's counter (cronlane.lanes: 1, 2, 3... per job), all in one
         write."""
+        ...
+
+    def places(self, run_id: str) -> PlacesRecord:
+        """The places of a run with a width (cronlane.places), read strongly consistently; an
+        empty record at version 0 when none is stored."""
+        ...
+
+    def put_places(self, run_id: str, record: PlacesRecord, expires_at: int) -> bool:
+        """Store ``record`` at the next version if the stored one is still at ``record.version``
+        (none stored: 0); False if another writer came first."""
         ...
 
     def mark_sink(self, graph: RunGraph, job: str) -> bool:

@@ -35,13 +35,14 @@ graph snapshot), to tell the run it may be closing if that job had ended (skippe
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from cronlane import joins, priority
 from cronlane.faults import crashpoint
 from cronlane.graphs import GRAPHS_KEPT, RunGraphs
 from cronlane.model import JobMessage, JobRunView, JobState, JobStatus, TriggerRule
+from cronlane.places import Places
 from cronlane.ports import JobQueue, JobRunRecords
 from cronlane.rules import NOT_WRITTEN, Needs, decide, done_waiting
 
@@ -57,10 +58,11 @@ class Ready:
 class Releaser:
     """Reads what a release decides on and sends the ready dependents' messages."""
 
-    def __init__(self, store: JobRunRecords, queue: JobQueue, graphs: RunGraphs) -> None:
+    def __init__(self, store: JobRunRecords, queue: JobQueue, graphs: RunGraphs, places: Places) -> None:
         self.store = store
         self.queue = queue
         self.graphs = graphs
+        self.places = places
         self._succeeded: OrderedDict[str, set[str]] = OrderedDict()  # run -> jobs seen SUCCEEDED
 
     def _seen_succeeded(self, run_id: str) -> set[str]:
@@ -86,7 +88,8 @@ class Releaser:
             needs = {name: Needs((view.job,), TriggerRule.ALL_SUCCESS, view.lane_of(name)) for name in names}
         else:
             needs = self.graphs.needs_of(view.run_id, names)
-        return self.send(self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now, unread))
+        ready = self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now, unread)
+        return self.send(ready, view.run_id, ended=(view.job,))
 
     def ready(
         self,
@@ -183,16 +186,29 @@ class Releaser:
             return bool(filled)
         return self.store.join(run_id, job, None, filled, shards, expires_at)
 
-    def send(self, ready: Ready) -> bool:
-        if ready.messages:
-            self.send_messages(ready.messages[0].run_id, ready.messages)
+    def send(self, ready: Ready, run_id: str, ended: Collection[str] = ()) -> bool:
+        """Send what ``ready`` holds, ``ended`` (jobs of ``run_id`` that ended) giving back their
+        places in a run with a width; True if a dependent had ended."""
+        self.send_messages(run_id, ready.messages, ended)
         return ready.ended
 
-    def send_messages(self, run_id: str, messages: Sequence[JobMessage]) -> None:
+    def ended(self, run_id: str, job: str) -> None:
+        """``job`` ended without a release (skipped or cancelled while it held a place): in a run
+        with a width, its place goes to the next waiting job."""
+        self.send_messages(run_id, (), (job,))
+
+    def send_messages(self, run_id: str, messages: Sequence[JobMessage], ended: Collection[str] = ()) -> None:
         """Send messages of one run, the job with the longest path ahead first (cronlane.priority:
-        the ranks are in the run's graph snapshot, which whoever sends has already read)."""
-        if len(messages) > 1:
-            graph = self.graphs.get(run_id)
-            messages = priority.by_rank(messages, graph.nodes if graph is not None else {})
+        the ranks are in the run's graph snapshot, which whoever sends has already read). In a
+        run with a width (``Schedule(max_parallel=...)``), only as many as it has places free
+        after ``ended`` gave theirs back, the others waiting for one (cronlane.places)."""
+        if not messages and not ended:
+            return
+        graph = self.graphs.get(run_id)
+        nodes = graph.nodes if graph is not None else {}
+        if graph is not None and graph.max_parallel:
+            messages = self.places.admit(run_id, graph.max_parallel, nodes, graph.expires_at, ended, messages)
+        elif len(messages) > 1:
+            messages = priority.by_rank(messages, nodes)
         if messages:
             self.queue.send(list(messages))

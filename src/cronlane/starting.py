@@ -25,6 +25,7 @@ from cronlane.clock import Clock
 from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
 from cronlane.model import JobMessage, JobStatus, NewRun, RunStatus, RunView, Trigger
+from cronlane.places import Places
 from cronlane.ports import JobQueue, RunStore, Watchdog
 from cronlane.runs import RunCloser
 from cronlane.telemetry import Telemetry
@@ -42,6 +43,7 @@ class RunStarter:
         history_ttl_s: int,
         closer: RunCloser,
         checks: Watchdog,
+        places: Places,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -50,6 +52,7 @@ class RunStarter:
         self.history_ttl_s = history_ttl_s
         self.closer = closer
         self.checks = checks
+        self.places = places
 
     def write_and_enqueue(self, run: NewRun, resume: bool) -> int:
         """Send the messages of the roots. No job-run is written here: each gets its item when
@@ -72,6 +75,10 @@ class RunStarter:
         messages = priority.by_rank(
             [JobMessage(run.run_id, n, queued_at=now, lane=run.nodes[n].lane) for n in to_send], run.nodes
         )
+        if run.max_parallel:  # a run with a width: as many as it has places (cronlane.places)
+            messages = self.places.admit(
+                run.run_id, run.max_parallel, run.nodes, run.expires_at, (), messages
+            )
         for start in range(0, len(messages), 10):
             self.queue.send(messages[start : start + 10])
             crashpoint("dispatcher.after_enqueue_batch", run_id=run.run_id, sent=start + 10)
@@ -100,6 +107,7 @@ class RunStarter:
             nodes=graph.nodes if graph is not None else {},
             fingerprint=existing.request_hash,
             deadline_at=existing.deadline_at,
+            max_parallel=graph.max_parallel if graph is not None else None,
         )
         enqueued = self.write_and_enqueue(run, resume=True)
         return len(run.nodes), enqueued, self.start(run.run_id)

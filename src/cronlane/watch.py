@@ -9,7 +9,9 @@ is safe to repair, report the rest, and check again later if the run is still no
 - a going run past its deadline: reported (``RunsOverDeadline``: the alarm fires while it runs);
 - a going run's job that waits with all its upstreams done (its message was lost, or never
   sent): its message is sent again (a duplicate is refused by the claim, so this is always safe);
-- a run whose jobs have all ended: closed.
+  in a run with a width, the places of its ended jobs are given back, and the waiting jobs take
+  them (``cronlane.places``);
+- a run whose jobs have all ended: closed (a sink whose end was never counted is counted first).
 
 A check that finds the run over, or nothing to do, is an idle wake-up (``WatchdogIdle``): a run
 that closes in time disarms its check, so none fires.
@@ -22,7 +24,7 @@ from typing import Any
 from cronlane import watchdog
 from cronlane.clock import Clock
 from cronlane.graphs import RunGraphs
-from cronlane.model import JobMessage, JobStatus, RunStatus, Trigger
+from cronlane.model import JobMessage, JobStatus, RunStatus, RunView, Trigger
 from cronlane.operations import Operator
 from cronlane.ports import JobQueue, RunStore, Watchdog
 from cronlane.release import Releaser
@@ -92,6 +94,8 @@ class RunWatch:
             resent, running = self._resend_ready(run_id)
             if resent:
                 found.append("waiting with its upstreams done, sent again: " + ", ".join(resent))
+            if self._count_sinks(run):
+                found.append("every job had ended, a sink's end was not counted: counted")
             operated = run.touched or run.cancel_requested_at is not None
             if self.closer.close(run) is RunStatus.RUNNING and running and operated:
                 # An operator cancelled or marked jobs of this run while others ran: the release
@@ -120,6 +124,20 @@ class RunWatch:
         self.starter.start_oldest_buffered(schedule)
         return ["buffered with nothing active ahead of it: the oldest buffered run started"]
 
+    def _count_sinks(self, run: RunView) -> bool:
+        """Every job ended but the sinks' counts say otherwise (a sink's executor died after its
+        state write, and its message went to the dead-letter queue before a redelivery counted
+        it): count the ended sinks, so that the close sees them. True if it did."""
+        graph = self.graphs.get(run.run_id)
+        if graph is None or self.store.sinks_finished(run.run_id, run.sink_count):
+            return False
+        jobs = self.store.job_runs(run.run_id)
+        if not jobs or not all(j.status.terminal for j in jobs):
+            return False
+        for job in graph.slots:
+            self.store.mark_sink(graph, job)
+        return True
+
     def _resend_ready(self, run_id: str) -> tuple[list[str], bool]:
         """Send again the jobs that wait with their upstreams done and whose message must be
         lost: never started, or quiet since their last claim for longer than any message of
@@ -146,6 +164,9 @@ class RunWatch:
             for j in jobs
             if j.status is JobStatus.RUNNING and (j.lease_expires_at or now) < quiet_since
         ]
-        self.releaser.send_messages(run_id, [*ready.messages, *lost])
+        # In a run with a width, an end whose sender died kept its place: every ended job gives
+        # its place back here, and a waiting job takes it (cronlane.places).
+        ended = [j.job for j in jobs if j.status.terminal]
+        self.releaser.send_messages(run_id, [*ready.messages, *lost], ended)
         running = any(j.status is JobStatus.RUNNING for j in jobs)
         return sorted([m.job for m in ready.messages] + [m.job for m in lost]), running

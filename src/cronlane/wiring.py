@@ -133,14 +133,16 @@ def _shared(
     """What both sides share: one run-graph cache, one releaser, one closer and one starter (the
     closer starts what waited for a run through the starter)."""
     from cronlane.graphs import RunGraphs
+    from cronlane.places import Places
     from cronlane.release import Releaser
     from cronlane.runs import RunCloser
     from cronlane.starting import RunStarter
 
     graphs = RunGraphs(store)
-    releaser = Releaser(store, queue, graphs)
+    places = Places(store, clock)  # a run's width (Schedule(max_parallel=...))
+    releaser = Releaser(store, queue, graphs, places)
     closer = RunCloser(store, clock, telemetry, checks, announcer)
-    starter = RunStarter(store, queue, clock, telemetry, history_ttl_s, closer, checks)
+    starter = RunStarter(store, queue, clock, telemetry, history_ttl_s, closer, checks, places)
     closer.on_closed = starter.on_run_closed
     return graphs, releaser, closer, starter
 

@@ -17,6 +17,7 @@ from cronlane.model import (
     JobState,
     JobStatus,
     NewRun,
+    PlacesRecord,
     Restart,
     RestartStep,
     RunCounts,
@@ -24,6 +25,7 @@ from cronlane.model import (
     RunStatus,
     Trigger,
     TriggerRule,
+    Waiting,
     sink_slots,
 )
 from cronlane.ports import RunStore
@@ -1361,3 +1363,23 @@ def test_the_audit_trail_reads_the_latest_entries_and_a_runs_own_alone(store: Ru
     assert [e.action for e in store.audit_entries(T0 + 150, run_id=RUN, limit=1)] == ["rerun"]
     # and a run's other items are not read as actions
     assert store.audit_entries(T0 - 1, run_id=other) == [said[2]]
+
+
+def test_a_run_keeps_its_width_and_its_places_go_by_version(store: RunStore) -> None:
+    # GIVEN a run created with a width (Schedule(max_parallel=2)), and one without
+    assert created(store, new_run(max_parallel=2)).max_parallel == 2
+    assert created(store, new_run(run_id="run-wide")).max_parallel is None
+    # WHEN nothing has taken a place yet THEN the run has an empty record at version 0
+    assert store.places(RUN) == PlacesRecord()
+    # WHEN a sender writes the record it read (version 0)
+    first = PlacesRecord({"a": 0, "b": 1}, {"c": Waiting(0, True), "d": Waiting(2, False)}, 0)
+    assert store.put_places(RUN, first, EXPIRES_AT)
+    # THEN it reads back as written, at version 1
+    assert store.places(RUN) == replace(first, version=1)
+    # and a second writer that had read version 0 too loses, and changes nothing
+    assert not store.put_places(RUN, PlacesRecord({"x": 0}, {}, 0), EXPIRES_AT)
+    # while one that read version 1 wins
+    assert store.put_places(RUN, PlacesRecord({"c": 0}, {}, 1), EXPIRES_AT)
+    assert store.places(RUN) == PlacesRecord({"c": 0}, {}, 2)
+    assert not store.put_places(RUN, PlacesRecord({}, {}, 1), EXPIRES_AT)
+    assert store.places("run-wide") == PlacesRecord()

@@ -271,6 +271,9 @@ POINTS_COVERED = {
     # a handed-off job's completion: tests/stack/test_handed_off_targets.py
     "completion.before_record",
     "completion.after_record",
+    # a run with a width, its places written and nothing sent: tests/unit/test_places.py, and
+    # the chaos soak (its nightly runs have a width)
+    "places.after_write",
 }
 
 

@@ -54,12 +54,7 @@ def makespan(expected: dict[str, float] | None) -> float:
         Job(n, f"app.jobs.{n}", "g", ups, expected_s=expected.get(n) if expected else None)
         for n, ups in CHAINS.items()
     ]
-    world = scale.World(Catalog.build(jobs, [HOURLY]), TOOK, concurrency=2, overhead_s=0.0)
-    fire = scale.DAY_START + 1800
-    world.run([(fire, "hourly")], end=fire + 3600)
-    (run,) = world.store.runs_of_schedule("hourly")
-    assert run.status is RunStatus.SUCCEEDED and run.finished_at is not None
-    return run.finished_at - fire
+    return scale.one_run_s(Catalog.build(jobs, [HOURLY]), TOOK, 2, "hourly")
 
 
 def test_on_a_graph_where_it_matters_critical_path_order_reaches_the_bound() -> None:

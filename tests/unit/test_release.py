@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import cast
 
+from cronlane.clock import SystemClock
 from cronlane.graphs import RunGraphs
 from cronlane.model import JobMessage, JobState, JobStatus, TriggerRule
+from cronlane.places import Places
 from cronlane.ports import JobQueue, RunStore
 from cronlane.release import Releaser
 from cronlane.rules import Needs, decide
@@ -77,6 +79,9 @@ class Table:
         self.rows = dict(states)
         self.keys_read: list[str] = []
 
+    def load_run_graph(self, run_id: str) -> None:
+        return None  # no snapshot: a run without a width (cronlane.places)
+
     def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
         wanted = sorted(set(jobs))
         self.keys_read.extend(wanted)
@@ -94,7 +99,7 @@ class Outbox:
 def releaser(table: Table) -> tuple[Releaser, Outbox]:
     outbox = Outbox()
     store = cast(RunStore, table)
-    return Releaser(store, cast(JobQueue, outbox), RunGraphs(store)), outbox
+    return Releaser(store, cast(JobQueue, outbox), RunGraphs(store), Places(store, SystemClock())), outbox
 
 
 FAN_IN = {"d": Needs(("a", "b", "c"), ALL_SUCCESS)}  # d waits for three upstreams
@@ -113,7 +118,7 @@ def test_only_the_last_upstream_to_finish_reads_the_dependent_and_sends_it() -> 
     last = release.ready("r", "c", S.SUCCEEDED, FAN_IN, now=5.0)
     assert [(m.job, m.generation, m.queued_at) for m in last.messages] == [("d", 0, 5.0)]
     assert table.keys_read == ["b", "d"]
-    release.send(last)
+    release.send(last, "r")
     assert [m.job for m in outbox.sent] == ["d"]
 
 

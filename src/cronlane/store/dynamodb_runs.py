@@ -18,6 +18,7 @@ from cronlane.model import (
     SINKS_PER_SHARD,
     JobNode,
     NewRun,
+    PlacesRecord,
     Restart,
     RunCounts,
     RunGraph,
@@ -92,6 +93,7 @@ class RunRecordsOnDynamo(DynamoTable):
                         schedule=run.schedule,
                         scheduled_time=run.scheduled_time,
                         spread=spread if spread > 1 else None,
+                        max_parallel=run.max_parallel,
                         expires_at=run.expires_at,
                     )
                     # a replaced run's (empty) graph is overwritten; the run's claim guards both
@@ -125,6 +127,7 @@ class RunRecordsOnDynamo(DynamoTable):
             expires_at=int(first.expires_at),
             slots=sink_slots(nodes, interleaved=spread > 1),
             spread=spread,
+            max_parallel=int(first.max_parallel) if first.max_parallel is not None else None,
         )
 
     def get_run(self, run_id: str) -> RunView | None:
@@ -280,6 +283,23 @@ class RunRecordsOnDynamo(DynamoTable):
                 condition=Run.restart_id == restart_id,
             ),
         )
+
+    def places(self, run_id: str) -> PlacesRecord:
+        Places = self.items.Places
+        item = dynamodb(
+            f"reading the places of run {run_id}",
+            lambda: Places.get(run_pk(run_id), "PLACES", consistent_read=True),
+            None,
+        )
+        return PlacesRecord() if item is None else PlacesRecord.from_json(item.data, int(item.version))
+
+    def put_places(self, run_id: str, record: PlacesRecord, expires_at: int) -> bool:
+        Places = self.items.Places
+        item = Places(
+            run_pk(run_id), "PLACES", data=record.to_json(), version=record.version + 1, expires_at=expires_at
+        )
+        condition = Places.pk.does_not_exist() if record.version == 0 else Places.version == record.version
+        return conditional(f"writing the places of run {run_id}", lambda: item.save(condition=condition))
 
     def mark_deadline_reported(self, run_id: str, now: float) -> bool:
         Run = self.Run

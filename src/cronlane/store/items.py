@@ -8,6 +8,7 @@ docs/state.md:
 | graph     | ``RUN#<run id>`` | ``GRAPH#<n>``  | -                                                     |
 | job-run   | ``RUN#<run id>``(*)| ``JOB#<job>``  | -                                                     |
 | sinks     | ``RUN#<run id>``(*)| ``SINKS#<n>``  | -                                                     |
+| places    | ``RUN#<run id>`` | ``PLACES``     | -                                                     |
 | join      | ``RUN#<run id>``(*)| ``JOIN#<job>#<n>``, ``JOIN#<job>`` | -                                  |
 | result    | ``RUN#<run id>``(*)| ``RESULT#<job>#<life>.<attempt>`` | -                                  |
 | schedule  | ``SCHEDULE#<n>`` | ``STATE``      | -                                                     |
@@ -130,6 +131,18 @@ class GraphItem(Model):
     schedule = UnicodeAttribute(null=True)
     scheduled_time = NumberAttribute(null=True)
     spread = NumberAttribute(null=True)  # as the run's
+    max_parallel = NumberAttribute(null=True)  # the run's width (cronlane.places; absent: none)
+    expires_at = NumberAttribute()
+
+
+class PlacesItem(Model):
+    """A run's places (cronlane.places), in a run with a width: JSON of who holds one and who
+    waits, and the version its conditional writes go by."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = UnicodeAttribute()
+    version = NumberAttribute()
     expires_at = NumberAttribute()
 
 
@@ -284,6 +297,7 @@ class Items:
     Result: type[ResultItem]
     Counter: type[CounterItem]
     Audit: type[AuditItem]
+    Places: type[PlacesItem]
     connection: Connection
 
     @property
@@ -299,6 +313,7 @@ class Items:
             self.Result,
             self.Counter,
             self.Audit,
+            self.Places,
         )
 
 
@@ -318,6 +333,7 @@ def bind(table: str, region: str | None) -> Items:
         Result=bound(ResultItem),
         Counter=bound(CounterItem),
         Audit=bound(AuditItem),
+        Places=bound(PlacesItem),
         connection=Connection(region=region),
     )
 

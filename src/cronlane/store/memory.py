@@ -25,6 +25,7 @@ from cronlane.model import (
     JobState,
     JobStatus,
     NewRun,
+    PlacesRecord,
     Restart,
     RunCounts,
     RunGraph,
@@ -81,6 +82,7 @@ class MemoryRunStore(StoreBase):
         self._backfill_slots: dict[str, int] = {}  # schedule -> its active backfill runs
         self._lane_numbers: dict[str, int] = {}
         self._audit: list[AuditEntry] = []
+        self._places: dict[str, PlacesRecord] = {}  # run -> its places (cronlane.places)
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class MemoryRunStore(StoreBase):
                 run.expires_at,
                 sink_slots(nodes, interleaved=spread_of(len(nodes)) > 1),
                 spread_of(len(nodes)),
+                run.max_parallel,
             )
             if existing is None:
                 key = (time_key(run.scheduled_time, run.run_id), run.run_id)
@@ -249,6 +252,19 @@ class MemoryRunStore(StoreBase):
             if found is None or found.view.restart is None or found.view.restart.id != restart_id:
                 return False
             found.view.restart = None
+            return True
+
+    def places(self, run_id: str) -> PlacesRecord:
+        with self._lock:
+            return self._places.get(run_id) or PlacesRecord()
+
+    def put_places(self, run_id: str, record: PlacesRecord, expires_at: int) -> bool:
+        with self._lock:
+            stored = self._places.get(run_id)
+            if (stored.version if stored is not None else 0) != record.version:
+                return False
+            # as stored: through the JSON the DynamoDB item holds
+            self._places[run_id] = PlacesRecord.from_json(record.to_json(), record.version + 1)
             return True
 
     def mark_deadline_reported(self, run_id: str, now: float) -> bool:

@@ -247,6 +247,15 @@ def _join(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
     store.capacity.write(keys.join_pk(run_id, a["job"], a["shard"], store.spread(run_id)), SMALL)
 
 
+def _places_read(store: MeteredStore, a: dict[str, Any], record: Any) -> None:
+    # a missing item costs the unit too
+    store.capacity.read(_run(a["run_id"]), len(record.to_json()) + SMALL if record.version else 0)
+
+
+def _places_write(store: MeteredStore, a: dict[str, Any], _: Any) -> None:
+    store.capacity.write(_run(a["run_id"]), len(a["record"].to_json()) + SMALL)
+
+
 def _index_query(store: MeteredStore, a: dict[str, Any], runs: Any) -> None:
     # an eventually consistent read of the by-schedule indexes
     store.capacity.read(_schedule(a["schedule"]), sum(item_size(r) for r in runs or []), consistent=False)
@@ -272,6 +281,8 @@ COSTS: dict[str, Cost] = {
     "mark_sink": _mark_sink,
     "sinks_finished": _sinks_finished,
     "join": _join,
+    "places": _places_read,
+    "put_places": _places_write,
     "runs_of_schedule": _index_query,
     "active_runs": _index_query,
     "buffered_runs": _index_query,
