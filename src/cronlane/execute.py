@@ -225,7 +225,7 @@ class Executor:
             # cancelled: do not start (a long job stops at its checkpoint).
             if self.store.finish(view, JobStatus.CANCELLED, now, 0.0, error=RUN_CANCELLED, graph=graph):
                 self._announce(view, JobStatus.CANCELLED, now, 0.0, None, RUN_CANCELLED)
-            self.releaser.ended(view.run_id, view.job)
+            self.releaser.ended(view.run_id, view.job, view.generation)
             self._close(view.run_id)
             return {"job": view.job, "status": JobStatus.CANCELLED.value}
         self.log.append_keys(
@@ -524,7 +524,7 @@ class Executor:
         crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
         if ended:
             self._announce(view, JobStatus.FAILED, finished, duration, entry, error)
-        self._after_failure(view.run_id, view.job)
+        self._after_failure(view.run_id, view.job, view.generation)
         return {"job": view.job, "status": JobStatus.FAILED.value}
 
     def _announce(
@@ -548,9 +548,10 @@ class Executor:
         )
         self.closer.announcer.jobs_ended([ended])
 
-    def _after_failure(self, run_id: str, failed_job: str) -> None:
+    def _after_failure(self, run_id: str, failed_job: str, generation: int) -> None:
         """Skip what the failure blocks (``rules.failure_reach``), release the ``all_done`` jobs
-        it made ready, and close the run if that was its last job."""
+        it made ready, and close the run if that was its last job (in a run with a width, the
+        failed job and the skipped ones give back their places, or leave the waiting list)."""
         graph = self.graphs.get(run_id)
         if graph is not None and failed_job in graph.nodes:
             reach = failure_reach(graph.nodes, failed_job)
@@ -565,7 +566,8 @@ class Executor:
             # The failed job and the skipped ones are terminal now: read the rest and send.
             waiting = {name: Needs.of(graph.nodes[name]) for name in reach.all_done}
             ready = self.releaser.ready(run_id, failed_job, JobStatus.FAILED, waiting, self.clock.now())
-            self.releaser.send(ready, run_id, ended=(failed_job,))
+            ended: dict[str, int | None] = {name: None for name, _ in reach.skipped}
+            self.releaser.send(ready, run_id, ended={**ended, failed_job: generation})
         self._close(run_id)
 
     def _sink_ended(self, view: JobRunView) -> bool:
@@ -595,7 +597,7 @@ class Executor:
         if view is not None and view.status in (JobStatus.SKIPPED, JobStatus.CANCELLED):
             # it ended without running while its message was on the way: in a run with a width,
             # the place that message held goes to the next waiting job (cronlane.places)
-            self.releaser.ended(view.run_id, view.job)
+            self.releaser.ended(view.run_id, view.job, view.generation)
         if view is not None and message.current and message.generation != view.generation:
             # sent unread by a release (its upstreams all succeeded), to a later generation
             if view.status in WAITING:  # it waits: this message starts it
@@ -627,7 +629,7 @@ class Executor:
             self._sink_ended(view)
             self._close(view.run_id)
         elif view.status is JobStatus.FAILED:
-            self._after_failure(view.run_id, view.job)
+            self._after_failure(view.run_id, view.job, view.generation)
         elif view.status.terminal and message.current:
             # skipped or cancelled before its unread release came: the release did not see it
             # ended, so the run may be closing

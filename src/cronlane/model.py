@@ -315,38 +315,44 @@ class Waiting:
 
 @dataclass(frozen=True)
 class PlacesRecord:
-    """A run's places as stored: who holds one (job -> generation sent), who waits, the version."""
+    """A run's places as stored: who holds one (with the generation and ``current`` sent), who
+    waits, which of the placed its last write placed (their send may have died with its sender),
+    and the version."""
 
-    placed: Mapping[str, int] = field(default_factory=dict)
+    placed: Mapping[str, Waiting] = field(default_factory=dict)
     waiting: Mapping[str, Waiting] = field(default_factory=dict)
     version: int = 0
+    fresh: frozenset[str] = frozenset()
 
     def to_json(self) -> str:
         """Compact (the item is read and written at every end): a job as its name, ``@<n>`` after
-        it for a generation above 0, ``!`` for a waiting job's ``current`` (a job name has neither
-        character)."""
-        placed = [_token(job, gen) for job, gen in sorted(self.placed.items())]
-        waiting = [_token(job, w.generation) + "!" * w.current for job, w in sorted(self.waiting.items())]
-        return json.dumps({"p": placed, "w": waiting}, separators=(",", ":"))
+        it for a generation above 0, ``!`` for ``current`` (a job name has neither character)."""
+        return json.dumps(
+            {"p": _tokens(self.placed), "w": _tokens(self.waiting), "f": sorted(self.fresh)},
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text: str, version: int) -> PlacesRecord:
         data = json.loads(text)
-        placed = dict(_untoken(t) for t in data.get("p", []))
-        waiting = {}
-        for t in data.get("w", []):
-            job, gen = _untoken(t.rstrip("!"))
-            waiting[job] = Waiting(gen, t.endswith("!"))
-        return cls(placed, waiting, version)
+        return cls(
+            _untokens(data.get("p", [])), _untokens(data.get("w", [])), version, frozenset(data.get("f", []))
+        )
 
 
-def _token(job: str, generation: int) -> str:
-    return f"{job}@{generation}" if generation else job
+def _tokens(entries: Mapping[str, Waiting]) -> list[str]:
+    return [
+        job + (f"@{w.generation}" if w.generation else "") + "!" * w.current
+        for job, w in sorted(entries.items())
+    ]
 
 
-def _untoken(token: str) -> tuple[str, int]:
-    job, _, gen = token.partition("@")
-    return job, int(gen or 0)
+def _untokens(tokens: list[str]) -> dict[str, Waiting]:
+    entries = {}
+    for token in tokens:
+        job, _, generation = token.rstrip("!").partition("@")
+        entries[job] = Waiting(int(generation or 0), token.endswith("!"))
+    return entries
 
 
 @dataclass(frozen=True)

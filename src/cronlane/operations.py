@@ -138,6 +138,9 @@ class Operator:
                 )
                 cancelled.append(ended)
         self.closer.announcer.jobs_ended(cancelled)
+        # in a run with a width, the cancelled jobs give back their places and leave the waiting
+        # list (cronlane.places), so that none of them is sent for its claim to refuse
+        self.releaser.send_messages(run_id, (), {j.job: j.generation for j in cancelled})
         status = self.closer.close_if_complete(run_id) or run.status
         return {"run_id": run_id, "status": status.value, "cancelled": len(cancelled)}
 
@@ -345,7 +348,10 @@ class Operator:
         if waiting:
             needs = self.graphs.needs_of(run_id, waiting)
             ready += self.releaser.ready(run_id, None, JobStatus.SUCCEEDED, needs, now).messages
-        self.releaser.send_messages(run_id, ready, ended=vouched)  # a vouched job's place is free
+        # a vouched job's place is free (cronlane.places)
+        self.releaser.send_messages(
+            run_id, ready, ended={n: restart.steps[n].generation + 1 for n in vouched}
+        )
         crashpoint("operator.after_send", run_id=run_id)
         self.store.end_restart(run_id, restart.id)
         crashpoint("operator.after_restart", run_id=run_id)

@@ -13,12 +13,15 @@ only then sends what it placed. So:
 
 - a job that holds a place and is sent again (a redelivery's release, a run's check resending a
   lost message) is sent again, and still counts once;
-- a crash between the write and the send leaves placed jobs without a message: they wait with
-  their upstreams done and never started, and the run's check sends them again;
+- a crash between the write and the send leaves placed jobs without a message: the record names
+  the jobs its last write placed, and the next admit of the run sends them again (the repeated
+  release of the dead sender's redelivered message is one; so is the run's check);
+- an end frees the place of the generation that ended, or of an earlier one: a rerun's later
+  generation keeps the place it took;
 - a place a crash kept (an end whose admit never ran) is freed by the run's check, which frees
   every place whose job has ended; a waiting job that ended without running (skipped by a
-  failure, cancelled) is dropped from the waiting list by the same, or, if it is placed first, by
-  its claim's refusal, which frees its place.
+  failure, cancelled by an operator) leaves the waiting list in the same admit as the end that
+  caused it, and if a placed one is sent all the same, its claim's refusal frees its place.
 
 Nothing here runs without ``max_parallel``: a run without it sends every ready job at once, in
 rank order, as before, and has no record. The pure rule is ``admit``; ``Places`` does the
@@ -27,7 +30,7 @@ reading and writing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from cronlane.clock import Clock
 from cronlane.errors import Conflict
@@ -40,36 +43,55 @@ MAX_JOBS = 2_000  # a run with a width has at most this many jobs: its record st
 ATTEMPTS = 8  # conditional writes lost to other writers before the sender gives up (it retries)
 
 
+Ended = Mapping[str, int | None]  # job -> the generation that ended (None: whichever it is in)
+
+
+def _over(entry: Waiting, job: str, ended: Ended) -> bool:
+    """Did ``entry`` (a placed or waiting job) end? Its generation, or a later one, ended (a
+    ``current`` entry stands for whichever generation waits)."""
+    if job not in ended:
+        return False
+    generation = ended[job]
+    return generation is None or entry.current or entry.generation <= generation
+
+
 def admit(
     record: PlacesRecord,
     run_id: str,
     limit: int,
     nodes: Mapping[str, JobNode],
-    ended: Collection[str],
+    ended: Ended,
     ready: Sequence[JobMessage],
     now: float,
 ) -> tuple[PlacesRecord, list[JobMessage]]:
     """The record after ``ended`` gave back their places (and left the waiting list) and
     ``ready`` asked for one, and the messages to send: those of ready jobs that hold a place
-    already (sent again), then the highest-ranked waiting jobs while places are free (ties by
-    name)."""
-    placed = {job: gen for job, gen in record.placed.items() if job not in ended}
-    waiting = {job: w for job, w in record.waiting.items() if job not in ended}
-    again: list[JobMessage] = []
+    already (sent again), those the last write placed (its sender may have died before sending
+    them: a repeat within SQS's 5-minute window is dropped as a duplicate, a later one by the
+    claim), then the highest-ranked waiting jobs while places are free (ties by name)."""
+    placed = {job: w for job, w in record.placed.items() if not _over(w, job, ended)}
+    waiting = {job: w for job, w in record.waiting.items() if not _over(w, job, ended)}
+    again: dict[str, JobMessage] = {}
     for message in ready:
         if message.job in placed:
-            again.append(message)
+            again[message.job] = message
         elif message.job not in waiting or message.generation > waiting[message.job].generation:
             waiting[message.job] = Waiting(message.generation, message.current)
+    for job in sorted(record.fresh):
+        if job in placed and job not in again:
+            again[job] = _message(run_id, job, placed[job], nodes, now)
     free = max(limit - len(placed), 0)
     chosen = sorted(waiting, key=lambda job: (-_rank(nodes, job), job))[:free]
     sent = []
     for job in chosen:
-        w = waiting.pop(job)
-        placed[job] = w.generation
-        lane = nodes[job].lane if job in nodes else 0
-        sent.append(JobMessage(run_id, job, w.generation, queued_at=now, lane=lane, current=w.current))
-    return PlacesRecord(placed, waiting, record.version), again + sent
+        placed[job] = waiting.pop(job)
+        sent.append(_message(run_id, job, placed[job], nodes, now))
+    return PlacesRecord(placed, waiting, record.version, frozenset(chosen)), [*again.values(), *sent]
+
+
+def _message(run_id: str, job: str, entry: Waiting, nodes: Mapping[str, JobNode], now: float) -> JobMessage:
+    lane = nodes[job].lane if job in nodes else 0
+    return JobMessage(run_id, job, entry.generation, queued_at=now, lane=lane, current=entry.current)
 
 
 def _rank(nodes: Mapping[str, JobNode], job: str) -> float:
@@ -90,7 +112,7 @@ class Places:
         limit: int,
         nodes: Mapping[str, JobNode],
         expires_at: int,
-        ended: Collection[str],
+        ended: Ended,
         ready: Sequence[JobMessage],
     ) -> list[JobMessage]:
         """The messages to send now, the record written first; raises ``Conflict`` if other

@@ -35,14 +35,14 @@ graph snapshot), to tell the run it may be closing if that job had ended (skippe
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cronlane import joins, priority
 from cronlane.faults import crashpoint
 from cronlane.graphs import GRAPHS_KEPT, RunGraphs
 from cronlane.model import JobMessage, JobRunView, JobState, JobStatus, TriggerRule
-from cronlane.places import Places
+from cronlane.places import Ended, Places
 from cronlane.ports import JobQueue, JobRunRecords
 from cronlane.rules import NOT_WRITTEN, Needs, decide, done_waiting
 
@@ -89,7 +89,7 @@ class Releaser:
         else:
             needs = self.graphs.needs_of(view.run_id, names)
         ready = self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now, unread)
-        return self.send(ready, view.run_id, ended=(view.job,))
+        return self.send(ready, view.run_id, ended={view.job: view.generation})
 
     def ready(
         self,
@@ -186,18 +186,19 @@ class Releaser:
             return bool(filled)
         return self.store.join(run_id, job, None, filled, shards, expires_at)
 
-    def send(self, ready: Ready, run_id: str, ended: Collection[str] = ()) -> bool:
-        """Send what ``ready`` holds, ``ended`` (jobs of ``run_id`` that ended) giving back their
-        places in a run with a width; True if a dependent had ended."""
+    def send(self, ready: Ready, run_id: str, ended: Ended | None = None) -> bool:
+        """Send what ``ready`` holds, ``ended`` (jobs of ``run_id`` that ended, with the
+        generation) giving back their places in a run with a width; True if a dependent had
+        ended."""
         self.send_messages(run_id, ready.messages, ended)
         return ready.ended
 
-    def ended(self, run_id: str, job: str) -> None:
+    def ended(self, run_id: str, job: str, generation: int | None) -> None:
         """``job`` ended without a release (skipped or cancelled while it held a place): in a run
         with a width, its place goes to the next waiting job."""
-        self.send_messages(run_id, (), (job,))
+        self.send_messages(run_id, (), {job: generation})
 
-    def send_messages(self, run_id: str, messages: Sequence[JobMessage], ended: Collection[str] = ()) -> None:
+    def send_messages(self, run_id: str, messages: Sequence[JobMessage], ended: Ended | None = None) -> None:
         """Send messages of one run, the job with the longest path ahead first (cronlane.priority:
         the ranks are in the run's graph snapshot, which whoever sends has already read). In a
         run with a width (``Schedule(max_parallel=...)``), only as many as it has places free
@@ -207,7 +208,9 @@ class Releaser:
         graph = self.graphs.get(run_id)
         nodes = graph.nodes if graph is not None else {}
         if graph is not None and graph.max_parallel:
-            messages = self.places.admit(run_id, graph.max_parallel, nodes, graph.expires_at, ended, messages)
+            messages = self.places.admit(
+                run_id, graph.max_parallel, nodes, graph.expires_at, ended or {}, messages
+            )
         elif len(messages) > 1:
             messages = priority.by_rank(messages, nodes)
         if messages:

@@ -77,7 +77,7 @@ class RunStarter:
         )
         if run.max_parallel:  # a run with a width: as many as it has places (cronlane.places)
             messages = self.places.admit(
-                run.run_id, run.max_parallel, run.nodes, run.expires_at, (), messages
+                run.run_id, run.max_parallel, run.nodes, run.expires_at, {}, messages
             )
         for start in range(0, len(messages), 10):
             self.queue.send(messages[start : start + 10])

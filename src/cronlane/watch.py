@@ -24,7 +24,7 @@ from typing import Any
 from cronlane import watchdog
 from cronlane.clock import Clock
 from cronlane.graphs import RunGraphs
-from cronlane.model import JobMessage, JobStatus, RunStatus, RunView, Trigger
+from cronlane.model import JobMessage, JobRunView, JobStatus, RunStatus, RunView, Trigger
 from cronlane.operations import Operator
 from cronlane.ports import JobQueue, RunStore, Watchdog
 from cronlane.release import Releaser
@@ -91,10 +91,10 @@ class RunWatch:
         elif run is not None and run.status is RunStatus.RUNNING:
             if self.closer.report_if_late(run):
                 found.append("past its deadline: reported")
-            resent, running = self._resend_ready(run_id)
+            resent, running, jobs = self._resend_ready(run_id)
             if resent:
                 found.append("waiting with its upstreams done, sent again: " + ", ".join(resent))
-            if self._count_sinks(run):
+            if self._count_sinks(run, jobs):
                 found.append("every job had ended, a sink's end was not counted: counted")
             operated = run.touched or run.cancel_requested_at is not None
             if self.closer.close(run) is RunStatus.RUNNING and running and operated:
@@ -124,28 +124,28 @@ class RunWatch:
         self.starter.start_oldest_buffered(schedule)
         return ["buffered with nothing active ahead of it: the oldest buffered run started"]
 
-    def _count_sinks(self, run: RunView) -> bool:
+    def _count_sinks(self, run: RunView, jobs: list[JobRunView]) -> bool:
         """Every job ended but the sinks' counts say otherwise (a sink's executor died after its
         state write, and its message went to the dead-letter queue before a redelivery counted
         it): count the ended sinks, so that the close sees them. True if it did."""
+        if not jobs or not all(j.status.terminal for j in jobs):
+            return False  # the usual case: nothing more is read
         graph = self.graphs.get(run.run_id)
         if graph is None or self.store.sinks_finished(run.run_id, run.sink_count):
-            return False
-        jobs = self.store.job_runs(run.run_id)
-        if not jobs or not all(j.status.terminal for j in jobs):
             return False
         for job in graph.slots:
             self.store.mark_sink(graph, job)
         return True
 
-    def _resend_ready(self, run_id: str) -> tuple[list[str], bool]:
+    def _resend_ready(self, run_id: str) -> tuple[list[str], bool, list[JobRunView]]:
         """Send again the jobs that wait with their upstreams done and whose message must be
         lost: never started, or quiet since their last claim for longer than any message of
         theirs stays hidden (one waiting out a retry's backoff, or continuing from a checkpoint,
-        has its message on the way); and whether a job of the run is running."""
+        has its message on the way); whether a job of the run is running; and the run's jobs as
+        read."""
         graph = self.graphs.get(run_id)
         if graph is None:
-            return [], False
+            return [], False, []
         now = self.clock.now()
         quiet_since = now - QUIET_S
         jobs = self.store.job_runs(run_id)
@@ -166,7 +166,7 @@ class RunWatch:
         ]
         # In a run with a width, an end whose sender died kept its place: every ended job gives
         # its place back here, and a waiting job takes it (cronlane.places).
-        ended = [j.job for j in jobs if j.status.terminal]
+        ended: dict[str, int | None] = {j.job: j.generation for j in jobs if j.status.terminal}
         self.releaser.send_messages(run_id, [*ready.messages, *lost], ended)
         running = any(j.status is JobStatus.RUNNING for j in jobs)
-        return sorted([m.job for m in ready.messages] + [m.job for m in lost]), running
+        return sorted([m.job for m in ready.messages] + [m.job for m in lost]), running, jobs

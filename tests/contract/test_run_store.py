@@ -1372,14 +1372,16 @@ def test_a_run_keeps_its_width_and_its_places_go_by_version(store: RunStore) -> 
     # WHEN nothing has taken a place yet THEN the run has an empty record at version 0
     assert store.places(RUN) == PlacesRecord()
     # WHEN a sender writes the record it read (version 0)
-    first = PlacesRecord({"a": 0, "b": 1}, {"c": Waiting(0, True), "d": Waiting(2, False)}, 0)
+    first = PlacesRecord(
+        {"a": Waiting(), "b": Waiting(1, True)}, {"c": Waiting(0, True), "d": Waiting(2)}, 0, frozenset({"b"})
+    )
     assert store.put_places(RUN, first, EXPIRES_AT)
     # THEN it reads back as written, at version 1
     assert store.places(RUN) == replace(first, version=1)
     # and a second writer that had read version 0 too loses, and changes nothing
-    assert not store.put_places(RUN, PlacesRecord({"x": 0}, {}, 0), EXPIRES_AT)
+    assert not store.put_places(RUN, PlacesRecord({"x": Waiting()}, {}, 0), EXPIRES_AT)
     # while one that read version 1 wins
-    assert store.put_places(RUN, PlacesRecord({"c": 0}, {}, 1), EXPIRES_AT)
-    assert store.places(RUN) == PlacesRecord({"c": 0}, {}, 2)
+    assert store.put_places(RUN, PlacesRecord({"c": Waiting()}, {}, 1), EXPIRES_AT)
+    assert store.places(RUN) == PlacesRecord({"c": Waiting()}, {}, 2)
     assert not store.put_places(RUN, PlacesRecord({}, {}, 1), EXPIRES_AT)
     assert store.places("run-wide") == PlacesRecord()

@@ -22,32 +22,49 @@ def nodes(ranks: dict[str, float]) -> dict[str, JobNode]:
     return {n: JobNode(n, "g", "m.f", (), (), 60, 1, rank=r) for n, r in ranks.items()}
 
 
+W0 = Waiting()  # generation 0, not current
+
+
 def test_admit_frees_the_ended_and_gives_free_places_to_the_highest_ranked() -> None:
     graph = nodes({"a": 1.0, "b": 9.0, "c": 5.0, "d": 5.0, "e": 7.0})
-    record = PlacesRecord({"a": 0, "b": 0}, {"c": Waiting(), "d": Waiting()}, 3)
+    record = PlacesRecord({"a": W0, "b": W0}, {"c": W0, "d": W0}, 3)
     # a ends and releases e: two places were taken of 2, now one is free: e outranks c and d
-    after, sent = admit(record, "r", 2, graph, {"a"}, [JobMessage("r", "e", current=True)], 10.0)
+    after, sent = admit(record, "r", 2, graph, {"a": 0}, [JobMessage("r", "e", current=True)], 10.0)
     assert [(m.job, m.current, m.queued_at) for m in sent] == [("e", True, 10.0)]
-    assert after == PlacesRecord({"b": 0, "e": 0}, {"c": Waiting(), "d": Waiting()}, 3)
-    # b ends with nothing released: c and d tie on rank, the name decides
-    after, sent = admit(after, "r", 2, graph, {"b"}, [], 11.0)
-    assert [m.job for m in sent] == ["c"]
-    assert set(after.placed) == {"e", "c"} and set(after.waiting) == {"d"}
+    assert after == PlacesRecord({"b": W0, "e": Waiting(0, True)}, {"c": W0, "d": W0}, 3, frozenset({"e"}))
+    # b ends with nothing released: c and d tie on rank, the name decides; e, which the last
+    # write placed, is sent again (its sender may have died before sending it)
+    after, sent = admit(after, "r", 2, graph, {"b": 0}, [], 11.0)
+    assert [m.job for m in sent] == ["e", "c"]
+    assert set(after.placed) == {"e", "c"} and set(after.waiting) == {"d"} and after.fresh == {"c"}
 
 
 def test_admit_sends_again_a_placed_job_and_counts_it_once() -> None:
     graph = nodes({"a": 1.0, "b": 2.0})
-    record = PlacesRecord({"a": 0}, {"b": Waiting()}, 1)
+    record = PlacesRecord({"a": W0}, {"b": W0}, 1)
     # a run's check resends a's lost message: a holds its place already, b still waits
-    after, sent = admit(record, "r", 1, graph, (), [JobMessage("r", "a"), JobMessage("r", "b")], 5.0)
+    after, sent = admit(record, "r", 1, graph, {}, [JobMessage("r", "a"), JobMessage("r", "b")], 5.0)
     assert [m.job for m in sent] == ["a"]
     assert after == record
     # a job that ended without running (skipped) leaves the waiting list
-    after, sent = admit(record, "r", 1, graph, {"b"}, [], 5.0)
+    after, sent = admit(record, "r", 1, graph, {"b": None}, [], 5.0)
     assert sent == [] and after.waiting == {}
     # a rerun's later generation replaces the waiting one
-    after, _ = admit(record, "r", 1, graph, (), [JobMessage("r", "b", 2)], 5.0)
+    after, _ = admit(record, "r", 1, graph, {}, [JobMessage("r", "b", 2)], 5.0)
     assert after.waiting == {"b": Waiting(2)}
+
+
+def test_an_end_frees_only_its_own_generation_or_an_earlier_one() -> None:
+    graph = nodes({"a": 1.0, "b": 2.0})
+    # a rerun placed a's generation 2; a run's check read a as FAILED in generation 1 before
+    record = PlacesRecord({"a": Waiting(2)}, {"b": Waiting(1)}, 4)
+    after, sent = admit(record, "r", 1, graph, {"a": 1, "b": 0}, [], 5.0)
+    assert after.placed == {"a": Waiting(2)} and after.waiting == {"b": Waiting(1)} and sent == []
+    # generation 2's own end frees it; a current message's place goes whichever generation ends
+    after, sent = admit(record, "r", 1, graph, {"a": 2}, [], 5.0)
+    assert [(m.job, m.generation) for m in sent] == [("b", 1)]
+    after, _ = admit(PlacesRecord({"a": Waiting(0, True)}), "r", 1, graph, {"a": 3}, [], 5.0)
+    assert after.placed == {}
 
 
 def held_back(max_parallel: int | None) -> float:
@@ -70,14 +87,22 @@ def test_on_a_graph_where_it_matters_held_back_jobs_reach_the_bound() -> None:
     assert held_back(2) == 11.0
 
 
-def world(graph: dict[str, tuple[str, ...]], max_parallel: int, max_receive_count: int = 10) -> InProcess:
+def world(
+    graph: dict[str, tuple[str, ...]],
+    max_parallel: int,
+    max_receive_count: int = 10,
+    expected: dict[str, float] | None = None,
+) -> InProcess:
     ran: list[str] = []
 
     def function(spec: str) -> Any:
         name = spec.rsplit(".", 1)[1]
         return lambda ctx: ran.append(name)
 
-    jobs = [Job(n, f"app.jobs.{n}", "g", ups, max_attempts=1) for n, ups in graph.items()]
+    jobs = [
+        Job(n, f"app.jobs.{n}", "g", ups, max_attempts=1, expected_s=(expected or {}).get(n))
+        for n, ups in graph.items()
+    ]
     schedule = Schedule("nightly", "cron(0 2 * * ? *)", Selection.everything(), max_parallel=max_parallel)
     w = InProcess(
         Catalog.build(jobs, [schedule]), START, import_function=function, max_receive_count=max_receive_count
@@ -180,7 +205,7 @@ def test_a_place_kept_by_an_end_that_never_released_is_given_back_by_the_run_s_c
             w.drain()
     finally:
         faults.install(None)
-    assert died == ["a"] and w.store.places(run_id).placed == {"a": 0}
+    assert died == ["a"] and w.store.places(run_id).placed == {"a": Waiting()}
     w.drain(until=START + 6 * 3600)  # the run's checks fire too
     run = w.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.SUCCEEDED
@@ -209,3 +234,45 @@ def test_a_width_costs_one_read_and_one_write_unit_per_end_and_one_for_the_start
 
     (reads, writes), (held_reads, held_writes) = units(None), units(3)
     assert (held_reads - reads, held_writes - writes) == (18.0, 18.0)
+
+
+def test_a_job_taken_from_the_waiting_list_by_a_sender_that_died_is_sent_by_the_next_admit() -> None:
+    """a's release takes b (the waiting root, which outranks a's own dependent c) and dies
+    before sending it. The redelivered message's release finds c waiting behind b, and sends b
+    again: the record names it as placed by the last write."""
+    w = world({"a": (), "c": ("a",), "b": ()}, max_parallel=1, expected={"a": 1.0, "c": 1.0, "b": 1.5})
+    died: list[str] = []
+
+    def hook(name: str, where: dict[str, Any]) -> None:
+        if name == "places.after_write" and w.store.written_job_runs(where["run_id"]) and not died:
+            died.append("release")
+            raise Crash("release")
+
+    faults.install(hook)
+    try:
+        run_id = str(w.tick("nightly", START)["run_id"])
+        with pytest.raises(Crash):
+            w.drain()
+    finally:
+        faults.install(None)
+    assert w.store.places(run_id).placed == {"b": Waiting()}
+    # a's message comes back (no run's check fires: steps only): its release sends b again
+    visible = w.queue.next_visible()
+    assert visible is not None
+    w.clock.advance_to(visible)
+    while w.step():
+        pass
+    assert w.ran == ["a", "b", "c"]  # type: ignore[attr-defined]
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED and w.check_answers == []
+
+
+def test_a_cancelled_run_sends_none_of_its_waiting_jobs() -> None:
+    w = world({f"r{i}": () for i in range(6)}, max_parallel=1)
+    run_id = str(w.tick("nightly", START)["run_id"])
+    w.act(action="cancel", run_id=run_id)
+    w.drain(until=START + 6 * 3600)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.CANCELLED
+    assert w.handled == 1  # the one placed root's message, which its claim refuses; not six
+    assert w.store.places(run_id).placed == {} and w.store.places(run_id).waiting == {}
