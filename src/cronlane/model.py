@@ -305,9 +305,9 @@ class RunGraph:
 
 
 @dataclass(frozen=True)
-class Waiting:
-    """A ready job of a run with a width waiting for a place (cronlane.places): the generation
-    and ``current`` its message will carry."""
+class PlaceEntry:
+    """A job of a run with a width that holds a place or waits for one (cronlane.places): the
+    generation and ``current`` its message carries."""
 
     generation: int = 0
     current: bool = False
@@ -319,8 +319,8 @@ class PlacesRecord:
     waits, which of the placed its last write placed (their send may have died with its sender),
     and the version."""
 
-    placed: Mapping[str, Waiting] = field(default_factory=dict)
-    waiting: Mapping[str, Waiting] = field(default_factory=dict)
+    placed: Mapping[str, PlaceEntry] = field(default_factory=dict)
+    waiting: Mapping[str, PlaceEntry] = field(default_factory=dict)
     version: int = 0
     fresh: frozenset[str] = frozenset()
 
@@ -340,18 +340,18 @@ class PlacesRecord:
         )
 
 
-def _tokens(entries: Mapping[str, Waiting]) -> list[str]:
+def _tokens(entries: Mapping[str, PlaceEntry]) -> list[str]:
     return [
         job + (f"@{w.generation}" if w.generation else "") + "!" * w.current
         for job, w in sorted(entries.items())
     ]
 
 
-def _untokens(tokens: list[str]) -> dict[str, Waiting]:
+def _untokens(tokens: list[str]) -> dict[str, PlaceEntry]:
     entries = {}
     for token in tokens:
         job, _, generation = token.rstrip("!").partition("@")
-        entries[job] = Waiting(int(generation or 0), token.endswith("!"))
+        entries[job] = PlaceEntry(int(generation or 0), token.endswith("!"))
     return entries
 
 

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from cronlane.clock import Clock
 from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
-from cronlane.model import JobMessage, JobNode, PlacesRecord, Waiting
+from cronlane.model import JobMessage, JobNode, PlaceEntry, PlacesRecord
 from cronlane.ports import RunRecords
 
 MAX_PARALLEL = 1_000  # a run's width at most (a run of more jobs at once needs no limit)
@@ -46,7 +46,7 @@ ATTEMPTS = 8  # conditional writes lost to other writers before the sender gives
 Ended = Mapping[str, int | None]  # job -> the generation that ended (None: whichever it is in)
 
 
-def _over(entry: Waiting, job: str, ended: Ended) -> bool:
+def _over(entry: PlaceEntry, job: str, ended: Ended) -> bool:
     """Did ``entry`` (a placed or waiting job) end? Its generation, or a later one, ended (a
     ``current`` entry stands for whichever generation waits)."""
     if job not in ended:
@@ -76,7 +76,7 @@ def admit(
         if message.job in placed:
             again[message.job] = message
         elif message.job not in waiting or message.generation > waiting[message.job].generation:
-            waiting[message.job] = Waiting(message.generation, message.current)
+            waiting[message.job] = PlaceEntry(message.generation, message.current)
     for job in sorted(record.fresh):
         if job in placed and job not in again:
             again[job] = _message(run_id, job, placed[job], nodes, now)
@@ -89,7 +89,9 @@ def admit(
     return PlacesRecord(placed, waiting, record.version, frozenset(chosen)), [*again.values(), *sent]
 
 
-def _message(run_id: str, job: str, entry: Waiting, nodes: Mapping[str, JobNode], now: float) -> JobMessage:
+def _message(
+    run_id: str, job: str, entry: PlaceEntry, nodes: Mapping[str, JobNode], now: float
+) -> JobMessage:
     lane = nodes[job].lane if job in nodes else 0
     return JobMessage(run_id, job, entry.generation, queued_at=now, lane=lane, current=entry.current)
 

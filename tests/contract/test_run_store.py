@@ -17,6 +17,7 @@ from cronlane.model import (
     JobState,
     JobStatus,
     NewRun,
+    PlaceEntry,
     PlacesRecord,
     Restart,
     RestartStep,
@@ -25,7 +26,6 @@ from cronlane.model import (
     RunStatus,
     Trigger,
     TriggerRule,
-    Waiting,
     sink_slots,
 )
 from cronlane.ports import RunStore
@@ -1373,15 +1373,18 @@ def test_a_run_keeps_its_width_and_its_places_go_by_version(store: RunStore) -> 
     assert store.places(RUN) == PlacesRecord()
     # WHEN a sender writes the record it read (version 0)
     first = PlacesRecord(
-        {"a": Waiting(), "b": Waiting(1, True)}, {"c": Waiting(0, True), "d": Waiting(2)}, 0, frozenset({"b"})
+        {"a": PlaceEntry(), "b": PlaceEntry(1, True)},
+        {"c": PlaceEntry(0, True), "d": PlaceEntry(2)},
+        0,
+        frozenset({"b"}),
     )
     assert store.put_places(RUN, first, EXPIRES_AT)
     # THEN it reads back as written, at version 1
     assert store.places(RUN) == replace(first, version=1)
     # and a second writer that had read version 0 too loses, and changes nothing
-    assert not store.put_places(RUN, PlacesRecord({"x": Waiting()}, {}, 0), EXPIRES_AT)
+    assert not store.put_places(RUN, PlacesRecord({"x": PlaceEntry()}, {}, 0), EXPIRES_AT)
     # while one that read version 1 wins
-    assert store.put_places(RUN, PlacesRecord({"c": Waiting()}, {}, 1), EXPIRES_AT)
-    assert store.places(RUN) == PlacesRecord({"c": Waiting()}, {}, 2)
+    assert store.put_places(RUN, PlacesRecord({"c": PlaceEntry()}, {}, 1), EXPIRES_AT)
+    assert store.places(RUN) == PlacesRecord({"c": PlaceEntry()}, {}, 2)
     assert not store.put_places(RUN, PlacesRecord({}, {}, 1), EXPIRES_AT)
     assert store.places("run-wide") == PlacesRecord()

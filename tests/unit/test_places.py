@@ -4,6 +4,7 @@ next, whenever it became ready. Crashes around the places' write lose nothing.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from benchmarks import scale
 from cronlane import Catalog, Job, Schedule, Selection, faults
 from cronlane.errors import CatalogError
 from cronlane.inprocess import InProcess
-from cronlane.model import JobMessage, JobNode, JobStatus, PlacesRecord, RunStatus, Waiting
+from cronlane.model import JobMessage, JobNode, JobStatus, PlaceEntry, PlacesRecord, RunStatus
 from cronlane.places import MAX_JOBS, admit
 
 START = 1_800_000_000.0 - 8 * 3600 + 2 * 3600  # 2027-01-15T02:00:00Z: a fire time
@@ -22,7 +23,7 @@ def nodes(ranks: dict[str, float]) -> dict[str, JobNode]:
     return {n: JobNode(n, "g", "m.f", (), (), 60, 1, rank=r) for n, r in ranks.items()}
 
 
-W0 = Waiting()  # generation 0, not current
+W0 = PlaceEntry()  # generation 0, not current
 
 
 def test_admit_frees_the_ended_and_gives_free_places_to_the_highest_ranked() -> None:
@@ -31,7 +32,7 @@ def test_admit_frees_the_ended_and_gives_free_places_to_the_highest_ranked() -> 
     # a ends and releases e: two places were taken of 2, now one is free: e outranks c and d
     after, sent = admit(record, "r", 2, graph, {"a": 0}, [JobMessage("r", "e", current=True)], 10.0)
     assert [(m.job, m.current, m.queued_at) for m in sent] == [("e", True, 10.0)]
-    assert after == PlacesRecord({"b": W0, "e": Waiting(0, True)}, {"c": W0, "d": W0}, 3, frozenset({"e"}))
+    assert after == PlacesRecord({"b": W0, "e": PlaceEntry(0, True)}, {"c": W0, "d": W0}, 3, frozenset({"e"}))
     # b ends with nothing released: c and d tie on rank, the name decides; e, which the last
     # write placed, is sent again (its sender may have died before sending it)
     after, sent = admit(after, "r", 2, graph, {"b": 0}, [], 11.0)
@@ -51,19 +52,19 @@ def test_admit_sends_again_a_placed_job_and_counts_it_once() -> None:
     assert sent == [] and after.waiting == {}
     # a rerun's later generation replaces the waiting one
     after, _ = admit(record, "r", 1, graph, {}, [JobMessage("r", "b", 2)], 5.0)
-    assert after.waiting == {"b": Waiting(2)}
+    assert after.waiting == {"b": PlaceEntry(2)}
 
 
 def test_an_end_frees_only_its_own_generation_or_an_earlier_one() -> None:
     graph = nodes({"a": 1.0, "b": 2.0})
     # a rerun placed a's generation 2; a run's check read a as FAILED in generation 1 before
-    record = PlacesRecord({"a": Waiting(2)}, {"b": Waiting(1)}, 4)
+    record = PlacesRecord({"a": PlaceEntry(2)}, {"b": PlaceEntry(1)}, 4)
     after, sent = admit(record, "r", 1, graph, {"a": 1, "b": 0}, [], 5.0)
-    assert after.placed == {"a": Waiting(2)} and after.waiting == {"b": Waiting(1)} and sent == []
+    assert after.placed == {"a": PlaceEntry(2)} and after.waiting == {"b": PlaceEntry(1)} and sent == []
     # generation 2's own end frees it; a current message's place goes whichever generation ends
     after, sent = admit(record, "r", 1, graph, {"a": 2}, [], 5.0)
     assert [(m.job, m.generation) for m in sent] == [("b", 1)]
-    after, _ = admit(PlacesRecord({"a": Waiting(0, True)}), "r", 1, graph, {"a": 3}, [], 5.0)
+    after, _ = admit(PlacesRecord({"a": PlaceEntry(0, True)}), "r", 1, graph, {"a": 3}, [], 5.0)
     assert after.placed == {}
 
 
@@ -153,6 +154,28 @@ class Crash(Exception):
     pass
 
 
+def crash_once(
+    w: InProcess, point: str, where_: Callable[[dict[str, Any]], bool] = lambda where: True
+) -> tuple[str, dict[str, Any]]:
+    """Tick the run and run it until the first time ``point`` is reached where ``where_`` holds,
+    where the process dies; the run's id and where it died."""
+    died: list[dict[str, Any]] = []
+
+    def hook(name: str, where: dict[str, Any]) -> None:
+        if name == point and not died and where_(where):
+            died.append(where)
+            raise Crash(point)
+
+    faults.install(hook)
+    try:
+        run_id = str(w.tick("nightly", START)["run_id"])
+        with pytest.raises(Crash):
+            w.drain()
+    finally:
+        faults.install(None)
+    return run_id, died[0]
+
+
 def test_a_crash_after_the_places_write_loses_no_job() -> None:
     """The start's write and a release's write are made, their sends never happen: the run's
     check sends the placed roots again, and the redelivered message of the releasing job sends
@@ -191,21 +214,8 @@ def test_a_place_kept_by_an_end_that_never_released_is_given_back_by_the_run_s_c
     to the dead-letter queue: no release ever frees a's place. The run's check does, and the
     waiting jobs run."""
     w = world({"a": (), "b": (), "c": ()}, max_parallel=1, max_receive_count=1)
-    died: list[str] = []
-
-    def hook(name: str, where: dict[str, Any]) -> None:
-        if name == "executor.after_state_write" and not died:
-            died.append(where["job"])
-            raise Crash(where["job"])
-
-    faults.install(hook)
-    try:
-        run_id = str(w.tick("nightly", START)["run_id"])
-        with pytest.raises(Crash):
-            w.drain()
-    finally:
-        faults.install(None)
-    assert died == ["a"] and w.store.places(run_id).placed == {"a": Waiting()}
+    run_id, died = crash_once(w, "executor.after_state_write")
+    assert died == {"job": "a", "run_id": run_id} and w.store.places(run_id).placed == {"a": PlaceEntry()}
     w.drain(until=START + 6 * 3600)  # the run's checks fire too
     run = w.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.SUCCEEDED
@@ -241,21 +251,11 @@ def test_a_job_taken_from_the_waiting_list_by_a_sender_that_died_is_sent_by_the_
     before sending it. The redelivered message's release finds c waiting behind b, and sends b
     again: the record names it as placed by the last write."""
     w = world({"a": (), "c": ("a",), "b": ()}, max_parallel=1, expected={"a": 1.0, "c": 1.0, "b": 1.5})
-    died: list[str] = []
-
-    def hook(name: str, where: dict[str, Any]) -> None:
-        if name == "places.after_write" and w.store.written_job_runs(where["run_id"]) and not died:
-            died.append("release")
-            raise Crash("release")
-
-    faults.install(hook)
-    try:
-        run_id = str(w.tick("nightly", START)["run_id"])
-        with pytest.raises(Crash):
-            w.drain()
-    finally:
-        faults.install(None)
-    assert w.store.places(run_id).placed == {"b": Waiting()}
+    # the start's write (no job-run written yet) goes through; a's release dies after its write
+    run_id, _ = crash_once(
+        w, "places.after_write", lambda where: bool(w.store.written_job_runs(where["run_id"]))
+    )
+    assert w.store.places(run_id).placed == {"b": PlaceEntry()}
     # a's message comes back (no run's check fires: steps only): its release sends b again
     visible = w.queue.next_visible()
     assert visible is not None
