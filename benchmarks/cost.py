@@ -178,9 +178,13 @@ def run() -> dict[str, Any]:
         environment("layered", 1000),
         "synthetic 1,000 jobs",
     )
+    free = measure(environment("layered", 1000, lanes=False), "synthetic 1,000 jobs without lanes")
     return {
         "example": example,
         "synthetic_1000": synthetic,
+        "synthetic_1000_without_lanes": free,
+        "cost_chained_per_million_jobs": free["cost_per_million_jobs"],
+        "sfn_ratio_chained": free["sfn_ratio"],
         "esm_polling_per_month": round(esm_polling_per_month(), 2),
         "cost_per_million_jobs": synthetic["cost_per_million_jobs"],
         "metric_series": synthetic["metric_series"],

@@ -1,5 +1,6 @@
 """Hand-off: a chain of 100 no-op jobs on the local runtime's real clock, every hand-off going
-through SQS as on AWS. For each upstream -> dependent pair: the time from the upstream's finish
+through SQS as on AWS (or, for jobs without a lane, none: each runs in its upstream's
+invocation). For each upstream -> dependent pair: the time from the upstream's finish
 (its SUCCEEDED write) to the dependent's start (its claim), and the AWS requests on that path,
 counted from the upstream's last write (its finish) to the dependent's claim.
 This is cronlane's local overhead. ``handoff_aws_projected_ms`` projects it onto AWS: each request
@@ -26,7 +27,8 @@ ESM_DELIVERY_MS = 28.0  # SQS FIFO to Lambda through an event source mapping, at
 def aws_projection_ms(by_operation: dict[str, float]) -> float:
     """The hand-off on AWS, from the requests on its path (operation -> how many per hand-off):
     each at its typical in-region latency, and the mapping's receive as Lambda's delivery."""
-    total = ESM_DELIVERY_MS
+    # a dependent run in its upstream's invocation has no delivery: nothing was received
+    total = ESM_DELIVERY_MS if by_operation.get("sqs:ReceiveMessage") else 0.0
     for key, count in by_operation.items():
         service, _, operation = key.partition(":")
         if service == "sqs" and operation == "ReceiveMessage":
@@ -35,15 +37,16 @@ def aws_projection_ms(by_operation: dict[str, float]) -> float:
     return round(total, 1)
 
 
-def run(links: int = LINKS) -> dict[str, Any]:
+def run(links: int = LINKS, lanes: bool = True) -> dict[str, Any]:
+    """``lanes`` False: the chain's jobs have no lane (``max_concurrent=None``), so each runs in
+    its upstream's invocation, and the hand-off is the dependent's claim alone."""
     # imported here: the functions' processes import this module as __main__ when it is run
     # with -m, and must not build a catalog of their own on the way
     from benchmarks.synthetic import environment
 
     records: list[dict[str, Any]] = []
-    with local_runtime(
-        EXAMPLE_TEMPLATE, clock="real", executor_environments=2, env_overrides=environment("chain", links)
-    ) as runtime:
+    env = environment("chain", links, lanes=lanes)
+    with local_runtime(EXAMPLE_TEMPLATE, clock="real", executor_environments=2, env_overrides=env) as runtime:
         runtime.warm("ExecutorFunction", 2)
         runtime.warm("DispatcherFunction", 1)
         round_trip_ms = _round_trip_ms(store_of(runtime))

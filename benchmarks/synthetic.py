@@ -8,7 +8,9 @@ that depends on them all, ``fanout`` one job and ``BENCH_GRAPH_JOBS`` that depen
 pictures (``showcase``); ``BENCH_GRAPH=chain-<kind>`` a chain of jobs that do (almost)
 nothing on one target kind, ``lambda``, ``ecs`` or ``callback``, on the example app's own
 function, task definition and worker queue. The schedules are the template's three, all selecting
-everything, so a tick of ``daily-full-sync`` runs the whole graph."""
+everything, so a tick of ``daily-full-sync`` runs the whole graph. ``BENCH_LANES=none``: every
+job declared without a lane (``max_concurrent=None``), so dependents run in their upstream's
+invocation."""
 
 from __future__ import annotations
 
@@ -51,9 +53,11 @@ LEVELS = 10
 SEED = 11
 
 
-def environment(kind: str, jobs: int) -> dict[str, str]:
-    """What the local runtime gives the functions so that they load this catalog."""
-    return {"CRONLANE_CATALOG": "benchmarks.synthetic", "BENCH_GRAPH": kind, "BENCH_GRAPH_JOBS": str(jobs)}
+def environment(kind: str, jobs: int, lanes: bool = True) -> dict[str, str]:
+    """What the local runtime gives the functions so that they load this catalog (``lanes``
+    False: every job declared without a lane, ``without_lanes``)."""
+    env = {"CRONLANE_CATALOG": "benchmarks.synthetic", "BENCH_GRAPH": kind, "BENCH_GRAPH_JOBS": str(jobs)}
+    return env if lanes else {**env, "BENCH_LANES": "none"}
 
 
 def noop(ctx: JobContext) -> dict[str, Any]:
@@ -162,6 +166,14 @@ def noop_jobs(catalog: Catalog) -> Catalog:
     return Catalog.build(jobs, list(catalog.schedules.values()))
 
 
+def without_lanes(catalog: Catalog) -> Catalog:
+    """The catalog with every job declared ``max_concurrent=None``: no lane, so a job that one
+    success makes ready may run in its upstream's invocation (as Step Functions runs a graph:
+    nothing there keeps two executions' states from running at once)."""
+    jobs = [dataclasses.replace(j, max_concurrent=None) for j in catalog.jobs.values()]
+    return Catalog.build(jobs, list(catalog.schedules.values()))
+
+
 def with_metrics(catalog: Catalog, names: set[str]) -> Catalog:
     """The catalog with these jobs and schedules declared with ``metrics=True``."""
     jobs = [dataclasses.replace(j, metrics=True) if j.name in names else j for j in catalog.jobs.values()]
@@ -175,3 +187,5 @@ CATALOG = with_metrics(
     build(os.environ.get("BENCH_GRAPH", "layered"), int(os.environ.get("BENCH_GRAPH_JOBS", "1000"))),
     {n for n in os.environ.get("BENCH_METRICS", "").split(",") if n},
 )
+if os.environ.get("BENCH_LANES") == "none":
+    CATALOG = without_lanes(CATALOG)

@@ -179,7 +179,8 @@ class Job:
     permissions: tuple[Permission, ...] = ()
     # How many executions of the job may run at once across runs (each in its own run; one
     # job-run never runs twice at once). 1: one at a time, a later run's waits (cronlane.lanes).
-    max_concurrent: int = 1
+    # None: no limit; its runs may overlap freely, and it may run in its upstream's invocation.
+    max_concurrent: int | None = 1
     # Metric series of its own (a ``Job`` dimension on its figures, cronlane.telemetry): about
     # nine more series, each billed per month. Off: its figures are in the logs (Logs Insights).
     metrics: bool = False
@@ -369,12 +370,15 @@ class Catalog:
                 problems.append(f"{where}: max_attempts must be at least 1")
             if not 0 <= job.max_continuations <= MAX_CONTINUATIONS:
                 problems.append(f"{where}: max_continuations must be within 0..{MAX_CONTINUATIONS}")
-            if (
+            if job.max_concurrent is not None and (
                 not isinstance(job.max_concurrent, int)
                 or isinstance(job.max_concurrent, bool)
                 or not 1 <= job.max_concurrent <= MAX_CONCURRENT
             ):
-                problems.append(f"{where}: max_concurrent must be a whole number within 1..{MAX_CONCURRENT}")
+                problems.append(
+                    f"{where}: max_concurrent must be a whole number within 1..{MAX_CONCURRENT}, "
+                    "or None (no limit)"
+                )
             if job.expected_s is not None and (
                 not isinstance(job.expected_s, int | float)
                 or isinstance(job.expected_s, bool)

@@ -531,8 +531,8 @@ class Dispatcher:
     def _new_run(self, request: DispatchRequest, nodes: dict[str, JobNode]) -> NewRun:
         limits = {name: self.catalog.jobs[name].max_concurrent for name in nodes}
         laned = lanes.laned(limits)
-        if laned:
-            nodes = lanes.assign(nodes, limits, self.store.take_lane_numbers(laned))
+        if laned or None in limits.values():
+            nodes = lanes.assign(nodes, limits, self.store.take_lane_numbers(laned) if laned else {})
         now = self.clock.now()
         return NewRun(
             run_id=request.run_id,

@@ -24,6 +24,12 @@ message is sent again. A crash between the two leaves the job-run waiting to con
 redelivered original message continues it.
 6. the message is deleted by the event source mapping only after the handler returned, so after
    the releases were sent.
+
+A dependent with no lane (``max_concurrent=None``) that a success made ready may run in the same
+invocation instead of being sent (``chainable``): the steps above, with no message of its own.
+A crash while it runs leaves it RUNNING; the upstream's message comes back after the visibility
+timeout, and its release (which reads) sends the job, whose lease has run out by then, to be
+taken over. A failed attempt's retry is a message of its own, claimed only after the backoff.
 """
 
 from __future__ import annotations
@@ -45,9 +51,10 @@ from cronlane.context import Continuation, JobContext, JobTimeout, make_context
 from cronlane.errors import Conflict, CronlaneError, InvalidRequest, QueueError, StoreError
 from cronlane.faults import crashpoint
 from cronlane.graphs import RunGraphs
-from cronlane.model import RUN_CANCELLED, JobMessage, JobRunView, JobStatus, ended_view
+from cronlane.lanes import FREE
+from cronlane.model import RUN_CANCELLED, JobMessage, JobNode, JobRunView, JobStatus, ended_view
 from cronlane.ports import JobQueue, RunStore, Targets
-from cronlane.release import Releaser
+from cronlane.release import Keep, Releaser
 from cronlane.rules import WAITING, Needs, failure_reach
 from cronlane.runs import RunCloser
 from cronlane.targets import (
@@ -65,6 +72,7 @@ from cronlane.telemetry import NoTelemetry, Telemetry
 MAX_ERROR_CHARS = 2_000  # stored error text is cut to this size
 MAX_CURSOR_CHARS = 32_000  # a checkpoint's cursor, as JSON (it lives on the job-run's item)
 LEASE_GRACE_S = 60.0  # added to the invocation's remaining time to form the lease
+CHAIN_SLACK_S = 30.0  # a chained job's timeout must fit in what is left of the invocation, and this
 BACKOFF_BASE_S = 30.0
 BACKOFF_CAP_S = 900.0
 # A message whose handling hit an infrastructure error (a throttled or failed DynamoDB or SQS
@@ -159,6 +167,9 @@ class Executor:
         self.releaser = releaser
         self.rng = rng or random.Random()
         self.import_function = import_function or import_job_function
+        self._keep: Keep | None = None  # while a message is handled: what it may run after it
+        self._kept: JobMessage | None = None  # the dependent its last success kept back to run
+        self._chain_lease: float | None = None  # the lease a chained job's claim took
 
     def handle_message(
         self,
@@ -171,25 +182,96 @@ class Executor:
     ) -> dict[str, Any]:
         """Handle one queue message. Returns normally when the message may be deleted; raises
         ``RetryLater`` when it must come back: a job's failed attempt after its backoff, an
-        infrastructure error after a short delay (``infra_retry_seconds``)."""
+        infrastructure error after a short delay (``infra_retry_seconds``).
+
+        After a success, the invocation may go on with one job its release made ready instead
+        of sending that job's message (``chainable``), and with one of that job's, and so on
+        while the invocation has time left for them (their own states, leases and histories
+        are written as for any other job-run)."""
+        self._kept = None
+        self._keep = self.chainable(body, remaining_s)
         try:
-            return self._handle(body, receipt_handle, queue_arn, remaining_s, message_id)
+            answer = self._handle(body, receipt_handle, queue_arn, remaining_s, message_id)
         except (StoreError, QueueError, Conflict) as exc:
+            self._send_kept()
             delay = infra_retry_seconds(receive_count, self.rng)
-            self.log.warning(
-                "infrastructure error; the message comes back soon",
-                extra={"error": truncate(str(exc)), "retry_in_s": delay, "receive_count": receive_count},
-            )
-            self.telemetry.emit("InfraRetries", 1)
+            self._infra_warning(exc, delay, receive_count)
             if delay is not None:
                 with contextlib.suppress(QueueError):  # SQS itself failing: the visibility timeout
                     self.queue.delay(queue_arn, receipt_handle, delay)
             raise RetryLater(f"infrastructure error: {exc}") from exc
+        try:
+            while (kept := self._kept) is not None:
+                self._chain(kept, queue_arn, remaining_s)
+        finally:
+            self._keep = self._kept = None
+        return answer
+
+    def _infra_warning(self, exc: Exception, delay: int | None, receive_count: int) -> None:
+        self.log.warning(
+            "infrastructure error; the message comes back soon",
+            extra={"error": truncate(str(exc)), "retry_in_s": delay, "receive_count": receive_count},
+        )
+        self.telemetry.emit("InfraRetries", 1)
+
+    # -- running a dependent in its upstream's invocation --------------------------------------
+
+    def chainable(self, body: str, remaining_s: Callable[[], float]) -> Keep | None:
+        """Which ready dependent this invocation may run itself, after a success: one with no
+        lane (``max_concurrent=None``: nothing of another run can wait for it, and it has no
+        message to hold one), run here (a Python or lambda job, not handed off), whose whole
+        timeout still fits in the invocation. The message being handled stays in flight until
+        the chain ends, so its own job must have no lane either (no other run waits for it)."""
+        try:
+            lane = JobMessage.parse(body).lane
+        except InvalidRequest:
+            return None
+        if lane != FREE:
+            return None
+
+        def keep(message: JobMessage, node: JobNode) -> bool:
+            return (
+                node.lane == FREE
+                and not message.continuation
+                and kind_of(node.function) not in HANDED_OFF
+                and remaining_s() >= node.timeout_s + CHAIN_SLACK_S
+            )
+
+        return keep
+
+    def _chain(self, message: JobMessage, queue_arn: str, remaining_s: Callable[[], float]) -> None:
+        """Run ``message``'s job here, as if its message had come (it has none: ``_handle`` with no
+        receipt). A failed attempt's retry is sent as a message that waits out the backoff; an
+        infrastructure error sends the job's message, held back until any lease the chain took
+        has run out, so the job is taken over, not lost."""
+        self._kept = None
+        self._chain_lease = None
+        self.log.info(
+            "job runs in its upstream's invocation", extra={"run_id": message.run_id, "job": message.job}
+        )
+        try:
+            self._handle(message.body(), None, queue_arn, remaining_s, "")
+        except RetryLater:
+            pass  # its retry is on the queue
+        except (StoreError, QueueError, Conflict) as exc:
+            self._infra_warning(exc, None, 1)
+            lease = self._chain_lease
+            again = replace(message, not_before=None if lease is None else lease + 1.0)
+            with contextlib.suppress(QueueError):
+                self.queue.send([again, *([self._kept] if self._kept is not None else [])])
+            self._kept = None
+
+    def _send_kept(self) -> None:
+        """A dependent kept back to run here, sent after all (the invocation could not go on)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            with contextlib.suppress(QueueError):
+                self.queue.send([kept])
 
     def _handle(
         self,
         body: str,
-        receipt_handle: str,
+        receipt_handle: str | None,
         queue_arn: str,
         remaining_s: Callable[[], float],
         message_id: str,
@@ -207,6 +289,10 @@ class Executor:
             detail = f"run {message.run_id} has no job '{message.job}'"
             return self._poison(body, "unknown job", detail, message_id)
         now = self.clock.now()
+        if message.not_before is not None and message.not_before > now and receipt_handle is not None:
+            # a chained attempt's retry: hidden until its backoff is over
+            self.queue.delay(queue_arn, receipt_handle, math.ceil(message.not_before - now))
+            raise RetryLater(f"{message.job} waits out its backoff")
         crashpoint("executor.before_claim", job=message.job, run_id=message.run_id)
         view = self.store.claim(
             message.run_id,
@@ -220,6 +306,8 @@ class Executor:
         )
         if view is None:
             return self._not_claimed(message, body, message_id, receipt_handle, queue_arn, remaining_s)
+        if receipt_handle is None:
+            self._chain_lease = view.lease_expires_at
         if (view.attempts > 1 or view.continuations) and self._cancelling(view.run_id):
             # A retry, a re-claim after a crash or a continuation, in a run an operator
             # cancelled: do not start (a long job stops at its checkpoint).
@@ -253,7 +341,7 @@ class Executor:
         view: JobRunView,
         message: JobMessage,
         body: str,
-        receipt_handle: str,
+        receipt_handle: str | None,
         queue_arn: str,
         remaining_s: Callable[[], float],
     ) -> dict[str, Any]:
@@ -266,10 +354,16 @@ class Executor:
             self.log.info("job started", extra={"max_attempts": view.max_attempts})
 
         def retry(delay: int, error: str) -> dict[str, Any]:
-            self.queue.delay(queue_arn, receipt_handle, delay)
+            if receipt_handle is None:  # it ran in its upstream's invocation: it has no message
+                again = JobMessage(view.run_id, view.job, view.generation, lane=view.lane)
+                self.queue.send([replace(again, not_before=self.clock.now() + delay)])
+            else:
+                self.queue.delay(queue_arn, receipt_handle, delay)
             raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
 
         if kind_of(view.function) in HANDED_OFF:
+            # its message is its timer: a handed-off job is never chained (``chainable``)
+            assert receipt_handle is not None
             outcome = self._hand_off(view, started, receipt_handle, queue_arn)
             if outcome is None:
                 raise HandedOff(f"{view.job} attempt {view.attempts} runs on its {view.target} target")
@@ -331,7 +425,7 @@ class Executor:
             self.log.info("job succeeded", extra={"duration_s": entry["duration_s"]})
             self.telemetry.emit("JobsSucceeded", 1, job=view.job, target=view.target)
             crashpoint("executor.after_state_write", job=view.job, run_id=view.run_id)
-            closing = self._release(view, unread=True) or self._sink_ended(view)
+            closing = self._release(view, unread=True, keep=self._keep) or self._sink_ended(view)
             # published after the release: the event is off the hand-off's path (a dependent
             # waits on its send, not on this), and before the run's own end
             self._announce(view, JobStatus.SUCCEEDED, finished, duration, entry)
@@ -487,13 +581,13 @@ class Executor:
         run = self.store.get_run(run_id)
         return run is not None and run.cancel_requested_at is not None
 
-    def _release(self, view: JobRunView, unread: bool = False) -> bool:
+    def _release(self, view: JobRunView, unread: bool = False, keep: Keep | None = None) -> bool:
         """Send the dependents that ``view``'s success made ready; True if one had already ended
         (the run may be closing: a sink was skipped or the run cancelled). ``unread``: right
         after the success's write, the dependents are sent without being read; a repeated
         release (a redelivery) reads them, so that one late repeat does not send again a whole
-        graph below it that has already run."""
-        ended = self.releaser.release(view, self.clock.now(), unread)
+        graph below it that has already run. ``keep``: the one this invocation runs next."""
+        ended, self._kept = self.releaser.release_keeping(view, self.clock.now(), unread, keep)
         crashpoint("executor.after_send", job=view.job, run_id=view.run_id)
         return ended
 
@@ -589,7 +683,7 @@ class Executor:
         message: JobMessage,
         body: str,
         message_id: str,
-        receipt_handle: str,
+        receipt_handle: str | None,
         queue_arn: str,
         remaining_s: Callable[[], float],
     ) -> dict[str, Any]:
@@ -636,7 +730,7 @@ class Executor:
             self._close(view.run_id)
         elif self._exhausted(view):
             return self._fail_exhausted(view, message, body)
-        elif (until := _held_elsewhere(view, self.clock.now())) is not None:
+        elif receipt_handle is not None and (until := _held_elsewhere(view, self.clock.now())) is not None:
             # a handed-off attempt's timer, back before its lease ended (the executor died before
             # it hid it, or a heartbeat's delay failed): it stays the timer, hidden until then
             self.queue.delay(queue_arn, receipt_handle, math.ceil(until - self.clock.now()) + TIMER_SLACK_S)

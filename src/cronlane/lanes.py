@@ -21,35 +21,49 @@ between (runs of other jobs take nothing from its counter): with ``max_concurren
 overlapping runs' executions of it run side by side. The turn is not the load: a third
 overlapping run takes the first's lane and waits for it, even if the second's frees first. A
 rerun, a resume or a replay stays in the lanes its run took.
+
+A job declared with ``max_concurrent=None`` has no lane: it may run beside itself in any number
+of runs. Each of its job-runs has a message group of its own (``<job>~<hash of the run>``, lane
+``FREE``), so its messages (a retry, a continuation) still go one at a time, and nothing of
+another run waits behind them. Only such a job may be run in its upstream's invocation
+(``cronlane.execute``: a chained job has no message, so it could not hold a lane).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
 
 from cronlane.model import JobNode
 
 MAX_CONCURRENT = 100  # lanes per job; a group id is at most 128 characters, a job name 80
+FREE = -1  # the lane of a job with no limit (``max_concurrent=None``): its job-run's own group
 
 
-def group_of(job: str, lane: int) -> str:
-    """The message group of ``job``'s lane ``lane``."""
+def group_of(job: str, lane: int, run_id: str = "") -> str:
+    """The message group of ``job``'s lane ``lane`` (``FREE``: of its job-run in ``run_id``)."""
+    if lane == FREE:
+        return f"{job}~{hashlib.sha256(run_id.encode()).hexdigest()[:16]}"
     return job if lane == 0 else f"{job}#{lane}"
 
 
-def laned(limits: Mapping[str, int]) -> list[str]:
+def laned(limits: Mapping[str, int | None]) -> list[str]:
     """The jobs of a run (name -> ``max_concurrent``) that take a lane number: those with more
     than one lane."""
-    return sorted(name for name, limit in limits.items() if limit > 1)
+    return sorted(name for name, limit in limits.items() if limit is not None and limit > 1)
 
 
 def assign(
-    nodes: Mapping[str, JobNode], limits: Mapping[str, int], numbers: Mapping[str, int]
+    nodes: Mapping[str, JobNode], limits: Mapping[str, int | None], numbers: Mapping[str, int]
 ) -> dict[str, JobNode]:
     """The run's graph snapshot with each job's lane and its dependents', from the lane
-    ``numbers`` the run took for its jobs with more than one (the others are in lane 0)."""
-    lanes = {name: numbers.get(name, 0) % max(limits.get(name, 1), 1) for name in nodes}
+    ``numbers`` the run took for its jobs with more than one (the others are in lane 0, or
+    ``FREE`` with no limit)."""
+    lanes = {
+        name: FREE if limits.get(name, 1) is None else numbers.get(name, 0) % max(limits.get(name) or 1, 1)
+        for name in nodes
+    }
     return {
         name: replace(
             node,

@@ -113,19 +113,22 @@ class JobMessage:
     # ``enqueued_at`` when nothing did before (a dependent is released without a write).
     queued_at: float | None = field(default=None, compare=False)
     # Which of the job's lanes (message groups) carries it: 0 unless the job declares
-    # ``max_concurrent`` above 1 (cronlane.lanes).
+    # ``max_concurrent`` above 1, or None (``lanes.FREE``: its job-run's own group).
     lane: int = 0
     # Sent by a release that did not read the job (cronlane.release): its upstreams had all
     # succeeded, which is final, so whichever generation the job-run is in, if it waits it may
     # start. ``generation`` is then 0; a claim that finds a later one waiting takes that one.
     current: bool = False
+    # A retry of an attempt that ran in its upstream's invocation (cronlane.execute: a chained
+    # job has no message of its own to hide for the backoff): not claimed before this time.
+    not_before: float | None = field(default=None, compare=False)
 
     @property
     def group(self) -> str:
         """The message group: one lane of the job (cronlane.lanes)."""
         from cronlane.lanes import group_of
 
-        return group_of(self.job, self.lane)
+        return group_of(self.job, self.lane, self.run_id)
 
     def body(self) -> str:
         data: dict[str, Any] = {"run_id": self.run_id, "job": self.job, "generation": self.generation}
@@ -137,6 +140,8 @@ class JobMessage:
             data["queued_at"] = round(self.queued_at, 3)
         if self.current:
             data["current"] = True
+        if self.not_before is not None:
+            data["not_before"] = round(self.not_before, 3)
         return json.dumps(data)
 
     def dedup_id(self) -> str:
@@ -165,19 +170,21 @@ class JobMessage:
             raise InvalidRequest("message body: 'generation' must be a non-negative integer")
         if not isinstance(continuation, int) or isinstance(continuation, bool) or continuation < 0:
             raise InvalidRequest("message body: 'continuation' must be a non-negative integer")
-        queued_at = data.get("queued_at")
-        if queued_at is not None and (
-            not isinstance(queued_at, int | float) or isinstance(queued_at, bool) or not 0 <= queued_at < 1e12
-        ):
-            raise InvalidRequest("message body: 'queued_at' must be a time in seconds since the epoch")
+        queued_at, not_before = data.get("queued_at"), data.get("not_before")
+        for name, value in (("queued_at", queued_at), ("not_before", not_before)):
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1e12
+            ):
+                raise InvalidRequest(f"message body: '{name}' must be a time in seconds since the epoch")
         lane = data.get("lane", 0)
-        if not isinstance(lane, int) or isinstance(lane, bool) or lane < 0:
-            raise InvalidRequest("message body: 'lane' must be a non-negative integer")
+        if not isinstance(lane, int) or isinstance(lane, bool) or lane < -1:
+            raise InvalidRequest("message body: 'lane' must be an integer of -1 (no lane) or more")
         current = data.get("current", False)
         if not isinstance(current, bool):
             raise InvalidRequest("message body: 'current' must be true or false")
         at = float(queued_at) if queued_at is not None else None
-        return cls(run_id, job, generation, continuation, at, lane, current)
+        after = float(not_before) if not_before is not None else None
+        return cls(run_id, job, generation, continuation, at, lane, current, after)
 
 
 @dataclass(frozen=True)
@@ -379,10 +386,11 @@ class NewRun:
 
 @dataclass(frozen=True)
 class JobState:
-    """What a release decides on: a job-run's status and generation."""
+    """What a release decides on: a job-run's status and generation, and a running one's lease."""
 
     status: JobStatus
     generation: int = 0
+    lease_expires_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -35,18 +35,19 @@ graph snapshot), to tell the run it may be closing if that job had ended (skippe
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cronlane import joins, priority
 from cronlane.faults import crashpoint
 from cronlane.graphs import GRAPHS_KEPT, RunGraphs
-from cronlane.model import JobMessage, JobRunView, JobState, JobStatus, TriggerRule
+from cronlane.model import JobMessage, JobNode, JobRunView, JobState, JobStatus, TriggerRule
 from cronlane.places import Ended, Places
 from cronlane.ports import JobQueue, JobRunRecords
 from cronlane.rules import NOT_WRITTEN, Needs, decide, done_waiting
 
 SEEN_SUCCEEDED = JobState(JobStatus.SUCCEEDED, 0)  # an upstream remembered as succeeded
+Keep = Callable[[JobMessage, JobNode], bool]  # a ready job the sender runs itself instead
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,13 @@ class Releaser:
         """Send the messages of the dependents that the success of ``view`` made ready; True if
         one of them had already ended. ``unread``: the release right after the success's own
         write, which sends its ``all_success`` dependents without reading them."""
+        return self.release_keeping(view, now, unread)[0]
+
+    def release_keeping(
+        self, view: JobRunView, now: float, unread: bool = False, keep: Keep | None = None
+    ) -> tuple[bool, JobMessage | None]:
+        """``release``, keeping back unsent the first ready dependent, by rank, that ``keep``
+        takes (the executor runs it in this invocation: ``cronlane.execute``); and that one."""
         names, fan_in = view.dependents, view.dependent_fan_in
         if not unread and len(fan_in) == len(names) and all(count == 1 for count in fan_in):
             # ``view`` is each one's only upstream: no graph needed (its rule cannot matter to
@@ -89,7 +97,8 @@ class Releaser:
         else:
             needs = self.graphs.needs_of(view.run_id, names)
         ready = self.ready(view.run_id, view.job, JobStatus.SUCCEEDED, needs, now, unread)
-        return self.send(ready, view.run_id, ended={view.job: view.generation})
+        kept = self.send_messages(view.run_id, ready.messages, {view.job: view.generation}, keep)
+        return ready.ended, kept
 
     def ready(
         self,
@@ -163,7 +172,7 @@ class Releaser:
         if not done:
             crashpoint("executor.after_release", job=finished, run_id=run_id)
             return Ready(sent, ended)
-        decision = decide(finished, outcome, done, {**states, **self.store.states(run_id, done)})
+        decision = decide(finished, outcome, done, {**states, **self.store.states(run_id, done)}, now)
         crashpoint("executor.after_release", job=finished, run_id=run_id)
         messages = tuple(
             JobMessage(run_id, job, gen, queued_at=now, lane=needs[job].lane) for job, gen in decision.ready
@@ -198,20 +207,33 @@ class Releaser:
         with a width, its place goes to the next waiting job."""
         self.send_messages(run_id, (), {job: generation})
 
-    def send_messages(self, run_id: str, messages: Sequence[JobMessage], ended: Ended | None = None) -> None:
+    def send_messages(
+        self,
+        run_id: str,
+        messages: Sequence[JobMessage],
+        ended: Ended | None = None,
+        keep: Keep | None = None,
+    ) -> JobMessage | None:
         """Send messages of one run, the job with the longest path ahead first (cronlane.priority:
         the ranks are in the run's graph snapshot, which whoever sends has already read). In a
         run with a width (``Schedule(max_parallel=...)``), only as many as it has places free
-        after ``ended`` gave theirs back, the others waiting for one (cronlane.places)."""
+        after ``ended`` gave theirs back, the others waiting for one (cronlane.places). In a run
+        without one, the first message ``keep`` takes is not sent but returned."""
         if not messages and not ended:
-            return
+            return None
         graph = self.graphs.get(run_id)
         nodes = graph.nodes if graph is not None else {}
+        kept = None
         if graph is not None and graph.max_parallel:
             messages = self.places.admit(
                 run_id, graph.max_parallel, nodes, graph.expires_at, ended or {}, messages
             )
-        elif len(messages) > 1:
-            messages = priority.by_rank(messages, nodes)
+        else:
+            if len(messages) > 1:
+                messages = priority.by_rank(messages, nodes)
+            if keep is not None and graph is not None:
+                kept = next((m for m in messages if m.job in nodes and keep(m, nodes[m.job])), None)
+                messages = [m for m in messages if m is not kept]
         if messages:
             self.queue.send(list(messages))
+        return kept

@@ -89,14 +89,22 @@ def done_waiting(
 
 
 def decide(
-    finished: str | None, outcome: JobStatus, needs: Mapping[str, Needs], states: Mapping[str, JobState]
+    finished: str | None,
+    outcome: JobStatus,
+    needs: Mapping[str, Needs],
+    states: Mapping[str, JobState],
+    now: float | None = None,
 ) -> Decision:
     """Which jobs in ``needs`` are ready now that ``finished`` ended in ``outcome`` (no
     ``finished``: a fresh look, every upstream as read).
 
     A job is ready when it still waits and its upstreams are done (``upstreams_done``).
     ``states`` holds what was read (or is known) of the jobs and their other upstreams (a
-    job-run with no item is waiting: it is written when it starts)."""
+    job-run with no item is waiting: it is written when it starts). A release (``finished``
+    and ``now`` given) also sends a job left RUNNING under a lease that has run out: its
+    executor died, and it may have had no message of its own (it ran in its upstream's
+    invocation, ``cronlane.execute``), so the upstream's redelivered release is what finds it;
+    the claim takes it over as a new attempt."""
     ready: list[tuple[str, int]] = []
     ended = False
     for name in sorted(needs):
@@ -104,7 +112,7 @@ def decide(
         if state.status.terminal:
             ended = True
             continue
-        if state.status not in WAITING:
+        if state.status not in WAITING and not lost(state, finished, now):
             continue  # already running
         if upstreams_done(
             needs[name].trigger_rule, _statuses(needs[name], finished, outcome, states).values()
@@ -207,6 +215,13 @@ def starts_at_once(
         return view.status if view is not None else JobStatus.PENDING
 
     return upstreams_done(node.trigger_rule, (after(u) for u in node.depends_on))
+
+
+def lost(state: JobState, finished: str | None, now: float | None) -> bool:
+    """A job-run a release finds RUNNING under an expired lease (a fresh look leaves these to
+    the run's check, which waits until no message of theirs can still come back)."""
+    expired = state.lease_expires_at is not None and now is not None and state.lease_expires_at < now
+    return finished is not None and state.status is JobStatus.RUNNING and expired
 
 
 def abandoned(view: JobRunView, now: float) -> bool:

@@ -12,17 +12,33 @@ from dataclasses import replace
 from cronlane import CallbackTarget, Catalog, EcsTarget, Job, LambdaTarget
 from fixture_jobs.catalog import JOBS, SCHEDULES
 
+# The soak's own jobs have no lane (max_concurrent=None), so a dependent one success makes ready
+# runs in its upstream's invocation (cronlane.execute): soakChild after soakRoot, soakSink after
+# soakChild or soakLambda, and is crashed around there like anywhere else.
 EXTRA = [
-    Job("soakRoot", "x.y", "soak"),
-    Job("soakChild", "x.y", "soak", ("soakRoot", "merge")),
-    Job("soakSink", "x.y", "soak", ("soakChild", "soakLambda", "soakTask", "soakCallback")),
+    Job("soakRoot", "x.y", "soak", max_concurrent=None),
+    Job("soakChild", "x.y", "soak", ("soakRoot", "merge"), max_concurrent=None),
+    Job(
+        "soakSink",
+        "x.y",
+        "soak",
+        ("soakChild", "soakLambda", "soakTask", "soakCallback"),
+        max_concurrent=None,
+    ),
 ]
 CHAOS_JOBS = [
     replace(job, function="tests.chaos.jobs.effect", params={}, timeout_s=300) for job in [*JOBS, *EXTRA]
 ]
 # The same effect on every target kind (tests.chaos.targets: the soak's app declares them).
 CHAOS_JOBS += [
-    Job("soakLambda", LambdaTarget("${AWS::StackName}-chaos-effect"), "soak", ("soakRoot",), timeout_s=90),
+    Job(
+        "soakLambda",
+        LambdaTarget("${AWS::StackName}-chaos-effect"),
+        "soak",
+        ("soakRoot",),
+        timeout_s=90,
+        max_concurrent=None,
+    ),
     Job(
         "soakTask",
         EcsTarget(
@@ -44,8 +60,9 @@ CHAOS_JOBS += [
 # schedule here fires every 30 minutes (the dispatcher refuses a tick that is not a fire time of
 # its schedule), and the fire times a schedule was not picked for are "missed": catch_up="none"
 # records those as SKIPPED runs.
-# The nightly runs (every job) have a width of 3 (cronlane.places): its places' record is written
-# by every end and crashed around like the rest.
+# The hourly runs have a width of 3 (cronlane.places): its places' record is written by every
+# end and crashed around like the rest. The nightly runs (every job) have none, so their jobs
+# without a lane run in their upstreams' invocations.
 CHAOS_SCHEDULES = [
     replace(
         s,
@@ -53,7 +70,7 @@ CHAOS_SCHEDULES = [
         overlap="allow",
         deadline_s=None,
         catch_up="none",
-        max_parallel=3 if s.name == "nightly" else None,
+        max_parallel=3 if s.name == "hourly" else None,
     )
     for s in SCHEDULES
 ]

@@ -64,7 +64,7 @@ EXECUTOR_POINTS = [
     "executor.after_state_write",
     "executor.after_release",
     "executor.after_send",
-    "places.after_write",  # a run with a width (the nightly's): its places written, nothing sent
+    "places.after_write",  # a run with a width (the hourly's): its places written, nothing sent
     "executor.before_start",  # a handed-off attempt recorded, its target not started
     "executor.after_start",  # its target started, before an ecs task's ARN is recorded
     "completion.before_record",  # a worker's report or a task's end event, before it is recorded

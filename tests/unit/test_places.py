@@ -15,8 +15,7 @@ from cronlane.errors import CatalogError
 from cronlane.inprocess import InProcess
 from cronlane.model import JobMessage, JobNode, JobStatus, PlaceEntry, PlacesRecord, RunStatus
 from cronlane.places import MAX_JOBS, admit
-
-START = 1_800_000_000.0 - 8 * 3600 + 2 * 3600  # 2027-01-15T02:00:00Z: a fire time
+from tests.unit.worlds import START, Crash, crashing
 
 
 def nodes(ranks: dict[str, float]) -> dict[str, JobNode]:
@@ -150,29 +149,15 @@ def test_a_width_is_checked_where_it_is_declared_and_at_dispatch() -> None:
     assert "at most 2000 jobs, and this one has 2001" in str(answer)
 
 
-class Crash(Exception):
-    pass
-
-
 def crash_once(
     w: InProcess, point: str, where_: Callable[[dict[str, Any]], bool] = lambda where: True
 ) -> tuple[str, dict[str, Any]]:
     """Tick the run and run it until the first time ``point`` is reached where ``where_`` holds,
     where the process dies; the run's id and where it died."""
-    died: list[dict[str, Any]] = []
-
-    def hook(name: str, where: dict[str, Any]) -> None:
-        if name == point and not died and where_(where):
-            died.append(where)
-            raise Crash(point)
-
-    faults.install(hook)
-    try:
+    with crashing(point, where_) as died:
         run_id = str(w.tick("nightly", START)["run_id"])
         with pytest.raises(Crash):
             w.drain()
-    finally:
-        faults.install(None)
     return run_id, died[0]
 
 

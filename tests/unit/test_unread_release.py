@@ -12,8 +12,7 @@ from cronlane import Catalog, Job, Schedule, Selection
 from cronlane.errors import StoreError
 from cronlane.inprocess import InProcess
 from cronlane.model import JobMessage, JobState, JobStatus, RunStatus
-
-START = 1_800_000_000.0 - 8 * 3600 + 2 * 3600  # 2027-01-15T02:00:00Z: a fire time
+from tests.unit.worlds import START, run_once
 
 
 class Recorder:
@@ -60,12 +59,6 @@ def world(
     w = InProcess(catalog, START, import_function=function, max_receive_count=max_receive_count)
     w.ran = ran  # type: ignore[attr-defined]
     return w
-
-
-def run_once(w: InProcess) -> str:
-    run_id = str(w.tick("nightly", START)["run_id"])
-    w.drain()
-    return run_id
 
 
 def test_a_chain_hands_off_without_reading_a_dependent() -> None:

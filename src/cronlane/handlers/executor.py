@@ -19,7 +19,8 @@ executor = build_executor(logger)
 @tracer.capture_method
 def record_handler(record: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
     # MessageGroupId is the job name: traces can be searched by job.
-    tracer.put_annotation(key="job", value=record["attributes"].get("MessageGroupId") or "")
+    group = record["attributes"].get("MessageGroupId") or ""
+    tracer.put_annotation(key="job", value=group.split("~")[0].split("#")[0])  # a lane: job#n, job~run
     try:
         return executor.handle_message(
             body=record["body"],

@@ -65,13 +65,13 @@ class JobRunRecordsOnDynamo(DynamoTable):
         return None if item is None else self._view(item)
 
     def states(self, run_id: str, jobs: Iterable[str]) -> dict[str, JobState]:
-        """Strongly consistent reads of just the status and generation, 100 keys per
+        """Strongly consistent reads of just the status, generation and lease, 100 keys per
         ``BatchGetItem`` (one key: a ``GetItem``, lighter: a chain's hand-off)."""
         wanted_keys = [(self.job_pk(run_id, job), f"JOB#{job}") for job in sorted(set(jobs))]
         if not wanted_keys:
             return {}
         JR = self.JobRun
-        wanted = ["job", "status", "generation"]
+        wanted = ["job", "status", "generation", "lease_expires_at"]
         doing = f"reading the state of jobs of run {run_id}"
         if len(wanted_keys) == 1:
             one = dynamodb(
@@ -83,7 +83,14 @@ class JobRunRecordsOnDynamo(DynamoTable):
                 doing,
                 lambda: list(JR.batch_get(wanted_keys, consistent_read=True, attributes_to_get=wanted)),
             )
-        return {i.job: JobState(JobStatus(i.status), int(i.generation or 0)) for i in items}
+        return {
+            i.job: JobState(
+                JobStatus(i.status),
+                int(i.generation or 0),
+                None if i.lease_expires_at is None else float(i.lease_expires_at),
+            )
+            for i in items
+        }
 
     def join(
         self, run_id: str, job: str, shard: int | None, numbers: set[int], size: int, expires_at: int

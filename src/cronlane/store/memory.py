@@ -390,7 +390,7 @@ class MemoryRunStore(StoreBase):
         with self._lock:
             written = self._jobs.get(run_id, {})
             return {
-                name: JobState(written[name].status, written[name].generation)
+                name: JobState(written[name].status, written[name].generation, written[name].lease_expires_at)
                 for name in set(jobs)
                 if name in written
             }
