@@ -169,7 +169,10 @@ class Executor:
         self.import_function = import_function or import_job_function
         self._keep: Keep | None = None  # while a message is handled: what it may run after it
         self._kept: JobMessage | None = None  # the dependent its last success kept back to run
+        self._root: str | None = None  # the job of the message whose invocation this is
+        self._chain_claiming = False  # a chained job's claim was asked for
         self._chain_lease: float | None = None  # the lease a chained job's claim took
+        self._broken_until: float | None = None  # a chained job's message could not be sent
 
     def handle_message(
         self,
@@ -179,6 +182,7 @@ class Executor:
         remaining_s: Callable[[], float],
         message_id: str = "",
         receive_count: int = 1,
+        chain: bool = True,
     ) -> dict[str, Any]:
         """Handle one queue message. Returns normally when the message may be deleted; raises
         ``RetryLater`` when it must come back: a job's failed attempt after its backoff, an
@@ -187,24 +191,32 @@ class Executor:
         After a success, the invocation may go on with one job its release made ready instead
         of sending that job's message (``chainable``), and with one of that job's, and so on
         while the invocation has time left for them (their own states, leases and histories
-        are written as for any other job-run)."""
-        self._kept = None
-        self._keep = self.chainable(body, remaining_s)
+        are written as for any other job-run). ``chain`` False: not after this message (a
+        batch's later records share the invocation's time)."""
+        self._kept, self._broken_until = None, None
+        self._root, self._keep = self.chainable(body, remaining_s) if chain else (None, None)
         try:
-            answer = self._handle(body, receipt_handle, queue_arn, remaining_s, message_id)
-        except (StoreError, QueueError, Conflict) as exc:
-            self._send_kept()
-            delay = infra_retry_seconds(receive_count, self.rng)
-            self._infra_warning(exc, delay, receive_count)
-            if delay is not None:
-                with contextlib.suppress(QueueError):  # SQS itself failing: the visibility timeout
-                    self.queue.delay(queue_arn, receipt_handle, delay)
-            raise RetryLater(f"infrastructure error: {exc}") from exc
-        try:
+            try:
+                answer = self._handle(body, receipt_handle, queue_arn, remaining_s, message_id)
+            except (StoreError, QueueError, Conflict) as exc:
+                self._send_kept()
+                delay = infra_retry_seconds(receive_count, self.rng)
+                self._infra_warning(exc, delay, receive_count)
+                if delay is not None:
+                    with contextlib.suppress(QueueError):  # SQS itself failing: the visibility timeout
+                        self.queue.delay(queue_arn, receipt_handle, delay)
+                raise RetryLater(f"infrastructure error: {exc}") from exc
             while (kept := self._kept) is not None:
                 self._chain(kept, queue_arn, remaining_s)
+            if self._broken_until is not None:
+                # a chained job's message could not be sent: this message comes back once that
+                # job's lease has run out, and its release repeats the chain (``_repeat_chain``)
+                wait = max(1, math.ceil(self._broken_until - self.clock.now()))
+                with contextlib.suppress(QueueError):
+                    self.queue.delay(queue_arn, receipt_handle, wait)
+                raise RetryLater("a job of this invocation's chain could not be sent")
         finally:
-            self._keep = self._kept = None
+            self._keep = self._kept = self._root = None
         return answer
 
     def _infra_warning(self, exc: Exception, delay: int | None, receive_count: int) -> None:
@@ -216,18 +228,21 @@ class Executor:
 
     # -- running a dependent in its upstream's invocation --------------------------------------
 
-    def chainable(self, body: str, remaining_s: Callable[[], float]) -> Keep | None:
+    def chainable(self, body: str, remaining_s: Callable[[], float]) -> tuple[str | None, Keep | None]:
         """Which ready dependent this invocation may run itself, after a success: one with no
         lane (``max_concurrent=None``: nothing of another run can wait for it, and it has no
         message to hold one), run here (a Python or lambda job, not handed off), whose whole
         timeout still fits in the invocation. The message being handled stays in flight until
-        the chain ends, so its own job must have no lane either (no other run waits for it)."""
+        the chain ends, so its own job must have no lane either (no other run waits for it).
+        Also the chain's root: the message's job, which every job of its chain records."""
         try:
-            lane = JobMessage.parse(body).lane
+            message = JobMessage.parse(body)
         except InvalidRequest:
-            return None
-        if lane != FREE:
-            return None
+            return None, None
+        graph = self.graphs.get(message.run_id)
+        node = graph.nodes.get(message.job) if graph is not None else None
+        if node is None or node.lane != FREE:
+            return None, None
 
         def keep(message: JobMessage, node: JobNode) -> bool:
             return (
@@ -237,7 +252,7 @@ class Executor:
                 and remaining_s() >= node.timeout_s + CHAIN_SLACK_S
             )
 
-        return keep
+        return message.job, keep
 
     def _chain(self, message: JobMessage, queue_arn: str, remaining_s: Callable[[], float]) -> None:
         """Run ``message``'s job here, as if its message had come (it has none: ``_handle`` with no
@@ -245,7 +260,7 @@ class Executor:
         infrastructure error sends the job's message, held back until any lease the chain took
         has run out, so the job is taken over, not lost."""
         self._kept = None
-        self._chain_lease = None
+        self._chain_claiming, self._chain_lease = False, None
         self.log.info(
             "job runs in its upstream's invocation", extra={"run_id": message.run_id, "job": message.job}
         )
@@ -255,11 +270,38 @@ class Executor:
             pass  # its retry is on the queue
         except (StoreError, QueueError, Conflict) as exc:
             self._infra_warning(exc, None, 1)
-            lease = self._chain_lease
-            again = replace(message, not_before=None if lease is None else lease + 1.0)
-            with contextlib.suppress(QueueError):
+            # once its claim was asked for, it may hold a lease (at most the invocation's time
+            # and the grace): its message waits that out, to take it over
+            until = self._chain_lease
+            if until is None and self._chain_claiming:
+                until = self.clock.now() + remaining_s() + LEASE_GRACE_S
+            again = replace(message, not_before=None if until is None else until + 1.0)
+            try:
                 self.queue.send([again, *([self._kept] if self._kept is not None else [])])
+            except QueueError:
+                self._broken_until = max(self._broken_until or 0.0, (until or self.clock.now()) + 1.0)
             self._kept = None
+
+    def _repeat_chain(self, view: JobRunView) -> None:
+        """A redelivered message whose job had succeeded: the jobs its invocation ran after it
+        (``JobRunView.chain`` names it) had no message of their own, so their releases are
+        repeated here too, one job of the chain after the other. Its release has sent the first
+        of them again if it was left running; this sends the later ones, or those never claimed."""
+        graph = self.graphs.get(view.run_id)
+        if graph is None or view.job not in graph.nodes or graph.nodes[view.job].lane != FREE:
+            return
+        ahead, seen = [view.job], {view.job}
+        while ahead:
+            node = graph.nodes.get(ahead.pop())
+            free = [d for d in (node.dependents if node is not None else ()) if graph.nodes[d].lane == FREE]
+            for name, state in self.store.states(view.run_id, free).items():
+                if state.chain == view.job and state.status is JobStatus.SUCCEEDED and name not in seen:
+                    seen.add(name)
+                    ran = self.store.get_job_run(view.run_id, name)
+                    if ran is not None:
+                        self._release(ran)
+                        self._sink_ended(ran)
+                        ahead.append(name)
 
     def _send_kept(self) -> None:
         """A dependent kept back to run here, sent after all (the invocation could not go on)."""
@@ -294,6 +336,7 @@ class Executor:
             self.queue.delay(queue_arn, receipt_handle, math.ceil(message.not_before - now))
             raise RetryLater(f"{message.job} waits out its backoff")
         crashpoint("executor.before_claim", job=message.job, run_id=message.run_id)
+        self._chain_claiming = receipt_handle is None
         view = self.store.claim(
             message.run_id,
             message.job,
@@ -303,6 +346,7 @@ class Executor:
             queued_at=message.queued_at,
             graph=graph,
             continuation=message.continuation > 0,
+            chain=self._root if receipt_handle is None else None,
         )
         if view is None:
             return self._not_claimed(message, body, message_id, receipt_handle, queue_arn, remaining_s)
@@ -721,6 +765,8 @@ class Executor:
             # repeated (and a sink counted) in case the executor that ran it died before.
             self._release(view)
             self._sink_ended(view)
+            if receipt_handle is not None:
+                self._repeat_chain(view)
             self._close(view.run_id)
         elif view.status is JobStatus.FAILED:
             self._after_failure(view.run_id, view.job, view.generation)

@@ -386,11 +386,13 @@ class NewRun:
 
 @dataclass(frozen=True)
 class JobState:
-    """What a release decides on: a job-run's status and generation, and a running one's lease."""
+    """What a release decides on: a job-run's status and generation, a running one's lease, and
+    which invocation's chain ran it."""
 
     status: JobStatus
     generation: int = 0
     lease_expires_at: float | None = None
+    chain: str | None = None  # JobRunView.chain
 
 
 @dataclass(frozen=True)
@@ -538,6 +540,9 @@ class JobRunView:
     # Its lane and its dependents' (JobNode.lane, cronlane.lanes).
     lane: int = 0
     dependent_lanes: tuple[int, ...] = ()
+    # The job whose message's invocation ran this attempt (it had no message of its own:
+    # cronlane.execute's chains); None when its own message did.
+    chain: str | None = None
 
     def lane_of(self, dependent: str) -> int:
         """The lane of one of its dependents in this run."""

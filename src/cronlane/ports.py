@@ -166,13 +166,16 @@ class JobRunRecords(Protocol):
         queued_at: float | None = None,
         graph: RunGraph | None = None,
         continuation: bool = False,
+        chain: str | None = None,
     ) -> JobRunView | None:
         """Claim the job-run for one attempt under a lease of ``lease_s``; None if someone holds
         or finished it. Claimable: no record yet (its first claim writes it whole, from
         ``graph``), QUEUED or PENDING with attempts left, or RUNNING under an expired lease
         (taken over as a new attempt, the lost one recorded in the history). The generation must
         match. A job-run QUEUED by its own checkpoint is claimed as a continuation of the same
-        attempt; ``continuation``: the message is the job's own, so that is tried first."""
+        attempt; ``continuation``: the message is the job's own, so that is tried first.
+        ``chain``: the job whose message's invocation runs this attempt, kept as
+        ``JobRunView.chain`` (None: its own message; a new attempt by a message clears it)."""
         ...
 
     def finish(

@@ -126,6 +126,7 @@ class ChaosReport:
     stuck: int = 0
     problems: list[str] = field(default_factory=list)
     replayed: int = 0
+    chained: int = 0  # job-runs whose last attempt ran in an upstream's invocation
     operator_actions: int = 0
     ticks: int = 0  # the soak's own ticks (not their duplicates)
     requests: int = 0  # the functions' AWS requests
@@ -159,7 +160,8 @@ class ChaosReport:
     def details(self) -> list[str]:
         lines = [
             f"{self.runs} runs, {self.job_runs} job-runs, {self.executions} job executions, "
-            f"{self.replayed} job-runs replayed from the DLQ; "
+            f"{self.replayed} job-runs replayed from the DLQ, {self.chained} run in an upstream's "
+            "invocation; "
             f"{self.wall_s:.0f} s of wall time for {self.virtual_s / 3600:.1f} h of virtual time",
             "faults injected, by kind:",
         ]
@@ -411,6 +413,8 @@ def check(rt: Any, db: sqlite3.Connection, ticks: list[tuple[str, float]], repor
             report.problems.append(f"run {run_id} ended {run.status.value}")
         for job in jobs:
             report.job_runs += 1
+            if job.chain is not None:
+                report.chained += 1
             if job.generation > 0 and job.status is JobStatus.SUCCEEDED:
                 report.replayed += 1  # it came back from the dead-letter queue (a replay, or its repair)
             key = f"{run_id}/{job.job}"

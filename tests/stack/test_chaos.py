@@ -40,6 +40,7 @@ def test_a_small_chaos_soak_loses_nothing_doubles_nothing_and_leaves_nothing_stu
     assert {"duplicate tick", "duplicate delivery", "job transient failure", "job permanent failure"} <= kinds
     assert kinds & {"dynamodb transient error", "sqs transient error"}
     assert report.replayed >= 1
+    assert report.chained >= 1  # jobs without a lane ran in their upstream's invocation, crashes and all
     # the jobs on targets (a Lambda function, an ECS task, a callback worker) lost nothing either,
     # through a lost completion, a duplicate one, one after a timeout and a worker that died
     assert {

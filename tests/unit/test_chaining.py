@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from cronlane import Catalog, Job, Schedule, Selection
+from cronlane import Catalog, EcsTarget, Job, Schedule, Selection
 from cronlane.clock import parse_iso
-from cronlane.errors import CatalogError
-from cronlane.inprocess import InProcess
+from cronlane.errors import CatalogError, QueueError
+from cronlane.inprocess import QUEUE_ARN, InProcess
 from cronlane.lanes import FREE
 from cronlane.model import JobMessage, JobStatus, RunStatus
 from tests.unit.worlds import START, Crash, crashing, run_once
@@ -169,3 +169,106 @@ def test_no_limit_is_declared_as_none_and_a_bad_limit_is_named() -> None:
     Catalog.build([Job("a", "app.jobs.a", "g", max_concurrent=None)], [schedule])
     with pytest.raises(CatalogError, match=r"max_concurrent must be a whole number within 1\.\.100, or None"):
         Catalog.build([Job("a", "app.jobs.a", "g", max_concurrent=0)], [schedule])
+
+
+def deep_chain_crash(point: str, job: str) -> tuple[InProcess, str]:
+    """a -> b -> c -> d, all without lanes: a's invocation runs b, c and d, and dies at ``point``
+    for ``job``; run on, the runs' checks firing too, for three hours."""
+    w = world({**CHAIN, "d": ("c",)}, attempts=2)
+    with crashing(point, lambda where: where.get("job") == job):
+        run_id = str(w.tick("nightly", START)["run_id"])
+        with pytest.raises(Crash):
+            w.drain()
+        w.drain(until=START + 3 * 3600)
+    return w, run_id
+
+
+@pytest.mark.parametrize(
+    ("point", "job"),
+    [("executor.after_claim", "c"), ("executor.after_send", "b"), ("executor.after_state_write", "c")],
+)
+def test_a_crash_deep_in_a_chain_is_repaired_by_the_first_job_s_redelivery(point: str, job: str) -> None:
+    """Only a's message comes back (after its visibility timeout). Its release finds b
+    succeeded, and b, c and d had no messages: the redelivery repeats the releases of the jobs
+    its invocation ran (their job-runs name a's chain), so c is taken over, or sent, then and
+    not hours later by the run's check."""
+    w, run_id = deep_chain_crash(point, job)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED, run
+    chained = {v.job: v for v in w.store.written_job_runs(run_id)}
+    assert {name: v.status for name, v in chained.items()} == dict.fromkeys("abcd", JobStatus.SUCCEEDED)
+    assert chained["b"].chain == "a" and chained["a"].chain is None
+    visibility = w.queue.visibility_timeout_s
+    assert chained["d"].finished_at is not None and chained["d"].finished_at - START < visibility + 600
+    assert not any("sent again" in " ".join(a.get("found", [])) for a in w.check_answers)
+
+
+def test_a_chained_job_whose_message_cannot_be_sent_brings_its_upstream_s_message_back() -> None:
+    """b fails its attempt in a's invocation and SQS refuses its retry's message (twice): a's
+    message is not deleted but comes back once b's lease is over, and its release sends b."""
+    w = world(CHAIN, fail_first={"b"}, attempts=2)
+    refusals = [2]
+    send = w.queue.send
+
+    def refusing(messages: list[JobMessage]) -> None:
+        if refusals[0] and any(m.job == "b" for m in messages):
+            refusals[0] -= 1
+            raise QueueError("SQS is down")
+        send(messages)
+
+    w.queue.send = refusing  # type: ignore[method-assign]
+    run_id = str(w.tick("nightly", START)["run_id"])
+    w.drain(until=START + 3 * 3600)
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED, run
+    b = w.store.get_job_run(run_id, "b")
+    assert b is not None and b.attempts == 2 and b.started_at is not None
+    assert parse_iso(b.history[1]["started_at"]) - START < 1200  # after b's lease, not hours later
+    assert not any("sent again" in " ".join(a.get("found", [])) for a in w.check_answers)
+
+
+def test_a_message_that_is_not_its_batch_s_last_chains_nothing() -> None:
+    w = world(CHAIN)
+    run_id = str(w.tick("nightly", START)["run_id"])
+    (message,) = w.queue.receive(1)
+    w.executor.handle_message(message.body, message.receipt_handle, QUEUE_ARN, lambda: 900.0, chain=False)
+    assert [m.job for m in w.sent] == ["a", "b"]  # type: ignore[attr-defined]
+    assert states(w, run_id) == {"a": JobStatus.SUCCEEDED}
+
+
+def test_a_message_that_says_it_has_no_lane_for_a_job_with_one_chains_nothing() -> None:
+    # a has a lane: a body claiming lane -1 for it holds none, so b is sent, not run behind it
+    w = world(CHAIN, free={"b", "c"})
+    run_id = str(w.tick("nightly", START)["run_id"])
+    (message,) = w.queue.receive(1)
+    forged = JobMessage(run_id, "a", lane=FREE).body()
+    w.executor.handle_message(forged, message.receipt_handle, QUEUE_ARN, lambda: 900.0)
+    assert [m.job for m in w.sent] == ["a", "b"]  # type: ignore[attr-defined]
+
+
+def test_a_handed_off_job_without_a_lane_releases_its_dependent_when_its_task_ends() -> None:
+    """An ecs job is never chained; its completion, recorded by the same executor object in the
+    in-process world, sends its dependent (a message handled before must leave nothing behind)."""
+    from tests.unit.test_handed_off import FakeTargets, stopped
+
+    targets = FakeTargets()
+    jobs = [
+        Job("trainJob", EcsTarget("jobs", "model", "model"), "ml", timeout_s=3600, max_concurrent=None),
+        Job("reportJob", "app.jobs.report", "ml", ("trainJob",), timeout_s=60, max_concurrent=None),
+    ]
+    schedule = Schedule("nightly", "cron(0 2 * * ? *)", Selection.everything())
+    ran: list[str] = []
+    w = InProcess(
+        Catalog.build(jobs, [schedule]),
+        START,
+        targets=targets,
+        import_function=lambda spec: lambda ctx: ran.append(ctx.job),
+    )
+    run_id = str(w.tick("nightly", START)["run_id"])
+    w.drain(until=START + 1)
+    w.clock.advance_to(START + 600)
+    assert w.completions.task_stopped(stopped(targets.started[0], 0))["status"] == "SUCCEEDED"
+    w.drain(until=START + 601)
+    assert ran == ["reportJob"]
+    run = w.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.SUCCEEDED

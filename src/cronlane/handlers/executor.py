@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,6 +15,7 @@ from cronlane.wiring import build_executor, make_tracer
 logger = Logger(service="cronlane-executor")
 tracer = make_tracer("cronlane-executor")  # Powertools Tracer only when SDK tracing is on (TraceSdkCalls)
 executor = build_executor(logger)
+LAST_RECORD = ContextVar("LAST_RECORD", default=True)  # the record being handled is its batch's last
 
 
 @tracer.capture_method
@@ -29,6 +31,7 @@ def record_handler(record: dict[str, Any], lambda_context: Any) -> dict[str, Any
             remaining_s=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
             message_id=record["messageId"],
             receive_count=int(record["attributes"].get("ApproximateReceiveCount") or 1),
+            chain=LAST_RECORD.get(),  # a dependent runs after a batch's last record only: they share its time
         )
     finally:
         executor.telemetry.flush()  # one EMF document per job at most (cronlane.telemetry)
@@ -47,12 +50,13 @@ def process_fifo_batch(records: list[dict[str, Any]], context: Any) -> dict[str,
     """
     failures: list[dict[str, str]] = []
     failed_groups: set[str] = set()
-    for record in records:
+    for number, record in enumerate(records, 1):
         group = record.get("attributes", {}).get("MessageGroupId")
         if group in failed_groups:
             failures.append({"itemIdentifier": record["messageId"]})
             continue
         try:
+            LAST_RECORD.set(number == len(records))
             record_handler(record, context)
         except Exception as exc:
             if not isinstance(exc, RetryLater):  # a job's failed attempt was logged as such

@@ -164,4 +164,5 @@ def job_view(item: Any) -> JobRunView:
         result=item.result,
         lane=int(item.lane or 0),
         dependent_lanes=tuple(int(n) for n in (item.dependent_lanes or ())),
+        chain=item.chain,
     )

@@ -71,7 +71,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         if not wanted_keys:
             return {}
         JR = self.JobRun
-        wanted = ["job", "status", "generation", "lease_expires_at"]
+        wanted = ["job", "status", "generation", "lease_expires_at", "chain"]
         doing = f"reading the state of jobs of run {run_id}"
         if len(wanted_keys) == 1:
             one = dynamodb(
@@ -88,6 +88,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
                 JobStatus(i.status),
                 int(i.generation or 0),
                 None if i.lease_expires_at is None else float(i.lease_expires_at),
+                i.chain,
             )
             for i in items
         }
@@ -197,6 +198,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
         queued_at: float | None = None,
         graph: RunGraph | None = None,
         continuation: bool = False,
+        chain: str | None = None,
     ) -> JobRunView | None:
         JR = self.JobRun
         item = self._item(run_id, job)
@@ -218,7 +220,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             # update below would be, and much lighter to apply).
             new = self._new_job_run(graph, job, JobStatus.RUNNING)
             new.attempts, new.started_at, new.attempt_started_at = 1, now, now
-            new.lease_expires_at, new.enqueued_at = now + lease_s, queued_at
+            new.lease_expires_at, new.enqueued_at, new.chain = now + lease_s, queued_at, chain
             if conditional(
                 f"claiming {job} of run {run_id}", lambda: new.save(condition=JR.pk.does_not_exist())
             ):
@@ -230,6 +232,7 @@ class JobRunRecordsOnDynamo(DynamoTable):
             JR.started_at.set(JR.started_at | now),
             JR.attempt_started_at.set(now),
             JR.lease_expires_at.set(now + lease_s),
+            JR.chain.set(chain) if chain is not None else JR.chain.remove(),
         ]
         if queued_at is not None:
             claim_actions.append(JR.enqueued_at.set(JR.enqueued_at | queued_at))

@@ -186,6 +186,7 @@ class JobRunItem(Model):
     result = UnicodeAttribute(null=True)  # a small result, kept here (results.inline): no RESULT# item
     # Its lane and its dependents' (cronlane.lanes); absent: 0 and none.
     lane = NumberAttribute(null=True)
+    chain = UnicodeAttribute(null=True)  # JobRunView.chain
     dependent_lanes = ListAttribute(of=NumberAttribute, null=True)
     # 1: a wide job (model.lists_kept): the four lists above are in the graph snapshot only
     in_graph = NumberAttribute(null=True)

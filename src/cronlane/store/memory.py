@@ -390,7 +390,12 @@ class MemoryRunStore(StoreBase):
         with self._lock:
             written = self._jobs.get(run_id, {})
             return {
-                name: JobState(written[name].status, written[name].generation, written[name].lease_expires_at)
+                name: JobState(
+                    written[name].status,
+                    written[name].generation,
+                    written[name].lease_expires_at,
+                    written[name].chain,
+                )
                 for name in set(jobs)
                 if name in written
             }
@@ -457,6 +462,7 @@ class MemoryRunStore(StoreBase):
         queued_at: float | None = None,
         graph: RunGraph | None = None,
         continuation: bool = False,
+        chain: str | None = None,
     ) -> JobRunView | None:
         with self._lock:
             view = self._jobs.get(run_id, {}).get(job)
@@ -481,7 +487,7 @@ class MemoryRunStore(StoreBase):
                 and view is None
             ):
                 new = self._new(graph, job, JobStatus.RUNNING)
-                new.enqueued_at = queued_at
+                new.enqueued_at, new.chain = queued_at, chain
                 self._run_attempt(new, now, lease_s, None)
                 return self._put(new)
             if view is None or view.generation != generation:
@@ -491,6 +497,7 @@ class MemoryRunStore(StoreBase):
                 and view.status in (JobStatus.QUEUED, JobStatus.PENDING)
                 and not view.continuing
             ):
+                view.chain = chain
                 self._run_attempt(view, now, lease_s, queued_at)
                 return _copy(view)
             if view.continuing:
@@ -502,6 +509,7 @@ class MemoryRunStore(StoreBase):
             if view.status is not JobStatus.RUNNING or not expired or view.attempts >= view.max_attempts:
                 return None
             view.history.append(lost_entry(view, now))
+            view.chain = chain
             self._run_attempt(view, now, lease_s, queued_at)
             return _copy(view)
 
