@@ -134,8 +134,8 @@ class JobMessage:
         data: dict[str, Any] = {"run_id": self.run_id, "job": self.job, "generation": self.generation}
         if self.continuation:
             data["continuation"] = self.continuation
-        if self.lane:
-            data["lane"] = self.lane
+        if self.lane > 0:  # a job-run's own group (``lanes.FREE``) is the sender's: its receiver
+            data["lane"] = self.lane  # reads the lane from the run's graph (and older ones parse it)
         if self.queued_at is not None:
             data["queued_at"] = round(self.queued_at, 3)
         if self.current:
@@ -177,8 +177,8 @@ class JobMessage:
             ):
                 raise InvalidRequest(f"message body: '{name}' must be a time in seconds since the epoch")
         lane = data.get("lane", 0)
-        if not isinstance(lane, int) or isinstance(lane, bool) or lane < -1:
-            raise InvalidRequest("message body: 'lane' must be an integer of -1 (no lane) or more")
+        if not isinstance(lane, int) or isinstance(lane, bool) or lane < 0:
+            raise InvalidRequest("message body: 'lane' must be a non-negative integer")
         current = data.get("current", False)
         if not isinstance(current, bool):
             raise InvalidRequest("message body: 'current' must be true or false")

@@ -236,16 +236,6 @@ def test_a_message_that_is_not_its_batch_s_last_chains_nothing() -> None:
     assert states(w, run_id) == {"a": JobStatus.SUCCEEDED}
 
 
-def test_a_message_that_says_it_has_no_lane_for_a_job_with_one_chains_nothing() -> None:
-    # a has a lane: a body claiming lane -1 for it holds none, so b is sent, not run behind it
-    w = world(CHAIN, free={"b", "c"})
-    run_id = str(w.tick("nightly", START)["run_id"])
-    (message,) = w.queue.receive(1)
-    forged = JobMessage(run_id, "a", lane=FREE).body()
-    w.executor.handle_message(forged, message.receipt_handle, QUEUE_ARN, lambda: 900.0)
-    assert [m.job for m in w.sent] == ["a", "b"]  # type: ignore[attr-defined]
-
-
 def test_a_handed_off_job_without_a_lane_releases_its_dependent_when_its_task_ends() -> None:
     """An ecs job is never chained; its completion, recorded by the same executor object in the
     in-process world, sends its dependent (a message handled before must leave nothing behind)."""
