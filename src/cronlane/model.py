@@ -177,8 +177,9 @@ class JobMessage:
             ):
                 raise InvalidRequest(f"message body: '{name}' must be a time in seconds since the epoch")
         lane = data.get("lane", 0)
-        if not isinstance(lane, int) or isinstance(lane, bool) or lane < 0:
-            raise InvalidRequest("message body: 'lane' must be a non-negative integer")
+        if not isinstance(lane, int) or isinstance(lane, bool) or lane < -1:
+            # -1 (``lanes.FREE``): written by the first version of jobs without a lane
+            raise InvalidRequest("message body: 'lane' must be an integer of -1 (no lane) or more")
         current = data.get("current", False)
         if not isinstance(current, bool):
             raise InvalidRequest("message body: 'current' must be true or false")

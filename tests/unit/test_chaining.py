@@ -12,7 +12,7 @@ import pytest
 
 from cronlane import Catalog, EcsTarget, Job, Schedule, Selection
 from cronlane.clock import parse_iso
-from cronlane.errors import CatalogError, QueueError
+from cronlane.errors import CatalogError, InvalidRequest, QueueError
 from cronlane.inprocess import QUEUE_ARN, InProcess
 from cronlane.lanes import FREE
 from cronlane.model import JobMessage, JobStatus, RunStatus
@@ -262,3 +262,14 @@ def test_a_handed_off_job_without_a_lane_releases_its_dependent_when_its_task_en
     assert ran == ["reportJob"]
     run = w.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.SUCCEEDED
+
+
+def test_a_message_of_a_job_without_a_lane_names_no_lane_and_one_that_does_is_still_read() -> None:
+    """Its group is its sender's (the job-run's own); the body says nothing of it, so an executor
+    from before jobs without a lane reads it, and a body that says -1 (the first version wrote
+    it) is read too, not dead-lettered as malformed."""
+    message = JobMessage("nightly@2027-01-15T02:00:00Z", "b", lane=FREE)
+    assert "lane" not in message.body() and message.group.startswith("b~")
+    assert JobMessage.parse('{"run_id": "r", "job": "b", "lane": -1}').lane == FREE
+    with pytest.raises(InvalidRequest, match="'lane' must be an integer of -1"):
+        JobMessage.parse('{"run_id": "r", "job": "b", "lane": -2}')
