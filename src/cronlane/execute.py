@@ -194,9 +194,10 @@ class Executor:
         are written as for any other job-run). ``chain`` False: not after this message (a
         batch's later records share the invocation's time)."""
         self._kept, self._broken_until = None, None
-        self._root, self._keep = self.chainable(body, remaining_s) if chain else (None, None)
         try:
             try:
+                # inside: reading the run's graph may fail like any request of the handling
+                self._root, self._keep = self.chainable(body, remaining_s) if chain else (None, None)
                 answer = self._handle(body, receipt_handle, queue_arn, remaining_s, message_id)
             except (StoreError, QueueError, Conflict) as exc:
                 self._send_kept()

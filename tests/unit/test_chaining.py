@@ -273,3 +273,27 @@ def test_a_message_of_a_job_without_a_lane_names_no_lane_and_one_that_does_is_st
     assert JobMessage.parse('{"run_id": "r", "job": "b", "lane": -1}').lane == FREE
     with pytest.raises(InvalidRequest, match="'lane' must be an integer of -1"):
         JobMessage.parse('{"run_id": "r", "job": "b", "lane": -2}')
+
+
+def test_a_failing_read_of_the_run_s_graph_brings_the_message_back_soon() -> None:
+    """Whether the message may chain is read from the run's graph: that read failing is an
+    infrastructure error like any other, and the message comes back in 20 to 40 s."""
+    from cronlane.errors import StoreError
+    from cronlane.execute import RetryLater
+
+    w = world(CHAIN)
+    str(w.tick("nightly", START)["run_id"])
+    (message,) = w.queue.receive(1)
+    w.executor.graphs = type(w.executor.graphs)(w.store)  # a new process: nothing cached
+    fail = w.store.load_run_graph
+
+    def failing(run_id: str) -> Any:
+        raise StoreError("DynamoDB is throttling")
+
+    w.store.load_run_graph = failing  # type: ignore[method-assign]
+    delayed: list[float] = []
+    w.queue.delay = lambda arn, receipt, seconds: delayed.append(seconds)  # type: ignore[method-assign]
+    with pytest.raises(RetryLater, match="infrastructure error"):
+        w.executor.handle_message(message.body, message.receipt_handle, QUEUE_ARN, lambda: 900.0)
+    assert len(delayed) == 1 and 20 <= delayed[0] <= 40
+    w.store.load_run_graph = fail  # type: ignore[method-assign]
