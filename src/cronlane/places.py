@@ -31,11 +31,12 @@ reading and writing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from cronlane.clock import Clock
 from cronlane.errors import Conflict
 from cronlane.faults import crashpoint
-from cronlane.model import JobMessage, JobNode, PlaceEntry, PlacesRecord
+from cronlane.model import JobMessage, JobNode, JobRunView, JobStatus, PlaceEntry, PlacesRecord
 from cronlane.ports import RunRecords
 
 MAX_PARALLEL = 1_000  # a run's width at most (a run of more jobs at once needs no limit)
@@ -87,6 +88,26 @@ def admit(
         placed[job] = waiting.pop(job)
         sent.append(_message(run_id, job, placed[job], nodes, now))
     return PlacesRecord(placed, waiting, record.version, frozenset(chosen)), [*again.values(), *sent]
+
+
+def shown(jobs: Sequence[JobRunView], record: PlacesRecord, limit: int) -> list[JobRunView]:
+    """A run's job-runs as the operator's views show them (``cronlane run``, the run page): a job
+    ready but waiting for a place is PENDING and says so, and one holding a place that has not
+    started yet is QUEUED (its message is sent), whatever the graph snapshot alone would say."""
+    waiting = f"waiting for a place: {len(record.placed)} of {limit} in use (max_parallel)"
+
+    def one(job: JobRunView) -> JobRunView:
+        if job.status in (JobStatus.PENDING, JobStatus.QUEUED) and job.job in record.waiting:
+            return replace(job, status=JobStatus.PENDING, reason=waiting)
+        if job.status is JobStatus.PENDING and _holds(record.placed.get(job.job), job.generation):
+            return replace(job, status=JobStatus.QUEUED)
+        return job
+
+    return [one(job) for job in jobs]
+
+
+def _holds(entry: PlaceEntry | None, generation: int) -> bool:
+    return entry is not None and (entry.current or entry.generation == generation)
 
 
 def _message(

@@ -272,9 +272,10 @@ class JobRunRecords(Protocol):
         ...
 
     def job_runs(
-        self, run_id: str, include_waiting: bool = True, roots_sent: bool = False
+        self, run_id: str, include_waiting: bool = True, roots_sent: bool = False, places: bool = False
     ) -> list[JobRunView]:
-        """The run's job-runs, those still waiting included (``store.base.StoreBase``)."""
+        """The run's job-runs, those still waiting included, and with ``places`` those waiting for
+        a place named (``store.base.StoreBase``)."""
         ...
 
     def get_job_run(self, run_id: str, job: str, include_waiting: bool = True) -> JobRunView | None: ...

@@ -13,6 +13,7 @@ from benchmarks import scale
 from cronlane import Catalog, Job, Schedule, Selection, faults
 from cronlane.errors import CatalogError
 from cronlane.inprocess import InProcess
+from cronlane.local.session import RunReport
 from cronlane.model import JobMessage, JobNode, JobStatus, PlaceEntry, PlacesRecord, RunStatus
 from cronlane.places import MAX_JOBS, admit
 from tests.unit.worlds import START, Crash, crashing
@@ -261,3 +262,32 @@ def test_a_cancelled_run_sends_none_of_its_waiting_jobs() -> None:
     assert run is not None and run.status is RunStatus.CANCELLED
     assert w.handled == 1  # the one placed root's message, which its claim refuses; not six
     assert w.store.places(run_id).placed == {} and w.store.places(run_id).waiting == {}
+
+
+def test_an_operator_sees_which_jobs_wait_for_a_place_and_which_are_sent() -> None:
+    w = world(WIDE, max_parallel=3)
+    run_id = str(w.tick("nightly", START)["run_id"])
+    run = w.store.get_run(run_id)
+    assert run is not None
+
+    def shown() -> dict[str, tuple[str, str | None]]:
+        report = RunReport.read(w.store, run, roots_sent=True)
+        return {j["name"]: (j["status"], j["reason"]) for j in report.to_json()["jobs"]}
+
+    waiting = ("PENDING", "waiting for a place: 3 of 3 in use (max_parallel)")
+    first = shown()
+    # the start sent the three highest-ranked roots (r0 and r7 lead to end, then ties by name);
+    # the other five wait, and say so, where the graph alone would call every root QUEUED
+    assert [n for n, s in first.items() if s == ("QUEUED", None)] == ["r0", "r1", "r7"]
+    assert sorted(n for n, s in first.items() if s == waiting) == [f"r{i}" for i in range(2, 7)]
+    assert {s for n, s in first.items() if not n.startswith("r")} == {("PENDING", None)}
+    assert {j.status for j in w.store.job_runs(run_id, roots_sent=True) if j.job.startswith("r")} == {
+        JobStatus.QUEUED
+    }
+    w.step()  # a root runs and ends: its place goes to the next (its released dependent waits)
+    after = shown()
+    assert sum(s == ("SUCCEEDED", None) for s in after.values()) == 1
+    assert sum(s == ("QUEUED", None) for s in after.values()) == 3
+    assert sum(s[1] is not None and s[1].startswith("waiting") for s in after.values()) == 5
+    w.drain()
+    assert set(shown().values()) == {("SUCCEEDED", None)}

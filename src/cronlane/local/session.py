@@ -98,7 +98,7 @@ class RunReport:
     @classmethod
     def read(cls, store: Any, run: RunView, roots_sent: bool = False) -> RunReport:
         """The run's report from its store: its job-runs, then the results they recorded."""
-        jobs = store.job_runs(run.run_id, roots_sent=roots_sent)
+        jobs = store.job_runs(run.run_id, roots_sent=roots_sent, places=True)
         return cls(run, jobs, results=store.results(run.run_id, jobs))
 
     def to_json(self) -> dict[str, Any]:

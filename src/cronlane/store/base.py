@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from cronlane.clock import iso
-from cronlane.model import RUN_CANCELLED, JobRunView, JobStatus, RunGraph, waiting_view
+from cronlane.model import RUN_CANCELLED, JobRunView, JobStatus, PlacesRecord, RunGraph, waiting_view
+from cronlane.places import shown
 
 LOST_ATTEMPT = (
     "the executor stopped before recording an outcome (a crash, or the Lambda timeout); its lease expired"
@@ -66,13 +67,17 @@ class StoreBase:
     def load_run_graph(self, run_id: str) -> RunGraph | None:
         raise NotImplementedError
 
+    def places(self, run_id: str) -> PlacesRecord:
+        raise NotImplementedError
+
     def job_runs(
-        self, run_id: str, include_waiting: bool = True, roots_sent: bool = False
+        self, run_id: str, include_waiting: bool = True, roots_sent: bool = False, places: bool = False
     ) -> list[JobRunView]:
         """The run's job-runs. One that has not started, been skipped or been cancelled has no
         record yet; ``include_waiting`` adds those as PENDING from the graph snapshot, or as
         QUEUED for a root when ``roots_sent`` (the run is RUNNING: its dispatch sent every
-        root's message)."""
+        root's message). With ``places``, a run with a width reads its places too, so a job
+        waiting for one says so (``cronlane.places.shown``: what the operator's views show)."""
         views = self.written_job_runs(run_id)
         if not include_waiting:
             return views
@@ -80,11 +85,14 @@ class StoreBase:
         if graph is None:
             return views
         written = {v.job for v in views}
-        return views + [
+        jobs = views + [
             waiting_view(graph, name, queued=roots_sent and not graph.nodes[name].depends_on)
             for name in graph.nodes
             if name not in written
         ]
+        if places and graph.max_parallel is not None:
+            return shown(jobs, self.places(run_id), graph.max_parallel)
+        return jobs
 
     def get_job_run(self, run_id: str, job: str, include_waiting: bool = True) -> JobRunView | None:
         """One job-run; None if the run has no such job. With ``include_waiting``, one with no

@@ -135,7 +135,7 @@ class Reader:
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        jobs = self.store.job_runs(run_id, roots_sent=run.status is RunStatus.RUNNING)
+        jobs = self.store.job_runs(run_id, roots_sent=run.status is RunStatus.RUNNING, places=True)
         audit = self.store.audit_entries((run.created_at or run.scheduled_time) - 1, run_id=run_id)
         return RunPage(run, jobs, self.store.results(run_id, jobs), [e.to_json() for e in audit])
 
