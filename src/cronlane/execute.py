@@ -141,6 +141,26 @@ def stored_cursor(view: JobRunView, step: Continuation) -> tuple[str | None, str
     return cursor, None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How the job being handled came: by its message (``receipt``: hidden for a backoff, kept
+    in flight as a handed-off attempt's timer), or, with none, in its upstream's invocation
+    (``root``: the job of the message that began the chain, which the job-run records)."""
+
+    queue_arn: str
+    receipt: str | None = None
+    root: str | None = None
+
+    @property
+    def chained(self) -> bool:
+        return self.receipt is None
+
+    def hide(self, queue: JobQueue, seconds: int) -> None:
+        """The message comes back after ``seconds`` (it has one: not ``chained``)."""
+        assert self.receipt is not None
+        queue.delay(self.queue_arn, self.receipt, seconds)
+
+
 class Executor:
     def __init__(
         self,
@@ -194,18 +214,19 @@ class Executor:
         are written as for any other job-run). ``chain`` False: not after this message (a
         batch's later records share the invocation's time)."""
         self._kept, self._broken_until = None, None
+        delivery = Delivery(queue_arn, receipt_handle)
         try:
             try:
                 # inside: reading the run's graph may fail like any request of the handling
                 self._root, self._keep = self.chainable(body, remaining_s) if chain else (None, None)
-                answer = self._handle(body, receipt_handle, queue_arn, remaining_s, message_id)
+                answer = self._handle(body, delivery, remaining_s, message_id)
             except (StoreError, QueueError, Conflict) as exc:
                 self._send_kept()
                 delay = infra_retry_seconds(receive_count, self.rng)
                 self._infra_warning(exc, delay, receive_count)
                 if delay is not None:
                     with contextlib.suppress(QueueError):  # SQS itself failing: the visibility timeout
-                        self.queue.delay(queue_arn, receipt_handle, delay)
+                        delivery.hide(self.queue, delay)
                 raise RetryLater(f"infrastructure error: {exc}") from exc
             while (kept := self._kept) is not None:
                 self._chain(kept, queue_arn, remaining_s)
@@ -214,7 +235,7 @@ class Executor:
                 # job's lease has run out, and its release repeats the chain (``_repeat_chain``)
                 wait = max(1, math.ceil(self._broken_until - self.clock.now()))
                 with contextlib.suppress(QueueError):
-                    self.queue.delay(queue_arn, receipt_handle, wait)
+                    delivery.hide(self.queue, wait)
                 raise RetryLater("a job of this invocation's chain could not be sent")
         finally:
             self._keep = self._kept = self._root = None
@@ -256,17 +277,17 @@ class Executor:
         return message.job, keep
 
     def _chain(self, message: JobMessage, queue_arn: str, remaining_s: Callable[[], float]) -> None:
-        """Run ``message``'s job here, as if its message had come (it has none: ``_handle`` with no
-        receipt). A failed attempt's retry is sent as a message that waits out the backoff; an
-        infrastructure error sends the job's message, held back until any lease the chain took
-        has run out, so the job is taken over, not lost."""
+        """Run ``message``'s job here, as if its message had come (it has none: a ``chained``
+        ``Delivery``). A failed attempt's retry is sent as a message that waits out the backoff;
+        an infrastructure error sends the job's message, held back until any lease the chain
+        took has run out, so the job is taken over, not lost."""
         self._kept = None
         self._chain_claiming, self._chain_lease = False, None
         self.log.info(
             "job runs in its upstream's invocation", extra={"run_id": message.run_id, "job": message.job}
         )
         try:
-            self._handle(message.body(), None, queue_arn, remaining_s, "")
+            self._handle(message.body(), Delivery(queue_arn, root=self._root), remaining_s, "")
         except RetryLater:
             pass  # its retry is on the queue
         except (StoreError, QueueError, Conflict) as exc:
@@ -312,12 +333,7 @@ class Executor:
                 self.queue.send([kept])
 
     def _handle(
-        self,
-        body: str,
-        receipt_handle: str | None,
-        queue_arn: str,
-        remaining_s: Callable[[], float],
-        message_id: str,
+        self, body: str, delivery: Delivery, remaining_s: Callable[[], float], message_id: str
     ) -> dict[str, Any]:
         try:
             message = JobMessage.parse(body)
@@ -332,12 +348,12 @@ class Executor:
             detail = f"run {message.run_id} has no job '{message.job}'"
             return self._poison(body, "unknown job", detail, message_id)
         now = self.clock.now()
-        if message.not_before is not None and message.not_before > now and receipt_handle is not None:
+        if message.not_before is not None and message.not_before > now and not delivery.chained:
             # a chained attempt's retry: hidden until its backoff is over
-            self.queue.delay(queue_arn, receipt_handle, math.ceil(message.not_before - now))
+            delivery.hide(self.queue, math.ceil(message.not_before - now))
             raise RetryLater(f"{message.job} waits out its backoff")
         crashpoint("executor.before_claim", job=message.job, run_id=message.run_id)
-        self._chain_claiming = receipt_handle is None
+        self._chain_claiming = delivery.chained
         view = self.store.claim(
             message.run_id,
             message.job,
@@ -347,11 +363,11 @@ class Executor:
             queued_at=message.queued_at,
             graph=graph,
             continuation=message.continuation > 0,
-            chain=self._root if receipt_handle is None else None,
+            chain=delivery.root,
         )
         if view is None:
-            return self._not_claimed(message, body, message_id, receipt_handle, queue_arn, remaining_s)
-        if receipt_handle is None:
+            return self._not_claimed(message, body, message_id, delivery, remaining_s)
+        if delivery.chained:
             self._chain_lease = view.lease_expires_at
         if (view.attempts > 1 or view.continuations) and self._cancelling(view.run_id):
             # A retry, a re-claim after a crash or a continuation, in a run an operator
@@ -375,20 +391,14 @@ class Executor:
                 self.telemetry.emit("HandoffLatency", waited, job=view.job)
         try:
             crashpoint("executor.after_claim", job=view.job, run_id=view.run_id)
-            return self._execute(view, message, body, receipt_handle, queue_arn, remaining_s)
+            return self._execute(view, message, delivery, remaining_s)
         finally:
             self.log.remove_keys(["run_id", "schedule", "job", "attempt", "generation"])
 
     # -- one attempt --------------------------------------------------------------------------
 
     def _execute(
-        self,
-        view: JobRunView,
-        message: JobMessage,
-        body: str,
-        receipt_handle: str | None,
-        queue_arn: str,
-        remaining_s: Callable[[], float],
+        self, view: JobRunView, message: JobMessage, delivery: Delivery, remaining_s: Callable[[], float]
     ) -> dict[str, Any]:
         started = self.clock.now()
         if view.continuations:
@@ -399,17 +409,15 @@ class Executor:
             self.log.info("job started", extra={"max_attempts": view.max_attempts})
 
         def retry(delay: int, error: str) -> dict[str, Any]:
-            if receipt_handle is None:  # it ran in its upstream's invocation: it has no message
+            if delivery.chained:  # it ran in its upstream's invocation: it has no message
                 again = JobMessage(view.run_id, view.job, view.generation, lane=view.lane)
                 self.queue.send([replace(again, not_before=self.clock.now() + delay)])
             else:
-                self.queue.delay(queue_arn, receipt_handle, delay)
+                delivery.hide(self.queue, delay)
             raise RetryLater(f"{view.job} attempt {view.attempts} failed: {error}")
 
         if kind_of(view.function) in HANDED_OFF:
-            # its message is its timer: a handed-off job is never chained (``chainable``)
-            assert receipt_handle is not None
-            outcome = self._hand_off(view, started, receipt_handle, queue_arn)
+            outcome = self._hand_off(view, started, delivery)
             if outcome is None:
                 raise HandedOff(f"{view.job} attempt {view.attempts} runs on its {view.target} target")
             return self.record(view, outcome, started, self.clock.now(), retry)
@@ -487,14 +495,13 @@ class Executor:
         message = JobMessage(view.run_id, view.job, view.generation, lane=view.lane)
         return self._fail(view, message, message.body(), error, entry, finished, duration)
 
-    def _hand_off(
-        self, view: JobRunView, started: float, receipt_handle: str, queue_arn: str
-    ) -> Outcome | None:
+    def _hand_off(self, view: JobRunView, started: float, delivery: Delivery) -> Outcome | None:
         """Record the attempt as handed off, then start it on its target; None once it runs there
         (the message stays in flight as its timer: ``HandedOff``), else the failed outcome (a
         target that would not start it). The record comes first, so a crash at any point leaves
         an attempt its takeover can find and stop: a callback attempt's token is minted before
         it is sent, an ecs task's ARN is recorded in a second write once RunTask answers."""
+        assert delivery.receipt is not None  # never chained (``chainable``): its message is its timer
         previous = view.hand_off
         if previous is not None and previous.attempt < view.attempts and not _ended(view, previous.attempt):
             # a lost attempt taken over: it must not go on beside the new one; the near-timeout
@@ -512,8 +519,8 @@ class Executor:
             attempt=view.attempts,
             started_at=started,
             deadline=started + view.timeout_s,
-            queue_arn=queue_arn,
-            receipt=receipt_handle,
+            queue_arn=delivery.queue_arn,
+            receipt=delivery.receipt,
             heartbeat_s=heartbeat_of(view.function),
             token_hash=prepared.token_hash,
         )
@@ -539,7 +546,7 @@ class Executor:
             extra={"target": view.target, "handle": begun.handle, "holds_until": iso(lease)},
         )
         self.telemetry.emit("JobsHandedOff", 1, target=view.target)
-        self.queue.delay(queue_arn, receipt_handle, math.ceil(lease - started) + TIMER_SLACK_S)
+        delivery.hide(self.queue, math.ceil(lease - started) + TIMER_SLACK_S)
         return None
 
     def _context(self, view: JobRunView, started: float, deadline: float) -> JobContext:
@@ -728,8 +735,7 @@ class Executor:
         message: JobMessage,
         body: str,
         message_id: str,
-        receipt_handle: str | None,
-        queue_arn: str,
+        delivery: Delivery,
         remaining_s: Callable[[], float],
     ) -> dict[str, Any]:
         view = self.store.get_job_run(message.run_id, message.job)
@@ -741,7 +747,7 @@ class Executor:
             # sent unread by a release (its upstreams all succeeded), to a later generation
             if view.status in WAITING:  # it waits: this message starts it
                 again = replace(message, generation=view.generation, current=False)
-                return self._handle(again.body(), receipt_handle, queue_arn, remaining_s, message_id)
+                return self._handle(again.body(), delivery, remaining_s, message_id)
             if view.status.terminal:  # it ended another way (marked, cancelled): the run may be over
                 self._close(view.run_id)
         if view is not None and message.generation != view.generation:
@@ -766,7 +772,7 @@ class Executor:
             # repeated (and a sink counted) in case the executor that ran it died before.
             self._release(view)
             self._sink_ended(view)
-            if receipt_handle is not None:
+            if not delivery.chained:
                 self._repeat_chain(view)
             self._close(view.run_id)
         elif view.status is JobStatus.FAILED:
@@ -777,10 +783,10 @@ class Executor:
             self._close(view.run_id)
         elif self._exhausted(view):
             return self._fail_exhausted(view, message, body)
-        elif receipt_handle is not None and (until := _held_elsewhere(view, self.clock.now())) is not None:
+        elif not delivery.chained and (until := _held_elsewhere(view, self.clock.now())) is not None:
             # a handed-off attempt's timer, back before its lease ended (the executor died before
             # it hid it, or a heartbeat's delay failed): it stays the timer, hidden until then
-            self.queue.delay(queue_arn, receipt_handle, math.ceil(until - self.clock.now()) + TIMER_SLACK_S)
+            delivery.hide(self.queue, math.ceil(until - self.clock.now()) + TIMER_SLACK_S)
             raise HandedOff(f"{view.job} attempt {view.attempts} still runs on its {view.target} target")
         self.log.info(
             "duplicate delivery ignored",
