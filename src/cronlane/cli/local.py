@@ -171,9 +171,11 @@ def local_run(
             if as_json:
                 typer.echo(json.dumps(report.to_json(), indent=2))
             else:
-                from cronlane.cli.render import print_run
+                from cronlane.cli.render import console, memory_line, print_run
 
                 print_run(report, log_dir=log_dir, clock=clock.value, time_scale=time_scale)
+                sizes = {name: f.memory_mb for name, f in runtime.stack.functions.items()}
+                console().print(memory_line(runtime.max_memory_used_mb, sizes, runtime.out_of_memory))
     except startup_errors() as exc:
         fail(str(exc).splitlines()[0])
     if report.run.status.value != "SUCCEEDED":

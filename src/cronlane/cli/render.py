@@ -7,6 +7,7 @@ it is. Only cronlane's own labels are styled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,24 @@ def print_run(report: RunReport, log_dir: Path, clock: str, time_scale: float) -
     elif report.makespan_s:  # a run too short or too serial for the comparison to mean anything
         out.print(f"makespan {_span(report.makespan_s)} for {_span(work)} of job time ({wall})")
     out.print(Text(f"logs: {log_dir}/ (one file per Lambda environment)"))
+
+
+def memory_line(used: Mapping[str, int], sizes: Mapping[str, int], killed: Mapping[str, int]) -> Text:
+    """The most memory each function's environments used (Lambda's Max Memory Used) against its
+    ``MemorySize``, and those killed for going above it: what to size a function's memory by."""
+    line = Text("memory used at most: " + ("" if used else "-"))
+    for i, (name, mb) in enumerate(sorted(used.items())):
+        size = sizes.get(name)
+        line.append(f"{', ' if i else ''}{name} {mb} of {size if size is not None else '?'} MB")
+        if size is not None and mb > size and not killed.get(name):  # a spike between the watch's looks
+            line.append(" (above its MemorySize: Lambda would kill it)", style="red")
+    for name, n in sorted(killed.items()):
+        line.append(
+            f"; {n} {name} environment{'s' if n > 1 else ''} killed for using more than its "
+            f"{sizes.get(name, '?')} MB (raise its MemorySize)",
+            style="red",
+        )
+    return line
 
 
 def runs_on(target: str, handle: str | None) -> str:

@@ -7,14 +7,19 @@ and its own log file, like a CloudWatch log stream.
 
 Protocol on the pipe (parent -> child): ("invoke", request_id, event, clock, deadline, faults),
 ("wake", now), ("stop",). Child -> parent: ("ready", init_seconds), ("sleep", until),
-("crash", fault_id), ("result", request_id, response, error).
+("crash", fault_id), ("result", request_id, response, error, max_memory_used_mb).
+
+The runtime kills an environment that uses more memory than its function's ``MemorySize``, as
+Lambda does (``cronlane.local.memory``).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
+import resource
 import secrets
 import sys
 import time
@@ -103,6 +108,12 @@ class LambdaContext:
 
 class UnsupportedRuntime(RuntimeError):
     """A function in a runtime the local runtime does not run."""
+
+
+def max_memory_used_mb() -> int:
+    """This process's peak resident memory so far: what Lambda's REPORT line calls Max Memory Used
+    (``getrusage`` counts in kilobytes on Linux)."""
+    return math.ceil(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _load_handler(spec: EnvSpec, log: Any) -> Any:
@@ -219,4 +230,4 @@ def serve(conn: Any, spec: EnvSpec) -> None:
             }
             print(traceback.format_exc(), flush=True)
         log.flush()
-        conn.send(("result", request_id, response, error))
+        conn.send(("result", request_id, response, error, max_memory_used_mb()))

@@ -8,7 +8,8 @@
 - the event source mapping (``event_source``): up to the batch size is received, real SQS
   records are built, the executor handler is invoked, and only the successes are deleted;
 - several Lambda environments per function, each its own process with its own log file
-  (``environment``), and the faults a test injects (``faults``);
+  (``environment``), killed if it uses more memory than its function's ``MemorySize``, and the
+  faults a test injects (``faults``);
 - the processes outside Lambda (``tasks``): an ECS RunTask on the twin runs the task's
   containers as local processes, whose end is EventBridge's "ECS Task State Change" event to
   the rules that match it, and each queue with a local worker gets its process.
@@ -25,14 +26,17 @@ import contextlib
 import heapq
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import queue
 import re
+import signal
 import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -46,6 +50,7 @@ from cronlane.local import checks, event_source
 from cronlane.local.clock import RuntimeClock
 from cronlane.local.environment import EnvSpec, serve
 from cronlane.local.faults import Fault, TransientErrors
+from cronlane.local.memory import MemoryWatch, killed_line
 from cronlane.local.moto_patches import ACCOUNT, Hooks, IndexLag, moto_endpoint, reset_moto
 from cronlane.local.stack import REGION, StackInfo, client_env
 from cronlane.local.tasks import OutsideProcesses, TaskRun, WorkerRun, pattern_matches
@@ -126,6 +131,8 @@ class Env:
     # Lambda invocations it waits for (a lambda target invoked synchronously): while it waits it
     # executes nothing, so a virtual clock may move (the function it waits for may sleep)
     invoking: int = 0
+    memory_mb: int = 128  # its function's MemorySize
+    out_of_memory: float | None = None  # the memory it used when it was killed for using too much
 
 
 class LocalRuntime:
@@ -164,6 +171,11 @@ class LocalRuntime:
         self._fault_ids = itertools.count(1)
         self.fired_faults: list[Fault] = []
         self.invocations: list[Invocation] = []
+        # per function: the most memory an environment of it used (Lambda's Max Memory Used),
+        # and how many of its environments were killed for using more than its MemorySize
+        self.max_memory_used_mb: dict[str, int] = {}
+        self.out_of_memory: Counter[str] = Counter()
+        self._memory = MemoryWatch(self._running_environments)
         self._skip_deletes: list[dict[str, Any]] = []
         self._dirty = True  # the queue may have visible messages
         self.mappings_enabled = True  # False: like disabling the event source mapping
@@ -528,7 +540,25 @@ class LocalRuntime:
             limit_s=limit_s,
         )
 
+    def _running_environments(self) -> list[tuple[int, int, Callable[[float], None]]]:
+        """For the memory watch (its own thread): the environments running an invocation."""
+
+        def killed(env: Env, request_id: str) -> Callable[[float], None]:
+            def record(used: float) -> None:
+                env.out_of_memory = used
+                with contextlib.suppress(OSError), open(env.log_path, "a") as log:
+                    log.write(killed_line(used, env.memory_mb, request_id))
+
+            return record
+
+        return [
+            (env.process.pid, env.memory_mb, killed(env, inv.request_id))
+            for env in list(self.envs)
+            if env.state == "running" and (inv := env.invocation) is not None and env.process.pid
+        ]
+
     def close(self) -> None:
+        self._memory.stop()
         self.outside.close()
         for env in self.envs:
             if env.state != "dead":
@@ -680,8 +710,9 @@ class LocalRuntime:
         process = _ctx.Process(target=serve, args=(child, spec), daemon=True, name=f"{function}-{env_id}")
         process.start()
         child.close()
-        env = Env(env_id, function, process, parent, log_path)
+        env = Env(env_id, function, process, parent, log_path, memory_mb=info.memory_mb)
         self.envs.append(env)
+        self._memory.start()
         return env
 
     def _available(self, function: str) -> Env | None:
@@ -707,22 +738,22 @@ class LocalRuntime:
         invocation.started_at = now
         invocation.deadline = now + info.timeout_s
         env.invocation = invocation
-        env.state = "running"
+        env.state = "running"  # from here its memory is watched (cronlane.local.memory)
         faults = [
             {"id": f.id, "point": f.point, "match": f.match, "kind": f.kind}
             for f in self._faults
             if f.times > 0
         ]
-        env.conn.send(
-            (
-                "invoke",
-                invocation.request_id,
-                invocation.event,
-                self.clock.spec(),
-                invocation.deadline,
-                faults,
-            )
+        message = (
+            "invoke",
+            invocation.request_id,
+            invocation.event,
+            self.clock.spec(),
+            invocation.deadline,
+            faults,
         )
+        with contextlib.suppress(BrokenPipeError, OSError):  # killed already: its end is collected
+            env.conn.send(message)
         self.invocations.append(invocation)
 
     def _start_waiting(self) -> bool:
@@ -754,7 +785,15 @@ class LocalRuntime:
             try:
                 message = env.conn.recv()
             except (EOFError, OSError):
-                self._kill(env, reason="crashed")
+                env.process.join(timeout=5)
+                if env.out_of_memory is not None or env.process.exitcode == -signal.SIGKILL:
+                    # above its MemorySize (cronlane.local.memory), or the kernel's own OOM killer
+                    self.out_of_memory[env.function] += 1
+                    used = max(env.out_of_memory or 0.0, self.max_memory_used_mb.get(env.function, 0))
+                    self.max_memory_used_mb[env.function] = math.ceil(used)
+                    self._kill(env, "Runtime exited with error: signal: killed", "Runtime.OutOfMemory")
+                else:
+                    self._kill(env, reason="crashed")
                 continue
             self._on_message(env, message)
 
@@ -776,12 +815,14 @@ class LocalRuntime:
             if kind == "held":
                 env.state, env.held_by = "held", message[1]
         elif kind == "result":
+            used = self.max_memory_used_mb.get(env.function, 0)
+            self.max_memory_used_mb[env.function] = max(used, int(message[4]))
             finished = env.invocation
             env.invocation, env.state = None, "idle"
             if finished is not None:
                 self._finish(finished, response=message[2], error=message[3])
 
-    def _kill(self, env: Env, reason: str) -> None:
+    def _kill(self, env: Env, reason: str, error_type: str = "Runtime.ExitError") -> None:
         """The environment is gone (a crash point, or Lambda's timeout): its invocation failed."""
         if env.state == "starting":
             env.process.join(timeout=5)
@@ -798,9 +839,7 @@ class LocalRuntime:
             env.pending = None
         if invocation is not None:
             invocation.crashed = True
-            self._finish(
-                invocation, response=None, error={"errorType": "Runtime.ExitError", "errorMessage": reason}
-            )
+            self._finish(invocation, response=None, error={"errorType": error_type, "errorMessage": reason})
         self._dirty = True
 
     def _finish(self, invocation: Invocation, response: Any, error: dict[str, Any] | None) -> None:

@@ -1,0 +1,68 @@
+"""Lambda's memory limit on the local runtime: an environment running an invocation whose resident
+memory goes above its function's ``MemorySize`` is killed at once by SIGKILL, as Lambda kills it
+(its log stream then says ``Runtime exited with error: signal: killed``), and the invocation
+fails with ``Runtime.OutOfMemory``.
+
+The runtime's process reads each running environment's resident size every ``POLL_S`` from
+/proc (a thread of its own, so a job holding the GIL in a long C call cannot hide from it);
+where there is no /proc nothing is enforced. A spike shorter than that may pass unkilled: each
+invocation's answer also carries the environment's peak (``getrusage``), so
+``cronlane local run`` still shows it above its size. A Node.js function's own process is not
+counted, nor are the processes of local tasks and workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+
+POLL_S = 0.02
+
+
+def resident_mb(pid: int) -> float | None:
+    """A process's resident memory now (None: no /proc, or no such process)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def killed_line(used_mb: float, limit_mb: int, request_id: str) -> str:
+    """What the environment's log stream says of it (Lambda writes the second line)."""
+    return (
+        f"[local runtime] {used_mb:.0f} MB used of a MemorySize of {limit_mb} MB: "
+        "killed, as Lambda kills it\n"
+        f"RequestId: {request_id} Error: Runtime exited with error: signal: killed\n"
+    )
+
+
+class MemoryWatch:
+    """Kills what ``running()`` names (pid, MemorySize, and what to call once it is killed, with
+    the size it reached) when it goes above its size."""
+
+    def __init__(self, running: Callable[[], Iterable[tuple[int, int, Callable[[float], None]]]]) -> None:
+        self.running = running
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None and resident_mb(os.getpid()) is not None:
+            self._thread = threading.Thread(target=self._watch, name="memory-limit", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(POLL_S):
+            for pid, limit_mb, on_kill in list(self.running()):
+                used = resident_mb(pid)
+                if used is not None and used > limit_mb:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                        on_kill(used)
