@@ -36,7 +36,7 @@ JOB = """
 JOBS += [
     Job(
         "hogJob",
-        "my_jobs.hog.hold",
+        "hog_jobs.hog.hold",
         "hello",
         ("helloJob",),
         timeout_s=120,
@@ -50,14 +50,14 @@ JOBS += [
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("memory") / "my-jobs"
-    create_app(root, package="my_jobs", find_links=Path(WHEELS) if WHEELS else None)
-    (root / "src" / "my_jobs" / "hog.py").write_text(HOG)
+    create_app(root, package="hog_jobs", find_links=Path(WHEELS) if WHEELS else None)
+    (root / "src" / "hog_jobs" / "hog.py").write_text(HOG)
     template = root / "template.yaml"
     text = template.read_text()
     executor = text.index("\n  ExecutorFunction:\n")
     size = text.index("MemorySize: 1024", executor)
     template.write_text(text[:size] + f"MemorySize: {EXECUTOR_MB}" + text[size + len("MemorySize: 1024") :])
-    catalog = root / "src" / "my_jobs" / "catalog.py"
+    catalog = root / "src" / "hog_jobs" / "catalog.py"
     source = catalog.read_text()
     catalog.write_text(source.replace("\nCATALOG = Catalog.build", JOB + "\nCATALOG = Catalog.build"))
     return root
