@@ -4,11 +4,12 @@ memory goes above its function's ``MemorySize`` is killed at once by SIGKILL, as
 fails with ``Runtime.OutOfMemory``.
 
 The runtime's process reads each running environment's resident size every ``POLL_S`` from
-/proc (a thread of its own, so a job holding the GIL in a long C call cannot hide from it);
-where there is no /proc nothing is enforced. A spike shorter than that may pass unkilled: each
-invocation's answer also carries the environment's peak (``getrusage``), so
-``cronlane local run`` still shows it above its size. A Node.js function's own process is not
-counted, nor are the processes of local tasks and workers.
+/proc (a thread of its own, so a job holding the GIL in a long C call cannot hide from it),
+with the processes it started (a Node.js function's node process is its function's memory, as
+on Lambda); where there is no /proc nothing is enforced. A spike shorter than that may pass
+unkilled: each invocation's answer also carries the environment's own peak (``getrusage``), so
+``cronlane local run`` still shows it above its size. Local tasks and workers are not Lambda's:
+their memory is not counted.
 """
 
 from __future__ import annotations
@@ -23,13 +24,23 @@ POLL_S = 0.02
 
 
 def resident_mb(pid: int) -> float | None:
-    """A process's resident memory now (None: no /proc, or no such process)."""
+    """A process's resident memory now, with its children's (None: no /proc, or no such process)."""
     try:
         with open(f"/proc/{pid}/statm") as statm:
             pages = int(statm.read().split()[1])
     except (OSError, ValueError, IndexError):
         return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    own = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return own + sum(resident_mb(child) or 0.0 for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/task/{task}/children") as f:
+                found.extend(int(child) for child in f.read().split())
+    return found
 
 
 def killed_line(used_mb: float, limit_mb: int, request_id: str) -> str:
@@ -41,11 +52,14 @@ def killed_line(used_mb: float, limit_mb: int, request_id: str) -> str:
     )
 
 
-class MemoryWatch:
-    """Kills what ``running()`` names (pid, MemorySize, and what to call once it is killed, with
-    the size it reached) when it goes above its size."""
+Watched = tuple[int, int, Callable[[float], None], Callable[[float], None]]
 
-    def __init__(self, running: Callable[[], Iterable[tuple[int, int, Callable[[float], None]]]]) -> None:
+
+class MemoryWatch:
+    """Watches what ``running()`` names: a pid, its MemorySize, what to tell of each size read
+    (the runtime keeps the peak), and what to call once it is killed for going above its size."""
+
+    def __init__(self, running: Callable[[], Iterable[Watched]]) -> None:
         self.running = running
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,8 +74,10 @@ class MemoryWatch:
 
     def _watch(self) -> None:
         while not self._stop.wait(POLL_S):
-            for pid, limit_mb, on_kill in list(self.running()):
+            for pid, limit_mb, seen, on_kill in list(self.running()):
                 used = resident_mb(pid)
+                if used is not None:
+                    seen(used)
                 if used is not None and used > limit_mb:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)

@@ -50,7 +50,7 @@ from cronlane.local import checks, event_source
 from cronlane.local.clock import RuntimeClock
 from cronlane.local.environment import EnvSpec, serve
 from cronlane.local.faults import Fault, TransientErrors
-from cronlane.local.memory import MemoryWatch, killed_line
+from cronlane.local.memory import MemoryWatch, Watched, killed_line
 from cronlane.local.moto_patches import ACCOUNT, Hooks, IndexLag, moto_endpoint, reset_moto
 from cronlane.local.stack import REGION, StackInfo, client_env
 from cronlane.local.tasks import OutsideProcesses, TaskRun, WorkerRun, pattern_matches
@@ -133,6 +133,7 @@ class Env:
     invoking: int = 0
     memory_mb: int = 128  # its function's MemorySize
     out_of_memory: float | None = None  # the memory it used when it was killed for using too much
+    peak_mb: float = 0.0  # the most the memory watch saw it use, its child processes included
 
 
 class LocalRuntime:
@@ -540,8 +541,14 @@ class LocalRuntime:
             limit_s=limit_s,
         )
 
-    def _running_environments(self) -> list[tuple[int, int, Callable[[float], None]]]:
+    def _running_environments(self) -> list[Watched]:
         """For the memory watch (its own thread): the environments running an invocation."""
+
+        def seen(env: Env) -> Callable[[float], None]:
+            def record(used: float) -> None:
+                env.peak_mb = max(env.peak_mb, used)
+
+            return record
 
         def killed(env: Env, request_id: str) -> Callable[[float], None]:
             def record(used: float) -> None:
@@ -552,7 +559,7 @@ class LocalRuntime:
             return record
 
         return [
-            (env.process.pid, env.memory_mb, killed(env, inv.request_id))
+            (env.process.pid, env.memory_mb, seen(env), killed(env, inv.request_id))
             for env in list(self.envs)
             if env.state == "running" and (inv := env.invocation) is not None and env.process.pid
         ]
@@ -815,8 +822,8 @@ class LocalRuntime:
             if kind == "held":
                 env.state, env.held_by = "held", message[1]
         elif kind == "result":
-            used = self.max_memory_used_mb.get(env.function, 0)
-            self.max_memory_used_mb[env.function] = max(used, int(message[4]))
+            used = max(self.max_memory_used_mb.get(env.function, 0), int(message[4]), math.ceil(env.peak_mb))
+            self.max_memory_used_mb[env.function] = used
             finished = env.invocation
             env.invocation, env.state = None, "idle"
             if finished is not None:
