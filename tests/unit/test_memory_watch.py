@@ -48,10 +48,12 @@ def test_a_watched_process_above_its_size_is_killed_and_its_peak_seen() -> None:
     killed: list[tuple[int, float]] = []
 
     def watched(child: subprocess.Popen[str]) -> Watched:
-        def saw(used: float) -> None:
+        def read(used: float, was_killed: bool) -> None:
             seen[child.pid] = max(seen.get(child.pid, 0.0), used)
+            if was_killed:
+                killed.append((child.pid, used))
 
-        return child.pid, 120, saw, lambda used: killed.append((child.pid, used))
+        return child.pid, 120, read
 
     watch = MemoryWatch(lambda: [watched(c) for c in (small, big) if c.poll() is None])
     watch.start()

@@ -52,12 +52,13 @@ def killed_line(used_mb: float, limit_mb: int, request_id: str) -> str:
     )
 
 
-Watched = tuple[int, int, Callable[[float], None], Callable[[float], None]]
+# what is watched: a pid, its MemorySize, and what to tell of each size read (True: it was above
+# its size, and is killed)
+Watched = tuple[int, int, Callable[[float, bool], None]]
 
 
 class MemoryWatch:
-    """Watches what ``running()`` names: a pid, its MemorySize, what to tell of each size read
-    (the runtime keeps the peak), and what to call once it is killed for going above its size."""
+    """Reads what ``running()`` names every ``POLL_S`` and kills each one above its size."""
 
     def __init__(self, running: Callable[[], Iterable[Watched]]) -> None:
         self.running = running
@@ -74,11 +75,13 @@ class MemoryWatch:
 
     def _watch(self) -> None:
         while not self._stop.wait(POLL_S):
-            for pid, limit_mb, seen, on_kill in list(self.running()):
+            for pid, limit_mb, read in list(self.running()):
                 used = resident_mb(pid)
-                if used is not None:
-                    seen(used)
-                if used is not None and used > limit_mb:
+                if used is None:
+                    continue
+                killed = False
+                if used > limit_mb:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                        on_kill(used)
+                        killed = True
+                read(used, killed)

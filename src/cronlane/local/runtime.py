@@ -23,6 +23,7 @@ sleeping happens.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import json
@@ -543,26 +544,23 @@ class LocalRuntime:
 
     def _running_environments(self) -> list[Watched]:
         """For the memory watch (its own thread): the environments running an invocation."""
-
-        def seen(env: Env) -> Callable[[float], None]:
-            def record(used: float) -> None:
-                env.peak_mb = max(env.peak_mb, used)
-
-            return record
-
-        def killed(env: Env, request_id: str) -> Callable[[float], None]:
-            def record(used: float) -> None:
-                env.out_of_memory = used
-                with contextlib.suppress(OSError), open(env.log_path, "a") as log:
-                    log.write(killed_line(used, env.memory_mb, request_id))
-
-            return record
-
         return [
-            (env.process.pid, env.memory_mb, seen(env), killed(env, inv.request_id))
+            (env.process.pid, env.memory_mb, functools.partial(self._memory_read, env, inv.request_id))
             for env in list(self.envs)
             if env.state == "running" and (inv := env.invocation) is not None and env.process.pid
         ]
+
+    def _memory_read(self, env: Env, request_id: str, used: float, killed: bool) -> None:
+        env.peak_mb = max(env.peak_mb, used)
+        if killed:
+            env.out_of_memory = used
+            with contextlib.suppress(OSError), open(env.log_path, "a") as log:
+                log.write(killed_line(used, env.memory_mb, request_id))
+
+    def _used_at_most(self, env: Env, mb: float) -> None:
+        """A function's Max Memory Used so far: the most any of its environments used."""
+        used = max(self.max_memory_used_mb.get(env.function, 0), math.ceil(max(mb, env.peak_mb)))
+        self.max_memory_used_mb[env.function] = used
 
     def close(self) -> None:
         self._memory.stop()
@@ -796,8 +794,7 @@ class LocalRuntime:
                 if env.out_of_memory is not None or env.process.exitcode == -signal.SIGKILL:
                     # above its MemorySize (cronlane.local.memory), or the kernel's own OOM killer
                     self.out_of_memory[env.function] += 1
-                    used = max(env.out_of_memory or 0.0, self.max_memory_used_mb.get(env.function, 0))
-                    self.max_memory_used_mb[env.function] = math.ceil(used)
+                    self._used_at_most(env, env.out_of_memory or 0.0)
                     self._kill(env, "Runtime exited with error: signal: killed", "Runtime.OutOfMemory")
                 else:
                     self._kill(env, reason="crashed")
@@ -822,8 +819,7 @@ class LocalRuntime:
             if kind == "held":
                 env.state, env.held_by = "held", message[1]
         elif kind == "result":
-            used = max(self.max_memory_used_mb.get(env.function, 0), int(message[4]), math.ceil(env.peak_mb))
-            self.max_memory_used_mb[env.function] = used
+            self._used_at_most(env, int(message[4]))  # the environment's own peak (getrusage)
             finished = env.invocation
             env.invocation, env.state = None, "idle"
             if finished is not None:
