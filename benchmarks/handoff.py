@@ -5,8 +5,11 @@ invocation). For each upstream -> dependent pair: the time from the upstream's f
 counted from the upstream's last write (its finish) to the dependent's claim.
 This is cronlane's local overhead. ``handoff_aws_projected_ms`` projects it onto AWS: each request
 on the path at a typical in-region latency, the SDK's own time included (``billing.REQUEST_S``:
-8 ms for DynamoDB, 15 ms for SQS), with the mapping's receive replaced by SQS FIFO to Lambda's
-delivery through an event source mapping (about 28 ms at the median, docs/aws-facts.md)."""
+8 ms for DynamoDB, 15 ms for SQS), with the send and the mapping's receive replaced by SQS FIFO
+to Lambda's delivery through an event source mapping (about 28 ms at the median, measured from a
+timestamp the producer put in the message before its send: the send is inside it,
+docs/aws-facts.md). ``handoff_aws_projected_send_added_ms`` adds the send's 15 ms to that again,
+as the projection did before 2026-12-08: an upper figure."""
 
 from __future__ import annotations
 
@@ -24,16 +27,25 @@ LINKS = 100
 ESM_DELIVERY_MS = 28.0  # SQS FIFO to Lambda through an event source mapping, at the median
 
 
-def aws_projection_ms(by_operation: dict[str, float]) -> float:
+SENDS = ("SendMessage", "SendMessageBatch")
+
+
+def aws_projection_ms(by_operation: dict[str, float], send_added: bool = False) -> float:
     """The hand-off on AWS, from the requests on its path (operation -> how many per hand-off):
-    each at its typical in-region latency, and the mapping's receive as Lambda's delivery."""
+    each at its typical in-region latency, and the send with the mapping's receive as Lambda's
+    delivery, which is measured from before the send (``send_added``: the send counted again)."""
     # a dependent run in its upstream's invocation has no delivery: nothing was received
-    total = ESM_DELIVERY_MS if by_operation.get("sqs:ReceiveMessage") else 0.0
+    delivered = bool(by_operation.get("sqs:ReceiveMessage"))
+    total = ESM_DELIVERY_MS if delivered else 0.0
+    sends_in_delivery = 0.0 if send_added or not delivered else 1.0  # the message's own send
     for key, count in by_operation.items():
         service, _, operation = key.partition(":")
         if service == "sqs" and operation == "ReceiveMessage":
             continue  # the delivery's own: in ESM_DELIVERY_MS
-        total += count * REQUEST_S.get(service, REQUEST_S["other"]) * 1000.0
+        counted = count
+        if service == "sqs" and operation in SENDS:
+            counted, sends_in_delivery = max(count - sends_in_delivery, 0.0), 0.0
+        total += counted * REQUEST_S.get(service, REQUEST_S["other"]) * 1000.0
     return round(total, 1)
 
 
@@ -71,6 +83,7 @@ def run(links: int = LINKS, lanes: bool = True) -> dict[str, Any]:
         "handoff_requests": per_handoff["median"],
         "handoff_requests_by_operation": per_handoff["operations"],
         "handoff_aws_projected_ms": aws_projection_ms(per_handoff["operations"]),
+        "handoff_aws_projected_send_added_ms": aws_projection_ms(per_handoff["operations"], send_added=True),
         "handoff_breakdown_ms": per_handoff["breakdown_ms"],
         # this machine's speed at the time: one GetItem to the local moto server, from here
         "request_round_trip_ms": round_trip_ms,

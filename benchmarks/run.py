@@ -6,7 +6,8 @@
     cost_chained_per_million_jobs=X sfn_ratio_chained=X sfn_ratio_all_in=X
     sfn_express_ratio_all_in=X makespan_ratio=X makespan_ratio_held=X makespan_ratio_chained=X
     handoff_median_ms=X handoff_requests=X handoff_aws_projected_ms=X
-    handoff_chained_median_ms=X handoff_chained_requests=X handoff_chained_aws_projected_ms=X
+    handoff_aws_projected_send_added_ms=X handoff_chained_median_ms=X handoff_chained_requests=X
+    handoff_chained_aws_projected_ms=X
     dispatch_10k_s=X cold_start_ratio=X idle_wakeups=X fanin_5000_reads_per_job=X
     fanin_5000_writes_per_job=X
 
@@ -46,6 +47,9 @@ TARGETS: dict[str, tuple[float | None, str, str]] = {
     "handoff_median_ms": (20.0, "<=", "ms"),
     "handoff_requests": (4.0, "<=", ""),
     "handoff_aws_projected_ms": (45.0, "<=", "ms"),
+    # the send counted again on top of the delivery that includes it (the projection until
+    # 2026-12-08; benchmarks/README.md): an upper figure, reported
+    "handoff_aws_projected_send_added_ms": (None, "<=", "ms"),
     "handoff_chained_median_ms": (20.0, "<=", "ms"),
     "handoff_chained_requests": (4.0, "<=", ""),
     "handoff_chained_aws_projected_ms": (45.0, "<=", "ms"),
@@ -155,6 +159,7 @@ def main() -> None:
         "handoff_median_ms": results["handoff"]["handoff_median_ms"],
         "handoff_requests": results["handoff"]["handoff_requests"],
         "handoff_aws_projected_ms": results["handoff"]["handoff_aws_projected_ms"],
+        "handoff_aws_projected_send_added_ms": results["handoff"]["handoff_aws_projected_send_added_ms"],
         "handoff_chained_median_ms": results["handoff_chained"]["handoff_median_ms"],
         "handoff_chained_requests": results["handoff_chained"]["handoff_requests"],
         "handoff_chained_aws_projected_ms": results["handoff_chained"]["handoff_aws_projected_ms"],

@@ -610,6 +610,13 @@ def test_the_aws_hand_off_is_its_requests_at_in_region_latencies_and_lambda_s_de
         "dynamodb:PutItem": 1.0,
         "dynamodb:Query": 0.5,
     }
-    assert aws_projection_ms(path) == pytest.approx(28 + 8 + 15 + 8 + 4)
+    # the 28 ms are measured from before the message's send: the send is inside them
+    assert aws_projection_ms(path) == pytest.approx(28 + 8 + 8 + 4)
+    assert aws_projection_ms(path, send_added=True) == pytest.approx(28 + 8 + 15 + 8 + 4)
     # a request less on the path is its latency less
-    assert aws_projection_ms({**path, "dynamodb:GetItem": 0.0}) == pytest.approx(28 + 15 + 8 + 4)
+    assert aws_projection_ms({**path, "dynamodb:GetItem": 0.0}) == pytest.approx(28 + 8 + 4)
+    # a second send on the path is not the delivered message's: it is counted
+    assert aws_projection_ms({**path, "sqs:SendMessageBatch": 2.0}) == pytest.approx(28 + 8 + 15 + 8 + 4)
+    # no delivery (the dependent ran in its upstream's invocation): every request is counted
+    chained = {"events:PutEvents": 1.0, "sqs:SendMessage": 1.0, "dynamodb:PutItem": 1.0}
+    assert aws_projection_ms(chained) == pytest.approx(20 + 15 + 8)

@@ -6,7 +6,8 @@ fails with ``Runtime.OutOfMemory``.
 The runtime's process reads each running environment's resident size every ``POLL_S`` from
 /proc (a thread of its own, so a job holding the GIL in a long C call cannot hide from it),
 with the processes it started (a Node.js function's node process is its function's memory, as
-on Lambda); where there is no /proc nothing is enforced. A spike shorter than that may pass
+on Lambda; they are listed again every ``CHILDREN_EVERY`` polls); where there is no /proc nothing
+is enforced. A spike shorter than that may pass
 unkilled: each invocation's answer also carries the environment's own peak (``getrusage``), so
 ``cronlane local run`` still shows it above its size. Local tasks and workers are not Lambda's:
 their memory is not counted.
@@ -21,17 +22,20 @@ import threading
 from collections.abc import Callable, Iterable
 
 POLL_S = 0.02
+CHILDREN_EVERY = 10  # polls between two listings of a process's children (they change seldom)
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 0.0
 
 
-def resident_mb(pid: int) -> float | None:
-    """A process's resident memory now, with its children's (None: no /proc, or no such process)."""
+def resident_mb(pid: int, children: Callable[[int], list[int]] | None = None) -> float | None:
+    """A process's resident memory now, with its children's (None: no /proc, or no such process);
+    ``children`` lists a process's children (by default read from /proc each time)."""
     try:
-        with open(f"/proc/{pid}/statm") as statm:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
             pages = int(statm.read().split()[1])
     except (OSError, ValueError, IndexError):
         return None
-    own = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    return own + sum(resident_mb(child) or 0.0 for child in _children(pid))
+    below = children or _children
+    return pages * PAGE_MB + sum(resident_mb(child, children) or 0.0 for child in below(pid))
 
 
 def _children(pid: int) -> list[int]:
@@ -74,9 +78,20 @@ class MemoryWatch:
         self._stop.set()
 
     def _watch(self) -> None:
+        polls = 0
+        known: dict[int, list[int]] = {}  # pid -> its children, as last listed
+
+        def children(pid: int) -> list[int]:
+            if pid not in known:
+                known[pid] = _children(pid)
+            return known[pid]
+
         while not self._stop.wait(POLL_S):
+            if polls % CHILDREN_EVERY == 0:  # a process started since is counted from the next
+                known.clear()
+            polls += 1
             for pid, limit_mb, read in list(self.running()):
-                used = resident_mb(pid)
+                used = resident_mb(pid, children)
                 if used is None:
                     continue
                 killed = False
