@@ -179,7 +179,7 @@ def _summary_ms(values: list[float]) -> dict[str, float]:
 def _count_requests(runtime: LocalRuntime) -> Callable[[], list[tuple[str, str]]]:
     """From now on, note each AWS API operation the functions call, with repeats."""
     seen: list[tuple[str, str]] = []
-    runtime.observe_requests(lambda record: seen.append((record["who"], record["operation"])))
+    runtime.observe_requests(lambda record: seen.append((record["who"], record["operation"])), sizes=False)
     return lambda: list(seen)
 
 

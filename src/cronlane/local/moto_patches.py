@@ -64,6 +64,7 @@ class Hooks:
     transient_errors: TransientErrors | None = None
     # When set: called with every DynamoDB and SQS request served (``LocalRuntime.observe_requests``).
     observer: Callable[[dict[str, Any]], None] | None = None
+    observe_sizes = True  # the observer is told the stored size of each item a request names
     # When set: global secondary indexes show each item as it was this long ago (patch_index_lag).
     index_lag: IndexLag | None = None
     # EventBridge PutEvents -> the runtime, with the entries (moto keeps no record of an event
@@ -77,6 +78,7 @@ class Hooks:
     def reset(cls) -> None:
         cls.clock = cls.wake = cls.invoke = cls.transient_errors = cls.observer = cls.index_lag = None
         cls.run_task = cls.stop_task = cls.put_events = None
+        cls.observe_sizes = True
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,7 @@ def _object_problems() -> list[str]:
             if not hasattr(message, name):
                 problems.append(f"moto.sqs.models.Message has no attribute {name!r}")
         queue = Queue("selfcheck.fifo", REGION, ACCOUNT, FifoQueue="true")  # type: ignore[abstract]
-        for name in ("_messages", "visibility_timeout"):
+        for name in ("_messages", "visibility_timeout", "deduplication_scope"):
             if not hasattr(queue, name):
                 problems.append(f"moto.sqs.models.Queue has no attribute {name!r}")
         schema = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
@@ -583,7 +585,9 @@ def patch_fifo_dedup() -> None:
     """moto 5.2.5: ``Queue.add_message`` drops a FIFO message only when one with the same
     deduplication id is still on the queue; SQS remembers the id for 5 minutes from its first send,
     deleted or not, per message group when ``DeduplicationScope`` is ``messageGroup``
-    (docs/aws-facts.md: SQS FIFO). A repeat within the window is dropped as SQS drops it."""
+    (docs/aws-facts.md: SQS FIFO). A repeat within the window is dropped as SQS drops it. (The
+    scope is read off the queue's own attribute: ``Queue.attributes`` would count every message
+    on the queue to build the others.)"""
     from moto.sqs.models import Queue
 
     original = Queue.add_message
@@ -591,7 +595,7 @@ def patch_fifo_dedup() -> None:
     def add_message(self: Any, message: Any) -> None:
         if self.fifo_queue and message.deduplication_id and message.sent_timestamp is not None:
             seen: dict[tuple[str | None, str], float] = self.__dict__.setdefault("_cronlane_dedup", {})
-            per_group = self.attributes.get("DeduplicationScope") == "messageGroup"
+            per_group = self.deduplication_scope == "messageGroup"
             key = (message.group_id if per_group else None, message.deduplication_id)
             now = float(message.sent_timestamp)
             first = seen.get(key)
@@ -957,7 +961,7 @@ def _observed(
     """Serve one JSON-protocol request and tell ``observer`` what it was: who made it (a
     function's environment, or the runtime itself), the operation, the request and response
     bodies, the status, and for DynamoDB the size of each item it names before and after (what
-    AWS bills a write by), and when it was served."""
+    AWS bills a write by; none unless ``Hooks.observe_sizes``), and when it was served."""
     began = time.time()
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
@@ -969,7 +973,8 @@ def _observed(
         request = json.loads(raw or b"{}")
     except ValueError:
         request = {}
-    keys = item_keys(target, request)
+    sizes = Hooks.observe_sizes  # looking them up takes the server's time: only when wanted
+    keys = item_keys(target, request) if sizes else []
     before = [item_size(table, key) for table, key, _ in keys]
     status: list[str] = []
 
@@ -978,7 +983,7 @@ def _observed(
         return start_response(code, headers, *rest)
 
     body = b"".join(serve(app, environ, remember))
-    read = read_sizes(operation, request, body) if service == "dynamodb" else []
+    read = read_sizes(operation, request, body) if sizes and service == "dynamodb" else []
     who = agent.rpartition("app/")[2].split(" ")[0] if "exec-env/AWS_Lambda" in agent else "runtime"
     observer(
         {

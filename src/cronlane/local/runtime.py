@@ -362,10 +362,12 @@ class LocalRuntime:
                 env.state, env.held_by = "running", None
                 env.conn.send(("release",))
 
-    def observe_requests(self, observer: Callable[[dict[str, Any]], None] | None) -> None:
+    def observe_requests(self, observer: Callable[[dict[str, Any]], None] | None, sizes: bool = True) -> None:
         """Call ``observer`` with every DynamoDB and SQS request served from now on (None: stop),
         with ``who`` the function (``DispatcherFunction``...) or ``runtime`` (the event source
-        mapping and the runtime's own reads)."""
+        mapping and the runtime's own reads); ``sizes`` False: without the stored sizes of the
+        items (``items`` and ``read`` empty), which take the server time to look up."""
+        Hooks.observe_sizes = sizes
         if observer is None:
             Hooks.observer = None
             return
