@@ -591,6 +591,12 @@ class LocalRuntime:
             return any(e.state in ("running", "starting") and not e.invoking for e in self.envs)
         return False  # on the real clock, _idle waits for results with a timeout instead
 
+    def invoking(self) -> bool:
+        """Some environment has an invocation in hand (starting it, running it or sleeping in it)."""
+        return any(
+            (e.invocation is not None or e.pending is not None) and e.state != "dead" for e in self.envs
+        )
+
     def _running(self) -> bool:
         """Environments or outside processes executing code now (in virtual time, time cannot
         move until they stop)."""

@@ -146,11 +146,12 @@ def wait_for_run(runtime: LocalRuntime, run_id: str, limit_s: float = 7 * 86_400
 
     def finished() -> bool:
         # Each look is a request to the local moto server, which serves one at a time: on a real
-        # clock, one made as a job hands off to the next would be served before the dependent's
-        # claim, so the run is read at most every LOOK_EVERY_S (the runtime looks again within
-        # a quarter of a second of its last event). On a virtual clock time cannot move while
-        # the runtime looks, and it looks each time it would.
-        if not runtime.clock.virtual:
+        # clock, one made while a function runs (a job handing off to the next) would be served
+        # before the function's own, so while one runs the run is read at most every
+        # LOOK_EVERY_S (the runtime looks again within a quarter of a second of its last event);
+        # once none runs, at once. On a virtual clock time cannot move while the runtime looks,
+        # and it looks each time it would.
+        if not runtime.clock.virtual and runtime.invoking():
             now = time.monotonic()
             if now - looked[0] < LOOK_EVERY_S:
                 return False
