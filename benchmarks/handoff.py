@@ -37,14 +37,14 @@ def aws_projection_ms(by_operation: dict[str, float], send_added: bool = False) 
     # a dependent run in its upstream's invocation has no delivery: nothing was received
     delivered = bool(by_operation.get("sqs:ReceiveMessage"))
     total = ESM_DELIVERY_MS if delivered else 0.0
-    sends_in_delivery = 0.0 if send_added or not delivered else 1.0  # the message's own send
+    own_send = delivered and not send_added  # the delivered message's send: in ESM_DELIVERY_MS
     for key, count in by_operation.items():
         service, _, operation = key.partition(":")
         if service == "sqs" and operation == "ReceiveMessage":
             continue  # the delivery's own: in ESM_DELIVERY_MS
         counted = count
-        if service == "sqs" and operation in SENDS:
-            counted, sends_in_delivery = max(count - sends_in_delivery, 0.0), 0.0
+        if service == "sqs" and operation in SENDS and own_send:
+            counted, own_send = max(count - 1.0, 0.0), False
         total += counted * REQUEST_S.get(service, REQUEST_S["other"]) * 1000.0
     return round(total, 1)
 
